@@ -1,0 +1,41 @@
+package bpf
+
+// Limits compiled into knock.c; TestLayout checks they match the generated
+// types, so userspace and the program cannot drift apart.
+const (
+	// MaxLen is the longest sequence the program can follow.
+	MaxLen = 32
+	// K is how many sequences one first port can start and so how many
+	// candidates one source can follow at once.
+	K = 8
+	// MaxPayload is the largest UDP payload that still counts as a knock.
+	MaxPayload = 16
+
+	// FamilyV4 and FamilyV6 are the values of Record.Family.
+	FamilyV4 = 4
+	FamilyV6 = 6
+
+	// DefaultMaxSequences is the default number of sequence slots: 10,000
+	// keys x 3 windows x 2 uses fit with room for a step's turnover.
+	DefaultMaxSequences = 65536
+	// DefaultMaxSources is the default number of sources whose progress
+	// the LRU map follows at once.
+	DefaultMaxSources = 65536
+)
+
+// Options sizes the maps that depend on the deployment. Zero fields take
+// the defaults.
+type Options struct {
+	MaxSequences uint32
+	MaxSources   uint32
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxSequences == 0 {
+		o.MaxSequences = DefaultMaxSequences
+	}
+	if o.MaxSources == 0 {
+		o.MaxSources = DefaultMaxSources
+	}
+	return o
+}

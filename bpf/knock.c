@@ -1,0 +1,379 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+//
+// knock.c: the in-kernel half of the hyp knock detector (PROTOCOL.md sections 4-5).
+//
+// Every UDP datagram that could be a knock (payload 0..16 bytes, to a port
+// that is not a configured UDP service) is dropped here, whether or not it
+// matches anything, so a prober learns nothing from the answer (there is
+// none: the datagram never reaches the stack, so no ICMP either). While
+// dropping it, the program follows its source address through the loaded
+// sequences and emits one ring-buffer record when a source has sent every port
+// of one sequence, consecutively, in order, within the knock timeout.
+//
+// Per packet the cost is a few array lookups plus one LRU hash lookup; the
+// memory is bounded by the map sizes whatever an attacker sends.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// MAX_LEN is the longest sequence (PROTOCOL.md: N is 2..32). A power of two so
+// that a masked index is provably inside ports[] for the verifier.
+#define MAX_LEN 32
+// K is how many sequences one first port can start, and so how many
+// candidates one source can follow at once. Also a power of two.
+#define K 8
+// Knock datagrams carry at most this many payload bytes (PROTOCOL.md 4).
+#define MAX_PAYLOAD 16
+#define DEFAULT_TIMEOUT_NS (5ULL * 1000 * 1000 * 1000)
+
+#define FAMILY_V4 4
+#define FAMILY_V6 6
+
+#define IP_MF_OFFSET 0x3fff // MF flag and fragment offset bits of frag_off
+
+// sequence is one valid knock: (key, window, counter) and its ports.
+// gen is chosen by userspace, never 0 for a live slot, and new for every
+// sequence written to a slot; progress remembers it, so a slot that was freed
+// and reused for another sequence can never inherit a source's progress.
+struct sequence {
+	__u16 ports[MAX_LEN];
+	__u32 len;
+	__u32 key_id;
+	__u64 window;
+	__u32 counter;
+	__u32 gen;
+};
+
+// first_port lists the sequence slots that start at one port. count is the
+// true number of live sequences starting there; when it exceeds K only the
+// first K can be started and the overflow counter says so.
+struct first_port {
+	__u32 count;
+	__u32 ids[K];
+};
+
+// candidate is one sequence a source is part-way through: pos ports matched.
+struct candidate {
+	__u32 id;
+	__u32 gen;
+	__u32 pos;
+};
+
+// progress is what one source has done so far. start_ns is when the first
+// port of these candidates arrived: the whole sequence must fit in the timeout.
+struct progress {
+	__u64 start_ns;
+	__u32 n;
+	__u32 _pad;
+	struct candidate c[K];
+};
+
+// addr is a source address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
+struct addr {
+	__u32 w[4];
+};
+
+// record is emitted once per completed sequence. gen lets userspace tell a
+// record for the sequence it holds in seq_id from one for an earlier tenant.
+struct record {
+	__u8 addr[16];
+	__u32 family;
+	__u32 key_id;
+	__u64 window;
+	__u32 counter;
+	__u32 seq_id;
+	__u32 gen;
+	__u32 _pad;
+};
+
+struct settings {
+	__u64 timeout_ns;
+};
+
+// stats is per CPU; userspace sums. completions counts every completed
+// sequence; ringbuf_drops is the subset whose record could not be reserved.
+struct stats {
+	__u64 seen;
+	__u64 hits;
+	__u64 resets;
+	__u64 completions;
+	__u64 overflows;
+	__u64 ringbuf_drops;
+};
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+// Sizes are placeholders: the loader sets max_entries for sequences and
+// progress from its options before loading.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct sequence);
+} sequences SEC(".maps");
+
+// Indexed by destination port: one inlined array lookup per datagram.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct first_port);
+} first_ports SEC(".maps");
+
+// Non-zero for UDP ports of real services: datagrams to them always pass.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} udp_services SEC(".maps");
+
+// LRU because sources are attacker-chosen (and spoofable): a flood of new
+// sources evicts the oldest progress instead of failing inserts, so memory
+// stays bounded and a fresh knock always finds room.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct addr);
+	__type(value, struct progress);
+} sources SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} records SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct settings);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stats);
+} counters SEC(".maps");
+
+// Keep record in BTF so bpf2go can generate its Go type; the ring buffer
+// itself carries no value type.
+const struct record *unused_record __attribute__((unused));
+
+static __always_inline void emit(struct stats *cnt, const struct addr *src, __u32 family,
+				 const struct sequence *s, __u32 id)
+{
+	cnt->completions++;
+	struct record *r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
+	if (!r) {
+		cnt->ringbuf_drops++;
+		return;
+	}
+	__builtin_memcpy(r->addr, src->w, sizeof(r->addr));
+	r->family = family;
+	r->key_id = s->key_id;
+	r->window = s->window;
+	r->counter = s->counter;
+	r->seq_id = id;
+	r->gen = s->gen;
+	r->_pad = 0;
+	bpf_ringbuf_submit(r, 0);
+}
+
+// knock handles one knock candidate (already known to be dropped) from src to
+// dport. PROTOCOL.md 5: live progress advances only the candidates whose next
+// port is exactly dport; if none survives, progress resets and dport is tried
+// as a first port. So completing a sequence needs its ports as consecutive
+// datagrams from one source, which no sweep of distinct ports can supply
+// except for a sequence that is itself a run of the sweep's order.
+static __always_inline void knock(const struct addr *src, __u32 family, __u16 dport)
+{
+	__u32 zero = 0;
+	struct stats *cnt = bpf_map_lookup_elem(&counters, &zero);
+	if (!cnt)
+		return;
+	cnt->seen++;
+
+	__u64 now = bpf_ktime_get_ns();
+	__u64 timeout = DEFAULT_TIMEOUT_NS;
+	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (cfg && cfg->timeout_ns)
+		timeout = cfg->timeout_ns;
+
+	struct progress next = {};
+	__u32 n = 0;
+
+	struct progress *p = bpf_map_lookup_elem(&sources, src);
+	// now < start_ns happens when another CPU stored the entry after we
+	// read the clock: that progress is fresh, not expired.
+	if (p && (now < p->start_ns || now - p->start_ns <= timeout)) {
+		__u32 have = p->n;
+		for (__u32 i = 0; i < K; i++) {
+			if (i >= have)
+				break;
+			struct candidate c = p->c[i];
+			struct sequence *s = bpf_map_lookup_elem(&sequences, &c.id);
+			// Validate on every use: a slot deleted or reused since
+			// this candidate started no longer carries its gen.
+			if (!s || s->gen == 0 || s->gen != c.gen)
+				continue;
+			__u32 len = s->len;
+			if (len > MAX_LEN || c.pos >= len || c.pos >= MAX_LEN)
+				continue;
+			if (s->ports[c.pos & (MAX_LEN - 1)] != dport)
+				continue;
+			c.pos++;
+			if (c.pos == len) {
+				emit(cnt, src, family, s, c.id);
+				bpf_map_delete_elem(&sources, src);
+				return;
+			}
+			next.c[n & (K - 1)] = c;
+			n++;
+		}
+		if (n) {
+			next.start_ns = p->start_ns;
+			next.n = n;
+			bpf_map_update_elem(&sources, src, &next, BPF_ANY);
+			cnt->hits++;
+			return;
+		}
+		cnt->resets++;
+	}
+
+	__u32 port = dport;
+	struct first_port *fp = bpf_map_lookup_elem(&first_ports, &port);
+	if (fp) {
+		__u32 count = fp->count;
+		if (count > K)
+			cnt->overflows++;
+		for (__u32 i = 0; i < K; i++) {
+			if (i >= count)
+				break;
+			__u32 id = fp->ids[i];
+			struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
+			// The first-port entry is rewritten after the slot, so
+			// check the slot really starts here.
+			if (!s || s->gen == 0 || s->len < 2 || s->len > MAX_LEN || s->ports[0] != dport)
+				continue;
+			next.c[n & (K - 1)].id = id;
+			next.c[n & (K - 1)].gen = s->gen;
+			next.c[n & (K - 1)].pos = 1;
+			n++;
+		}
+	}
+	if (n) {
+		next.start_ns = now;
+		next.n = n;
+		bpf_map_update_elem(&sources, src, &next, BPF_ANY);
+		cnt->hits++;
+	} else if (p) {
+		bpf_map_delete_elem(&sources, src);
+	}
+}
+
+SEC("xdp")
+int xdp_knock(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return XDP_PASS;
+	__be16 proto = eth->h_proto;
+	void *l3 = eth + 1;
+	// One 802.1Q or 802.1ad tag. Doubly tagged frames pass untouched: the
+	// stack has no address for them unless a VLAN device unwraps them, and
+	// XDP on that device then sees them with one tag fewer.
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *vh = l3;
+		if ((void *)(vh + 1) > end)
+			return XDP_PASS;
+		proto = vh->proto;
+		l3 = vh + 1;
+	}
+
+	struct addr src = {};
+	__u32 family;
+	struct udphdr *udp;
+	__u32 l4len; // bytes the IP header says follow it
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > end)
+			return XDP_PASS;
+		if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_UDP)
+			return XDP_PASS;
+		// A fragment is never a knock: knocks are tiny and sent whole,
+		// and only the first fragment carries the ports.
+		if (ip->frag_off & bpf_htons(IP_MF_OFFSET))
+			return XDP_PASS;
+		__u32 hlen = ip->ihl * 4;
+		__u32 tot = bpf_ntohs(ip->tot_len);
+		if (tot < hlen + sizeof(*udp))
+			return XDP_PASS;
+		// Truncated frames pass: the stack discards them.
+		if ((void *)ip + tot > end)
+			return XDP_PASS;
+		udp = (void *)ip + hlen;
+		if ((void *)(udp + 1) > end)
+			return XDP_PASS;
+		l4len = tot - hlen;
+		family = FAMILY_V4;
+		src.w[2] = bpf_htonl(0xffff);
+		src.w[3] = ip->saddr;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > end)
+			return XDP_PASS;
+		// Only UDP straight after the fixed header. Any extension
+		// header (hop-by-hop, routing, destination options, and the
+		// fragment header in particular) makes the datagram not a
+		// knock: clients never send them.
+		if (ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
+			return XDP_PASS;
+		__u32 plen = bpf_ntohs(ip6->payload_len);
+		if (plen < sizeof(*udp))
+			return XDP_PASS;
+		if ((void *)(ip6 + 1) + plen > end)
+			return XDP_PASS;
+		udp = (void *)(ip6 + 1);
+		if ((void *)(udp + 1) > end)
+			return XDP_PASS;
+		l4len = plen;
+		family = FAMILY_V6;
+		__builtin_memcpy(src.w, ip6->saddr.in6_u.u6_addr32, sizeof(src.w));
+	} else {
+		return XDP_PASS;
+	}
+
+	__u32 ulen = bpf_ntohs(udp->len);
+	if (ulen < sizeof(*udp) || ulen > l4len)
+		return XDP_PASS;
+	if (ulen - sizeof(*udp) > MAX_PAYLOAD)
+		return XDP_PASS;
+
+	__u16 dport = bpf_ntohs(udp->dest);
+	__u32 port = dport;
+	__u8 *svc = bpf_map_lookup_elem(&udp_services, &port);
+	if (svc && *svc)
+		return XDP_PASS;
+
+	knock(&src, family, dport);
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

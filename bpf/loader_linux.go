@@ -1,0 +1,103 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// The generated C types, exported under the names the rest of hyp uses.
+// Their layout is the program's; encode them with the host byte order.
+type (
+	// Sequence is a value of the sequences map (slot id -> sequence).
+	Sequence = knockSequence
+	// FirstPort is a value of the first_ports map (port -> slot ids).
+	FirstPort = knockFirstPort
+	// Progress is a value of the sources map (source -> candidates).
+	Progress = knockProgress
+	// Candidate is one sequence a source is part-way through.
+	Candidate = knockCandidate
+	// Addr is a key of the sources map: IPv6, or IPv4 mapped into IPv6.
+	Addr = knockAddr
+	// Record is one ring-buffer record: a completed sequence.
+	Record = knockRecord
+	// Settings is the single value of the config map.
+	Settings = knockSettings
+	// Stats is the per-CPU value of the counters map.
+	Stats = knockStats
+)
+
+// Objects owns the loaded program and maps. Fields are valid until Close.
+type Objects struct {
+	// Program is the XDP program: attach it, or run it with Program.Run.
+	Program *ebpf.Program
+
+	Sequences   *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
+	FirstPorts  *ebpf.Map // u32 port -> FirstPort (array)
+	UDPServices *ebpf.Map // u32 port -> u8, non-zero = service (array)
+	Sources     *ebpf.Map // Addr -> Progress (LRU hash)
+	Records     *ebpf.Map // ring buffer of Record
+	Config      *ebpf.Map // u32 0 -> Settings (array)
+	Counters    *ebpf.Map // u32 0 -> Stats per CPU
+
+	objs knockObjects
+}
+
+// Load loads the program and creates its maps, sized by opts. Nothing is
+// attached. The caller owns the result and must Close it.
+func Load(opts Options) (*Objects, error) {
+	opts = opts.withDefaults()
+	spec, err := loadKnock()
+	if err != nil {
+		return nil, fmt.Errorf("loading knock program spec: %w", err)
+	}
+	spec.Maps[knockMapSequences].MaxEntries = opts.MaxSequences
+	spec.Maps[knockMapSources].MaxEntries = opts.MaxSources
+
+	o := &Objects{}
+	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("loading knock program: %+v", verr)
+		}
+		return nil, fmt.Errorf("loading knock program: %w", err)
+	}
+	o.Program = o.objs.XdpKnock
+	o.Sequences = o.objs.Sequences
+	o.FirstPorts = o.objs.FirstPorts
+	o.UDPServices = o.objs.UdpServices
+	o.Sources = o.objs.Sources
+	o.Records = o.objs.Records
+	o.Config = o.objs.Config
+	o.Counters = o.objs.Counters
+	return o, nil
+}
+
+// Close releases the program and then the maps, joining errors.
+func (o *Objects) Close() error {
+	// The generated Close stops at the first error; close everything.
+	return errors.Join(
+		o.objs.XdpKnock.Close(),
+		o.objs.Config.Close(),
+		o.objs.Counters.Close(),
+		o.objs.FirstPorts.Close(),
+		o.objs.Records.Close(),
+		o.objs.Sequences.Close(),
+		o.objs.Sources.Close(),
+		o.objs.UdpServices.Close(),
+	)
+}
+
+// DecodeRecord decodes one raw ring-buffer sample.
+func DecodeRecord(raw []byte) (Record, error) {
+	var r Record
+	if n := binary.Size(r); len(raw) < n {
+		return Record{}, fmt.Errorf("decoding knock record: %d bytes, want %d", len(raw), n)
+	}
+	if _, err := binary.Decode(raw, binary.NativeEndian, &r); err != nil {
+		return Record{}, fmt.Errorf("decoding knock record: %w", err)
+	}
+	return r, nil
+}
