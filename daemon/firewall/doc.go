@@ -1,0 +1,43 @@
+// Package firewall opens protected services to knocked source addresses
+// through one nftables table that hypd owns (by default `inet hyp`).
+//
+// The design follows the firewall bouncers that keep state in the kernel
+// rather than in the daemon: a grant is one element of a set with its own
+// timeout, so the kernel itself closes access when the open time ends, even
+// if hypd has crashed or been stopped. hypd never deletes its table on exit
+// (fail closed); only Cleanup does, on purpose.
+//
+// Layout of the table (see rules_linux.go for the exact expressions):
+//
+//	table inet hyp {
+//	  set allow4    { type ipv4_addr . inet_proto . inet_service; flags timeout }
+//	  set allow6    { type ipv6_addr . inet_proto . inet_service; flags timeout }
+//	  set protected { type inet_proto . inet_service }   # Config.Protected
+//	  set public    { type inet_proto . inet_service }   # Config.Public (stealth)
+//	  chain input {
+//	    type filter hook input priority -10; policy accept;
+//	    ct state established,related accept
+//	    iif lo accept
+//	    meta nfproto ipv4 ip saddr . meta l4proto . th dport @allow4 accept
+//	    meta nfproto ipv6 ip6 saddr . meta l4proto . th dport @allow6 accept
+//	    meta l4proto . th dport @protected counter drop
+//	    # only with Config.Stealth:
+//	    meta l4proto . th dport @public accept
+//	    meta nfproto ipv6 ip6 saddr fe80::/10 udp dport 546 accept
+//	    meta l4proto tcp counter drop
+//	    meta l4proto udp counter drop
+//	  }
+//	  chain forward {
+//	    type filter hook forward priority -10; policy accept;
+//	    ct state established,related accept
+//	    ct status & dnat == 0 accept
+//	    meta nfproto ipv4 ip saddr . meta l4proto . ct original proto-dst @allow4 accept
+//	    meta nfproto ipv6 ip6 saddr . meta l4proto . ct original proto-dst @allow6 accept
+//	    meta l4proto . ct original proto-dst @protected counter drop
+//	  }
+//	}
+//
+// Only this table is ever created, changed or deleted. Netfilter runs every
+// base chain on a hook and a drop in any of them is final, so this table can
+// only take access away from the host's own firewall, never grant more.
+package firewall

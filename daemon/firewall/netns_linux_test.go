@@ -1,0 +1,99 @@
+package firewall
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// nsCounter makes namespace and link names unique within this test process;
+// the pid makes them unique across processes.
+var nsCounter atomic.Uint32
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and nftables tables")
+	}
+}
+
+// testNS is a throwaway network namespace.
+type testNS struct {
+	name string
+	fd   int
+}
+
+// newNS creates a namespace named hypfw-<pid>-<n>, brings its lo up and
+// removes it when the test ends, whatever the outcome.
+func newNS(t *testing.T) *testNS {
+	t.Helper()
+	needRoot(t)
+	name := fmt.Sprintf("hypfw-%d-%d", os.Getpid(), nsCounter.Add(1))
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	f, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	ns := &testNS{name: name, fd: int(f.Fd())}
+	ns.run(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// run runs a command inside the namespace.
+func (ns *testNS) run(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, append([]string{"ip", "netns", "exec", ns.name}, args...)...)
+}
+
+// do calls fn on an OS thread switched into the namespace. Sockets created
+// in fn belong to the namespace for their whole life, so a listener or a
+// connection made here can be used from any goroutine afterwards.
+func (ns *testNS) do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(ns.fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("setns %s: %w", ns.name, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: the runtime then ends it with this
+			// goroutine instead of reusing a thread in the wrong namespace.
+			errc <- fmt.Errorf("setns back: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

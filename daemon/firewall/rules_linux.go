@@ -1,0 +1,287 @@
+package firewall
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Names of the objects inside our table. Changing one is a layout change:
+// Open deletes objects it does not know.
+const (
+	setAllow4    = "allow4"
+	setAllow6    = "allow6"
+	setProtected = "protected"
+	setPublic    = "public"
+	chainInput   = "input"
+	chainForward = "forward"
+)
+
+// chainPriority is filter (0) minus 10. Our chains must run after conntrack
+// (-200) so `ct state` is known, and after DNAT (-100) for forwarded flows.
+// Running just before the usual filter tables (firewalld, ufw, iptables-nft
+// and most hand-written `inet filter` tables sit at 0) means our drop comes
+// first: a later chain's `reject` can never answer a probe with an RST or
+// ICMP error and betray a protected or stealthed port, and the other
+// tables' counters and logs do not see packets we drop anyway.
+const chainPriority nftables.ChainPriority = -10
+
+// Register numbers as the kernel names them. A concatenated key is loaded
+// into consecutive 32-bit registers starting at NFT_REG_1, which overlays
+// NFT_REG32_00..03; every field takes whole 32-bit registers.
+const (
+	reg1    = unix.NFT_REG_1 // 16 bytes, same storage as reg32_00..03
+	reg32_0 = 8              // NFT_REG32_00
+)
+
+// Kernel constants x/sys/unix does not export.
+const (
+	ipsDstNAT      = 1 << 5 // IPS_DST_NAT in linux/netfilter/nf_conntrack_common.h
+	loopbackIfidx  = 1      // LOOPBACK_IFINDEX: lo is ifindex 1 in every netns
+	ctDirOriginal  = 0      // IP_CT_DIR_ORIGINAL
+	dhcpv6Client   = 546
+	protoTCP       = unix.IPPROTO_TCP
+	protoUDP       = unix.IPPROTO_UDP
+	concatFieldLen = 4 // every field of a concatenated key is padded to one register
+)
+
+// allowKeyType is the key of allow4 (v6=false) or allow6 (v6=true).
+func allowKeyType(v6 bool) nftables.SetDatatype {
+	addr := nftables.TypeIPAddr
+	if v6 {
+		addr = nftables.TypeIP6Addr
+	}
+	return nftables.MustConcatSetType(addr, nftables.TypeInetProto, nftables.TypeInetService)
+}
+
+// serviceKeyType is the key of the protected and public sets.
+func serviceKeyType() nftables.SetDatatype {
+	return nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
+}
+
+// protoNumber maps a validated Service protocol to its IP protocol number.
+func protoNumber(proto string) (byte, error) {
+	switch proto {
+	case "tcp":
+		return protoTCP, nil
+	case "udp":
+		return protoUDP, nil
+	}
+	return 0, fmt.Errorf("service protocol %q: must be tcp or udp", proto)
+}
+
+func protoName(n byte) (string, bool) {
+	switch n {
+	case protoTCP:
+		return "tcp", true
+	case protoUDP:
+		return "udp", true
+	}
+	return "", false
+}
+
+// serviceKey is the element key of the protected and public sets:
+// inet_proto padded to 4 bytes, then the port in network order padded to 4.
+func serviceKey(s Service) ([]byte, error) {
+	p, err := protoNumber(s.Proto)
+	if err != nil {
+		return nil, err
+	}
+	k := make([]byte, 2*concatFieldLen)
+	k[0] = p
+	binary.BigEndian.PutUint16(k[concatFieldLen:], s.Port)
+	return k, nil
+}
+
+// grantKey is the element key of allow4/allow6: the address (4 or 16 bytes,
+// already a multiple of the register size) followed by serviceKey. The
+// padding bytes must be zero: the kernel zeroes the rest of a register when
+// a rule loads 1 or 2 bytes into it, and the set compares whole registers.
+func grantKey(a netip.Addr, s Service) ([]byte, error) {
+	sk, err := serviceKey(s)
+	if err != nil {
+		return nil, err
+	}
+	return append(a.AsSlice(), sk...), nil
+}
+
+// parseGrantKey is the inverse of grantKey for an element read back.
+func parseGrantKey(k []byte, v6 bool) (netip.Addr, Service, error) {
+	alen := 4
+	if v6 {
+		alen = 16
+	}
+	if len(k) != alen+2*concatFieldLen {
+		return netip.Addr{}, Service{}, fmt.Errorf("set element key: %d bytes, want %d", len(k), alen+2*concatFieldLen)
+	}
+	addr, _ := netip.AddrFromSlice(k[:alen])
+	proto, ok := protoName(k[alen])
+	if !ok {
+		return netip.Addr{}, Service{}, fmt.Errorf("set element key: unknown protocol %d", k[alen])
+	}
+	port := binary.BigEndian.Uint16(k[alen+concatFieldLen:])
+	return addr, Service{Proto: proto, Port: port}, nil
+}
+
+// Expression builders. Each returns the expressions of one rule; the
+// comments give the nft syntax they correspond to.
+
+func verdict(k expr.VerdictKind) *expr.Verdict { return &expr.Verdict{Kind: k} }
+
+// ct state established,related
+func ctEstablished() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: reg1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{
+			SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
+			Xor:  binaryutil.NativeEndian.PutUint32(0),
+		},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+}
+
+// ct status & dnat == 0
+func ctNotDNAT() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: reg1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{
+			SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT),
+			Xor:  binaryutil.NativeEndian.PutUint32(0),
+		},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+}
+
+// iif lo
+func iifLoopback() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIF, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(loopbackIfidx)},
+	}
+}
+
+// meta nfproto ipv4|ipv6
+func nfproto(v6 bool) []expr.Any {
+	p := byte(unix.NFPROTO_IPV4)
+	if v6 {
+		p = unix.NFPROTO_IPV6
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{p}},
+	}
+}
+
+// meta l4proto P
+func l4proto(p byte) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{p}},
+	}
+}
+
+// loadPort loads the destination port into reg: the transport header's
+// (th dport) on input, conntrack's original one (ct original proto-dst)
+// on forward, so a service is named by the port clients connect to even
+// when the gateway DNATs it to another port on a host behind it.
+func loadPort(reg uint32, original bool) expr.Any {
+	if original {
+		return &expr.Ct{Register: reg, Key: expr.CtKeyPROTODST, Direction: ctDirOriginal}
+	}
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+}
+
+// meta nfproto F ip[6] saddr . meta l4proto . PORT @allowF accept
+func allowRule(v6, original bool) []expr.Any {
+	off, alen, next := uint32(12), uint32(4), uint32(reg32_0+1)
+	name := setAllow4
+	if v6 {
+		off, alen, next, name = 8, 16, reg32_0+4, setAllow6
+	}
+	e := nfproto(v6)
+	return append(e,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: alen},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: next},
+		loadPort(next+1, original),
+		&expr.Lookup{SourceRegister: reg1, SetName: name},
+		verdict(expr.VerdictAccept),
+	)
+}
+
+// meta l4proto . PORT @set (then the given verdict)
+func serviceRule(set string, original bool, v expr.VerdictKind, count bool) []expr.Any {
+	e := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, original),
+		&expr.Lookup{SourceRegister: reg1, SetName: set},
+	}
+	if count {
+		e = append(e, &expr.Counter{})
+	}
+	return append(e, verdict(v))
+}
+
+// meta nfproto ipv6 ip6 saddr fe80::/10 udp dport 546 accept — DHCPv6
+// replies come from the server's link-local address to our port 546, but
+// our request went to a multicast group, so conntrack never sees them as
+// replies. Without this a stealthed host would lose its DHCPv6 lease.
+func dhcpv6Rule() []expr.Any {
+	e := nfproto(true)
+	e = append(e, l4proto(protoUDP)...)
+	return append(e,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0xff, 0xc0}, Xor: []byte{0, 0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0xfe, 0x80}},
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(dhcpv6Client)},
+		verdict(expr.VerdictAccept),
+	)
+}
+
+// inputRules is the input chain. Order matters: accepts for traffic we never
+// touch come first, grants before the protected drop, stealth last.
+func inputRules(stealth bool) [][]expr.Any {
+	rules := [][]expr.Any{
+		append(ctEstablished(), verdict(expr.VerdictAccept)),
+		append(iifLoopback(), verdict(expr.VerdictAccept)),
+		allowRule(false, false),
+		allowRule(true, false),
+		serviceRule(setProtected, false, expr.VerdictDrop, true),
+	}
+	if stealth {
+		// Drop, not reject: a reject answers, and an answer tells a scanner
+		// the port differs from a silent one. ICMP and ICMPv6 are never
+		// matched here (IPv6 neighbour discovery needs them), and whatever
+		// reached this point is not established or related, so dropping
+		// the remaining TCP (SYN, and also ACK/FIN/NULL probes) and UDP
+		// makes every unlisted port look the same.
+		rules = append(rules,
+			serviceRule(setPublic, false, expr.VerdictAccept, false),
+			dhcpv6Rule(),
+			append(l4proto(protoTCP), &expr.Counter{}, verdict(expr.VerdictDrop)),
+			append(l4proto(protoUDP), &expr.Counter{}, verdict(expr.VerdictDrop)),
+		)
+	}
+	return rules
+}
+
+// forwardRules is the forward chain. It protects only flows the gateway
+// DNATed (port forwards to a host behind it, such as a VPN server): plain
+// routed traffic, including the LAN's own connections out to port 22
+// somewhere on the internet, must never be touched.
+func forwardRules() [][]expr.Any {
+	return [][]expr.Any{
+		append(ctEstablished(), verdict(expr.VerdictAccept)),
+		append(ctNotDNAT(), verdict(expr.VerdictAccept)),
+		allowRule(false, true),
+		allowRule(true, true),
+		serviceRule(setProtected, true, expr.VerdictDrop, true),
+	}
+}
