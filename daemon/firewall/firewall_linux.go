@@ -454,4 +454,3 @@ func Cleanup(table string, netnsFD int) error {
 	}
 	return nil
 }
-

@@ -16,7 +16,7 @@ import (
 // the pid makes them unique across processes.
 var nsCounter atomic.Uint32
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces and nftables tables")
@@ -31,7 +31,7 @@ type testNS struct {
 
 // newNS creates a namespace named hypfw-<pid>-<n>, brings its lo up and
 // removes it when the test ends, whatever the outcome.
-func newNS(t *testing.T) *testNS {
+func newNS(t testing.TB) *testNS {
 	t.Helper()
 	needRoot(t)
 	name := fmt.Sprintf("hypfw-%d-%d", os.Getpid(), nsCounter.Add(1))
@@ -51,7 +51,7 @@ func newNS(t *testing.T) *testNS {
 	return ns
 }
 
-func run(t *testing.T, args ...string) string {
+func run(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
@@ -61,7 +61,7 @@ func run(t *testing.T, args ...string) string {
 }
 
 // run runs a command inside the namespace.
-func (ns *testNS) run(t *testing.T, args ...string) string {
+func (ns *testNS) run(t testing.TB, args ...string) string {
 	t.Helper()
 	return run(t, append([]string{"ip", "netns", "exec", ns.name}, args...)...)
 }

@@ -1,0 +1,257 @@
+package firewall
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// probeTimeout bounds a connection attempt; on a veth an answer takes
+// microseconds, so running out of it means the packet was dropped.
+const probeTimeout = 400 * time.Millisecond
+
+// pair is a gateway namespace and a client namespace joined by a veth:
+// gateway 10.77.1.1 / fd77:1::1, client 10.77.1.2 / fd77:1::2.
+type pair struct{ gw, cl *testNS }
+
+func newPair(t *testing.T) pair {
+	t.Helper()
+	p := pair{gw: newNS(t), cl: newNS(t)}
+	p.gw.run(t, "ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", p.cl.name)
+	for i, ns := range []*testNS{p.gw, p.cl} {
+		ns.run(t, "ip", "addr", "add", fmt.Sprintf("10.77.1.%d/24", i+1), "dev", "veth0")
+		ns.run(t, "ip", "addr", "add", fmt.Sprintf("fd77:1::%d/64", i+1), "dev", "veth0", "nodad")
+		ns.run(t, "ip", "link", "set", "veth0", "up")
+	}
+	return p
+}
+
+var (
+	gw4 = netip.MustParseAddr("10.77.1.1")
+	gw6 = netip.MustParseAddr("fd77:1::1")
+	cl4 = netip.MustParseAddr("10.77.1.2")
+	cl6 = netip.MustParseAddr("fd77:1::2")
+)
+
+// echoServer listens on every address of ns at port and echoes lines back.
+func echoServer(t *testing.T, ns *testNS, port uint16) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.do(func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort("::", strconv.Itoa(int(port))))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+}
+
+// dial connects from ns; the error tells a drop (timeout) from a refusal.
+func dial(t *testing.T, ns *testNS, to netip.Addr, port uint16) (net.Conn, error) {
+	t.Helper()
+	var c net.Conn
+	err := ns.do(func() (err error) {
+		d := net.Dialer{Timeout: probeTimeout}
+		c, err = d.Dial("tcp", netip.AddrPortFrom(to, port).String())
+		return err
+	})
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func mustDrop(t *testing.T, ns *testNS, to netip.Addr, port uint16, why string) {
+	t.Helper()
+	c, err := dial(t, ns, to, port)
+	if err == nil {
+		c.Close()
+		t.Errorf("%s: connect to %s port %d succeeded, want it dropped", why, to, port)
+	} else if !isTimeout(err) {
+		t.Errorf("%s: connect to %s port %d: %v, want a timeout (silent drop)", why, to, port, err)
+	}
+}
+
+func mustConnect(t *testing.T, ns *testNS, to netip.Addr, port uint16, why string) net.Conn {
+	t.Helper()
+	c, err := dial(t, ns, to, port)
+	if err != nil {
+		t.Fatalf("%s: connect to %s port %d: %v", why, to, port, err)
+	}
+	echo(t, c, why)
+	return c
+}
+
+// echo proves a connection still carries data both ways.
+func echo(t *testing.T, c net.Conn, why string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatalf("%s: write: %v", why, err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "ping\n" {
+		t.Fatalf("%s: echo: %q, %v", why, line, err)
+	}
+}
+
+// TestTrafficGrantAndExpiry: a protected port is silent until Allow, open
+// after it, and once the grant expires new connections are dropped while
+// the one made in time keeps working.
+func TestTrafficGrantAndExpiry(t *testing.T) {
+	const port = 2222
+	for _, tc := range []struct {
+		name     string
+		gw, from netip.Addr
+	}{{"ipv4", gw4, cl4}, {"ipv6", gw6, cl6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t)
+			echoServer(t, p.gw, port)
+			mustConnect(t, p.cl, tc.gw, port, "before the firewall").Close()
+
+			f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", port}}})
+			mustDrop(t, p.cl, tc.gw, port, "protected, no grant")
+
+			if err := f.Allow(tc.from, []Service{{"tcp", port}}, 2*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			kept := mustConnect(t, p.cl, tc.gw, port, "granted")
+
+			deadline := time.Now().Add(6 * time.Second)
+			for len(grantsOf(t, f)) != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("grant did not expire")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			mustDrop(t, p.cl, tc.gw, port, "grant expired")
+			echo(t, kept, "connection established during the grant, after expiry")
+
+			// Revoke closes a live grant at once.
+			if err := f.Allow(tc.from, []Service{{"tcp", port}}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			mustConnect(t, p.cl, tc.gw, port, "granted again").Close()
+			if err := f.Revoke(tc.from); err != nil {
+				t.Fatal(err)
+			}
+			mustDrop(t, p.cl, tc.gw, port, "revoked")
+		})
+	}
+}
+
+// udpProbe sends one datagram from the client and reports whether an ICMP
+// port-unreachable came back (read fails with ECONNREFUSED) or nothing did.
+func udpProbe(t *testing.T, ns *testNS, to netip.Addr, port uint16) error {
+	t.Helper()
+	var c net.Conn
+	if err := ns.do(func() (err error) {
+		c, err = net.Dial("udp", netip.AddrPortFrom(to, port).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(probeTimeout))
+	if _, err := c.Write([]byte("x")); err != nil {
+		return err
+	}
+	_, err := c.Read(make([]byte, 16))
+	return err
+}
+
+// TestTrafficStealth: with Stealth, an unused port and a protected one look
+// the same to a scanner (no RST, no ICMP), public ports and ICMP still work.
+func TestTrafficStealth(t *testing.T) {
+	const protected, public, unused = 2222, 2223, 2299
+	p := newPair(t)
+	echoServer(t, p.gw, protected)
+	echoServer(t, p.gw, public)
+
+	// Without stealth the kernel answers for an unused port: this is what
+	// stealth must hide.
+	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", protected}}, Public: []Service{{"tcp", public}}})
+	if _, err := dial(t, p.cl, gw4, unused); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("without stealth, unused port: %v, want connection refused", err)
+	}
+	if err := udpProbe(t, p.cl, gw4, unused); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("without stealth, unused udp port: %v, want ICMP port unreachable", err)
+	}
+
+	openNS(t, p.gw, Config{Protected: []Service{{"tcp", protected}}, Public: []Service{{"tcp", public}}, Stealth: true})
+	for _, gw := range []netip.Addr{gw6, gw4} { // IPv6 first, with an empty neighbour cache: ND must work
+		mustConnect(t, p.cl, gw, public, "stealth, public port").Close()
+		mustDrop(t, p.cl, gw, unused, "stealth, unused port")
+		mustDrop(t, p.cl, gw, protected, "stealth, protected port")
+		if err := udpProbe(t, p.cl, gw, unused); !isTimeout(err) {
+			t.Errorf("stealth, unused udp port on %s: %v, want no answer", gw, err)
+		}
+	}
+	p.cl.run(t, "ping", "-c", "1", "-W", "2", gw4.String())
+	p.cl.run(t, "ping", "-c", "1", "-W", "2", gw6.String())
+
+	// A grant opens the protected port, and only for the granted source.
+	if err := f.Allow(cl4, []Service{{"tcp", protected}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	mustConnect(t, p.cl, gw4, protected, "stealth, granted").Close()
+	mustDrop(t, p.cl, gw6, protected, "stealth, granted for the IPv4 address only")
+}
+
+// TestTrafficForwardDNAT: a gateway DNATs tcp/2222 to port 22 of a host
+// behind it. The forward chain protects the DNATed flow by the port the
+// client connects to, and leaves plain routed traffic alone.
+func TestTrafficForwardDNAT(t *testing.T) {
+	// client 10.77.1.2 -- 10.77.1.1 gateway 10.77.2.1 -- 10.77.2.2 server
+	p := newPair(t)
+	srv := newNS(t)
+	p.gw.run(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1", "netns", srv.name)
+	p.gw.run(t, "ip", "addr", "add", "10.77.2.1/24", "dev", "veth1")
+	p.gw.run(t, "ip", "link", "set", "veth1", "up")
+	srv.run(t, "ip", "addr", "add", "10.77.2.2/24", "dev", "veth1")
+	srv.run(t, "ip", "link", "set", "veth1", "up")
+	srv.run(t, "ip", "route", "add", "default", "via", "10.77.2.1")
+	p.cl.run(t, "ip", "route", "add", "10.77.2.0/24", "via", "10.77.1.1")
+	p.gw.run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	nftScript(t, p.gw, `table ip nat {
+		chain prerouting { type nat hook prerouting priority dstnat; tcp dport 2222 dnat to 10.77.2.2:22; }
+	}`)
+	echoServer(t, srv, 22)
+	server := netip.MustParseAddr("10.77.2.2")
+	mustConnect(t, p.cl, gw4, 2222, "DNAT before the firewall").Close()
+
+	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}}})
+	mustDrop(t, p.cl, gw4, 2222, "DNATed protected port, no grant")
+	// Routed, not DNATed, traffic to the same host and to port 22 passes:
+	// the gateway must not cut its LAN off from ssh elsewhere.
+	mustConnect(t, p.cl, server, 22, "routed, not DNATed").Close()
+
+	if err := f.Allow(cl4, []Service{{"tcp", 2222}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	mustConnect(t, p.cl, gw4, 2222, "DNATed protected port, granted").Close()
+}
