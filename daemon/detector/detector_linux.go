@@ -1,0 +1,385 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/hideyourports/hyp/bpf"
+)
+
+// Detector owns the loaded program, its maps, the ring-buffer reader and the
+// XDP links. Its methods are safe for concurrent use, except that Close must
+// not race with anything but Read (which it interrupts).
+type Detector struct {
+	objs  *bpf.Objects
+	rd    *ringbuf.Reader
+	stats io.Closer // BPF_ENABLE_STATS handle, nil unless Config.RunStats
+	links []link.Link
+	modes map[string]string // iface -> "native"/"generic"; fixed after Open
+
+	// readSem serialises Read. A channel, not a mutex, so a Read waiting
+	// for its turn still honours its context.
+	readSem chan struct{}
+	stale   atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu guards tab: the slot ids, generations and first-port lists that
+	// mirror the kernel maps. SetSequences and Remove write under it; Read
+	// takes it to validate a record.
+	mu  sync.Mutex
+	tab *table
+}
+
+// Load loads the program and fills its configuration without attaching it
+// to any interface: for Program.Run tests and benchmarks. Config.Interfaces
+// is ignored.
+func Load(cfg Config) (*Detector, error) {
+	if cfg.KnockTimeout < 0 {
+		return nil, fmt.Errorf("detector config: KnockTimeout %v is negative", cfg.KnockTimeout)
+	}
+	if cfg.KnockTimeout == 0 {
+		cfg.KnockTimeout = DefaultKnockTimeout
+	}
+	if cfg.MaxSequences < 0 || cfg.MaxSequences > 1<<24 {
+		return nil, fmt.Errorf("detector config: MaxSequences %d out of range 0 to %d", cfg.MaxSequences, 1<<24)
+	}
+	if cfg.MaxSources < 0 || cfg.MaxSources > 1<<24 {
+		return nil, fmt.Errorf("detector config: MaxSources %d out of range 0 to %d", cfg.MaxSources, 1<<24)
+	}
+
+	objs, err := bpf.Load(bpf.Options{MaxSequences: uint32(cfg.MaxSequences), MaxSources: uint32(cfg.MaxSources)})
+	if err != nil {
+		return nil, err
+	}
+	d := &Detector{
+		objs:    objs,
+		modes:   map[string]string{},
+		readSem: make(chan struct{}, 1),
+		tab:     newTable(int(objs.Sequences.MaxEntries())),
+	}
+	if err := d.setup(cfg); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	return d, nil
+}
+
+func (d *Detector) setup(cfg Config) error {
+	if err := d.SetKnockTimeout(cfg.KnockTimeout); err != nil {
+		return err
+	}
+	for _, p := range cfg.UDPServices {
+		if err := d.objs.UDPServices.Update(uint32(p), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("marking udp/%d as a service: %w", p, err)
+		}
+	}
+	rd, err := ringbuf.NewReader(d.objs.Records)
+	if err != nil {
+		return fmt.Errorf("opening knock record reader: %w", err)
+	}
+	d.rd = rd
+	if cfg.RunStats {
+		st, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+		if err != nil {
+			return fmt.Errorf("enabling BPF run-time stats: %w", err)
+		}
+		d.stats = st
+	}
+	return nil
+}
+
+// Open loads the program and attaches it to every interface in
+// cfg.Interfaces: in native (driver) mode where the driver supports it,
+// else in generic mode. AttachModes says which.
+func Open(cfg Config) (*Detector, error) {
+	if len(cfg.Interfaces) == 0 {
+		return nil, errors.New("detector config: Interfaces is empty")
+	}
+	d, err := Load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The interface index, and the device a link binds to, are looked up
+	// in the calling thread's network namespace.
+	err = inNetNS(cfg.NetNS, func() error {
+		for _, name := range cfg.Interfaces {
+			if err := d.attach(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
+	return d, nil
+}
+
+func (d *Detector) attach(name string) error {
+	iface, err := net.InterfaceByName(name)
+	if err != nil {
+		return fmt.Errorf("attaching knock detector to %q: %w", name, err)
+	}
+	l, nerr := link.AttachXDP(link.XDPOptions{Program: d.objs.Program, Interface: iface.Index, Flags: link.XDPDriverMode})
+	mode := "native"
+	if nerr != nil {
+		var gerr error
+		l, gerr = link.AttachXDP(link.XDPOptions{Program: d.objs.Program, Interface: iface.Index, Flags: link.XDPGenericMode})
+		if gerr != nil {
+			return fmt.Errorf("attaching knock detector to %q: native: %w; generic: %w", name, nerr, gerr)
+		}
+		mode = "generic"
+	}
+	d.links = append(d.links, l)
+	d.modes[name] = mode
+	return nil
+}
+
+// inNetNS runs fn on a thread switched into the network namespace fd (0 =
+// the current one). If the thread cannot be switched back it is left locked,
+// so the runtime retires it instead of reusing it in the wrong namespace.
+func inNetNS(fd int, fn func() error) error {
+	if fd == 0 {
+		return fn()
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("opening current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("entering network namespace fd %d: %w", fd, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- errors.Join(ferr, fmt.Errorf("returning to the original network namespace: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- ferr
+	}()
+	return <-done
+}
+
+// Program is the loaded XDP program, for Program.Run in tests and
+// benchmarks. It stays owned by the Detector.
+func (d *Detector) Program() *ebpf.Program { return d.objs.Program }
+
+// SetKnockTimeout changes the knock timeout at once.
+func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
+	if timeout <= 0 {
+		return fmt.Errorf("setting knock timeout: %v is not positive", timeout)
+	}
+	if err := d.objs.Config.Update(uint32(0), bpf.Settings{TimeoutNs: uint64(timeout)}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("setting knock timeout: %w", err)
+	}
+	return nil
+}
+
+// SetSequences makes seqs the whole set of valid sequences. Sequences
+// already loaded stay in their slots (so sources part-way through them keep
+// their progress); others are removed, at once, before new ones are added.
+// A caller must leave spent sequences out: SetSequences loads what it is
+// given. On error the kernel holds a consistent subset of old and new.
+func (d *Detector) SetSequences(seqs []Sequence) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tab.set(mapsKernel{d.objs}, seqs)
+}
+
+// Remove deletes one sequence at once (it is spent). Removing a sequence that
+// is not loaded is not an error.
+func (d *Detector) Remove(keyID uint32, window uint64, counter uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tab.remove(mapsKernel{d.objs}, ident{keyID, window, counter})
+}
+
+// Len is the number of sequences loaded.
+func (d *Detector) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tab.len()
+}
+
+// Read returns the next completed sequence. It blocks until one arrives, ctx
+// is done, or the detector is closed. Records for sequences removed or
+// replaced since they completed are skipped and counted as Stale.
+func (d *Detector) Read(ctx context.Context) (Record, error) {
+	select {
+	case d.readSem <- struct{}{}:
+	case <-ctx.Done():
+		return Record{}, ctx.Err()
+	}
+	defer func() { <-d.readSem }()
+
+	// Flush wakes a blocked read; the reader then returns what is queued
+	// and ErrFlushed. SetDeadline cannot be used: it waits for the read's
+	// lock. A flush that lands after this Read returns only makes a later
+	// Read loop once.
+	stop := context.AfterFunc(ctx, func() { _ = d.rd.Flush() })
+	defer stop()
+	for {
+		raw, err := d.rd.Read()
+		switch {
+		case errors.Is(err, ringbuf.ErrFlushed):
+			if err := ctx.Err(); err != nil {
+				return Record{}, err
+			}
+			continue
+		case errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed):
+			return Record{}, ErrClosed
+		case err != nil:
+			return Record{}, fmt.Errorf("reading knock record: %w", err)
+		}
+		kr, err := bpf.DecodeRecord(raw.RawSample)
+		if err != nil {
+			return Record{}, err
+		}
+		if rec, ok := d.validate(kr); ok {
+			return rec, nil
+		}
+		d.stale.Add(1)
+	}
+}
+
+// validate turns a kernel record into a Record if its slot still holds the
+// sequence that completed.
+func (d *Detector) validate(kr bpf.Record) (Record, bool) {
+	d.mu.Lock()
+	seq, ok := d.tab.lookup(kr.SeqId, kr.Gen)
+	d.mu.Unlock()
+	if !ok || seq.KeyID != kr.KeyId || seq.Window != kr.Window || seq.Counter != kr.Counter {
+		return Record{}, false
+	}
+	var src netip.Addr
+	switch kr.Family {
+	case bpf.FamilyV4:
+		src = netip.AddrFrom4([4]byte(kr.Addr[12:16]))
+	case bpf.FamilyV6:
+		src = netip.AddrFrom16(kr.Addr)
+	default:
+		return Record{}, false
+	}
+	return Record{Source: src, KeyID: kr.KeyId, Window: kr.Window, Counter: kr.Counter}, true
+}
+
+// Counters returns the program's counters summed over CPUs.
+func (d *Detector) Counters() (Counters, error) {
+	var per []bpf.Stats
+	if err := d.objs.Counters.Lookup(uint32(0), &per); err != nil {
+		return Counters{}, fmt.Errorf("reading knock counters: %w", err)
+	}
+	var c Counters
+	for _, s := range per {
+		c.Seen += s.Seen
+		c.Hits += s.Hits
+		c.Resets += s.Resets
+		c.Completions += s.Completions
+		c.Overflows += s.Overflows
+		c.RingbufDrops += s.RingbufDrops
+	}
+	c.Stale = d.stale.Load()
+	return c, nil
+}
+
+// AttachModes maps each attached interface to "native" or "generic".
+func (d *Detector) AttachModes() map[string]string {
+	m := make(map[string]string, len(d.modes))
+	for k, v := range d.modes {
+		m[k] = v
+	}
+	return m
+}
+
+// RunStats returns how often the program ran and its total run time, as the
+// kernel counts them while BPF run-time stats are on (Config.RunStats).
+func (d *Detector) RunStats() (runCount, runTimeNs uint64, err error) {
+	if d.stats == nil {
+		return 0, 0, errors.New("reading knock program run stats: Config.RunStats is off")
+	}
+	st, err := d.objs.Program.Stats()
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading knock program run stats: %w", err)
+	}
+	return st.RunCount, uint64(st.Runtime), nil
+}
+
+// Close detaches the program from every interface, then closes the record
+// reader, the stats handle and the program and maps: the reverse of Open.
+// A blocked Read returns ErrClosed.
+func (d *Detector) Close() error {
+	d.closeOnce.Do(func() { d.closeErr = d.close() })
+	return d.closeErr
+}
+
+func (d *Detector) close() error {
+	var errs []error
+	for i := len(d.links) - 1; i >= 0; i-- {
+		if err := d.links[i].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detaching knock detector: %w", err))
+		}
+	}
+	d.links = nil
+	if d.stats != nil {
+		if err := d.stats.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("disabling BPF run-time stats: %w", err))
+		}
+		d.stats = nil
+	}
+	if d.rd != nil {
+		if err := d.rd.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing knock record reader: %w", err))
+		}
+	}
+	if d.objs != nil {
+		if err := d.objs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing knock program: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mapsKernel writes the table's state into the bpf maps.
+type mapsKernel struct{ objs *bpf.Objects }
+
+func (k mapsKernel) writeSlot(id uint32, seq *Sequence, gen uint32) error {
+	var v bpf.Sequence
+	if seq != nil {
+		copy(v.Ports[:], seq.Ports)
+		v.Len = uint32(len(seq.Ports))
+		v.KeyId = seq.KeyID
+		v.Window = seq.Window
+		v.Counter = seq.Counter
+		v.Gen = gen
+	}
+	return k.objs.Sequences.Update(id, &v, ebpf.UpdateAny)
+}
+
+func (k mapsKernel) writeFirstPort(port uint16, count uint32, ids []uint32) error {
+	v := bpf.FirstPort{Count: count}
+	copy(v.Ids[:], ids)
+	return k.objs.FirstPorts.Update(uint32(port), &v, ebpf.UpdateAny)
+}
