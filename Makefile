@@ -1,0 +1,63 @@
+# hyp — Hide Your Ports. `make help` lists the targets.
+
+GO        ?= go
+BIN       ?= bin
+DIST      ?= dist
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/hideyourports/hyp/app/cli.Version=$(VERSION)
+BPF_CFLAGS := -O2 -g -Wall -I/usr/include/$(shell gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
+
+# The CLI is pure Go and must build for every CPU a gateway user or a client might have.
+CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
+         linux/riscv64 windows/amd64 windows/arm64
+
+.PHONY: help build test lint cross generate check-generate package demo bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are installed)
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hyp ./app/cmd/hyp
+	@if [ -d daemon/cmd/hypd ] || [ -f daemon/main.go ]; then \
+		echo CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hypd ./daemon; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hypd ./daemon; fi
+	@if [ -d app/cmd/hyp-tray ]; then \
+		if pkg-config --exists gl x11 2>/dev/null; then \
+			echo $(GO) build -trimpath -o $(BIN)/hyp-tray ./app/cmd/hyp-tray; \
+			$(GO) build -trimpath -o $(BIN)/hyp-tray ./app/cmd/hyp-tray; \
+		else echo "skipping bin/hyp-tray: install libgl1-mesa-dev libx11-dev (see README)"; fi; fi
+
+test: ## run the whole test suite (as root: eBPF, nftables, network namespaces)
+	bash .ci/test
+
+lint: ## gofmt, go vet for linux and windows
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+
+cross: ## build the hyp CLI for every supported OS/CPU into dist/
+	@mkdir -p $(DIST)
+	@set -e; for t in $(CROSS); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		out=$(DIST)/hyp-$$os-$$arch$$ext; echo "  $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./app/cmd/hyp; \
+	done
+
+generate: ## regenerate the BPF objects with bpf2go (needs clang, llvm, libbpf-dev)
+	BPF_CFLAGS='$(BPF_CFLAGS)' $(GO) generate ./bpf/
+
+check-generate: generate ## regenerate and fail if the committed BPF objects differ
+	git diff --exit-code -- bpf/
+
+package: ## build release packages into dist/ (slow: cgo, cross builds)
+	bash .ci/package
+
+demo: build ## run the gateway demo in throwaway network namespaces (root)
+	bash .ci/demo
+
+bench: ## run the benchmarks and the comparison with knockd and fwknop
+	bash .ci/bench
+
+clean: ## remove build output
+	rm -rf $(BIN) $(DIST)
