@@ -34,6 +34,24 @@ func (s Service) Validate() error {
 	return nil
 }
 
+// MarshalText writes the service as "proto/port", so it can sit in config files.
+func (s Service) MarshalText() ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText parses "proto/port" as ParseService does.
+func (s *Service) UnmarshalText(text []byte) error {
+	v, err := ParseService(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
 // ParseService parses one "tcp/22" or "udp/51820". The protocol is not case
 // sensitive; surrounding spaces are ignored.
 func ParseService(text string) (Service, error) {

@@ -60,3 +60,19 @@ func TestConfigNormalize(t *testing.T) {
 		}
 	}
 }
+
+func TestServiceText(t *testing.T) {
+	var s Service
+	if err := s.UnmarshalText([]byte("UDP/51820")); err != nil || s != (Service{"udp", 51820}) {
+		t.Fatalf("UnmarshalText: %v, %v", s, err)
+	}
+	if b, err := s.MarshalText(); err != nil || string(b) != "udp/51820" {
+		t.Fatalf("MarshalText: %q, %v", b, err)
+	}
+	if err := s.UnmarshalText([]byte("tcp/0")); err == nil || s != (Service{"udp", 51820}) {
+		t.Errorf("bad text: %v, and the value became %v", err, s)
+	}
+	if _, err := (Service{"icmp", 1}).MarshalText(); err == nil {
+		t.Error("MarshalText accepted icmp")
+	}
+}

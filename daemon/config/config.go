@@ -1,0 +1,327 @@
+// Package config reads hypd's configuration: the TOML file
+// (/etc/hyp/hypd.toml) and the keys directory with one file per trusted
+// agent. It only reads files (WriteKeyFile, used by `hypd secret new`, is
+// the one writer); deciding what to do with a bad file is the caller's.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/firewall"
+)
+
+// Default paths of the packaged daemon.
+const (
+	DefaultPath     = "/etc/hyp/hypd.toml"
+	DefaultKeysDir  = "/etc/hyp/keys"
+	DefaultStateDir = "/var/lib/hyp"
+)
+
+// Limits checked by Validate.
+const (
+	MinOpen         = time.Second
+	MaxOpen         = 24 * time.Hour
+	MinKnockTimeout = 100 * time.Millisecond
+	MaxKnockTimeout = time.Minute
+	maxIfNameLen    = 15 // IFNAMSIZ less the NUL
+)
+
+// Config is hypd's configuration. The toml tags are the keys of the file.
+type Config struct {
+	// Interfaces the knock detector attaches to.
+	Interfaces []string `toml:"interfaces"`
+	// KeysDir holds one key file per trusted agent (see LoadKeys).
+	KeysDir string `toml:"keys_dir"`
+	// Services are protected: closed except to sources with a grant.
+	// The default for every key.
+	Services []firewall.Service `toml:"services"`
+	// Open is how long a grant lasts; connections made in that time stay
+	// up. The default for every key.
+	Open time.Duration `toml:"open"`
+	// Scheme is the default knock scheme of keys that do not name one.
+	Scheme sequence.Scheme `toml:"scheme"`
+	// StateDir holds the spent-sequence record that makes knocks one-time
+	// across restarts.
+	StateDir string `toml:"state_dir"`
+	// Stealth drops every unsolicited connection attempt to a port that is
+	// neither public nor granted.
+	Stealth bool `toml:"stealth"`
+	// Public services stay open to everyone in stealth mode.
+	Public []firewall.Service `toml:"public"`
+	// Skew is how many time steps either side of now a knock may be from.
+	Skew int `toml:"skew"`
+	// Uses is how many knocks per key and time step are accepted (counters
+	// 0..Uses-1). The default for every key.
+	Uses int `toml:"uses"`
+	// KnockTimeout is how long a whole sequence may take to arrive.
+	KnockTimeout time.Duration `toml:"knock_timeout"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+}
+
+// Default returns the configuration of an empty config file.
+//
+// The open time defaults to one minute. A grant only has to last until the
+// client has connected, because established connections outlive it; so it
+// should be short, since anyone sharing the client's address (a NAT, a
+// carrier-grade NAT, a café's Wi-Fi) shares the grant. A minute still
+// covers a person who knocks with the CLI and then types an ssh command,
+// and a VPN client's handshake retries; 30 seconds proved tight for the
+// former.
+func Default() Config {
+	return Config{
+		KeysDir:      DefaultKeysDir,
+		Open:         time.Minute,
+		Scheme:       sequence.V2,
+		StateDir:     DefaultStateDir,
+		Skew:         1,
+		Uses:         1,
+		KnockTimeout: 5 * time.Second,
+		LogLevel:     "info",
+	}
+}
+
+// FieldError is a problem with one setting, named by its TOML key.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// Validate reports every setting that is missing or out of range; each
+// error is a *FieldError naming the setting.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Interfaces) == 0 {
+		errs = append(errs, fieldErr("interfaces", "none configured; name the interfaces knocks arrive on, e.g. [\"eth0\"]"))
+	}
+	for i, name := range c.Interfaces {
+		if name == "" || len(name) > maxIfNameLen || strings.ContainsAny(name, "/ \t\n\x00") {
+			errs = append(errs, fieldErr("interfaces", "item %d: %q is not an interface name", i+1, name))
+		}
+		for _, prev := range c.Interfaces[:i] {
+			if prev == name {
+				errs = append(errs, fieldErr("interfaces", "item %d: %q listed twice", i+1, name))
+			}
+		}
+	}
+	for _, d := range []struct{ field, path string }{{"keys_dir", c.KeysDir}, {"state_dir", c.StateDir}} {
+		if !filepath.IsAbs(d.path) {
+			errs = append(errs, fieldErr(d.field, "%q is not an absolute path", d.path))
+		}
+	}
+	if len(c.Services) == 0 {
+		errs = append(errs, fieldErr("services", "none configured; list the services to protect, e.g. [\"tcp/22\"]"))
+	}
+	errs = append(errs, checkServices("services", c.Services)...)
+	errs = append(errs, checkServices("public", c.Public)...)
+	for _, p := range c.Public {
+		for _, s := range c.Services {
+			if p == s {
+				errs = append(errs, fieldErr("public", "%s is also in services; a service is either protected or public", p))
+			}
+		}
+	}
+	if err := checkOpen(c.Open); err != nil {
+		errs = append(errs, &FieldError{"open", err})
+	}
+	if _, err := sequence.ParseScheme(string(c.Scheme)); err != nil {
+		errs = append(errs, &FieldError{"scheme", err})
+	}
+	if c.Skew < 0 || c.Skew > sequence.MaxSkew {
+		errs = append(errs, fieldErr("skew", "must be 0..%d time steps, got %d", sequence.MaxSkew, c.Skew))
+	}
+	if err := checkUses(c.Uses); err != nil {
+		errs = append(errs, &FieldError{"uses", err})
+	}
+	if c.KnockTimeout < MinKnockTimeout || c.KnockTimeout > MaxKnockTimeout {
+		errs = append(errs, fieldErr("knock_timeout", "must be %v..%v, got %v", MinKnockTimeout, MaxKnockTimeout, c.KnockTimeout))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fieldErr("log_level", "must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func checkServices(field string, svcs []firewall.Service) []error {
+	var errs []error
+	for i, s := range svcs {
+		if err := s.Validate(); err != nil {
+			errs = append(errs, fieldErr(field, "item %d: %w", i+1, err))
+		}
+		for _, prev := range svcs[:i] {
+			if prev == s {
+				errs = append(errs, fieldErr(field, "item %d: %s listed twice", i+1, s))
+			}
+		}
+	}
+	return errs
+}
+
+func checkOpen(d time.Duration) error {
+	if d < MinOpen || d > MaxOpen {
+		return fmt.Errorf("must be %v..%v, got %v", MinOpen, MaxOpen, d)
+	}
+	return nil
+}
+
+func checkUses(n int) error {
+	if n < 1 || n > sequence.MaxUses {
+		return fmt.Errorf("must be 1..%d, got %d", sequence.MaxUses, n)
+	}
+	return nil
+}
+
+// Load reads and validates the config file at path. Keys missing from the
+// file keep their Default values; relative directories are taken relative
+// to the file's directory. Errors name the file, and the line where known.
+func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading config: %w", err)
+	}
+	c, err := parse(data, path)
+	if err != nil {
+		return Config{}, err
+	}
+	base := filepath.Dir(path)
+	for _, p := range []*string{&c.KeysDir, &c.StateDir} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, locate(data, path, err)
+	}
+	return c, nil
+}
+
+// parse decodes data over Default without validating it.
+func parse(data []byte, path string) (Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return Config{}, fmt.Errorf("config %s:%d: %s: %s", path, pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return Config{}, fmt.Errorf("config %s:%d: %s", path, pe.Position.Line, pe.Message)
+		}
+		// Type mismatches come as plain errors in the form
+		// `toml: line N (last key "K"): message`; give them the same shape.
+		if m := regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`).FindStringSubmatch(err.Error()); m != nil {
+			return Config{}, fmt.Errorf("config %s:%s: %s: %s", path, m[1], m[2], m[3])
+		}
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := undecoded(data, md, "config "+path); err != nil {
+		return Config{}, err
+	}
+	if s, err := sequence.ParseScheme(string(c.Scheme)); err == nil {
+		c.Scheme = s
+	}
+	// `x = []` and a missing x mean the same; keep one form so a Config
+	// compares equal however it was written.
+	for _, p := range []*[]firewall.Service{&c.Services, &c.Public} {
+		if len(*p) == 0 {
+			*p = nil
+		}
+	}
+	if len(c.Interfaces) == 0 {
+		c.Interfaces = nil
+	}
+	return c, nil
+}
+
+// undecoded turns keys the file has but the target lacks into one error,
+// "WHAT:LINE: unknown key NAME" for each (a typo must not pass silently: a
+// misspelt `stealth` would leave every port answering).
+func undecoded(data []byte, md toml.MetaData, what string) error {
+	var errs []error
+	for _, k := range md.Undecoded() {
+		if len(k) > 1 && slicesHasPrefix(md.Undecoded(), k[:len(k)-1]) {
+			continue // inside an unknown table: the table is reported
+		}
+		if line := keyLine(data, k); line > 0 {
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", what, line, k.String()))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: unknown key %q", what, k.String()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func slicesHasPrefix(keys []toml.Key, prefix toml.Key) bool {
+	for _, k := range keys {
+		if k.String() == prefix.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// keyLine finds the line defining key in a TOML document (0 if not found).
+// The toml package does not export key positions; this covers the forms a
+// config file uses: `key = ...` inside the right [table], and [table].
+func keyLine(data []byte, key toml.Key) int {
+	table := ""
+	want := key[len(key)-1]
+	parent := strings.Join(key[:len(key)-1], ".")
+	for i, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") {
+			name := strings.Trim(strings.TrimSpace(strings.Trim(l, "[]")), `"`)
+			if name == key.String() {
+				return i + 1
+			}
+			table = name
+			continue
+		}
+		if table != parent {
+			continue
+		}
+		name, _, ok := strings.Cut(l, "=")
+		if ok && strings.Trim(strings.TrimSpace(name), `"'`) == want {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// locate prefixes validation errors with the file and the line of the key.
+func locate(data []byte, path string, err error) error {
+	var errs []error
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			if line := keyLine(data, toml.Key{fe.Field}); line > 0 {
+				errs = append(errs, fmt.Errorf("config %s:%d: %w", path, line, e))
+				continue
+			}
+		}
+		errs = append(errs, fmt.Errorf("config %s: %w", path, e))
+	}
+	return errors.Join(errs...)
+}

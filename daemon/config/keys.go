@@ -1,0 +1,454 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/firewall"
+)
+
+// Key is one trusted agent's key with its settings resolved: whatever its
+// file does not set comes from the daemon's Config.
+type Key struct {
+	Name     string // file name without extension
+	Path     string
+	Secret   psk.Key
+	Params   sequence.Params
+	Services []firewall.Service
+	Open     time.Duration
+	Uses     int
+}
+
+// maxKeyFile bounds what is read of a key file; the longest key is 1639
+// base32 characters, a .toml file adds a few settings.
+const maxKeyFile = 64 << 10
+
+// keyExt is the extension of a plain key file written by WriteKeyFile;
+// any other extension but .toml also means a plain file.
+const (
+	keyExt  = ".key"
+	tomlExt = ".toml"
+)
+
+// ignored reports whether a directory entry is not a key file: hidden
+// files (including WriteKeyFile's temporary ones), editor backups and swap
+// files, and package managers' leftovers.
+func ignored(name string) bool {
+	if name == "" || name[0] == '.' || name[0] == '#' || strings.HasSuffix(name, "~") {
+		return true
+	}
+	for _, suffix := range []string{".swp", ".swo", ".swx", ".bak", ".tmp", ".orig", ".rej",
+		".dpkg-old", ".dpkg-new", ".dpkg-dist", ".dpkg-tmp", ".rpmnew", ".rpmsave", ".ucf-old", ".ucf-new", ".ucf-dist"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyName is the key's name for a file name: the name without its extension.
+func keyName(file string) string {
+	return strings.TrimSuffix(file, filepath.Ext(file))
+}
+
+// LoadKeys loads every key file in dir. A problem with one file is reported
+// in problems (naming the file, never showing key material) and does not
+// stop the others from loading. keys are sorted by name.
+func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, []error{fmt.Errorf("reading keys directory: %w", err)}
+	}
+	byName := map[string]string{}    // key name -> path that claimed it
+	bySecret := map[[32]byte]string{} // hash of secret -> path that holds it
+	for _, e := range entries {
+		if ignored(e.Name()) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		k, err := loadKey(path, defaults)
+		if errors.Is(err, errNotFile) {
+			continue
+		}
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		if prev, ok := byName[k.Name]; ok {
+			problems = append(problems, fmt.Errorf("key file %s: key name %q is already taken by %s; ignored", path, k.Name, prev))
+			continue
+		}
+		// The same secret under two names would make every knock
+		// ambiguous; hashing lets this stay linear in the number of keys.
+		h := sha256.Sum256(k.Secret.Bytes())
+		if prev, ok := bySecret[h]; ok {
+			problems = append(problems, fmt.Errorf("key file %s: holds the same secret as %s; ignored", path, prev))
+			continue
+		}
+		byName[k.Name], bySecret[h] = path, path
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.Name, b.Name) })
+	return keys, problems
+}
+
+var errNotFile = errors.New("not a regular file")
+
+// loadKey reads one key file. The mode is checked on the open file so a
+// swap between check and read cannot slip a readable file through.
+func loadKey(path string, defaults Config) (Key, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Key{}, fmt.Errorf("key file: %w", err) // *PathError names the file
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Key{}, fmt.Errorf("key file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Key{}, errNotFile
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return Key{}, fmt.Errorf("key file %s: mode %04o lets group or others read it; refused (chmod 600 %s)", path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return Key{}, fmt.Errorf("key file %s: %w", path, err)
+	}
+	if len(data) > maxKeyFile {
+		return Key{}, fmt.Errorf("key file %s: larger than %d bytes, not a key file", path, maxKeyFile)
+	}
+	k := Key{
+		Name:     keyName(filepath.Base(path)),
+		Path:     path,
+		Params:   schemeDefaults(defaults.Scheme),
+		Services: slices.Clone(defaults.Services),
+		Open:     defaults.Open,
+		Uses:     defaults.Uses,
+	}
+	if filepath.Ext(path) == tomlExt {
+		err = k.parseTOML(data, defaults)
+	} else {
+		k.Secret, err = psk.Parse(string(data))
+		if err != nil {
+			err = fmt.Errorf("key file %s: %w", path, err)
+		}
+	}
+	if err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}
+
+func schemeDefaults(s sequence.Scheme) sequence.Params {
+	if s == sequence.Hyp {
+		return sequence.HypDefaults()
+	}
+	return sequence.Defaults()
+}
+
+// keyFile is a .toml key file. Values are decoded as `any` and checked
+// here, so the toml package never builds an error message out of a value:
+// the only toml errors left are syntax errors, which are reported by line
+// and column alone because the offending text could be the secret.
+type keyFile struct {
+	Secret   any `toml:"secret"`
+	Scheme   any `toml:"scheme"`
+	Length   any `toml:"length"`
+	Step     any `toml:"step"`
+	Low      any `toml:"low"`
+	High     any `toml:"high"`
+	Services any `toml:"services"`
+	Open     any `toml:"open"`
+	Uses     any `toml:"uses"`
+}
+
+func (k *Key) parseTOML(data []byte, defaults Config) error {
+	var kf keyFile
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&kf)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("key file %s:%d: not valid TOML at column %d (details withheld: the file holds a secret)", k.Path, pe.Position.Line, pe.Position.Col)
+		}
+		return fmt.Errorf("key file %s: not valid TOML", k.Path)
+	}
+	if err := undecoded(data, md, "key file "+k.Path); err != nil {
+		return err
+	}
+	fail := func(field string, format string, args ...any) error {
+		if line := keyLine(data, toml.Key{field}); line > 0 {
+			return fmt.Errorf("key file %s:%d: %s: %s", k.Path, line, field, fmt.Sprintf(format, args...))
+		}
+		return fmt.Errorf("key file %s: %s: %s", k.Path, field, fmt.Sprintf(format, args...))
+	}
+
+	secret, ok := kf.Secret.(string)
+	if kf.Secret == nil {
+		return fail("secret", "missing")
+	}
+	if !ok {
+		return fail("secret", "must be a base32 string")
+	}
+	if k.Secret, err = psk.Parse(secret); err != nil {
+		return fail("secret", "%v", err)
+	}
+
+	if kf.Scheme != nil {
+		s, ok := kf.Scheme.(string)
+		if !ok {
+			return fail("scheme", "must be a string, \"v2\" or \"hyp\"")
+		}
+		scheme, err := sequence.ParseScheme(s)
+		if err != nil {
+			return fail("scheme", "%v", err)
+		}
+		k.Params = schemeDefaults(scheme)
+	}
+	ints := []struct {
+		field string
+		v     any
+		set   func(int64)
+	}{
+		{"length", kf.Length, func(n int64) { k.Params.Length = int(n) }},
+		{"step", kf.Step, func(n int64) { k.Params.Step = n }},
+		{"low", kf.Low, func(n int64) { k.Params.Low = uint16(n) }},
+		{"high", kf.High, func(n int64) { k.Params.High = uint16(n) }},
+		{"uses", kf.Uses, func(n int64) { k.Uses = int(n) }},
+	}
+	for _, f := range ints {
+		if f.v == nil {
+			continue
+		}
+		n, ok := f.v.(int64)
+		if !ok {
+			return fail(f.field, "must be an integer")
+		}
+		if (f.field == "low" || f.field == "high") && (n < 0 || n > 65535) {
+			return fail(f.field, "must be a port 1..65535, got %d", n)
+		}
+		if n < 0 || n > 1<<31 {
+			return fail(f.field, "out of range: %d", n)
+		}
+		f.set(n)
+	}
+	if err := k.Params.Validate(); err != nil {
+		return fmt.Errorf("key file %s: %w", k.Path, err)
+	}
+	if err := checkUses(k.Uses); err != nil {
+		return fail("uses", "%v", err)
+	}
+
+	if kf.Open != nil {
+		s, ok := kf.Open.(string)
+		if !ok {
+			return fail("open", "must be a duration string such as \"90s\"")
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fail("open", "%q is not a duration such as \"90s\"", s)
+		}
+		if err := checkOpen(d); err != nil {
+			return fail("open", "%v", err)
+		}
+		k.Open = d
+	}
+
+	if kf.Services != nil {
+		list, ok := kf.Services.([]any)
+		if !ok {
+			return fail("services", "must be a list such as [\"tcp/22\"]")
+		}
+		k.Services = nil
+		for i, item := range list {
+			s, ok := item.(string)
+			if !ok {
+				return fail("services", "item %d: must be a string such as \"tcp/22\"", i+1)
+			}
+			svc, err := firewall.ParseService(s)
+			if err != nil {
+				return fail("services", "item %d: %v", i+1, err)
+			}
+			if !slices.Contains(defaults.Services, svc) {
+				return fail("services", "%s is not protected by the daemon (add it to services in hypd.toml)", svc)
+			}
+			if slices.Contains(k.Services, svc) {
+				return fail("services", "item %d: %s listed twice", i+1, svc)
+			}
+			k.Services = append(k.Services, svc)
+		}
+		if len(k.Services) == 0 {
+			return fail("services", "empty; a key must open something")
+		}
+	}
+	return nil
+}
+
+// ValidKeyName reports why name cannot name a key file, or nil: it must be
+// 1..64 bytes of letters, digits, '.', '_', '-' or '@', and not start with
+// a dot (hidden files are ignored by LoadKeys).
+func ValidKeyName(name string) error {
+	if name == "" {
+		return errors.New("key name is empty")
+	}
+	if len(name) > 64 {
+		return fmt.Errorf("key name %q is longer than 64 bytes", name)
+	}
+	if name[0] == '.' {
+		return fmt.Errorf("key name %q starts with a dot", name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@", c)) {
+			return fmt.Errorf("key name %q: character %q not allowed (use letters, digits, '.', '_', '-', '@')", name, c)
+		}
+	}
+	if ignored(name + keyExt) {
+		return fmt.Errorf("key name %q looks like a backup file", name)
+	}
+	return nil
+}
+
+// WriteKeyFile stores k in dir as NAME.key (just the base32 secret) when
+// nothing but the secret is set, else as NAME.toml with the settings that
+// are. Zero fields of k mean "the daemon's default" and are left out.
+// The file is written 0600 through a temporary file, fsync and rename, so
+// hypd never reads half a key. Without force an existing key of that name
+// is an error; with force it is replaced.
+func WriteKeyFile(dir, name string, k Key, force bool) (path string, err error) {
+	if err := ValidKeyName(name); err != nil {
+		return "", err
+	}
+	if k.Secret.IsZero() {
+		return "", fmt.Errorf("key %q: no secret", name)
+	}
+	content, ext, err := keyFileContent(k)
+	if err != nil {
+		return "", fmt.Errorf("key %q: %w", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating keys directory: %w", err)
+	}
+	path = filepath.Join(dir, name+ext)
+	other := filepath.Join(dir, name+keyExt)
+	if ext == keyExt {
+		other = filepath.Join(dir, name+tomlExt)
+	}
+	if !force {
+		for _, p := range []string{path, other} {
+			if _, err := os.Lstat(p); err == nil {
+				return "", fmt.Errorf("key file %s exists; use --force to replace it", p)
+			}
+		}
+	}
+
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("writing key file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = writeSync(tmp, content); err != nil {
+		return "", fmt.Errorf("writing key file %s: %w", tmp.Name(), err)
+	}
+	if force {
+		err = os.Rename(tmp.Name(), path)
+	} else {
+		// Link fails if path appeared since the check above: never
+		// overwrite without force, even in a race.
+		if err = os.Link(tmp.Name(), path); err == nil {
+			os.Remove(tmp.Name())
+		} else if errors.Is(err, os.ErrExist) {
+			err = fmt.Errorf("key file %s exists; use --force to replace it", path)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("installing key file: %w", err)
+	}
+	if force {
+		// A NAME.key next to a NAME.toml would be the same key name twice.
+		if err := os.Remove(other); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return path, fmt.Errorf("removing the replaced key file: %w", err)
+		}
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // make the rename durable; not all filesystems support it
+		d.Close()
+	}
+	return path, nil
+}
+
+func writeSync(f *os.File, content []byte) error {
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// keyFileContent renders k as a plain or a .toml key file.
+func keyFileContent(k Key) ([]byte, string, error) {
+	var b strings.Builder
+	set := func(key, value string) { fmt.Fprintf(&b, "%s = %s\n", key, value) }
+	if k.Params != (sequence.Params{}) {
+		if err := k.Params.Validate(); err != nil {
+			return nil, "", err
+		}
+		set("scheme", strconv.Quote(string(k.Params.Scheme)))
+		if k.Params.Scheme != sequence.Hyp {
+			set("length", strconv.Itoa(k.Params.Length))
+			set("step", strconv.FormatInt(k.Params.Step, 10))
+			set("low", strconv.Itoa(int(k.Params.Low)))
+			set("high", strconv.Itoa(int(k.Params.High)))
+		}
+	}
+	if len(k.Services) > 0 {
+		q := make([]string, len(k.Services))
+		for i, s := range k.Services {
+			if err := s.Validate(); err != nil {
+				return nil, "", fmt.Errorf("services: %w", err)
+			}
+			q[i] = strconv.Quote(s.String())
+		}
+		set("services", "["+strings.Join(q, ", ")+"]")
+	}
+	if k.Open != 0 {
+		if err := checkOpen(k.Open); err != nil {
+			return nil, "", fmt.Errorf("open: %w", err)
+		}
+		set("open", strconv.Quote(k.Open.String()))
+	}
+	if k.Uses != 0 {
+		if err := checkUses(k.Uses); err != nil {
+			return nil, "", fmt.Errorf("uses: %w", err)
+		}
+		set("uses", strconv.Itoa(k.Uses))
+	}
+	if b.Len() == 0 {
+		return []byte(k.Secret.Encode() + "\n"), keyExt, nil
+	}
+	return []byte("secret = " + strconv.Quote(k.Secret.Encode()) + "\n" + b.String()), tomlExt, nil
+}
