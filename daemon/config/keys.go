@@ -71,7 +71,7 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading keys directory: %w", err)}
 	}
-	byName := map[string]string{}    // key name -> path that claimed it
+	byName := map[string]string{}     // key name -> path that claimed it
 	bySecret := map[[32]byte]string{} // hash of secret -> path that holds it
 	for _, e := range entries {
 		if ignored(e.Name()) {
@@ -314,9 +314,6 @@ func ValidKeyName(name string) error {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@", c)) {
 			return fmt.Errorf("key name %q: character %q not allowed (use letters, digits, '.', '_', '-', '@')", name, c)
 		}
-	}
-	if ignored(name + keyExt) {
-		return fmt.Errorf("key name %q looks like a backup file", name)
 	}
 	return nil
 }
