@@ -103,13 +103,12 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
-// Validate reports every setting that is missing or out of range; each
-// error is a *FieldError naming the setting.
+// Validate reports every setting that is out of range; each error is a
+// *FieldError naming the setting. Empty interfaces and services are valid
+// here: flags may still supply them, and keys may bring their own services;
+// whether there is something to run is for hypd to decide.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Interfaces) == 0 {
-		errs = append(errs, fieldErr("interfaces", "none configured; name the interfaces knocks arrive on, e.g. [\"eth0\"]"))
-	}
 	for i, name := range c.Interfaces {
 		if name == "" || len(name) > maxIfNameLen || strings.ContainsAny(name, "/ \t\n\x00") {
 			errs = append(errs, fieldErr("interfaces", "item %d: %q is not an interface name", i+1, name))
@@ -124,9 +123,6 @@ func (c Config) Validate() error {
 		if !filepath.IsAbs(d.path) {
 			errs = append(errs, fieldErr(d.field, "%q is not an absolute path", d.path))
 		}
-	}
-	if len(c.Services) == 0 {
-		errs = append(errs, fieldErr("services", "none configured; list the services to protect, e.g. [\"tcp/22\"]"))
 	}
 	errs = append(errs, checkServices("services", c.Services)...)
 	errs = append(errs, checkServices("public", c.Public)...)

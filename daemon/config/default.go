@@ -3,8 +3,8 @@ package config
 // DefaultTOML returns the default config file, every setting commented.
 // `hypd config default` prints it and the packages install it as
 // /etc/hyp/hypd.toml. It decodes to Default(); interfaces and services are
-// empty on purpose, so hypd refuses to start until they are set rather than
-// guessing which ports to close.
+// empty on purpose: hypd must not guess which interfaces to watch or which
+// ports to close.
 func DefaultTOML() string {
 	return `# hypd configuration. Durations are strings such as "90s", "5m" or "1h30m".
 # Every setting shows its default; hypd reads this file only at start.
@@ -13,8 +13,9 @@ func DefaultTOML() string {
 # Required, e.g. ["eth0"] or ["eth0", "wg0"].
 interfaces = []
 
-# Services to protect: dropped for everyone except a source that knocked.
-# Required, e.g. ["tcp/22", "udp/51820"]. Keys may narrow this per agent.
+# Services to protect: dropped for everyone except a source that knocked,
+# e.g. ["tcp/22", "udp/51820"]. A key opens these unless its own key file
+# names other services (which are then protected too).
 # Think before protecting the port you are logged in through: your current
 # connection stays up, but the next login needs a knock.
 services = []

@@ -282,9 +282,6 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 			if err != nil {
 				return fail("services", "item %d: %v", i+1, err)
 			}
-			if !slices.Contains(defaults.Services, svc) {
-				return fail("services", "%s is not protected by the daemon (add it to services in hypd.toml)", svc)
-			}
 			if slices.Contains(k.Services, svc) {
 				return fail("services", "item %d: %s listed twice", i+1, svc)
 			}
@@ -319,8 +316,10 @@ func ValidKeyName(name string) error {
 }
 
 // WriteKeyFile stores k in dir as NAME.key (just the base32 secret) when
-// nothing but the secret is set, else as NAME.toml with the settings that
-// are. Zero fields of k mean "the daemon's default" and are left out.
+// nothing but the secret differs from the defaults, else as NAME.toml with
+// the settings that do. A field that is zero or equal to its default
+// (sequence.Defaults(), Default().Open, Default().Uses; no services) is left
+// out, so hypd applies hypd.toml's setting to it when it loads the key.
 // The file is written 0600 through a temporary file, fsync and rename, so
 // hypd never reads half a key. Without force an existing key of that name
 // is an error; with force it is replaced.
@@ -410,7 +409,8 @@ func writeSync(f *os.File, content []byte) error {
 func keyFileContent(k Key) ([]byte, string, error) {
 	var b strings.Builder
 	set := func(key, value string) { fmt.Fprintf(&b, "%s = %s\n", key, value) }
-	if k.Params != (sequence.Params{}) {
+	def := Default()
+	if k.Params != (sequence.Params{}) && k.Params != sequence.Defaults() {
 		if err := k.Params.Validate(); err != nil {
 			return nil, "", err
 		}
@@ -432,13 +432,13 @@ func keyFileContent(k Key) ([]byte, string, error) {
 		}
 		set("services", "["+strings.Join(q, ", ")+"]")
 	}
-	if k.Open != 0 {
+	if k.Open != 0 && k.Open != def.Open {
 		if err := checkOpen(k.Open); err != nil {
 			return nil, "", fmt.Errorf("open: %w", err)
 		}
 		set("open", strconv.Quote(k.Open.String()))
 	}
-	if k.Uses != 0 {
+	if k.Uses != 0 && k.Uses != def.Uses {
 		if err := checkUses(k.Uses); err != nil {
 			return nil, "", fmt.Errorf("uses: %w", err)
 		}

@@ -70,7 +70,7 @@ length = 6
 step = 60
 low = 2000
 high = 3000
-services = ["tcp/22"]
+services = ["tcp/22", "tcp/443"]
 open = "10m"
 uses = 4
 `, 0o600)
@@ -102,7 +102,7 @@ uses = 4
 		t.Error("carol's secret")
 	}
 	wantParams := sequence.Params{Scheme: sequence.V2, Length: 6, Step: 60, Low: 2000, High: 3000}
-	if carolK.Params != wantParams || !slices.Equal(carolK.Services, []firewall.Service{ssh}) || carolK.Open != 10*time.Minute || carolK.Uses != 4 {
+	if carolK.Params != wantParams || !slices.Equal(carolK.Services, []firewall.Service{ssh, {Proto: "tcp", Port: 443}}) || carolK.Open != 10*time.Minute || carolK.Uses != 4 {
 		t.Errorf("carol's settings: %+v", carolK)
 	}
 	if daveK.Params != sequence.HypDefaults() || daveK.Uses != 2 {
@@ -165,7 +165,7 @@ func TestKeyFileErrors(t *testing.T) {
 		{"length", "secret = \"" + s + "\"\nlength = 1\n", ": length must be 2..32, got 1"},
 		{"length type", "secret = \"" + s + "\"\nlength = \"4\"\n", ":2: length: must be an integer"},
 		{"low", "secret = \"" + s + "\"\nlow = 70000\n", ":2: low: must be a port 1..65535, got 70000"},
-		{"service", "secret = \"" + s + "\"\nservices = [\"tcp/443\"]\n", ":2: services: tcp/443 is not protected by the daemon"},
+		{"service twice", "secret = \"" + s + "\"\nservices = [\"tcp/443\", \"TCP/443\"]\n", ":2: services: item 2: tcp/443 listed twice"},
 		{"service syntax", "secret = \"" + s + "\"\nservices = [\"tcp/22\", \"ssh\"]\n", `:2: services: item 2: service "ssh": want PROTO/PORT`},
 		{"services empty", "secret = \"" + s + "\"\nservices = []\n", ":2: services: empty"},
 		{"open", "secret = \"" + s + "\"\nopen = \"forever\"\n", `:2: open: "forever" is not a duration`},
@@ -224,6 +224,14 @@ func TestWriteKeyFile(t *testing.T) {
 			t.Errorf("%s has mode %04o", q, fi.Mode().Perm())
 		}
 	}
+
+	// Settings equal to the defaults still make a plain file (as
+	// `hypd secret new` passes them).
+	p, err = WriteKeyFile(dir, "plain", Key{Secret: newSecret(t), Params: sequence.Defaults(), Open: Default().Open, Uses: Default().Uses}, false)
+	if err != nil || filepath.Ext(p) != ".key" {
+		t.Errorf("defaults spelled out: %s, %v", p, err)
+	}
+	os.Remove(p)
 
 	// Refuses to overwrite, under either extension.
 	_, err = WriteKeyFile(dir, "alice", Key{Secret: newSecret(t)}, false)
