@@ -282,6 +282,9 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 			if err != nil {
 				return fail("services", "item %d: %v", i+1, err)
 			}
+			if slices.Contains(defaults.Public, svc) {
+				return fail("services", "item %d: %s is public in hypd.toml; only a protected service can be granted", i+1, svc)
+			}
 			if slices.Contains(k.Services, svc) {
 				return fail("services", "item %d: %s listed twice", i+1, svc)
 			}

@@ -25,6 +25,7 @@ func daemonDefaults() Config {
 	c.Services = []firewall.Service{ssh, wg}
 	c.Open = 2 * time.Minute
 	c.Uses = 2
+	c.Public = []firewall.Service{{Proto: "tcp", Port: 80}}
 	return c
 }
 
@@ -167,6 +168,7 @@ func TestKeyFileErrors(t *testing.T) {
 		{"low", "secret = \"" + s + "\"\nlow = 70000\n", ":2: low: must be a port 1..65535, got 70000"},
 		{"service twice", "secret = \"" + s + "\"\nservices = [\"tcp/443\", \"TCP/443\"]\n", ":2: services: item 2: tcp/443 listed twice"},
 		{"service syntax", "secret = \"" + s + "\"\nservices = [\"tcp/22\", \"ssh\"]\n", `:2: services: item 2: service "ssh": want PROTO/PORT`},
+		{"service public", "secret = \"" + s + "\"\nservices = [\"tcp/80\"]\n", ":2: services: item 1: tcp/80 is public in hypd.toml"},
 		{"services empty", "secret = \"" + s + "\"\nservices = []\n", ":2: services: empty"},
 		{"open", "secret = \"" + s + "\"\nopen = \"forever\"\n", `:2: open: "forever" is not a duration`},
 		{"open range", "secret = \"" + s + "\"\nopen = \"100ms\"\n", ":2: open: must be 1s..24h0m0s, got 100ms"},
