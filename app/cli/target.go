@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/core/sequence"
+)
+
+// targetFlags are the flags that say what to knock besides TARGET itself;
+// they override what the URI or saved profile says.
+type targetFlags struct {
+	secretFile string
+	scheme     string
+	check      string
+}
+
+func (t *targetFlags) register(fs *flag.FlagSet, withCheck bool) {
+	fs.StringVar(&t.secretFile, "secret", "", "read the key from `FILE` (base32; the reference client's key files work)")
+	fs.StringVar(&t.scheme, "scheme", "", "knock scheme `v2|hyp` (default: the URI's, else v2)")
+	if withCheck {
+		fs.StringVar(&t.check, "check", "", "after knocking, wait until `tcp/PORT` answers (exit 1 if it never does)")
+	}
+}
+
+// maxStdin bounds what "-" reads: a URI with the longest key is under 2 KiB.
+const maxStdin = 64 << 10
+
+// resolveTarget turns TARGET into a profile. TARGET is, in order of trial:
+//   - "-": a hyp:// URI read from stdin;
+//   - a hyp:// URI;
+//   - a saved profile name, when env.LookupProfile is set and --secret is not;
+//   - a host name or address, which needs --secret FILE.
+//
+// Flags then override the profile's scheme, key and check port. Warnings
+// (ignored URI parameters) are returned for the caller to print.
+func resolveTarget(env *Env, arg string, f targetFlags) (profile.Profile, []string, error) {
+	p, warnings, err := baseProfile(env, arg, f)
+	if err != nil {
+		return profile.Profile{}, nil, err
+	}
+	if f.secretFile != "" {
+		k, err := psk.ReadFile(f.secretFile)
+		if err != nil {
+			return profile.Profile{}, nil, usageError("%w", err)
+		}
+		p.Key = k
+	}
+	if f.scheme != "" {
+		s, err := sequence.ParseScheme(f.scheme)
+		if err != nil {
+			return profile.Profile{}, nil, usageError("--scheme: %w", err)
+		}
+		if s != p.Params.Scheme {
+			p.Params = sequence.Defaults()
+			if s == sequence.Hyp {
+				p.Params = sequence.HypDefaults()
+			}
+		}
+	}
+	if f.check != "" {
+		if p.CheckPort, err = profile.ParseCheck(f.check); err != nil {
+			return profile.Profile{}, nil, usageError("--check: %w", err)
+		}
+	}
+	if p.Key.IsZero() {
+		return profile.Profile{}, nil, usageError("no key for %s: give --secret FILE", p.Host)
+	}
+	return p, warnings, nil
+}
+
+func baseProfile(env *Env, arg string, f targetFlags) (profile.Profile, []string, error) {
+	from := "TARGET"
+	if arg == "-" {
+		b, err := io.ReadAll(io.LimitReader(env.Stdin, maxStdin))
+		if err != nil {
+			return profile.Profile{}, nil, usageError("reading TARGET from stdin: %w", err)
+		}
+		arg, from = strings.TrimSpace(string(b)), "stdin"
+		if !profile.IsURI(arg) {
+			return profile.Profile{}, nil, usageError("stdin: want a hyp:// URI")
+		}
+	}
+	if profile.IsURI(arg) {
+		p, warnings, err := profile.Parse(arg)
+		if err != nil {
+			return profile.Profile{}, nil, usageError("%s: %w", from, err)
+		}
+		return p, warnings, nil
+	}
+	if env.LookupProfile != nil && f.secretFile == "" {
+		p, found, err := env.LookupProfile(arg)
+		if err != nil {
+			return profile.Profile{}, nil, usageError("profile %q: %w", arg, err)
+		}
+		if found {
+			return p, nil, nil
+		}
+	}
+	host, err := profile.ParseHost(arg)
+	if err != nil {
+		return profile.Profile{}, nil, usageError("TARGET is not a hyp:// URI or a host: %w", err)
+	}
+	if f.secretFile == "" {
+		return profile.Profile{}, nil, usageError("TARGET %q is a host, not a hyp:// URI: give --secret FILE", host)
+	}
+	return profile.Profile{Host: host, Params: sequence.Defaults()}, nil, nil
+}
+
+func oneTarget(args []string) (string, error) {
+	switch len(args) {
+	case 1:
+		return args[0], nil
+	case 0:
+		return "", usageError("missing TARGET")
+	}
+	return "", usageError("want one TARGET, got %d arguments", len(args))
+}
+
+func printWarnings(env *Env, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(env.Stderr, "hyp: warning: %s\n", w)
+	}
+}
