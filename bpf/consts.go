@@ -23,6 +23,16 @@ const (
 	DefaultMaxSources = 65536
 )
 
+// MaxSlots bounds Options.MaxSequences: a candidate keeps a slot id in 24
+// bits.
+const MaxSlots = 1 << 24
+
+// UnpackCandidate splits one Progress candidate into its slot id,
+// generation and the number of ports matched (see CAND in knock.c).
+func UnpackCandidate(c uint64) (id, gen, pos uint32) {
+	return uint32(c) & 0xffffff, uint32(c >> 32), uint32(c>>24) & 0xff
+}
+
 // Options sizes the maps that depend on the deployment. Zero fields take
 // the defaults.
 type Options struct {

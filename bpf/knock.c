@@ -60,20 +60,25 @@ struct first_port {
 	__u32 ids[K];
 };
 
-// candidate is one sequence a source is part-way through: pos ports matched.
-struct candidate {
-	__u32 id;
-	__u32 gen;
-	__u32 pos;
-};
+// A candidate is one sequence a source is part-way through, packed into one
+// u64 so that it is read and written whole (an aligned 8-byte access is
+// atomic): gen in the high 32 bits, then 8 bits of pos (ports matched so
+// far), then a 24-bit slot id. Two datagrams from one source handled at once
+// on two CPUs may lose each other's update, but every candidate anyone reads
+// is one some datagram earned by matching exactly that prefix.
+#define CAND(id, gen, pos) (((__u64)(gen) << 32) | ((__u64)((pos) & 0xff) << 24) | ((id) & 0xffffff))
+#define CAND_ID(c) ((__u32)(c) & 0xffffff)
+#define CAND_POS(c) (((__u32)(c) >> 24) & 0xff)
+#define CAND_GEN(c) ((__u32)((c) >> 32))
 
 // progress is what one source has done so far. start_ns is when the first
-// port of these candidates arrived: the whole sequence must fit in the timeout.
+// port of these candidates arrived: the whole sequence must fit in the
+// timeout. n = 0 is empty progress.
 struct progress {
 	__u64 start_ns;
 	__u32 n;
 	__u32 _pad;
-	struct candidate c[K];
+	__u64 c[K];
 };
 
 // addr is a source address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
@@ -131,13 +136,24 @@ struct {
 	__type(value, struct first_port);
 } first_ports SEC(".maps");
 
-// Non-zero for UDP ports of real services: datagrams to them always pass.
+// Port bitmaps: bit p%64 of word p/64. Each is 8 KiB, so it stays in cache
+// under a flood, where the 2.5 MiB first_ports array would not.
+//
+// udp_services: UDP ports of real services; datagrams to them always pass.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __u64);
 } udp_services SEC(".maps");
+
+// first_port_bits: ports where first_ports has a non-empty entry.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} first_port_bits SEC(".maps");
 
 // LRU because sources are attacker-chosen (and spoofable): a flood of new
 // sources evicts the oldest progress instead of failing inserts, so memory
@@ -172,6 +188,13 @@ struct {
 // itself carries no value type.
 const struct record *unused_record __attribute__((unused));
 
+static __always_inline int port_bit(void *map, __u16 port)
+{
+	__u32 word = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(map, &word);
+	return bits && ((*bits >> (port & 63)) & 1);
+}
+
 static __always_inline void emit(struct stats *cnt, const struct addr *src, __u32 family,
 				 const struct sequence *s, __u32 id)
 {
@@ -192,12 +215,56 @@ static __always_inline void emit(struct stats *cnt, const struct addr *src, __u3
 	bpf_ringbuf_submit(r, 0);
 }
 
+// advance moves src's live progress p on by dport. It returns 1 if dport
+// completed a sequence or at least one candidate survived, 0 if none did.
+static __always_inline int advance(struct stats *cnt, struct progress *p, const struct addr *src,
+				   __u32 family, __u16 dport)
+{
+	__u32 n = 0;
+	__u32 have = p->n;
+	for (__u32 i = 0; i < K; i++) {
+		if (i >= have)
+			break;
+		__u64 c = p->c[i];
+		__u32 id = CAND_ID(c), pos = CAND_POS(c);
+		struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
+		// Validate on every use: a slot deleted or reused since this
+		// candidate started no longer carries its gen.
+		if (!s || s->gen == 0 || s->gen != CAND_GEN(c))
+			continue;
+		__u32 len = s->len;
+		if (len > MAX_LEN || pos >= len)
+			continue;
+		if (s->ports[pos & (MAX_LEN - 1)] != dport)
+			continue;
+		pos++;
+		if (pos == len) {
+			emit(cnt, src, family, s, id);
+			p->n = 0;
+			return 1;
+		}
+		// Survivors move down; i >= n, so nothing unread is
+		// overwritten.
+		p->c[n & (K - 1)] = CAND(id, s->gen, pos);
+		n++;
+	}
+	if (!n)
+		return 0;
+	p->n = n;
+	cnt->hits++;
+	return 1;
+}
+
 // knock handles one knock candidate (already known to be dropped) from src to
 // dport. PROTOCOL.md 5: live progress advances only the candidates whose next
 // port is exactly dport; if none survives, progress resets and dport is tried
 // as a first port. So completing a sequence needs its ports as consecutive
 // datagrams from one source, which no sweep of distinct ports can supply
 // except for a sequence that is itself a run of the sweep's order.
+//
+// An existing entry is updated in place rather than replaced or deleted:
+// an LRU update allocates a node and a delete takes the bucket lock, which
+// would make every knock-sized datagram of a flood several times dearer.
 static __always_inline void knock(const struct addr *src, __u32 family, __u16 dport)
 {
 	__u32 zero = 0;
@@ -206,55 +273,29 @@ static __always_inline void knock(const struct addr *src, __u32 family, __u16 dp
 		return;
 	cnt->seen++;
 
-	__u64 now = bpf_ktime_get_ns();
-	__u64 timeout = DEFAULT_TIMEOUT_NS;
-	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (cfg && cfg->timeout_ns)
-		timeout = cfg->timeout_ns;
-
-	struct progress next = {};
+	__u64 now = 0; // read only when needed: the clock is not free in a VM
 	__u32 n = 0;
-
 	struct progress *p = bpf_map_lookup_elem(&sources, src);
-	// now < start_ns happens when another CPU stored the entry after we
-	// read the clock: that progress is fresh, not expired.
-	if (p && (now < p->start_ns || now - p->start_ns <= timeout)) {
-		__u32 have = p->n;
-		for (__u32 i = 0; i < K; i++) {
-			if (i >= have)
-				break;
-			struct candidate c = p->c[i];
-			struct sequence *s = bpf_map_lookup_elem(&sequences, &c.id);
-			// Validate on every use: a slot deleted or reused since
-			// this candidate started no longer carries its gen.
-			if (!s || s->gen == 0 || s->gen != c.gen)
-				continue;
-			__u32 len = s->len;
-			if (len > MAX_LEN || c.pos >= len || c.pos >= MAX_LEN)
-				continue;
-			if (s->ports[c.pos & (MAX_LEN - 1)] != dport)
-				continue;
-			c.pos++;
-			if (c.pos == len) {
-				emit(cnt, src, family, s, c.id);
-				bpf_map_delete_elem(&sources, src);
+	if (p && p->n) {
+		__u64 timeout = DEFAULT_TIMEOUT_NS;
+		struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
+		if (cfg && cfg->timeout_ns)
+			timeout = cfg->timeout_ns;
+		now = bpf_ktime_get_ns();
+		// now < start_ns happens when another CPU stored the entry
+		// after we read the clock: that progress is fresh.
+		if (now < p->start_ns || now - p->start_ns <= timeout) {
+			if (advance(cnt, p, src, family, dport))
 				return;
-			}
-			next.c[n & (K - 1)] = c;
-			n++;
+			cnt->resets++;
 		}
-		if (n) {
-			next.start_ns = p->start_ns;
-			next.n = n;
-			bpf_map_update_elem(&sources, src, &next, BPF_ANY);
-			cnt->hits++;
-			return;
-		}
-		cnt->resets++;
 	}
 
+	__u64 start[K] = {};
 	__u32 port = dport;
-	struct first_port *fp = bpf_map_lookup_elem(&first_ports, &port);
+	struct first_port *fp = NULL;
+	if (port_bit(&first_port_bits, dport))
+		fp = bpf_map_lookup_elem(&first_ports, &port);
 	if (fp) {
 		__u32 count = fp->count;
 		if (count > K)
@@ -268,20 +309,31 @@ static __always_inline void knock(const struct addr *src, __u32 family, __u16 dp
 			// check the slot really starts here.
 			if (!s || s->gen == 0 || s->len < 2 || s->len > MAX_LEN || s->ports[0] != dport)
 				continue;
-			next.c[n & (K - 1)].id = id;
-			next.c[n & (K - 1)].gen = s->gen;
-			next.c[n & (K - 1)].pos = 1;
+			start[n & (K - 1)] = CAND(id, s->gen, 1);
 			n++;
 		}
 	}
-	if (n) {
-		next.start_ns = now;
-		next.n = n;
-		bpf_map_update_elem(&sources, src, &next, BPF_ANY);
-		cnt->hits++;
-	} else if (p) {
-		bpf_map_delete_elem(&sources, src);
+	if (!n) {
+		if (p && p->n)
+			p->n = 0;
+		return;
 	}
+	cnt->hits++;
+	if (!now)
+		now = bpf_ktime_get_ns();
+	if (p) {
+		// Candidates first and n last, so a concurrent reader sees
+		// whole candidates, old or new.
+		for (__u32 i = 0; i < K; i++)
+			p->c[i] = start[i];
+		p->start_ns = now;
+		p->n = n;
+		return;
+	}
+	struct progress fresh = {.start_ns = now, .n = n};
+	for (__u32 i = 0; i < K; i++)
+		fresh.c[i] = start[i];
+	bpf_map_update_elem(&sources, src, &fresh, BPF_ANY);
 }
 
 SEC("xdp")
@@ -367,9 +419,7 @@ int xdp_knock(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	__u16 dport = bpf_ntohs(udp->dest);
-	__u32 port = dport;
-	__u8 *svc = bpf_map_lookup_elem(&udp_services, &port);
-	if (svc && *svc)
+	if (port_bit(&udp_services, dport))
 		return XDP_PASS;
 
 	knock(&src, family, dport);

@@ -18,13 +18,6 @@ type knockAddr struct {
 	W [4]uint32
 }
 
-type knockCandidate struct {
-	_   structs.HostLayout
-	Id  uint32
-	Gen uint32
-	Pos uint32
-}
-
 type knockFirstPort struct {
 	_     structs.HostLayout
 	Count uint32
@@ -36,7 +29,7 @@ type knockProgress struct {
 	StartNs uint64
 	N       uint32
 	Pad     uint32
-	C       [8]knockCandidate
+	C       [8]uint64
 }
 
 type knockRecord struct {
@@ -80,15 +73,16 @@ type knockStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	knockMapConfig       = "config"
-	knockMapCounters     = "counters"
-	knockMapFirstPorts   = "first_ports"
-	knockMapRecords      = "records"
-	knockMapSequences    = "sequences"
-	knockMapSources      = "sources"
-	knockMapUdpServices  = "udp_services"
-	knockProgXdpKnock    = "xdp_knock"
-	knockVarUnusedRecord = "unused_record"
+	knockMapConfig        = "config"
+	knockMapCounters      = "counters"
+	knockMapFirstPortBits = "first_port_bits"
+	knockMapFirstPorts    = "first_ports"
+	knockMapRecords       = "records"
+	knockMapSequences     = "sequences"
+	knockMapSources       = "sources"
+	knockMapUdpServices   = "udp_services"
+	knockProgXdpKnock     = "xdp_knock"
+	knockVarUnusedRecord  = "unused_record"
 )
 
 // loadKnock returns the embedded CollectionSpec for knock.
@@ -140,13 +134,14 @@ type knockProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type knockMapSpecs struct {
-	Config      *ebpf.MapSpec `ebpf:"config"`
-	Counters    *ebpf.MapSpec `ebpf:"counters"`
-	FirstPorts  *ebpf.MapSpec `ebpf:"first_ports"`
-	Records     *ebpf.MapSpec `ebpf:"records"`
-	Sequences   *ebpf.MapSpec `ebpf:"sequences"`
-	Sources     *ebpf.MapSpec `ebpf:"sources"`
-	UdpServices *ebpf.MapSpec `ebpf:"udp_services"`
+	Config        *ebpf.MapSpec `ebpf:"config"`
+	Counters      *ebpf.MapSpec `ebpf:"counters"`
+	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
+	FirstPorts    *ebpf.MapSpec `ebpf:"first_ports"`
+	Records       *ebpf.MapSpec `ebpf:"records"`
+	Sequences     *ebpf.MapSpec `ebpf:"sequences"`
+	Sources       *ebpf.MapSpec `ebpf:"sources"`
+	UdpServices   *ebpf.MapSpec `ebpf:"udp_services"`
 }
 
 // knockVariableSpecs contains global variables before they are loaded into the kernel.
@@ -176,19 +171,21 @@ func (o *knockObjects) Close() error {
 //
 // It can be passed to loadKnockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type knockMaps struct {
-	Config      *ebpf.Map `ebpf:"config"`
-	Counters    *ebpf.Map `ebpf:"counters"`
-	FirstPorts  *ebpf.Map `ebpf:"first_ports"`
-	Records     *ebpf.Map `ebpf:"records"`
-	Sequences   *ebpf.Map `ebpf:"sequences"`
-	Sources     *ebpf.Map `ebpf:"sources"`
-	UdpServices *ebpf.Map `ebpf:"udp_services"`
+	Config        *ebpf.Map `ebpf:"config"`
+	Counters      *ebpf.Map `ebpf:"counters"`
+	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
+	FirstPorts    *ebpf.Map `ebpf:"first_ports"`
+	Records       *ebpf.Map `ebpf:"records"`
+	Sequences     *ebpf.Map `ebpf:"sequences"`
+	Sources       *ebpf.Map `ebpf:"sources"`
+	UdpServices   *ebpf.Map `ebpf:"udp_services"`
 }
 
 func (m *knockMaps) Close() error {
 	return _KnockClose(
 		m.Config,
 		m.Counters,
+		m.FirstPortBits,
 		m.FirstPorts,
 		m.Records,
 		m.Sequences,

@@ -17,8 +17,6 @@ type (
 	FirstPort = knockFirstPort
 	// Progress is a value of the sources map (source -> candidates).
 	Progress = knockProgress
-	// Candidate is one sequence a source is part-way through.
-	Candidate = knockCandidate
 	// Addr is a key of the sources map: IPv6, or IPv4 mapped into IPv6.
 	Addr = knockAddr
 	// Record is one ring-buffer record: a completed sequence.
@@ -36,11 +34,15 @@ type Objects struct {
 
 	Sequences   *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
 	FirstPorts  *ebpf.Map // u32 port -> FirstPort (array)
-	UDPServices *ebpf.Map // u32 port -> u8, non-zero = service (array)
-	Sources     *ebpf.Map // Addr -> Progress (LRU hash)
-	Records     *ebpf.Map // ring buffer of Record
-	Config      *ebpf.Map // u32 0 -> Settings (array)
-	Counters    *ebpf.Map // u32 0 -> Stats per CPU
+	UDPServices *ebpf.Map // u32 port/64 -> u64 bitmap of UDP service ports (array)
+	// FirstPortBits is a u32 port/64 -> u64 bitmap (array) of the ports
+	// whose FirstPorts entry is not empty: the program reads FirstPorts
+	// only for those.
+	FirstPortBits *ebpf.Map
+	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
+	Records       *ebpf.Map // ring buffer of Record
+	Config        *ebpf.Map // u32 0 -> Settings (array)
+	Counters      *ebpf.Map // u32 0 -> Stats per CPU
 
 	objs knockObjects
 }
@@ -49,6 +51,9 @@ type Objects struct {
 // attached. The caller owns the result and must Close it.
 func Load(opts Options) (*Objects, error) {
 	opts = opts.withDefaults()
+	if opts.MaxSequences > MaxSlots {
+		return nil, fmt.Errorf("loading knock program: MaxSequences %d is over %d", opts.MaxSequences, MaxSlots)
+	}
 	spec, err := loadKnock()
 	if err != nil {
 		return nil, fmt.Errorf("loading knock program spec: %w", err)
@@ -68,6 +73,7 @@ func Load(opts Options) (*Objects, error) {
 	o.Sequences = o.objs.Sequences
 	o.FirstPorts = o.objs.FirstPorts
 	o.UDPServices = o.objs.UdpServices
+	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
 	o.Records = o.objs.Records
 	o.Config = o.objs.Config
@@ -83,6 +89,7 @@ func (o *Objects) Close() error {
 		o.objs.Config.Close(),
 		o.objs.Counters.Close(),
 		o.objs.FirstPorts.Close(),
+		o.objs.FirstPortBits.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),

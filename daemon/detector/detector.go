@@ -108,6 +108,9 @@ type kernel interface {
 	// writeFirstPort stores the first-port entry of port: count live
 	// sequences start there, ids are the first (at most bpf.K) of them.
 	writeFirstPort(port uint16, count uint32, ids []uint32) error
+	// writeFirstPortBits stores word port/64 of the bitmap of ports with
+	// a non-empty first-port entry.
+	writeFirstPortBits(word uint32, bits uint64) error
 }
 
 type slot struct {
@@ -274,7 +277,8 @@ func (t *table) add(k kernel, seq *Sequence) error {
 	return nil
 }
 
-// flush writes the first-port entries of every dirty port.
+// flush writes the first-port entries of every dirty port, then the bitmap
+// words that cover them.
 func (t *table) flush(k kernel) error {
 	ports := make([]uint16, 0, len(t.dirty))
 	for p := range t.dirty {
@@ -286,6 +290,23 @@ func (t *table) flush(k kernel) error {
 		if err := k.writeFirstPort(p, uint32(len(ids)), ids[:min(len(ids), bpf.K)]); err != nil {
 			return fmt.Errorf("writing first port %d: %w", p, err)
 		}
+	}
+	for i, p := range ports {
+		word := p >> 6
+		if i > 0 && ports[i-1]>>6 == word {
+			continue
+		}
+		var bits uint64
+		for b := range uint16(64) {
+			if len(t.byPort[word<<6|b]) > 0 {
+				bits |= 1 << b
+			}
+		}
+		if err := k.writeFirstPortBits(uint32(word), bits); err != nil {
+			return fmt.Errorf("writing first-port bitmap for ports %d to %d: %w", word<<6, word<<6|63, err)
+		}
+	}
+	for _, p := range ports {
 		delete(t.dirty, p)
 	}
 	return nil

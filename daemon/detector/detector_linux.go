@@ -56,8 +56,8 @@ func Load(cfg Config) (*Detector, error) {
 	if cfg.KnockTimeout == 0 {
 		cfg.KnockTimeout = DefaultKnockTimeout
 	}
-	if cfg.MaxSequences < 0 || cfg.MaxSequences > 1<<24 {
-		return nil, fmt.Errorf("detector config: MaxSequences %d out of range 0 to %d", cfg.MaxSequences, 1<<24)
+	if cfg.MaxSequences < 0 || cfg.MaxSequences > bpf.MaxSlots {
+		return nil, fmt.Errorf("detector config: MaxSequences %d out of range 0 to %d", cfg.MaxSequences, bpf.MaxSlots)
 	}
 	if cfg.MaxSources < 0 || cfg.MaxSources > 1<<24 {
 		return nil, fmt.Errorf("detector config: MaxSources %d out of range 0 to %d", cfg.MaxSources, 1<<24)
@@ -83,9 +83,16 @@ func (d *Detector) setup(cfg Config) error {
 	if err := d.SetKnockTimeout(cfg.KnockTimeout); err != nil {
 		return err
 	}
+	var svc [1024]uint64
 	for _, p := range cfg.UDPServices {
-		if err := d.objs.UDPServices.Update(uint32(p), uint8(1), ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("marking udp/%d as a service: %w", p, err)
+		svc[p>>6] |= 1 << (p & 63)
+	}
+	for w, bits := range svc {
+		if bits == 0 {
+			continue
+		}
+		if err := d.objs.UDPServices.Update(uint32(w), bits, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("marking UDP services %v: %w", cfg.UDPServices, err)
 		}
 	}
 	rd, err := ringbuf.NewReader(d.objs.Records)
@@ -376,6 +383,10 @@ func (k mapsKernel) writeSlot(id uint32, seq *Sequence, gen uint32) error {
 		v.Gen = gen
 	}
 	return k.objs.Sequences.Update(id, &v, ebpf.UpdateAny)
+}
+
+func (k mapsKernel) writeFirstPortBits(word uint32, bits uint64) error {
+	return k.objs.FirstPortBits.Update(word, bits, ebpf.UpdateAny)
 }
 
 func (k mapsKernel) writeFirstPort(port uint16, count uint32, ids []uint32) error {

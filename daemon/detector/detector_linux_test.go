@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -732,5 +733,35 @@ func TestRunStats(t *testing.T) {
 	h2 := newHarness(t, Config{})
 	if _, _, err := h2.d.RunStats(); err == nil {
 		t.Error("RunStats without Config.RunStats succeeded")
+	}
+}
+
+func TestProgressState(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.set(seqA)
+	src := addr("10.77.0.2")
+	// The key is the address bytes, IPv4 mapped, read as host-order words.
+	var key bpf.Addr
+	a16 := src.As16()
+	for i := range key.W {
+		key.W[i] = binary.NativeEndian.Uint32(a16[4*i:])
+	}
+	var p bpf.Progress
+	h.knock(src, seqA.Ports[0], seqA.Ports[1])
+	if err := h.d.objs.Sources.Lookup(&key, &p); err != nil {
+		t.Fatalf("no progress for %v: %v", src, err)
+	}
+	id, gen, pos := bpf.UnpackCandidate(p.C[0])
+	h.d.mu.Lock()
+	wantID := h.d.tab.byIdent[seqA.ident()]
+	wantGen := h.d.tab.slots[wantID].gen
+	h.d.mu.Unlock()
+	if p.N != 1 || id != wantID || gen != wantGen || pos != 2 || p.StartNs == 0 {
+		t.Errorf("progress %+v: candidate id %d gen %d pos %d, want n 1, id %d gen %d pos 2", p, id, gen, pos, wantID, wantGen)
+	}
+	// A wrong port empties it in place.
+	h.knock(src, 9)
+	if err := h.d.objs.Sources.Lookup(&key, &p); err != nil || p.N != 0 {
+		t.Errorf("after a wrong port: progress %+v, %v; want n 0", p, err)
 	}
 }

@@ -1,0 +1,180 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func ipCmd(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// netns creates a named network namespace removed at cleanup, and returns
+// an open fd of it (closed at cleanup too).
+func netns(t *testing.T, name string) int {
+	t.Helper()
+	ipCmd(t, "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	f, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}
+
+// udpFrom dials UDP to dst:port from a socket created in the namespace fd;
+// the socket stays in that namespace whichever thread uses it.
+func udpFrom(t *testing.T, nsFD int, dst netip.Addr, port uint16) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	err := inNetNS(nsFD, func() error {
+		var err error
+		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, port)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// refused sends one small datagram on a connected socket and reports
+// whether an ICMP port unreachable came back (the next read fails with
+// ECONNREFUSED) within wait.
+func refused(t *testing.T, c *net.UDPConn, wait time.Duration) bool {
+	t.Helper()
+	if _, err := c.Write([]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	_, err := c.Read(make([]byte, 64))
+	var nerr net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return true
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return false
+	default:
+		t.Fatalf("reading after datagram: %v", err)
+		return false
+	}
+}
+
+func TestAttachVeth(t *testing.T) {
+	needRoot(t)
+	srvNS := netns(t, fmt.Sprintf("hypdet-s-%d", os.Getpid()))
+	cliNS := netns(t, fmt.Sprintf("hypdet-c-%d", os.Getpid()))
+	srvName := fmt.Sprintf("hypdet-s-%d", os.Getpid())
+	cliName := fmt.Sprintf("hypdet-c-%d", os.Getpid())
+	ipCmd(t, "link", "add", "name", "hyps0", "netns", srvName, "type", "veth", "peer", "name", "hypc0", "netns", cliName)
+	for _, c := range [][]string{
+		{"-n", srvName, "addr", "add", "10.77.9.1/24", "dev", "hyps0"},
+		{"-n", srvName, "addr", "add", "fd77:9::1/64", "dev", "hyps0", "nodad"},
+		{"-n", srvName, "link", "set", "hyps0", "up"},
+		{"-n", cliName, "addr", "add", "10.77.9.2/24", "dev", "hypc0"},
+		{"-n", cliName, "addr", "add", "fd77:9::2/64", "dev", "hypc0", "nodad"},
+		{"-n", cliName, "link", "set", "hypc0", "up"},
+	} {
+		ipCmd(t, c...)
+	}
+
+	d, err := Open(Config{Interfaces: []string{"hyps0"}, NetNS: srvNS, UDPServices: []uint16{5353}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			d.Close()
+		}
+	})
+	if got := d.AttachModes(); got["hyps0"] != "native" {
+		t.Errorf("attach modes %v, want hyps0 native (veth supports driver mode)", got)
+	}
+	if _, err := Open(Config{Interfaces: []string{"no-such-if0"}, NetNS: srvNS}); err == nil || !strings.Contains(err.Error(), "no-such-if0") {
+		t.Errorf("Open with a missing interface: %v", err)
+	}
+
+	seq4 := Sequence{KeyID: 3, Window: 100, Ports: []uint16{40001, 40002, 12345, 2000}}
+	seq6 := Sequence{KeyID: 4, Window: 100, Counter: 1, Ports: []uint16{50001, 1999, 61000, 33333}}
+	if err := d.SetSequences([]Sequence{seq4, seq6}); err != nil {
+		t.Fatal(err)
+	}
+
+	knock := func(dst netip.Addr, s Sequence, payload []byte) {
+		t.Helper()
+		for _, p := range s.Ports {
+			c := udpFrom(t, cliNS, dst, p)
+			if _, err := c.Write(payload); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // keep the order on the wire
+		}
+	}
+	read := func(want Record) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := d.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %+v: %v", want, err)
+		}
+		if got != want {
+			t.Fatalf("record %+v, want %+v", got, want)
+		}
+	}
+
+	knock(netip.MustParseAddr("10.77.9.1"), seq4, nil) // v2: empty payload
+	read(Record{Source: netip.MustParseAddr("10.77.9.2"), KeyID: 3, Window: 100})
+	knock(netip.MustParseAddr("fd77:9::1"), seq6, []byte{0}) // reference hyp: one zero byte
+	read(Record{Source: netip.MustParseAddr("fd77:9::2"), KeyID: 4, Window: 100, Counter: 1})
+
+	// Stealth: a knock-sized datagram to a closed port gets no answer at
+	// all, while one to a UDP service port (nothing listening) reaches the
+	// stack, which answers port unreachable.
+	if refused(t, udpFrom(t, cliNS, netip.MustParseAddr("10.77.9.1"), 7777), 300*time.Millisecond) {
+		t.Error("knock-sized datagram to udp/7777 was answered")
+	}
+	if refused(t, udpFrom(t, cliNS, netip.MustParseAddr("fd77:9::1"), 7777), 300*time.Millisecond) {
+		t.Error("knock-sized datagram to [fd77:9::1]:7777 was answered")
+	}
+	if !refused(t, udpFrom(t, cliNS, netip.MustParseAddr("10.77.9.1"), 5353), 2*time.Second) {
+		t.Error("datagram to service udp/5353 got no port unreachable: it did not pass")
+	}
+
+	c, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Completions != 2 || c.Seen < 10 {
+		t.Errorf("counters %+v, want 2 completions and at least 10 seen", c)
+	}
+
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	// Detached: the stack sees the datagram and answers.
+	if !refused(t, udpFrom(t, cliNS, netip.MustParseAddr("10.77.9.1"), 7777), 2*time.Second) {
+		t.Error("after Close, udp/7777 got no port unreachable: still attached?")
+	}
+}

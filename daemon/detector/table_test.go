@@ -1,0 +1,243 @@
+package detector
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/hideyourports/hyp/bpf"
+)
+
+// fakeKernel records what the table writes, in order, and can fail writes.
+type fakeKernel struct {
+	slots  map[uint32]fakeSlot
+	ports  map[uint16][]uint32 // first-port ids as written
+	counts map[uint16]uint32
+	bits   map[uint32]uint64
+	log    []string
+	fail   func(op string) bool
+}
+
+type fakeSlot struct {
+	seq Sequence
+	gen uint32
+}
+
+func newFakeKernel() *fakeKernel {
+	return &fakeKernel{slots: map[uint32]fakeSlot{}, ports: map[uint16][]uint32{}, counts: map[uint16]uint32{}, bits: map[uint32]uint64{}}
+}
+
+func (k *fakeKernel) writeSlot(id uint32, seq *Sequence, gen uint32) error {
+	if k.fail != nil && k.fail("slot") {
+		return errors.New("injected slot failure")
+	}
+	if seq == nil {
+		delete(k.slots, id)
+		k.log = append(k.log, "clear")
+		return nil
+	}
+	k.slots[id] = fakeSlot{seq: *seq, gen: gen}
+	k.log = append(k.log, "slot")
+	return nil
+}
+
+func (k *fakeKernel) writeFirstPortBits(word uint32, bits uint64) error {
+	if k.fail != nil && k.fail("bits") {
+		return errors.New("injected bitmap failure")
+	}
+	k.bits[word] = bits
+	k.log = append(k.log, "bits")
+	return nil
+}
+
+func (k *fakeKernel) writeFirstPort(port uint16, count uint32, ids []uint32) error {
+	if k.fail != nil && k.fail("port") {
+		return errors.New("injected port failure")
+	}
+	k.ports[port] = slices.Clone(ids)
+	k.counts[port] = count
+	k.log = append(k.log, "port")
+	return nil
+}
+
+// check compares the fake kernel with the table: every live sequence in its
+// slot, every first-port entry listing live slots that start there.
+func (k *fakeKernel) check(t *testing.T, tab *table) {
+	t.Helper()
+	if len(k.slots) != tab.len() {
+		t.Errorf("kernel has %d slots, table %d", len(k.slots), tab.len())
+	}
+	for id, s := range k.slots {
+		got, ok := tab.lookup(id, s.gen)
+		if !ok || !slices.Equal(got.Ports, s.seq.Ports) {
+			t.Errorf("slot %d: kernel %+v, table %+v %v", id, s, got, ok)
+		}
+	}
+	for port := range 65536 {
+		set := k.bits[uint32(port>>6)]>>(port&63)&1 == 1
+		if set != (len(tab.byPort[uint16(port)]) > 0) {
+			t.Errorf("port %d: bitmap bit %v, %d live sequences start there", port, set, len(tab.byPort[uint16(port)]))
+		}
+	}
+	for port, ids := range k.ports {
+		if int(k.counts[port]) != len(tab.byPort[port]) {
+			t.Errorf("port %d: count %d, table %d", port, k.counts[port], len(tab.byPort[port]))
+		}
+		if len(ids) > bpf.K {
+			t.Errorf("port %d: %d ids written", port, len(ids))
+		}
+		for _, id := range ids {
+			s, ok := k.slots[id]
+			if !ok || s.seq.Ports[0] != port {
+				t.Errorf("port %d lists slot %d holding %+v", port, id, s)
+			}
+		}
+	}
+}
+
+func seqs(n int, window uint64) []Sequence {
+	var out []Sequence
+	for i := range n {
+		out = append(out, Sequence{KeyID: uint32(i), Window: window, Ports: []uint16{uint16(1000 + i%5), uint16(i), 3, 4}})
+	}
+	return out
+}
+
+func TestTableRotation(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(64)
+	// Three windows live, then slide one window at a time.
+	live := append(append(seqs(10, 1), seqs(10, 2)...), seqs(10, 3)...)
+	if err := tab.set(k, live); err != nil {
+		t.Fatal(err)
+	}
+	k.check(t, tab)
+	kept, _ := tab.byIdent[ident{3, 2, 0}]
+	for w := uint64(4); w < 30; w++ {
+		live = append(live[10:], seqs(10, w)...)
+		if err := tab.set(k, live); err != nil {
+			t.Fatalf("window %d: %v", w, err)
+		}
+		k.check(t, tab)
+		if w == 4 {
+			if id := tab.byIdent[ident{3, 2, 0}]; id != kept {
+				t.Errorf("unchanged sequence moved from slot %d to %d", kept, id)
+			}
+		}
+	}
+	if tab.len() != 30 {
+		t.Errorf("len %d, want 30", tab.len())
+	}
+	// Each of 5 first ports has 6 live sequences; with 10 a port holds more
+	// than K and the kernel sees K and the true count.
+	if err := tab.set(k, append(live, seqs(20, 99)[5:]...)); err != nil {
+		t.Fatal(err)
+	}
+	k.check(t, tab)
+	if k.counts[1000] != 9 || len(k.ports[1000]) != bpf.K {
+		t.Errorf("port 1000: count %d, %d ids", k.counts[1000], len(k.ports[1000]))
+	}
+}
+
+func TestTableReusesSlotsLate(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(4)
+	a := seqs(1, 1)
+	if err := tab.set(k, a); err != nil {
+		t.Fatal(err)
+	}
+	first := tab.byIdent[a[0].ident()]
+	seen := map[uint32]bool{first: true}
+	// Replace the single sequence 3 times: each lands in a fresh slot
+	// until all 4 are used.
+	for w := uint64(2); w <= 4; w++ {
+		if err := tab.set(k, seqs(1, w)); err != nil {
+			t.Fatal(err)
+		}
+		id := tab.byIdent[ident{0, w, 0}]
+		if seen[id] {
+			t.Errorf("window %d reused slot %d early", w, id)
+		}
+		seen[id] = true
+	}
+	// Generations never repeat.
+	gens := map[uint32]bool{}
+	for w := uint64(5); w < 50; w++ {
+		if err := tab.set(k, seqs(1, w)); err != nil {
+			t.Fatal(err)
+		}
+		g := tab.slots[tab.byIdent[ident{0, w, 0}]].gen
+		if g == 0 || gens[g] {
+			t.Fatalf("generation %d reused or zero", g)
+		}
+		gens[g] = true
+	}
+}
+
+func TestTableOrderOfWrites(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(8)
+	if err := tab.set(k, seqs(2, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// New slots are written before the first-port entries that name them,
+	// and those before the bitmap that leads to them.
+	if want := []string{"slot", "slot", "port", "port", "bits"}; !slices.Equal(k.log, want) {
+		t.Errorf("writes %v, want %v", k.log, want)
+	}
+	k.log = nil
+	if err := tab.set(k, seqs(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	// Removals clear slots before anything else.
+	if want := []string{"clear", "clear", "slot", "port", "port", "bits"}; !slices.Equal(k.log, want) {
+		t.Errorf("writes %v, want %v", k.log, want)
+	}
+}
+
+func TestTableFailuresLeaveConsistentState(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(8)
+	failPort := true
+	k.fail = func(op string) bool { return op == "port" && failPort }
+	if err := tab.set(k, seqs(3, 1)); err == nil {
+		t.Fatal("port write failure not reported")
+	}
+	failPort = false
+	// The next change retries the dirty ports.
+	if err := tab.set(k, seqs(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	k.check(t, tab)
+	if len(k.ports) != 3 {
+		t.Errorf("%d first ports written, want 3", len(k.ports))
+	}
+
+	k.fail = func(op string) bool { return op == "slot" }
+	if err := tab.set(k, seqs(4, 2)); err == nil {
+		t.Fatal("slot write failure not reported")
+	}
+	k.fail = nil
+	k.check(t, tab)
+	if tab.nFree+tab.len() != 8 {
+		t.Errorf("leaked slots: %d free + %d live", tab.nFree, tab.len())
+	}
+}
+
+func TestTableRejectsBadInput(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(2)
+	for name, in := range map[string][]Sequence{
+		"short":     {{Ports: []uint16{1}}},
+		"long":      {{Ports: make([]uint16, bpf.MaxLen+1)}},
+		"duplicate": {{Ports: []uint16{1, 2}}, {Ports: []uint16{3, 4}}},
+		"too many":  seqs(3, 1),
+	} {
+		if err := tab.set(k, in); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if len(k.log) != 0 {
+			t.Errorf("%s: rejected input wrote %v", name, k.log)
+		}
+	}
+}
