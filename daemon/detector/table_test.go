@@ -112,7 +112,7 @@ func TestTableRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.check(t, tab)
-	kept, _ := tab.byIdent[ident{3, 2, 0}]
+	kept := tab.byIdent[ident{3, 2, 0}]
 	for w := uint64(4); w < 30; w++ {
 		live = append(live[10:], seqs(10, w)...)
 		if err := tab.set(k, live); err != nil {
