@@ -1,0 +1,205 @@
+package commands
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/config"
+	"github.com/hideyourports/hyp/daemon/control"
+	"github.com/hideyourports/hyp/daemon/firewall"
+	"github.com/hideyourports/hyp/daemon/gateway"
+)
+
+// listFlag collects a flag that may repeat, like --interface eth0 --interface eth1.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// gatewayFlags are the flags of run and check: each overrides the config file when given.
+type gatewayFlags struct {
+	fs                                             *flag.FlagSet
+	configPath                                     string
+	interfaces                                     listFlag
+	keys, services, public, open, scheme, stateDir string
+	stealth                                        bool
+	skew                                           int
+	knockTimeout                                   string
+	logLevel                                       string
+	control                                        string
+}
+
+func newGatewayFlags(name string, out io.Writer) *gatewayFlags {
+	g := &gatewayFlags{fs: flag.NewFlagSet("hypd "+name, flag.ContinueOnError)}
+	fs := g.fs
+	fs.SetOutput(out)
+	fs.StringVar(&g.configPath, "config", "", "TOML config `file` (see hypd config default); flags override it")
+	fs.Var(&g.interfaces, "interface", "`interface` to watch for knocks (repeat for several uplinks)")
+	fs.StringVar(&g.keys, "keys", "", "`directory` of key files, one per trusted agent")
+	fs.StringVar(&g.services, "services", "", "protected services, e.g. `tcp/22,udp/51820`")
+	fs.StringVar(&g.public, "public", "", "with --stealth: services that stay open to everyone, e.g. `tcp/443`")
+	fs.StringVar(&g.open, "open", "", "how long a knock opens the services (`duration`, e.g. 30s)")
+	fs.StringVar(&g.scheme, "scheme", "", "default knock scheme for plain key files: v2 or hyp")
+	fs.StringVar(&g.stateDir, "state", "", "`directory` for the spent-sequence state")
+	fs.BoolVar(&g.stealth, "stealth", false, "also drop unsolicited connection attempts to every port neither public nor granted")
+	fs.IntVar(&g.skew, "skew", -1, "time steps accepted either side of now (0..10)")
+	fs.StringVar(&g.knockTimeout, "knock-timeout", "", "how long a whole knock may take (`duration`)")
+	fs.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.StringVar(&g.control, "control", control.DefaultSocket, "control socket `path` (empty: none)")
+	return g
+}
+
+// load reads the config file (or the defaults) and lays the given flags over it.
+func (g *gatewayFlags) load(args []string) (config.Config, error) {
+	if err := g.fs.Parse(args); err != nil {
+		return config.Config{}, usageErrorWrap(err)
+	}
+	if g.fs.NArg() > 0 {
+		return config.Config{}, usageError("unexpected argument %q", g.fs.Arg(0))
+	}
+	cfg := config.Default()
+	if g.configPath != "" {
+		c, err := config.Load(g.configPath)
+		if err != nil {
+			return cfg, &exitError{code: 2, err: err}
+		}
+		cfg = c
+	}
+	var err error
+	set := map[string]bool{}
+	g.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["interface"] {
+		cfg.Interfaces = g.interfaces
+	}
+	if set["keys"] {
+		cfg.KeysDir = g.keys
+	}
+	if set["services"] {
+		if cfg.Services, err = firewall.ParseServices(g.services); err != nil {
+			return cfg, usageError("--services: %v", err)
+		}
+	}
+	if set["public"] {
+		if cfg.Public, err = firewall.ParseServices(g.public); err != nil {
+			return cfg, usageError("--public: %v", err)
+		}
+	}
+	if set["open"] {
+		if cfg.Open, err = time.ParseDuration(g.open); err != nil {
+			return cfg, usageError("--open: %v", err)
+		}
+	}
+	if set["scheme"] {
+		if cfg.Scheme, err = sequence.ParseScheme(g.scheme); err != nil {
+			return cfg, usageError("--scheme: %v", err)
+		}
+	}
+	if set["state"] {
+		cfg.StateDir = g.stateDir
+	}
+	if set["stealth"] {
+		cfg.Stealth = g.stealth
+	}
+	if set["skew"] {
+		cfg.Skew = g.skew
+	}
+	if set["knock-timeout"] {
+		if cfg.KnockTimeout, err = time.ParseDuration(g.knockTimeout); err != nil {
+			return cfg, usageError("--knock-timeout: %v", err)
+		}
+	}
+	if set["log-level"] {
+		cfg.LogLevel = g.logLevel
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &exitError{code: 2, err: err}
+	}
+	return cfg, nil
+}
+
+func usageErrorWrap(err error) error {
+	if err == flag.ErrHelp {
+		return err
+	}
+	return &exitError{code: 2, err: err}
+}
+
+func runGateway(ctx context.Context, e *env, args []string) error {
+	g := newGatewayFlags("run", e.stderr)
+	cfg, err := g.load(args)
+	if err != nil {
+		return err
+	}
+	if len(cfg.Interfaces) == 0 {
+		return usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
+	}
+	log, err := newLogger(e.stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	return gateway.Run(ctx, cfg, gateway.Options{Logger: log, ControlSocket: g.control})
+}
+
+func runCheck(_ context.Context, e *env, args []string) error {
+	g := newGatewayFlags("check", e.stderr)
+	cfg, err := g.load(args)
+	if err != nil {
+		return err
+	}
+	keys, problems := config.LoadKeys(cfg.KeysDir, cfg)
+	for _, p := range problems {
+		fmt.Fprintln(e.stderr, "hypd: key:", p)
+	}
+	for _, k := range keys {
+		note := ""
+		if k.Params.Scheme == sequence.Hyp {
+			note = "  (warning: 32-bit reference hyp scheme)"
+		}
+		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, k.Params.Scheme, joinServices(k.Services), k.Open, note)
+	}
+	if len(problems) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
+	}
+	fmt.Fprintf(e.stdout, "config ok: %d key(s), interfaces %v\n", len(keys), cfg.Interfaces)
+	return nil
+}
+
+func runConfigDefault(_ context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usageError("config default takes no arguments")
+	}
+	_, err := io.WriteString(e.stdout, config.DefaultTOML())
+	return err
+}
+
+func runCleanup(_ context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return usageError("cleanup takes no arguments")
+	}
+	if err := firewall.Cleanup(gateway.Table, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "deleted nftables table inet %s: protected services are reachable again unless another firewall hides them\n", gateway.Table)
+	return nil
+}
+
+func joinServices(svcs []firewall.Service) string {
+	parts := make([]string, len(svcs))
+	for i, s := range svcs {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, ",")
+}
+

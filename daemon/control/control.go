@@ -1,0 +1,185 @@
+// Package control is hypd's local status API: a unix socket that only root (and the socket's
+// group) can open, serving JSON over HTTP, and the client that `hypd status`, `hypd grants` and
+// `hypd revoke-grant` use. It never carries a secret: keys are listed by name and fingerprint.
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hideyourports/hyp/daemon/server"
+)
+
+// DefaultSocket is where hypd listens unless told otherwise.
+const DefaultSocket = "/run/hyp/hypd.sock"
+
+// Counters are the detector's in-kernel counters, summed over CPUs.
+type Counters struct {
+	Seen         uint64 `json:"seen"`
+	Hits         uint64 `json:"hits"`
+	Resets       uint64 `json:"resets"`
+	Completions  uint64 `json:"completions"`
+	Overflows    uint64 `json:"first_port_overflows"`
+	RingbufDrops uint64 `json:"ringbuf_drops"`
+}
+
+// Grant is one open (source, service) pair.
+type Grant struct {
+	Source      string `json:"source"`
+	Service     string `json:"service"`
+	SecondsLeft int64  `json:"seconds_left"`
+}
+
+// Status is everything `hypd status` shows.
+type Status struct {
+	Started    time.Time         `json:"started"`
+	Keys       []server.KeyInfo  `json:"keys"`
+	Grants     []Grant           `json:"grants"`
+	Detector   Counters          `json:"detector"`
+	Server     server.Stats      `json:"server"`
+	Interfaces map[string]string `json:"interfaces"`
+}
+
+// Backend is what the socket serves.
+type Backend interface {
+	Status() (Status, error)
+	Revoke(addr netip.Addr) error
+}
+
+// Server is a listening control socket.
+type Server struct {
+	path string
+	ln   net.Listener
+	http *http.Server
+	done chan struct{}
+}
+
+// Listen creates the socket at path (mode 0660, directory 0750) and serves b until Close.
+func Listen(path string, b Backend) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("creating control socket directory: %w", err)
+	}
+	// A socket left by a killed hypd would make Listen fail; only remove it if it is a socket.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("setting mode of control socket %s: %w", path, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Status()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(st)
+	})
+	mux.HandleFunc("POST /v1/revoke", func(w http.ResponseWriter, r *http.Request) {
+		addr, err := netip.ParseAddr(r.URL.Query().Get("addr"))
+		if err != nil {
+			http.Error(w, fmt.Sprintf("bad address %q", r.URL.Query().Get("addr")), http.StatusBadRequest)
+			return
+		}
+		if err := b.Revoke(addr.Unmap()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	s := &Server{path: path, ln: ln, http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.http.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	<-s.done
+	if rmErr := os.Remove(s.path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+		err = errors.Join(err, rmErr)
+	}
+	if err != nil {
+		return fmt.Errorf("closing control socket: %w", err)
+	}
+	return nil
+}
+
+// Client talks to a running hypd.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{path: path, hc: &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("asking hypd at %s (is it running, and are you root?): %w", c.path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("hypd: %s", string(b))
+	}
+	return resp, nil
+}
+
+// Status fetches the daemon's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var st Status
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://hypd/v1/status", nil)
+	resp, err := c.do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("decoding hypd status: %w", err)
+	}
+	return st, nil
+}
+
+// Revoke closes every grant of addr now.
+func (c *Client) Revoke(ctx context.Context, addr netip.Addr) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://hypd/v1/revoke?addr="+addr.String(), nil)
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hideyourports/hyp/daemon/config"
+)
+
+// Run needs Linux: the detector is an XDP program and grants are nftables elements.
+func Run(ctx context.Context, cfg config.Config, o Options) error {
+	return errors.New("hypd runs on Linux only (XDP and nftables)")
+}
