@@ -202,4 +202,3 @@ func joinServices(svcs []firewall.Service) string {
 	}
 	return strings.Join(parts, ",")
 }
-

@@ -44,7 +44,7 @@ func runSecretNew(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	k := config.Key{Name: name, Secret: key, Params: sequence.Defaults(), }
+	k := config.Key{Name: name, Secret: key, Params: sequence.Defaults()}
 	k.Params.Scheme = sch
 	if *services != "" {
 		if k.Services, err = firewall.ParseServices(*services); err != nil {
