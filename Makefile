@@ -5,7 +5,6 @@ BIN       ?= bin
 DIST      ?= dist
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/hideyourports/hyp/app/cli.Version=$(VERSION)
-BPF_CFLAGS := -O2 -g -Wall -I/usr/include/$(shell gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 
 # The CLI is pure Go and must build for every CPU a gateway user or a client might have.
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
@@ -45,7 +44,7 @@ cross: ## build the hyp CLI for every supported OS/CPU into dist/
 	done
 
 generate: ## regenerate the BPF objects with bpf2go (needs clang, llvm, libbpf-dev)
-	BPF_CFLAGS='$(BPF_CFLAGS)' $(GO) generate ./bpf/
+	$(GO) generate ./bpf/
 
 check-generate: generate ## regenerate and fail if the committed BPF objects differ
 	git diff --exit-code -- bpf/
