@@ -1,0 +1,162 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/config"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestSecretNewWritesKeyAndPrintsURI(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := run(t, "secret", "new", "laptop", "--keys", dir, "--host", "gw.example.net", "--services", "tcp/22")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	p, _, err := profile.Parse(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("printed URI does not parse: %v", err)
+	}
+	if p.Host != "gw.example.net" || p.Name != "laptop" || p.CheckPort != 22 {
+		t.Fatalf("profile %v", p)
+	}
+	keys, problems := config.LoadKeys(dir, config.Default())
+	if len(problems) != 0 || len(keys) != 1 {
+		t.Fatalf("keys %v problems %v", keys, problems)
+	}
+	if !keys[0].Secret.Equal(p.Key) {
+		t.Fatal("the URI's secret is not the key file's")
+	}
+	fi, err := os.Stat(keys[0].Path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, %v", fi.Mode().Perm(), err)
+	}
+	// The secret goes to stdout only; stderr (which may end in a log) never has it.
+	if strings.Contains(errOut, p.Key.Encode()) {
+		t.Fatal("secret on stderr")
+	}
+
+	// No overwrite without --force, and the old key stays.
+	code, _, errOut = run(t, "secret", "new", "laptop", "--keys", dir)
+	if code != 2 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("second secret new: exit %d, %q; want 2 and a hint at --force", code, errOut)
+	}
+	keys2, _ := config.LoadKeys(dir, config.Default())
+	if len(keys2) != 1 || !keys2[0].Secret.Equal(p.Key) {
+		t.Fatal("existing key changed without --force")
+	}
+	code, out, _ = run(t, "secret", "new", "laptop", "--keys", dir, "--force", "--scheme", "hyp", "--qr")
+	if code != 0 || !strings.Contains(out, "█") || !strings.Contains(out, "scheme=hyp") {
+		t.Fatalf("--force --qr: exit %d, output %q", code, out)
+	}
+}
+
+func TestGenerateSecret(t *testing.T) {
+	code, out, _ := run(t, "generate", "secret")
+	if code != 0 {
+		t.Fatal("exit", code)
+	}
+	k, err := psk.Parse(out)
+	if err != nil || k.Len() != psk.NewLen {
+		t.Fatalf("generated key: %v (%d bytes)", err, k.Len())
+	}
+}
+
+func TestConfigDefaultAndFlagsOverride(t *testing.T) {
+	code, out, _ := run(t, "config", "default")
+	if code != 0 || !strings.Contains(out, "#") {
+		t.Fatalf("config default: exit %d", code)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hypd.toml")
+	os.WriteFile(path, []byte(out), 0o600)
+
+	g := newGatewayFlags("run", &bytes.Buffer{})
+	cfg, err := g.load([]string{"--config", path, "--interface", "eth0", "--interface", "eth1,wg0",
+		"--services", "tcp/22,udp/51820", "--open", "45s", "--scheme", "hyp", "--skew", "2", "--stealth", "--public", "tcp/443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Interfaces, " ") != "eth0 eth1 wg0" || len(cfg.Services) != 2 || cfg.Open != 45*time.Second ||
+		cfg.Scheme != sequence.Hyp || cfg.Skew != 2 || !cfg.Stealth || len(cfg.Public) != 1 {
+		t.Fatalf("flags not laid over the file: %+v", cfg)
+	}
+	// Flags not given keep the file's values.
+	g = newGatewayFlags("run", &bytes.Buffer{})
+	cfg, err = g.load([]string{"--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def := config.Default(); cfg.Open != def.Open || cfg.Skew != def.Skew {
+		t.Fatalf("defaults lost: %+v", cfg)
+	}
+}
+
+func TestBadInputExitsTwoWithReason(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("open = \"soon\"\n"), 0o600)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"run", "--services", "tcp/99999"}, "--services"},
+		{[]string{"run", "--open", "forever"}, "--open"},
+		{[]string{"run", "--keys", dir}, "no interface"},
+		{[]string{"check", "--config", bad}, bad},
+		{[]string{"check", "--config", filepath.Join(dir, "missing.toml")}, "missing.toml"},
+		{[]string{"secret", "new"}, "NAME"},
+		{[]string{"secret", "new", "../evil", "--keys", dir}, "evil"},
+		{[]string{"revoke-grant", "not-an-ip"}, "not-an-ip"},
+	}
+	for _, c := range cases {
+		code, _, errOut := run(t, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("hypd %s: exit %d, stderr %q; want 2 and one line naming %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+}
+
+func TestCheckReportsBadKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := psk.Generate()
+	os.WriteFile(filepath.Join(dir, "good.key"), []byte(k.Encode()+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "open.key"), []byte(k.Encode()+"\n"), 0o644)
+	code, out, errOut := run(t, "check", "--keys", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !strings.Contains(out, "good") || !strings.Contains(errOut, "open.key") {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+	if strings.Contains(out+errOut, k.Encode()) {
+		t.Fatal("a secret was printed")
+	}
+	os.Remove(filepath.Join(dir, "open.key"))
+	if code, out, _ := run(t, "check", "--keys", dir); code != 0 || !strings.Contains(out, "config ok") {
+		t.Fatalf("clean check: exit %d, %q", code, out)
+	}
+}
+
+func TestStatusWithoutDaemonSaysSo(t *testing.T) {
+	code, _, errOut := run(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if code != 1 || !strings.Contains(errOut, "is it running") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
