@@ -4,7 +4,7 @@ GO        ?= go
 BIN       ?= bin
 DIST      ?= dist
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/hideyourports/hyp/app/cli.Version=$(VERSION)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 # The CLI is pure Go and must build for every CPU a gateway user or a client might have.
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
@@ -18,9 +18,7 @@ help: ## list the targets
 build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are installed)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hyp ./app/cmd/hyp
-	@if [ -d daemon/cmd/hypd ] || [ -f daemon/main.go ]; then \
-		echo CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hypd ./daemon; \
-		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hypd ./daemon; fi
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hypd ./daemon
 	@if [ -d app/cmd/hyp-tray ]; then \
 		if pkg-config --exists gl x11 2>/dev/null; then \
 			echo $(GO) build -trimpath -o $(BIN)/hyp-tray ./app/cmd/hyp-tray; \

@@ -11,9 +11,13 @@ import (
 	"github.com/hideyourports/hyp/daemon/commands"
 )
 
+// version is set by release builds: -ldflags "-X main.version=v1.2.3". A variable only because
+// the linker can write nothing else; nothing assigns it.
+var version string
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := commands.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := commands.Run(ctx, version, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -9,12 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
-
-// Version is set at build time (-ldflags -X).
-var Version = "dev"
 
 // exitError carries an exit status through the call chain; everything else is exit 1.
 type exitError struct {
@@ -32,6 +30,7 @@ func usageError(format string, a ...any) error {
 
 // env is what a command may touch.
 type env struct {
+	version        string
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -56,15 +55,22 @@ func commandTable() []command {
 		{name: "revoke-grant", args: "ADDR [--socket PATH]", help: "close every grant of a source address now", run: runRevokeGrant},
 		{name: "cleanup", help: "delete hypd's nftables table (protected services become reachable)", run: runCleanup},
 		{name: "version", help: "print the version", run: func(_ context.Context, e *env, _ []string) error {
-			fmt.Fprintln(e.stdout, "hypd", Version)
+			fmt.Fprintln(e.stdout, "hypd", e.version)
 			return nil
 		}},
 	}
 }
 
-// Run executes hypd with args (without the program name) and returns the exit status.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+// Run executes hypd with args (without the program name) and returns the exit status. version
+// is what `hypd version` prints.
+func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if version == "" {
+		version = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+	}
+	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr}
 	err := dispatch(ctx, e, args)
 	if err == nil {
 		return 0

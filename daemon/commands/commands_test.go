@@ -18,7 +18,7 @@ import (
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = Run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	code = Run(context.Background(), "test", args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
