@@ -1,0 +1,26 @@
+package connect
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/knock"
+)
+
+// NetKnocker is the real Knocker: a knock.Sender with the profile's gap and
+// its scheme's payload, over the injected (or system) network.
+type NetKnocker struct {
+	Listen   func(ctx context.Context, network, address string) (net.PacketConn, error) // nil => the system's
+	Resolver knock.Resolver                                                             // nil => net.DefaultResolver
+}
+
+// Knock implements Knocker.
+func (n *NetKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error) {
+	k := &knock.Knocker{
+		Sender: &knock.Sender{Gap: p.Gap, Listen: n.Listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
+		Now:    func() time.Time { return at },
+	}
+	return k.Knock(ctx, p.Profile, counter)
+}
