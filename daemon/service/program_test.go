@@ -1,0 +1,78 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestProgramStartDoesNotBlockAndStopCancels(t *testing.T) {
+	running := make(chan struct{})
+	p := NewProgram(context.Background(), func(ctx context.Context) error {
+		close(running)
+		<-ctx.Done()
+		return nil
+	}, time.Second)
+	if err := p.Start(nil); err != nil { // returns while run still blocks
+		t.Fatal(err)
+	}
+	<-running
+	select {
+	case <-p.Done():
+		t.Fatal("run ended before Stop")
+	default:
+	}
+	if err := p.Stop(nil); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("Stop returned before run ended")
+	}
+	if err := p.Err(); err != nil {
+		t.Fatalf("Err after a clean stop = %v", err)
+	}
+	if err := p.Start(nil); err == nil {
+		t.Error("a second Start succeeded")
+	}
+}
+
+func TestProgramStopGivesUp(t *testing.T) {
+	release := make(chan struct{})
+	p := NewProgram(context.Background(), func(ctx context.Context) error {
+		<-release // ignores ctx: a gateway stuck in the kernel
+		return nil
+	}, 20*time.Millisecond)
+	if err := p.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(nil); err == nil {
+		t.Fatal("Stop of a stuck run returned nil")
+	}
+	close(release)
+	<-p.Done()
+}
+
+func TestProgramReportsRunFailure(t *testing.T) {
+	boom := errors.New("attaching XDP to eth9: no such device")
+	p := NewProgram(context.Background(), func(context.Context) error { return boom }, time.Second)
+	if err := p.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if !errors.Is(p.Err(), boom) {
+		t.Fatalf("Err = %v, want %v", p.Err(), boom)
+	}
+	if err := p.Stop(nil); err != nil {
+		t.Fatalf("Stop after run ended: %v", err)
+	}
+}
+
+func TestStopBeforeStart(t *testing.T) {
+	p := NewProgram(context.Background(), func(context.Context) error { return nil }, 0)
+	if err := p.Stop(nil); err != nil {
+		t.Fatal(err)
+	}
+}
