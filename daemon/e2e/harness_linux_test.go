@@ -1,0 +1,397 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/daemon/control"
+	"github.com/hideyourports/hyp/daemon/e2e/lab"
+)
+
+// binEnv names the directory holding hyp and hypd. TestMain builds them into a temporary
+// directory and sets it; set it yourself to test binaries built elsewhere.
+const binEnv = "HYP_E2E_BIN"
+
+// nsPrefix starts every namespace name these tests make; the pid follows, so that a later run
+// can tell a dead run's leftovers from a live one's.
+const nsPrefix = "hype2e-"
+
+// servicePort is the protected TCP service every gateway runs.
+const servicePort = 2222
+
+// hiddenWait is how long a connect must go unanswered to count as hidden: the lab is one bridge,
+// so a SYN-ACK that comes at all comes in well under a millisecond.
+const hiddenWait = time.Second
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if os.Geteuid() != 0 || os.Getenv(binEnv) != "" {
+		return m.Run()
+	}
+	if err := lab.RemoveStale(nsPrefix); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: removing stale namespaces:", err)
+	}
+	dir, err := os.MkdirTemp("", "hyp-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	os.Setenv(binEnv, dir)
+	return m.Run()
+}
+
+// build compiles hyp and hypd the way `make build` does.
+func build(dir string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	for name, pkg := range map[string]string{
+		"hyp":  "github.com/hideyourports/hyp/app/cmd/hyp",
+		"hypd": "github.com/hideyourports/hyp/daemon",
+	} {
+		c := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, name), pkg)
+		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %w\n%s", name, err, out)
+		}
+	}
+	return nil
+}
+
+func bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces, XDP and nftables")
+	}
+}
+
+// gateway is one lab with a TCP echo service on the gateway and a place for hypd's files.
+type gateway struct {
+	t     *testing.T
+	lab   *lab.Lab
+	dir   string
+	keys  string
+	state string
+	sock  string
+	args  []string // hypd run flags, kept for a restart
+
+	mu   sync.Mutex // guards hypd
+	hypd *lab.Process
+}
+
+// newGateway makes a lab with subnet n and starts the echo service. hypd is not started yet.
+func newGateway(t *testing.T, n int) *gateway {
+	t.Helper()
+	needRoot(t)
+	name := fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n)
+	l, err := lab.New(name, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	dir := t.TempDir()
+	g := &gateway{t: t, lab: l, dir: dir, keys: filepath.Join(dir, "keys"), state: filepath.Join(dir, "state"), sock: filepath.Join(dir, "hypd.sock")}
+	if err := os.Mkdir(g.keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := l.Gateway.Listen("tcp", fmt.Sprintf(":%d", servicePort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serveEcho(ln)
+	// Registered after the lab's cleanup, so it runs before it: stop hypd, then drop the namespaces.
+	t.Cleanup(func() {
+		g.mu.Lock()
+		p := g.hypd
+		g.mu.Unlock()
+		if p == nil {
+			return
+		}
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("hypd output:\n%s", p.Output())
+		}
+	})
+	return g
+}
+
+// serveEcho echoes every connection back, so a test can exchange data over a granted connection.
+func serveEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	}
+}
+
+// start runs hypd on the gateway with the lab's interface, keys, state and control socket, plus
+// extra flags; it waits until hypd is running.
+func (g *gateway) start(extra ...string) *lab.Process {
+	g.t.Helper()
+	g.args = append([]string{"--interface", lab.Iface, "--keys", g.keys, "--state", g.state, "--control", g.sock}, extra...)
+	return g.restart()
+}
+
+// restart starts hypd again with the last flags (after a kill or stop).
+func (g *gateway) restart() *lab.Process {
+	g.t.Helper()
+	p, err := g.lab.Gateway.StartHypd(bin("hypd"), g.args...)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.mu.Lock()
+	old := g.hypd
+	g.hypd = p
+	g.mu.Unlock()
+	if old != nil {
+		if err := old.Kill(); err != nil {
+			g.t.Error(err)
+		}
+		g.t.Logf("output of the previous hypd:\n%s", old.Output())
+	}
+	return p
+}
+
+func (g *gateway) process() *lab.Process {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.hypd
+}
+
+// newKey makes a key with hypd secret new and returns its profile URI for host.
+func (g *gateway) newKey(name string, host netip.Addr) string {
+	g.t.Helper()
+	out, err := exec.Command(bin("hypd"), "secret", "new", name, "--keys", g.keys, "--host", host.String()).Output()
+	if err != nil {
+		g.t.Fatalf("hypd secret new %s: %v", name, describe(err))
+	}
+	uri := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(uri, "hyp://") {
+		g.t.Fatalf("hypd secret new %s printed %q, want a hyp:// URI", name, uri)
+	}
+	return uri
+}
+
+// status asks the running hypd over its control socket.
+func (g *gateway) status() control.Status {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := control.NewClient(g.sock).Status(ctx)
+	if err != nil {
+		g.t.Fatalf("hypd status: %v", err)
+	}
+	return st
+}
+
+// nftSet lists one of hypd's sets in the gateway namespace.
+func (g *gateway) nftSet(name string) string {
+	g.t.Helper()
+	out, err := g.lab.Gateway.Output("nft", "list", "set", "inet", "hyp", name)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return string(out)
+}
+
+// knocked is what `hyp knock -v` reports.
+type knocked struct {
+	window uint64
+	ports  []uint16
+}
+
+var knockedRE = regexp.MustCompile(`window (\d+) ports \[([0-9 ]+)\]`)
+
+// knock runs `hyp knock -v ARGS...` in ns and returns the window and ports it sent.
+func (g *gateway) knock(ns *lab.NS, args ...string) knocked {
+	g.t.Helper()
+	c := ns.Command(context.Background(), bin("hyp"), append([]string{"knock", "-v"}, args...)...)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		g.t.Fatalf("hyp knock %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	m := knockedRE.FindStringSubmatch(string(out))
+	if m == nil {
+		g.t.Fatalf("hyp knock -v did not report its ports:\n%s", out)
+	}
+	var k knocked
+	k.window, _ = strconv.ParseUint(m[1], 10, 64)
+	for _, f := range strings.Fields(m[2]) {
+		p, _ := strconv.ParseUint(f, 10, 16)
+		k.ports = append(k.ports, uint16(p))
+	}
+	return k
+}
+
+// send sends one datagram with payload to each port of to, in order, from one socket in ns bound
+// to local (any address if invalid), as a knock client would.
+func send(t *testing.T, ns *lab.NS, local, to netip.Addr, payload []byte, ports ...uint16) {
+	t.Helper()
+	network, bind := "udp4", "0.0.0.0:0"
+	if to.Is6() {
+		network, bind = "udp6", "[::]:0"
+	}
+	if local.IsValid() {
+		bind = netip.AddrPortFrom(local, 0).String()
+	}
+	c, err := ns.ListenPacket(network, bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, p := range ports {
+		if _, err := c.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(to, p))); err != nil {
+			t.Fatalf("sending to %v port %d: %v", to, p, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// probe is one connect attempt from a namespace, optionally from a chosen source address.
+type probe struct {
+	what  string
+	ns    *lab.NS
+	local netip.Addr
+	to    netip.Addr
+}
+
+// dial tries one TCP connect to the service with a deadline.
+func (p probe) dial(timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return p.ns.Dial(ctx, "tcp", netip.AddrPortFrom(p.to, servicePort), p.local)
+}
+
+// assertHidden checks, all probes at once, that each connect goes unanswered: a timeout, not a
+// refusal (an RST would tell a scanner that the host is there and the port is closed).
+func assertHidden(t *testing.T, probes ...probe) {
+	t.Helper()
+	errs := make([]error, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Go(func() {
+			c, err := p.dial(hiddenWait)
+			if err == nil {
+				c.Close()
+				errs[i] = fmt.Errorf("%s: connected to tcp/%d; want it hidden", p.what, servicePort)
+				return
+			}
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				errs[i] = fmt.Errorf("%s: %v; want a timeout (the SYN dropped)", p.what, err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// waitOpen polls connects until one succeeds or within passes, and returns how long it took.
+func waitOpen(t *testing.T, p probe, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		c, err := p.dial(100 * time.Millisecond)
+		if err == nil {
+			c.Close()
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s: tcp/%d did not open within %v: %v", p.what, servicePort, within, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitLog waits until hypd's output holds s.
+func waitLog(t *testing.T, p *lab.Process, s string, timeout time.Duration) {
+	t.Helper()
+	if err := p.WaitOutput(s, timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// grantLines returns hypd's "access granted" log lines.
+func grantLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "access granted") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// assertNoGrantFor fails if hypd logged a grant for source.
+func assertNoGrantFor(t *testing.T, out string, source netip.Addr) {
+	t.Helper()
+	for _, l := range grantLines(out) {
+		if strings.Contains(l, "source="+source.String()+" ") {
+			t.Errorf("hypd granted access to %v: %s", source, l)
+		}
+	}
+}
+
+// parseURI reads a profile URI the tests made.
+func parseURI(t *testing.T, uri string) profile.Profile {
+	t.Helper()
+	p, _, err := profile.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// payload is what a client of the profile's scheme sends.
+func payload(p profile.Profile) []byte { return knock.PayloadFor(p.Params.Scheme) }
+
+// describe adds a failed command's stderr to its error.
+func describe(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return err
+}

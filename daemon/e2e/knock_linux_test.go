@@ -1,0 +1,299 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/core/sequence"
+)
+
+// TestKnockOpensForTheClientOnly walks the main path: hidden before, open within a second after
+// `hyp knock`, for the knocking address alone; a replay of the spent sequence from the attacker
+// opens nothing; IPv6 works the same way with its own set.
+func TestKnockOpensForTheClientOnly(t *testing.T) {
+	g := newGateway(t, 1)
+	l := g.lab
+	uri4 := g.newKey("laptop", l.GatewayIP())
+	uri6 := g.newKey("phone", l.GatewayIP6())
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	client2 := probe{"client's second address", l.Client, l.ClientIP2(), l.GatewayIP()}
+	client6 := probe{"client over IPv6", l.Client, l.ClientIP6(), l.GatewayIP6()}
+	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
+	attacker6 := probe{"attacker over IPv6", l.Attacker, l.AttackerIP6(), l.GatewayIP6()}
+
+	assertHidden(t, client, client2, client6, attacker, attacker6)
+
+	k := g.knock(l.Client, uri4)
+	took := waitOpen(t, client, time.Second)
+	t.Logf("IPv4: tcp/%d answered %v after hyp knock returned", servicePort, took)
+	waitLog(t, hypd, "source="+l.ClientIP().String(), time.Second)
+
+	// One address, one family: nobody else, not even the client's other addresses.
+	assertHidden(t, client2, client6, attacker, attacker6)
+	allow4 := g.nftSet("allow4")
+	want := fmt.Sprintf("%s . tcp . %d", l.ClientIP(), servicePort)
+	if !strings.Contains(allow4, want) {
+		t.Errorf("allow4 has no element %q:\n%s", want, allow4)
+	}
+	if strings.Count(allow4, " . tcp . ") != 1 {
+		t.Errorf("allow4 should hold exactly the client's grant:\n%s", allow4)
+	}
+
+	// The attacker replays what it saw: the same ports, in order, with the same payload, from its
+	// own address. The sequence is spent and gone from the kernel, so nothing completes.
+	before := g.status()
+	send(t, l.Attacker, l.AttackerIP(), l.GatewayIP(), payload(parseURI(t, uri4)), k.ports...)
+	time.Sleep(300 * time.Millisecond)
+	assertHidden(t, attacker)
+	after := g.status()
+	if after.Detector.Completions != before.Detector.Completions || after.Server.Grants != before.Server.Grants {
+		t.Errorf("replay after the knock: completions %d -> %d, grants %d -> %d; want no change",
+			before.Detector.Completions, after.Detector.Completions, before.Server.Grants, after.Server.Grants)
+	}
+	if after.Detector.Seen < before.Detector.Seen+uint64(len(k.ports)) {
+		t.Errorf("the detector saw %d datagrams of the replay, want %d (did it reach the gateway?)",
+			after.Detector.Seen-before.Detector.Seen, len(k.ports))
+	}
+	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+
+	// IPv6: knock the gateway's fd77:: address; the grant lands in allow6, for that address only.
+	g.knock(l.Client, uri6)
+	took = waitOpen(t, client6, time.Second)
+	t.Logf("IPv6: tcp/%d answered %v after hyp knock returned", servicePort, took)
+	allow6 := g.nftSet("allow6")
+	want6 := fmt.Sprintf("%s . tcp . %d", l.ClientIP6(), servicePort)
+	if !strings.Contains(allow6, want6) {
+		t.Errorf("allow6 has no element %q:\n%s", want6, allow6)
+	}
+	assertHidden(t, attacker6, attacker, client2)
+	assertNoGrantFor(t, hypd.Output(), l.AttackerIP6())
+	if n := len(grantLines(hypd.Output())); n != 2 {
+		t.Errorf("hypd logged %d grants, want 2 (laptop over IPv4, phone over IPv6):\n%s", n, hypd.Output())
+	}
+}
+
+// TestReplayRaceFromAttacker: an attacker on the path sees each knock datagram and sends the same
+// port right behind it, so its copy of the sequence completes a moment after the client's. The
+// sequence is one-time: only the client is let in.
+func TestReplayRaceFromAttacker(t *testing.T) {
+	g := newGateway(t, 2)
+	l := g.lab
+	p := parseURI(t, g.newKey("laptop", l.GatewayIP()))
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+
+	ports, err := sequence.PortsAt(p.Key, p.Params, time.Now().Unix(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := l.Client.ListenPacket("udp4", netip.AddrPortFrom(l.ClientIP(), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	at, err := l.Attacker.ListenPacket("udp4", netip.AddrPortFrom(l.AttackerIP(), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Close()
+	for _, port := range ports {
+		dst := udpAddr(l.GatewayIP(), port)
+		if _, err := cl.WriteTo(payload(p), dst); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := at.WriteTo(payload(p), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	waitOpen(t, probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}, time.Second)
+	time.Sleep(200 * time.Millisecond) // room for a second record to be handled
+	assertHidden(t, probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()})
+	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+	st := g.status()
+	if st.Server.Grants != 1 {
+		t.Errorf("grants = %d, want 1", st.Server.Grants)
+	}
+	// The attacker's copy either completed in the kernel and was refused as a replay, or was
+	// discarded as stale because the client's completion had removed the sequence first.
+	t.Logf("detector completions %d, replays refused %d", st.Detector.Completions, st.Server.ReplaysRefused)
+}
+
+// TestOpenTimeEndsNewConnectsOnly: after the open time new connects fail, while a connection made
+// in time keeps working.
+func TestOpenTimeEndsNewConnectsOnly(t *testing.T) {
+	const open = 4 * time.Second
+	g := newGateway(t, 3)
+	l := g.lab
+	uri := g.newKey("laptop", l.GatewayIP())
+	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", open.String())
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+
+	g.knock(l.Client, uri)
+	knockedAt := time.Now()
+	waitOpen(t, client, time.Second)
+	conn, err := client.dial(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo(t, conn, "before expiry")
+
+	// The kernel drops the element when its timeout ends; wait for that rather than for a clock.
+	want := fmt.Sprintf("%s . tcp . %d", l.ClientIP(), servicePort)
+	deadline := knockedAt.Add(open + 3*time.Second)
+	for strings.Contains(g.nftSet("allow4"), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("grant still in allow4 %v after the knock (open %v):\n%s", time.Since(knockedAt), open, g.nftSet("allow4"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if gone := time.Since(knockedAt); gone < open-time.Second {
+		t.Errorf("grant gone %v after the knock, before the open time %v", gone, open)
+	}
+	assertHidden(t, client)
+	echo(t, conn, "after expiry")
+}
+
+// echo sends a line over an echo connection and checks it comes back.
+func echo(t *testing.T, conn interface {
+	Write([]byte) (int, error)
+	Read([]byte) (int, error)
+	SetDeadline(time.Time) error
+}, msg string) {
+	t.Helper()
+	if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte(msg + "\n")); err != nil {
+		t.Fatalf("writing %q on the established connection: %v", msg, err)
+	}
+	line, err := bufio.NewReader(readerOf{conn}).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading %q back on the established connection: %v", msg, err)
+	}
+	if strings.TrimSpace(line) != msg {
+		t.Fatalf("echo returned %q, want %q", line, msg)
+	}
+}
+
+type readerOf struct {
+	r interface{ Read([]byte) (int, error) }
+}
+
+func (r readerOf) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+var expiresRE = regexp.MustCompile(`timeout (\S+) expires (\S+)`)
+
+// TestKill9FailsClosedAndRestartRefusesSpent: kill -9 leaves the table, so the service stays
+// hidden and the grant expires on the kernel's clock; a hypd restarted on the same state refuses
+// the spent sequence and still accepts fresh ones.
+func TestKill9FailsClosedAndRestartRefusesSpent(t *testing.T) {
+	const open = 5 * time.Second
+	g := newGateway(t, 4)
+	l := g.lab
+	uriA := g.newKey("laptop", l.GatewayIP())
+	uriB := g.newKey("desktop", l.GatewayIP())
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", open.String())
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
+
+	k := g.knock(l.Client, uriA)
+	knockedAt := time.Now()
+	waitOpen(t, client, time.Second)
+	set := g.nftSet("allow4")
+	m := expiresRE.FindStringSubmatch(set)
+	if m == nil {
+		t.Fatalf("allow4 element has no timeout/expires:\n%s", set)
+	}
+	timeout, err1 := time.ParseDuration(m[1])
+	expires, err2 := time.ParseDuration(m[2])
+	if err1 != nil || err2 != nil || timeout != open || expires <= 0 || expires > open {
+		t.Fatalf("allow4 element: timeout %s expires %s; want timeout %v and 0 < expires <= it", m[1], m[2], open)
+	}
+
+	if err := hypd.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-hypd.Done()
+	if _, err := l.Gateway.Output("nft", "list", "table", "inet", "hyp"); err != nil {
+		t.Fatalf("table inet hyp gone after kill -9: %v", err)
+	}
+	assertHidden(t, attacker)
+	waitOpen(t, client, 200*time.Millisecond) // the grant outlives hypd
+	for time.Since(knockedAt) < open+500*time.Millisecond {
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertHidden(t, client, attacker)
+
+	// Restart on the same state directory and replay the spent sequence exactly: same ports,
+	// same window, same source.
+	hypd = g.restart()
+	p := parseURI(t, uriA)
+	if w := p.Params.Window(time.Now().Unix()); w > k.window+1 {
+		t.Fatalf("window %d is no longer acceptable at %d; the test took too long", k.window, w)
+	}
+	send(t, l.Client, l.ClientIP(), l.GatewayIP(), payload(p), k.ports...)
+	time.Sleep(300 * time.Millisecond)
+	assertHidden(t, client)
+	if lines := grantLines(hypd.Output()); len(lines) != 0 {
+		t.Errorf("restarted hypd granted the spent sequence: %v", lines)
+	}
+	st := g.status()
+	// Either the spent sequence was never loaded (no completion), or it completed and was refused.
+	if st.Server.Grants != 0 || (st.Detector.Completions > 0 && st.Server.ReplaysRefused == 0) {
+		t.Errorf("after the replay: completions %d, replays refused %d, grants %d; want no grant", st.Detector.Completions, st.Server.ReplaysRefused, st.Server.Grants)
+	}
+	t.Logf("replay after restart: completions %d, replays refused %d", st.Detector.Completions, st.Server.ReplaysRefused)
+
+	// The restarted daemon does work: a fresh key's knock opens.
+	g.knock(l.Client, uriB)
+	waitOpen(t, client, time.Second)
+}
+
+// TestKeyFilesAddedAndRemovedWhileRunning: the keys directory watcher takes a removed key's
+// sequences out of the kernel and puts a new key's in, without a restart.
+func TestKeyFilesAddedAndRemovedWhileRunning(t *testing.T) {
+	g := newGateway(t, 5)
+	l := g.lab
+	uriA := g.newKey("laptop", l.GatewayIP())
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	loaded := g.status().Server.SequencesLoaded
+	if loaded == 0 {
+		t.Fatal("no sequences loaded for the key")
+	}
+
+	if err := os.Remove(filepath.Join(g.keys, "laptop.key")); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, hypd, "key removed", 5*time.Second)
+	if st := g.status(); st.Server.SequencesLoaded != 0 || len(st.Keys) != 0 {
+		t.Errorf("after removing the key file: %d sequences, %d keys loaded; want none", st.Server.SequencesLoaded, len(st.Keys))
+	}
+	g.knock(l.Client, uriA)
+	time.Sleep(300 * time.Millisecond)
+	assertHidden(t, client)
+
+	uriB := g.newKey("desktop", l.GatewayIP())
+	waitLog(t, hypd, "key=desktop", 5*time.Second)
+	g.knock(l.Client, uriB)
+	waitOpen(t, client, time.Second)
+	if n := len(grantLines(hypd.Output())); n != 1 {
+		t.Errorf("%d grants logged, want 1 (desktop)", n)
+	}
+}
+
+func udpAddr(a netip.Addr, port uint16) *net.UDPAddr {
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port))
+}

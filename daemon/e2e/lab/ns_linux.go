@@ -1,0 +1,119 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// NS is one named network namespace (ip netns).
+type NS struct {
+	Name string
+}
+
+// Do runs fn on an OS thread that has joined the namespace. Sockets fn opens belong to the
+// namespace for their whole life, whichever thread uses them later; everything else fn does is
+// ordinary Go. The thread goes back to its original namespace afterwards, or, if that fails, is
+// left locked so that the runtime discards it instead of reusing it in the wrong namespace.
+func (n *NS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("opening this thread's network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open("/run/netns/" + n.Name)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("opening network namespace %s: %w", n.Name, err)
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering network namespace %s: %w", n.Name, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("leaving network namespace %s: %w (after: %v)", n.Name, err, ferr)
+			return // still locked: the thread dies with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Dial connects from inside the namespace. A valid local address binds the source address, as a
+// host with several addresses would choose one.
+func (n *NS) Dial(ctx context.Context, network string, to netip.AddrPort, local netip.Addr) (net.Conn, error) {
+	var d net.Dialer
+	if local.IsValid() {
+		switch network {
+		case "udp", "udp4", "udp6":
+			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+		default:
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+		}
+	}
+	var c net.Conn
+	err := n.Do(func() error {
+		var err error
+		c, err = d.DialContext(ctx, network, to.String())
+		return err
+	})
+	return c, err
+}
+
+// Listen opens a listening socket inside the namespace.
+func (n *NS) Listen(network, address string) (net.Listener, error) {
+	var l net.Listener
+	err := n.Do(func() error {
+		var err error
+		l, err = net.Listen(network, address)
+		return err
+	})
+	return l, err
+}
+
+// ListenPacket opens a datagram socket inside the namespace.
+func (n *NS) ListenPacket(network, address string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := n.Do(func() error {
+		var err error
+		c, err = net.ListenPacket(network, address)
+		return err
+	})
+	return c, err
+}
+
+// Command returns a command that runs inside the namespace (through ip netns exec, which execs
+// the program itself, so the command's pid is the program's).
+func (n *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
+
+// Output runs a command inside the namespace and returns its standard output; the error carries
+// its standard error.
+func (n *NS) Output(name string, args ...string) ([]byte, error) {
+	c := n.Command(context.Background(), name, args...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	if err != nil {
+		return out, fmt.Errorf("in %s: %s %s: %w: %s", n.Name, name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
