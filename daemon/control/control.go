@@ -75,14 +75,27 @@ func Listen(path string, b Backend) (*Server, error) {
 		}
 		os.Remove(path)
 	}
-	ln, err := net.Listen("unix", path)
+	// The socket is born under a temporary name and renamed into place once its mode is 0660, so
+	// there is no moment when the umask's mode lets anyone else connect at the real path.
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	os.Remove(tmp)
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("listening on control socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
+	// Close must not unlink the temporary name (gone) nor anything else; Server.Close removes path.
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o660); err != nil {
+		ul.Close()
+		os.Remove(tmp)
 		return nil, fmt.Errorf("setting mode of control socket %s: %w", path, err)
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		ul.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("moving control socket into place at %s: %w", path, err)
+	}
+	var ln net.Listener = ul
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Status()

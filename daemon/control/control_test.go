@@ -1,0 +1,256 @@
+package control_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/daemon/control"
+	"github.com/hideyourports/hyp/daemon/server"
+)
+
+// childSocketEnv makes the test binary act as a control client for TestOtherUsersAreRefused: it
+// asks the socket for the status and exits 0 on success, 3 when refused, 1 otherwise.
+const childSocketEnv = "HYP_CONTROL_TEST_CHILD_SOCKET"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(childSocketEnv); sock != "" {
+		_, err := control.NewClient(sock).Status(context.Background())
+		switch {
+		case err == nil:
+			fmt.Println("allowed")
+			os.Exit(0)
+		case errors.Is(err, syscall.EACCES):
+			fmt.Println("refused:", err)
+			os.Exit(3)
+		default:
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// fakeBackend serves a fixed status and records revocations.
+type fakeBackend struct {
+	st      control.Status
+	mu      sync.Mutex // guards revoked
+	revoked []netip.Addr
+}
+
+func (b *fakeBackend) Status() (control.Status, error) { return b.st, nil }
+func (b *fakeBackend) Revoke(a netip.Addr) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.revoked = append(b.revoked, a)
+	return nil
+}
+
+func sampleStatus() control.Status {
+	return control.Status{
+		Started:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Keys:       []server.KeyInfo{{Name: "laptop", ID: "a1b2c3d4", Scheme: "v2", Services: []string{"tcp/22"}, Open: "1m0s"}},
+		Grants:     []control.Grant{{Source: "10.77.0.2", Service: "tcp/22", SecondsLeft: 42}},
+		Detector:   control.Counters{Seen: 10, Hits: 4, Resets: 1, Completions: 1},
+		Server:     server.Stats{Grants: 1, ReplaysRefused: 2, SequencesLoaded: 3},
+		Interfaces: map[string]string{"eth0": "native"},
+	}
+}
+
+func listen(t *testing.T, path string, b control.Backend) {
+	t.Helper()
+	s, err := control.Listen(path, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+}
+
+func TestStatusAndRevoke(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "run", "hypd.sock")
+	b := &fakeBackend{st: sampleStatus()}
+	listen(t, sock, b)
+	c := control.NewClient(sock)
+	ctx := context.Background()
+
+	got, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, b.st) {
+		t.Fatalf("Status = %+v\nwant %+v", got, b.st)
+	}
+	// The JSON field names are an interface for scripts: pin the ones the docs name.
+	raw, _ := json.Marshal(got)
+	for _, field := range []string{`"replays_refused":2`, `"completions":1`, `"seen":10`, `"interfaces":{"eth0":"native"}`, `"seconds_left":42`} {
+		if !strings.Contains(string(raw), field) {
+			t.Errorf("status JSON lacks %s: %s", field, raw)
+		}
+	}
+
+	if err := c.Revoke(ctx, netip.MustParseAddr("::ffff:10.77.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	revoked := b.revoked
+	b.mu.Unlock()
+	if len(revoked) != 1 || revoked[0] != netip.MustParseAddr("10.77.0.2") {
+		t.Fatalf("revoked %v, want the unmapped 10.77.0.2", revoked)
+	}
+}
+
+func TestSocketModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	sock := filepath.Join(dir, "hypd.sock")
+	listen(t, sock, &fakeBackend{})
+	fi, err := os.Lstat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode = %v, want srw-rw----", fi.Mode())
+	}
+	di, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if di.Mode().Perm() != 0o750 {
+		t.Errorf("socket directory mode = %v, want drwxr-x---", di.Mode())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("socket directory holds %d entries, want just the socket (no temporary name left)", len(entries))
+	}
+}
+
+func TestReplacesStaleSocketOnly(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "hypd.sock")
+	first, err := control.Listen(sock, &fakeBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A killed hypd leaves its socket behind: simulate by listening again without closing.
+	listen(t, sock, &fakeBackend{st: sampleStatus()})
+	st, err := control.NewClient(sock).Status(context.Background())
+	if err != nil || len(st.Keys) != 1 {
+		t.Fatalf("status from the new server: %+v, %v", st, err)
+	}
+	first.Close()
+
+	plain := filepath.Join(dir, "not-a-socket")
+	if err := os.WriteFile(plain, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := control.Listen(plain, &fakeBackend{}); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("Listen over a regular file: err = %v", err)
+	}
+	if b, _ := os.ReadFile(plain); string(b) != "precious" {
+		t.Fatal("Listen clobbered a regular file")
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	_, err := control.NewClient(filepath.Join(t.TempDir(), "none.sock")).Status(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is it running") {
+		t.Fatalf("status without a daemon: err = %v", err)
+	}
+}
+
+// TestOtherUsersAreRefused runs a client as nobody (uid 65534) against the socket: refused when
+// its group is nobody's, allowed when its group is the socket's (root) group.
+func TestOtherUsersAreRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs clients as other users")
+	}
+	// The test binary must be executable by nobody: copy it into a world-readable directory.
+	bin, err := os.MkdirTemp("", "hyp-control-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(bin) })
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := filepath.Join(bin, "control.test")
+	copyFile(t, self, child, 0o755)
+
+	// Socket in a world-traversable directory: only the socket's own mode protects it.
+	open := filepath.Join(bin, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	openSock := filepath.Join(open, "hypd.sock")
+	listen(t, openSock, &fakeBackend{st: sampleStatus()})
+	// The default layout: Listen makes the directory 0750.
+	defSock := filepath.Join(bin, "run", "hypd.sock")
+	listen(t, defSock, &fakeBackend{st: sampleStatus()})
+
+	for _, tc := range []struct {
+		name     string
+		sock     string
+		gid      uint32
+		wantCode int
+	}{
+		{"nobody, socket mode only", openSock, 65534, 3},
+		{"nobody, default directory", defSock, 65534, 3},
+		{"nobody in the root group", openSock, 0, 0},
+		{"nobody in the root group, default directory", defSock, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(child, "-test.run=^$")
+			cmd.Env = append(os.Environ(), childSocketEnv+"="+tc.sock)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: tc.gid}}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantCode {
+				t.Fatalf("client as uid 65534 gid %d exited %d, want %d: %s", tc.gid, code, tc.wantCode, out)
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
