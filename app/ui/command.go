@@ -1,0 +1,67 @@
+package ui
+
+import (
+	"errors"
+	"strings"
+)
+
+// SplitCommand reads the VPN command field as argv: words split at spaces,
+// with single or double quotes around words that contain spaces (Windows
+// paths under "Program Files"). The command runs without a shell, so this is
+// the only quoting there is; a backslash is an ordinary character, as in
+// Windows paths.
+func SplitCommand(s string) ([]string, error) {
+	var (
+		args  []string
+		word  strings.Builder
+		inArg bool
+		quote rune
+	)
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			word.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, inArg = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inArg {
+				args = append(args, word.String())
+				word.Reset()
+				inArg = false
+			}
+		default:
+			word.WriteRune(r)
+			inArg = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("a quote is not closed")
+	}
+	if inArg {
+		args = append(args, word.String())
+	}
+	return args, nil
+}
+
+// JoinCommand writes argv back into the field, quoting what SplitCommand
+// would otherwise split.
+func JoinCommand(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch {
+		case a == "" || strings.ContainsAny(a, " \t\n'"):
+			if strings.Contains(a, `"`) {
+				out[i] = "'" + a + "'"
+			} else {
+				out[i] = `"` + a + `"`
+			}
+		case strings.Contains(a, `"`):
+			out[i] = "'" + a + "'"
+		default:
+			out[i] = a
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,377 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/hideyourports/hyp/assets"
+)
+
+// Mode is what a click asks for.
+type Mode int
+
+// Modes of a run.
+const (
+	ModeConnect Mode = iota // knock, check, start the VPN command
+	ModeKnock               // knock and check only
+)
+
+// Label is the menu and button text of the mode.
+func (m Mode) Label() string {
+	if m == ModeKnock {
+		return "Knock only"
+	}
+	return "Knock & Connect"
+}
+
+// State is what the tray icon shows.
+type State int
+
+// Tray icon states.
+const (
+	Idle State = iota
+	Working
+	OK
+	Failed
+)
+
+func (s State) String() string {
+	return [...]string{"idle", "working", "ok", "failed"}[s]
+}
+
+// Result is how the last run ended.
+type Result struct {
+	Profile string
+	Mode    Mode
+	Err     error
+	Last    Step // the last step the backend reported
+	At      time.Time
+}
+
+// String is the result as the tray's status line shows it.
+func (r Result) String() string {
+	at := r.At.Format("15:04:05")
+	if r.Err != nil {
+		return fmt.Sprintf("%s failed at %s: %s", r.Profile, at, shorten(r.Err.Error(), 80))
+	}
+	if r.Mode == ModeKnock {
+		return fmt.Sprintf("%s knocked at %s", r.Profile, at)
+	}
+	return fmt.Sprintf("%s connected at %s", r.Profile, at)
+}
+
+// TrayHost is the part of fyne's desktop.App the tray uses, so tests can
+// watch the menu and the icon without a system tray.
+type TrayHost interface {
+	SetSystemTrayMenu(menu *fyne.Menu)
+	SetSystemTrayIcon(icon fyne.Resource)
+}
+
+// Options are the Tray's outside-world hooks; zero values mean the real ones.
+type Options struct {
+	Now    func() time.Time
+	Notify func(n *fyne.Notification) // nil: the app's desktop notification
+}
+
+// Tray runs knocks for the menu and the profile window and shows how they
+// go: the tray icon, the status line of the menu and a notification for each
+// result. Without a tray host it is still the runner behind the window.
+type Tray struct {
+	app     fyne.App
+	backend Backend
+	now     func() time.Time
+	notify  func(n *fyne.Notification)
+	icons   [4]fyne.Resource
+
+	ctx    context.Context // cancelled by Quit: stops every run
+	cancel context.CancelFunc
+	runs   sync.WaitGroup // the run goroutines, so Quit can wait for them
+
+	// mu guards the fields below. They are written on fyne's goroutine
+	// (menu actions, fyne.Do callbacks) and read by tests and by Start,
+	// which a window button may call.
+	mu       sync.Mutex
+	host     TrayHost
+	window   *ProfileWindow
+	profiles []Profile
+	loadErr  error
+	running  map[string]bool
+	status   string
+	state    State
+	last     *Result
+	menu     *fyne.Menu
+}
+
+// NewTray makes the tray controller; Show puts it on screen.
+func NewTray(a fyne.App, b Backend, o Options) *Tray {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Tray{
+		app: a, backend: b, now: o.Now, notify: o.Notify,
+		ctx: ctx, cancel: cancel,
+		running: map[string]bool{},
+		status:  "No knock yet",
+		icons: [4]fyne.Resource{
+			fyne.NewStaticResource("tray-idle.png", assets.TrayIdle()),
+			fyne.NewStaticResource("tray-working.png", assets.TrayWorking()),
+			fyne.NewStaticResource("tray-ok.png", assets.TrayOK()),
+			fyne.NewStaticResource("tray-failed.png", assets.TrayFailed()),
+		},
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	if t.notify == nil {
+		t.notify = a.SendNotification
+	}
+	return t
+}
+
+// Show puts the tray on screen. With host nil (no tray on this desktop;
+// noTray says why) it opens the profile window instead, tells the user why
+// once, and closing that window quits.
+func (t *Tray) Show(host TrayHost, noTray error) {
+	t.mu.Lock()
+	t.host = host
+	t.mu.Unlock()
+	t.Reload()
+	if host != nil {
+		host.SetSystemTrayIcon(t.icons[Idle])
+		return
+	}
+	w := t.ShowWindow()
+	w.win.SetMaster()
+	why := "no system tray was found"
+	if noTray != nil {
+		why = noTray.Error()
+	}
+	w.Notice(fmt.Sprintf("hyp runs in this window because %s. Closing it quits hyp.", why))
+}
+
+// Reload reads the profiles again and rebuilds the menu.
+func (t *Tray) Reload() {
+	ps, err := t.backend.Profiles()
+	t.mu.Lock()
+	t.profiles, t.loadErr = ps, err
+	t.mu.Unlock()
+	t.refresh()
+}
+
+// Menu returns the menu as last built (for tests and the window).
+func (t *Tray) Menu() *fyne.Menu {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.menu
+}
+
+// State returns what the tray icon shows and the status line.
+func (t *Tray) State() (State, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state, t.status
+}
+
+// Last returns the last result, if any run has ended.
+func (t *Tray) Last() (Result, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		return Result{}, false
+	}
+	return *t.last, true
+}
+
+// entry is one row of the menu table; a zero entry is a separator.
+type entry struct {
+	label    string
+	action   func()
+	disabled bool
+	quit     bool
+}
+
+// entries is the menu as a table, built from the profiles and the last
+// result. Called with mu held.
+func (t *Tray) entries() []entry {
+	var es []entry
+	for _, p := range t.profiles {
+		name, busy := p.Name, t.running[p.Name]
+		for _, m := range []Mode{ModeConnect, ModeKnock} {
+			es = append(es, entry{
+				label:    m.Label() + ": " + name,
+				action:   func() { t.Start(name, m, nil) },
+				disabled: busy,
+			})
+		}
+	}
+	switch {
+	case t.loadErr != nil:
+		es = append(es, entry{label: "Profiles unreadable: " + shorten(t.loadErr.Error(), 60), disabled: true})
+	case len(t.profiles) == 0:
+		es = append(es, entry{label: "No profiles yet", disabled: true})
+	}
+	return append(es,
+		entry{},
+		entry{label: "Manage profiles…", action: func() { t.ShowWindow() }},
+		entry{},
+		entry{label: t.status, disabled: true},
+		entry{},
+		entry{label: "Quit", action: t.Quit, quit: true},
+	)
+}
+
+// refresh rebuilds the menu from the table and sets the icon.
+func (t *Tray) refresh() {
+	t.mu.Lock()
+	var items []*fyne.MenuItem
+	for _, e := range t.entries() {
+		if e.label == "" {
+			items = append(items, fyne.NewMenuItemSeparator())
+			continue
+		}
+		it := fyne.NewMenuItem(e.label, e.action)
+		it.Disabled, it.IsQuit = e.disabled, e.quit
+		items = append(items, it)
+	}
+	t.menu = fyne.NewMenu("hyp", items...)
+	host, menu, icon := t.host, t.menu, t.icons[t.state]
+	t.mu.Unlock()
+	if host != nil {
+		host.SetSystemTrayMenu(menu)
+		host.SetSystemTrayIcon(icon)
+	}
+}
+
+// Start runs a knock for a profile in the background; watch, if not nil, also
+// sees every step (the window's step list). It returns false when that
+// profile already has a run going.
+func (t *Tray) Start(name string, mode Mode, watch func(Step)) bool {
+	t.mu.Lock()
+	if t.running[name] {
+		t.mu.Unlock()
+		return false
+	}
+	t.running[name] = true
+	t.state = Working
+	t.status = fmt.Sprintf("%s: %s…", name, mode.Label())
+	t.mu.Unlock()
+	t.refresh()
+
+	run := t.backend.Connect
+	if mode == ModeKnock {
+		run = t.backend.Knock
+	}
+	t.runs.Add(1)
+	go func() {
+		defer t.runs.Done()
+		var last Step
+		// lastMu guards last: the backend may report from goroutines of
+		// its own, and the result below reads it.
+		var lastMu sync.Mutex
+		err := run(t.ctx, name, func(s Step) {
+			lastMu.Lock()
+			last = s
+			lastMu.Unlock()
+			fyne.Do(func() {
+				t.step(name, s)
+				if watch != nil {
+					watch(s)
+				}
+			})
+		})
+		lastMu.Lock()
+		r := Result{Profile: name, Mode: mode, Err: err, Last: last, At: t.now()}
+		lastMu.Unlock()
+		fyne.Do(func() { t.finish(r) })
+	}()
+	return true
+}
+
+// step shows a step in the status line while a run is going.
+func (t *Tray) step(name string, s Step) {
+	t.mu.Lock()
+	if !t.running[name] {
+		t.mu.Unlock()
+		return
+	}
+	t.status = shorten(name+": "+s.String(), 90)
+	t.mu.Unlock()
+	t.refresh()
+}
+
+// finish records a result, sets the icon and sends its notification.
+func (t *Tray) finish(r Result) {
+	t.mu.Lock()
+	delete(t.running, r.Profile)
+	t.last = &r
+	t.status = "Last: " + r.String()
+	t.state = OK
+	if r.Err != nil {
+		t.state = Failed
+	}
+	if len(t.running) > 0 {
+		t.state = Working
+	}
+	t.mu.Unlock()
+	t.refresh()
+
+	if errors.Is(r.Err, context.Canceled) && t.ctx.Err() != nil {
+		return // quitting: nobody is waiting for this one
+	}
+	n := &fyne.Notification{Title: "hyp: " + r.Profile}
+	switch {
+	case r.Err != nil:
+		n.Title += " failed"
+		n.Content = r.Err.Error()
+	case r.Mode == ModeKnock:
+		n.Title += " knocked"
+		n.Content = r.Last.String()
+	default:
+		n.Title += " connected"
+		n.Content = r.Last.String()
+	}
+	t.notify(n)
+}
+
+// ShowWindow opens the profile window (making it the first time).
+func (t *Tray) ShowWindow() *ProfileWindow {
+	t.mu.Lock()
+	w, tray := t.window, t.host != nil
+	t.mu.Unlock()
+	if w == nil {
+		// Only fyne's goroutine makes the window, so no second one can
+		// appear between the check and here.
+		w = newProfileWindow(t.app, t.backend, t)
+		t.mu.Lock()
+		t.window = w
+		t.mu.Unlock()
+	}
+	if tray {
+		// With a tray, closing the window hides it: hyp keeps running there.
+		w.win.SetCloseIntercept(w.win.Hide)
+	}
+	w.reload()
+	w.win.Show()
+	return w
+}
+
+// Quit stops every run and quits the app.
+func (t *Tray) Quit() {
+	t.cancel()
+	t.app.Quit()
+}
+
+// Wait waits until every run goroutine has ended (after Quit, or in tests).
+func (t *Tray) Wait() { t.runs.Wait() }
+
+// shorten keeps menu lines and notifications to a readable length.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,485 @@
+package ui
+
+import (
+	"fmt"
+	"image"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+	"rsc.io/qr"
+
+	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/core/sequence"
+)
+
+// ProfileWindow lists the saved profiles and edits one. Its widgets are
+// fields so tests can type into them and tap them like a user would. Every
+// method runs on fyne's goroutine (callbacks, fyne.Do), which is what
+// serialises access to the fields.
+type ProfileWindow struct {
+	win     fyne.Window
+	backend Backend
+	tray    *Tray
+
+	profiles []Profile
+	current  string          // the name the edited profile is saved under; "" = new
+	params   sequence.Params // scheme settings of the edited profile (from its URI)
+
+	notice *widget.Label
+	list   *widget.List
+
+	uri, name, host, check, secret, command               *widget.Entry
+	scheme                                                *widget.Select
+	uriErr, nameErr, hostErr, checkErr, secretErr, cmdErr *widget.Label
+	formErr                                               *widget.Label
+
+	apply, importKey, browse                 *widget.Button
+	newBtn, save, remove, test, connect, qrB *widget.Button
+
+	steps *widget.Label
+	form  *widget.Form
+}
+
+func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
+	w := &ProfileWindow{win: a.NewWindow("hyp profiles"), backend: b, tray: t, params: sequence.Defaults()}
+
+	w.notice = widget.NewLabel("")
+	w.notice.Wrapping = fyne.TextWrapWord
+	w.notice.Importance = widget.WarningImportance
+	w.notice.Hide()
+
+	w.list = widget.NewList(
+		func() int { return len(w.profiles) },
+		func() fyne.CanvasObject { return widget.NewLabel("profile name") },
+		func(i widget.ListItemID, o fyne.CanvasObject) { o.(*widget.Label).SetText(w.profiles[i].Name) },
+	)
+	w.list.OnSelected = func(i widget.ListItemID) {
+		if i >= 0 && i < len(w.profiles) {
+			w.load(w.profiles[i])
+		}
+	}
+	w.newBtn = widget.NewButton("New", w.clear)
+
+	// The URI holds the secret, so it is masked like the secret itself.
+	w.uri = widget.NewPasswordEntry()
+	w.uri.SetPlaceHolder("paste a hyp:// URI")
+	w.uri.OnSubmitted = func(string) { w.applyURI() }
+	w.apply = widget.NewButton("Use", w.applyURI)
+	w.importKey = widget.NewButton("Key file…", w.pickKeyFile)
+
+	w.name = widget.NewEntry()
+	w.name.SetPlaceHolder("e.g. office")
+	w.host = widget.NewEntry()
+	w.host.SetPlaceHolder("gateway name or address")
+	w.scheme = widget.NewSelect([]string{string(sequence.V2), string(sequence.Hyp)}, w.schemeChanged)
+	w.scheme.SetSelected(string(sequence.V2))
+	w.check = widget.NewEntry()
+	w.check.SetPlaceHolder("tcp/22 (optional)")
+	w.secret = widget.NewPasswordEntry()
+	w.command = widget.NewEntry()
+	w.command.SetPlaceHolder("VPN command (optional), e.g. wg-quick up office")
+	w.browse = widget.NewButton("Browse…", w.pickCommand)
+
+	w.uriErr, w.nameErr, w.hostErr, w.checkErr = errLabel(), errLabel(), errLabel(), errLabel()
+	w.secretErr, w.cmdErr, w.formErr = errLabel(), errLabel(), errLabel()
+
+	w.save = widget.NewButton("Save", func() { w.Save() })
+	w.remove = widget.NewButton("Remove", w.confirmRemove)
+	w.test = widget.NewButton("Test knock", func() { w.run(ModeKnock) })
+	w.connect = widget.NewButton("Knock & Connect", func() { w.run(ModeConnect) })
+	w.qrB = widget.NewButton("Show QR", w.showQR)
+	w.save.Importance = widget.HighImportance
+
+	w.steps = widget.NewLabel("")
+	w.steps.Wrapping = fyne.TextWrapWord
+
+	w.form = widget.NewForm(
+		widget.NewFormItem("URI", field(container.NewBorder(nil, nil, nil, container.NewHBox(w.apply, w.importKey), w.uri), w.uriErr)),
+		widget.NewFormItem("Name", field(w.name, w.nameErr)),
+		widget.NewFormItem("Host", field(w.host, w.hostErr)),
+		widget.NewFormItem("Scheme", w.scheme),
+		widget.NewFormItem("Check", field(w.check, w.checkErr)),
+		widget.NewFormItem("Secret", field(w.secret, w.secretErr)),
+		widget.NewFormItem("VPN command", field(container.NewBorder(nil, nil, nil, w.browse, w.command), w.cmdErr)),
+	)
+	buttons := container.NewHBox(w.save, w.test, w.connect, w.qrB, w.remove)
+	editor := container.NewVBox(w.form, w.formErr, buttons, widget.NewSeparator(), w.steps)
+	left := container.NewBorder(nil, w.newBtn, nil, nil, w.list)
+	split := container.NewHSplit(left, container.NewVScroll(editor))
+	split.Offset = 0.25
+
+	w.win.SetContent(container.NewBorder(w.notice, nil, nil, nil, split))
+	w.win.Resize(fyne.NewSize(820, 580))
+	w.clear()
+	return w
+}
+
+// errLabel is the red line under a field that says what is wrong with it.
+func errLabel() *widget.Label {
+	l := widget.NewLabel("")
+	l.Importance = widget.DangerImportance
+	l.Wrapping = fyne.TextWrapWord
+	l.Hide()
+	return l
+}
+
+func field(o fyne.CanvasObject, errl *widget.Label) fyne.CanvasObject {
+	return container.NewVBox(o, errl)
+}
+
+// setErr shows err under its field, or hides the line. Containers lay out
+// when refreshed, not when a child appears, so the window is refreshed.
+func (w *ProfileWindow) setErr(l *widget.Label, err error) {
+	if err == nil {
+		if !l.Visible() {
+			return
+		}
+		l.SetText("")
+		l.Hide()
+	} else {
+		l.SetText(err.Error())
+		l.Show()
+	}
+	if c := w.win.Content(); c != nil {
+		c.Refresh()
+	}
+}
+
+// Window returns the fyne window (to show it, or to capture it in tests).
+func (w *ProfileWindow) Window() fyne.Window { return w.win }
+
+// Notice shows a message at the top of the window.
+func (w *ProfileWindow) Notice(text string) {
+	w.notice.SetText(text)
+	w.notice.Show()
+}
+
+// reload reads the profiles again and keeps the edited one selected.
+func (w *ProfileWindow) reload() {
+	ps, err := w.backend.Profiles()
+	if err != nil {
+		w.setErr(w.formErr, fmt.Errorf("reading profiles: %w", err))
+	}
+	w.profiles = ps
+	w.list.Refresh()
+	for i, p := range ps {
+		if p.Name == w.current {
+			w.list.Select(i)
+			return
+		}
+	}
+}
+
+// clear empties the editor for a new profile.
+func (w *ProfileWindow) clear() {
+	w.current = ""
+	w.list.UnselectAll()
+	w.fill(Profile{Params: sequence.Defaults()})
+	w.secret.SetPlaceHolder("base32 secret (or paste a URI, or import a key file)")
+	w.steps.SetText("")
+	w.setSaved(false)
+}
+
+// load puts a saved profile into the editor.
+func (w *ProfileWindow) load(p Profile) {
+	w.current = p.Name
+	w.fill(p)
+	if p.HasSecret {
+		w.secret.SetPlaceHolder("stored in the keyring; type to replace")
+	} else {
+		w.secret.SetPlaceHolder("no secret stored: type or import one")
+	}
+	w.steps.SetText("")
+	w.setSaved(true)
+}
+
+func (w *ProfileWindow) fill(p Profile) {
+	w.params = p.Params
+	w.uri.SetText("")
+	w.name.SetText(p.Name)
+	w.host.SetText(p.Host)
+	w.scheme.SetSelected(string(p.Params.Scheme))
+	w.check.SetText("")
+	if p.CheckPort != 0 {
+		w.check.SetText("tcp/" + strconv.Itoa(int(p.CheckPort)))
+	}
+	w.secret.SetText("")
+	w.command.SetText(JoinCommand(p.Command))
+	for _, l := range []*widget.Label{w.uriErr, w.nameErr, w.hostErr, w.checkErr, w.secretErr, w.cmdErr, w.formErr} {
+		w.setErr(l, nil)
+	}
+}
+
+// setSaved enables what needs a saved profile.
+func (w *ProfileWindow) setSaved(saved bool) {
+	for _, b := range []*widget.Button{w.remove, w.qrB} {
+		if saved {
+			b.Enable()
+		} else {
+			b.Disable()
+		}
+	}
+}
+
+func (w *ProfileWindow) schemeChanged(s string) {
+	if string(w.params.Scheme) == s {
+		return
+	}
+	if s == string(sequence.Hyp) {
+		w.params = sequence.HypDefaults()
+	} else {
+		w.params = sequence.Defaults()
+	}
+}
+
+// applyURI fills the editor from a pasted hyp:// URI, or says what is wrong
+// with it beside the field.
+func (w *ProfileWindow) applyURI() {
+	text := strings.TrimSpace(w.uri.Text)
+	if text == "" {
+		w.setErr(w.uriErr, fmt.Errorf("paste a hyp:// URI first"))
+		return
+	}
+	p, warnings, err := profile.Parse(text)
+	if err != nil {
+		w.setErr(w.uriErr, err)
+		return
+	}
+	w.setErr(w.uriErr, nil)
+	name := p.Name
+	if name == "" {
+		name = w.name.Text
+	}
+	w.fill(Profile{Name: name, Host: p.Host, Params: p.Params, CheckPort: p.CheckPort, Command: w.commandArgs()})
+	w.secret.SetText(p.Key.Encode())
+	if len(warnings) > 0 {
+		w.Notice("From the URI: " + strings.Join(warnings, "; "))
+	}
+}
+
+// commandArgs is the command field as argv, ignoring a quoting error (fill
+// only round-trips it).
+func (w *ProfileWindow) commandArgs() []string {
+	args, _ := SplitCommand(w.command.Text)
+	return args
+}
+
+func (w *ProfileWindow) pickKeyFile() {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil {
+			w.setErr(w.secretErr, err)
+			return
+		}
+		if r == nil {
+			return
+		}
+		path := r.URI().Path()
+		_ = r.Close()
+		w.ImportKeyFile(path)
+	}, w.win)
+	d.Show()
+}
+
+// ImportKeyFile reads a reference hyp key file into the secret field: those
+// files hold only the key, so the scheme becomes hyp and the user types the
+// host.
+func (w *ProfileWindow) ImportKeyFile(path string) {
+	k, err := psk.ReadFile(path)
+	if err != nil {
+		w.setErr(w.secretErr, err)
+		return
+	}
+	w.setErr(w.secretErr, nil)
+	w.secret.SetText(k.Encode())
+	w.scheme.SetSelected(string(sequence.Hyp))
+	if w.name.Text == "" {
+		w.name.SetText(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
+	}
+	w.Notice(fmt.Sprintf("Key read from %s. Type the gateway's host, then Save.", filepath.Base(path)))
+	w.win.Canvas().Focus(w.host)
+}
+
+func (w *ProfileWindow) pickCommand() {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil {
+			w.setErr(w.cmdErr, err)
+			return
+		}
+		if r == nil {
+			return
+		}
+		w.SetCommandPath(r.URI().Path())
+		_ = r.Close()
+	}, w.win)
+	d.Show()
+}
+
+// SetCommandPath puts a picked program into the command field, quoted if its
+// path has spaces, keeping the arguments already typed.
+func (w *ProfileWindow) SetCommandPath(path string) {
+	args := w.commandArgs()
+	if len(args) > 0 {
+		args[0] = path
+	} else {
+		args = []string{path}
+	}
+	w.command.SetText(JoinCommand(args))
+	w.setErr(w.cmdErr, nil)
+}
+
+// Save validates the editor, showing each error beside its field, and
+// stores the profile; the secret goes to the backend (the keyring) and leaves
+// the field. It reports whether the profile was saved.
+func (w *ProfileWindow) Save() bool {
+	ok := true
+	fail := func(l *widget.Label, err error) {
+		w.setErr(l, err)
+		if err != nil {
+			ok = false
+		}
+	}
+	w.setErr(w.formErr, nil)
+
+	name := strings.TrimSpace(w.name.Text)
+	fail(w.nameErr, w.backend.ValidName(name))
+
+	host, err := profile.ParseHost(strings.TrimSpace(w.host.Text))
+	if strings.TrimSpace(w.host.Text) == "" {
+		err = fmt.Errorf("the gateway's host name or address is needed")
+	}
+	fail(w.hostErr, err)
+
+	var checkPort uint16
+	if c := strings.TrimSpace(w.check.Text); c != "" {
+		checkPort, err = profile.ParseCheck(c)
+		fail(w.checkErr, err)
+	} else {
+		fail(w.checkErr, nil)
+	}
+
+	var key psk.Key
+	if s := strings.TrimSpace(w.secret.Text); s != "" {
+		key, err = psk.Parse(s)
+		fail(w.secretErr, err)
+	} else if w.current == "" {
+		fail(w.secretErr, fmt.Errorf("a new profile needs its secret: paste a URI, import a key file or type it"))
+	} else {
+		fail(w.secretErr, nil)
+	}
+
+	cmd, err := SplitCommand(w.command.Text)
+	fail(w.cmdErr, err)
+
+	params := w.params
+	if s, err := sequence.ParseScheme(w.scheme.Selected); err == nil && s != params.Scheme {
+		w.schemeChanged(w.scheme.Selected)
+		params = w.params
+	}
+	if err := params.Validate(); err != nil {
+		fail(w.formErr, fmt.Errorf("scheme settings: %w", err))
+	}
+	if !ok {
+		return false
+	}
+
+	p := Profile{Name: name, Host: host, Params: params, CheckPort: checkPort, Command: cmd}
+	if err := w.backend.Save(w.current, p, key); err != nil {
+		w.setErr(w.formErr, fmt.Errorf("saving %s: %w", name, err))
+		return false
+	}
+	w.secret.SetText("")
+	w.current = name
+	w.reload()
+	w.tray.Reload()
+	return true
+}
+
+func (w *ProfileWindow) confirmRemove() {
+	name := w.current
+	if name == "" {
+		return
+	}
+	dialog.ShowConfirm("Remove "+name, "Remove the profile "+name+" and its secret from the keyring?", func(yes bool) {
+		if yes {
+			w.Remove()
+		}
+	}, w.win)
+}
+
+// Remove deletes the edited profile without asking (the button asks first).
+func (w *ProfileWindow) Remove() {
+	if err := w.backend.Remove(w.current); err != nil {
+		w.setErr(w.formErr, fmt.Errorf("removing %s: %w", w.current, err))
+		return
+	}
+	w.clear()
+	w.reload()
+	w.tray.Reload()
+}
+
+// run saves the editor, then knocks with it, listing each step below.
+func (w *ProfileWindow) run(mode Mode) {
+	if !w.Save() {
+		return
+	}
+	w.steps.SetText("")
+	if !w.tray.Start(w.current, mode, w.showStep) {
+		w.steps.SetText(w.current + " is already knocking")
+	}
+}
+
+// showStep adds a step to the list, or updates it when the same step ends.
+func (w *ProfileWindow) showStep(s Step) {
+	lines := strings.Split(w.steps.Text, "\n")
+	if w.steps.Text == "" {
+		lines = nil
+	}
+	running := Step{Title: s.Title, State: StepRunning}.String()
+	if n := len(lines); n > 0 && strings.HasPrefix(lines[n-1], running) && s.State != StepRunning {
+		lines = lines[:n-1]
+	}
+	w.steps.SetText(strings.Join(append(lines, s.String()), "\n"))
+}
+
+// StepsText is the step list as shown (for tests).
+func (w *ProfileWindow) StepsText() string { return w.steps.Text }
+
+// showQR shows the saved profile's URI as a QR code, to carry it to a phone
+// or another machine by camera.
+func (w *ProfileWindow) showQR() {
+	img, err := w.QR()
+	if err != nil {
+		w.setErr(w.formErr, err)
+		return
+	}
+	c := canvas.NewImageFromImage(img)
+	c.FillMode = canvas.ImageFillContain
+	c.ScaleMode = canvas.ImageScalePixels
+	c.SetMinSize(fyne.NewSize(300, 300))
+	warn := widget.NewLabel("This code holds the secret: show it only to the device that should knock.")
+	warn.Wrapping = fyne.TextWrapWord
+	dialog.ShowCustom("QR code: "+w.current, "Close", container.NewBorder(nil, warn, nil, nil, c), w.win)
+}
+
+// QR renders the saved profile's URI as a QR code image.
+func (w *ProfileWindow) QR() (image.Image, error) {
+	if w.current == "" {
+		return nil, fmt.Errorf("save the profile first")
+	}
+	uri, err := w.backend.URI(w.current)
+	if err != nil {
+		return nil, fmt.Errorf("reading the URI of %s: %w", w.current, err)
+	}
+	code, err := qr.Encode(uri, qr.M)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the QR code of %s: %w", w.current, err)
+	}
+	return code.Image(), nil
+}
