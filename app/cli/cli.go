@@ -16,9 +16,12 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 )
@@ -44,10 +47,45 @@ type Env struct {
 	Resolver knock.Resolver
 	Dial     func(ctx context.Context, network, address string) (net.Conn, error)
 
-	// LookupProfile resolves a saved profile name given as TARGET; nil when
-	// the profile store is not wired in. found=false means "not a saved
-	// profile", and the argument is tried as a host name.
+	// LookupProfile resolves a saved profile name given as TARGET; nil =>
+	// the profile store (Profiles). found=false means "not a saved profile",
+	// and the argument is tried as a host name.
 	LookupProfile func(name string) (p profile.Profile, found bool, err error)
+
+	// Profiles opens the user's profile store; nil => profiles.Open with the
+	// user's config directory and OS keyring.
+	Profiles func() (*profiles.Store, error)
+
+	// HelperDir is the helper service's store; "" => helper.DefaultDir().
+	HelperDir string
+
+	// Launcher starts VPN commands for connect; nil => connect.ExecLauncher
+	// with this Env's stdout and stderr.
+	Launcher connect.Launcher
+}
+
+func (e *Env) store() (*profiles.Store, error) {
+	if e.Profiles != nil {
+		return e.Profiles()
+	}
+	return profiles.Open(profiles.Options{})
+}
+
+// lookupSaved finds a saved profile by name, through LookupProfile when it
+// is set (tests, embedders), else the profile store.
+func (e *Env) lookupSaved(name string) (profiles.Profile, bool, error) {
+	if profiles.ValidateName(name) != nil {
+		return profiles.Profile{}, false, nil // cannot be a saved name: try it as a host
+	}
+	if e.LookupProfile != nil {
+		p, found, err := e.LookupProfile(name)
+		return profiles.FromURI(name, p), found, err
+	}
+	s, err := e.store()
+	if err != nil {
+		return profiles.Profile{}, false, err
+	}
+	return s.Lookup(name)
 }
 
 func (e *Env) now() time.Time {
@@ -67,17 +105,23 @@ type Command struct {
 	// runs it with the positional arguments once the flags are parsed.
 	// Help calls Setup too, only to print the flag defaults.
 	Setup func(fs *flag.FlagSet, env *Env) func(ctx context.Context, args []string) error
+	// Argv marks commands that take a command line after "--": everything
+	// after the first "--" is passed on untouched (not parsed as flags),
+	// behind a "--" in args.
+	Argv bool
 }
 
 // Commands is the command table, in the order "hyp help" lists it. New
 // subcommands (profile, connect, helper) go here.
 func Commands() []Command {
-	return []Command{
+	cmds := []Command{
 		sequenceCommand(),
 		knockCommand(),
-		versionCommand(),
-		helpCommand(),
+		connectCommand(),
 	}
+	cmds = append(cmds, profileCommands()...)
+	cmds = append(cmds, helperCommands()...)
+	return append(cmds, versionCommand(), helpCommand())
 }
 
 func lookup(name string) (Command, bool) {
@@ -87,6 +131,38 @@ func lookup(name string) (Command, bool) {
 		}
 	}
 	return Command{}, false
+}
+
+// isGroup reports whether name is the first word of two-word commands
+// ("profile add").
+func isGroup(name string) bool { return name == "profile" || name == "helper" }
+
+// resolve finds the command args start with: one word, or a group and a
+// verb. n is how many words it took.
+func resolve(args []string) (c Command, n int, err error) {
+	if c, ok := lookup(args[0]); ok {
+		return c, 1, nil
+	}
+	if isGroup(args[0]) {
+		if len(args) > 1 {
+			if c, ok := lookup(args[0] + " " + args[1]); ok {
+				return c, 2, nil
+			}
+		}
+		return Command{}, 0, fmt.Errorf("want one of: %s (see 'hyp help %s')", strings.Join(verbs(args[0]), ", "), args[0])
+	}
+	return Command{}, 0, fmt.Errorf("unknown command %q (see 'hyp help')", args[0])
+}
+
+// verbs lists the verbs of a group.
+func verbs(group string) []string {
+	var out []string
+	for _, c := range Commands() {
+		if v, ok := strings.CutPrefix(c.Name, group+" "); ok {
+			out = append(out, group+" "+v)
+		}
+	}
+	return out
 }
 
 // ExitError carries an exit status with its reason.
@@ -124,16 +200,21 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	case "-h", "-help", "--help":
 		name = "help"
 	}
-	cmd, ok := lookup(name)
-	if !ok {
-		fmt.Fprintf(env.Stderr, "hyp: unknown command %q (see 'hyp help')\n", name)
+	args[0] = name
+	cmd, n, err := resolve(args)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "hyp: %s\n", err)
 		return ExitUsage
 	}
-	err := cmd.run(ctx, env, args[1:])
+	err = cmd.run(ctx, env, args[n:])
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(env.Stderr, "hyp %s: %s\n", cmd.Name, oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	if errors.Is(err, profiles.ErrNoKeyring) || errors.As(err, new(*profiles.KeyringError)) {
+		msg += "; to keep the key in a 0600 file instead: hyp profile add NAME URI --secret-file FILE"
+	}
+	fmt.Fprintf(env.Stderr, "hyp %s: %s\n", cmd.Name, msg)
 	return exitCode(err)
 }
 
@@ -156,7 +237,16 @@ func oneLine(s string) string {
 func (c Command) run(ctx context.Context, env *Env, args []string) error {
 	fs := c.flagSet()
 	runFn := c.Setup(fs, env)
+	var argv []string
+	if c.Argv {
+		if i := slices.Index(args, "--"); i >= 0 {
+			args, argv = args[:i], args[i+1:]
+		}
+	}
 	pos, err := parseInterspersed(fs, args)
+	if argv != nil {
+		pos = append(append(pos, "--"), argv...)
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		c.printUsage(env.Stdout, env)
 		return nil
@@ -213,7 +303,7 @@ func (c Command) printUsage(w io.Writer, env *Env) {
 func printOverview(w io.Writer) {
 	fmt.Fprintf(w, "hyp knocks on a hyp gateway so it opens a service for you.\n\nUsage: hyp COMMAND [flags] [args]\n\nCommands:\n")
 	for _, c := range Commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
+		fmt.Fprintf(w, "  %-17s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\nRun 'hyp help COMMAND' for a command's flags.\n")
 }
@@ -229,9 +319,17 @@ func helpCommand() Command {
 					printOverview(env.Stdout)
 					return nil
 				}
-				c, ok := lookup(args[0])
-				if !ok {
-					return usageError("unknown command %q", args[0])
+				if len(args) == 1 && isGroup(args[0]) {
+					fmt.Fprintf(env.Stdout, "Usage: hyp %s VERB [flags] [args]\n\nVerbs:\n", args[0])
+					for _, v := range verbs(args[0]) {
+						c, _ := lookup(v)
+						fmt.Fprintf(env.Stdout, "  %-17s %s\n", c.Name, c.Summary)
+					}
+					return nil
+				}
+				c, _, err := resolve(args)
+				if err != nil {
+					return usageError("%v", err)
 				}
 				c.printUsage(env.Stdout, env)
 				return nil

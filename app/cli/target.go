@@ -33,7 +33,8 @@ const maxStdin = 64 << 10
 // resolveTarget turns TARGET into a profile. TARGET is, in order of trial:
 //   - "-": a hyp:// URI read from stdin;
 //   - a hyp:// URI;
-//   - a saved profile name, when env.LookupProfile is set and --secret is not;
+//   - a saved profile name (env.LookupProfile, else the profile store),
+//     unless --secret is given;
 //   - a host name or address, which needs --secret FILE.
 //
 // Flags then override the profile's scheme, key and check port. Warnings
@@ -43,17 +44,24 @@ func resolveTarget(env *Env, arg string, f targetFlags) (profile.Profile, []stri
 	if err != nil {
 		return profile.Profile{}, nil, err
 	}
+	p, err = applyTargetFlags(p, f)
+	return p, warnings, err
+}
+
+// applyTargetFlags lets --secret, --scheme and --check override a profile.
+func applyTargetFlags(p profile.Profile, f targetFlags) (profile.Profile, error) {
+	var err error
 	if f.secretFile != "" {
 		k, err := psk.ReadFile(f.secretFile)
 		if err != nil {
-			return profile.Profile{}, nil, usageError("%w", err)
+			return profile.Profile{}, usageError("%w", err)
 		}
 		p.Key = k
 	}
 	if f.scheme != "" {
 		s, err := sequence.ParseScheme(f.scheme)
 		if err != nil {
-			return profile.Profile{}, nil, usageError("--scheme: %w", err)
+			return profile.Profile{}, usageError("--scheme: %w", err)
 		}
 		if s != p.Params.Scheme {
 			p.Params = sequence.Defaults()
@@ -64,13 +72,13 @@ func resolveTarget(env *Env, arg string, f targetFlags) (profile.Profile, []stri
 	}
 	if f.check != "" {
 		if p.CheckPort, err = profile.ParseCheck(f.check); err != nil {
-			return profile.Profile{}, nil, usageError("--check: %w", err)
+			return profile.Profile{}, usageError("--check: %w", err)
 		}
 	}
 	if p.Key.IsZero() {
-		return profile.Profile{}, nil, usageError("no key for %s: give --secret FILE", p.Host)
+		return profile.Profile{}, usageError("no key for %s: give --secret FILE", p.Host)
 	}
-	return p, warnings, nil
+	return p, nil
 }
 
 func baseProfile(env *Env, arg string, f targetFlags) (profile.Profile, []string, error) {
@@ -92,13 +100,13 @@ func baseProfile(env *Env, arg string, f targetFlags) (profile.Profile, []string
 		}
 		return p, warnings, nil
 	}
-	if env.LookupProfile != nil && f.secretFile == "" {
-		p, found, err := env.LookupProfile(arg)
+	if f.secretFile == "" {
+		p, found, err := env.lookupSaved(arg)
 		if err != nil {
 			return profile.Profile{}, nil, usageError("profile %q: %w", arg, err)
 		}
 		if found {
-			return p, nil, nil
+			return p.Profile, nil, nil
 		}
 	}
 	host, err := profile.ParseHost(arg)

@@ -1,0 +1,295 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+
+	"github.com/kardianos/service"
+
+	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/profile"
+)
+
+const helperHelp = `The helper is a background service (systemd unit hyp-helper.service on
+Linux, Windows service hyp-helper) that keeps the gateways of its profiles
+open with keep-alive knocks, with nobody logged in, and runs their VPN
+commands. It cannot read your keyring, so it keeps its own root-only copy of
+each profile and key (/etc/hyp/helper on Linux, %ProgramData%\hyp\helper on
+Windows), made by 'hyp helper add NAME' as root or administrator.`
+
+// helperFlags are shared by the helper verbs.
+type helperFlags struct {
+	dir  string
+	name string
+}
+
+func (h *helperFlags) register(fs *flag.FlagSet, env *Env, withName bool) {
+	fs.StringVar(&h.dir, "dir", env.HelperDir, "the helper's store `DIR` (default "+helper.DefaultDir()+")")
+	if withName {
+		fs.StringVar(&h.name, "name", helper.ServiceName, "service `NAME`")
+	}
+}
+
+func (h helperFlags) config() helper.Config { return helper.Config{Name: h.name, Dir: h.dir} }
+
+func helperCommands() []Command {
+	cmds := []Command{}
+	for _, v := range []struct{ verb, summary string }{
+		{"install", "install the helper service (starts at boot; run as root/administrator)"},
+		{"uninstall", "remove the helper service (its store is kept)"},
+		{"start", "start the helper service"},
+		{"stop", "stop the helper service"},
+		{"restart", "restart the helper service (after helper add/remove)"},
+	} {
+		cmds = append(cmds, Command{
+			Name:    "helper " + v.verb,
+			Args:    "[--dir DIR] [--name NAME]",
+			Summary: v.summary,
+			Help:    helperHelp,
+			Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+				var h helperFlags
+				h.register(fs, env, true)
+				return func(_ context.Context, args []string) error {
+					if len(args) != 0 {
+						return usageError("takes no arguments")
+					}
+					if err := helper.Control(h.config(), v.verb); err != nil {
+						return err
+					}
+					fmt.Fprintf(env.Stdout, "hyp helper: %s: done\n", v.verb)
+					if v.verb == "install" {
+						fmt.Fprintf(env.Stdout, "next: 'hyp helper add NAME' for each always-on profile, then 'hyp helper start'\n")
+					}
+					return nil
+				}
+			},
+		})
+	}
+	return append(cmds, helperStatusCommand(), helperAddCommand(), helperRemoveCommand(), helperListCommand(), helperRunCommand())
+}
+
+func helperStatusCommand() Command {
+	return Command{
+		Name:    "helper status",
+		Args:    "[--name NAME]",
+		Summary: "say whether the helper service runs (exit 0 running, 1 not, 3 not installed)",
+		Help:    helperHelp,
+		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+			var h helperFlags
+			h.register(fs, env, true)
+			return func(_ context.Context, args []string) error {
+				if len(args) != 0 {
+					return usageError("takes no arguments")
+				}
+				st, err := helper.Status(h.config())
+				if errors.Is(err, helper.ErrNotInstalled) {
+					fmt.Fprintf(env.Stdout, "%s: not installed\n", h.config().Name)
+					return &ExitError{Code: 3, Err: errors.New("the helper service is not installed (hyp helper install)")}
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "%s: %s\n", h.config().Name, st)
+				if st != "running" {
+					return &ExitError{Code: ExitFail, Err: fmt.Errorf("the helper service is %s", st)}
+				}
+				return nil
+			}
+		},
+	}
+}
+
+func helperAddCommand() Command {
+	return Command{
+		Name:    "helper add",
+		Args:    "[--force] [--dir DIR] NAME [URI|-]",
+		Summary: "copy a profile and its key into the helper's store (as root)",
+		Help: helperHelp + `
+
+Without URI the profile and key come from your profile store (under sudo,
+from SUDO_USER's config directory). Root cannot read your desktop keyring,
+so for a profile whose key is there, pipe the URI in and the settings
+(command, keep-alive) still come from your profile:
+  hyp profile export NAME | sudo hyp helper add NAME -
+Restart the helper afterwards (hyp helper restart).`,
+		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+			var h helperFlags
+			h.register(fs, env, false)
+			force := fs.Bool("force", false, "replace the helper's copy of the profile")
+			return func(_ context.Context, args []string) error {
+				if len(args) == 0 || len(args) > 2 {
+					return usageError("want NAME [URI|-]")
+				}
+				name := args[0]
+				if err := profiles.ValidateName(name); err != nil {
+					return usageError("%w", err)
+				}
+				p, err := helperSource(env, name, args[1:])
+				if err != nil {
+					return err
+				}
+				st := helper.Store{Dir: h.dir}
+				if err := st.Add(p, *force); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "copied profile %s (key %s) to %s; run 'hyp helper restart' to use it\n", name, p.Key.ID(), st.Path(name))
+				return nil
+			}
+		},
+	}
+}
+
+// helperSource finds what helper add copies: the user's saved profile, with
+// the key from the URI argument when there is one.
+func helperSource(env *Env, name string, uriArg []string) (profiles.Profile, error) {
+	s, err := userStore(env)
+	if err != nil {
+		return profiles.Profile{}, err
+	}
+	if len(uriArg) == 1 {
+		uri := uriArg[0]
+		if uri == "-" {
+			if uri, err = readStdin(env); err != nil {
+				return profiles.Profile{}, err
+			}
+		}
+		cp, warnings, err := profile.Parse(uri)
+		if err != nil {
+			return profiles.Profile{}, usageError("URI: %w", err)
+		}
+		printWarnings(env, warnings)
+		p := profiles.FromURI(name, cp)
+		if saved, err := s.Settings(name); err == nil {
+			p.Gap, p.KeepAlive, p.Command = saved.Gap, saved.KeepAlive, saved.Command
+			if p.CheckPort == 0 {
+				p.CheckPort = saved.CheckPort
+			}
+		} else if !errors.Is(err, profiles.ErrNotFound) {
+			return profiles.Profile{}, err
+		}
+		return p, nil
+	}
+	p, err := s.Get(name)
+	switch {
+	case errors.Is(err, profiles.ErrNotFound):
+		return profiles.Profile{}, usageError("no profile %q in %s", name, s.Path())
+	case errors.Is(err, profiles.ErrNoKeyring) || errors.As(err, new(*profiles.KeyringError)):
+		return profiles.Profile{}, usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: hyp profile export %s | sudo hyp helper add %s -", name, err, name, name)
+	}
+	return p, err
+}
+
+// userStore is the store of the user who ran sudo, if any: root's own config
+// directory is not where that user's profiles are.
+func userStore(env *Env) (*profiles.Store, error) {
+	if env.Profiles != nil || runtime.GOOS == "windows" {
+		return env.store()
+	}
+	if name := os.Getenv("SUDO_USER"); name != "" && name != "root" && os.Geteuid() == 0 {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return nil, fmt.Errorf("finding SUDO_USER %q: %w", name, err)
+		}
+		return profiles.Open(profiles.Options{Dir: filepath.Join(u.HomeDir, ".config", "hyp")})
+	}
+	return env.store()
+}
+
+func helperRemoveCommand() Command {
+	return Command{
+		Name:    "helper remove",
+		Args:    "[--dir DIR] NAME",
+		Summary: "delete a profile from the helper's store (as root)",
+		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+			var h helperFlags
+			h.register(fs, env, false)
+			return func(_ context.Context, args []string) error {
+				name, err := oneName(args)
+				if err != nil {
+					return err
+				}
+				if err := (helper.Store{Dir: h.dir}).Remove(name); err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "removed %s from the helper; run 'hyp helper restart' to stop using it\n", name)
+				return nil
+			}
+		},
+	}
+}
+
+func helperListCommand() Command {
+	return Command{
+		Name:    "helper list",
+		Args:    "[--dir DIR]",
+		Summary: "list the helper's profiles (as root; keys are not shown)",
+		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+			var h helperFlags
+			h.register(fs, env, false)
+			return func(_ context.Context, args []string) error {
+				if len(args) != 0 {
+					return usageError("takes no arguments")
+				}
+				all, err := (helper.Store{Dir: h.dir}).List()
+				if err != nil {
+					return err
+				}
+				for _, p := range all {
+					ka := p.KeepAlive
+					if ka <= 0 {
+						ka = helper.DefaultKeepAlive
+					}
+					fmt.Fprintf(env.Stdout, "%s\t%s\tkey %s\tkeepalive %v\tcommand %s\n", p.Name, p.Host, p.Key.ID(), ka, dash(quoteArgv(p.Command)))
+				}
+				return nil
+			}
+		},
+	}
+}
+
+func helperRunCommand() Command {
+	return Command{
+		Name:    "helper run",
+		Args:    "[--dir DIR]",
+		Summary: "run the helper in the foreground (what the service executes)",
+		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+			var h helperFlags
+			h.register(fs, env, true)
+			return func(ctx context.Context, args []string) error {
+				if len(args) != 0 {
+					return usageError("takes no arguments")
+				}
+				return runHelper(ctx, env, h)
+			}
+		},
+	}
+}
+
+func runHelper(ctx context.Context, env *Env, h helperFlags) error {
+	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}}
+	// Under systemd, stderr is the journal; journald adds the timestamps.
+	runner.Logf = log.New(env.Stderr, "hyp-helper: ", 0).Printf
+	prog := &helper.Program{Runner: runner, Parent: ctx}
+	s, err := helper.New(h.config(), prog)
+	if err != nil {
+		return err
+	}
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// A Windows service has no console: log to the event log.
+		if l, err := s.Logger(nil); err == nil {
+			runner.Logf = func(format string, a ...any) { _ = l.Infof(format, a...) }
+		}
+	}
+	if err := s.Run(); err != nil {
+		return err
+	}
+	return prog.Err()
+}

@@ -1,0 +1,112 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/profiles"
+)
+
+// Defaults of the helper loop.
+const (
+	// DefaultKeepAlive applies to helper profiles without a keep-alive: it
+	// is under hypd's default open time (1 minute), so the grant never lapses.
+	DefaultKeepAlive = 45 * time.Second
+	// DefaultRetry is the wait after a failed or ended connect before the
+	// next try; it doubles up to MaxRetry while failures repeat.
+	DefaultRetry = 15 * time.Second
+	MaxRetry     = 5 * time.Minute
+)
+
+// Runner keeps every profile of the store alive until its context ends.
+type Runner struct {
+	Store     Store
+	Connector *connect.Connector // nil => the real network and clock
+	Logf      func(format string, a ...any)
+	Retry     time.Duration // 0 => DefaultRetry
+}
+
+// Run loads the store and runs one keep-alive loop per profile. It returns
+// when ctx is done and every loop has stopped (each stops its VPN command),
+// or at once if the store cannot be read or is empty.
+func (r *Runner) Run(ctx context.Context) error {
+	all, err := r.Store.List()
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root)", r.Store.dir())
+	}
+	conn := r.Connector
+	if conn == nil {
+		conn = &connect.Connector{}
+	}
+	var wg sync.WaitGroup
+	for _, p := range all {
+		if p.KeepAlive <= 0 {
+			p.KeepAlive = DefaultKeepAlive
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.loop(ctx, conn, p)
+		}()
+	}
+	r.logf("keeping %d profile(s) alive", len(all))
+	wg.Wait()
+	return nil
+}
+
+// loop runs the connect flow again whenever it ends, with a growing pause
+// while it keeps failing, until ctx is done.
+func (r *Runner) loop(ctx context.Context, conn *connect.Connector, p profiles.Profile) {
+	base := r.Retry
+	if base <= 0 {
+		base = DefaultRetry
+	}
+	wait := base
+	clock := conn.Clock
+	if clock == nil {
+		clock = connect.RealClock{}
+	}
+	for {
+		start := clock.Now()
+		err := conn.Run(ctx, p, func(s connect.Step) { r.logf("%s: %s", p.Name, s) })
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil || clock.Now().Sub(start) > MaxRetry {
+			wait = base // it ran for a while: start backing off afresh
+		}
+		r.logf("%s: connect ended (%v); trying again in %v", p.Name, errOrNil(err), wait)
+		ch, stop := clock.After(wait)
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-ch:
+		}
+		wait = min(2*wait, MaxRetry)
+	}
+}
+
+func errOrNil(err error) any {
+	if err == nil {
+		return "no error"
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return err
+}
+
+func (r *Runner) logf(format string, a ...any) {
+	if r.Logf != nil {
+		r.Logf(format, a...)
+	}
+}

@@ -1,0 +1,192 @@
+// Package helper is the client helper service: a background service
+// (systemd on Linux, a Windows service) that keeps access alive for always-on
+// profiles on machines that must stay connected with nobody logged in.
+//
+// A service account cannot read a user's keyring (it is locked with the
+// user's login and bound to their session), so the helper has its own store:
+// a root-only directory (/etc/hyp/helper, 0700, one 0600 file per profile)
+// or, on Windows, %ProgramData%\hyp\helper with an ACL that admits only
+// SYSTEM and Administrators. `hyp helper add NAME`, run as root or an
+// administrator, copies a profile and its key there from the user's store.
+// The helper refuses a store that others can read, as ssh refuses a private
+// key with loose permissions.
+package helper
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/profile"
+)
+
+// ext is the extension of a profile file in the store.
+const ext = ".toml"
+
+// Store is the helper's own profile store. All methods need root (or an
+// elevated administrator on Windows) and say so in one line otherwise.
+type Store struct {
+	Dir string // "" => DefaultDir()
+}
+
+func (s Store) dir() string {
+	if s.Dir == "" {
+		return DefaultDir()
+	}
+	return s.Dir
+}
+
+// Path is the file that holds profile name.
+func (s Store) Path(name string) string { return filepath.Join(s.dir(), name+ext) }
+
+// entry is one profile file: the full URI (with the key) and the settings
+// the URI does not carry.
+type entry struct {
+	URI       string   `toml:"uri"`
+	Gap       string   `toml:"gap"`
+	KeepAlive string   `toml:"keepalive,omitempty"`
+	Command   []string `toml:"command,omitempty"`
+}
+
+const entryHeader = "# hyp helper profile (hyp helper add). Root only: it holds the key.\n"
+
+// Add copies p, with its key, into the store. An existing entry is replaced
+// only with replace.
+func (s Store) Add(p profiles.Profile, replace bool) error {
+	if err := requireAdmin("hyp helper add"); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Key.IsZero() {
+		return fmt.Errorf("profile %q: no key to copy", p.Name)
+	}
+	if err := secureDir(s.dir()); err != nil {
+		return err
+	}
+	path := s.Path(p.Name)
+	if _, err := os.Lstat(path); err == nil && !replace {
+		return fmt.Errorf("helper profile %q: %w (replace it with --force)", p.Name, fs.ErrExist)
+	}
+	core := p.Profile
+	core.Name = p.Name
+	e := entry{URI: core.URI(), Gap: p.Gap.String(), Command: p.Command}
+	if p.KeepAlive > 0 {
+		e.KeepAlive = p.KeepAlive.String()
+	}
+	var b bytes.Buffer
+	b.WriteString(entryHeader)
+	if err := toml.NewEncoder(&b).Encode(e); err != nil {
+		return fmt.Errorf("encoding helper profile %q: %w", p.Name, err)
+	}
+	if err := profiles.WriteFileAtomic(path, b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("saving helper profile %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Remove deletes a profile from the store.
+func (s Store) Remove(name string) error {
+	if err := requireAdmin("hyp helper remove"); err != nil {
+		return err
+	}
+	if err := profiles.ValidateName(name); err != nil {
+		return err
+	}
+	err := os.Remove(s.Path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("helper profile %q: %w", name, profiles.ErrNotFound)
+	}
+	return err
+}
+
+// List reads every profile, with its key, in name order. It refuses a store
+// that is not private (see checkPrivate): the helper will not knock with a
+// key others could have read or replaced.
+func (s Store) List() ([]profiles.Profile, error) {
+	if err := requireAdmin("the helper"); err != nil {
+		return nil, err
+	}
+	dir := s.dir()
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the helper store: %w", err)
+	}
+	if err := checkPrivate(dir, true); err != nil {
+		return nil, err
+	}
+	var out []profiles.Profile
+	for _, d := range ents {
+		name, ok := strings.CutSuffix(d.Name(), ext)
+		if !ok || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		p, err := s.read(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b profiles.Profile) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func (s Store) read(name string) (profiles.Profile, error) {
+	path := s.Path(name)
+	if err := profiles.ValidateName(name); err != nil {
+		return profiles.Profile{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkPrivate(path, false); err != nil {
+		return profiles.Profile{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return profiles.Profile{}, fmt.Errorf("reading helper profile: %w", err)
+	}
+	var e entry
+	md, err := toml.Decode(string(data), &e)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return profiles.Profile{}, fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return profiles.Profile{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return profiles.Profile{}, fmt.Errorf("%s: unknown setting %q", path, und[0].String())
+	}
+	cp, _, err := profile.Parse(e.URI)
+	if err != nil {
+		return profiles.Profile{}, fmt.Errorf("%s: uri: %w", path, err)
+	}
+	p := profiles.FromURI(name, cp)
+	p.Command = e.Command
+	p.AlwaysOn = true
+	if e.Gap != "" {
+		if p.Gap, err = time.ParseDuration(e.Gap); err != nil {
+			return profiles.Profile{}, fmt.Errorf("%s: gap: %w", path, err)
+		}
+	}
+	if e.KeepAlive != "" {
+		if p.KeepAlive, err = time.ParseDuration(e.KeepAlive); err != nil {
+			return profiles.Profile{}, fmt.Errorf("%s: keepalive: %w", path, err)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return profiles.Profile{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
