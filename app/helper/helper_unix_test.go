@@ -52,4 +52,3 @@ func TestStoreRefusesNonRoot(t *testing.T) {
 		t.Fatal("a non-root Add created the store")
 	}
 }
-
