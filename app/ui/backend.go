@@ -70,6 +70,9 @@ type Step struct {
 	Title  string
 	Detail string
 	State  StepState
+	// Up says the connection is up: the VPN command runs, and the run goes on
+	// (keep-alive knocks) until the command ends or the user disconnects.
+	Up bool
 }
 
 // String is the step as one line of the step list.

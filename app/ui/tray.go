@@ -50,19 +50,28 @@ type Result struct {
 	Mode    Mode
 	Err     error
 	Last    Step // the last step the backend reported
+	WasUp   bool // the connection had come up (and has now ended)
 	At      time.Time
 }
 
 // String is the result as the tray's status line shows it.
 func (r Result) String() string {
 	at := r.At.Format("15:04:05")
-	if r.Err != nil {
+	switch {
+	case r.WasUp && errors.Is(r.Err, context.Canceled):
+		return fmt.Sprintf("%s disconnected at %s", r.Profile, at)
+	case r.Err != nil:
 		return fmt.Sprintf("%s failed at %s: %s", r.Profile, at, shorten(r.Err.Error(), 80))
-	}
-	if r.Mode == ModeKnock {
+	case r.Mode == ModeKnock:
 		return fmt.Sprintf("%s knocked at %s", r.Profile, at)
 	}
 	return fmt.Sprintf("%s connected at %s", r.Profile, at)
+}
+
+// run is one knock or connection in progress.
+type run struct {
+	cancel context.CancelFunc
+	up     bool // the connection came up; the run lasts until it ends
 }
 
 // TrayHost is the part of fyne's desktop.App the tray uses, so tests can
@@ -100,7 +109,7 @@ type Tray struct {
 	window   *ProfileWindow
 	profiles []Profile
 	loadErr  error
-	running  map[string]bool
+	running  map[string]*run
 	status   string
 	state    State
 	last     *Result
@@ -113,7 +122,7 @@ func NewTray(a fyne.App, b Backend, o Options) *Tray {
 	t := &Tray{
 		app: a, backend: b, now: o.Now, notify: o.Notify,
 		ctx: ctx, cancel: cancel,
-		running: map[string]bool{},
+		running: map[string]*run{},
 		status:  "No knock yet",
 		icons: [4]fyne.Resource{
 			fyne.NewStaticResource("tray-idle.png", assets.TrayIdle()),
@@ -198,14 +207,13 @@ type entry struct {
 func (t *Tray) entries() []entry {
 	var es []entry
 	for _, p := range t.profiles {
-		name, busy := p.Name, t.running[p.Name]
-		for _, m := range []Mode{ModeConnect, ModeKnock} {
-			es = append(es, entry{
-				label:    m.Label() + ": " + name,
-				action:   func() { t.Start(name, m, nil) },
-				disabled: busy,
-			})
+		name, r := p.Name, t.running[p.Name]
+		if r != nil && r.up {
+			es = append(es, entry{label: "Disconnect: " + name, action: func() { t.Disconnect(name) }})
+		} else {
+			es = append(es, entry{label: ModeConnect.Label() + ": " + name, action: func() { t.Start(name, ModeConnect, nil) }, disabled: r != nil})
 		}
+		es = append(es, entry{label: ModeKnock.Label() + ": " + name, action: func() { t.Start(name, ModeKnock, nil) }, disabled: r != nil})
 	}
 	switch {
 	case t.loadErr != nil:
@@ -250,11 +258,12 @@ func (t *Tray) refresh() {
 // profile already has a run going.
 func (t *Tray) Start(name string, mode Mode, watch func(Step)) bool {
 	t.mu.Lock()
-	if t.running[name] {
+	if t.running[name] != nil {
 		t.mu.Unlock()
 		return false
 	}
-	t.running[name] = true
+	ctx, cancel := context.WithCancel(t.ctx)
+	t.running[name] = &run{cancel: cancel}
 	t.state = Working
 	t.status = fmt.Sprintf("%s: %s…", name, mode.Label())
 	t.mu.Unlock()
@@ -267,11 +276,12 @@ func (t *Tray) Start(name string, mode Mode, watch func(Step)) bool {
 	t.runs.Add(1)
 	go func() {
 		defer t.runs.Done()
+		defer cancel()
 		var last Step
 		// lastMu guards last: the backend may report from goroutines of
 		// its own, and the result below reads it.
 		var lastMu sync.Mutex
-		err := run(t.ctx, name, func(s Step) {
+		err := run(ctx, name, func(s Step) {
 			lastMu.Lock()
 			last = s
 			lastMu.Unlock()
@@ -290,30 +300,62 @@ func (t *Tray) Start(name string, mode Mode, watch func(Step)) bool {
 	return true
 }
 
-// step shows a step in the status line while a run is going.
+// step shows a step in the status line while a run is going; the step that
+// says the connection is up counts as the result for the icon and the
+// notification, since the run itself lasts as long as the VPN.
 func (t *Tray) step(name string, s Step) {
 	t.mu.Lock()
-	if !t.running[name] {
+	r := t.running[name]
+	if r == nil {
 		t.mu.Unlock()
 		return
 	}
-	t.status = shorten(name+": "+s.String(), 90)
+	wentUp := s.Up && !r.up
+	switch {
+	case wentUp:
+		r.up = true
+		t.status = fmt.Sprintf("%s connected at %s", name, t.now().Format("15:04:05"))
+	case r.up && s.State != StepFailed:
+		// Keep-alive knocks of a connection that is up: the status stays.
+	default:
+		t.status = shorten(name+": "+s.String(), 90)
+	}
+	t.state = t.stateLocked(OK)
 	t.mu.Unlock()
 	t.refresh()
+	if wentUp {
+		t.notify(&fyne.Notification{Title: "hyp: " + name + " connected", Content: s.String()})
+	}
+}
+
+// stateLocked is the icon state: working while any run has not come up,
+// else the given state. Called with mu held.
+func (t *Tray) stateLocked(settled State) State {
+	for _, r := range t.running {
+		if !r.up {
+			return Working
+		}
+	}
+	return settled
 }
 
 // finish records a result, sets the icon and sends its notification.
 func (t *Tray) finish(r Result) {
 	t.mu.Lock()
+	if run := t.running[r.Profile]; run != nil {
+		r.WasUp = run.up
+	}
 	delete(t.running, r.Profile)
 	t.last = &r
 	t.status = "Last: " + r.String()
-	t.state = OK
-	if r.Err != nil {
-		t.state = Failed
-	}
-	if len(t.running) > 0 {
-		t.state = Working
+	disconnected := r.WasUp && errors.Is(r.Err, context.Canceled)
+	switch {
+	case disconnected:
+		t.state = t.stateLocked(Idle)
+	case r.Err != nil:
+		t.state = t.stateLocked(Failed)
+	default:
+		t.state = t.stateLocked(OK)
 	}
 	t.mu.Unlock()
 	t.refresh()
@@ -321,8 +363,14 @@ func (t *Tray) finish(r Result) {
 	if errors.Is(r.Err, context.Canceled) && t.ctx.Err() != nil {
 		return // quitting: nobody is waiting for this one
 	}
+	if r.WasUp && r.Err == nil {
+		return // a launcher such as "wg-quick up" exited: "connected" was said when it started
+	}
 	n := &fyne.Notification{Title: "hyp: " + r.Profile}
 	switch {
+	case disconnected:
+		n.Title += " disconnected"
+		n.Content = r.Last.String()
 	case r.Err != nil:
 		n.Title += " failed"
 		n.Content = r.Err.Error()
@@ -334,6 +382,15 @@ func (t *Tray) finish(r Result) {
 		n.Content = r.Last.String()
 	}
 	t.notify(n)
+}
+
+// Disconnect ends a profile's run: the backend stops its VPN command.
+func (t *Tray) Disconnect(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r := t.running[name]; r != nil {
+		r.cancel()
+	}
 }
 
 // ShowWindow opens the profile window (making it the first time).
@@ -358,10 +415,41 @@ func (t *Tray) ShowWindow() *ProfileWindow {
 	return w
 }
 
-// Quit stops every run and quits the app.
+// quitGrace bounds how long Quit waits for VPN commands to stop (the
+// connect flow gives a command 5s between SIGTERM and SIGKILL).
+const quitGrace = 6 * time.Second
+
+// Quit stops every run (and so every VPN command the tray started), waits a
+// bounded time for them to end, then quits the app.
 func (t *Tray) Quit() {
 	t.cancel()
-	t.app.Quit()
+	done := make(chan struct{})
+	go func() {
+		t.runs.Wait()
+		close(done)
+	}()
+	go func() {
+		select {
+		case <-done:
+		case <-time.After(quitGrace):
+		}
+		fyne.Do(t.app.Quit)
+	}()
+}
+
+// Shutdown stops every run and waits up to grace for them to end; main calls
+// it after the app's loop returns, however the app was asked to quit.
+func (t *Tray) Shutdown(grace time.Duration) {
+	t.cancel()
+	done := make(chan struct{})
+	go func() {
+		t.runs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+	}
 }
 
 // Wait waits until every run goroutine has ended (after Quit, or in tests).

@@ -67,9 +67,9 @@ func TestMenuWithoutProfiles(t *testing.T) {
 	h.item(t, "Manage profiles…")
 }
 
-// Clicking "Knock & Connect" shows every step in the status line, the
-// working icon while it runs, then the result, its time, the ok icon and a
-// notification.
+// Clicking "Knock & Connect" shows every step in the status line and the
+// working icon while it runs; when the VPN command is up: the ok icon, the
+// time, a notification, and "Disconnect", which stops it.
 func TestKnockAndConnectShowsEveryStatus(t *testing.T) {
 	tr, b, h, n := newTestTray(t)
 
@@ -86,37 +86,60 @@ func TestKnockAndConnectShowsEveryStatus(t *testing.T) {
 	}
 
 	steps := []Step{
-		{Title: "Knock", State: StepRunning},
-		{Title: "Knock", Detail: "sent 4 datagrams to 10.77.1.1", State: StepOK},
-		{Title: "Check tcp/22", State: StepRunning},
-		{Title: "Check tcp/22", Detail: "answered after 120ms", State: StepOK},
-		{Title: "VPN command", Detail: "wg-quick up office", State: StepRunning},
-		{Title: "VPN command", Detail: "started (pid 4242)", State: StepOK},
+		{Title: "Knocking", Detail: "sending 4 datagrams to 10.77.1.1", State: StepRunning},
+		{Title: "Checking", Detail: "waiting for tcp/22", State: StepRunning},
+		{Title: "Connected", Detail: "tcp/22 on 10.77.1.1 answered", State: StepOK},
 	}
 	for _, s := range steps {
 		b.feed(t, s)
 		assertState(t, tr, h, Working, "office: "+s.String(), "tray-working.png")
-		h.item(t, "office: "+s.String())
 	}
 	if len(n.all()) != 0 {
 		t.Errorf("notified before the end: %v", n.all())
 	}
 
+	b.feed(t, Step{Title: "Launched", Detail: "started wg-quick up office", State: StepOK, Up: true})
+	assertState(t, tr, h, OK, "office connected at 15:04:05", "tray-ok.png")
+	got := n.all()
+	if len(got) != 1 || got[0].Title != "hyp: office connected" || got[0].Content != "✓ Launched: started wg-quick up office" {
+		t.Errorf("notifications = %+v, want one: office connected", got)
+	}
+	// Keep-alive knocks while up leave the status alone.
+	b.feed(t, Step{Title: "Keep-alive", Detail: "knocked", State: StepOK})
+	assertState(t, tr, h, OK, "office connected at 15:04:05", "tray-ok.png")
+
+	h.item(t, "Disconnect: office").Action()
+	tr.Wait()
+	assertState(t, tr, h, Idle, "Last: office disconnected at 15:04:05", "tray-idle.png")
+	h.item(t, "Knock & Connect: office")
+	got = n.all()
+	if len(got) != 2 || got[1].Title != "hyp: office disconnected" {
+		t.Errorf("notifications = %+v, want connected then disconnected", got)
+	}
+	if r, ok := tr.Last(); !ok || !errors.Is(r.Err, context.Canceled) || !r.WasUp || r.Mode != ModeConnect || !r.At.Equal(testTime) {
+		t.Errorf("last result = %+v, %v", r, ok)
+	}
+	h.mu.Lock()
+	icons := slices.Clone(h.icons)
+	h.mu.Unlock()
+	if !slices.Equal(icons, []string{"tray-idle.png", "tray-working.png", "tray-ok.png", "tray-idle.png"}) {
+		t.Errorf("icons went %q", icons)
+	}
+}
+
+// A launcher that exits by itself ("wg-quick up") leaves the tunnel up: the
+// result is "connected", said once.
+func TestLauncherExitStaysConnected(t *testing.T) {
+	tr, b, h, n := newTestTray(t)
+	h.item(t, "Knock & Connect: office").Action()
+	<-b.started
+	b.feed(t, Step{Title: "Launched", Detail: "started wg-quick up office", State: StepOK, Up: true})
+	b.feed(t, Step{Title: "Exited", Detail: "wg-quick exited with status 0", State: StepOK})
 	b.end(t, nil)
 	tr.Wait()
 	assertState(t, tr, h, OK, "Last: office connected at 15:04:05", "tray-ok.png")
-	if h.item(t, "Knock & Connect: office").Disabled {
-		t.Error("Knock & Connect stays disabled after the run")
-	}
-	got := n.all()
-	if len(got) != 1 || got[0].Title != "hyp: office connected" || got[0].Content != "✓ VPN command: started (pid 4242)" {
-		t.Errorf("notifications = %+v, want one: office connected, VPN command started", got)
-	}
-	if r, ok := tr.Last(); !ok || r.Err != nil || r.Profile != "office" || r.Mode != ModeConnect || !r.At.Equal(testTime) {
-		t.Errorf("last result = %+v, %v", r, ok)
-	}
-	if icons := h.icons; !slices.Equal(icons, []string{"tray-idle.png", "tray-working.png", "tray-ok.png"}) {
-		t.Errorf("icons went %q", icons)
+	if got := n.all(); len(got) != 1 || got[0].Title != "hyp: office connected" {
+		t.Errorf("notifications = %+v, want only connected", got)
 	}
 }
 
@@ -139,11 +162,11 @@ func TestKnockOnlyFailureShowsFailed(t *testing.T) {
 	// A later success turns the icon back to ok.
 	h.item(t, "Knock only: office").Action()
 	<-b.started
-	b.feed(t, Step{Title: "Knock", Detail: "sent", State: StepOK})
+	b.feed(t, Step{Title: "Connected", Detail: "tcp/22 answered", State: StepOK})
 	b.end(t, nil)
 	tr.Wait()
 	assertState(t, tr, h, OK, "Last: office knocked at 15:04:05", "tray-ok.png")
-	if got := n.all(); len(got) != 2 || got[1].Title != "hyp: office knocked" {
+	if got := n.all(); len(got) != 2 || got[1].Title != "hyp: office knocked" || got[1].Content != "✓ Connected: tcp/22 answered" {
 		t.Errorf("notifications = %+v", got)
 	}
 }
@@ -155,6 +178,7 @@ func TestQuitCancelsRuns(t *testing.T) {
 	<-b.started
 	h.item(t, "Quit").Action()
 	tr.Wait()
+	// fyne.Do(app.Quit) comes from a goroutine after the runs end.
 	if got := n.all(); len(got) != 0 {
 		t.Errorf("notified after Quit: %+v", got)
 	}

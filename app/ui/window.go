@@ -43,8 +43,9 @@ type ProfileWindow struct {
 	apply, importKey, browse                 *widget.Button
 	newBtn, save, remove, test, connect, qrB *widget.Button
 
-	steps *widget.Label
-	form  *widget.Form
+	steps    *widget.Label
+	stepList []Step // what steps shows
+	form     *widget.Form
 }
 
 func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
@@ -183,7 +184,7 @@ func (w *ProfileWindow) clear() {
 	w.list.UnselectAll()
 	w.fill(Profile{Params: sequence.Defaults()})
 	w.secret.SetPlaceHolder("base32 secret (or paste a URI, or import a key file)")
-	w.steps.SetText("")
+	w.clearSteps()
 	w.setSaved(false)
 }
 
@@ -196,7 +197,7 @@ func (w *ProfileWindow) load(p Profile) {
 	} else {
 		w.secret.SetPlaceHolder("no secret stored: type or import one")
 	}
-	w.steps.SetText("")
+	w.clearSteps()
 	w.setSaved(true)
 }
 
@@ -429,23 +430,35 @@ func (w *ProfileWindow) run(mode Mode) {
 	if !w.Save() {
 		return
 	}
-	w.steps.SetText("")
+	w.clearSteps()
 	if !w.tray.Start(w.current, mode, w.showStep) {
 		w.steps.SetText(w.current + " is already knocking")
 	}
 }
 
-// showStep adds a step to the list, or updates it when the same step ends.
+// showStep adds a step to the list. A step still running when the next one
+// arrives has ended well (the flow moved on); the end of the same step
+// replaces its running line.
 func (w *ProfileWindow) showStep(s Step) {
-	lines := strings.Split(w.steps.Text, "\n")
-	if w.steps.Text == "" {
-		lines = nil
+	if n := len(w.stepList); n > 0 && w.stepList[n-1].State == StepRunning {
+		if w.stepList[n-1].Title == s.Title && s.State != StepRunning {
+			w.stepList = w.stepList[:n-1]
+		} else {
+			w.stepList[n-1].State = StepOK
+		}
 	}
-	running := Step{Title: s.Title, State: StepRunning}.String()
-	if n := len(lines); n > 0 && strings.HasPrefix(lines[n-1], running) && s.State != StepRunning {
-		lines = lines[:n-1]
+	w.stepList = append(w.stepList, s)
+	lines := make([]string, len(w.stepList))
+	for i, st := range w.stepList {
+		lines[i] = st.String()
 	}
-	w.steps.SetText(strings.Join(append(lines, s.String()), "\n"))
+	w.steps.SetText(strings.Join(lines, "\n"))
+}
+
+// clearSteps empties the step list.
+func (w *ProfileWindow) clearSteps() {
+	w.stepList = nil
+	w.steps.SetText("")
 }
 
 // StepsText is the step list as shown (for tests).

@@ -211,16 +211,18 @@ func TestTestKnockShowsSteps(t *testing.T) {
 	if r := <-b.started; r.name != "office" || r.connect {
 		t.Fatalf("started %+v, want Knock(office)", r)
 	}
-	b.feed(t, Step{Title: "Knock", State: StepRunning})
-	if got := w.StepsText(); got != "… Knock" {
+	b.feed(t, Step{Title: "Knocking", Detail: "sending 4 datagrams", State: StepRunning})
+	if got := w.StepsText(); got != "… Knocking: sending 4 datagrams" {
 		t.Errorf("steps = %q", got)
 	}
-	b.feed(t, Step{Title: "Knock", Detail: "sent 4 datagrams", State: StepOK})
-	b.feed(t, Step{Title: "Check tcp/22", State: StepRunning})
-	b.feed(t, Step{Title: "Check tcp/22", Detail: "answered", State: StepOK})
+	b.feed(t, Step{Title: "Checking", Detail: "waiting for tcp/22", State: StepRunning})
+	if got := w.StepsText(); got != "✓ Knocking: sending 4 datagrams\n… Checking: waiting for tcp/22" {
+		t.Errorf("steps = %q", got)
+	}
+	b.feed(t, Step{Title: "Checking", Detail: "tcp/22 answered", State: StepOK})
 	b.end(t, nil)
 	tr.Wait()
-	want := "✓ Knock: sent 4 datagrams\n✓ Check tcp/22: answered"
+	want := "✓ Knocking: sending 4 datagrams\n✓ Checking: tcp/22 answered"
 	if got := w.StepsText(); got != want {
 		t.Errorf("steps = %q, want %q", got, want)
 	}

@@ -1,0 +1,93 @@
+//go:build cgo
+
+// Command hyp-tray is hyp's tray app: "Knock & Connect" in one click, and a
+// window to manage profiles. All UI logic is in app/ui; main picks fyne's real
+// driver (the only import of fyne.io/fyne/v2/app), wires the profile store and
+// the connect flow to it, and decides whether a tray can be shown at all.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/driver/desktop"
+
+	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/app/ui"
+	"github.com/hideyourports/hyp/app/ui/corebackend"
+	"github.com/hideyourports/hyp/assets"
+)
+
+// appID matches FyneApp.toml; fyne keys preferences and notifications on it.
+const appID = "net.hideyourports.hyp"
+
+func main() {
+	window := flag.Bool("window", false, "open the profile window at start")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: hyp-tray [-window]\n\nhyp's tray app: Knock & Connect from the system tray.\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(*window); err != nil {
+		log.Printf("hyp-tray: %v", err)
+		os.Exit(1)
+	}
+}
+
+func run(openWindow bool) error {
+	store, err := profiles.Open(profiles.Options{})
+	if err != nil {
+		return fmt.Errorf("opening the profile store: %w", err)
+	}
+	a := app.NewWithID(appID)
+	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
+	tray := ui.NewTray(a, corebackend.New(store, &connect.Connector{}), ui.Options{})
+
+	var host ui.TrayHost
+	noTray := ui.CheckTrayHost(context.Background())
+	if noTray == nil {
+		if d, ok := a.(desktop.App); ok {
+			host = d
+		} else {
+			noTray = errors.New("this display driver has no system tray")
+		}
+	}
+	if noTray != nil {
+		log.Printf("hyp-tray: no tray icon: %v; opening the window instead", noTray)
+	}
+	tray.Show(host, noTray)
+	if openWindow && host != nil {
+		tray.ShowWindow()
+	}
+
+	runApp(a)
+	// Quitting from the window manager or a signal skips the menu's Quit:
+	// stop the runs (and the VPN commands they started) here too.
+	tray.Shutdown(6 * time.Second)
+	return nil
+}
+
+// runApp runs fyne's loop. fyne.io/systray dereferences a nil D-Bus
+// connection on quit when it started without a session bus; CheckTrayHost
+// keeps the tray off then, and this recover keeps any such shutdown panic
+// from turning a clean quit into a crash report.
+func runApp(a fyne.App) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Printf("hyp-tray: the tray failed while shutting down: %v", r)
+		}
+	}()
+	a.Run()
+}
