@@ -13,8 +13,10 @@ import (
 
 	"github.com/kardianos/service"
 
+	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/helper"
 	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 )
 
@@ -274,7 +276,11 @@ func helperRunCommand() Command {
 }
 
 func runHelper(ctx context.Context, env *Env, h helperFlags) error {
-	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}}
+	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}, Connector: &connect.Connector{
+		Knocker: &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver},
+		Checker: &knock.Checker{Dial: env.Dial},
+		Clock:   envClock{env},
+	}}
 	// Under systemd, stderr is the journal; journald adds the timestamps.
 	runner.Logf = log.New(env.Stderr, "hyp-helper: ", 0).Printf
 	prog := &helper.Program{Runner: runner, Parent: ctx}

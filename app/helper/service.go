@@ -222,8 +222,11 @@ func Status(cfg Config) (string, error) {
 		return "", err
 	}
 	st, err := s.Status()
-	if err != nil {
+	if errors.Is(err, service.ErrNotInstalled) {
 		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("asking the service manager about %s: %w", cfg.name(), err)
 	}
 	switch st {
 	case service.StatusRunning:

@@ -1,0 +1,77 @@
+package cli_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/app/cli"
+	"github.com/hideyourports/hyp/app/profiles"
+)
+
+// TestHelperCommands: helper add copies a saved profile with its key into a
+// root-only store, list shows it without the key, run keeps it alive until
+// interrupted, remove deletes it.
+func TestHelperCommands(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the helper store is root-only")
+	}
+	env, _ := storeEnv(t, profiles.NewMemory())
+	env.HelperDir = filepath.Join(t.TempDir(), "helper")
+	noCheck := "hyp://192.0.2.7?secret=" + secret
+	if code, _, errOut := run(t, env, "profile", "add", "office", noCheck, "--keepalive", "10s", "--always-on"); code != 0 {
+		t.Fatalf("profile add: %d %q", code, errOut)
+	}
+	code, out, errOut := run(t, env, "helper", "add", "office")
+	if code != 0 || !strings.Contains(out, "hyp helper restart") {
+		t.Fatalf("helper add: %d %q %q", code, out, errOut)
+	}
+	path := filepath.Join(env.HelperDir, "office.toml")
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("helper file: %v %v", st, err)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), secret) {
+		t.Fatal("the helper's copy lacks the key it needs")
+	}
+	if code, _, errOut := run(t, env, "helper", "add", "office"); code == 0 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("second helper add: %d %q", code, errOut)
+	}
+	code, out, _ = run(t, env, "helper", "list")
+	if code != 0 || !strings.Contains(out, "office") || !strings.Contains(out, "keepalive 10s") {
+		t.Fatalf("helper list: %d %q", code, out)
+	}
+
+	// helper run in the foreground knocks at once and stops when
+	// interrupted.
+	var n fakeNet
+	env.Listen = n.listen
+	ctx, cancel := context.WithCancel(context.Background())
+	var o, e strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, &cli.Env{Listen: env.Listen, HelperDir: env.HelperDir, Stdout: &o, Stderr: &e}, []string{"helper", "run"})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 || n.count() == 0 {
+			t.Fatalf("helper run: exit %d, %d knocks", code, n.count())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("helper run did not stop")
+	}
+
+	if code, _, _ := run(t, env, "helper", "remove", "office"); code != 0 {
+		t.Fatal("helper remove failed")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("helper remove left the file")
+	}
+}
