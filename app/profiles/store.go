@@ -110,7 +110,7 @@ func (s *Store) Get(name string) (Profile, error) {
 		return Profile{}, err
 	}
 	if p.Key, err = s.secretsOf(p).Get(name); err != nil {
-		return Profile{}, fmt.Errorf("profile %q: %w", name, err)
+		return Profile{}, err // names the profile or the file already
 	}
 	return p, nil
 }
@@ -148,7 +148,7 @@ func (s *Store) Put(p Profile, replace bool) error {
 		return fmt.Errorf("profile %q: %w (replace it with --force)", p.Name, fs.ErrExist)
 	}
 	if err := s.secretsOf(p).Set(p.Name, p.Key); err != nil {
-		return fmt.Errorf("profile %q: %w", p.Name, err)
+		return err // names the profile or the file already
 	}
 	saved := p.Clone()
 	saved.Key = psk.Key{}
@@ -191,7 +191,7 @@ func (s *Store) Remove(name string) (keptFile string, err error) {
 		// profile stays listed, so the user can retry instead of leaving a
 		// key behind that nothing points at any more.
 		if err := s.secrets.Delete(name); err != nil && !errors.Is(err, ErrNoSecret) {
-			return "", fmt.Errorf("profile %q: %w", name, err)
+			return "", err
 		}
 	}
 	if err := s.save(slices.Delete(all, i, i+1)); err != nil {
