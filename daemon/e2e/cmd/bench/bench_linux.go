@@ -1,0 +1,382 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/e2e/lab"
+)
+
+const (
+	servicePort = 2222
+	subnet      = 9
+	// firstSource is the host number of the first of the client's extra addresses, one per knock.
+	firstSource = 10
+)
+
+// bench is one run: the lab, the client's source addresses and what was measured.
+type bench struct {
+	o       options
+	lab     *lab.Lab
+	dir     string
+	sources []netip.Addr
+	rows    []row
+	notes   []string
+	// For the ratios.
+	medians []named
+	cpu     map[floodKind]map[string]time.Duration
+}
+
+// row is one line of the result table.
+type row struct {
+	daemon string
+	what   string
+	value  string
+}
+
+func (b *bench) add(daemon, what, format string, a ...any) {
+	r := row{daemon, what, fmt.Sprintf(format, a...)}
+	b.rows = append(b.rows, r)
+	fmt.Printf("  %-8s %-58s %s\n", r.daemon, r.what, r.value)
+}
+
+func run(o options) (err error) {
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: network namespaces, XDP and nftables")
+	}
+	if o.knocks < 1 || o.knocks > 240 {
+		return fmt.Errorf("-knocks %d: must be 1..240 (one source address each in a /24)", o.knocks)
+	}
+	for _, name := range []string{"hyp", "hypd", "flood"} {
+		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
+			return fmt.Errorf("-bin %s: %w (make build; go build -o %s/flood ./daemon/e2e/cmd/flood)", o.bin, err, o.bin)
+		}
+	}
+	if o.bin, err = filepath.Abs(o.bin); err != nil {
+		return err
+	}
+	// The kernel counts BPF run time only while someone holds stats enabled.
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		return fmt.Errorf("enabling BPF run-time statistics: %w", err)
+	}
+	defer stats.Close()
+
+	name := fmt.Sprintf("hypbench-%d", os.Getpid())
+	if err := lab.RemoveStale("hypbench-"); err != nil {
+		return err
+	}
+	l, err := lab.New(name, subnet)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, l.Close()) }()
+	dir, err := os.MkdirTemp("", "hyp-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{o: o, lab: l, dir: dir}
+	if err := b.setup(); err != nil {
+		return err
+	}
+	ln, err := l.Gateway.Listen("tcp", fmt.Sprintf(":%d", servicePort))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go serve(ln)
+
+	fmt.Printf("hyp gateway bench: %d knocks per latency row, %d datagrams per flood\n", o.knocks, o.flood)
+	for _, phase := range []func() error{b.hyp, b.knockd, b.fwknopd} {
+		if err := phase(); err != nil {
+			return err
+		}
+	}
+	b.ratios()
+	if o.out != "" {
+		return b.write(o.out)
+	}
+	return nil
+}
+
+// setup gives the client one extra address per knock and pins the gateway's neighbour entries for
+// them, so that no knock's first connect waits for ARP: every daemon pays the same, nothing.
+func (b *bench) setup() error {
+	l := b.lab
+	mac, err := l.Client.MAC()
+	if err != nil {
+		return err
+	}
+	var addCmds, neighCmds []string
+	for i := range b.o.knocks {
+		a := netip.AddrFrom4([4]byte{10, 77, subnet, byte(firstSource + i)})
+		b.sources = append(b.sources, a)
+		addCmds = append(addCmds, fmt.Sprintf("addr add %s/24 dev %s", a, lab.Iface))
+		neighCmds = append(neighCmds, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", a, mac, lab.Iface))
+	}
+	if err := ipBatch(l.Client, addCmds); err != nil {
+		return err
+	}
+	return ipBatch(l.Gateway, neighCmds)
+}
+
+func ipBatch(ns *lab.NS, cmds []string) error {
+	c := exec.Command("ip", "-n", ns.Name, "-batch", "-")
+	c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
+	if out, err := c.CombinedOutput(); err != nil {
+		return fmt.Errorf("ip -n %s -batch: %w: %s", ns.Name, err, out)
+	}
+	return nil
+}
+
+func serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}()
+	}
+}
+
+// hyp measures hypd: latency with one fresh key per knock, CPU and XDP time under the floods.
+func (b *bench) hyp() error {
+	l := b.lab
+	keys := filepath.Join(b.dir, "hyp-keys")
+	var profiles []profile.Profile
+	for i := range b.o.knocks {
+		out, err := exec.Command(b.bin("hypd"), "secret", "new", fmt.Sprintf("k%03d", i), "--keys", keys, "--host", l.GatewayIP().String()).Output()
+		if err != nil {
+			return fmt.Errorf("hypd secret new: %w", err)
+		}
+		p, _, err := profile.Parse(strings.TrimSpace(string(out)))
+		if err != nil {
+			return err
+		}
+		profiles = append(profiles, p)
+	}
+	hypd, err := l.Gateway.StartHypd(b.bin("hypd"), "--interface", lab.Iface, "--keys", keys, "--services", fmt.Sprintf("tcp/%d", servicePort),
+		"--open", "5m", "--state", filepath.Join(b.dir, "hyp-state"), "--control", filepath.Join(b.dir, "hypd.sock"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = hypd.Kill()
+		_, _ = l.Gateway.Output(b.bin("hypd"), "cleanup")
+	}()
+	fmt.Printf("hypd: pid %d, %d keys\n", hypd.PID(), len(profiles))
+
+	lat, err := b.latency(func(i int, src netip.Addr) error {
+		p := profiles[i]
+		ports, err := sequence.PortsAt(p.Key, p.Params, time.Now().Unix(), 0)
+		if err != nil {
+			return err
+		}
+		return b.sendFrom(src, l.GatewayIP(), knock.PayloadFor(p.Params.Scheme), ports)
+	})
+	if err != nil {
+		return err
+	}
+	b.addLatency("hypd", lat)
+
+	prog, err := xdpProgram(l.Gateway)
+	if err != nil {
+		return err
+	}
+	defer prog.Close()
+	first, err := sequence.PortsAt(profiles[0].Key, profiles[0].Params, time.Now().Unix(), 0)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		kind  floodKind
+		name  string
+		ports []uint16
+	}{{floodRandom, "random ports", nil}, {floodAimed, fmt.Sprintf("a knock's first port (%d)", first[0]), first[:1]}} {
+		st0, err := prog.Stats()
+		if err != nil {
+			return fmt.Errorf("reading XDP program stats: %w", err)
+		}
+		fr, err := b.floodCPU(hypd, f.ports)
+		if err != nil {
+			return err
+		}
+		st1, err := prog.Stats()
+		if err != nil {
+			return fmt.Errorf("reading XDP program stats: %w", err)
+		}
+		runs := st1.RunCount - st0.RunCount
+		b.add("hypd", "flood to "+f.name+": sent", "%d datagrams, %.0f/s", fr.sent, fr.rate)
+		b.add("hypd", "flood to "+f.name+": hypd CPU", "%.3f s", fr.cpu.Seconds())
+		if runs > 0 {
+			b.add("hypd", "flood to "+f.name+": XDP per packet (BPF run-time stats)", "%.1f ns over %d packets", float64(st1.Runtime-st0.Runtime)/float64(runs), runs)
+		}
+		b.recordCPU(f.kind, "hypd", fr.cpu)
+	}
+	if lines := strings.Count(hypd.Output(), "access granted"); lines != b.o.knocks {
+		b.notes = append(b.notes, fmt.Sprintf("hypd logged %d grants for %d knocks", lines, b.o.knocks))
+	}
+	return nil
+}
+
+func (b *bench) bin(name string) string { return filepath.Join(b.o.bin, name) }
+
+// sendFrom sends one datagram per port, in order, from a socket bound to src in the client's
+// namespace, the way a knock client does (without the gap, which only delays the first ports).
+func (b *bench) sendFrom(src, dst netip.Addr, payload []byte, ports []uint16) error {
+	c, err := b.lab.Client.ListenPacket("udp4", netip.AddrPortFrom(src, 0).String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, p := range ports {
+		if _, err := c.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, p))); err != nil {
+			return fmt.Errorf("sending to port %d: %w", p, err)
+		}
+		time.Sleep(200 * time.Microsecond) // keep them in order through the veth's queue
+	}
+	return nil
+}
+
+// latencies are the measured knock-to-open times and the knocks that never opened.
+type latencies struct {
+	d      []time.Duration
+	failed int
+}
+
+// latency runs knocks knocks: send(i, src) knocks from source i; then a connect from that source
+// is tried every millisecond until one succeeds (or 3 s pass).
+func (b *bench) latency(send func(i int, src netip.Addr) error) (latencies, error) {
+	var res latencies
+	for i, src := range b.sources {
+		if err := send(i, src); err != nil {
+			return res, err
+		}
+		t0 := time.Now()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			c, err := b.lab.Client.Dial(ctx, "tcp", netip.AddrPortFrom(b.lab.GatewayIP(), servicePort), src)
+			cancel()
+			if err == nil {
+				res.d = append(res.d, time.Since(t0))
+				c.Close()
+				break
+			}
+			if time.Since(t0) > 3*time.Second {
+				res.failed++
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+func (b *bench) addLatency(daemon string, l latencies) {
+	if len(l.d) == 0 {
+		b.add(daemon, fmt.Sprintf("knock-to-open latency (%d knocks)", b.o.knocks), "none opened (%d failed)", l.failed)
+		return
+	}
+	slices.Sort(l.d)
+	med := l.d[len(l.d)/2]
+	p99 := l.d[max(0, (len(l.d)*99+99)/100-1)]
+	v := fmt.Sprintf("median %s, p99 %s (min %s, max %s)", ms(med), ms(p99), ms(l.d[0]), ms(l.d[len(l.d)-1]))
+	if l.failed > 0 {
+		v += fmt.Sprintf(", %d of %d never opened", l.failed, b.o.knocks)
+	}
+	b.add(daemon, fmt.Sprintf("knock-to-open latency (%d knocks)", b.o.knocks), "%s", v)
+	b.medians = append(b.medians, named{daemon, med, p99})
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// floodResult is one flood as the daemon saw it.
+type floodResult struct {
+	sent int
+	rate float64
+	cpu  time.Duration
+}
+
+var floodLine = regexp.MustCompile(`sent (\d+) datagrams in ([0-9.]+) s: ([0-9.]+) datagrams/s`)
+
+// floodCPU floods the gateway from the attacker with knock-sized datagrams (to random ports, or
+// to ports in turn) and returns the daemon's CPU time over the flood and a second of draining.
+func (b *bench) floodCPU(daemon *lab.Process, ports []uint16) (floodResult, error) {
+	var fr floodResult
+	cpu0, err := daemon.CPU()
+	if err != nil {
+		return fr, err
+	}
+	args := []string{"-to", b.lab.GatewayIP().String(), "-from", b.lab.AttackerIP().String(), "-n", fmt.Sprint(b.o.flood)}
+	if len(ports) > 0 {
+		ps := make([]string, len(ports))
+		for i, p := range ports {
+			ps[i] = fmt.Sprint(p)
+		}
+		args = append(args, "-ports", strings.Join(ps, ","))
+	}
+	out, err := b.lab.Attacker.Output(b.bin("flood"), args...)
+	if err != nil {
+		return fr, err
+	}
+	m := floodLine.FindStringSubmatch(string(out))
+	if m == nil {
+		return fr, fmt.Errorf("flood printed %q", out)
+	}
+	fmt.Sscan(m[1], &fr.sent)
+	fmt.Sscan(m[3], &fr.rate)
+	time.Sleep(time.Second)
+	cpu1, err := daemon.CPU()
+	if err != nil {
+		return fr, err
+	}
+	fr.cpu = cpu1 - cpu0
+	return fr, nil
+}
+
+// xdpProgram opens the XDP program attached to the gateway's lab interface.
+func xdpProgram(gw *lab.NS) (*ebpf.Program, error) {
+	out, err := gw.Output("ip", "-j", "-d", "link", "show", lab.Iface)
+	if err != nil {
+		return nil, err
+	}
+	var links []struct {
+		XDP struct {
+			Prog struct {
+				ID uint32 `json:"id"`
+			} `json:"prog"`
+		} `json:"xdp"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("reading ip -j link output: %w", err)
+	}
+	if len(links) != 1 || links[0].XDP.Prog.ID == 0 {
+		return nil, fmt.Errorf("no XDP program on %s in %s: %s", lab.Iface, gw.Name, out)
+	}
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(links[0].XDP.Prog.ID))
+	if err != nil {
+		return nil, fmt.Errorf("opening XDP program %d: %w", links[0].XDP.Prog.ID, err)
+	}
+	return p, nil
+}

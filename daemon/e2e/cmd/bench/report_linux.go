@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// named is one daemon's latency summary, for the ratios.
+type named struct {
+	daemon   string
+	med, p99 time.Duration
+}
+
+// floodKind names a flood: to random ports, or aimed at the ports the daemon listens for.
+type floodKind string
+
+const (
+	floodRandom floodKind = "random-port flood"
+	floodAimed  floodKind = "flood aimed at its knock port"
+)
+
+// cpuTick is the resolution of /proc/PID/stat times: a daemon that used "0 s" used less than this.
+const cpuTick = 10 * time.Millisecond
+
+// ratios adds the comparison rows: how many times hypd's numbers the others' are.
+func (b *bench) ratios() {
+	for _, kind := range []floodKind{floodRandom, floodAimed} {
+		cpus := b.cpu[kind]
+		hyp, ok := cpus["hypd"]
+		if !ok {
+			continue
+		}
+		for _, other := range []string{"knockd", "fwknopd"} {
+			c, ok := cpus[other]
+			if !ok {
+				continue
+			}
+			what := fmt.Sprintf("%s CPU / hypd CPU, %s", other, kind)
+			switch {
+			case c <= cpuTick && hyp < cpuTick:
+				b.add("ratio", what, "both at most one 10 ms tick: no difference measurable")
+			case hyp < cpuTick:
+				b.add("ratio", what, "≥ %.0fx (hypd under one 10 ms tick)", c.Seconds()/cpuTick.Seconds())
+			default:
+				b.add("ratio", what, "%.1fx", c.Seconds()/hyp.Seconds())
+			}
+		}
+	}
+	var hyp *named
+	for i := range b.medians {
+		if b.medians[i].daemon == "hypd" {
+			hyp = &b.medians[i]
+		}
+	}
+	if hyp == nil || hyp.med <= 0 {
+		return
+	}
+	for _, m := range b.medians {
+		if m.daemon != "hypd" {
+			b.add("ratio", m.daemon+" latency / hypd latency", "median %.1fx, p99 %.1fx",
+				m.med.Seconds()/hyp.med.Seconds(), m.p99.Seconds()/hyp.p99.Seconds())
+		}
+	}
+}
+
+// recordCPU keeps a daemon's CPU time under a flood for the ratios.
+func (b *bench) recordCPU(kind floodKind, daemon string, cpu time.Duration) {
+	if b.cpu == nil {
+		b.cpu = map[floodKind]map[string]time.Duration{}
+	}
+	if b.cpu[kind] == nil {
+		b.cpu[kind] = map[string]time.Duration{}
+	}
+	b.cpu[kind][daemon] = cpu
+}
+
+// write saves the table and how it was made as markdown.
+func (b *bench) write(path string) error {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# hyp gateway benchmarks\n\n")
+	fmt.Fprintf(&sb, "Written by `make bench` (`.ci/bench`, which runs `daemon/e2e/cmd/bench`) on %s.\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&sb, "Machine: %s, %d CPUs, Linux %s. Numbers from one run; expect some noise.\n\n", cpuModel(), runtime.NumCPU(), kernel())
+	sb.WriteString(`## Setup
+
+Four network namespaces: a gateway, a client and an attacker, each joined by a veth pair to a
+bridge in a fourth namespace. The gateway runs a TCP service on port 2222 and, one after the
+other, each daemon protecting it:
+
+- **hypd**: XDP detector (native mode on the veth) and the nftables table ` + "`inet hyp`" + `,
+  one fresh key per knock (` + "`hypd secret new`" + `), open time 5 minutes;
+- **knockd** 0.8 (Debian): libpcap on the interface, a fixed 4-port UDP sequence, its command
+  ` + "`nft add element`" + ` into a set of a table that drops tcp/2222 otherwise;
+- **fwknopd** 2.6 (Debian): libpcap with its default filter ` + "`udp port 62201`" + `, Rijndael +
+  HMAC single packet authorization, grants by iptables rules.
+
+**Latency**: every knock comes from a fresh source address of the client (the gateway's
+neighbour entries for them are pinned, so no knock waits for ARP). The clock starts when the last
+datagram of the knock has been sent (for fwknop: its one SPA datagram, made ahead with
+` + "`fwknop -T -B`" + `) and stops at the first successful TCP connect to the service, trying a
+connect every millisecond (each try waits at most 1 ms for the SYN-ACK), so the resolution is
+about 1 ms.
+
+**Flood**: ` + "`daemon/e2e/cmd/flood`" + ` sends knock-sized datagrams (UDP, empty payload) from
+the attacker with sendmmsg, to random ports 1..65535, then again to one port the daemon listens
+for. CPU is the daemon's utime+stime from /proc/PID/stat (10 ms ticks) over the flood plus one
+second. The kernel's own work (XDP, or the ICMP errors and pcap copies without it) is not in
+these numbers; for hypd the XDP row gives the program's time per packet from the kernel's BPF
+run-time statistics (BPF_ENABLE_STATS) over the same flood.
+
+## Results
+
+| daemon | measure | value |
+|---|---|---|
+`)
+	for _, r := range b.rows {
+		fmt.Fprintf(&sb, "| %s | %s | %s |\n", r.daemon, r.what, r.value)
+	}
+	if b.o.detectorBench != "" {
+		lines, err := benchLines(b.o.detectorBench)
+		if err != nil {
+			return err
+		}
+		if len(lines) > 0 {
+			sb.WriteString("\n## The XDP program alone\n\n`go test -run '^$' -bench RandomPortFlood ./daemon/detector/`: the program run through\n" +
+				"BPF_PROG_TEST_RUN with 10,000 keys x 3 windows loaded; kernel-ns/pkt is the kernel's own\nmeasure of the program's time per packet.\n\n```\n")
+			sb.WriteString(strings.Join(lines, "\n"))
+			sb.WriteString("\n```\n")
+		}
+	}
+	if len(b.notes) > 0 {
+		sb.WriteString("\n## Notes\n\n")
+		for _, n := range b.notes {
+			fmt.Fprintf(&sb, "- %s\n", n)
+		}
+	}
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	fmt.Println("wrote", path)
+	return nil
+}
+
+// benchLines are the result lines of a go test -bench output file.
+func benchLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading -detector-bench: %w", err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "Benchmark") {
+			lines = append(lines, l)
+		}
+	}
+	return lines, sc.Err()
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
