@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/hideyourports/hyp/app/qrterm"
 	"github.com/hideyourports/hyp/core/profile"
@@ -56,6 +57,12 @@ func runSecretNew(_ context.Context, e *env, args []string) error {
 		return &exitError{code: 2, err: err}
 	}
 	fmt.Fprintf(e.stderr, "hypd: wrote %s (0600); a running hypd picks it up by itself\n", path)
+	// An IPv6 address may come bracketed, as in a URI; the profile adds the brackets itself.
+	if h, ok := strings.CutPrefix(*host, "["); ok {
+		if h, ok = strings.CutSuffix(h, "]"); ok {
+			*host = h
+		}
+	}
 	if *host == "" {
 		fmt.Fprintln(e.stderr, "hypd: no --host given: the URI below names localhost; clients need the gateway's public name")
 		*host = "localhost"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
 )
 
@@ -296,4 +298,25 @@ func TestKeyFilesAddedAndRemovedWhileRunning(t *testing.T) {
 
 func udpAddr(a netip.Addr, port uint16) *net.UDPAddr {
 	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, port))
+}
+
+// TestSecretNewIPv6Host: an IPv6 --host may be given bare or in brackets, as it is written in a
+// URI; either way the printed profile URI is one that clients can read.
+func TestSecretNewIPv6Host(t *testing.T) {
+	needRoot(t)
+	keys := t.TempDir()
+	for i, host := range []string{"fd77:1::1", "[fd77:1::1]"} {
+		out, err := exec.Command(bin("hypd"), "secret", "new", fmt.Sprintf("k%d", i), "--keys", keys, "--host", host).Output()
+		if err != nil {
+			t.Fatalf("hypd secret new --host %s: %v", host, describe(err))
+		}
+		p, _, err := profile.Parse(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Errorf("hypd secret new --host %s printed a URI clients cannot read: %v", host, err)
+			continue
+		}
+		if p.Host != "fd77:1::1" {
+			t.Errorf("--host %s: URI host %q, want fd77:1::1", host, p.Host)
+		}
+	}
 }
