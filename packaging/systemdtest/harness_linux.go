@@ -174,7 +174,7 @@ func (c *Container) Exec(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(c.Leader), "-a", "--"}, args...)...)
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER="}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER="}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -220,6 +220,7 @@ type Client struct {
 	Addr      string // the client's address
 	Gateway   string // the container's address
 	GatewayIF string // the interface name inside the container
+	IF        string // the client's end of the veth pair, in NS
 }
 
 // LinkClient makes a client network namespace and a veth pair: GatewayIF with 10.77.N.1/24 in
@@ -233,7 +234,8 @@ func (c *Container) LinkClient(n int) *Client {
 		Gateway:   fmt.Sprintf("10.77.%d.1", n),
 		GatewayIF: "hypt0",
 	}
-	hostGW, hostCL := fmt.Sprintf("hsg%d-%d", os.Getpid()%100000, n), fmt.Sprintf("hsc%d-%d", os.Getpid()%100000, n)
+	cl.IF = fmt.Sprintf("hsc%d-%d", os.Getpid()%100000, n)
+	hostGW, hostCL := fmt.Sprintf("hsg%d-%d", os.Getpid()%100000, n), cl.IF
 	run := func(args ...string) {
 		c.t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -290,7 +292,7 @@ func (cl *Client) Connect(port int, timeout time.Duration) (string, error) {
 func (c *Container) Stdout(args ...string) string {
 	c.t.Helper()
 	cmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(c.Leader), "-a", "--"}, args...)...)
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -315,4 +317,37 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Start runs a host command in the client namespace in the background, with its output in a
+// buffer that the test log shows on failure; t.Cleanup kills it.
+func (cl *Client) Start(args ...string) {
+	cl.t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command("ip", append([]string{"netns", "exec", cl.NS}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cl.t.Fatalf("in %s: %s: %v", cl.NS, strings.Join(args, " "), err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	cl.t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if cl.t.Failed() {
+			cl.t.Logf("output of %s in %s:\n%s", strings.Join(args, " "), cl.NS, out.String())
+		}
+	})
+}
+
+// execCommand is exec.Command with a plain environment.
+func execCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+	return cmd
 }
