@@ -12,6 +12,12 @@
 	. packaging/test/rootfs.sh
 	root=$(hyp_rootfs)
 
+	# The package scripts run under /bin/sh on every distribution; completions must at least parse.
+	for f in packaging/scripts/*.sh; do sh -n "$f"; done
+	for f in packaging/completions/*.bash; do bash -n "$f"; done
+	if command -v zsh >/dev/null; then zsh -n packaging/completions/_hyp packaging/completions/_hypd; fi
+	if command -v fish >/dev/null; then fish -n packaging/completions/*.fish; fi
+
 	work=$(mktemp -d)
 	trap 'rm -rf "$work"' EXIT
 	log "systemd: building hyp, hypd and the $(go env GOARCH) .deb"

@@ -263,3 +263,14 @@ type noProgram struct{}
 
 func (noProgram) Start(kardianos.Service) error { return nil }
 func (noProgram) Stop(kardianos.Service) error  { return nil }
+
+// serviceStateLine is the service manager's one-line view of hypd, or "" when hypd is not
+// installed as a service. runStatus can print it first, so `hypd status` also answers "is the
+// service running?" when the control socket does not.
+func serviceStateLine(e *env) string {
+	m, err := newManager(e, "", false)
+	if err != nil || m.State() == "not installed" {
+		return ""
+	}
+	return m.StateLine()
+}
