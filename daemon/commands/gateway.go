@@ -149,7 +149,9 @@ func runGateway(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return gateway.Run(ctx, cfg, gateway.Options{Logger: log, ControlSocket: g.control})
+	return runManaged(ctx, func(ctx context.Context) error {
+		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, ControlSocket: g.control})
+	})
 }
 
 func runCheck(_ context.Context, e *env, args []string) error {

@@ -269,7 +269,12 @@ func (noProgram) Stop(kardianos.Service) error  { return nil }
 // service running?" when the control socket does not.
 func serviceStateLine(e *env) string {
 	m, err := newManager(e, "", false)
-	if err != nil || m.State() == "not installed" {
+	if err != nil {
+		return ""
+	}
+	// Only a definite answer is worth a line; an init system that cannot say (no systemd as
+	// PID 1, a container) would only add noise above the daemon's own status.
+	if st := m.State(); st != "running" && st != "stopped" {
 		return ""
 	}
 	return m.StateLine()

@@ -27,6 +27,13 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return usageErrorWrap(err)
 	}
+	line := ""
+	if !*asJSON {
+		line = serviceStateLine(e)
+	}
+	if line != "" {
+		fmt.Fprintln(e.stdout, "service:", line)
+	}
 	st, err := control.NewClient(*sock).Status(ctx)
 	if err != nil {
 		return err
