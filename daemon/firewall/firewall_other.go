@@ -33,3 +33,11 @@ func (f *Firewall) Close() error { return nil }
 
 // Cleanup always fails on this platform.
 func Cleanup(table string, netnsFD int) error { return errUnsupported }
+
+// Reconfigure always fails on this platform.
+func (f *Firewall) Reconfigure(protected, public []Service, stealth bool) error {
+	return errUnsupported
+}
+
+// Ensure always fails on this platform.
+func (f *Firewall) Ensure() (bool, error) { return false, errUnsupported }

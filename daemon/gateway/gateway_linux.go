@@ -71,6 +71,10 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Spent:    st,
 		Logger:   log,
 		LoadKeys: func() ([]config.Key, []error) { return config.LoadKeys(cfg.KeysDir, cfg) },
+		OnKeys: func(keys []config.Key) error {
+			// A key file may name services of its own; the table must hide them before the key can knock.
+			return fw.Reconfigure(protectedServices(cfg, keys), cfg.Public, cfg.Stealth)
+		},
 	})
 	if err != nil {
 		return err
@@ -117,6 +121,26 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 			}
 		}()
 	}
+
+	// Fail closed also against `nft flush ruleset` (Debian's nftables.service runs it at start):
+	// while hypd runs, its table comes back within seconds.
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchCtx.Done():
+				return
+			case <-t.C:
+				rebuilt, err := fw.Ensure()
+				if err != nil {
+					log.Error("checking the nftables table", "err", err)
+				} else if rebuilt {
+					log.Warn("nftables table inet "+Table+" was deleted from outside hypd; re-created it (existing grants are lost)")
+				}
+			}
+		}
+	}()
 
 	started := time.Now()
 	if o.ControlSocket != "" {

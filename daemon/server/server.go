@@ -49,6 +49,9 @@ type Options struct {
 	// LoadKeys reads the trusted keys; Reload calls it. It reports per-file problems separately so
 	// that one bad file does not lock every other agent out.
 	LoadKeys func() ([]config.Key, []error)
+	// OnKeys, if set, sees every new key set before its sequences reach the kernel, so the
+	// firewall can protect services that a key file adds.
+	OnKeys func(keys []config.Key) error
 }
 
 // Stats counts what the server decided.
@@ -118,6 +121,11 @@ func (s *Server) Reload() error {
 
 // SetKeys replaces the trusted keys and rewrites the kernel's sequences to match.
 func (s *Server) SetKeys(keys []config.Key) error {
+	if s.opts.OnKeys != nil {
+		if err := s.opts.OnKeys(keys); err != nil {
+			return fmt.Errorf("applying the new keys' services: %w", err)
+		}
+	}
 	s.mu.Lock()
 	old := s.keys
 	s.keys = make(map[uint32]config.Key, len(keys))
