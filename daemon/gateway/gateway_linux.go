@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 				if err != nil {
 					log.Error("checking the nftables table", "err", err)
 				} else if rebuilt {
-					log.Warn("nftables table inet "+Table+" was deleted from outside hypd; re-created it (existing grants are lost)")
+					log.Warn("nftables table inet " + Table + " was deleted from outside hypd; re-created it (existing grants are lost)")
 				}
 			}
 		}
