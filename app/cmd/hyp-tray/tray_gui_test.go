@@ -1,0 +1,376 @@
+//go:build gui && linux
+
+package main
+
+// The real tray, end to end: hyp-tray runs under Xvfb next to a StatusNotifierItem host
+// (gtk-sni-tray-standalone), in a client network namespace whose gateway runs hypd. The test reads
+// the tray's menu over D-Bus as a desktop shell would, clicks "Knock & Connect" for a profile in
+// the real keyring, and checks that the protected service opens and the profile's VPN command ran.
+// It screenshots the open menu and the profile window and checks they show something.
+//
+// .ci/stages/40-gui.sh runs it (go test -tags gui) inside dbus-run-session with a bus on a
+// filesystem socket (abstract sockets do not cross network namespaces), gnome-keyring unlocked,
+// the tray host started, and HYP_BIN naming a directory with hyp, hypd and hyp-tray.
+
+import (
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+const (
+	guiGW      = "10.77.60.1"
+	guiClient  = "10.77.60.2"
+	guiPort    = "2222"
+	watcherObj = "/StatusNotifierWatcher"
+)
+
+func needEnv(t *testing.T) (bin string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces and runs hypd")
+	}
+	bin = os.Getenv("HYP_BIN")
+	for _, v := range []string{"HYP_BIN", "DISPLAY", "DBUS_SESSION_BUS_ADDRESS"} {
+		if os.Getenv(v) == "" {
+			t.Fatalf("%s is not set: run this test through .ci/stages/40-gui.sh", v)
+		}
+	}
+	return bin
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	var stderr strings.Builder
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// proc is a command running in the background; done closes when it has exited.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // valid after done
+}
+
+// background starts a command and stops it when the test ends.
+func background(t *testing.T, logPath string, name string, args ...string) *proc {
+	t.Helper()
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-p.done
+		}
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("%s output:\n%s", filepath.Base(logPath), b)
+		}
+	})
+	return p
+}
+
+// menuItem is one entry of a com.canonical.dbusmenu layout.
+type menuItem struct {
+	id      int32
+	label   string
+	enabled bool
+}
+
+func flatten(v any, out *[]menuItem) {
+	fields, ok := v.([]any)
+	if !ok || len(fields) != 3 {
+		return
+	}
+	id, _ := fields[0].(int32)
+	props, _ := fields[1].(map[string]dbus.Variant)
+	it := menuItem{id: id, enabled: true}
+	if l, ok := props["label"]; ok {
+		it.label, _ = l.Value().(string)
+	}
+	if e, ok := props["enabled"]; ok {
+		it.enabled, _ = e.Value().(bool)
+	}
+	if it.label != "" {
+		*out = append(*out, it)
+	}
+	children, _ := fields[2].([]dbus.Variant)
+	for _, c := range children {
+		flatten(c.Value(), out)
+	}
+}
+
+type trayMenu struct {
+	obj dbus.BusObject
+}
+
+func (m trayMenu) items(t *testing.T) []menuItem {
+	t.Helper()
+	call := m.obj.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
+	if call.Err != nil {
+		t.Fatalf("GetLayout: %v", call.Err)
+	}
+	if len(call.Body) != 2 {
+		t.Fatalf("GetLayout returned %d values", len(call.Body))
+	}
+	layout, _ := call.Body[1].([]any)
+	var items []menuItem
+	flatten(layout, &items)
+	return items
+}
+
+func (m trayMenu) find(t *testing.T, label string) menuItem {
+	t.Helper()
+	var labels []string
+	for _, it := range m.items(t) {
+		if it.label == label {
+			return it
+		}
+		labels = append(labels, it.label)
+	}
+	t.Fatalf("no menu item %q; the menu has %q", label, labels)
+	return menuItem{}
+}
+
+func (m trayMenu) click(t *testing.T, label string) {
+	t.Helper()
+	it := m.find(t, label)
+	if !it.enabled {
+		t.Fatalf("menu item %q is disabled", label)
+	}
+	call := m.obj.Call("com.canonical.dbusmenu.Event", 0, it.id, "clicked", dbus.MakeVariant(int32(0)), uint32(time.Now().Unix()))
+	if call.Err != nil {
+		t.Fatalf("clicking %q: %v", label, call.Err)
+	}
+}
+
+// findTray waits until a StatusNotifierItem registers with the watcher and returns its menu.
+func findTray(t *testing.T, conn *dbus.Conn) trayMenu {
+	t.Helper()
+	watcher := conn.Object("org.kde.StatusNotifierWatcher", watcherObj)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := watcher.GetProperty("org.kde.StatusNotifierWatcher.RegisteredStatusNotifierItems")
+		if err == nil {
+			if items, _ := v.Value().([]string); len(items) > 0 {
+				svc, path := items[0], dbus.ObjectPath("/StatusNotifierItem")
+				if i := strings.Index(svc, "/"); i >= 0 {
+					svc, path = svc[:i], dbus.ObjectPath(svc[i:])
+				}
+				mv, err := conn.Object(svc, path).GetProperty("org.kde.StatusNotifierItem.Menu")
+				if err != nil {
+					t.Fatalf("reading the tray item's menu path: %v", err)
+				}
+				mp, _ := mv.Value().(dbus.ObjectPath)
+				return trayMenu{obj: conn.Object(svc, mp)}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no tray item registered within 20s (last error %v)", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// screenshot captures the whole X screen and checks that it shows something: enough pixels that
+// are not the root window's black (a menu or a window on it) and more than a handful of colours
+// (text and icons, not a flat rectangle).
+func screenshot(t *testing.T, name string, minDrawn int) string {
+	t.Helper()
+	dir := os.Getenv("HYP_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	sh(t, "import", "-window", "root", path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decoding %s: %v", path, err)
+	}
+	drawn, colours := countPixels(img)
+	t.Logf("%s: %d drawn pixels, %d colours", path, drawn, colours)
+	if drawn < minDrawn || colours < 16 {
+		t.Fatalf("%s looks blank: %d drawn pixels (want >= %d), %d colours (want >= 16)", path, drawn, minDrawn, colours)
+	}
+	return path
+}
+
+func countPixels(img image.Image) (drawn, colours int) {
+	seen := map[[3]uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[[3]uint32{r >> 8, g >> 8, bl >> 8}] = true
+			if r|g|bl != 0 {
+				drawn++
+			}
+		}
+	}
+	return drawn, len(seen)
+}
+
+func dialService(ns string) error {
+	cmd := exec.Command("ip", "netns", "exec", ns, "socat", "-T2", "-", "TCP:"+guiGW+":"+guiPort+",connect-timeout=1")
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "hello") {
+		return fmt.Errorf("unexpected answer %q", out)
+	}
+	return nil
+}
+
+func TestRealTrayKnockAndConnect(t *testing.T) {
+	bin := needEnv(t)
+	work := t.TempDir()
+	gw := fmt.Sprintf("hypgui-%d-gw", os.Getpid())
+	cl := fmt.Sprintf("hypgui-%d-cl", os.Getpid())
+	sh(t, "ip", "netns", "add", gw)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", gw).Run() })
+	sh(t, "ip", "netns", "add", cl)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", cl).Run() })
+	veth := fmt.Sprintf("hg%d", os.Getpid()%100000)
+	sh(t, "ip", "link", "add", veth+"a", "netns", gw, "type", "veth", "peer", "name", veth+"b", "netns", cl)
+	sh(t, "ip", "-n", gw, "addr", "add", guiGW+"/24", "dev", veth+"a")
+	sh(t, "ip", "-n", cl, "addr", "add", guiClient+"/24", "dev", veth+"b")
+	for _, ns := range []string{gw, cl} {
+		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	sh(t, "ip", "-n", gw, "link", "set", veth+"a", "up")
+	sh(t, "ip", "-n", cl, "link", "set", veth+"b", "up")
+
+	// The gateway: a TCP service and hypd hiding it.
+	background(t, filepath.Join(work, "service.log"), "ip", "netns", "exec", gw,
+		"socat", "TCP-LISTEN:"+guiPort+",fork,reuseaddr", "SYSTEM:echo hello from the hidden service")
+	keys := filepath.Join(work, "keys")
+	uri := strings.TrimSpace(sh(t, filepath.Join(bin, "hypd"), "secret", "new", "office", "--keys", keys, "--host", guiGW))
+	background(t, filepath.Join(work, "hypd.log"), "ip", "netns", "exec", gw, filepath.Join(bin, "hypd"), "run",
+		"--interface", veth+"a", "--keys", keys, "--services", "tcp/"+guiPort, "--open", "60s",
+		"--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
+
+	// The client's profile, secret in the real keyring, with a stand-in VPN command.
+	ran := filepath.Join(work, "vpn-ran")
+	vpn := filepath.Join(work, "vpn.sh")
+	if err := os.WriteFile(vpn, []byte("#!/bin/sh\necho \"$@\" > "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	add := exec.Command(filepath.Join(bin, "hyp"), "profile", "add", "office", "-", "--check", "tcp/"+guiPort, "--", vpn, "up", "office")
+	add.Stdin = strings.NewReader(uri)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("hyp profile add: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(filepath.Join(bin, "hyp"), "profile", "remove", "office").Run() })
+
+	if err := dialService(cl); err == nil {
+		t.Fatal("the service answered before any knock")
+	}
+
+	tray := background(t, filepath.Join(work, "tray.log"), "ip", "netns", "exec", cl, filepath.Join(bin, "hyp-tray"))
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		t.Fatalf("session bus: %v", err)
+	}
+	menu := findTray(t, conn)
+	menu.find(t, "Knock & Connect: office")
+	menu.find(t, "Knock only: office")
+	menu.find(t, "Manage profiles…")
+	menu.find(t, "Quit")
+
+	// Open the menu on screen as a person would (left click on the tray icon) for the screenshot.
+	time.Sleep(time.Second)
+	sh(t, "xdotool", "mousemove", "16", "16", "click", "1")
+	time.Sleep(time.Second)
+	screenshot(t, "tray-menu.png", 10000)
+	sh(t, "xdotool", "key", "Escape")
+
+	menu.click(t, "Knock & Connect: office")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, err := os.ReadFile(ran); err == nil {
+			if got := strings.TrimSpace(string(b)); got != "up office" {
+				t.Fatalf("the VPN command ran with %q, want \"up office\"", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the VPN command did not run within 15s of clicking Knock & Connect")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := dialService(cl); err != nil {
+		t.Fatalf("the service is still closed after Knock & Connect: %v", err)
+	}
+	// The menu reports the result.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		found := ""
+		for _, it := range menu.items(t) {
+			if strings.HasPrefix(it.label, "Last: ") {
+				found = it.label
+			}
+		}
+		if strings.Contains(found, "office") {
+			t.Logf("menu status: %s", found)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the menu shows no result for office (last status %q)", found)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	menu.click(t, "Manage profiles…")
+	time.Sleep(2 * time.Second)
+	screenshot(t, "profile-window.png", 200000)
+
+	menu.click(t, "Quit")
+	select {
+	case <-tray.done:
+		if tray.err != nil {
+			t.Fatalf("hyp-tray did not quit cleanly: %v", tray.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("hyp-tray did not quit within 15s of Quit")
+	}
+	if b, _ := os.ReadFile(filepath.Join(work, "tray.log")); strings.Contains(string(b), "panic") {
+		t.Fatalf("hyp-tray panicked:\n%s", b)
+	}
+}
