@@ -2,14 +2,14 @@
 # hyp_tray_package builds the tray app with fyne's packager (`go tool fyne package`, a go.mod
 # tool). Sourced by .ci/package-tray and .ci/stages/45-windows.sh: both must build the Windows
 # .exe with the same command, environment and flags, or the second build misses the Go build
-# cache and costs another cold cgo cross build (about 8 minutes on two cores).
+# cache and costs another cold cgo cross build (6-8 minutes on two cores).
 #
-# The packager writes into its source directory (fyne_metadata_init.go, and for Windows a
-# windows/amd64 fyne.syso that would break any Linux build of that package meanwhile) and bumps
-# Details.Build in FyneApp.toml. So it never runs in app/cmd/hyp-tray: it gets a copy of the
-# package, FyneApp.toml and the icon under .cache/tray/OS/ (inside the module, so imports
-# resolve; ignored by git and by ./... patterns). The path is fixed per OS so that the main
-# package's compile is cached too; a lock keeps two builds for one OS from sharing it.
+# The packager writes into its source directory (fyne_metadata_init.go; for Windows also a
+# windows/amd64 fyne.syso, which a Linux build of that package meanwhile would try to link)
+# and bumps Details.Build in FyneApp.toml. So it never runs in app/cmd/hyp-tray: it gets a
+# copy of the package, FyneApp.toml and the icon under .cache/tray/OS/ (inside the module, so
+# imports resolve; ignored by git and by ./... patterns). The path is fixed per OS so that the
+# main package's compile is cached too; a lock keeps two builds for one OS from sharing it.
 #
 # Needs lib.sh's log/die, HYP_ROOT and a Go toolchain on PATH (ensure_go).
 
@@ -20,13 +20,14 @@ hyp_tray_package() {
 	local os=$1 out=$2
 	local stage=$HYP_ROOT/.cache/tray/$os
 	local src=$stage/hyp-tray
+	case $out in /*) ;; *) out=$PWD/$out ;; esac
 	mkdir -p "$stage"
 	(
 		set -euo pipefail
 		exec 9>"$stage.lock"
 		flock 9
 		rm -rf "$src" "$stage"/*.tar.xz
-		mkdir -p "$src/assets"
+		mkdir -p "$src"
 		local f
 		for f in "$HYP_ROOT"/app/cmd/hyp-tray/*.go; do
 			case $f in *_test.go) continue ;; esac
