@@ -57,4 +57,4 @@ bench: ## run the benchmarks and the comparison with knockd and fwknop
 	bash .ci/bench
 
 clean: ## remove build output
-	rm -rf $(BIN) $(DIST)
+	rm -rf $(BIN) $(DIST) .cache/tray
