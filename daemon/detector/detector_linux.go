@@ -39,6 +39,10 @@ type Detector struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// udpMu guards udp, the copy of the kernel's UDP-service bitmap, so only changed words are written.
+	udpMu sync.Mutex
+	udp   [1024]uint64
+
 	// mu guards tab: the slot ids, generations and first-port lists that
 	// mirror the kernel maps. SetSequences and Remove write under it; Read
 	// takes it to validate a record.
@@ -79,21 +83,34 @@ func Load(cfg Config) (*Detector, error) {
 	return d, nil
 }
 
+// SetUDPServices replaces the UDP ports of real services, whose datagrams are never knocks: a key
+// file added at run time may name one. Each 64-port word of the bitmap is written whole, so a
+// packet sees either the old or the new word, never a torn one.
+func (d *Detector) SetUDPServices(ports []uint16) error {
+	var svc [1024]uint64
+	for _, p := range ports {
+		svc[p>>6] |= 1 << (p & 63)
+	}
+	d.udpMu.Lock()
+	defer d.udpMu.Unlock()
+	for w, bits := range svc {
+		if bits == d.udp[w] {
+			continue
+		}
+		if err := d.objs.UDPServices.Update(uint32(w), bits, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("marking UDP services %v: %w", ports, err)
+		}
+		d.udp[w] = bits
+	}
+	return nil
+}
+
 func (d *Detector) setup(cfg Config) error {
 	if err := d.SetKnockTimeout(cfg.KnockTimeout); err != nil {
 		return err
 	}
-	var svc [1024]uint64
-	for _, p := range cfg.UDPServices {
-		svc[p>>6] |= 1 << (p & 63)
-	}
-	for w, bits := range svc {
-		if bits == 0 {
-			continue
-		}
-		if err := d.objs.UDPServices.Update(uint32(w), bits, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("marking UDP services %v: %w", cfg.UDPServices, err)
-		}
+	if err := d.SetUDPServices(cfg.UDPServices); err != nil {
+		return err
 	}
 	rd, err := ringbuf.NewReader(d.objs.Records)
 	if err != nil {

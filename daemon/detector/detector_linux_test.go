@@ -765,3 +765,22 @@ func TestProgressState(t *testing.T) {
 		t.Errorf("after a wrong port: progress %+v, %v; want n 0", p, err)
 	}
 }
+
+// A key file added at run time may name a UDP service: its datagrams must pass from then on, and a
+// service that goes away becomes a drop-everything port like any other.
+func TestSetUDPServicesAtRunTime(t *testing.T) {
+	h := newHarness(t, Config{UDPServices: []uint16{53}})
+	src := addr("10.77.0.2")
+	to := func(port uint16) []byte { return frame{src: src, dst: serverFor(src), dport: port}.bytes() }
+	if v := h.run(to(51820)); v != xdpDrop {
+		t.Fatalf("before: udp/51820 verdict %d, want drop", v)
+	}
+	if err := h.d.SetUDPServices([]uint16{51820, 51821}); err != nil {
+		t.Fatal(err)
+	}
+	for port, want := range map[uint16]uint32{51820: xdpPass, 51821: xdpPass, 53: xdpDrop, 51822: xdpDrop} {
+		if v := h.run(to(port)); v != want {
+			t.Errorf("after: udp/%d verdict %d, want %d", port, v, want)
+		}
+	}
+}

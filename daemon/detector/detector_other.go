@@ -23,6 +23,9 @@ func Open(Config) (*Detector, error) { return nil, errNotLinux }
 // SetKnockTimeout fails: the knock detector runs only on Linux.
 func (d *Detector) SetKnockTimeout(time.Duration) error { return errNotLinux }
 
+// SetUDPServices is unavailable on this platform.
+func (d *Detector) SetUDPServices([]uint16) error { return errNotLinux }
+
 // SetSequences fails: the knock detector runs only on Linux.
 func (d *Detector) SetSequences([]Sequence) error { return errNotLinux }
 

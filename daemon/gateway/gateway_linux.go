@@ -72,8 +72,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Logger:   log,
 		LoadKeys: func() ([]config.Key, []error) { return config.LoadKeys(cfg.KeysDir, cfg) },
 		OnKeys: func(keys []config.Key) error {
-			// A key file may name services of its own; the table must hide them before the key can knock.
-			return fw.Reconfigure(protectedServices(cfg, keys), cfg.Public, cfg.Stealth)
+			// A key file may name services of its own: the table must hide them before the key can
+			// knock, and the detector must let their UDP traffic through.
+			protected := protectedServices(cfg, keys)
+			return errors.Join(fw.Reconfigure(protected, cfg.Public, cfg.Stealth),
+				det.SetUDPServices(udpPorts(protected, cfg.Public)))
 		},
 	})
 	if err != nil {
