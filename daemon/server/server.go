@@ -197,6 +197,11 @@ func (s *Server) Refresh() error {
 			if s.opts.Spent.Spent(spent.Use{KeyID: k.Secret.ID(), Window: c.Window, Counter: c.Counter}) {
 				continue
 			}
+			if sweepable(c.Ports) {
+				// About one sequence in 2^47; its client's retry at the next step gets another.
+				s.log.Debug("sequence a port sweep would complete: not loaded", "key", k.Name, "window", c.Window)
+				continue
+			}
 			seqs = append(seqs, detector.Sequence{KeyID: id, Window: c.Window, Counter: c.Counter, Ports: c.Ports})
 		}
 	}
@@ -227,6 +232,25 @@ func (s *Server) Refresh() error {
 		s.log.Error("pruning spent sequences", "err", err)
 	}
 	return nil
+}
+
+// sweepable reports whether an ascending or descending sweep of every port would send ports in
+// exactly this order, consecutively: p, p+1, p+2, ... or p, p-1, p-2, ... Such a sequence would
+// let a plain port scan open the gateway, so it is never loaded (PROTOCOL.md section 5).
+func sweepable(ports []uint16) bool {
+	if len(ports) < 2 {
+		return false
+	}
+	d := int(ports[1]) - int(ports[0])
+	if d != 1 && d != -1 {
+		return false
+	}
+	for i := 2; i < len(ports); i++ {
+		if int(ports[i])-int(ports[i-1]) != d {
+			return false
+		}
+	}
+	return true
 }
 
 // Handle acts on one completed sequence reported by the detector.

@@ -301,3 +301,23 @@ func TestNextBoundary(t *testing.T) {
 		t.Fatalf("next boundary %v, want %v", got, want)
 	}
 }
+
+func TestSweepableSequencesAreRecognised(t *testing.T) {
+	for _, c := range []struct {
+		ports []uint16
+		want  bool
+	}{
+		{[]uint16{1000, 1001, 1002, 1003}, true},
+		{[]uint16{5003, 5002, 5001, 5000}, true},
+		{[]uint16{1000, 1001}, true},
+		{[]uint16{1000, 1001, 1003, 1004}, false},
+		{[]uint16{1000, 1000, 1000, 1000}, false},
+		{[]uint16{1000, 999, 1000, 1001}, false},
+		{[]uint16{65534, 65535, 0, 1}, false},
+		{[]uint16{8377, 8627, 63371, 46922}, false},
+	} {
+		if got := sweepable(c.ports); got != c.want {
+			t.Errorf("sweepable(%v) = %v, want %v", c.ports, got, c.want)
+		}
+	}
+}
