@@ -398,7 +398,8 @@ func (t *Tray) ShowWindow() *ProfileWindow {
 	t.mu.Lock()
 	w, tray := t.window, t.host != nil
 	t.mu.Unlock()
-	if w == nil {
+	created := w == nil
+	if created {
 		// Only fyne's goroutine makes the window, so no second one can
 		// appear between the check and here.
 		w = newProfileWindow(t.app, t.backend, t)
@@ -411,6 +412,11 @@ func (t *Tray) ShowWindow() *ProfileWindow {
 		w.win.SetCloseIntercept(w.win.Hide)
 	}
 	w.reload()
+	if created && len(w.profiles) > 0 {
+		// Open on a profile rather than an empty editor: most visits are
+		// to check or change one.
+		w.list.Select(0)
+	}
 	w.win.Show()
 	return w
 }

@@ -35,8 +35,16 @@ func testURI(t *testing.T) (string, psk.Key) {
 	return p.URI(), k
 }
 
+func TestWindowOpensOnFirstProfile(t *testing.T) {
+	w, _, _ := newTestWindow(t)
+	if w.current != "office" || w.host.Text != "10.77.1.1" || w.remove.Disabled() {
+		t.Errorf("window opened on %q (host %q, remove disabled %v), want office", w.current, w.host.Text, w.remove.Disabled())
+	}
+}
+
 func TestBadURIShowsErrorBesideField(t *testing.T) {
 	w, _, _ := newTestWindow(t)
+	test.Tap(w.newBtn)
 	for _, bad := range []string{"hyp://", "https://example.com", "hyp://gw.example?secret=not-base32!"} {
 		w.uri.SetText("")
 		test.Type(w.uri, bad)
@@ -230,6 +238,7 @@ func TestTestKnockShowsSteps(t *testing.T) {
 
 func TestQRAndRemove(t *testing.T) {
 	w, _, b := newTestWindow(t)
+	test.Tap(w.newBtn)
 	if _, err := w.QR(); err == nil {
 		t.Error("QR of an unsaved profile")
 	}
