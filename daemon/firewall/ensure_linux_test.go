@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -32,22 +33,114 @@ func TestReconfigureKeepsGrants(t *testing.T) {
 	}
 }
 
-func TestEnsureRebuildsAFlushedTable(t *testing.T) {
+// Every way an admin (or a script) can weaken the table from outside is found as drift and
+// repaired, keeping the grants where the allow sets survived.
+func TestRepairFindsAndUndoesEveryOutsideChange(t *testing.T) {
+	ns := newNS(t)
+	f := openNS(t, ns, Config{Protected: []Service{ssh, wireguard}, Public: []Service{{"tcp", 443}}, Stealth: true})
+	if drift, err := f.Repair(); err != nil || len(drift) != 0 {
+		t.Fatalf("Repair on an intact table = %v, %v; want no drift", drift, err)
+	}
+	a := netip.MustParseAddr("10.77.1.2")
+	for _, c := range []struct {
+		name      string
+		cmd       []string
+		keepGrant bool
+	}{
+		{"flush ruleset", []string{"nft", "flush", "ruleset"}, false},
+		{"delete table", []string{"nft", "delete", "table", "inet", "hyp"}, false},
+		{"flush table", []string{"nft", "flush", "table", "inet", "hyp"}, true},
+		{"flush chain", []string{"nft", "flush", "chain", "inet", "hyp", "input"}, true},
+		{"delete chain", []string{"sh", "-c", "nft flush chain inet hyp forward && nft delete chain inet hyp forward"}, true},
+		{"flush protected", []string{"nft", "flush", "set", "inet", "hyp", "protected"}, true},
+		{"delete protected element", []string{"nft", "delete", "element", "inet", "hyp", "protected", "{ tcp . 22 }"}, true},
+		{"add public element", []string{"nft", "add", "element", "inet", "hyp", "public", "{ tcp . 22 }"}, true},
+		{"insert accept", []string{"nft", "insert", "rule", "inet", "hyp", "input", "accept"}, true},
+		{"append rule", []string{"nft", "add", "rule", "inet", "hyp", "input", "tcp", "dport", "22", "accept"}, true},
+		{"policy drop", []string{"nft", "add", "chain", "inet", "hyp", "forward", "{ policy drop; }"}, true},
+		{"foreign chain", []string{"nft", "add", "chain", "inet", "hyp", "extra"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := f.Allow(a, []Service{ssh}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			ns.run(t, c.cmd...)
+			drift, err := f.Repair()
+			if err != nil || len(drift) == 0 {
+				t.Fatalf("Repair after %s = %v, %v; want drift found and repaired", c.name, drift, err)
+			}
+			t.Logf("drift: %v", drift)
+			if again, err := f.Drift(); err != nil || len(again) != 0 {
+				t.Fatalf("drift after the repair: %v, %v", again, err)
+			}
+			if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, append(slices.Clone(wantInput), wantStealth...)) {
+				t.Errorf("input rules after the repair: %v", r)
+			}
+			if r := chainRules(t, ns, "hyp", "forward"); !slices.Equal(r, wantForward) {
+				t.Errorf("forward rules after the repair: %v", r)
+			}
+			if out := ns.run(t, "nft", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "tcp . 22") || !strings.Contains(out, "udp . 51820") {
+				t.Errorf("protected set after the repair:\n%s", out)
+			}
+			_, hasGrant := grantsOf(t, f)["10.77.1.2 tcp/22"]
+			if c.keepGrant && !hasGrant {
+				t.Errorf("the grant did not survive %s", c.name)
+			}
+		})
+	}
+}
+
+// Watch repairs within a fraction of a second of a change, woken by nftables notifications
+// rather than its (here: hour-long) interval.
+func TestWatchRepairsOnNotification(t *testing.T) {
 	ns := newNS(t)
 	f := openNS(t, ns, Config{Protected: []Service{ssh}})
-	if rebuilt, err := f.Ensure(); err != nil || rebuilt {
-		t.Fatalf("Ensure on an intact table = %v, %v; want false, nil", rebuilt, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	repaired := make(chan []string, 8)
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Watch(ctx, time.Hour, func(drift []string, err error) {
+			if err != nil {
+				t.Errorf("watch: %v", err)
+			}
+			repaired <- drift
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// The first check runs at once; let it pass before changing anything.
+	waitDrift := func(what string, start time.Time) time.Duration {
+		select {
+		case d := <-repaired:
+			t.Logf("%s: repaired %v after %v", what, d, time.Since(start))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: not repaired within 5s", what)
+		}
+		return time.Since(start)
 	}
-	// What Debian's nftables.service does at start.
-	ns.run(t, "nft", "flush", "ruleset")
-	rebuilt, err := f.Ensure()
-	if err != nil || !rebuilt {
-		t.Fatalf("Ensure after flush ruleset = %v, %v; want true, nil", rebuilt, err)
+	for _, cmd := range [][]string{
+		{"nft", "flush", "chain", "inet", "hyp", "input"},
+		{"nft", "flush", "set", "inet", "hyp", "protected"},
+		{"nft", "flush", "ruleset"},
+	} {
+		// A grant (our own change) must not count as drift.
+		if err := f.Allow(netip.MustParseAddr("10.77.1.9"), []Service{ssh}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		ns.run(t, cmd...)
+		waitDrift(strings.Join(cmd, " "), start)
+		if d, err := f.Drift(); err != nil || len(d) != 0 {
+			t.Fatalf("after repair: drift %v, %v", d, err)
+		}
 	}
-	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, wantInput) {
-		t.Errorf("input rules after Ensure: %v", r)
-	}
-	if err := f.Allow(netip.MustParseAddr("10.77.1.3"), []Service{ssh}, time.Minute); err != nil {
-		t.Fatalf("Allow after the rebuild: %v", err)
+	select {
+	case d := <-repaired:
+		t.Errorf("repair without an outside change: %v", d)
+	default:
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,11 @@ type Firewall struct {
 	mu     sync.Mutex
 	conn   *nftables.Conn
 	closed bool
+	// raw reads rules back for Drift (see dumpRules); nil with a test dialer. Guarded by mu.
+	raw *netlink.Conn
+	// golden holds, per chain, the shape of each rule as the kernel reported it right after
+	// reconcile built it: Drift compares against this. Guarded by mu.
+	golden map[string][]string
 }
 
 // Open connects to nftables in cfg.NetNS and makes the table match cfg in
@@ -60,8 +66,14 @@ func open(cfg Config, dial nltest.Func) (*Firewall, error) {
 	}
 	f.allow4 = f.allowSet(false)
 	f.allow6 = f.allowSet(true)
+	if dial == nil {
+		f.raw, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: cfg.NetNS})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("opening nftables netlink connection: %w", err), conn.CloseLasting())
+		}
+	}
 	if err := f.reconcile(); err != nil {
-		return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), conn.CloseLasting())
+		return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
 	}
 	return f, nil
 }
@@ -235,9 +247,8 @@ func (f *Firewall) reconcile() error {
 
 	for _, name := range []string{chainInput, chainForward} {
 		ch := want[name]
-		if !keep[name] {
-			c.AddChain(ch)
-		}
+		// Also for a kept chain: adding it again restores a policy someone changed.
+		c.AddChain(ch)
 		rules := forwardRules()
 		if name == chainInput {
 			rules = inputRules(f.cfg.Stealth)
@@ -249,6 +260,41 @@ func (f *Firewall) reconcile() error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("applying batch: %w", err)
 	}
+	return f.recordGoldenLocked(want)
+}
+
+// recordGoldenLocked reads back the rules reconcile just wrote, as Drift will see them. Their
+// kinds are checked against what was built, so a change slipped in between the batch and the
+// read is not taken for ours.
+func (f *Firewall) recordGoldenLocked(chains map[string]*nftables.Chain) error {
+	if f.raw == nil {
+		return nil
+	}
+	golden := map[string][]string{}
+	for name := range chains {
+		rules, err := dumpRules(f.raw, f.table.Name, name)
+		if err != nil {
+			return err
+		}
+		want := forwardRules()
+		if name == chainInput {
+			want = inputRules(f.cfg.Stealth)
+		}
+		if len(rules) != len(want) {
+			return fmt.Errorf("chain %s changed while it was built: %d rules, want %d", name, len(rules), len(want))
+		}
+		for i, r := range rules {
+			names := make([]string, len(want[i]))
+			for j, e := range want[i] {
+				names[j] = exprName(e)
+			}
+			if !slices.Equal(r.names, names) {
+				return fmt.Errorf("chain %s changed while it was built: rule %d is %v, want %v", name, i+1, r.names, names)
+			}
+			golden[name] = append(golden[name], r.shape)
+		}
+	}
+	f.golden = golden
 	return nil
 }
 
@@ -419,10 +465,20 @@ func (f *Firewall) Close() error {
 		return nil
 	}
 	f.closed = true
-	if err := f.conn.CloseLasting(); err != nil {
-		return fmt.Errorf("closing nftables connection: %w", err)
+	return f.closeConns()
+}
+
+func (f *Firewall) closeConns() error {
+	var errs []error
+	if f.raw != nil {
+		if err := f.raw.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing nftables netlink connection: %w", err))
+		}
 	}
-	return nil
+	if err := f.conn.CloseLasting(); err != nil {
+		errs = append(errs, fmt.Errorf("closing nftables connection: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // Cleanup deletes table (empty means DefaultTable) from the inet family in

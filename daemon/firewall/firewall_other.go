@@ -3,6 +3,7 @@
 package firewall
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"time"
@@ -39,5 +40,13 @@ func (f *Firewall) Reconfigure(protected, public []Service, stealth bool) error 
 	return errUnsupported
 }
 
-// Ensure always fails on this platform.
-func (f *Firewall) Ensure() (bool, error) { return false, errUnsupported }
+// Drift always fails on this platform.
+func (f *Firewall) Drift() ([]string, error) { return nil, errUnsupported }
+
+// Repair always fails on this platform.
+func (f *Firewall) Repair() ([]string, error) { return nil, errUnsupported }
+
+// Watch always fails on this platform.
+func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report func([]string, error)) error {
+	return errUnsupported
+}

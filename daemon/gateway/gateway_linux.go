@@ -125,24 +125,17 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		}()
 	}
 
-	// Fail closed also against `nft flush ruleset` (Debian's nftables.service runs it at start):
-	// while hypd runs, its table comes back within seconds.
+	// Fail closed also against `nft flush ruleset` (Debian's nftables.service runs it at start),
+	// a flushed chain or set, a deleted rule: while hypd runs, its table is rebuilt within
+	// milliseconds of any change from outside.
 	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-watchCtx.Done():
+		_ = fw.Watch(watchCtx, 5*time.Second, func(drift []string, err error) {
+			if err != nil {
+				log.Error("checking the nftables table", "err", err)
 				return
-			case <-t.C:
-				rebuilt, err := fw.Ensure()
-				if err != nil {
-					log.Error("checking the nftables table", "err", err)
-				} else if rebuilt {
-					log.Warn("nftables table inet " + Table + " was deleted from outside hypd; re-created it (existing grants are lost)")
-				}
 			}
-		}
+			log.Warn("nftables table inet "+Table+" was changed from outside hypd; re-created it", "drift", drift)
+		})
 	}()
 
 	started := time.Now()
