@@ -3,6 +3,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -53,7 +54,8 @@ func commandTable() []command {
 		{name: "status", args: "[--json] [--socket PATH]", help: "show keys, grants, counters and interfaces of the running hypd", run: runStatus},
 		{name: "grants", args: "[--json] [--socket PATH]", help: "list active grants", run: runGrants},
 		{name: "revoke-grant", args: "ADDR [--socket PATH]", help: "close every grant of a source address now", run: runRevokeGrant},
-		{name: "cleanup", help: "delete hypd's nftables table (protected services become reachable)", run: runCleanup},
+		{name: "unprotect", args: "SERVICE [--socket PATH]", help: "stop hiding a service that no key or config names any more", run: runUnprotect},
+		{name: "cleanup", args: "[--stop]", help: "delete hypd's nftables table (protected services become reachable); refused while hypd runs", run: runCleanup},
 		{name: "version", help: "print the version", run: func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "hypd", e.version)
 			return nil
@@ -129,11 +131,48 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\n`hypd COMMAND -h` lists a command's flags. `hypd generate secret` is kept for the reference hyp's scripts.")
 }
 
-// newLogger logs one line per event, as logfmt, at the given level.
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+// newLogger logs one line per event, as logfmt, at level (which a reload may change). Under
+// systemd (JOURNAL_STREAM names our stderr) the journal stamps each line itself, so the time is
+// left out, and each line starts with its syslog priority (<3> error ... <7> debug), which
+// journald strips and keeps: `journalctl -u hypd -p warning` shows warnings and errors only.
+func newLogger(w io.Writer, level string, lv *slog.LevelVar) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError("log level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	if lv == nil {
+		lv = new(slog.LevelVar)
+	}
+	lv.Set(l)
+	opts := &slog.HandlerOptions{Level: lv}
+	if journalStream(w) {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+		return slog.New(slog.NewTextHandler(&priorityWriter{w: w}, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// priorityWriter prefixes each log line with its syslog priority for journald, read from the
+// line's level= field.
+type priorityWriter struct{ w io.Writer }
+
+func (p *priorityWriter) Write(b []byte) (int, error) {
+	prio := "<6>"
+	switch {
+	case bytes.Contains(b, []byte("level=ERROR")):
+		prio = "<3>"
+	case bytes.Contains(b, []byte("level=WARN")):
+		prio = "<4>"
+	case bytes.Contains(b, []byte("level=DEBUG")):
+		prio = "<7>"
+	}
+	if _, err := io.WriteString(p.w, prio); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
 }

@@ -2,10 +2,15 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hideyourports/hyp/core/sequence"
@@ -39,6 +44,8 @@ type gatewayFlags struct {
 	knockTimeout                                   string
 	logLevel                                       string
 	control                                        string
+	// configFailed is set when the flags parsed but the configuration they name cannot be used.
+	configFailed bool
 }
 
 func newGatewayFlags(name string, out io.Writer) *gatewayFlags {
@@ -73,6 +80,7 @@ func (g *gatewayFlags) load(args []string) (config.Config, error) {
 	if g.configPath != "" {
 		c, err := config.Load(g.configPath)
 		if err != nil {
+			g.configFailed = true
 			return cfg, &exitError{code: 2, err: err}
 		}
 		cfg = c
@@ -124,6 +132,7 @@ func (g *gatewayFlags) load(args []string) (config.Config, error) {
 		cfg.LogLevel = g.logLevel
 	}
 	if err := cfg.Validate(); err != nil {
+		g.configFailed = true
 		return cfg, &exitError{code: 2, err: err}
 	}
 	return cfg, nil
@@ -140,17 +149,55 @@ func runGateway(ctx context.Context, e *env, args []string) error {
 	g := newGatewayFlags("run", e.stderr)
 	cfg, err := g.load(args)
 	if err != nil {
+		if errors.Is(err, flag.ErrHelp) || g.fs.Parsed() && !g.configFailed {
+			return err
+		}
+		// The configuration cannot be used (a typo at boot): before saying so, make sure the
+		// last good protection is in place, so the services stay hidden while the unit retries.
+		stateDir := config.DefaultStateDir
+		switch {
+		case g.stateDir != "":
+			stateDir = g.stateDir
+		case g.configPath != "":
+			stateDir = config.StateDirOf(g.configPath)
+		}
+		if what, rerr := gateway.Restore(stateDir); rerr != nil {
+			fmt.Fprintf(e.stderr, "hypd: could not restore the last protection: %v\n", rerr)
+		} else {
+			fmt.Fprintf(e.stderr, "hypd: not starting with this configuration; %s; fix the configuration (hypd check), the service retries every few seconds\n", what)
+		}
 		return err
 	}
 	if len(cfg.Interfaces) == 0 {
 		return usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
 	}
-	log, err := newLogger(e.stderr, cfg.LogLevel)
+	level := new(slog.LevelVar)
+	log, err := newLogger(e.stderr, cfg.LogLevel, level)
 	if err != nil {
 		return err
 	}
+	// SIGHUP (systemctl reload hypd) reads the configuration again, with the same flags laid over it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	loadConfig := func() (config.Config, error) {
+		c, err := newGatewayFlags("run", io.Discard).load(args)
+		if err == nil && len(c.Interfaces) == 0 {
+			err = errors.New("no interface: give --interface IF (repeatable) or interfaces in the config file")
+		}
+		return c, err
+	}
 	return runManaged(ctx, func(ctx context.Context) error {
-		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, ControlSocket: g.control})
+		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, Level: level, ControlSocket: g.control, Reload: reload, LoadConfig: loadConfig})
 	})
 }
 
@@ -187,8 +234,28 @@ func runConfigDefault(_ context.Context, e *env, args []string) error {
 }
 
 func runCleanup(_ context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usageError("cleanup takes no arguments")
+	fs := flag.NewFlagSet("hypd cleanup", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	stop := fs.Bool("stop", false, "stop the running hypd first (it would otherwise re-create the table at once)")
+	if err := fs.Parse(args); err != nil {
+		return usageErrorWrap(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("cleanup: unexpected argument %q", fs.Arg(0))
+	}
+	pid, running, err := gateway.LockHolder(gateway.Table)
+	if err != nil {
+		return err
+	}
+	if running {
+		if !*stop {
+			return &exitError{code: 1, err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
+				"Stop it first (hypd stop, or systemctl stop hypd), or run hypd cleanup --stop", pid)}
+		}
+		if err := stopRunning(pid); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "stopped hypd (pid %d); if it runs as a service, `hypd stop` or `systemctl disable --now hypd` keeps it from starting again\n", pid)
 	}
 	if err := firewall.Cleanup(gateway.Table, 0); err != nil {
 		return err

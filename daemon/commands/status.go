@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/control"
+	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 func statusFlags(name string, e *env) (*flag.FlagSet, *bool, *string) {
@@ -51,9 +52,26 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	sort.Strings(ifs)
 	fmt.Fprintf(w, "interfaces:\t%s\n", strings.Join(ifs, ", "))
+	if st.ConfigProblem != "" {
+		fmt.Fprintf(w, "config:\tthe last reload was refused, running with the previous configuration: %s\n", st.ConfigProblem)
+	}
+	fmt.Fprintf(w, "\nprotected (%d, stealth %v):\n", len(st.Protected), st.Stealth)
+	for _, p := range st.Protected {
+		from := strings.Join(p.From, ", ")
+		if from == "" {
+			from = "kept: nothing names it any more (hypd unprotect " + p.Service + " exposes it)"
+		}
+		fmt.Fprintf(w, "  %s\t%s\n", p.Service, from)
+	}
 	fmt.Fprintf(w, "\nkeys (%d):\n", len(st.Keys))
 	for _, k := range st.Keys {
 		fmt.Fprintf(w, "  %s\t%s\tid %s\t%s\topen %s\n", k.Name, k.Scheme, k.ID, strings.Join(k.Services, ","), k.Open)
+	}
+	if len(st.KeyProblems) > 0 {
+		fmt.Fprintf(w, "\nkey files not loaded (%d; their services stay hidden):\n", len(st.KeyProblems))
+		for _, p := range st.KeyProblems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
 	}
 	printGrants(w, st.Grants)
 	d := st.Detector
@@ -102,9 +120,33 @@ func runRevokeGrant(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError("revoke-grant: %q is not an IP address", addrArg)
 	}
-	if err := control.NewClient(*sock).Revoke(ctx, addr); err != nil {
+	n, err := control.NewClient(*sock).Revoke(ctx, addr)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "revoked every grant of %s\n", addr)
+	if n == 0 {
+		return &exitError{code: 1, err: fmt.Errorf("revoke-grant: %s holds no grant; nothing was revoked", addr)}
+	}
+	fmt.Fprintf(e.stdout, "revoked %d grant(s) of %s\n", n, addr)
+	return nil
+}
+
+func runUnprotect(ctx context.Context, e *env, args []string) error {
+	fs, _, sock := statusFlags("unprotect", e)
+	svcArg, rest := splitName(args)
+	if err := fs.Parse(rest); err != nil {
+		return usageErrorWrap(err)
+	}
+	if svcArg == "" && fs.NArg() > 0 {
+		svcArg = fs.Arg(0)
+	}
+	svc, err := firewall.ParseService(svcArg)
+	if err != nil {
+		return usageError("unprotect: %v", err)
+	}
+	if err := control.NewClient(*sock).Unprotect(ctx, svc.String()); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s is no longer protected: it answers everyone again unless another firewall hides it\n", svc)
 	return nil
 }

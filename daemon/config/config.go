@@ -321,3 +321,24 @@ func locate(data []byte, path string, err error) error {
 	}
 	return errors.Join(errs...)
 }
+
+// StateDirOf returns the state directory a config file names, read as leniently as possible: a
+// file that fails to load for any other reason (a typo elsewhere, a value out of range) still
+// tells hypd where its last protection is kept. A file that does not parse at all, or names no
+// usable directory, gives DefaultStateDir.
+func StateDirOf(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return DefaultStateDir
+	}
+	var c struct {
+		StateDir string `toml:"state_dir"`
+	}
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil || c.StateDir == "" {
+		return DefaultStateDir
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		return filepath.Join(filepath.Dir(path), c.StateDir)
+	}
+	return c.StateDir
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -109,7 +110,9 @@ var errNotFile = errors.New("not a regular file")
 // loadKey reads one key file. The mode is checked on the open file so a
 // swap between check and read cannot slip a readable file through.
 func loadKey(path string, defaults Config) (Key, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever, and
+	// with it every reload of the keys. It changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return Key{}, fmt.Errorf("key file: %w", err) // *PathError names the file
 	}
@@ -118,8 +121,11 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("key file: %w", err)
 	}
-	if !fi.Mode().IsRegular() {
+	if fi.IsDir() {
 		return Key{}, errNotFile
+	}
+	if !fi.Mode().IsRegular() {
+		return Key{}, fmt.Errorf("key file %s: not a regular file (%v); ignored", path, fi.Mode().Type())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return Key{}, fmt.Errorf("key file %s: mode %04o lets group or others read it; refused (chmod 600 %s)", path, perm, path)

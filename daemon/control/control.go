@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -39,6 +40,14 @@ type Grant struct {
 	SecondsLeft int64  `json:"seconds_left"`
 }
 
+// Protected is one protected service and what names it.
+type Protected struct {
+	Service string `json:"service"`
+	// From lists "config" and "key NAME"; empty means kept: nothing names the service any more
+	// (a key file was deleted or does not load) and it stays hidden until `hypd unprotect`.
+	From []string `json:"from"`
+}
+
 // Status is everything `hypd status` shows.
 type Status struct {
 	Started    time.Time         `json:"started"`
@@ -47,12 +56,21 @@ type Status struct {
 	Detector   Counters          `json:"detector"`
 	Server     server.Stats      `json:"server"`
 	Interfaces map[string]string `json:"interfaces"`
+	Protected  []Protected       `json:"protected"`
+	Stealth    bool              `json:"stealth"`
+	// KeyProblems are the key files that did not load, each with its reason.
+	KeyProblems []string `json:"key_problems"`
+	// ConfigProblem is why the last reload of the configuration was refused; empty if it was not.
+	ConfigProblem string `json:"config_problem,omitempty"`
 }
 
 // Backend is what the socket serves.
 type Backend interface {
 	Status() (Status, error)
-	Revoke(addr netip.Addr) error
+	// Revoke closes every grant of addr and says how many it closed.
+	Revoke(addr netip.Addr) (int, error)
+	// Unprotect stops hiding a service that nothing names any more.
+	Unprotect(svc string) error
 }
 
 // Server is a listening control socket.
@@ -61,6 +79,18 @@ type Server struct {
 	ln   net.Listener
 	http *http.Server
 	done chan struct{}
+}
+
+// CheckPath reports whether Listen can create a socket at path: its directory exists or can be
+// made, and path is free or an old socket. hypd checks this before it changes anything.
+func CheckPath(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("control socket %s: creating its directory: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("control socket %s: exists and is not a socket; move it away or give another --control path", path)
+	}
+	return nil
 }
 
 // Listen creates the socket at path (mode 0660, directory 0750) and serves b until Close.
@@ -112,8 +142,17 @@ func Listen(path string, b Backend) (*Server, error) {
 			http.Error(w, fmt.Sprintf("bad address %q", r.URL.Query().Get("addr")), http.StatusBadRequest)
 			return
 		}
-		if err := b.Revoke(addr.Unmap()); err != nil {
+		n, err := b.Revoke(addr.Unmap())
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(revokeResult{Revoked: n})
+	})
+	mux.HandleFunc("POST /v1/unprotect", func(w http.ResponseWriter, r *http.Request) {
+		if err := b.Unprotect(r.URL.Query().Get("service")); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -186,9 +225,29 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// Revoke closes every grant of addr now.
-func (c *Client) Revoke(ctx context.Context, addr netip.Addr) error {
+type revokeResult struct {
+	Revoked int `json:"revoked"`
+}
+
+// Revoke closes every grant of addr now and returns how many grants (services) it closed.
+func (c *Client) Revoke(ctx context.Context, addr netip.Addr) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://hypd/v1/revoke?addr="+addr.String(), nil)
+	resp, err := c.do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var res revokeResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return 0, fmt.Errorf("decoding hypd's answer: %w", err)
+	}
+	return res.Revoked, nil
+}
+
+// Unprotect asks hypd to stop hiding svc ("tcp/8443"); hypd refuses while the config or a key
+// names it.
+func (c *Client) Unprotect(ctx context.Context, svc string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://hypd/v1/unprotect?service="+url.QueryEscape(svc), nil)
 	resp, err := c.do(req)
 	if err != nil {
 		return err

@@ -41,29 +41,48 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// fakeBackend serves a fixed status and records revocations.
+// fakeBackend serves a fixed status and records revocations and unprotections.
 type fakeBackend struct {
-	st      control.Status
-	mu      sync.Mutex // guards revoked
-	revoked []netip.Addr
+	st          control.Status
+	mu          sync.Mutex // guards revoked, unprotected
+	revoked     []netip.Addr
+	unprotected []string
 }
 
 func (b *fakeBackend) Status() (control.Status, error) { return b.st, nil }
-func (b *fakeBackend) Revoke(a netip.Addr) error {
+
+// Revoke closes one grant for 10.77.0.2 and none for anyone else.
+func (b *fakeBackend) Revoke(a netip.Addr) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.revoked = append(b.revoked, a)
+	if a == netip.MustParseAddr("10.77.0.2") {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// Unprotect refuses tcp/22, which the config names.
+func (b *fakeBackend) Unprotect(svc string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if svc == "tcp/22" {
+		return errors.New("tcp/22 is named by the config; remove it there first")
+	}
+	b.unprotected = append(b.unprotected, svc)
 	return nil
 }
 
 func sampleStatus() control.Status {
 	return control.Status{
-		Started:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-		Keys:       []server.KeyInfo{{Name: "laptop", ID: "a1b2c3d4", Scheme: "v2", Services: []string{"tcp/22"}, Open: "1m0s"}},
-		Grants:     []control.Grant{{Source: "10.77.0.2", Service: "tcp/22", SecondsLeft: 42}},
-		Detector:   control.Counters{Seen: 10, Hits: 4, Resets: 1, Completions: 1},
-		Server:     server.Stats{Grants: 1, ReplaysRefused: 2, SequencesLoaded: 3},
-		Interfaces: map[string]string{"eth0": "native"},
+		Started:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Keys:        []server.KeyInfo{{Name: "laptop", ID: "a1b2c3d4", Scheme: "v2", Services: []string{"tcp/22"}, Open: "1m0s"}},
+		Grants:      []control.Grant{{Source: "10.77.0.2", Service: "tcp/22", SecondsLeft: 42}},
+		Detector:    control.Counters{Seen: 10, Hits: 4, Resets: 1, Completions: 1},
+		Server:      server.Stats{Grants: 1, ReplaysRefused: 2, SequencesLoaded: 3},
+		Interfaces:  map[string]string{"eth0": "native"},
+		Protected:   []control.Protected{{Service: "tcp/22", From: []string{"config"}}, {Service: "tcp/8443", From: []string{}}},
+		KeyProblems: []string{"key file /etc/hyp/keys/bob.toml:3: open: \"x\" is not a duration such as \"90s\""},
 	}
 }
 
@@ -102,14 +121,24 @@ func TestStatusAndRevoke(t *testing.T) {
 		}
 	}
 
-	if err := c.Revoke(ctx, netip.MustParseAddr("::ffff:10.77.0.2")); err != nil {
-		t.Fatal(err)
+	if n, err := c.Revoke(ctx, netip.MustParseAddr("::ffff:10.77.0.2")); err != nil || n != 1 {
+		t.Fatalf("Revoke(10.77.0.2) = %d, %v; want 1 grant closed", n, err)
+	}
+	if n, err := c.Revoke(ctx, netip.MustParseAddr("10.77.0.9")); err != nil || n != 0 {
+		t.Fatalf("Revoke(10.77.0.9) = %d, %v; want 0: it had no grant", n, err)
 	}
 	b.mu.Lock()
 	revoked := b.revoked
 	b.mu.Unlock()
-	if len(revoked) != 1 || revoked[0] != netip.MustParseAddr("10.77.0.2") {
-		t.Fatalf("revoked %v, want the unmapped 10.77.0.2", revoked)
+	if len(revoked) != 2 || revoked[0] != netip.MustParseAddr("10.77.0.2") {
+		t.Fatalf("revoked %v, want the unmapped 10.77.0.2 first", revoked)
+	}
+
+	if err := c.Unprotect(ctx, "tcp/8443"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unprotect(ctx, "tcp/22"); err == nil || !strings.Contains(err.Error(), "named by the config") {
+		t.Fatalf("Unprotect(tcp/22) = %v; want the backend's refusal", err)
 	}
 }
 

@@ -372,10 +372,10 @@ func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration) err
 	return nil
 }
 
-// Revoke removes every grant of addr at once.
-func (f *Firewall) Revoke(addr netip.Addr) error {
+// Revoke removes every grant of addr at once and returns how many (services) it removed.
+func (f *Firewall) Revoke(addr netip.Addr) (int, error) {
 	if !addr.IsValid() {
-		return errors.New("revoking: address not set")
+		return 0, errors.New("revoking: address not set")
 	}
 	addr = addr.Unmap().WithZone("")
 	set := f.allow4
@@ -385,7 +385,7 @@ func (f *Firewall) Revoke(addr netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return fmt.Errorf("revoking %s: firewall closed", addr)
+		return 0, fmt.Errorf("revoking %s: firewall closed", addr)
 	}
 	var last error
 	// An element can expire between listing and deleting it, which fails
@@ -393,7 +393,7 @@ func (f *Firewall) Revoke(addr netip.Addr) error {
 	for range 3 {
 		elems, err := f.conn.GetSetElements(set)
 		if err != nil {
-			return fmt.Errorf("revoking %s: listing set %s: %w", addr, set.Name, err)
+			return 0, fmt.Errorf("revoking %s: listing set %s: %w", addr, set.Name, err)
 		}
 		var del []nftables.SetElement
 		for _, e := range elems {
@@ -403,20 +403,20 @@ func (f *Firewall) Revoke(addr netip.Addr) error {
 			}
 		}
 		if len(del) == 0 {
-			return nil
+			return 0, nil
 		}
 		if err := f.conn.SetDeleteElements(set, del); err != nil {
-			return fmt.Errorf("revoking %s: %w", addr, err)
+			return 0, fmt.Errorf("revoking %s: %w", addr, err)
 		}
 		last = f.conn.Flush()
-		if last == nil || !errors.Is(last, unix.ENOENT) {
+		if last == nil {
+			return len(del), nil
+		}
+		if !errors.Is(last, unix.ENOENT) {
 			break
 		}
 	}
-	if last != nil {
-		return fmt.Errorf("revoking %s: %w", addr, last)
-	}
-	return nil
+	return 0, fmt.Errorf("revoking %s: %w", addr, last)
 }
 
 // Grants lists the open grants with the time each has left, IPv4 first,

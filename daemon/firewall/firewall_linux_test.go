@@ -234,18 +234,18 @@ func TestAllowRenewRevoke(t *testing.T) {
 		t.Errorf("renewed to 5s: %v left", left)
 	}
 
-	if err := f.Revoke(a4); err != nil {
-		t.Fatal(err)
+	if n, err := f.Revoke(a4); err != nil || n != 2 {
+		t.Fatalf("Revoke(%s) = %d, %v; want its 2 grants closed", a4, n, err)
 	}
-	if err := f.Revoke(a4); err != nil {
-		t.Fatalf("revoking twice: %v", err)
+	if n, err := f.Revoke(a4); err != nil || n != 0 {
+		t.Fatalf("revoking twice = %d, %v; want nothing left to close", n, err)
 	}
 	g = grantsOf(t, f)
 	if _, ok := g["10.77.1.3 tcp/22"]; !ok || len(g) != 2 {
 		t.Errorf("after revoking %s: %v", a4, g)
 	}
-	if err := f.Revoke(a6); err != nil {
-		t.Fatal(err)
+	if n, err := f.Revoke(a6); err != nil || n != 1 {
+		t.Fatalf("Revoke(%s) = %d, %v; want 1", a6, n, err)
 	}
 	if g := grantsOf(t, f); len(g) != 1 {
 		t.Errorf("after revoking %s: %v", a6, g)
@@ -417,7 +417,7 @@ func TestConcurrentUse(t *testing.T) {
 				}
 			}
 			if i%2 == 0 {
-				if err := f.Revoke(a); err != nil {
+				if _, err := f.Revoke(a); err != nil {
 					errs <- err
 				}
 			}

@@ -24,7 +24,7 @@ func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration) err
 }
 
 // Revoke always fails on this platform.
-func (f *Firewall) Revoke(addr netip.Addr) error { return errUnsupported }
+func (f *Firewall) Revoke(addr netip.Addr) (int, error) { return 0, errUnsupported }
 
 // Grants always fails on this platform.
 func (f *Firewall) Grants() ([]Grant, error) { return nil, errUnsupported }
@@ -50,3 +50,6 @@ func (f *Firewall) Repair() ([]string, error) { return nil, errUnsupported }
 func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report func([]string, error)) error {
 	return errUnsupported
 }
+
+// Exists always fails on this platform.
+func Exists(table string, netnsFD int) (bool, error) { return false, errUnsupported }

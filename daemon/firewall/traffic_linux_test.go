@@ -156,7 +156,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustConnect(t, p.cl, tc.gw, port, "granted again").Close()
-			if err := f.Revoke(tc.from); err != nil {
+			if _, err := f.Revoke(tc.from); err != nil {
 				t.Fatal(err)
 			}
 			mustDrop(t, p.cl, tc.gw, port, "revoked")

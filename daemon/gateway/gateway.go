@@ -17,34 +17,15 @@ const Table = "hyp"
 // Options are what a run needs beyond the configuration.
 type Options struct {
 	Logger *slog.Logger
+	// Level, if set, is the logger's level: a reload that changes log_level sets it.
+	Level *slog.LevelVar
 	// ControlSocket is the path of the status socket; empty disables it.
 	ControlSocket string
-}
-
-// protectedServices is every service hypd hides: the configured ones and any that a key file
-// adds for its own agent.
-func protectedServices(cfg config.Config, keys []config.Key) []firewall.Service {
-	seen := map[firewall.Service]bool{}
-	var out []firewall.Service
-	add := func(svcs []firewall.Service) {
-		for _, s := range svcs {
-			if !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-	}
-	add(cfg.Services)
-	for _, k := range keys {
-		add(k.Services)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Proto != out[j].Proto {
-			return out[i].Proto < out[j].Proto
-		}
-		return out[i].Port < out[j].Port
-	})
-	return out
+	// Reload asks for the configuration to be read again (the command layer sends on SIGHUP);
+	// LoadConfig reads it, flags laid over the file as at start. Without LoadConfig a reload
+	// reads the keys only.
+	Reload     <-chan struct{}
+	LoadConfig func() (config.Config, error)
 }
 
 // udpPorts lists the UDP ports the detector must never treat as knocks: a WireGuard endpoint or a

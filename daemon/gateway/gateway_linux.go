@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/config"
@@ -21,22 +21,87 @@ import (
 	"github.com/hideyourports/hyp/daemon/spent"
 )
 
-// Run hides the protected services and serves knocks until ctx ends. On return the firewall
-// table stays in place (fail closed): protected services stay hidden and grants expire on time.
+// watchInterval is how often the table is checked for drift when no nftables notification
+// came: a safety net for a lost notification, not the way repairs are normally found.
+const watchInterval = 5 * time.Second
+
+// gateway is one running hypd: the live configuration and what it protects.
+type gateway struct {
+	log  *slog.Logger
+	opts Options
+
+	// mu guards cfg, kept, origins, keyProblems, configProblem and keys.
+	mu            sync.Mutex
+	cfg           config.Config
+	kept          []firewall.Service // protected before and not given up on purpose
+	origins       []Origin           // what the table protects now, and why
+	keyProblems   []string
+	configProblem string
+	keys          []config.Key
+
+	fw  *firewall.Firewall
+	det *detector.Detector
+	srv *server.Server
+}
+
+// Run hides the protected services and serves knocks until ctx ends.
+//
+// Everything that can fail is checked before the first change to the kernel's ruleset — the
+// instance lock (a second hypd touches nothing), the state directory, the keys, the control
+// socket's path, loading and attaching the knock detector — so a run that exits with an error
+// leaves the ruleset as it found it. From the moment the table is in place hypd does not exit
+// on an error: a reload that fails keeps the running configuration, a key file that fails keeps
+// its services hidden. On return the firewall table stays in place (fail closed): protected
+// services stay hidden and grants expire on time.
 func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	log := o.Logger
-	keys, problems := config.LoadKeys(cfg.KeysDir, cfg)
-	for _, p := range problems {
-		log.Error("key not loaded", "err", p)
+	lock, err := AcquireLock(Table)
+	if err != nil {
+		return err
 	}
-	if len(keys) == 0 {
-		log.Warn("no keys loaded: every protected service stays hidden until a key file appears", "keys", cfg.KeysDir)
+	defer func() { err = errors.Join(err, lock.Close()) }()
+
+	if err := checkStateDir(cfg.StateDir); err != nil {
+		return err
+	}
+	last, _, err := loadProtection(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	st, err := spent.Open(filepath.Join(cfg.StateDir, "spent.json"))
+	if err != nil {
+		return err
+	}
+	if o.ControlSocket != "" {
+		if err := control.CheckPath(o.ControlSocket); err != nil {
+			return err
+		}
 	}
 
-	// Ownership, in the order of acquisition; closed in reverse by the deferred closes.
+	g := &gateway{log: log, opts: o, cfg: cfg, kept: last.Protected}
+	keys := g.loadKeys()
+	g.mu.Lock()
+	g.origins = protection(cfg, keys, g.kept)
+	protected := servicesOf(g.origins)
+	g.mu.Unlock()
+
+	// The detector is loaded and attached before the table changes: it is the part most likely
+	// to fail (kernel features, permissions), and without the table it opens nothing.
+	det, err := detector.Open(detector.Config{
+		Interfaces:   cfg.Interfaces,
+		UDPServices:  udpPorts(protected, cfg.Public),
+		KnockTimeout: cfg.KnockTimeout,
+	})
+	if err != nil {
+		return fmt.Errorf("starting the knock detector (nothing was changed in nftables): %w", err)
+	}
+	defer func() { err = errors.Join(err, det.Close()) }()
+	g.det = det
+
+	// The first change to the ruleset. From here on, hypd stays up whatever fails.
 	fw, err := firewall.Open(firewall.Config{
 		Table:     Table,
-		Protected: protectedServices(cfg, keys),
+		Protected: protected,
 		Stealth:   cfg.Stealth,
 		Public:    cfg.Public,
 	})
@@ -44,25 +109,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		return fmt.Errorf("opening firewall table inet %s: %w", Table, err)
 	}
 	defer func() { err = errors.Join(err, fw.Close()) }()
-
-	det, err := detector.Open(detector.Config{
-		Interfaces:   cfg.Interfaces,
-		UDPServices:  udpPorts(protectedServices(cfg, keys), cfg.Public),
-		KnockTimeout: cfg.KnockTimeout,
-	})
-	if err != nil {
-		return fmt.Errorf("starting the knock detector: %w", err)
-	}
-	defer func() { err = errors.Join(err, det.Close()) }()
-
-	statePath := ""
-	if cfg.StateDir != "" {
-		statePath = filepath.Join(cfg.StateDir, "spent.json")
-	}
-	st, err := spent.Open(statePath)
-	if err != nil {
-		return err
-	}
+	g.fw = fw
+	g.saveProtection()
 
 	srv, err := server.New(server.Options{
 		Skew:     cfg.Skew,
@@ -70,21 +118,23 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Firewall: fw,
 		Spent:    st,
 		Logger:   log,
-		LoadKeys: func() ([]config.Key, []error) { return config.LoadKeys(cfg.KeysDir, cfg) },
-		OnKeys: func(keys []config.Key) error {
-			// A key file may name services of its own: the table must hide them before the key can
-			// knock, and the detector must let their UDP traffic through.
-			protected := protectedServices(cfg, keys)
-			return errors.Join(fw.Reconfigure(protected, cfg.Public, cfg.Stealth),
-				det.SetUDPServices(udpPorts(protected, cfg.Public)))
-		},
+		LoadKeys: func() ([]config.Key, []error) { return g.loadKeys(), nil },
+		OnKeys:   g.applyKeys,
 	})
 	if err != nil {
 		return err
 	}
+	g.srv = srv
 	if err := srv.SetKeys(keys); err != nil {
-		return err
+		log.Error("loading the keys' sequences into the knock detector; retrying at the next time step", "err", err)
 	}
+
+	// Every goroutine below ends with watchCtx and is joined before the deferred closes release
+	// the kernel handles it uses.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopWatch()
 
 	changed := make(chan struct{}, 1)
 	notify := func() {
@@ -93,27 +143,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		default:
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	go func() {
-		for {
-			select {
-			case <-watchCtx.Done():
-				return
-			case <-hup:
-				log.Info("SIGHUP: reloading keys")
-				notify()
-			}
-		}
-	}()
 	if w, err := config.Watch(cfg.KeysDir, 200*time.Millisecond); err != nil {
 		log.Warn("not watching the keys directory; send SIGHUP after changing keys", "keys", cfg.KeysDir, "err", err)
 	} else {
 		defer func() { err = errors.Join(err, w.Close()) }()
-		go func() {
+		wg.Go(func() {
 			for {
 				select {
 				case <-watchCtx.Done():
@@ -122,66 +156,306 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 					notify()
 				}
 			}
-		}()
+		})
+	}
+	if o.Reload != nil {
+		wg.Go(func() {
+			for {
+				select {
+				case <-watchCtx.Done():
+					return
+				case <-o.Reload:
+					g.reloadConfig()
+					notify()
+				}
+			}
+		})
 	}
 
 	// Fail closed also against `nft flush ruleset` (Debian's nftables.service runs it at start),
 	// a flushed chain or set, a deleted rule: while hypd runs, its table is rebuilt within
 	// milliseconds of any change from outside.
-	go func() {
-		_ = fw.Watch(watchCtx, 5*time.Second, func(drift []string, err error) {
+	wg.Go(func() {
+		_ = fw.Watch(watchCtx, watchInterval, func(drift []string, err error) {
 			if err != nil {
-				log.Error("checking the nftables table", "err", err)
+				log.Error("checking the nftables table", "table", "inet "+Table, "err", err)
 				return
 			}
-			log.Warn("nftables table inet "+Table+" was changed from outside hypd; re-created it", "drift", drift)
+			log.Warn("nftables table changed from outside hypd; re-created it", "table", "inet "+Table, "drift", drift)
 		})
-	}()
+	})
 
 	started := time.Now()
 	if o.ControlSocket != "" {
-		cs, err := control.Listen(o.ControlSocket, &backend{srv: srv, fw: fw, det: det, started: started})
+		cs, err := control.Listen(o.ControlSocket, &backend{g: g, started: started})
 		if err != nil {
-			return err
+			log.Error("no control socket: hypd status will not answer; the gateway runs on", "err", err)
+		} else {
+			defer func() { err = errors.Join(err, cs.Close()) }()
 		}
-		defer func() { err = errors.Join(err, cs.Close()) }()
 	}
 
-	log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protectedServices(cfg, keys),
+	log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protected,
 		"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String())
 	err = srv.Run(ctx, changed)
 	log.Info("hypd stopping; protected services stay hidden, grants expire on time")
 	return err
 }
 
+// loadKeys reads the keys directory with the current configuration as defaults, remembers the
+// problems for status and logs each.
+func (g *gateway) loadKeys() []config.Key {
+	g.mu.Lock()
+	cfg := g.cfg
+	g.mu.Unlock()
+	keys, problems := config.LoadKeys(cfg.KeysDir, cfg)
+	texts := make([]string, len(problems))
+	for i, p := range problems {
+		texts[i] = p.Error()
+		g.log.Error("key not loaded; the services it protected stay hidden", "err", p)
+	}
+	if len(keys) == 0 {
+		g.log.Warn("no keys loaded: every protected service stays hidden until a key file loads", "keys", cfg.KeysDir)
+	}
+	g.mu.Lock()
+	g.keyProblems = texts
+	g.mu.Unlock()
+	return keys
+}
+
+// applyKeys protects what the new keys name, before their sequences reach the kernel: a key must
+// never be able to knock before its services are hidden. Nothing that was protected is dropped.
+func (g *gateway) applyKeys(keys []config.Key) error {
+	g.mu.Lock()
+	g.keys = keys
+	g.mu.Unlock()
+	return g.reprotect()
+}
+
+// reprotect recomputes the protection from the configuration, the keys and what is kept, and
+// applies it to the table and the detector.
+func (g *gateway) reprotect() error {
+	g.mu.Lock()
+	cfg := g.cfg
+	origins := protection(cfg, g.keys, g.kept)
+	g.origins = origins
+	// What is protected now is kept from now on, whatever happens to the files naming it.
+	g.kept = servicesOf(origins)
+	protected := g.kept
+	g.mu.Unlock()
+	err := errors.Join(g.fw.Reconfigure(protected, cfg.Public, cfg.Stealth),
+		g.det.SetUDPServices(udpPorts(protected, cfg.Public)))
+	g.saveProtection()
+	return err
+}
+
+// saveProtection persists what the table protects now. Failing to is logged, not fatal: the
+// table is in place, and the file only matters at the next start.
+func (g *gateway) saveProtection() {
+	g.mu.Lock()
+	p := Protection{Protected: servicesOf(g.origins), Public: g.cfg.Public, Stealth: g.cfg.Stealth}
+	dir := g.cfg.StateDir
+	g.mu.Unlock()
+	if err := saveProtection(dir, p); err != nil {
+		g.log.Error("saving what is protected (the table is unaffected; a later start with a broken config would fall back to an older protection)", "err", err)
+	}
+}
+
+// unprotect gives up a kept service on the admin's explicit request.
+func (g *gateway) unprotect(text string) error {
+	svc, err := firewall.ParseService(text)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	var named []string
+	found := false
+	for _, o := range g.origins {
+		if o.Service == svc {
+			found = true
+			named = o.From
+		}
+	}
+	if !found {
+		g.mu.Unlock()
+		return fmt.Errorf("%s is not protected", svc)
+	}
+	if len(named) > 0 {
+		g.mu.Unlock()
+		return fmt.Errorf("%s is named by %s; remove it there first (then reload: systemctl reload hypd)", svc, joinNames(named))
+	}
+	g.kept = slices.DeleteFunc(slices.Clone(g.kept), func(s firewall.Service) bool { return s == svc })
+	g.mu.Unlock()
+	if err := g.reprotect(); err != nil {
+		return err
+	}
+	g.log.Warn("service no longer protected, on request", "service", svc.String())
+	return nil
+}
+
+func joinNames(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
+
+// reloadConfig reads the configuration again (SIGHUP, systemctl reload). A configuration that
+// does not load is refused whole: hypd keeps running with the last good one and says why.
+// What can change live is applied; what cannot is named.
+func (g *gateway) reloadConfig() {
+	if g.opts.LoadConfig == nil {
+		g.log.Info("SIGHUP: reloading keys")
+		return
+	}
+	next, err := g.opts.LoadConfig()
+	if err != nil {
+		g.mu.Lock()
+		g.configProblem = err.Error()
+		g.mu.Unlock()
+		g.log.Error("configuration not reloaded; hypd keeps running with the last good one", "err", err)
+		return
+	}
+	g.mu.Lock()
+	prev := g.cfg
+	g.configProblem = ""
+	// Settings that name the kernel objects or files hypd holds open need a restart; keep the
+	// running values so that what status shows is what runs.
+	var restart []string
+	if !slices.Equal(prev.Interfaces, next.Interfaces) {
+		restart = append(restart, "interfaces")
+		next.Interfaces = prev.Interfaces
+	}
+	if prev.KeysDir != next.KeysDir {
+		restart = append(restart, "keys_dir")
+		next.KeysDir = prev.KeysDir
+	}
+	if prev.StateDir != next.StateDir {
+		restart = append(restart, "state_dir")
+		next.StateDir = prev.StateDir
+	}
+	if prev.Skew != next.Skew {
+		restart = append(restart, "skew")
+		next.Skew = prev.Skew
+	}
+	g.cfg = next
+	g.mu.Unlock()
+
+	var applied []string
+	if !slices.Equal(prev.Services, next.Services) || !slices.Equal(prev.Public, next.Public) || prev.Stealth != next.Stealth {
+		applied = append(applied, "services, public, stealth")
+	}
+	if prev.Open != next.Open || prev.Uses != next.Uses || prev.Scheme != next.Scheme {
+		applied = append(applied, "key defaults (open, uses, scheme)")
+	}
+	if prev.KnockTimeout != next.KnockTimeout {
+		if err := g.det.SetKnockTimeout(next.KnockTimeout); err != nil {
+			g.log.Error("applying knock_timeout", "err", err)
+		} else {
+			applied = append(applied, "knock_timeout")
+		}
+	}
+	if prev.LogLevel != next.LogLevel {
+		if g.opts.Level != nil {
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(next.LogLevel)); err == nil {
+				g.opts.Level.Set(l)
+				applied = append(applied, "log_level")
+			}
+		} else {
+			restart = append(restart, "log_level")
+		}
+	}
+	// Services and key defaults take effect through the key reload the caller triggers next
+	// (it re-protects before any new sequence is loaded).
+	g.log.Info("configuration reloaded", "applied", applied, "needs_restart", restart)
+	if len(restart) > 0 {
+		g.log.Warn("some changed settings take effect only after a restart (systemctl restart hypd)", "settings", restart)
+	}
+}
+
+// Restore puts the last good protection back in place when hypd cannot start with the
+// configuration it was given (a typo at boot). nftables tables do not survive a reboot: without
+// this, one bad edit of hypd.toml would expose every protected service after the next reboot.
+// Only a missing table is restored — an existing one is at least as strict, being the last
+// run's — and nothing is done while another hypd runs. It returns what it did, for the log.
+func Restore(stateDir string) (string, error) {
+	lock, err := AcquireLock(Table)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	last, ok, err := loadProtection(stateDir)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "no earlier protection recorded in " + stateDir + "; nothing to restore", nil
+	}
+	exists, err := firewall.Exists(Table, 0)
+	if err != nil {
+		return "", err
+	}
+	if exists {
+		return "table inet " + Table + " is in place from the last run; left as it is", nil
+	}
+	fw, err := firewall.Open(firewall.Config{Table: Table, Protected: last.Protected, Public: last.Public, Stealth: last.Stealth})
+	if err != nil {
+		return "", fmt.Errorf("restoring the last protection: %w", err)
+	}
+	if err := fw.Close(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("restored the last protection: table inet %s hides %v (stealth %v)", Table, last.Protected, last.Stealth), nil
+}
+
 // backend answers the control socket from the live objects.
 type backend struct {
-	srv     *server.Server
-	fw      *firewall.Firewall
-	det     *detector.Detector
+	g       *gateway
 	started time.Time
 }
 
 func (b *backend) Status() (control.Status, error) {
+	g := b.g
+	g.mu.Lock()
 	st := control.Status{
-		Started:    b.started.UTC(),
-		Keys:       b.srv.Keys(),
-		Server:     b.srv.Stats(),
-		Interfaces: b.det.AttachModes(),
+		Started:       b.started.UTC(),
+		Stealth:       g.cfg.Stealth,
+		KeyProblems:   slices.Clone(g.keyProblems),
+		ConfigProblem: g.configProblem,
 	}
-	c, err := b.det.Counters()
+	for _, o := range g.origins {
+		st.Protected = append(st.Protected, control.Protected{Service: o.Service.String(), From: append([]string{}, o.From...)})
+	}
+	g.mu.Unlock()
+	st.Keys = g.srv.Keys()
+	st.Server = g.srv.Stats()
+	st.Interfaces = g.det.AttachModes()
+	c, err := g.det.Counters()
 	if err != nil {
 		return st, fmt.Errorf("reading detector counters: %w", err)
 	}
 	st.Detector = control.Counters{Seen: c.Seen, Hits: c.Hits, Resets: c.Resets, Completions: c.Completions, Overflows: c.Overflows, RingbufDrops: c.RingbufDrops}
-	gs, err := b.fw.Grants()
+	gs, err := g.fw.Grants()
 	if err != nil {
 		return st, fmt.Errorf("reading grants: %w", err)
 	}
-	for _, g := range gs {
-		st.Grants = append(st.Grants, control.Grant{Source: g.Addr.String(), Service: g.Service.String(), SecondsLeft: int64(g.Expires / time.Second)})
+	for _, gr := range gs {
+		st.Grants = append(st.Grants, control.Grant{Source: gr.Addr.String(), Service: gr.Service.String(), SecondsLeft: int64(gr.Expires / time.Second)})
 	}
 	return st, nil
 }
 
-func (b *backend) Revoke(addr netip.Addr) error { return b.fw.Revoke(addr) }
+func (b *backend) Revoke(addr netip.Addr) (int, error) {
+	n, err := b.g.fw.Revoke(addr)
+	if err == nil {
+		b.g.log.Info("grants revoked on request", "source", addr, "revoked", n)
+	}
+	return n, err
+}
+
+func (b *backend) Unprotect(svc string) error { return b.g.unprotect(svc) }

@@ -13,3 +13,11 @@ import (
 func Run(ctx context.Context, cfg config.Config, o Options) error {
 	return errors.New("hypd runs on Linux only (XDP and nftables)")
 }
+
+// Restore needs Linux.
+func Restore(stateDir string) (string, error) {
+	return "", errors.New("hypd runs on Linux only (XDP and nftables)")
+}
+
+// LockHolder needs Linux: no hypd runs elsewhere.
+func LockHolder(table string) (pid int, held bool, err error) { return 0, false, nil }

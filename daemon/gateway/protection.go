@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"github.com/hideyourports/hyp/daemon/config"
+	"github.com/hideyourports/hyp/daemon/firewall"
+	"github.com/hideyourports/hyp/daemon/spent"
+)
+
+// protectionFile, in the state directory, is the last protection hypd applied. It is what makes
+// protection outlive the files that asked for it: a key file deleted (revoked), made unreadable
+// or broken by a typo, or a hypd.toml that no longer parses at boot, must never take a service
+// out of the protected set. Only `hypd unprotect` (or a valid config that makes a service public)
+// does that, on purpose.
+const protectionFile = "protection.json"
+
+// Protection is what the table hides and how.
+type Protection struct {
+	Version   int                `json:"version"`
+	Protected []firewall.Service `json:"protected"`
+	Public    []firewall.Service `json:"public"`
+	Stealth   bool               `json:"stealth"`
+}
+
+// loadProtection reads the last protection from dir; ok is false when there is none yet.
+func loadProtection(dir string) (p Protection, ok bool, err error) {
+	path := filepath.Join(dir, protectionFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Protection{}, false, nil
+	}
+	if err != nil {
+		return Protection{}, false, fmt.Errorf("reading the last protection: %w", err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Protection{}, false, fmt.Errorf("reading the last protection %s: %w (it is rewritten at the next good start; delete it only if you mean to forget what was protected)", path, err)
+	}
+	if p.Version != 1 {
+		return Protection{}, false, fmt.Errorf("reading the last protection %s: unknown version %d", path, p.Version)
+	}
+	return p, true, nil
+}
+
+// saveProtection writes p to dir atomically.
+func saveProtection(dir string, p Protection) error {
+	p.Version = 1
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the protection: %w", err)
+	}
+	if err := spent.WriteFileAtomic(filepath.Join(dir, protectionFile), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving the protection: %w", err)
+	}
+	return nil
+}
+
+// Origin says why a service is protected.
+type Origin struct {
+	Service firewall.Service
+	// From lists "config" and "key NAME" for each source that names the service; empty when
+	// nothing names it any more and it is kept from an earlier run or configuration.
+	From []string
+}
+
+// protection computes what to hide: every service the config or a loaded key names, plus every
+// service kept from before, less what a valid config now makes public. It returns the services
+// sorted, with their origins.
+func protection(cfg config.Config, keys []config.Key, kept []firewall.Service) []Origin {
+	from := map[firewall.Service][]string{}
+	add := func(svcs []firewall.Service, who string) {
+		for _, s := range svcs {
+			if !slices.Contains(from[s], who) {
+				from[s] = append(from[s], who)
+			}
+		}
+	}
+	add(cfg.Services, "config")
+	for _, k := range keys {
+		add(k.Services, "key "+k.Name)
+	}
+	for _, s := range kept {
+		if _, ok := from[s]; !ok {
+			from[s] = nil
+		}
+	}
+	for _, s := range cfg.Public {
+		delete(from, s)
+	}
+	out := make([]Origin, 0, len(from))
+	for s, f := range from {
+		out = append(out, Origin{Service: s, From: f})
+	}
+	sort.Slice(out, func(i, j int) bool { return lessService(out[i].Service, out[j].Service) })
+	return out
+}
+
+func lessService(a, b firewall.Service) bool {
+	if a.Proto != b.Proto {
+		return a.Proto < b.Proto
+	}
+	return a.Port < b.Port
+}
+
+func servicesOf(origins []Origin) []firewall.Service {
+	out := make([]firewall.Service, len(origins))
+	for i, o := range origins {
+		out[i] = o.Service
+	}
+	return out
+}
+
+// checkStateDir makes sure hypd can write its state before it changes anything in the kernel: a
+// grant must be recorded as spent before it opens, so a state directory hypd cannot write would
+// turn every knock away after the table was already in place.
+func checkStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return stateDirError(dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".hypd-write-check-*")
+	if err != nil {
+		return stateDirError(dir, err)
+	}
+	name := f.Name()
+	_, werr := f.Write([]byte("hypd\n"))
+	serr := f.Sync()
+	cerr := f.Close()
+	rerr := os.Remove(name)
+	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
+		return stateDirError(dir, err)
+	}
+	return nil
+}
+
+func stateDirError(dir string, err error) error {
+	return fmt.Errorf("state_dir %s is not writable: %w; nothing was changed. hypd records spent knocks there. "+
+		"Under the systemd unit only /var/lib/hyp is writable (ProtectSystem=strict): use the default, or allow the directory with `systemctl edit hypd` and ReadWritePaths=%s", dir, err, dir)
+}
