@@ -48,7 +48,7 @@ func TestRenderUnit(t *testing.T) {
 		"ProtectHome=yes",
 		"PrivateTmp=yes",
 		"Restart=on-failure",
-		"RestartPreventExitStatus=2",
+		"ExecReload=/bin/kill -HUP $MAINPID",
 		"LimitMEMLOCK=infinity",
 		"WantedBy=multi-user.target",
 	} {
@@ -57,6 +57,9 @@ func TestRenderUnit(t *testing.T) {
 		}
 	}
 	for l := range lines {
+		if strings.HasPrefix(l, "RestartPreventExitStatus") {
+			t.Errorf("unit stops retrying on some exit status (%q): a typo at boot would keep the gateway down", l)
+		}
 		if strings.Contains(l, "CAP_SYS_ADMIN") && !strings.HasPrefix(l, "#") {
 			t.Errorf("unit for a 5.8+ kernel grants CAP_SYS_ADMIN: %q", l)
 		}
