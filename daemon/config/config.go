@@ -334,7 +334,13 @@ func StateDirOf(path string) string {
 	var c struct {
 		StateDir string `toml:"state_dir"`
 	}
-	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil || c.StateDir == "" {
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
+		// Not TOML any more (a half-written edit): the line itself may still be intact.
+		if m := regexp.MustCompile(`(?m)^\s*state_dir\s*=\s*"([^"]+)"\s*(#.*)?$`).FindSubmatch(data); m != nil {
+			c.StateDir = string(m[1])
+		}
+	}
+	if c.StateDir == "" {
 		return DefaultStateDir
 	}
 	if !filepath.IsAbs(c.StateDir) {

@@ -209,10 +209,17 @@ func (g *gateway) loadKeys() []config.Key {
 	cfg := g.cfg
 	g.mu.Unlock()
 	keys, problems := config.LoadKeys(cfg.KeysDir, cfg)
+	g.mu.Lock()
+	before := g.keyProblems
+	g.mu.Unlock()
 	texts := make([]string, len(problems))
 	for i, p := range problems {
 		texts[i] = p.Error()
-		g.log.Error("key not loaded; the services it protected stay hidden", "err", p)
+		// Once per problem, not at every reload: the log is an audit trail, and status lists
+		// what is still wrong.
+		if !slices.Contains(before, texts[i]) {
+			g.log.Error("key not loaded; the services it protected stay hidden", "err", p)
+		}
 	}
 	if len(keys) == 0 {
 		g.log.Warn("no keys loaded: every protected service stays hidden until a key file loads", "keys", cfg.KeysDir)
