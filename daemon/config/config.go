@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,6 +67,10 @@ type Config struct {
 	KnockTimeout time.Duration `toml:"knock_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// Metrics, if set, is the IP:port where hypd serves Prometheus metrics over plain HTTP.
+	// Keep it on loopback or a management network: the metrics name no secret, but they say
+	// how busy the gateway is.
+	Metrics string `toml:"metrics"`
 }
 
 // Default returns the configuration of an empty config file.
@@ -152,6 +157,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fieldErr("log_level", "must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.Metrics != "" {
+		if ap, err := netip.ParseAddrPort(c.Metrics); err != nil || ap.Port() == 0 {
+			errs = append(errs, fieldErr("metrics", "%q is not IP:PORT such as \"127.0.0.1:9108\" or \"[::1]:9108\"", c.Metrics))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -60,5 +60,9 @@ public = []
 
 # debug, info, warn or error.
 log_level = "info"
+
+# Serve Prometheus metrics (counters, grants, keys, per-interface attachment)
+# over plain HTTP at this IP:PORT, e.g. "127.0.0.1:9108". Empty: off.
+metrics = ""
 `
 }

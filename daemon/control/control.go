@@ -62,6 +62,8 @@ type Status struct {
 	KeyProblems []string `json:"key_problems"`
 	// ConfigProblem is why the last reload of the configuration was refused; empty if it was not.
 	ConfigProblem string `json:"config_problem,omitempty"`
+	// TableRepairs counts the times the nftables table was changed from outside and rebuilt.
+	TableRepairs uint64 `json:"table_repairs"`
 }
 
 // Backend is what the socket serves.

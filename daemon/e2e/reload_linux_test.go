@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -37,7 +40,7 @@ func TestReloadAppliesOrRefusesTheWholeConfig(t *testing.T) {
 
 	uri := g.newKey("laptop", l.GatewayIP())
 	conf := filepath.Join(g.dir, "hypd.toml")
-	base := fmt.Sprintf("interfaces = [\"eth0\"]\nservices = [\"tcp/%d\"]\nkeys_dir = %q\nstate_dir = %q\nopen = \"30s\"\n", servicePort, g.keys, g.state)
+	base := fmt.Sprintf("interfaces = [\"eth0\"]\nservices = [\"tcp/%d\"]\nkeys_dir = %q\nstate_dir = %q\nopen = \"30s\"\nmetrics = \"127.0.0.1:9108\"\n", servicePort, g.keys, g.state)
 	write := func(s string) {
 		t.Helper()
 		if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
@@ -98,6 +101,29 @@ func TestReloadAppliesOrRefusesTheWholeConfig(t *testing.T) {
 	g.knock(l.Client, uri)
 	waitOpen(t, client, time.Second)
 	assertHidden(t, attacker)
+
+	// The same numbers as Prometheus metrics, on the gateway's loopback.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// net/http dials on a goroutine of its own: dial inside the gateway namespace explicitly.
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return l.Gateway.Dial(ctx, "tcp", netip.MustParseAddrPort(addr), netip.Addr{})
+		},
+	}}
+	resp, err := hc.Get("http://127.0.0.1:9108/metrics")
+	if err != nil {
+		t.Fatalf("fetching metrics: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := string(b)
+	for _, want := range []string{"hyp_grants_total 1\n", "hyp_keys_loaded 1\n", "hyp_config_reload_refused 0\n", `hyp_interface_attached{interface="eth0",mode="native"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
 
 	// Revoking an address that has no grant says so instead of claiming success.
 	out, code := g.hypdCmd("revoke-grant", l.AttackerIP().String(), "--socket", g.sock)

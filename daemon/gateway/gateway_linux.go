@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/config"
@@ -42,6 +45,8 @@ type gateway struct {
 	fw  *firewall.Firewall
 	det *detector.Detector
 	srv *server.Server
+
+	repairs atomic.Uint64 // times the table was changed from outside and rebuilt
 }
 
 // Run hides the protected services and serves knocks until ctx ends.
@@ -76,6 +81,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		if err := control.CheckPath(o.ControlSocket); err != nil {
 			return err
 		}
+	}
+	var metricsLn net.Listener
+	if cfg.Metrics != "" {
+		// Bound now, served once everything is wired: a port in use is found before any change.
+		if metricsLn, err = net.Listen("tcp", cfg.Metrics); err != nil {
+			return fmt.Errorf("metrics %s: %w (nothing was changed)", cfg.Metrics, err)
+		}
+		defer metricsLn.Close()
 	}
 
 	g := &gateway{log: log, opts: o, cfg: cfg, kept: last.Protected}
@@ -181,13 +194,21 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 				log.Error("checking the nftables table", "table", "inet "+Table, "err", err)
 				return
 			}
+			g.repairs.Add(1)
 			log.Warn("nftables table changed from outside hypd; re-created it", "table", "inet "+Table, "drift", drift)
 		})
 	})
 
 	started := time.Now()
+	b := &backend{g: g, started: started}
+	if metricsLn != nil {
+		ms := &http.Server{Handler: metricsHandler(b), ReadHeaderTimeout: 5 * time.Second}
+		wg.Go(func() { _ = ms.Serve(metricsLn) })
+		defer ms.Close()
+		log.Info("serving Prometheus metrics", "address", metricsLn.Addr().String())
+	}
 	if o.ControlSocket != "" {
-		cs, err := control.Listen(o.ControlSocket, &backend{g: g, started: started})
+		cs, err := control.Listen(o.ControlSocket, b)
 		if err != nil {
 			log.Error("no control socket: hypd status will not answer; the gateway runs on", "err", err)
 		} else {
@@ -349,6 +370,10 @@ func (g *gateway) reloadConfig() {
 		restart = append(restart, "skew")
 		next.Skew = prev.Skew
 	}
+	if prev.Metrics != next.Metrics {
+		restart = append(restart, "metrics")
+		next.Metrics = prev.Metrics
+	}
 	g.cfg = next
 	g.mu.Unlock()
 
@@ -434,6 +459,7 @@ func (b *backend) Status() (control.Status, error) {
 		Stealth:       g.cfg.Stealth,
 		KeyProblems:   slices.Clone(g.keyProblems),
 		ConfigProblem: g.configProblem,
+		TableRepairs:  g.repairs.Load(),
 	}
 	for _, o := range g.origins {
 		st.Protected = append(st.Protected, control.Protected{Service: o.Service.String(), From: append([]string{}, o.From...)})
@@ -455,6 +481,21 @@ func (b *backend) Status() (control.Status, error) {
 		st.Grants = append(st.Grants, control.Grant{Source: gr.Addr.String(), Service: gr.Service.String(), SecondsLeft: int64(gr.Expires / time.Second)})
 	}
 	return st, nil
+}
+
+// metricsHandler serves /metrics from the backend's status.
+func metricsHandler(b *backend) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		st, err := b.Status()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_ = control.WriteMetrics(w, st)
+	})
+	return mux
 }
 
 func (b *backend) Revoke(addr netip.Addr) (int, error) {
