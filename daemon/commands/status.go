@@ -68,7 +68,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 func printGrants(w *tabwriter.Writer, gs []control.Grant) {
 	fmt.Fprintf(w, "\ngrants (%d):\n", len(gs))
 	for _, g := range gs {
-		fmt.Fprintf(w, "  %s\t%s\t%ds left\n", g.Source, g.Service, g.SecondsLeft)
+		fmt.Fprintf(w, "  %s\t%s\tkey %s\t%ds left\n", g.Source, g.Service, g.Key, g.SecondsLeft)
 	}
 }
 

@@ -37,6 +37,7 @@ type Grant struct {
 	Source      string `json:"source"`
 	Service     string `json:"service"`
 	SecondsLeft int64  `json:"seconds_left"`
+	Key         string `json:"key"`
 }
 
 // Status is everything `hypd status` shows.

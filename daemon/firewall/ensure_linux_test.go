@@ -12,7 +12,7 @@ func TestReconfigureKeepsGrants(t *testing.T) {
 	ns := newNS(t)
 	f := openNS(t, ns, Config{Protected: []Service{ssh}})
 	a := netip.MustParseAddr("10.77.1.2")
-	if err := f.Allow(a, []Service{ssh}, time.Minute); err != nil {
+	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Reconfigure([]Service{ssh, wireguard}, nil, true); err != nil {
@@ -47,7 +47,7 @@ func TestEnsureRebuildsAFlushedTable(t *testing.T) {
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, wantInput) {
 		t.Errorf("input rules after Ensure: %v", r)
 	}
-	if err := f.Allow(netip.MustParseAddr("10.77.1.3"), []Service{ssh}, time.Minute); err != nil {
+	if err := f.Allow(netip.MustParseAddr("10.77.1.3"), []Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatalf("Allow after the rebuild: %v", err)
 	}
 }

@@ -45,10 +45,15 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	}
 	defer func() { err = errors.Join(err, fw.Close()) }()
 
+	slots, err := server.Slots(keys, cfg.Skew)
+	if err != nil {
+		return err
+	}
 	det, err := detector.Open(detector.Config{
 		Interfaces:   cfg.Interfaces,
 		UDPServices:  udpPorts(protectedServices(cfg, keys), cfg.Public),
 		KnockTimeout: cfg.KnockTimeout,
+		MaxSequences: slots,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the knock detector: %w", err)
@@ -70,7 +75,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Firewall: fw,
 		Spent:    st,
 		Logger:   log,
-		LoadKeys: func() ([]config.Key, []error) { return config.LoadKeys(cfg.KeysDir, cfg) },
+		// MaxSequences lets Refresh load the most useful sequences when a reload adds keys.
+		MaxSequences: slots,
+		LoadKeys:     func() ([]config.Key, []error) { return config.LoadKeys(cfg.KeysDir, cfg) },
 		OnKeys: func(keys []config.Key) error {
 			// A key file may name services of its own: the table must hide them before the key can
 			// knock, and the detector must let their UDP traffic through.
@@ -186,7 +193,7 @@ func (b *backend) Status() (control.Status, error) {
 		return st, fmt.Errorf("reading grants: %w", err)
 	}
 	for _, g := range gs {
-		st.Grants = append(st.Grants, control.Grant{Source: g.Addr.String(), Service: g.Service.String(), SecondsLeft: int64(g.Expires / time.Second)})
+		st.Grants = append(st.Grants, control.Grant{Source: g.Addr.String(), Service: g.Service.String(), SecondsLeft: int64(g.Expires / time.Second), Key: g.Key})
 	}
 	return st, nil
 }

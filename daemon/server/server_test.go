@@ -57,18 +57,29 @@ type grant struct {
 	addr netip.Addr
 	svcs []firewall.Service
 	ttl  time.Duration
+	key  string
 }
 
 type fakeFirewall struct {
-	mu     sync.Mutex // guards grants
+	mu     sync.Mutex // guards grants, fail
 	grants []grant
+	fail   error // Allow fails with this when set
 }
 
-func (f *fakeFirewall) Allow(addr netip.Addr, svcs []firewall.Service, ttl time.Duration) error {
+func (f *fakeFirewall) Allow(addr netip.Addr, svcs []firewall.Service, ttl time.Duration, key string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.grants = append(f.grants, grant{addr, svcs, ttl})
+	if f.fail != nil {
+		return f.fail
+	}
+	f.grants = append(f.grants, grant{addr, svcs, ttl, key})
 	return nil
+}
+
+func (f *fakeFirewall) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
 }
 
 func (f *fakeFirewall) count() int {
@@ -159,7 +170,7 @@ func TestHandleGrantsOnceThenRefusesReplay(t *testing.T) {
 		t.Fatalf("%d grants, want 1", fw.count())
 	}
 	g := fw.grants[0]
-	if g.addr != netip.MustParseAddr("10.77.0.2") || g.ttl != k.Open || len(g.svcs) != 1 || g.svcs[0].Port != 22 {
+	if g.addr != netip.MustParseAddr("10.77.0.2") || g.ttl != k.Open || len(g.svcs) != 1 || g.svcs[0].Port != 22 || g.key != "laptop" {
 		t.Fatalf("grant %+v", g)
 	}
 	if len(det.removed) != 1 || det.removed[0].Window != seq.Window {
