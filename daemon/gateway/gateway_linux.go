@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 
 	slots, err := server.Slots(keys, cfg.Skew)
 	if err != nil {
-		return err
+		return fmt.Errorf("sizing the knock detector: %w", err)
 	}
 	det, err := detector.Open(detector.Config{
 		Interfaces:   cfg.Interfaces,
