@@ -340,11 +340,23 @@ func TestSweepableSequencesAreRecognised(t *testing.T) {
 	}
 }
 
-// failingSpent is a spent store whose Spend fails while fail is set.
+// failingSpent is a spent store whose Spend fails while fail is set, and Advance while
+// failAdvance is.
 type failingSpent struct {
 	*spent.Store
-	mu   sync.Mutex // guards fail
-	fail error
+	mu          sync.Mutex // guards fail, failAdvance
+	fail        error
+	failAdvance error
+}
+
+func (f *failingSpent) Advance(step int64, current uint64, skew int) error {
+	f.mu.Lock()
+	err := f.failAdvance
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return f.Store.Advance(step, current, skew)
 }
 
 func (f *failingSpent) Spend(u spent.Use) (bool, error) {
@@ -651,5 +663,56 @@ func TestSlots(t *testing.T) {
 	_, err := Slots(many(1000, 1024), 10)
 	if err == nil || !strings.Contains(err.Error(), "22528000") || !strings.Contains(err.Error(), "16777216") {
 		t.Fatalf("Slots over the cap = %v, want an error naming 22528000 and 16777216", err)
+	}
+}
+
+// When the current window cannot be recorded (a full disk), Refresh keeps loading what the store
+// can vouch for, refuses the newer windows, and loads them once the write works again.
+func TestRefreshWhileAdvanceFails(t *testing.T) {
+	key, _ := psk.Generate()
+	k := config.Key{Name: "laptop", Secret: key, Params: sequence.Defaults(),
+		Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
+	st, _ := spent.Open("")
+	sp := &failingSpent{Store: st}
+	det, fw := &fakeDetector{}, &fakeFirewall{}
+	clk := &clock{t: time.Unix(1_795_000_000, 0)}
+	s, _ := New(Options{Skew: 1, Detector: det, Firewall: fw, Spent: sp, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := s.SetKeys([]config.Key{k}); err != nil {
+		t.Fatal(err)
+	}
+	cur := k.Params.Window(clk.Now().Unix())
+	windows := func() map[uint64]bool {
+		m := map[uint64]bool{}
+		for _, q := range det.loaded() {
+			m[q.Window] = true
+		}
+		return m
+	}
+
+	sp.mu.Lock()
+	sp.failAdvance = syscall.ENOSPC
+	sp.mu.Unlock()
+	clk.Set(clk.Now().Add(time.Duration(k.Params.Step) * time.Second))
+	if err := s.Refresh(); err != nil {
+		t.Fatalf("Refresh failed wholesale: %v", err)
+	}
+	if w := windows(); len(w) != 2 || !w[cur] || !w[cur+1] {
+		t.Fatalf("windows loaded while the mark cannot be written: %v, want %d and %d", w, cur, cur+1)
+	}
+	id := det.loaded()[0].KeyID
+	s.Handle(detector.Record{Source: netip.MustParseAddr("10.77.0.2"), KeyID: id, Window: cur + 2})
+	if fw.count() != 0 || s.Stats().StaleRefused != 1 {
+		t.Fatalf("a window above the recorded mark was granted: %+v", s.Stats())
+	}
+
+	sp.mu.Lock()
+	sp.failAdvance = nil
+	sp.mu.Unlock()
+	if err := s.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if w := windows(); len(w) != 3 || !w[cur+2] {
+		t.Fatalf("windows after the write works again: %v, want %d..%d", w, cur, cur+2)
 	}
 }
