@@ -64,6 +64,10 @@ type Store struct {
 	path string
 	fs   storage
 
+	// advance serialises Advance, which syncs outside mu: no compaction may replace the file
+	// between a mark's write and its sync.
+	advance sync.Mutex
+
 	mu      sync.Mutex // guards everything below
 	used    map[Use]struct{}
 	marks   map[int64]mark
@@ -204,10 +208,14 @@ func (s *Store) unsure() {
 // the high-water mark (never lowers it: a clock that steps back changes nothing) and the floor to
 // high−skew, forgets the uses below the floor, and records the mark durably. Call it before
 // loading sequences of that step: Bounds' ceiling only rises once the mark is on disk.
+//
+// The fsync happens outside the lock that Spend takes, so grants do not wait for the disk.
 func (s *Store) Advance(step int64, current uint64, skew int) error {
 	if step <= 0 || skew < 0 {
 		return fmt.Errorf("advancing spent-sequence state: step %d, skew %d out of range", step, skew)
 	}
+	s.advance.Lock()
+	defer s.advance.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.marks[step]
@@ -235,10 +243,19 @@ func (s *Store) Advance(step int64, current uint64, skew int) error {
 	}
 	if s.f != nil {
 		s.encodeMark(step, m)
-		if err := s.appendLocked(true); err != nil {
+		if err := s.appendLocked(false); err != nil {
+			return fmt.Errorf("recording the time window of step %ds: %w", step, err)
+		}
+		f := s.f
+		s.mu.Unlock()
+		err := f.Sync()
+		s.mu.Lock()
+		if err != nil {
 			return fmt.Errorf("recording the time window of step %ds: %w", step, err)
 		}
 	}
+	// Whatever happened meanwhile, the floor only rises.
+	m.floor = max(m.floor, s.marks[step].floor)
 	s.marks[step] = m
 	if s.f != nil && s.records > 2*len(s.used)+2*len(s.marks)+compactSlack {
 		if err := s.compactLocked(); err != nil {

@@ -125,10 +125,12 @@ func TestFloorNeverLowers(t *testing.T) {
 // memFS is a file system whose writes reach the "disk" only on Sync or Replace, and whose
 // writes can be made to fail, short or whole.
 type memFS struct {
-	mu    sync.Mutex // guards files, fail, short
+	mu    sync.Mutex // guards files, fail, short, gate
 	files map[string]*memFile
 	fail  error // next WriteAt fails with this...
 	short int   // ...after writing this many bytes
+	// gate, when set, holds Sync until the test receives from it: the disk is slow.
+	gate chan struct{}
 }
 
 type memFile struct{ data, durable []byte }
@@ -197,6 +199,13 @@ func (h *memHandle) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (h *memHandle) Sync() error {
+	h.fs.mu.Lock()
+	gate := h.fs.gate
+	h.fs.mu.Unlock()
+	if gate != nil {
+		gate <- struct{}{} // the test sees Sync start...
+		gate <- struct{}{} // ...and lets it finish
+	}
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
 	f := h.fs.files[h.path]
@@ -534,5 +543,30 @@ func TestConcurrentSpendOnce(t *testing.T) {
 	wg.Wait()
 	if wins != 50 {
 		t.Fatalf("%d spends succeeded for 50 uses", wins)
+	}
+}
+
+// A grant never waits for the disk: Spend completes while Advance's fsync is in progress.
+func TestSpendDoesNotWaitForAdvanceSync(t *testing.T) {
+	m := newMemFS()
+	s := mustOpen(t, "spent", Options{BootID: "b", storage: m})
+	s.Advance(30, 100, 1)
+	gate := make(chan struct{})
+	m.mu.Lock()
+	m.gate = gate
+	m.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.Advance(30, 101, 1) }()
+	<-gate // Advance is inside Sync
+	mustSpend(t, s, use(1, 101, 0))
+	if _, hi, _ := s.Bounds(30); hi != 101 {
+		t.Fatalf("ceiling %d before the mark is synced, want 101", hi)
+	}
+	<-gate // let Sync finish
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, hi, _ := s.Bounds(30); hi != 102 {
+		t.Fatalf("ceiling %d after the mark is synced, want 102", hi)
 	}
 }
