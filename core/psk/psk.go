@@ -158,6 +158,25 @@ func (k Key) ID() string {
 	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
+// Fingerprint is a key's long public name. ID's 32 bits collide for about
+// one pair in a hundred among 10,000 keys, which would let one key's spent
+// sequence stand for another's; 128 bits do not collide in practice.
+type Fingerprint [16]byte
+
+// Fingerprint returns the key's long public name, domain separated from ID
+// and from knock sequences so it reveals nothing usable about either.
+func (k Key) Fingerprint() Fingerprint {
+	h := sha256.New()
+	h.Write([]byte("hyp/key-fingerprint/v1"))
+	h.Write(k.b)
+	var f Fingerprint
+	copy(f[:], h.Sum(nil))
+	return f
+}
+
+// String is the fingerprint in hex, for state files and debugging.
+func (f Fingerprint) String() string { return hex.EncodeToString(f[:]) }
+
 // String is redacted.
 func (k Key) String() string {
 	if k.IsZero() {

@@ -257,3 +257,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFingerprint(t *testing.T) {
+	a, _ := psk.New(bytes.Repeat([]byte{1}, 32))
+	b, _ := psk.New(bytes.Repeat([]byte{2}, 32))
+	if a.Fingerprint() != a.Fingerprint() {
+		t.Fatal("fingerprint not deterministic")
+	}
+	if a.Fingerprint() == b.Fingerprint() {
+		t.Fatal("two keys share a fingerprint")
+	}
+	// Domain separated from ID: the short ID is not a prefix of the long one.
+	if strings.HasPrefix(a.Fingerprint().String(), a.ID()) {
+		t.Fatal("fingerprint extends ID: not domain separated")
+	}
+	if got := len(a.Fingerprint().String()); got != 32 {
+		t.Fatalf("fingerprint text is %d characters, want 32", got)
+	}
+}

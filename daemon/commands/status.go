@@ -78,15 +78,19 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "\ndetector:\tseen %d\thits %d\tresets %d\tcompletions %d\toverflows %d\tringbuf drops %d\n",
 		d.Seen, d.Hits, d.Resets, d.Completions, d.Overflows, d.RingbufDrops)
 	s := st.Server
-	fmt.Fprintf(w, "decisions:\tgrants %d\treplays refused %d\tstale refused %d\tunknown key %d\terrors %d\tsequences loaded %d\n",
-		s.Grants, s.ReplaysRefused, s.StaleRefused, s.UnknownKey, s.GrantErrors, s.SequencesLoaded)
+	fmt.Fprintf(w, "decisions:\thandled %d\tgrants %d\treplays refused %d\tstale refused %d\tunknown key %d\terrors %d\n",
+		s.HandledRecords, s.Grants, s.ReplaysRefused, s.StaleRefused, s.UnknownKey, s.GrantErrors)
+	fmt.Fprintf(w, "sequences:\tloaded %d\tleft out %d\ttable repairs %d\n", s.SequencesLoaded, s.SequencesLeftOut, st.TableRepairs)
+	if s.SequencesLeftOut > 0 {
+		fmt.Fprintf(w, "warning:\t%d sequences did not fit the detector; restart hypd to size it for the keys it has now\n", s.SequencesLeftOut)
+	}
 	return w.Flush()
 }
 
 func printGrants(w *tabwriter.Writer, gs []control.Grant) {
 	fmt.Fprintf(w, "\ngrants (%d):\n", len(gs))
 	for _, g := range gs {
-		fmt.Fprintf(w, "  %s\t%s\t%ds left\n", g.Source, g.Service, g.SecondsLeft)
+		fmt.Fprintf(w, "  %s\t%s\tkey %s\t%ds left\n", g.Source, g.Service, g.Key, g.SecondsLeft)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,6 +160,27 @@ func loadKey(path string, defaults Config) (Key, error) {
 	return k, nil
 }
 
+// MinBits is the least a v2 sequence may carry. An attacker who sends N knocks a second hits one
+// of the (2·skew+1)·uses live sequences of 2^bits after 2^bits / ((2·skew+1)·uses·N) seconds on
+// average: at 48 bits, 3 live sequences and 100,000 knocks/s, about 30 years (docs/protocol.md).
+const MinBits = 48
+
+// checkEntropy refuses v2 settings whose sequences an attacker could guess: bits = length ×
+// log2(high−low+1). core's Validate accepts them (the protocol allows them, and its test vectors
+// use small ranges); a gateway must not. The hyp scheme's fixed 32 bits load with a warning.
+func checkEntropy(p sequence.Params) error {
+	if p.Scheme != sequence.V2 {
+		return nil
+	}
+	span := int(p.High) - int(p.Low) + 1
+	bits := float64(p.Length) * math.Log2(float64(span))
+	if bits < MinBits {
+		return fmt.Errorf("length %d over ports %d..%d carries %.1f bits (length × log2(%d ports)), below the minimum of %d: raise length or widen low..high (length 4 over 1024..65535 carries 64 bits)",
+			p.Length, p.Low, p.High, math.Floor(bits*10)/10, span, MinBits)
+	}
+	return nil
+}
+
 func schemeDefaults(s sequence.Scheme) sequence.Params {
 	if s == sequence.Hyp {
 		return sequence.HypDefaults()
@@ -252,6 +274,9 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 		f.set(n)
 	}
 	if err := k.Params.Validate(); err != nil {
+		return fmt.Errorf("key file %s: %w", k.Path, err)
+	}
+	if err := checkEntropy(k.Params); err != nil {
 		return fmt.Errorf("key file %s: %w", k.Path, err)
 	}
 	if err := checkUses(k.Uses); err != nil {

@@ -173,6 +173,10 @@ func TestKeyFileErrors(t *testing.T) {
 		{"open", "secret = \"" + s + "\"\nopen = \"forever\"\n", `:2: open: "forever" is not a duration`},
 		{"open range", "secret = \"" + s + "\"\nopen = \"100ms\"\n", ":2: open: must be 1s..24h0m0s, got 100ms"},
 		{"uses", "secret = \"" + s + "\"\nuses = 0\n", ":2: uses: must be 1..1024, got 0"},
+		{"entropy", "secret = \"" + s + "\"\nlength = 2\nlow = 1024\nhigh = 1087\n",
+			": length 2 over ports 1024..1087 carries 12.0 bits (length × log2(64 ports)), below the minimum of 48: raise length or widen low..high"},
+		{"entropy just short", "secret = \"" + s + "\"\nlength = 3\nlow = 1\nhigh = 65535\n", ": length 3 over ports 1..65535 carries 47.9 bits"},
+		{"one port", "secret = \"" + s + "\"\nlength = 32\nlow = 5000\nhigh = 5000\n", ": length 32 over ports 5000..5000 carries 0.0 bits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -187,6 +191,16 @@ func TestKeyFileErrors(t *testing.T) {
 			}
 			assertNoSecret(t, msg, secret)
 		})
+	}
+}
+
+func TestEntropyAtTheMinimumLoads(t *testing.T) {
+	dir := t.TempDir()
+	// 4 ports over 4096 values: exactly 48 bits.
+	writeFile(t, dir, "k.toml", "secret = \""+newSecret(t).Encode()+"\"\nlength = 4\nlow = 1024\nhigh = 5119\n", 0o600)
+	keys, problems := LoadKeys(dir, daemonDefaults())
+	if len(keys) != 1 || len(problems) != 0 {
+		t.Fatalf("keys %v, problems %v", names(keys), problems)
 	}
 }
 

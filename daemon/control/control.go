@@ -38,6 +38,7 @@ type Grant struct {
 	Source      string `json:"source"`
 	Service     string `json:"service"`
 	SecondsLeft int64  `json:"seconds_left"`
+	Key         string `json:"key"`
 }
 
 // Protected is one protected service and what names it.

@@ -22,7 +22,7 @@ func BenchmarkAllow(b *testing.B) {
 		for b.Loop() {
 			i++
 			a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-			if err := f.Allow(a, svcs, time.Minute); err != nil {
+			if err := f.Allow(a, svcs, time.Minute, "test"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -30,7 +30,7 @@ func BenchmarkAllow(b *testing.B) {
 	b.Run("renew", func(b *testing.B) {
 		a := netip.MustParseAddr("fd77:1::2")
 		for b.Loop() {
-			if err := f.Allow(a, svcs, time.Minute); err != nil {
+			if err := f.Allow(a, svcs, time.Minute, "test"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -44,7 +44,7 @@ func BenchmarkAllow(b *testing.B) {
 	}
 	defer f2.Close()
 	for i := range 1000 {
-		if err := f2.Allow(netip.AddrFrom4([4]byte{10, 77, byte(i >> 8), byte(i)}), []Service{ssh}, time.Minute); err != nil {
+		if err := f2.Allow(netip.AddrFrom4([4]byte{10, 77, byte(i >> 8), byte(i)}), []Service{ssh}, time.Minute, "test"); err != nil {
 			b.Fatal(err)
 		}
 	}

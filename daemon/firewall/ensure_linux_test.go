@@ -13,7 +13,7 @@ func TestReconfigureKeepsGrants(t *testing.T) {
 	ns := newNS(t)
 	f := openNS(t, ns, Config{Protected: []Service{ssh}})
 	a := netip.MustParseAddr("10.77.1.2")
-	if err := f.Allow(a, []Service{ssh}, time.Minute); err != nil {
+	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Reconfigure([]Service{ssh, wireguard}, nil, true); err != nil {
@@ -61,7 +61,7 @@ func TestRepairFindsAndUndoesEveryOutsideChange(t *testing.T) {
 		{"foreign chain", []string{"nft", "add", "chain", "inet", "hyp", "extra"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if err := f.Allow(a, []Service{ssh}, time.Minute); err != nil {
+			if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
 				t.Fatal(err)
 			}
 			ns.run(t, c.cmd...)
@@ -128,7 +128,7 @@ func TestWatchRepairsOnNotification(t *testing.T) {
 		{"nft", "flush", "ruleset"},
 	} {
 		// A grant (our own change) must not count as drift.
-		if err := f.Allow(netip.MustParseAddr("10.77.1.9"), []Service{ssh}, time.Minute); err != nil {
+		if err := f.Allow(netip.MustParseAddr("10.77.1.9"), []Service{ssh}, time.Minute, "test"); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()

@@ -299,7 +299,7 @@ func (f *Firewall) recordGoldenLocked(chains map[string]*nftables.Chain) error {
 }
 
 // grantElems returns the allow4 and allow6 elements for addr and svcs.
-func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration) (netip.Addr, []nftables.SetElement, error) {
+func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration, key string) (netip.Addr, []nftables.SetElement, error) {
 	if !addr.IsValid() {
 		return addr, nil, errors.New("address: not set")
 	}
@@ -316,7 +316,7 @@ func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration) (netip.Addr,
 		if err != nil {
 			return addr, nil, err
 		}
-		elems = append(elems, nftables.SetElement{Key: k, Timeout: ttl})
+		elems = append(elems, nftables.SetElement{Key: k, Timeout: ttl, Comment: key})
 	}
 	return addr, elems, nil
 }
@@ -328,14 +328,16 @@ func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration) (netip.Addr,
 // reset its timeout. Kernels since 6.10 update the timeout of an existing
 // element on a plain add, older ones keep the old one; this way works on
 // both and the element is never absent from the point of view of packets.
-func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration) error {
+//
+// Key names the key that granted; it is the elements' comment, so Grants (and `nft list`) show it.
+func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
 	if ttl < time.Millisecond {
 		return fmt.Errorf("allowing %s: ttl %v: must be at least 1ms", addr, ttl)
 	}
 	if len(svcs) == 0 {
 		return fmt.Errorf("allowing %s: no services", addr)
 	}
-	addr, elems, err := grantElems(addr, svcs, ttl)
+	addr, elems, err := grantElems(addr, svcs, ttl, key)
 	if err != nil {
 		return fmt.Errorf("allowing %s: %w", addr, err)
 	}
@@ -438,7 +440,7 @@ func (f *Firewall) Grants() ([]Grant, error) {
 			if err != nil {
 				return nil, fmt.Errorf("listing grants in set %s: %w", set.Name, err)
 			}
-			out = append(out, Grant{Addr: a, Service: s, Expires: e.Expires})
+			out = append(out, Grant{Addr: a, Service: s, Expires: e.Expires, Key: e.Comment})
 		}
 	}
 	slices.SortFunc(out, func(a, b Grant) int {

@@ -195,13 +195,13 @@ func TestAllowRenewRevoke(t *testing.T) {
 	a6 := netip.MustParseAddr("fd77:1::2")
 	other := netip.MustParseAddr("10.77.1.3")
 
-	if err := f.Allow(a4, []Service{ssh, wireguard}, 10*time.Second); err != nil {
+	if err := f.Allow(a4, []Service{ssh, wireguard}, 10*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(a6, []Service{ssh}, 10*time.Second); err != nil {
+	if err := f.Allow(a6, []Service{ssh}, 10*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(other, []Service{ssh}, 10*time.Second); err != nil {
+	if err := f.Allow(other, []Service{ssh}, 10*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	g := grantsOf(t, f)
@@ -218,7 +218,7 @@ func TestAllowRenewRevoke(t *testing.T) {
 	}
 
 	// Renewal, longer and shorter: the grant's time left becomes the new ttl.
-	if err := f.Allow(a4, []Service{ssh}, 100*time.Second); err != nil {
+	if err := f.Allow(a4, []Service{ssh}, 100*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if left := grantsOf(t, f)["10.77.1.2 tcp/22"]; left <= 99*time.Second || left > 100*time.Second {
@@ -227,7 +227,7 @@ func TestAllowRenewRevoke(t *testing.T) {
 	if left := grantsOf(t, f)["10.77.1.2 udp/51820"]; left > 10*time.Second {
 		t.Errorf("renewing tcp/22 changed udp/51820: %v left", left)
 	}
-	if err := f.Allow(a4, []Service{ssh}, 5*time.Second); err != nil {
+	if err := f.Allow(a4, []Service{ssh}, 5*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if left := grantsOf(t, f)["10.77.1.2 tcp/22"]; left > 5*time.Second {
@@ -257,7 +257,7 @@ func TestGrantExpiresByItself(t *testing.T) {
 	f := openNS(t, ns, Config{Protected: []Service{ssh}})
 	a := netip.MustParseAddr("fd77:1::2")
 	start := time.Now()
-	if err := f.Allow(a, []Service{ssh}, 2*time.Second); err != nil {
+	if err := f.Allow(a, []Service{ssh}, 2*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	for len(grantsOf(t, f)) != 0 {
@@ -270,7 +270,7 @@ func TestGrantExpiresByItself(t *testing.T) {
 		t.Errorf("a 2s grant vanished after %v", d)
 	}
 	// An expired element can be granted again (no stale entry in the way).
-	if err := f.Allow(a, []Service{ssh}, time.Second); err != nil {
+	if err := f.Allow(a, []Service{ssh}, time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if len(grantsOf(t, f)) != 1 {
@@ -285,13 +285,13 @@ func TestReopenKeepsGrantsAndRebuildsRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := netip.MustParseAddr("10.77.1.2")
-	if err := f.Allow(a, []Service{ssh}, time.Minute); err != nil {
+	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(a, []Service{ssh}, time.Minute); err == nil {
+	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err == nil {
 		t.Error("Allow after Close succeeded")
 	}
 	if _, err := f.Grants(); err == nil {
@@ -349,7 +349,7 @@ func TestOpenReplacesForeignLayout(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("objects %v, want %v", names, want)
 	}
-	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute); err != nil {
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatalf("allow into recreated set: %v", err)
 	}
 }
@@ -374,7 +374,7 @@ func TestCleanupDeletesOnlyOurTable(t *testing.T) {
 		chain input { type filter hook input priority 0; }
 	}`)
 	f := openNS(t, ns, Config{Protected: []Service{ssh}})
-	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute); err != nil {
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := Cleanup("", ns.fd); err != nil {
@@ -407,7 +407,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			a := netip.AddrFrom4([4]byte{10, 77, 2, byte(i + 1)})
 			for range 20 {
-				if err := f.Allow(a, []Service{ssh}, time.Minute); err != nil {
+				if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
 					errs <- err
 					return
 				}
@@ -430,5 +430,24 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if g := grantsOf(t, f); len(g) != 2 {
 		t.Errorf("grants %v, want the 2 not revoked", g)
+	}
+}
+
+// The key that granted is kept in the set element's comment, so `hypd status` can name it.
+func TestGrantsNameTheKey(t *testing.T) {
+	ns := newNS(t)
+	f := openNS(t, ns, Config{Protected: []Service{ssh}})
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute, "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Allow(netip.MustParseAddr("fd77:1::2"), []Service{ssh}, time.Minute, "phone@home"); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := f.Grants()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 2 || gs[0].Key != "laptop" || gs[1].Key != "phone@home" {
+		t.Fatalf("grants %+v, want keys laptop and phone@home", gs)
 	}
 }

@@ -19,7 +19,7 @@ type Firewall struct{}
 func Open(cfg Config) (*Firewall, error) { return nil, errUnsupported }
 
 // Allow always fails on this platform.
-func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration) error {
+func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
 	return errUnsupported
 }
 

@@ -164,7 +164,7 @@ func TestAllowWireFormat(t *testing.T) {
 		}},
 	} {
 		rec.msgs = nil
-		if err := f.Allow(netip.MustParseAddr(tc.addr), tc.svcs, 90*time.Second); err != nil {
+		if err := f.Allow(netip.MustParseAddr(tc.addr), tc.svcs, 90*time.Second, "test"); err != nil {
 			t.Fatal(err)
 		}
 		newElem := netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSETELEM)
@@ -222,7 +222,7 @@ func TestAllowRejectsBadInput(t *testing.T) {
 		{a, []Service{{"icmp", 1}}, time.Second, `service "icmp/1"`},
 		{netip.Addr{}, []Service{{"tcp", 22}}, time.Second, "address: not set"},
 	} {
-		if err := f.Allow(tc.addr, tc.svcs, tc.ttl); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := f.Allow(tc.addr, tc.svcs, tc.ttl, "test"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Allow(%v, %v, %v) = %v, want %q", tc.addr, tc.svcs, tc.ttl, err, tc.want)
 		}
 	}

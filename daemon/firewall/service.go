@@ -99,6 +99,7 @@ type Grant struct {
 	Addr    netip.Addr
 	Service Service
 	Expires time.Duration // time left until the kernel drops the grant
+	Key     string        // name of the key that granted (the element's comment)
 }
 
 // Config selects the table and what it protects.

@@ -136,7 +136,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", port}}})
 			mustDrop(t, p.cl, tc.gw, port, "protected, no grant")
 
-			if err := f.Allow(tc.from, []Service{{"tcp", port}}, 2*time.Second); err != nil {
+			if err := f.Allow(tc.from, []Service{{"tcp", port}}, 2*time.Second, "test"); err != nil {
 				t.Fatal(err)
 			}
 			kept := mustConnect(t, p.cl, tc.gw, port, "granted")
@@ -152,7 +152,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			echo(t, kept, "connection established during the grant, after expiry")
 
 			// Revoke closes a live grant at once.
-			if err := f.Allow(tc.from, []Service{{"tcp", port}}, time.Minute); err != nil {
+			if err := f.Allow(tc.from, []Service{{"tcp", port}}, time.Minute, "test"); err != nil {
 				t.Fatal(err)
 			}
 			mustConnect(t, p.cl, tc.gw, port, "granted again").Close()
@@ -215,7 +215,7 @@ func TestTrafficStealth(t *testing.T) {
 	p.cl.run(t, "ping", "-c", "1", "-W", "2", gw6.String())
 
 	// A grant opens the protected port, and only for the granted source.
-	if err := f.Allow(cl4, []Service{{"tcp", protected}}, time.Minute); err != nil {
+	if err := f.Allow(cl4, []Service{{"tcp", protected}}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	mustConnect(t, p.cl, gw4, protected, "stealth, granted").Close()
@@ -250,7 +250,7 @@ func TestTrafficForwardDNAT(t *testing.T) {
 	// the gateway must not cut its LAN off from ssh elsewhere.
 	mustConnect(t, p.cl, server, 22, "routed, not DNATed").Close()
 
-	if err := f.Allow(cl4, []Service{{"tcp", 2222}}, time.Minute); err != nil {
+	if err := f.Allow(cl4, []Service{{"tcp", 2222}}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	mustConnect(t, p.cl, gw4, 2222, "DNATed protected port, granted").Close()

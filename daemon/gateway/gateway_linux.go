@@ -77,6 +77,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	// Closed last: a clean stop is recorded, so the next start need not distrust recent windows.
+	defer func() { err = errors.Join(err, st.Close()) }()
 	if o.ControlSocket != "" {
 		if err := control.CheckPath(o.ControlSocket); err != nil {
 			return err
@@ -98,12 +100,17 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	protected := servicesOf(g.origins)
 	g.mu.Unlock()
 
+	slots, err := server.Slots(keys, cfg.Skew)
+	if err != nil {
+		return fmt.Errorf("sizing the knock detector (nothing was changed): %w", err)
+	}
 	// The detector is loaded and attached before the table changes: it is the part most likely
 	// to fail (kernel features, permissions), and without the table it opens nothing.
 	det, err := detector.Open(detector.Config{
 		Interfaces:   cfg.Interfaces,
 		UDPServices:  udpPorts(protected, cfg.Public),
 		KnockTimeout: cfg.KnockTimeout,
+		MaxSequences: slots,
 	})
 	if err != nil {
 		return fmt.Errorf("starting the knock detector (nothing was changed in nftables): %w", err)
@@ -131,8 +138,10 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Firewall: fw,
 		Spent:    st,
 		Logger:   log,
-		LoadKeys: func() ([]config.Key, []error) { return g.loadKeys(), nil },
-		OnKeys:   g.applyKeys,
+		// MaxSequences lets Refresh load the most useful sequences when a reload adds keys.
+		MaxSequences: slots,
+		LoadKeys:     func() ([]config.Key, []error) { return g.loadKeys(), nil },
+		OnKeys:       g.applyKeys,
 	})
 	if err != nil {
 		return err
@@ -478,7 +487,7 @@ func (b *backend) Status() (control.Status, error) {
 		return st, fmt.Errorf("reading grants: %w", err)
 	}
 	for _, gr := range gs {
-		st.Grants = append(st.Grants, control.Grant{Source: gr.Addr.String(), Service: gr.Service.String(), SecondsLeft: int64(gr.Expires / time.Second)})
+		st.Grants = append(st.Grants, control.Grant{Source: gr.Addr.String(), Service: gr.Service.String(), SecondsLeft: int64(gr.Expires / time.Second), Key: gr.Key})
 	}
 	return st, nil
 }

@@ -10,15 +10,18 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/hideyourports/hyp/bpf"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
@@ -33,9 +36,24 @@ type Detector interface {
 	Read(ctx context.Context) (detector.Record, error)
 }
 
-// Firewall is what the server needs of the nftables owner.
+// Firewall is what the server needs of the nftables owner. Key names the key that granted, so
+// `hypd status` can show it.
 type Firewall interface {
-	Allow(addr netip.Addr, svcs []firewall.Service, ttl time.Duration) error
+	Allow(addr netip.Addr, svcs []firewall.Service, ttl time.Duration, key string) error
+}
+
+// Spent is the record of used sequences (spent.Store), as an interface so tests can make it fail.
+type Spent interface {
+	// Spend records u before it returns; false if u was spent already or lies below its floor.
+	// On an error nothing is recorded and nothing may be granted.
+	Spend(u spent.Use) (bool, error)
+	// Spent reports whether u is used or below its floor.
+	Spent(u spent.Use) bool
+	// Advance records the current window of a step size (never lowering what was recorded) and
+	// forgets uses that can no longer be accepted.
+	Advance(step int64, current uint64, skew int) error
+	// Bounds are the windows of a step size that may be accepted; ok is false before Advance.
+	Bounds(step int64) (floor, ceiling uint64, ok bool)
 }
 
 // Options configure a Server. Detector, Firewall and Spent are required.
@@ -43,9 +61,12 @@ type Options struct {
 	Skew     int // accepted windows either side of the current one
 	Detector Detector
 	Firewall Firewall
-	Spent    *spent.Store
+	Spent    Spent
 	Logger   *slog.Logger
-	Now      func() time.Time // nil: time.Now
+	// MaxSequences is the detector's capacity (Slots at start); 0: unknown, load everything. When
+	// the keys need more, Refresh loads the most useful sequences first instead of failing.
+	MaxSequences int
+	Now          func() time.Time // nil: time.Now
 	// LoadKeys reads the trusted keys; Reload calls it. It reports per-file problems separately so
 	// that one bad file does not lock every other agent out.
 	LoadKeys func() ([]config.Key, []error)
@@ -54,14 +75,20 @@ type Options struct {
 	OnKeys func(keys []config.Key) error
 }
 
-// Stats counts what the server decided.
+// Stats counts what the server decided. Every completed sequence handled is exactly one of the
+// decisions: HandledRecords = Grants + ReplaysRefused + StaleRefused + UnknownKey + GrantErrors.
 type Stats struct {
+	HandledRecords  uint64 `json:"handled_records"`
 	Grants          uint64 `json:"grants"`
 	ReplaysRefused  uint64 `json:"replays_refused"`
 	StaleRefused    uint64 `json:"stale_refused"`
 	UnknownKey      uint64 `json:"unknown_key"`
 	GrantErrors     uint64 `json:"grant_errors"`
 	SequencesLoaded int    `json:"sequences_loaded"`
+	// SequencesLeftOut is how many acceptable sequences the last refresh could not load for want
+	// of detector slots; TruncatedRefreshes counts refreshes that left any out.
+	SequencesLeftOut   int    `json:"sequences_left_out"`
+	TruncatedRefreshes uint64 `json:"truncated_refreshes"`
 }
 
 // KeyInfo is the public view of a loaded key: never its secret.
@@ -182,19 +209,62 @@ func (s *Server) keysSnapshot() map[uint32]config.Key {
 }
 
 // Refresh computes every sequence acceptable now (windows T-skew..T+skew, counters 0..uses-1)
-// minus the spent ones, and makes that the kernel's valid set.
+// minus the spent ones and those outside the spent store's bounds, and makes that the kernel's
+// valid set. It first records the current window of every step size in use, so that the store
+// forgets old uses only below a floor that never goes down (a clock stepping back or a key missing
+// from one reload brings nothing back).
+//
+// When the detector has fewer slots than the keys need (keys added since the start), it loads the
+// current window first, then the neighbours by distance, then the extra counters, and says how
+// many it left out: it never fails wholesale, which would lock every key out.
 func (s *Server) Refresh() error {
 	now := s.opts.Now().Unix()
 	keys := s.keysSnapshot()
+	skew := s.opts.Skew
+
+	steps := map[int64]bool{}
+	for _, k := range keys {
+		steps[k.Params.Step] = true
+	}
+	for step := range steps {
+		cur := uint64(0)
+		if now > 0 {
+			cur = uint64(now / step)
+		}
+		if err := s.opts.Spent.Advance(step, cur, skew); err != nil {
+			// The store refuses what it cannot vouch for; sequences above the last recorded
+			// window stay unloaded until the write works again.
+			s.log.Error("recording the current time window", "step", step, "err", err)
+		}
+		if floor, _, ok := s.opts.Spent.Bounds(step); ok && cur+uint64(skew) < floor {
+			s.log.Warn("the clock is behind time windows already used; knocks are refused until it catches up",
+				"step", step, "window", cur, "first_accepted", floor)
+		}
+	}
+
+	ids := make([]uint32, 0, len(keys))
+	for id := range keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	var seqs []detector.Sequence
-	for id, k := range keys {
-		cands, err := sequence.Candidates(k.Secret, k.Params, now, s.opts.Skew, k.Uses)
+	for _, id := range ids {
+		k := keys[id]
+		floor, ceiling, ok := s.opts.Spent.Bounds(k.Params.Step)
+		if !ok {
+			continue
+		}
+		cands, err := sequence.Candidates(k.Secret, k.Params, now, skew, k.Uses)
 		if err != nil {
 			s.log.Error("computing sequences", "key", k.Name, "err", err)
 			continue
 		}
+		fp := k.Secret.Fingerprint()
 		for _, c := range cands {
-			if s.opts.Spent.Spent(spent.Use{KeyID: k.Secret.ID(), Window: c.Window, Counter: c.Counter}) {
+			if c.Window < floor || c.Window > ceiling {
+				continue
+			}
+			if s.opts.Spent.Spent(spent.Use{Key: fp, Step: k.Params.Step, Window: c.Window, Counter: c.Counter}) {
 				continue
 			}
 			if sweepable(c.Ports) {
@@ -205,33 +275,78 @@ func (s *Server) Refresh() error {
 			seqs = append(seqs, detector.Sequence{KeyID: id, Window: c.Window, Counter: c.Counter, Ports: c.Ports})
 		}
 	}
+
+	leftOut := 0
+	if limit := s.opts.MaxSequences; limit > 0 && len(seqs) > limit {
+		leftOut = len(seqs) - limit
+		seqs = mostUseful(seqs, keys, now, limit)
+		s.log.Error("the detector's table is too small for the loaded keys: sequences left out; restarting hypd resizes the table",
+			"left_out", leftOut, "loaded", len(seqs), "slots", limit)
+	}
 	if err := s.opts.Detector.SetSequences(seqs); err != nil {
 		return fmt.Errorf("writing %d sequences to the detector: %w", len(seqs), err)
 	}
 	s.mu.Lock()
 	s.stats.SequencesLoaded = len(seqs)
+	s.stats.SequencesLeftOut = leftOut
+	if leftOut > 0 {
+		s.stats.TruncatedRefreshes++
+	}
 	s.mu.Unlock()
-
-	// Forget spent uses that can no longer be accepted, so the state file stays small.
-	byFingerprint := make(map[string]config.Key, len(keys))
-	for _, k := range keys {
-		byFingerprint[k.Secret.ID()] = k
-	}
-	err := s.opts.Spent.Prune(func(fp string) (uint64, bool) {
-		k, ok := byFingerprint[fp]
-		if !ok {
-			return 0, false
-		}
-		w := k.Params.Window(now)
-		if w < uint64(s.opts.Skew) {
-			return 0, true
-		}
-		return w - uint64(s.opts.Skew), true
-	})
-	if err != nil {
-		s.log.Error("pruning spent sequences", "err", err)
-	}
 	return nil
+}
+
+// mostUseful keeps n of seqs: every key's current window before any neighbour, nearer windows
+// before farther ones, counter 0 of every window before any extra counter. A client with a good
+// clock knocks the current window with counter 0, so that is the last thing to go.
+func mostUseful(seqs []detector.Sequence, keys map[uint32]config.Key, now int64, n int) []detector.Sequence {
+	rank := func(q detector.Sequence) (extra bool, dist uint64) {
+		cur := keys[q.KeyID].Params.Window(now)
+		if q.Window >= cur {
+			dist = 2 * (q.Window - cur) // ahead after behind at the same distance
+		} else {
+			dist = 2*(cur-q.Window) - 1
+		}
+		return q.Counter > 0, dist
+	}
+	slices.SortStableFunc(seqs, func(a, b detector.Sequence) int {
+		ea, da := rank(a)
+		eb, db := rank(b)
+		if ea != eb {
+			if ea {
+				return 1
+			}
+			return -1
+		}
+		if da != db {
+			return cmp.Compare(da, db)
+		}
+		if a.Counter != b.Counter {
+			return cmp.Compare(a.Counter, b.Counter)
+		}
+		return cmp.Compare(a.KeyID, b.KeyID)
+	})
+	return seqs[:n]
+}
+
+// Slots is the detector capacity that keys need at skew: every window (2·skew+1) and counter of
+// every key, plus one step's turnover (the next window of every key is added before the oldest is
+// gone), and a quarter more so that keys added by a reload fit without a restart. Never below
+// bpf.DefaultMaxSequences. A set of keys that does not fit even in bpf.MaxSlots is an error naming
+// the numbers: better to refuse the start than to lock keys out at random.
+func Slots(keys []config.Key, skew int) (int, error) {
+	if skew < 0 || skew > sequence.MaxSkew {
+		return 0, fmt.Errorf("sizing the detector: skew %d out of range 0 to %d", skew, sequence.MaxSkew)
+	}
+	need := 0
+	for _, k := range keys {
+		need += (2*skew + 2) * max(k.Uses, 1)
+	}
+	if need > bpf.MaxSlots {
+		return 0, fmt.Errorf("%d keys need %d sequence slots at skew %d (keys × (2·skew+2) windows × uses), more than the detector's maximum of %d: lower skew or uses, or spread the keys over more gateways",
+			len(keys), need, skew, bpf.MaxSlots)
+	}
+	return min(max(need+need/4, bpf.DefaultMaxSequences), bpf.MaxSlots), nil
 }
 
 // sweepable reports whether an ascending or descending sweep of every port would send ports in
@@ -253,35 +368,51 @@ func sweepable(ports []uint16) bool {
 	return true
 }
 
-// Handle acts on one completed sequence reported by the detector.
+// Handle acts on one completed sequence reported by the detector. Every call ends in exactly
+// one decision, counted in Stats and logged in one line naming the key, source, window and
+// counter: "access granted", "replayed knock refused", "knock outside its time window refused",
+// "knock for an unknown key refused" or "grant failed". The error it returns is only about
+// removing the sequence from the kernel, which is not a decision.
+//
+// A use is recorded as spent before the firewall is asked: if Allow then fails, the use stays
+// spent (fail closed) and the client, seeing no service, knocks again with its next counter or at
+// the next step. A failed grant costs it one knock, never a replay.
 func (s *Server) Handle(rec detector.Record) error {
+	src := rec.Source.Unmap()
 	s.mu.Lock()
+	s.stats.HandledRecords++
 	k, ok := s.keys[rec.KeyID]
 	if !ok {
 		s.stats.UnknownKey++
-		s.mu.Unlock()
-		return nil
 	}
 	s.mu.Unlock()
-	src := rec.Source.Unmap()
+	if !ok {
+		s.log.Warn("knock for an unknown key refused", "key_index", rec.KeyID, "source", src, "window", rec.Window, "counter", rec.Counter)
+		return nil
+	}
 
 	// The kernel only holds sequences of the current windows, but a record may have waited in the
-	// ring buffer across a step boundary: check the window again against our own clock.
+	// ring buffer across a step boundary: check the window again against our own clock, and
+	// against the spent store's floor, which a clock that stepped back cannot lower.
 	now := s.opts.Now()
 	cur := k.Params.Window(now.Unix())
 	skew := uint64(s.opts.Skew)
-	if rec.Window+skew < cur || rec.Window > cur+skew {
+	floor, ceiling, known := s.opts.Spent.Bounds(k.Params.Step)
+	if rec.Window+skew < cur || rec.Window > cur+skew || !known || rec.Window < floor || rec.Window > ceiling {
 		s.count(func(st *Stats) { st.StaleRefused++ })
-		s.log.Warn("knock outside its time window refused", "key", k.Name, "source", src, "window", rec.Window, "current", cur)
+		s.log.Warn("knock outside its time window refused", "key", k.Name, "source", src, "window", rec.Window,
+			"counter", rec.Counter, "current", cur, "first_accepted", floor)
 		return s.remove(rec)
 	}
 
-	use := spent.Use{KeyID: k.Secret.ID(), Window: rec.Window, Counter: rec.Counter}
+	use := spent.Use{Key: k.Secret.Fingerprint(), Step: k.Params.Step, Window: rec.Window, Counter: rec.Counter}
 	fresh, err := s.opts.Spent.Spend(use)
 	if err != nil {
-		// Fail closed: a use we could not persist could be replayed after a restart.
+		// Fail closed: a use we could not record could be replayed after a restart.
 		s.count(func(st *Stats) { st.GrantErrors++ })
-		return errors.Join(fmt.Errorf("recording spent sequence of key %s: %w", k.Name, err), s.remove(rec))
+		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
+			"err", fmt.Errorf("recording the use: %w", err))
+		return s.remove(rec)
 	}
 	if !fresh {
 		s.count(func(st *Stats) { st.ReplaysRefused++ })
@@ -289,13 +420,15 @@ func (s *Server) Handle(rec detector.Record) error {
 		return s.remove(rec)
 	}
 	rmErr := s.remove(rec)
-	if err := s.opts.Firewall.Allow(src, k.Services, k.Open); err != nil {
+	if err := s.opts.Firewall.Allow(src, k.Services, k.Open, k.Name); err != nil {
 		s.count(func(st *Stats) { st.GrantErrors++ })
-		return errors.Join(fmt.Errorf("granting %s to %s for key %s: %w", servicesString(k.Services), src, k.Name, err), rmErr)
+		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
+			"services", servicesString(k.Services), "err", fmt.Errorf("opening the services: %w", err))
+		return rmErr
 	}
 	s.count(func(st *Stats) { st.Grants++ })
-	s.log.Info("access granted", "key", k.Name, "source", src, "services", servicesString(k.Services),
-		"expires", now.Add(k.Open).UTC().Format(time.RFC3339), "window", rec.Window, "counter", rec.Counter)
+	s.log.Info("access granted", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
+		"services", servicesString(k.Services), "expires", now.Add(k.Open).UTC().Format(time.RFC3339))
 	return rmErr
 }
 
