@@ -40,9 +40,13 @@ type Objects struct {
 	// only for those.
 	FirstPortBits *ebpf.Map
 	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
-	Records       *ebpf.Map // ring buffer of Record
-	Config        *ebpf.Map // u32 0 -> Settings (array)
-	Counters      *ebpf.Map // u32 0 -> Stats per CPU
+	// LocalAddrs is Addr -> u8 (hash): the gateway's own addresses. The
+	// program judges only datagrams to them once Settings.LocalFilter is
+	// set.
+	LocalAddrs *ebpf.Map
+	Records    *ebpf.Map // ring buffer of Record
+	Config     *ebpf.Map // u32 0 -> Settings (array)
+	Counters   *ebpf.Map // u32 0 -> Stats per CPU
 
 	objs knockObjects
 }
@@ -75,6 +79,7 @@ func Load(opts Options) (*Objects, error) {
 	o.UDPServices = o.objs.UdpServices
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
+	o.LocalAddrs = o.objs.LocalAddrs
 	o.Records = o.objs.Records
 	o.Config = o.objs.Config
 	o.Counters = o.objs.Counters
@@ -90,6 +95,7 @@ func (o *Objects) Close() error {
 		o.objs.Counters.Close(),
 		o.objs.FirstPorts.Close(),
 		o.objs.FirstPortBits.Close(),
+		o.objs.LocalAddrs.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),
