@@ -509,6 +509,10 @@ int xdp_knock(struct xdp_md *ctx)
 		if (src.w[0] == 0 && src.w[1] == 0 && src.w[2] == bpf_htonl(0xffff))
 			return XDP_PASS;
 		__builtin_memcpy(dst.w, ip6->daddr.in6_u.u6_addr32, sizeof(dst.w));
+		// Nor is a v4-mapped destination the gateway's, though its key
+		// is that of the IPv4 address.
+		if (dst.w[0] == 0 && dst.w[1] == 0 && dst.w[2] == bpf_htonl(0xffff))
+			return XDP_PASS;
 		__builtin_memcpy(tup.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, sizeof(tup.ipv6.saddr));
 		__builtin_memcpy(tup.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, sizeof(tup.ipv6.daddr));
 		tup.ipv6.sport = udp->source;
