@@ -49,6 +49,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Interfaces:   cfg.Interfaces,
 		UDPServices:  udpPorts(protectedServices(cfg, keys), cfg.Public),
 		KnockTimeout: cfg.KnockTimeout,
+		// A deleted, re-created or failing uplink is worth a line: knocks on it depend on it.
+		OnInterface: func(s detector.InterfaceState) {
+			if s.Attached() {
+				log.Info(s.Message(), "interface", s.Name, "mode", s.Mode)
+			} else {
+				log.Warn(s.Message(), "interface", s.Name, "mode", s.Mode)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("starting the knock detector: %w", err)
