@@ -442,3 +442,53 @@ func TestInterfaceMissingAtOpen(t *testing.T) {
 	sendFrom(t, clFD, addr("fd77:64::1"), nil, seqA.Ports...)
 	wantRead(t, d, Record{Source: addr("fd77:64::2"), KeyID: seqA.KeyID, Window: seqA.Window}, 5*time.Second)
 }
+
+// The local-address map follows the namespace: addresses added and deleted
+// after Open, an address held by two interfaces (kept until both drop it),
+// and every address of a deleted interface.
+func TestLocalAddrsFollowed(t *testing.T) {
+	needRoot(t)
+	gw, cl := nsName("gw"), nsName("cl")
+	gwFD := newNS(t, gw)
+	newNS(t, cl)
+	veth(t, gw, "hyps0", cl, "hypc0", 66)
+	ipCmd(t, "-n", gw, "link", "add", "hyps1", "type", "veth", "peer", "name", "hyps2")
+	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD})
+	has := func(a netip.Addr) bool {
+		var v uint8
+		return d.objs.LocalAddrs.Lookup(addrKey(a), &v) == nil
+	}
+	for _, a := range []netip.Addr{addr("10.77.66.1"), addr("fd77:66::1")} {
+		if !has(a) {
+			t.Errorf("%v not in the map at Open", a)
+		}
+	}
+	if has(addr("10.77.66.2")) {
+		t.Error("the peer's address is in the map")
+	}
+	d.setMu.Lock()
+	filter := d.settings.LocalFilter
+	d.setMu.Unlock()
+	if filter != 1 {
+		t.Errorf("local filter %d after Open, want 1", filter)
+	}
+
+	extra := addr("10.77.66.9")
+	ipCmd(t, "-n", gw, "addr", "add", extra.String()+"/24", "dev", "hyps0")
+	waitFor(t, "added address in the map", time.Second, func() bool { return has(extra) })
+	ipCmd(t, "-n", gw, "addr", "add", extra.String()+"/32", "dev", "hyps1")
+	ipCmd(t, "-n", gw, "addr", "del", extra.String()+"/24", "dev", "hyps0")
+	// The deletion from hyps0 is handled once a later event is: add a
+	// marker and wait for it, then the shared address must still be there.
+	marker := addr("fd77:66::99")
+	ipCmd(t, "-n", gw, "addr", "add", marker.String()+"/128", "dev", "hyps1", "nodad")
+	waitFor(t, "marker address in the map", time.Second, func() bool { return has(marker) })
+	if !has(extra) {
+		t.Errorf("%v dropped from the map while hyps1 still holds it", extra)
+	}
+	ipCmd(t, "-n", gw, "link", "del", "hyps1")
+	waitFor(t, "addresses of the deleted hyps1 gone", time.Second, func() bool { return !has(extra) && !has(marker) })
+	if !has(addr("10.77.66.1")) {
+		t.Error("hyps0's address went with hyps1")
+	}
+}
