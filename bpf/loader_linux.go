@@ -44,9 +44,14 @@ type Objects struct {
 	// program judges only datagrams to them once Settings.LocalFilter is
 	// set.
 	LocalAddrs *ebpf.Map
-	Records    *ebpf.Map // ring buffer of Record
-	Config     *ebpf.Map // u32 0 -> Settings (array)
-	Counters   *ebpf.Map // u32 0 -> Stats per CPU
+
+	// ConntrackReplies says whether the loaded program checks conntrack
+	// for replies (the kernel resolved bpf_xdp_ct_lookup): without it a
+	// small reply to one of the gateway's own flows is judged as a knock.
+	ConntrackReplies bool
+	Records          *ebpf.Map // ring buffer of Record
+	Config           *ebpf.Map // u32 0 -> Settings (array)
+	Counters         *ebpf.Map // u32 0 -> Stats per CPU
 
 	objs knockObjects
 }
@@ -80,10 +85,31 @@ func Load(opts Options) (*Objects, error) {
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
 	o.LocalAddrs = o.objs.LocalAddrs
+	o.ConntrackReplies = hasKfuncCalls(o.Program)
 	o.Records = o.objs.Records
 	o.Config = o.objs.Config
 	o.Counters = o.objs.Counters
 	return o, nil
+}
+
+// hasKfuncCalls reads the verified program back: where the weak kfuncs were
+// not resolved the verifier removed their calls as dead code. A program that
+// cannot be read back counts as without.
+func hasKfuncCalls(p *ebpf.Program) bool {
+	info, err := p.Info()
+	if err != nil {
+		return false
+	}
+	insns, err := info.Instructions()
+	if err != nil {
+		return false
+	}
+	for _, ins := range insns {
+		if ins.IsKfuncCall() {
+			return true
+		}
+	}
+	return false
 }
 
 // Close releases the program and then the maps, joining errors.

@@ -358,6 +358,11 @@ func (d *Detector) Interfaces() []InterfaceState {
 	return d.watch.interfaces()
 }
 
+// ConntrackReplies says whether the program lets replies in flows conntrack
+// knows pass (the kernel has bpf_xdp_ct_lookup). Without it, small replies to
+// the gateway's own high ports are judged as knocks.
+func (d *Detector) ConntrackReplies() bool { return d.objs.ConntrackReplies }
+
 // AttachModes maps each configured interface to its Interfaces mode:
 // "native", "generic", "missing" or "error: ...".
 func (d *Detector) AttachModes() map[string]string {

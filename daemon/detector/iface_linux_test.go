@@ -264,6 +264,9 @@ func TestReplyToGatewayFlowPasses(t *testing.T) {
 	if err := d.SetSequences([]Sequence{seqA}); err != nil {
 		t.Fatal(err)
 	}
+	if !d.ConntrackReplies() {
+		t.Fatal("the kernel has bpf_xdp_ct_lookup but the loaded program does not call it")
+	}
 
 	for _, family := range []struct {
 		network    string
