@@ -77,6 +77,10 @@ type Config struct {
 	// (BPF_ENABLE_STATS) while the detector is open, for RunStats. It
 	// costs two clock reads per packet for every BPF program.
 	RunStats bool
+
+	// eventBuf, for tests, sizes the receive buffer of the rtnetlink
+	// event socket (0: 4 MiB), so that a test can make it overflow.
+	eventBuf int
 }
 
 // Counters are the program's counters, summed over CPUs, plus Stale.

@@ -158,7 +158,7 @@ func Open(cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	names := slices.Compact(slices.Sorted(slices.Values(cfg.Interfaces)))
-	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.setLocalFilter)
+	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.setLocalFilter, cfg.eventBuf)
 	if err != nil {
 		return nil, errors.Join(err, d.Close())
 	}

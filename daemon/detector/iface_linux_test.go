@@ -495,3 +495,70 @@ func TestLocalAddrsFollowed(t *testing.T) {
 		t.Error("hyps0's address went with hyps1")
 	}
 }
+
+// When the event queue overflows (a burst of changes faster than the watcher
+// reads) events are lost; the watcher starts again from dumps, and the map
+// ends up holding exactly the namespace's addresses.
+func TestEventOverflowResyncs(t *testing.T) {
+	needRoot(t)
+	gw, cl := nsName("gw"), nsName("cl")
+	gwFD := newNS(t, gw)
+	newNS(t, cl)
+	veth(t, gw, "hyps0", cl, "hypc0", 67)
+	ipCmd(t, "-n", gw, "link", "add", "hyps1", "type", "veth", "peer", "name", "hyps2")
+	// The smallest buffer the kernel allows holds a few messages.
+	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD, eventBuf: 1})
+	has := func(a netip.Addr) bool {
+		var v uint8
+		return d.objs.LocalAddrs.Lookup(addrKey(a), &v) == nil
+	}
+	var burst []netip.Addr
+	var add, del strings.Builder
+	for i := 1; i <= 250; i++ {
+		for _, a := range []netip.Addr{netip.AddrFrom4([4]byte{10, 77, 68, byte(i)}), netip.MustParseAddr(fmt.Sprintf("fd77:68::%x", i))} {
+			burst = append(burst, a)
+			fmt.Fprintf(&add, "addr add %s dev hyps1 nodad\n", a)
+			fmt.Fprintf(&del, "addr del %s dev hyps1\n", a)
+		}
+	}
+	batch := func(cmds string) {
+		t.Helper()
+		c := exec.Command("ip", "-n", gw, "-batch", "-")
+		c.Stdin = strings.NewReader(cmds)
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("ip -batch: %v: %s", err, out)
+		}
+	}
+	all := func(want bool) func() bool {
+		return func() bool {
+			for _, a := range burst {
+				if has(a) != want {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	// Bursts until one overflowed the queue (almost always the first);
+	// after each the map must match the namespace.
+	for round := 0; round < 5 && d.watch.resyncs.Load() == 0; round++ {
+		batch(add.String())
+		took := waitFor(t, "every added address in the map", 5*time.Second, all(true))
+		t.Logf("round %d: %d addresses added in one burst: all in the map %v after the burst, %d resyncs so far",
+			round, len(burst), took, d.watch.resyncs.Load())
+		batch(del.String())
+		waitFor(t, "every deleted address gone from the map", 5*time.Second, all(false))
+	}
+	if d.watch.resyncs.Load() == 0 {
+		t.Error("the event queue never overflowed: the resync path was not exercised")
+	}
+	if !has(addr("10.77.67.1")) {
+		t.Error("hyps0's address lost in the resync")
+	}
+	d.setMu.Lock()
+	filter := d.settings.LocalFilter
+	d.setMu.Unlock()
+	if filter != 1 {
+		t.Errorf("local filter %d after the resyncs, want 1", filter)
+	}
+}

@@ -25,8 +25,9 @@ type nlSocket struct {
 }
 
 // openNetlink opens a route socket in the calling thread's namespace, joined
-// to groups (0 for a request-only socket).
-func openNetlink(groups uint32) (*nlSocket, error) {
+// to groups (0 for a request-only socket) with a receive buffer of rcvbuf
+// bytes (0: 4 MiB).
+func openNetlink(groups uint32, rcvbuf int) (*nlSocket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("opening rtnetlink socket: %w", err)
@@ -34,7 +35,10 @@ func openNetlink(groups uint32) (*nlSocket, error) {
 	if groups != 0 {
 		// A burst of events (a bond of many VLANs coming up) must not
 		// overflow the queue; if it does anyway the watcher resyncs.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
+		if rcvbuf == 0 {
+			rcvbuf = 4 << 20
+		}
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
 		unix.Close(fd)

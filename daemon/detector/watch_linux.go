@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cilium/ebpf"
@@ -31,6 +32,8 @@ type watcher struct {
 	names    []string
 	onChange func(InterfaceState)
 	setLocal func(on bool) error // switches the program's local-address filter
+	eventBuf int                 // receive buffer of events (0: the default)
+	resyncs  atomic.Uint64       // times the event queue overflowed
 
 	events       *nlSocket // subscribed to link and address changes
 	stopR, stopW *os.File
@@ -63,7 +66,7 @@ type ifaceState struct {
 // configured interface that exists and then follows changes until stop. The
 // order matters: attached with the filter on and the map still empty, the
 // program would pass every knock.
-func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), setLocal func(bool) error) (*watcher, error) {
+func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), setLocal func(bool) error, eventBuf int) (*watcher, error) {
 	info, err := objs.Program.Info()
 	if err != nil {
 		return nil, fmt.Errorf("reading the knock program's id: %w", err)
@@ -75,6 +78,7 @@ func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(Inter
 		names:    names,
 		onChange: onChange,
 		setLocal: setLocal,
+		eventBuf: eventBuf,
 		done:     make(chan struct{}),
 		ifaces:   make(map[string]*ifaceState),
 		addrs:    make(map[netip.Addr]map[int]struct{}),
@@ -118,11 +122,11 @@ func (w *watcher) start() error {
 	var err error
 	// Subscribe before the dumps: a change during them is then queued, and
 	// replaying it over the dump gives the current state.
-	w.events, err = openNetlink(unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR)
+	w.events, err = openNetlink(unix.RTMGRP_LINK|unix.RTMGRP_IPV4_IFADDR|unix.RTMGRP_IPV6_IFADDR, w.eventBuf)
 	if err != nil {
 		return err
 	}
-	w.req, err = openNetlink(0)
+	w.req, err = openNetlink(0, 0)
 	if err != nil {
 		return err
 	}
@@ -309,6 +313,7 @@ func (w *watcher) loop() {
 			continue
 		case errors.Is(err, unix.ENOBUFS):
 			// Events were lost: start again from the kernel's state.
+			w.drain(buf)
 			w.resync()
 			continue
 		case err != nil:
@@ -320,6 +325,19 @@ func (w *watcher) loop() {
 		}
 		for i := range msgs {
 			w.handle(&msgs[i])
+		}
+	}
+}
+
+// drain discards every queued event: the dump that follows supersedes them.
+// It matters beyond saving work: the kernel reports an overflow only once
+// until the queue has been empty, so events lost while old ones still wait
+// would go unnoticed.
+func (w *watcher) drain(buf []byte) {
+	for {
+		_, _, err := unix.Recvfrom(w.events.fd, buf, unix.MSG_DONTWAIT)
+		if err != nil && !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EINTR) {
+			return // EAGAIN: empty
 		}
 	}
 }
@@ -387,7 +405,8 @@ func (w *watcher) linkGone(index int) {
 
 // resync rebuilds the address map and the attachments from dumps.
 func (w *watcher) resync() {
-	_ = w.syncAddrs()
+	w.resyncs.Add(1)
+	_ = w.syncAddrs() // on error the next event or overflow tries again
 	links, err := w.dumpLinks()
 	if err != nil {
 		return
