@@ -6,15 +6,16 @@
 //
 // Every UDP datagram that could be a knock (payload 0..16 bytes, to one of the
 // gateway's own addresses, to a port that is not a configured UDP service, and
-// not a reply in a flow the gateway itself started) is dropped here, whether
-// or not it matches anything, so a prober learns nothing from the answer (there is
+// not a reply in a flow conntrack knows) is dropped here, whether or not it
+// matches anything, so a prober learns nothing from the answer (there is
 // none: the datagram never reaches the stack, so no ICMP either). While
 // dropping it, the program follows its source address through the loaded
 // sequences and emits one ring-buffer record when a source has sent every port
 // of one sequence, consecutively, in order, within the knock timeout.
 //
-// Per packet the cost is a few array lookups plus one LRU hash lookup; the
-// memory is bounded by the map sizes whatever an attacker sends.
+// Per packet the cost is a few array lookups, one hash lookup of the
+// destination, one conntrack lookup and one LRU hash lookup; the memory is
+// bounded by the map sizes whatever an attacker sends.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>

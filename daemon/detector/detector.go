@@ -4,6 +4,11 @@
 // moment it is spent (Remove), and reads one Record per completed sequence
 // (Read). Per packet nothing runs in userspace.
 //
+// The program judges only datagrams to the gateway's own addresses; the
+// detector keeps that set current over rtnetlink, and keeps the program
+// attached to every configured interface, attaching again when one is deleted
+// and re-created, so a reconnecting uplink never locks clients out.
+//
 // The kernel maps address sequences by slot id; this package allocates the
 // ids, keeps the first-port index consistent, and validates every record
 // against its own table, so a record for a sequence removed in the meantime
