@@ -139,10 +139,12 @@ struct record {
 // local_filter is 0 until userspace has filled local_addrs: until then every
 // destination counts as the gateway's own, so no knock is missed (fail safe
 // for knocks) at the price of judging forwarded traffic as before.
+// raw_ifaces is the number of entries in the raw_ifaces map, so that the
+// usual gateway, with none, never looks there.
 struct settings {
 	__u64 timeout_ns;
 	__u32 local_filter;
-	__u32 _pad;
+	__u32 raw_ifaces;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -218,6 +220,16 @@ struct {
 	__type(key, struct addr);
 	__type(value, __u8);
 } local_addrs SEC(".maps");
+
+// Interfaces (by ifindex) whose frames carry no link-layer header: PPP (a
+// PPPoE uplink's ppp0), tun and WireGuard devices. XDP sees their packets
+// starting at the IP header.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} raw_ifaces SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -393,10 +405,8 @@ static __always_inline void knock(const struct addr *src, __u32 family, __u16 dp
 // to_gateway says whether dst is one of the gateway's own addresses. A router
 // forwards datagrams to hosts behind it (TFTP ACKs, NAT-T and SIP keepalives):
 // those are not knocks and must not be harmed.
-static __always_inline int to_gateway(const struct addr *dst)
+static __always_inline int to_gateway(const struct settings *cfg, const struct addr *dst)
 {
-	__u32 zero = 0;
-	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !cfg->local_filter)
 		return 1;
 	return bpf_map_lookup_elem(&local_addrs, dst) != NULL;
@@ -428,21 +438,41 @@ int xdp_knock(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u32 ifindex = ctx->ingress_ifindex;
 
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
-		return XDP_PASS;
-	__be16 proto = eth->h_proto;
-	void *l3 = eth + 1;
-	// One 802.1Q or 802.1ad tag. Doubly tagged frames pass untouched: the
-	// stack has no address for them unless a VLAN device unwraps them, and
-	// XDP on that device then sees them with one tag fewer.
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
-		struct vlan_hdr *vh = l3;
-		if ((void *)(vh + 1) > end)
+	__be16 proto;
+	void *l3;
+	if (cfg && cfg->raw_ifaces && bpf_map_lookup_elem(&raw_ifaces, &ifindex)) {
+		// No link-layer header: the IP version nibble says which.
+		__u8 *v = data;
+		if ((void *)(v + 1) > end)
 			return XDP_PASS;
-		proto = vh->proto;
-		l3 = vh + 1;
+		if ((*v >> 4) == 4)
+			proto = bpf_htons(ETH_P_IP);
+		else if ((*v >> 4) == 6)
+			proto = bpf_htons(ETH_P_IPV6);
+		else
+			return XDP_PASS;
+		l3 = data;
+	} else {
+		struct ethhdr *eth = data;
+		if ((void *)(eth + 1) > end)
+			return XDP_PASS;
+		proto = eth->h_proto;
+		l3 = eth + 1;
+		// One 802.1Q or 802.1ad tag. Doubly tagged frames pass
+		// untouched: the stack has no address for them unless a VLAN
+		// device unwraps them, and XDP on that device then sees them
+		// with one tag fewer.
+		if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+			struct vlan_hdr *vh = l3;
+			if ((void *)(vh + 1) > end)
+				return XDP_PASS;
+			proto = vh->proto;
+			l3 = vh + 1;
+		}
 	}
 
 	struct addr src = {}, dst = {};
@@ -532,7 +562,7 @@ int xdp_knock(struct xdp_md *ctx)
 	__u16 dport = bpf_ntohs(udp->dest);
 	if (port_bit(&udp_services, dport))
 		return XDP_PASS;
-	if (!to_gateway(&dst))
+	if (!to_gateway(cfg, &dst))
 		return XDP_PASS;
 	// Last, as the dearest test: only datagrams that would be dropped pay.
 	if (is_reply(ctx, &tup, tup_sz))

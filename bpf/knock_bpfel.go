@@ -58,7 +58,7 @@ type knockSettings struct {
 	_           structs.HostLayout
 	TimeoutNs   uint64
 	LocalFilter uint32
-	Pad         uint32
+	RawIfaces   uint32
 }
 
 type knockStats struct {
@@ -80,6 +80,7 @@ const (
 	knockMapFirstPortBits = "first_port_bits"
 	knockMapFirstPorts    = "first_ports"
 	knockMapLocalAddrs    = "local_addrs"
+	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
 	knockMapSequences     = "sequences"
 	knockMapSources       = "sources"
@@ -142,6 +143,7 @@ type knockMapSpecs struct {
 	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
 	FirstPorts    *ebpf.MapSpec `ebpf:"first_ports"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
+	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
 	Sequences     *ebpf.MapSpec `ebpf:"sequences"`
 	Sources       *ebpf.MapSpec `ebpf:"sources"`
@@ -180,6 +182,7 @@ type knockMaps struct {
 	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
 	FirstPorts    *ebpf.Map `ebpf:"first_ports"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
+	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
 	Sequences     *ebpf.Map `ebpf:"sequences"`
 	Sources       *ebpf.Map `ebpf:"sources"`
@@ -193,6 +196,7 @@ func (m *knockMaps) Close() error {
 		m.FirstPortBits,
 		m.FirstPorts,
 		m.LocalAddrs,
+		m.RawIfaces,
 		m.Records,
 		m.Sequences,
 		m.Sources,

@@ -44,6 +44,9 @@ type Objects struct {
 	// program judges only datagrams to them once Settings.LocalFilter is
 	// set.
 	LocalAddrs *ebpf.Map
+	// RawIfaces is u32 ifindex -> u8 (hash): interfaces without a
+	// link-layer header (PPP, tun). Settings.RawIfaces counts them.
+	RawIfaces *ebpf.Map
 
 	// ConntrackReplies says whether the loaded program checks conntrack
 	// for replies (the kernel resolved bpf_xdp_ct_lookup): without it a
@@ -85,6 +88,7 @@ func Load(opts Options) (*Objects, error) {
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
 	o.LocalAddrs = o.objs.LocalAddrs
+	o.RawIfaces = o.objs.RawIfaces
 	o.ConntrackReplies = hasKfuncCalls(o.Program)
 	o.Records = o.objs.Records
 	o.Config = o.objs.Config
@@ -122,6 +126,7 @@ func (o *Objects) Close() error {
 		o.objs.FirstPorts.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
+		o.objs.RawIfaces.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),

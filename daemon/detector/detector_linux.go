@@ -158,7 +158,7 @@ func Open(cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	names := slices.Compact(slices.Sorted(slices.Values(cfg.Interfaces)))
-	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.setLocalFilter, cfg.eventBuf)
+	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf)
 	if err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
@@ -168,15 +168,22 @@ func Open(cfg Config) (*Detector, error) {
 // setLocalFilter switches the program between judging every destination
 // (off) and only the local-address map's (on).
 func (d *Detector) setLocalFilter(on bool) error {
+	return d.updateSettings(func(s *bpf.Settings) {
+		s.LocalFilter = 0
+		if on {
+			s.LocalFilter = 1
+		}
+	})
+}
+
+// updateSettings changes the config map's value with fn, all fields at once.
+func (d *Detector) updateSettings(fn func(*bpf.Settings)) error {
 	d.setMu.Lock()
 	defer d.setMu.Unlock()
 	next := d.settings
-	next.LocalFilter = 0
-	if on {
-		next.LocalFilter = 1
-	}
+	fn(&next)
 	if err := d.objs.Config.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("switching the local-address filter: %w", err)
+		return fmt.Errorf("writing knock detector settings: %w", err)
 	}
 	d.settings = next
 	return nil
@@ -224,14 +231,9 @@ func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
 	if timeout <= 0 {
 		return fmt.Errorf("setting knock timeout: %v is not positive", timeout)
 	}
-	d.setMu.Lock()
-	defer d.setMu.Unlock()
-	next := d.settings
-	next.TimeoutNs = uint64(timeout)
-	if err := d.objs.Config.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+	if err := d.updateSettings(func(s *bpf.Settings) { s.TimeoutNs = uint64(timeout) }); err != nil {
 		return fmt.Errorf("setting knock timeout: %w", err)
 	}
-	d.settings = next
 	return nil
 }
 

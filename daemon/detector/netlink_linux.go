@@ -104,6 +104,7 @@ func (s *nlSocket) request(typ uint16, flags uint16, body []byte) ([]syscall.Net
 type linkMsg struct {
 	index int
 	name  string
+	typ   uint16 // ARPHRD_*
 	// xdpDrv and xdpSKB are the ids of the programs attached in native
 	// and generic mode (0: none).
 	xdpDrv, xdpSKB uint32
@@ -113,7 +114,7 @@ func parseLink(m *syscall.NetlinkMessage) (linkMsg, bool) {
 	if len(m.Data) < unix.SizeofIfInfomsg {
 		return linkMsg{}, false
 	}
-	l := linkMsg{index: int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))}
+	l := linkMsg{index: int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))), typ: binary.NativeEndian.Uint16(m.Data[2:4])}
 	attrs, err := syscall.ParseNetlinkRouteAttr(m)
 	if err != nil {
 		return linkMsg{}, false
@@ -138,6 +139,17 @@ func parseLink(m *syscall.NetlinkMessage) (linkMsg, bool) {
 		}
 	}
 	return l, true
+}
+
+// rawIP says whether the link's packets carry no link-layer header, so XDP
+// sees them from the IP header on: PPP (ppp0 of a PPPoE uplink), tun and
+// WireGuard (ARPHRD_NONE), raw-IP modems.
+func (l linkMsg) rawIP() bool {
+	switch l.typ {
+	case unix.ARPHRD_PPP, unix.ARPHRD_NONE, unix.ARPHRD_RAWIP:
+		return true
+	}
+	return false
 }
 
 // addrMsg is one address of an RTM_NEWADDR or RTM_DELADDR.

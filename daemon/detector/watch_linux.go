@@ -31,9 +31,9 @@ type watcher struct {
 	progID   uint32
 	names    []string
 	onChange func(InterfaceState)
-	setLocal func(on bool) error // switches the program's local-address filter
-	eventBuf int                 // receive buffer of events (0: the default)
-	resyncs  atomic.Uint64       // times the event queue overflowed
+	settings func(func(*bpf.Settings)) error // changes the program's settings
+	eventBuf int                             // receive buffer of events (0: the default)
+	resyncs  atomic.Uint64                   // times the event queue overflowed
 
 	events       *nlSocket // subscribed to link and address changes
 	stopR, stopW *os.File
@@ -48,6 +48,9 @@ type watcher struct {
 	// (Interfaces) take it to read the last error of an interface.
 	mu     sync.Mutex
 	ifaces map[string]*ifaceState
+	// raw holds the ifindexes in the program's raw_ifaces map. The
+	// watcher goroutine writes it under mu.
+	raw map[int]bool
 
 	// The watcher goroutine alone uses addrs and filterOK.
 	addrs    map[netip.Addr]map[int]struct{} // address -> ifindexes holding it
@@ -66,7 +69,7 @@ type ifaceState struct {
 // configured interface that exists and then follows changes until stop. The
 // order matters: attached with the filter on and the map still empty, the
 // program would pass every knock.
-func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), setLocal func(bool) error, eventBuf int) (*watcher, error) {
+func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), settings func(func(*bpf.Settings)) error, eventBuf int) (*watcher, error) {
 	info, err := objs.Program.Info()
 	if err != nil {
 		return nil, fmt.Errorf("reading the knock program's id: %w", err)
@@ -77,7 +80,8 @@ func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(Inter
 		progID:   uint32(id),
 		names:    names,
 		onChange: onChange,
-		setLocal: setLocal,
+		settings: settings,
+		raw:      make(map[int]bool),
 		eventBuf: eventBuf,
 		done:     make(chan struct{}),
 		ifaces:   make(map[string]*ifaceState),
@@ -146,7 +150,7 @@ func (w *watcher) start() error {
 		if i < 0 {
 			continue
 		}
-		if err := w.attach(name, links[i].index); err != nil {
+		if err := w.attach(name, links[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -201,7 +205,13 @@ func (w *watcher) filter(ok bool) error {
 	if ok == w.filterOK {
 		return nil
 	}
-	if err := w.setLocal(ok); err != nil {
+	err := w.settings(func(s *bpf.Settings) {
+		s.LocalFilter = 0
+		if ok {
+			s.LocalFilter = 1
+		}
+	})
+	if err != nil {
 		return err
 	}
 	w.filterOK = ok
@@ -251,46 +261,89 @@ func addrKey(a netip.Addr) bpf.Addr {
 	return k
 }
 
-// attach puts the program on interface index (native mode, else generic),
-// replacing a link to an earlier interface of that name.
-func (w *watcher) attach(name string, index int) error {
+// attach puts the program on interface l (native mode, else generic),
+// replacing a link to an earlier interface of that name. An interface without
+// a link-layer header is marked as such first, so that its first packet is
+// already parsed right.
+func (w *watcher) attach(name string, l linkMsg) error {
+	index := l.index
 	w.mu.Lock()
 	st := w.ifaces[name]
-	old := st.link
+	old, oldIndex := st.link, st.index
 	st.link, st.index = nil, index
 	w.mu.Unlock()
 	if old != nil {
 		_ = old.Close() // its interface is gone; this only drops our handle
 	}
-	l, nerr := link.AttachXDP(link.XDPOptions{Program: w.objs.Program, Interface: index, Flags: link.XDPDriverMode})
+	if oldIndex != 0 && oldIndex != index {
+		w.setRaw(oldIndex, false)
+	}
+	if err := w.setRaw(index, l.rawIP()); err != nil {
+		err = fmt.Errorf("attaching knock detector to %q: %w", name, err)
+		w.mu.Lock()
+		st.mode = "error: " + err.Error()
+		w.mu.Unlock()
+		return err
+	}
+	xl, nerr := link.AttachXDP(link.XDPOptions{Program: w.objs.Program, Interface: index, Flags: link.XDPDriverMode})
 	mode := "native"
 	var err error
 	if nerr != nil {
 		var gerr error
-		l, gerr = link.AttachXDP(link.XDPOptions{Program: w.objs.Program, Interface: index, Flags: link.XDPGenericMode})
+		xl, gerr = link.AttachXDP(link.XDPOptions{Program: w.objs.Program, Interface: index, Flags: link.XDPGenericMode})
 		if gerr != nil {
 			err = fmt.Errorf("attaching knock detector to %q: native: %w; generic: %w", name, nerr, gerr)
 			mode = "error: " + err.Error()
-			l = nil
+			xl = nil
 		} else {
 			mode = "generic"
 		}
 	}
 	w.mu.Lock()
-	st.link, st.mode = l, mode
+	st.link, st.mode = xl, mode
 	w.mu.Unlock()
 	return err
+}
+
+// setRaw adds index to, or removes it from, the program's set of interfaces
+// without a link-layer header, and keeps the count in the settings.
+func (w *watcher) setRaw(index int, raw bool) error {
+	w.mu.Lock()
+	had := w.raw[index]
+	w.mu.Unlock()
+	if had == raw {
+		return nil
+	}
+	if raw {
+		if err := w.objs.RawIfaces.Update(uint32(index), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("marking interface %d as raw IP: %w", index, err)
+		}
+	} else if err := w.objs.RawIfaces.Delete(uint32(index)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("unmarking interface %d as raw IP: %w", index, err)
+	}
+	w.mu.Lock()
+	if raw {
+		w.raw[index] = true
+	} else {
+		delete(w.raw, index)
+	}
+	n := uint32(len(w.raw))
+	w.mu.Unlock()
+	return w.settings(func(s *bpf.Settings) { s.RawIfaces = n })
 }
 
 // detach marks name missing after its interface went away or was renamed.
 func (w *watcher) detach(name string) {
 	w.mu.Lock()
 	st := w.ifaces[name]
-	old := st.link
+	old, index := st.link, st.index
 	st.link, st.index, st.mode = nil, 0, "missing"
 	w.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
+	}
+	if index != 0 {
+		_ = w.setRaw(index, false)
 	}
 }
 
@@ -377,7 +430,7 @@ func (w *watcher) linkSeen(l linkMsg) {
 			// New, or an attach that failed before: an event on the link
 			// (it came up, say) is the moment to try again. The error, if
 			// any, stays in the state.
-			_ = w.attach(name, l.index)
+			_ = w.attach(name, l)
 			w.mu.Lock()
 			after := *w.ifaces[name]
 			w.mu.Unlock()
