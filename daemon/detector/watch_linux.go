@@ -44,17 +44,17 @@ type watcher struct {
 	reqMu sync.Mutex
 	req   *nlSocket
 
-	// mu guards ifaces. Only the watcher goroutine changes it; readers
-	// (Interfaces) take it to read the last error of an interface.
+	// mu guards ifaces and raw (the ifindexes in the program's raw_ifaces
+	// map). Only the watcher goroutine changes them; Interfaces takes mu to
+	// read the last error of an interface.
 	mu     sync.Mutex
 	ifaces map[string]*ifaceState
-	// raw holds the ifindexes in the program's raw_ifaces map. The
-	// watcher goroutine writes it under mu.
-	raw map[int]bool
+	raw    map[int]bool
 
-	// The watcher goroutine alone uses addrs and filterOK.
+	// The watcher goroutine alone uses addrs, filterOK and needSync.
 	addrs    map[netip.Addr]map[int]struct{} // address -> ifindexes holding it
 	filterOK bool                            // every local address is in the map
+	needSync bool                            // the last resync's dump failed
 }
 
 // ifaceState is one configured interface as the watcher left it.
@@ -364,13 +364,12 @@ func (w *watcher) loop() {
 		switch {
 		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 			continue
-		case errors.Is(err, unix.ENOBUFS):
-			// Events were lost: start again from the kernel's state.
+		case err != nil:
+			// ENOBUFS: events were lost. Start again from the kernel's
+			// state; so for any other error, rather than stop following.
 			w.drain(buf)
 			w.resync()
 			continue
-		case err != nil:
-			return
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
@@ -378,6 +377,9 @@ func (w *watcher) loop() {
 		}
 		for i := range msgs {
 			w.handle(&msgs[i])
+		}
+		if w.needSync {
+			w.resync()
 		}
 	}
 }
@@ -459,9 +461,16 @@ func (w *watcher) linkGone(index int) {
 // resync rebuilds the address map and the attachments from dumps.
 func (w *watcher) resync() {
 	w.resyncs.Add(1)
-	_ = w.syncAddrs() // on error the next event or overflow tries again
+	// Until a dump succeeds the map may lack addresses: judge every
+	// destination meanwhile, and try again after the next event.
+	w.needSync = false
+	if err := w.syncAddrs(); err != nil {
+		w.needSync = true
+		_ = w.filter(false)
+	}
 	links, err := w.dumpLinks()
 	if err != nil {
+		w.needSync = true
 		return
 	}
 	for _, name := range w.names {
