@@ -18,6 +18,8 @@ const (
 	// DefaultMaxSequences is the default number of sequence slots: 10,000
 	// keys x 3 windows x 2 uses fit with room for a step's turnover.
 	DefaultMaxSequences = 65536
+	// MaxLocalAddrs is the size of the local-address map.
+	MaxLocalAddrs = 4096
 	// DefaultMaxSources is the default number of sources whose progress
 	// the LRU map follows at once.
 	DefaultMaxSources = 65536

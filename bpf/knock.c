@@ -4,16 +4,18 @@
 //
 // knock.c: the in-kernel half of the hyp knock detector (PROTOCOL.md sections 4-5).
 //
-// Every UDP datagram that could be a knock (payload 0..16 bytes, to a port
-// that is not a configured UDP service) is dropped here, whether or not it
+// Every UDP datagram that could be a knock (payload 0..16 bytes, to one of the
+// gateway's own addresses, to a port that is not a configured UDP service, and
+// not a reply in a flow conntrack knows) is dropped here, whether or not it
 // matches anything, so a prober learns nothing from the answer (there is
 // none: the datagram never reaches the stack, so no ICMP either). While
 // dropping it, the program follows its source address through the loaded
 // sequences and emits one ring-buffer record when a source has sent every port
 // of one sequence, consecutively, in order, within the knock timeout.
 //
-// Per packet the cost is a few array lookups plus one LRU hash lookup; the
-// memory is bounded by the map sizes whatever an attacker sends.
+// Per packet the cost is a few array lookups, one hash lookup of the
+// destination, one conntrack lookup and one LRU hash lookup; the memory is
+// bounded by the map sizes whatever an attacker sends.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -38,6 +40,41 @@
 #define FAMILY_V6 6
 
 #define IP_MF_OFFSET 0x3fff // MF flag and fragment offset bits of frag_off
+
+#define BPF_F_CURRENT_NETNS_ID (-1)
+#define CT_DIR_REPLY 1 // IP_CT_DIR_REPLY
+#define MAX_LOCAL_ADDRS 4096
+
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym)                                                                     \
+	({                                                                                       \
+		_Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak"); \
+		!!sym;                                                                           \
+	})
+#endif
+
+// The conntrack lookup kfunc (net/netfilter/nf_conntrack_bpf.c). Weak: where
+// nf_conntrack or its BTF is missing the loader leaves it unresolved and
+// bpf_ksym_exists is false, so the program still loads, without the reply
+// check. Only the struct kinds must match the kernel's for the loader's type
+// check; nf_conn is never dereferenced here.
+struct nf_conn {
+	int _opaque;
+};
+
+// bpf_ct_opts in its original 12-byte form, which every kernel with the kfunc
+// accepts (newer ones also take 16 bytes with a conntrack zone).
+struct bpf_ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u8 reserved[2];
+};
+
+extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *xdp_ctx, struct bpf_sock_tuple *bpf_tuple,
+					 __u32 tuple__sz, struct bpf_ct_opts *opts, __u32 opts__sz) __ksym __weak;
+extern void bpf_ct_release(struct nf_conn *ct) __ksym __weak;
 
 // sequence is one valid knock: (key, window, counter) and its ports.
 // gen is chosen by userspace, never 0 for a live slot, and new for every
@@ -99,8 +136,15 @@ struct record {
 	__u32 _pad;
 };
 
+// local_filter is 0 until userspace has filled local_addrs: until then every
+// destination counts as the gateway's own, so no knock is missed (fail safe
+// for knocks) at the price of judging forwarded traffic as before.
+// raw_ifaces is the number of entries in the raw_ifaces map, so that the
+// usual gateway, with none, never looks there.
 struct settings {
 	__u64 timeout_ns;
+	__u32 local_filter;
+	__u32 raw_ifaces;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -164,6 +208,28 @@ struct {
 	__type(key, struct addr);
 	__type(value, struct progress);
 } sources SEC(".maps");
+
+// The gateway's own unicast addresses, on every interface of its network
+// namespace (a knock to the LAN address arriving on the WAN side is still to
+// the gateway), IPv4 as ::ffff:a.b.c.d. Userspace follows rtnetlink to keep it
+// current. Broadcast and multicast addresses are never in it: they are not
+// knocks.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_LOCAL_ADDRS);
+	__type(key, struct addr);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
+
+// Interfaces (by ifindex) whose frames carry no link-layer header: PPP (a
+// PPPoE uplink's ppp0), tun and WireGuard devices. XDP sees their packets
+// starting at the IP header.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} raw_ifaces SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -336,29 +402,82 @@ static __always_inline void knock(const struct addr *src, __u32 family, __u16 dp
 	bpf_map_update_elem(&sources, src, &fresh, BPF_ANY);
 }
 
+// to_gateway says whether dst is one of the gateway's own addresses. A router
+// forwards datagrams to hosts behind it (TFTP ACKs, NAT-T and SIP keepalives):
+// those are not knocks and must not be harmed.
+static __always_inline int to_gateway(const struct settings *cfg, const struct addr *dst)
+{
+	if (!cfg || !cfg->local_filter)
+		return 1;
+	return bpf_map_lookup_elem(&local_addrs, dst) != NULL;
+}
+
+// is_reply says whether the datagram is a reply in a flow conntrack already
+// knows in the other direction: one the gateway started (its resolver's DNS
+// reply, an NTP answer) or one NAT maps to a host behind it. Such a datagram
+// answers something the gateway or its LAN sent, so it cannot be a client's
+// knock, and dropping it would break ordinary traffic. Only the reply
+// direction counts: an entry a remote host created by its own earlier datagram
+// would let a source exempt itself, and a knock never starts a reply.
+// Without the kfunc (no nf_conntrack BTF) nothing is exempt.
+static __always_inline int is_reply(struct xdp_md *ctx, struct bpf_sock_tuple *tup, __u32 tup_sz)
+{
+	if (!bpf_ksym_exists(bpf_xdp_ct_lookup) || !bpf_ksym_exists(bpf_ct_release))
+		return 0;
+	struct bpf_ct_opts opts = {.netns_id = BPF_F_CURRENT_NETNS_ID, .l4proto = IPPROTO_UDP};
+	struct nf_conn *ct = bpf_xdp_ct_lookup(ctx, tup, tup_sz, &opts, sizeof(opts));
+	if (!ct)
+		return 0;
+	int reply = opts.dir == CT_DIR_REPLY;
+	bpf_ct_release(ct);
+	return reply;
+}
+
 SEC("xdp")
 int xdp_knock(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u32 ifindex = ctx->ingress_ifindex;
 
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
-		return XDP_PASS;
-	__be16 proto = eth->h_proto;
-	void *l3 = eth + 1;
-	// One 802.1Q or 802.1ad tag. Doubly tagged frames pass untouched: the
-	// stack has no address for them unless a VLAN device unwraps them, and
-	// XDP on that device then sees them with one tag fewer.
-	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
-		struct vlan_hdr *vh = l3;
-		if ((void *)(vh + 1) > end)
+	__be16 proto;
+	void *l3;
+	if (cfg && cfg->raw_ifaces && bpf_map_lookup_elem(&raw_ifaces, &ifindex)) {
+		// No link-layer header: the IP version nibble says which.
+		__u8 *v = data;
+		if ((void *)(v + 1) > end)
 			return XDP_PASS;
-		proto = vh->proto;
-		l3 = vh + 1;
+		if ((*v >> 4) == 4)
+			proto = bpf_htons(ETH_P_IP);
+		else if ((*v >> 4) == 6)
+			proto = bpf_htons(ETH_P_IPV6);
+		else
+			return XDP_PASS;
+		l3 = data;
+	} else {
+		struct ethhdr *eth = data;
+		if ((void *)(eth + 1) > end)
+			return XDP_PASS;
+		proto = eth->h_proto;
+		l3 = eth + 1;
+		// One 802.1Q or 802.1ad tag. Doubly tagged frames pass
+		// untouched: the stack has no address for them unless a VLAN
+		// device unwraps them, and XDP on that device then sees them
+		// with one tag fewer.
+		if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+			struct vlan_hdr *vh = l3;
+			if ((void *)(vh + 1) > end)
+				return XDP_PASS;
+			proto = vh->proto;
+			l3 = vh + 1;
+		}
 	}
 
-	struct addr src = {};
+	struct addr src = {}, dst = {};
+	struct bpf_sock_tuple tup = {};
+	__u32 tup_sz;
 	__u32 family;
 	struct udphdr *udp;
 	__u32 l4len; // bytes the IP header says follow it
@@ -387,6 +506,13 @@ int xdp_knock(struct xdp_md *ctx)
 		family = FAMILY_V4;
 		src.w[2] = bpf_htonl(0xffff);
 		src.w[3] = ip->saddr;
+		dst.w[2] = bpf_htonl(0xffff);
+		dst.w[3] = ip->daddr;
+		tup.ipv4.saddr = ip->saddr;
+		tup.ipv4.daddr = ip->daddr;
+		tup.ipv4.sport = udp->source;
+		tup.ipv4.dport = udp->dest;
+		tup_sz = sizeof(tup.ipv4);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 		if ((void *)(ip6 + 1) > end)
@@ -408,6 +534,21 @@ int xdp_knock(struct xdp_md *ctx)
 		l4len = plen;
 		family = FAMILY_V6;
 		__builtin_memcpy(src.w, ip6->saddr.in6_u.u6_addr32, sizeof(src.w));
+		// A v4-mapped source on the wire is no real IPv6 host (the
+		// stack discards it): never a knock, and it must not share the
+		// progress of, or open a grant for, the IPv4 address.
+		if (src.w[0] == 0 && src.w[1] == 0 && src.w[2] == bpf_htonl(0xffff))
+			return XDP_PASS;
+		__builtin_memcpy(dst.w, ip6->daddr.in6_u.u6_addr32, sizeof(dst.w));
+		// Nor is a v4-mapped destination the gateway's, though its key
+		// is that of the IPv4 address.
+		if (dst.w[0] == 0 && dst.w[1] == 0 && dst.w[2] == bpf_htonl(0xffff))
+			return XDP_PASS;
+		__builtin_memcpy(tup.ipv6.saddr, ip6->saddr.in6_u.u6_addr32, sizeof(tup.ipv6.saddr));
+		__builtin_memcpy(tup.ipv6.daddr, ip6->daddr.in6_u.u6_addr32, sizeof(tup.ipv6.daddr));
+		tup.ipv6.sport = udp->source;
+		tup.ipv6.dport = udp->dest;
+		tup_sz = sizeof(tup.ipv6);
 	} else {
 		return XDP_PASS;
 	}
@@ -420,6 +561,11 @@ int xdp_knock(struct xdp_md *ctx)
 
 	__u16 dport = bpf_ntohs(udp->dest);
 	if (port_bit(&udp_services, dport))
+		return XDP_PASS;
+	if (!to_gateway(cfg, &dst))
+		return XDP_PASS;
+	// Last, as the dearest test: only datagrams that would be dropped pay.
+	if (is_reply(ctx, &tup, tup_sz))
 		return XDP_PASS;
 
 	knock(&src, family, dport);

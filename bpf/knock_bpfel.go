@@ -55,8 +55,10 @@ type knockSequence struct {
 }
 
 type knockSettings struct {
-	_         structs.HostLayout
-	TimeoutNs uint64
+	_           structs.HostLayout
+	TimeoutNs   uint64
+	LocalFilter uint32
+	RawIfaces   uint32
 }
 
 type knockStats struct {
@@ -77,6 +79,8 @@ const (
 	knockMapCounters      = "counters"
 	knockMapFirstPortBits = "first_port_bits"
 	knockMapFirstPorts    = "first_ports"
+	knockMapLocalAddrs    = "local_addrs"
+	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
 	knockMapSequences     = "sequences"
 	knockMapSources       = "sources"
@@ -138,6 +142,8 @@ type knockMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
 	FirstPorts    *ebpf.MapSpec `ebpf:"first_ports"`
+	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
+	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
 	Sequences     *ebpf.MapSpec `ebpf:"sequences"`
 	Sources       *ebpf.MapSpec `ebpf:"sources"`
@@ -175,6 +181,8 @@ type knockMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
 	FirstPorts    *ebpf.Map `ebpf:"first_ports"`
+	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
+	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
 	Sequences     *ebpf.Map `ebpf:"sequences"`
 	Sources       *ebpf.Map `ebpf:"sources"`
@@ -187,6 +195,8 @@ func (m *knockMaps) Close() error {
 		m.Counters,
 		m.FirstPortBits,
 		m.FirstPorts,
+		m.LocalAddrs,
+		m.RawIfaces,
 		m.Records,
 		m.Sequences,
 		m.Sources,

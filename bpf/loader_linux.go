@@ -40,9 +40,21 @@ type Objects struct {
 	// only for those.
 	FirstPortBits *ebpf.Map
 	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
-	Records       *ebpf.Map // ring buffer of Record
-	Config        *ebpf.Map // u32 0 -> Settings (array)
-	Counters      *ebpf.Map // u32 0 -> Stats per CPU
+	// LocalAddrs is Addr -> u8 (hash): the gateway's own addresses. The
+	// program judges only datagrams to them once Settings.LocalFilter is
+	// set.
+	LocalAddrs *ebpf.Map
+	// RawIfaces is u32 ifindex -> u8 (hash): interfaces without a
+	// link-layer header (PPP, tun). Settings.RawIfaces counts them.
+	RawIfaces *ebpf.Map
+
+	// ConntrackReplies says whether the loaded program checks conntrack
+	// for replies (the kernel resolved bpf_xdp_ct_lookup): without it a
+	// small reply to one of the gateway's own flows is judged as a knock.
+	ConntrackReplies bool
+	Records          *ebpf.Map // ring buffer of Record
+	Config           *ebpf.Map // u32 0 -> Settings (array)
+	Counters         *ebpf.Map // u32 0 -> Stats per CPU
 
 	objs knockObjects
 }
@@ -75,10 +87,33 @@ func Load(opts Options) (*Objects, error) {
 	o.UDPServices = o.objs.UdpServices
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
+	o.LocalAddrs = o.objs.LocalAddrs
+	o.RawIfaces = o.objs.RawIfaces
+	o.ConntrackReplies = hasKfuncCalls(o.Program)
 	o.Records = o.objs.Records
 	o.Config = o.objs.Config
 	o.Counters = o.objs.Counters
 	return o, nil
+}
+
+// hasKfuncCalls reads the verified program back: where the weak kfuncs were
+// not resolved the verifier removed their calls as dead code. A program that
+// cannot be read back counts as without.
+func hasKfuncCalls(p *ebpf.Program) bool {
+	info, err := p.Info()
+	if err != nil {
+		return false
+	}
+	insns, err := info.Instructions()
+	if err != nil {
+		return false
+	}
+	for _, ins := range insns {
+		if ins.IsKfuncCall() {
+			return true
+		}
+	}
+	return false
 }
 
 // Close releases the program and then the maps, joining errors.
@@ -90,6 +125,8 @@ func (o *Objects) Close() error {
 		o.objs.Counters.Close(),
 		o.objs.FirstPorts.Close(),
 		o.objs.FirstPortBits.Close(),
+		o.objs.LocalAddrs.Close(),
+		o.objs.RawIfaces.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),

@@ -68,6 +68,12 @@ func TestLoad(t *testing.T) {
 	if got := o.Sources.MaxEntries(); got != 128 {
 		t.Errorf("sources map has %d entries, want 128", got)
 	}
+	if got := o.LocalAddrs.MaxEntries(); got != MaxLocalAddrs {
+		t.Errorf("local_addrs map has %d entries, MaxLocalAddrs = %d", got, MaxLocalAddrs)
+	}
+	// The kernel this runs on has nf_conntrack built in or loaded with BTF
+	// where the kfunc exists; say which, so a CI log shows it.
+	t.Logf("conntrack reply check in the loaded program: %v", o.ConntrackReplies)
 	// An empty Ethernet frame that is not IP passes.
 	frame := make([]byte, 14)
 	frame[12], frame[13] = 0x08, 0x06 // ARP

@@ -4,6 +4,11 @@
 // moment it is spent (Remove), and reads one Record per completed sequence
 // (Read). Per packet nothing runs in userspace.
 //
+// The program judges only datagrams to the gateway's own addresses; the
+// detector keeps that set current over rtnetlink, and keeps the program
+// attached to every configured interface, attaching again when one is deleted
+// and re-created, so a reconnecting uplink never locks clients out.
+//
 // The kernel maps address sequences by slot id; this package allocates the
 // ids, keeps the first-port index consistent, and validates every record
 // against its own table, so a record for a sequence removed in the meantime
@@ -15,6 +20,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hideyourports/hyp/bpf"
@@ -43,8 +49,20 @@ type Record struct {
 
 // Config says where to attach and how to size and tune the program.
 type Config struct {
-	// Interfaces to attach the XDP program to (Open only).
+	// Interfaces to attach the XDP program to (Open only). One that does
+	// not exist yet, or is deleted later, is attached to as soon as an
+	// interface of that name appears.
 	Interfaces []string
+	// OnInterface, if set, hears of every change of a configured
+	// interface after Open (deleted, re-created and attached again, an
+	// attach that failed), so the daemon can log it. It is called from the
+	// detector's watcher goroutine: it must not block or call Close.
+	OnInterface func(InterfaceState)
+	// LocalAddrs (Load only, for Program.Run) are the addresses the
+	// program takes for the gateway's own; nil leaves the local-address
+	// filter off, so every destination is judged. Open ignores it and
+	// follows the namespace's addresses over rtnetlink instead.
+	LocalAddrs []netip.Addr
 	// UDPServices are UDP ports of real services: datagrams to them are
 	// never knocks and always pass.
 	UDPServices []uint16
@@ -64,6 +82,10 @@ type Config struct {
 	// (BPF_ENABLE_STATS) while the detector is open, for RunStats. It
 	// costs two clock reads per packet for every BPF program.
 	RunStats bool
+
+	// eventBuf, for tests, sizes the receive buffer of the rtnetlink
+	// event socket (0: 4 MiB), so that a test can make it overflow.
+	eventBuf int
 }
 
 // Counters are the program's counters, summed over CPUs, plus Stale.
@@ -78,6 +100,31 @@ type Counters struct {
 	// removed or replaced between completion and reading.
 	Stale uint64
 }
+
+// InterfaceState is where a configured interface stands, as the kernel has it.
+type InterfaceState struct {
+	Name  string
+	Index int // 0 while missing
+	// Mode is "native" or "generic" (XDP mode of the attached program),
+	// "missing" (no interface of that name: attached when it appears), or
+	// "error: ..." (it exists but the program is not on it).
+	Mode string
+}
+
+// Message says in one line what the state means for knocks, for a log.
+func (s InterfaceState) Message() string {
+	switch {
+	case s.Mode == "native" || s.Mode == "generic":
+		return fmt.Sprintf("interface %s (re)appeared: knock detector attached (%s XDP)", s.Name, s.Mode)
+	case s.Mode == "missing":
+		return fmt.Sprintf("interface %s is gone: knocks on it are not seen until it comes back", s.Name)
+	default:
+		return fmt.Sprintf("interface %s: knock detector not attached: %s", s.Name, strings.TrimPrefix(s.Mode, "error: "))
+	}
+}
+
+// Attached says whether the program is on the interface.
+func (s InterfaceState) Attached() bool { return s.Mode == "native" || s.Mode == "generic" }
 
 // ErrClosed is returned by Read once the detector is closed.
 var ErrClosed = errors.New("knock detector closed")

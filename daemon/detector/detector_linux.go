@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
@@ -28,8 +27,7 @@ type Detector struct {
 	objs  *bpf.Objects
 	rd    *ringbuf.Reader
 	stats io.Closer // BPF_ENABLE_STATS handle, nil unless Config.RunStats
-	links []link.Link
-	modes map[string]string // iface -> "native"/"generic"; fixed after Open
+	watch *watcher  // addresses and XDP links; nil for Load
 
 	// readSem serialises Read. A channel, not a mutex, so a Read waiting
 	// for its turn still honours its context.
@@ -38,6 +36,11 @@ type Detector struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// setMu guards settings, the copy of the config map's one value: the
+	// knock timeout and the local-address filter are written together.
+	setMu    sync.Mutex
+	settings bpf.Settings
 
 	// udpMu guards udp, the copy of the kernel's UDP-service bitmap, so only changed words are written.
 	udpMu sync.Mutex
@@ -73,7 +76,6 @@ func Load(cfg Config) (*Detector, error) {
 	}
 	d := &Detector{
 		objs:    objs,
-		modes:   map[string]string{},
 		readSem: make(chan struct{}, 1),
 		tab:     newTable(int(objs.Sequences.MaxEntries())),
 	}
@@ -112,6 +114,16 @@ func (d *Detector) setup(cfg Config) error {
 	if err := d.SetUDPServices(cfg.UDPServices); err != nil {
 		return err
 	}
+	if cfg.LocalAddrs != nil {
+		for _, a := range cfg.LocalAddrs {
+			if err := d.objs.LocalAddrs.Update(addrKey(a.Unmap()), uint8(1), ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("adding local address %v: %w", a, err)
+			}
+		}
+		if err := d.setLocalFilter(true); err != nil {
+			return err
+		}
+	}
 	rd, err := ringbuf.NewReader(d.objs.Records)
 	if err != nil {
 		return fmt.Errorf("opening knock record reader: %w", err)
@@ -128,49 +140,52 @@ func (d *Detector) setup(cfg Config) error {
 }
 
 // Open loads the program and attaches it to every interface in
-// cfg.Interfaces: in native (driver) mode where the driver supports it,
-// else in generic mode. AttachModes says which.
+// cfg.Interfaces that exists: in native (driver) mode where the driver
+// supports it, else in generic mode. An interface that does not exist yet is
+// not an error: the detector attaches to it when it appears, and again each
+// time it is deleted and re-created, so a reconnecting uplink never leaves
+// clients locked out. Interfaces says where the program really is.
+//
+// Before attaching, Open fills the program's map of local addresses and keeps
+// it current, so that only datagrams to the gateway itself are judged.
 func Open(cfg Config) (*Detector, error) {
 	if len(cfg.Interfaces) == 0 {
 		return nil, errors.New("detector config: Interfaces is empty")
 	}
+	cfg.LocalAddrs = nil
 	d, err := Load(cfg)
 	if err != nil {
 		return nil, err
 	}
-	// The interface index, and the device a link binds to, are looked up
-	// in the calling thread's network namespace.
-	err = inNetNS(cfg.NetNS, func() error {
-		for _, name := range cfg.Interfaces {
-			if err := d.attach(name); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	names := slices.Compact(slices.Sorted(slices.Values(cfg.Interfaces)))
+	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf)
 	if err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil
 }
 
-func (d *Detector) attach(name string) error {
-	iface, err := net.InterfaceByName(name)
-	if err != nil {
-		return fmt.Errorf("attaching knock detector to %q: %w", name, err)
-	}
-	l, nerr := link.AttachXDP(link.XDPOptions{Program: d.objs.Program, Interface: iface.Index, Flags: link.XDPDriverMode})
-	mode := "native"
-	if nerr != nil {
-		var gerr error
-		l, gerr = link.AttachXDP(link.XDPOptions{Program: d.objs.Program, Interface: iface.Index, Flags: link.XDPGenericMode})
-		if gerr != nil {
-			return fmt.Errorf("attaching knock detector to %q: native: %w; generic: %w", name, nerr, gerr)
+// setLocalFilter switches the program between judging every destination
+// (off) and only the local-address map's (on).
+func (d *Detector) setLocalFilter(on bool) error {
+	return d.updateSettings(func(s *bpf.Settings) {
+		s.LocalFilter = 0
+		if on {
+			s.LocalFilter = 1
 		}
-		mode = "generic"
+	})
+}
+
+// updateSettings changes the config map's value with fn, all fields at once.
+func (d *Detector) updateSettings(fn func(*bpf.Settings)) error {
+	d.setMu.Lock()
+	defer d.setMu.Unlock()
+	next := d.settings
+	fn(&next)
+	if err := d.objs.Config.Update(uint32(0), next, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("writing knock detector settings: %w", err)
 	}
-	d.links = append(d.links, l)
-	d.modes[name] = mode
+	d.settings = next
 	return nil
 }
 
@@ -216,7 +231,7 @@ func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
 	if timeout <= 0 {
 		return fmt.Errorf("setting knock timeout: %v is not positive", timeout)
 	}
-	if err := d.objs.Config.Update(uint32(0), bpf.Settings{TimeoutNs: uint64(timeout)}, ebpf.UpdateAny); err != nil {
+	if err := d.updateSettings(func(s *bpf.Settings) { s.TimeoutNs = uint64(timeout) }); err != nil {
 		return fmt.Errorf("setting knock timeout: %w", err)
 	}
 	return nil
@@ -304,6 +319,11 @@ func (d *Detector) validate(kr bpf.Record) (Record, bool) {
 		src = netip.AddrFrom4([4]byte(kr.Addr[12:16]))
 	case bpf.FamilyV6:
 		src = netip.AddrFrom16(kr.Addr)
+		// The program passes v4-mapped sources; should one ever be
+		// reported, a grant would open the IPv4 address it names.
+		if src.Is4In6() {
+			return Record{}, false
+		}
 	default:
 		return Record{}, false
 	}
@@ -329,11 +349,29 @@ func (d *Detector) Counters() (Counters, error) {
 	return c, nil
 }
 
-// AttachModes maps each attached interface to "native" or "generic".
+// Interfaces reports each configured interface as the kernel has it now:
+// which program is attached in which mode is read back from the link, so a
+// detached or re-created interface shows as it is, not as it was at Open.
+// Empty for a detector made by Load.
+func (d *Detector) Interfaces() []InterfaceState {
+	if d.watch == nil {
+		return nil
+	}
+	return d.watch.interfaces()
+}
+
+// ConntrackReplies says whether the program lets replies in flows conntrack
+// knows pass (the kernel has bpf_xdp_ct_lookup). Without it, small replies to
+// the gateway's own high ports are judged as knocks.
+func (d *Detector) ConntrackReplies() bool { return d.objs.ConntrackReplies }
+
+// AttachModes maps each configured interface to its Interfaces mode:
+// "native", "generic", "missing" or "error: ...".
 func (d *Detector) AttachModes() map[string]string {
-	m := make(map[string]string, len(d.modes))
-	for k, v := range d.modes {
-		m[k] = v
+	st := d.Interfaces()
+	m := make(map[string]string, len(st))
+	for _, s := range st {
+		m[s.Name] = s.Mode
 	}
 	return m
 }
@@ -351,7 +389,8 @@ func (d *Detector) RunStats() (runCount, runTimeNs uint64, err error) {
 	return st.RunCount, uint64(st.Runtime), nil
 }
 
-// Close detaches the program from every interface, then closes the record
+// Close stops following the namespace and detaches the program from every
+// interface, then closes the record
 // reader, the stats handle and the program and maps: the reverse of Open.
 // A blocked Read returns ErrClosed.
 func (d *Detector) Close() error {
@@ -361,12 +400,12 @@ func (d *Detector) Close() error {
 
 func (d *Detector) close() error {
 	var errs []error
-	for i := len(d.links) - 1; i >= 0; i-- {
-		if err := d.links[i].Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detaching knock detector: %w", err))
+	if d.watch != nil {
+		if err := d.watch.stop(); err != nil {
+			errs = append(errs, err)
 		}
+		d.watch = nil
 	}
-	d.links = nil
 	if d.stats != nil {
 		if err := d.stats.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("disabling BPF run-time stats: %w", err))

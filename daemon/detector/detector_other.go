@@ -44,6 +44,12 @@ func (d *Detector) Counters() (Counters, error) { return Counters{}, errNotLinux
 // AttachModes is empty: nothing is ever attached.
 func (d *Detector) AttachModes() map[string]string { return map[string]string{} }
 
+// Interfaces is empty: nothing is ever attached.
+func (d *Detector) Interfaces() []InterfaceState { return nil }
+
+// ConntrackReplies is false: nothing is ever loaded.
+func (d *Detector) ConntrackReplies() bool { return false }
+
 // RunStats fails: the knock detector runs only on Linux.
 func (d *Detector) RunStats() (uint64, uint64, error) { return 0, 0, errNotLinux }
 

@@ -111,6 +111,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		UDPServices:  udpPorts(protected, cfg.Public),
 		KnockTimeout: cfg.KnockTimeout,
 		MaxSequences: slots,
+		// A deleted, re-created or failing uplink is worth a line: knocks on it depend on it.
+		OnInterface: func(s detector.InterfaceState) {
+			if s.Attached() {
+				log.Info(s.Message(), "interface", s.Name, "mode", s.Mode)
+			} else {
+				log.Warn(s.Message(), "interface", s.Name, "mode", s.Mode)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("starting the knock detector (nothing was changed in nftables): %w", err)
@@ -225,8 +233,14 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		}
 	}
 
+	if !det.ConntrackReplies() {
+		// The kfunc resolves when the program loads; on a kernel with nf_conntrack as a module
+		// that nothing had loaded yet (hypd's own table loads it, but after the detector), small
+		// UDP replies to the gateway's own flows are judged as knocks until the next start.
+		log.Warn("the knock detector cannot look up conntrack (nf_conntrack was not loaded when it started): small UDP replies to the gateway's own outgoing flows are dropped; restart hypd now that its table has loaded nf_conntrack, or load it at boot (modules-load.d)")
+	}
 	log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protected,
-		"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String())
+		"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String(), "conntrack_replies", det.ConntrackReplies())
 	err = srv.Run(ctx, changed)
 	log.Info("hypd stopping; protected services stay hidden, grants expire on time")
 	return err

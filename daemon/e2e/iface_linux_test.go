@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/daemon/e2e/lab"
+)
+
+// ipBatchIn runs ip commands in a lab namespace.
+func ipBatchIn(t *testing.T, ns *lab.NS, cmds ...string) {
+	t.Helper()
+	c := exec.Command("ip", "-n", ns.Name, "-batch", "-")
+	c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("ip -n %s -batch [%s]: %v: %s", ns.Name, strings.Join(cmds, "; "), err, out)
+	}
+}
+
+// dropUplink deletes the gateway's lab interface, as a PPPoE disconnect or an
+// unplugged USB modem does; its peer on the switch goes with it. It returns
+// the interface's MAC address, so that the re-created one can carry it (as a
+// rebuilt VLAN or the same modem would) and the other hosts' neighbour caches
+// stay right.
+func dropUplink(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	mac, err := l.Gateway.MAC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipBatchIn(t, l.Gateway, "link del "+lab.Iface)
+	return mac
+}
+
+// restoreUplink re-creates the gateway's lab interface and its switch port,
+// with the old MAC and addresses.
+func restoreUplink(t *testing.T, l *lab.Lab, mac string) {
+	t.Helper()
+	ipBatchIn(t, l.Switch,
+		fmt.Sprintf("link add gw type veth peer name %s netns %s", lab.Iface, l.Gateway.Name),
+		"link set gw master br0",
+		"link set gw up",
+	)
+	ipBatchIn(t, l.Gateway,
+		fmt.Sprintf("link set %s address %s", lab.Iface, mac),
+		fmt.Sprintf("link set %s up", lab.Iface),
+		fmt.Sprintf("addr add %s/24 dev %s", l.GatewayIP(), lab.Iface),
+		fmt.Sprintf("addr add %s/64 dev %s nodad", l.GatewayIP6(), lab.Iface),
+	)
+}
+
+// TestUplinkRecreated: with hypd running, the uplink is deleted and re-created (a PPPoE
+// reconnect). hypd notices both, attaches the knock detector to the new interface, reports the
+// real state, and a knock opens the service within a couple of seconds; the attacker stays out.
+func TestUplinkRecreated(t *testing.T) {
+	g := newGateway(t, 40)
+	l := g.lab
+	uri := g.newKey("laptop", l.GatewayIP())
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	if got := g.status().Interfaces[lab.Iface]; got != "native" {
+		t.Fatalf("status at start: %s %q, want native", lab.Iface, got)
+	}
+
+	mac := dropUplink(t, l)
+	waitLog(t, hypd, "interface "+lab.Iface+" is gone", 2*time.Second)
+	if got := g.status().Interfaces[lab.Iface]; got != "missing" {
+		t.Errorf("status after ip link del: %s %q, want missing", lab.Iface, got)
+	}
+
+	start := time.Now()
+	restoreUplink(t, l, mac)
+	waitLog(t, hypd, "knock detector attached", 2*time.Second)
+	t.Logf("hypd re-attached within %v of the re-creation starting", time.Since(start))
+	if got := g.status().Interfaces[lab.Iface]; got != "native" {
+		t.Errorf("status after re-creation: %s %q, want native", lab.Iface, got)
+	}
+
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
+	assertHidden(t, client, attacker)
+	g.knock(l.Client, uri)
+	took := waitOpen(t, client, 2*time.Second)
+	t.Logf("tcp/%d answered %v after hyp knock returned, through the re-created interface", servicePort, took)
+	assertHidden(t, attacker)
+	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+}
+
+// TestInterfaceAppearsAfterStart: hypd is started for an interface that does not exist yet. It
+// runs, its table hides the service, and once the interface appears a knock through it works.
+func TestInterfaceAppearsAfterStart(t *testing.T) {
+	g := newGateway(t, 41)
+	l := g.lab
+	uri := g.newKey("laptop", l.GatewayIP())
+	mac := dropUplink(t, l)
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	if got := g.status().Interfaces[lab.Iface]; got != "missing" {
+		t.Errorf("status with no %s: %q, want missing", lab.Iface, got)
+	}
+	// The table is there before the interface: nothing reaches the service unasked.
+	if out, err := l.Gateway.Output("nft", "list", "table", "inet", "hyp"); err != nil || !strings.Contains(string(out), fmt.Sprint(servicePort)) {
+		t.Fatalf("hypd's table with no %s: %v\n%s", lab.Iface, err, out)
+	}
+
+	restoreUplink(t, l, mac)
+	waitLog(t, hypd, "knock detector attached", 2*time.Second)
+	if got := g.status().Interfaces[lab.Iface]; got != "native" {
+		t.Errorf("status once %s exists: %q, want native", lab.Iface, got)
+	}
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
+	attacker6 := probe{"attacker over IPv6", l.Attacker, l.AttackerIP6(), l.GatewayIP6()}
+	assertHidden(t, client, attacker, attacker6)
+	g.knock(l.Client, uri)
+	took := waitOpen(t, client, 2*time.Second)
+	t.Logf("tcp/%d answered %v after hyp knock returned", servicePort, took)
+	assertHidden(t, attacker, attacker6)
+	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+}
