@@ -75,8 +75,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	printGrants(w, st.Grants)
 	d := st.Detector
-	fmt.Fprintf(w, "\ndetector:\tseen %d\thits %d\tresets %d\tcompletions %d\toverflows %d\tringbuf drops %d\n",
-		d.Seen, d.Hits, d.Resets, d.Completions, d.Overflows, d.RingbufDrops)
+	fmt.Fprintf(w, "\ndetector:\tseen %d\thits %d\tresets %d\tcompletions %d\toverflows %d\tringbuf drops %d\tstale records %d\n",
+		d.Seen, d.Hits, d.Resets, d.Completions, d.Overflows, d.RingbufDrops, d.StaleRecords)
 	s := st.Server
 	fmt.Fprintf(w, "decisions:\thandled %d\tgrants %d\treplays refused %d\tstale refused %d\tunknown key %d\terrors %d\n",
 		s.HandledRecords, s.Grants, s.ReplaysRefused, s.StaleRefused, s.UnknownKey, s.GrantErrors)

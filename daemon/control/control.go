@@ -31,6 +31,9 @@ type Counters struct {
 	Completions  uint64 `json:"completions"`
 	Overflows    uint64 `json:"first_port_overflows"`
 	RingbufDrops uint64 `json:"ringbuf_drops"`
+	// StaleRecords are completions userspace discarded because their sequence had been removed
+	// or replaced between completion and reading (a spent or rotated sequence).
+	StaleRecords uint64 `json:"stale_records"`
 }
 
 // Grant is one open (source, service) pair.

@@ -22,6 +22,7 @@ func WriteMetrics(w io.Writer, st Status) error {
 	metric("hyp_knock_completions_total", "counter", "Knock sequences completed in the kernel.", d.Completions)
 	metric("hyp_knock_first_port_overflows_total", "counter", "First-port lookups with more sequences than the program follows.", d.Overflows)
 	metric("hyp_knock_ringbuf_drops_total", "counter", "Completed sequences lost because the ring buffer was full.", d.RingbufDrops)
+	metric("hyp_knock_stale_records_total", "counter", "Completions discarded because their sequence was removed or replaced before they were read.", d.StaleRecords)
 	metric("hyp_records_handled_total", "counter", "Completed knocks hypd decided on (grants + every refusal + errors).", s.HandledRecords)
 	metric("hyp_grants_total", "counter", "Knocks that opened the protected services.", s.Grants)
 	metric("hyp_replays_refused_total", "counter", "Completed knocks refused because their sequence was spent.", s.ReplaysRefused)

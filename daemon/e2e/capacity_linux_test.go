@@ -11,6 +11,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/control"
 	"golang.org/x/sys/unix"
 )
 
@@ -146,8 +147,20 @@ func TestFullStateDiskRefusesThenRecovers(t *testing.T) {
 	g.knockKey(keys[0], counter+1)
 	waitOpen(t, client, time.Second)
 	assertHidden(t, attacker)
-	st := g.status()
-	if st.Server.HandledRecords != st.Server.Grants+st.Server.ReplaysRefused+st.Server.StaleRefused+st.Server.UnknownKey+st.Server.GrantErrors {
-		t.Errorf("decisions do not add up: %+v", st.Server)
+	assertDecisionsAddUp(t, g.status())
+}
+
+// assertDecisionsAddUp checks hypd's books: every sequence the kernel completed was either
+// decided on, discarded as stale (removed between completion and reading) or lost in a full ring
+// buffer; every decision is exactly one of grant, refusal or error.
+func assertDecisionsAddUp(t *testing.T, st control.Status) {
+	t.Helper()
+	s, d := st.Server, st.Detector
+	if s.HandledRecords != s.Grants+s.ReplaysRefused+s.StaleRefused+s.UnknownKey+s.GrantErrors {
+		t.Errorf("decisions do not add up: handled %d != grants %d + replays %d + stale %d + unknown %d + errors %d",
+			s.HandledRecords, s.Grants, s.ReplaysRefused, s.StaleRefused, s.UnknownKey, s.GrantErrors)
+	}
+	if d.Completions != s.HandledRecords+d.StaleRecords+d.RingbufDrops {
+		t.Errorf("completions %d != handled %d + stale records %d + ring buffer drops %d", d.Completions, s.HandledRecords, d.StaleRecords, d.RingbufDrops)
 	}
 }

@@ -68,6 +68,7 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 			after.Detector.Seen-before.Detector.Seen, len(k.ports))
 	}
 	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+	assertDecisionsAddUp(t, after)
 
 	// IPv6: knock the gateway's fd77:: address; the grant lands in allow6, for that address only.
 	g.knock(l.Client, uri6)

@@ -135,4 +135,5 @@ func TestReloadAppliesOrRefusesTheWholeConfig(t *testing.T) {
 		t.Errorf("revoke-grant of the client: exit %d: %s", code, out)
 	}
 	assertHidden(t, client)
+	assertDecisionsAddUp(t, g.status())
 }

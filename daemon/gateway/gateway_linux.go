@@ -495,7 +495,7 @@ func (b *backend) Status() (control.Status, error) {
 	if err != nil {
 		return st, fmt.Errorf("reading detector counters: %w", err)
 	}
-	st.Detector = control.Counters{Seen: c.Seen, Hits: c.Hits, Resets: c.Resets, Completions: c.Completions, Overflows: c.Overflows, RingbufDrops: c.RingbufDrops}
+	st.Detector = control.Counters{Seen: c.Seen, Hits: c.Hits, Resets: c.Resets, Completions: c.Completions, Overflows: c.Overflows, RingbufDrops: c.RingbufDrops, StaleRecords: c.Stale}
 	gs, err := g.fw.Grants()
 	if err != nil {
 		return st, fmt.Errorf("reading grants: %w", err)
