@@ -7,7 +7,7 @@ _hypd() {
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
-	local verbs="run check config secret generate status grants revoke-grant cleanup version help install uninstall start stop restart service-status service-unit"
+	local verbs="run check config secret generate status grants revoke-grant unprotect cleanup version help install uninstall start stop restart service-status service-unit"
 	if [ "$cword" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
 		return
@@ -27,7 +27,8 @@ _hypd() {
 	generate) [ "$cword" -eq 2 ] && flags="secret" ;;
 	secret) if [ "$cword" -eq 2 ]; then flags="new"; else flags="--keys --host --services --scheme --force --qr"; fi ;;
 	status | grants) flags="--json --socket" ;;
-	revoke-grant) flags="--socket" ;;
+	revoke-grant | unprotect) flags="--socket" ;;
+	cleanup) flags="--stop" ;;
 	install) flags="--config" ;;
 	uninstall) flags="--purge" ;;
 	service-unit) flags="--exec --config --kernel" ;;

@@ -1,5 +1,5 @@
 # fish completion for hypd, the hyp gateway daemon.
-set -l verbs run check config secret generate status grants revoke-grant cleanup version help install uninstall start stop restart service-status service-unit
+set -l verbs run check config secret generate status grants revoke-grant unprotect cleanup version help install uninstall start stop restart service-status service-unit
 complete -c hypd -f
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a run -d 'run the gateway in the foreground'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a check -d 'validate the configuration and the keys'
@@ -8,7 +8,9 @@ complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a secret -d 'make 
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a status -d 'show keys, grants, counters, interfaces'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a grants -d 'list active grants'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a revoke-grant -d 'close every grant of an address now'
+complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a unprotect -d 'stop hiding a service nothing names any more'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a cleanup -d 'delete the nftables table (unhides)'
+complete -c hypd -n "__fish_seen_subcommand_from cleanup" -l stop -d 'stop the running hypd first'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a version -d 'print the version'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a help -d 'list the commands'
 complete -c hypd -n "not __fish_seen_subcommand_from $verbs" -a install -d 'install hypd as a system service'
@@ -40,7 +42,7 @@ complete -c hypd -n "__fish_seen_subcommand_from secret" -l host -x -a '(__fish_
 complete -c hypd -n "__fish_seen_subcommand_from secret" -l force -d 'overwrite an existing key'
 complete -c hypd -n "__fish_seen_subcommand_from secret" -l qr -d 'draw the URI as a QR code'
 complete -c hypd -n "__fish_seen_subcommand_from status grants" -l json -d 'print JSON'
-complete -c hypd -n "__fish_seen_subcommand_from status grants revoke-grant" -l socket -r -F -d 'control socket'
+complete -c hypd -n "__fish_seen_subcommand_from status grants revoke-grant unprotect" -l socket -r -F -d 'control socket'
 complete -c hypd -n "__fish_seen_subcommand_from uninstall" -l purge -d 'also delete the nftables table and the spent state'
 complete -c hypd -n "__fish_seen_subcommand_from service-unit" -l exec -r -F -d 'hypd path in the unit'
 complete -c hypd -n "__fish_seen_subcommand_from service-unit" -l kernel -x -d 'kernel release'
