@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
          linux/riscv64 windows/amd64 windows/arm64
 
-.PHONY: help build test lint cross generate check-generate package demo bench clean
+.PHONY: help build test lint cross generate check-generate cli-docs package demo bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,16 @@ generate: ## regenerate the BPF objects with bpf2go (needs clang, llvm, libbpf-d
 
 check-generate: generate ## regenerate and fail if the committed BPF objects differ
 	git diff --exit-code -- bpf/
+
+cli-docs: ## regenerate the man pages and shell completions from the command tables
+	$(GO) run ./app/cmd/hyp man >packaging/hyp.1
+	$(GO) run ./daemon man >packaging/hypd.8
+	@set -e; for p in hyp hypd; do \
+		pkg=./daemon; [ $$p = hyp ] && pkg=./app/cmd/hyp; \
+		$(GO) run $$pkg completion bash >packaging/completions/$$p.bash; \
+		$(GO) run $$pkg completion zsh >packaging/completions/_$$p; \
+		$(GO) run $$pkg completion fish >packaging/completions/$$p.fish; \
+	done
 
 package: ## build release packages into dist/ (slow: cgo, cross builds)
 	bash .ci/package

@@ -169,7 +169,7 @@ func TestExitCodesInProcess(t *testing.T) {
 	}{
 		{"no args", cli.Env{}, nil, 2, ""},
 		{"unknown command", cli.Env{}, []string{"bogus"}, 2, `unknown command "bogus"`},
-		{"unknown flag", cli.Env{}, []string{"knock", "--bogus", uri}, 2, "flag provided but not defined"},
+		{"unknown flag", cli.Env{}, []string{"knock", "--bogus", uri}, 2, "unknown flag --bogus"},
 		{"no target", cli.Env{}, []string{"knock"}, 2, "missing TARGET"},
 		{"two targets", cli.Env{}, []string{"knock", uri, uri}, 2, "want one TARGET"},
 		{"host without key", cli.Env{}, []string{"knock", "gw.example"}, 2, "--secret FILE"},
@@ -209,7 +209,8 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	for _, c := range cli.Commands() {
-		for _, args := range [][]string{{"help", c.Name}, {c.Name, "-h"}} {
+		words := strings.Fields(c.Name)
+		for _, args := range [][]string{append([]string{"help"}, words...), append(slices.Clone(words), "-h"), append(slices.Clone(words), "--help")} {
 			code, out, _ := run(t, &cli.Env{}, args...)
 			if code != 0 || !strings.Contains(out, "Usage: hyp "+c.Name) {
 				t.Errorf("%q: exit %d: %q", args, code, out)

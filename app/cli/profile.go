@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -59,7 +60,7 @@ as separate words, never through a shell:
   hyp profile add office - --keepalive 5m -- wg-quick up office
 
 An existing profile is replaced only with --force.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var (
 				st                     profileSettings
 				force                  bool
@@ -236,7 +237,7 @@ func profileListCommand() Command {
 		Name:    "profile list",
 		Args:    "",
 		Summary: "list saved profiles (no keys are read)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			return func(_ context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
@@ -340,7 +341,7 @@ func profileShowCommand() Command {
 		Name:    "profile show",
 		Args:    "NAME",
 		Summary: "show a profile (the key redacted)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			return func(_ context.Context, args []string) error {
 				name, err := oneName(args)
 				if err != nil {
@@ -388,7 +389,7 @@ func profileRemoveCommand() Command {
 		Name:    "profile remove",
 		Args:    "NAME",
 		Summary: "delete a profile and its keyring entry",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			return func(_ context.Context, args []string) error {
 				name, err := oneName(args)
 				if err != nil {
@@ -424,7 +425,7 @@ func profileExportCommand() Command {
 		Help: `Prints the profile's hyp:// URI with its key, for another device:
 anyone who sees it can open the gateway. --qr draws it as a QR code for a
 phone's camera instead.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			qr := fs.Bool("qr", false, "draw the URI as a QR code in the terminal")
 			return func(_ context.Context, args []string) error {
 				name, err := oneName(args)

@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,9 +87,8 @@ func TestConfigDefaultAndFlagsOverride(t *testing.T) {
 	path := filepath.Join(dir, "hypd.toml")
 	os.WriteFile(path, []byte(out), 0o600)
 
-	g := newGatewayFlags("run", &bytes.Buffer{})
-	cfg, err := g.load([]string{"--config", path, "--interface", "eth0", "--interface", "eth1,wg0",
-		"--services", "tcp/22,udp/51820", "--open", "45s", "--scheme", "hyp", "--skew", "2", "--stealth", "--public", "tcp/443"})
+	cfg, err := parseGatewayFlags(t, "--config", path, "--interface", "eth0", "--interface", "eth1,wg0",
+		"--services", "tcp/22,udp/51820", "--open", "45s", "--scheme", "hyp", "--skew", "2", "--stealth", "--public", "tcp/443")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +97,25 @@ func TestConfigDefaultAndFlagsOverride(t *testing.T) {
 		t.Fatalf("flags not laid over the file: %+v", cfg)
 	}
 	// Flags not given keep the file's values.
-	g = newGatewayFlags("run", &bytes.Buffer{})
-	cfg, err = g.load([]string{"--config", path})
+	cfg, err = parseGatewayFlags(t, "--config", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if def := config.Default(); cfg.Open != def.Open || cfg.Skew != def.Skew {
 		t.Fatalf("defaults lost: %+v", cfg)
 	}
+}
+
+// parseGatewayFlags parses the flags of hypd run and loads the configuration they name.
+func parseGatewayFlags(t *testing.T, args ...string) (config.Config, error) {
+	t.Helper()
+	var g gatewayFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	g.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return g.load()
 }
 
 func TestBadInputExitsTwoWithReason(t *testing.T) {
