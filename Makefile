@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 # The CLI is pure Go and must build for every CPU a gateway user or a client might have.
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
-         linux/riscv64 windows/amd64 windows/arm64
+         linux/riscv64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
 
 .PHONY: help build test lint cross generate check-generate cli-docs package demo bench clean
 
@@ -32,8 +32,11 @@ lint: ## gofmt, go vet for linux and windows
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	GOOS=windows CGO_ENABLED=0 $(GO) vet ./...
+	@# macOS and FreeBSD get the CLI (profiles in the Keychain through go-keyring), not the cgo tray.
+	GOOS=darwin CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /app/ui -e /app/cmd/hyp-tray)
+	GOOS=freebsd CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /app/ui -e /app/cmd/hyp-tray)
 
-cross: ## build the hyp CLI for every supported OS/CPU into dist/
+cross: ## build the hyp CLI for every supported OS/CPU (Linux, Windows, macOS, FreeBSD) into dist/
 	@mkdir -p $(DIST)
 	@set -e; for t in $(CROSS); do \
 		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
