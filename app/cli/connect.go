@@ -98,7 +98,7 @@ func connectTarget(env *Env, arg string, tf targetFlags) (profiles.Profile, erro
 			return profiles.Profile{}, usageError("profile %q: %w", arg, err)
 		}
 		if found {
-			cp, err := applyTargetFlags(p.Profile, tf)
+			cp, err := applyTargetFlags(env, p.Profile, tf)
 			if err != nil {
 				return profiles.Profile{}, err
 			}

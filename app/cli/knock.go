@@ -130,14 +130,16 @@ func knockOnce(ctx context.Context, env *Env, o knockOptions, k *knock.Knocker, 
 		fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s) scheme %s window %d ports %v\n", p.Host, res.Target, p.Params.Scheme, res.Window, res.Ports)
 	}
 	if p.CheckPort == 0 {
+		// One line on stderr, so a person sees it worked and scripts' stdout stays empty.
+		if !o.verbose {
+			fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s), %d datagrams\n", p.Host, res.Target, len(res.Ports))
+		}
 		return nil
 	}
 	if err := waitForService(ctx, c, res.Target, p.CheckPort, o.checkWait); err != nil {
 		return &ExitError{Code: ExitFail, Err: err}
 	}
-	if o.verbose {
-		fmt.Fprintf(env.Stderr, "hyp: tcp/%d on %s answered\n", p.CheckPort, res.Target)
-	}
+	fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s); tcp/%d answered\n", p.Host, res.Target, p.CheckPort)
 	return nil
 }
 

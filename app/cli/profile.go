@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"runtime"
 	"context"
 	"errors"
 	"flag"
@@ -218,10 +219,19 @@ func prepareSecretFile(env *Env, p *profiles.Profile, force bool) error {
 	case !p.Key.Equal(existing) && !force:
 		return usageError("--secret-file %s holds a different key (replace it with --force)", p.SecretFile)
 	}
-	if m, err := profiles.LooseMode(p.SecretFile); err == nil && m != 0 {
-		fmt.Fprintf(env.Stderr, "hyp: warning: %s can be read by group or others; chmod 600 %s\n", p.SecretFile, p.SecretFile)
-	}
+	warnLooseKeyFile(env, p.SecretFile)
 	return nil
+}
+
+// warnLooseKeyFile warns when a key file can be read by others. Windows reports mode 0666 for
+// every file whatever its ACL, so the bits say nothing there.
+func warnLooseKeyFile(env *Env, path string) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	if m, err := profiles.LooseMode(path); err == nil && m != 0 {
+		fmt.Fprintf(env.Stderr, "hyp: warning: %s can be read by group or others; chmod 600 %s\n", path, path)
+	}
 }
 
 func readStdin(env *Env) (string, error) {

@@ -149,9 +149,9 @@ func TestCheckReportsBadKeyFiles(t *testing.T) {
 	k, _ := psk.Generate()
 	os.WriteFile(filepath.Join(dir, "good.key"), []byte(k.Encode()+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "open.key"), []byte(k.Encode()+"\n"), 0o644)
-	code, out, errOut := run(t, "check", "--keys", dir)
+	code, out, errOut := run(t, "check", "--keys", dir, "--interface", "lo", "--services", "tcp/22")
 	if code != 1 {
-		t.Fatalf("exit %d, want 1", code)
+		t.Fatalf("exit %d, want 1: %s", code, errOut)
 	}
 	if !strings.Contains(out, "good") || !strings.Contains(errOut, "open.key") {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
@@ -160,8 +160,21 @@ func TestCheckReportsBadKeyFiles(t *testing.T) {
 		t.Fatal("a secret was printed")
 	}
 	os.Remove(filepath.Join(dir, "open.key"))
-	if code, out, _ := run(t, "check", "--keys", dir); code != 0 || !strings.Contains(out, "config ok") {
+	if code, out, _ := run(t, "check", "--keys", dir, "--interface", "lo", "--services", "tcp/22"); code != 0 || !strings.Contains(out, "config ok") {
 		t.Fatalf("clean check: exit %d, %q", code, out)
+	}
+	// What hypd run refuses, check refuses too; what run waits for, check notes.
+	if code, _, errOut := run(t, "check", "--keys", dir, "--services", "tcp/22"); code != 2 || !strings.Contains(errOut, "no interface") {
+		t.Errorf("check without an interface: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := run(t, "check", "--keys", dir, "--services", "tcp/22", "--interface", "nosuch0"); code != 0 || !strings.Contains(out, "nosuch0 does not exist now; hypd run waits for it") {
+		t.Errorf("check with a missing interface: exit %d, %q", code, out)
+	}
+	if code, _, errOut := run(t, "check", "--keys", dir, "--interface", "lo"); code != 1 || !strings.Contains(errOut, "opens no service") {
+		t.Errorf("check with a key that opens nothing: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run(t, "check", "--keys", filepath.Join(dir, "nope"), "--interface", "lo"); code != 1 || !strings.Contains(errOut, "does not exist (hypd secret new NAME makes it") {
+		t.Errorf("check without a keys directory: exit %d, %q", code, errOut)
 	}
 }
 

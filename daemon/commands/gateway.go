@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -198,15 +199,31 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 		}
 		return c, err
 	}
-	return runManaged(ctx, func(ctx context.Context) error {
+	err = runManaged(ctx, func(ctx context.Context) error {
 		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, Level: level, ControlSocket: g.control, Reload: reload, LoadConfig: loadConfig})
 	})
+	if err != nil && os.Geteuid() != 0 && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
+		return fmt.Errorf("%w; hypd run needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (sudo hypd run ..., or hypd install to run it as a service)", err)
+	}
+	return err
 }
 
 func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 	cfg, err := g.load()
 	if err != nil {
 		return err
+	}
+	// What hypd run would refuse, check refuses too.
+	if len(cfg.Interfaces) == 0 {
+		return usageError("no interface: give --interface IF or interfaces in the config file")
+	}
+	if fi, err := os.Stat(cfg.KeysDir); err != nil || !fi.IsDir() {
+		return &exitError{Code: 1, Err: fmt.Errorf("keys directory %s does not exist (hypd secret new NAME makes it and the first key)", cfg.KeysDir)}
+	}
+	for _, name := range cfg.Interfaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			fmt.Fprintf(e.stdout, "note: interface %s does not exist now; hypd run waits for it and attaches when it appears\n", name)
+		}
 	}
 	keys, problems := config.LoadKeys(cfg.KeysDir, cfg)
 	for _, p := range problems {
@@ -219,8 +236,11 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 		}
 		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, k.Params.Scheme, joinServices(k.Services), k.Open, note)
 	}
-	if len(problems) > 0 {
+	switch {
+	case len(problems) > 0:
 		return &exitError{Code: 1, Err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
+	case len(keys) == 0:
+		fmt.Fprintf(e.stdout, "note: no keys yet in %s; every protected service stays hidden until one loads (hypd secret new NAME)\n", cfg.KeysDir)
 	}
 	fmt.Fprintf(e.stdout, "config ok: %d key(s), interfaces %v\n", len(keys), cfg.Interfaces)
 	return nil

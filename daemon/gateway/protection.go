@@ -140,6 +140,10 @@ func checkStateDir(dir string) error {
 }
 
 func stateDirError(dir string, err error) error {
-	return fmt.Errorf("state_dir %s is not writable: %w; nothing was changed. hypd records spent knocks there. "+
-		"Under the systemd unit only /var/lib/hyp is writable (ProtectSystem=strict): use the default, or allow the directory with `systemctl edit hypd` and ReadWritePaths=%s", dir, err, dir)
+	msg := fmt.Errorf("state_dir %s is not writable: %w; nothing was changed (hypd records spent knocks there)", dir, err)
+	if dir != config.DefaultStateDir && os.Geteuid() == 0 {
+		// Root that cannot write: most likely the unit's sandbox, which allows only its own.
+		return fmt.Errorf("%w. Under the systemd unit only %s is writable (ProtectSystem=strict): use it, or allow this directory with `systemctl edit hypd` and ReadWritePaths=%s", msg, config.DefaultStateDir, dir)
+	}
+	return msg
 }

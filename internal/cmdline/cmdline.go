@@ -255,7 +255,7 @@ func (p *Program[E]) run(ctx context.Context, env E, c Command[E], args []string
 		return nil
 	}
 	if err != nil {
-		return Usage("%s (see '%s help %s')", flagError(err), p.Name, c.Name)
+		return Usage("%s (see '%s help %s')", flagError(fs, err), p.Name, c.Name)
 	}
 	if argv != nil {
 		pos = append(append(pos, "--"), argv...)
@@ -266,8 +266,9 @@ func (p *Program[E]) run(ctx context.Context, env E, c Command[E], args []string
 	return run(ctx, pos)
 }
 
-// flagError rewrites the flag package's messages in the --name spelling the help uses.
-func flagError(err error) string {
+// flagError rewrites the flag package's messages in the --name spelling the help uses, and says
+// what a valid value looks like.
+func flagError(fs *flag.FlagSet, err error) string {
 	msg := err.Error()
 	for _, pre := range []string{"flag provided but not defined: -", "flag needs an argument: -", "bad flag syntax: -"} {
 		if rest, ok := strings.CutPrefix(msg, pre); ok {
@@ -289,6 +290,16 @@ func flagError(err error) string {
 			why = strings.TrimPrefix(why, "parse error")
 			if why == "" {
 				why = "not a valid value"
+			}
+			if fl := fs.Lookup(name); fl != nil {
+				switch fmt.Sprintf("%T", fl.Value) {
+				case "*flag.durationValue":
+					why = "not a duration such as 500ms, 30s or 5m"
+				case "*flag.intValue", "*flag.uintValue", "*flag.int64Value", "*flag.uint64Value":
+					why = "not a whole number"
+				case "*flag.boolValue":
+					why = "a switch takes no value, or =true/=false"
+				}
 			}
 			return fmt.Sprintf("--%s %s: %s", name, v, strings.TrimPrefix(why, ": "))
 		}

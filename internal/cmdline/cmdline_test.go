@@ -66,7 +66,7 @@ func TestRunDispatchAndErrors(t *testing.T) {
 		{[]string{"nope"}, 2, "tool: unknown command \"nope\" (see 'tool help')"},
 		{[]string{"knock", "--bogus"}, 2, "tool knock: unknown flag --bogus (see 'tool help knock')"},
 		{[]string{"knock", "gw", "--gap"}, 2, "tool knock: flag --gap needs a value (see 'tool help knock')"},
-		{[]string{"knock", "gw", "--gap", "5"}, 2, `tool knock: --gap "5": not a valid value (see 'tool help knock')`},
+		{[]string{"knock", "gw", "--gap", "5"}, 2, `tool knock: --gap "5": not a duration such as 500ms, 30s or 5m (see 'tool help knock')`},
 		{[]string{"knock"}, 2, "tool knock: want one TARGET, got 0"},
 		{[]string{"profile", "frob"}, 2, `tool: profile: unknown verb "frob"; want one of: profile add, profile list (see 'tool help profile')`},
 		{[]string{"version", "x"}, 2, "tool version: takes no arguments"},
