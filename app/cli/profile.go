@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"runtime"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"

@@ -135,13 +135,50 @@ func TestBadInputExitsTwoWithReason(t *testing.T) {
 		{[]string{"secret", "new"}, "NAME"},
 		{[]string{"secret", "new", "../evil", "--keys", dir}, "evil"},
 		{[]string{"revoke-grant", "not-an-ip"}, "not-an-ip"},
+		{[]string{"revoke-grant"}, "give the source ADDR"},
+		{[]string{"run", "--bogus"}, "unknown flag --bogus (see 'hypd help run')"},
+		{[]string{"run", "--knock-timeout", "5"}, `--knock-timeout "5": not a duration such as 5s`},
+		{[]string{"run", "--skew", "x"}, "--skew \"x\": not a whole number"},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "bad host"}, `--host "bad host": character ' '`},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "10.0.0.1:22"}, "without a port"},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "gw?x=1#"}, `character '?' is not allowed`},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "[10.0.0.1]"}, "IPv6 address inside the brackets"},
+		{[]string{"secret", "new", "x", "y", "--keys", dir}, "give one the agent's NAME"},
+		{[]string{"secret", "frob"}, `unknown verb "frob"; want one of: secret new`},
+		{[]string{"config", "default", "x"}, "takes no arguments"},
+		{[]string{"unprotect", "tcp/0"}, "port must be"},
+		{[]string{"completion", "tcsh"}, "unknown shell"},
+		{[]string{"version", "x"}, "takes no arguments"},
+		{[]string{"help", "frob"}, "unknown command"},
 	}
 	for _, c := range cases {
-		code, _, errOut := run(t, c.args...)
+		code, out, errOut := run(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("hypd %s: exit %d, stderr %q; want 2 and one line naming %q", strings.Join(c.args, " "), code, errOut, c.want)
 		}
+		if strings.Contains(out+errOut, planted) {
+			t.Errorf("hypd %s printed the secret", strings.Join(c.args, " "))
+		}
 	}
+	// A broken key file is reported by line and column, never with its content.
+	code, out, errOut := run(t, "check", "--keys", secretDir(t), "--interface", "lo", "--services", "tcp/22")
+	if code != 1 || !strings.Contains(errOut, "not valid TOML") || strings.Contains(out+errOut, planted) {
+		t.Errorf("check of a broken key file: exit %d, %q %q", code, out, errOut)
+	}
+	// Bad input writes nothing: no key file appeared for the refused hosts.
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("refused commands left files behind: %v", entries)
+	}
+}
+
+// planted is a secret in a broken key file: no error may show it.
+const planted = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+// secretDir is a keys directory with one broken .toml key file holding planted.
+func secretDir(t *testing.T) string {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "broken.toml"), []byte("secret = \""+planted+"\"\nopen = [\n"), 0o600)
+	return dir
 }
 
 func TestCheckReportsBadKeyFiles(t *testing.T) {
@@ -180,7 +217,7 @@ func TestCheckReportsBadKeyFiles(t *testing.T) {
 
 func TestStatusWithoutDaemonSaysSo(t *testing.T) {
 	code, _, errOut := run(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock"))
-	if code != 1 || !strings.Contains(errOut, "is it running") {
+	if code != 1 || !strings.Contains(errOut, "hypd is not running: nothing listens on") || strings.Contains(errOut, "http://") {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }
