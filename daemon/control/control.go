@@ -207,15 +207,15 @@ func NewClient(path string) *Client {
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not `Get "http://hypd/v1/status"`: the URL is an implementation detail
+		}
 		switch {
 		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 			return nil, fmt.Errorf("hypd is not running: nothing listens on %s (hypd start, or hypd service-status)", c.path)
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-			return nil, fmt.Errorf("no permission to open %s: run as root, or as a member of the socket's group", c.path)
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // not `Get "http://hypd/v1/status"`: the URL is an implementation detail
+			return nil, fmt.Errorf("no permission to open %s: run as root, or as a member of the socket's group (%w)", c.path, syscall.EACCES)
 		}
 		return nil, fmt.Errorf("asking hypd at %s: %w", c.path, err)
 	}
