@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	"github.com/hideyourports/hyp/app/cmd/hyp-tray/internal/cleanlocale"
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
@@ -29,16 +31,33 @@ import (
 // appID matches FyneApp.toml; fyne keys preferences and notifications on it.
 const appID = "net.hideyourports.hyp"
 
+// version is set by release builds: -ldflags "-X main.version=v1.2.3". A variable only because
+// the linker can write nothing else; nothing assigns it.
+var version string
+
 func main() {
+	cleanlocale.Restore()
 	window := flag.Bool("window", false, "open the profile window at start")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: hyp-tray [-window]\n\nhyp's tray app: Knock & Connect from the system tray.\n")
-		flag.PrintDefaults()
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: hyp-tray [--window] [--version]\n\nhyp's tray app: Knock & Connect from the system tray.\n\nFlags:\n  --window   open the profile window at start\n  --version  print the version and exit\n")
 	}
 	flag.Parse()
 	if flag.NArg() > 0 {
-		flag.Usage()
+		fmt.Fprintf(os.Stderr, "hyp-tray: unexpected argument %q (hyp-tray --help)\n", flag.Arg(0))
 		os.Exit(2)
+	}
+	if *showVersion {
+		v := version
+		if v == "" {
+			v = "dev"
+		}
+		fmt.Printf("hyp-tray %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return
+	}
+	if err := checkDisplay(); err != nil {
+		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err)
+		os.Exit(1)
 	}
 	if err := run(*window); err != nil {
 		log.Printf("hyp-tray: %v", err)
