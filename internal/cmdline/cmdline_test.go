@@ -169,6 +169,16 @@ func TestOtherShellsParse(t *testing.T) {
 		if out, err := exec.Command(sh, "-n", f).CombinedOutput(); err != nil {
 			t.Errorf("%s -n: %v\n%s", sh, err, out)
 		}
+		if sh != "fish" {
+			continue
+		}
+		// fish completes a command line on request: ask it as a user's TAB would.
+		for line, want := range map[string]string{"tool pro": "profile", "tool profile ": "add", "tool knock --sch": "--scheme", "tool knock --scheme ": "hyp"} {
+			out, err := exec.Command("fish", "-c", "source "+f+"; complete -C '"+line+"'").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), want) {
+				t.Errorf("fish completion of %q: %v %q; want %q among them", line, err, out, want)
+			}
+		}
 	}
 }
 
