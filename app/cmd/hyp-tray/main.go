@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -90,6 +92,18 @@ func run(openWindow bool) error {
 	if openWindow && host != nil {
 		tray.ShowWindow()
 	}
+
+	// Ctrl-C and SIGTERM quit like the menu's Quit. fyne catches them too, but only once its
+	// loop's goroutine got to run; a signal that arrives as the first window appears would
+	// otherwise kill the process mid-draw.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			fyne.Do(a.Quit)
+		}
+	}()
 
 	runApp(a)
 	// Quitting from the window manager or a signal skips the menu's Quit:

@@ -332,6 +332,18 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command(filepath.Join(bin, "hyp"), "profile", "remove", "office").Run() })
 
+	// hypd hides the service once it runs: it checks everything first, then builds its table.
+	started := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(work, "hypd.log"))
+		if strings.Contains(string(b), "hypd running") {
+			break
+		}
+		if time.Now().After(started) {
+			t.Fatalf("hypd did not start within 15s:\n%s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := dialService(cl); err == nil {
 		t.Fatal("the service answered before any knock")
 	}
