@@ -22,7 +22,7 @@ import (
 	"fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/driver/desktop"
 
-	"github.com/hideyourports/hyp/app/cmd/hyp-tray/internal/cleanlocale"
+	"github.com/hideyourports/hyp/internal/cleanlocale"
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
