@@ -22,12 +22,12 @@ import (
 	"fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/driver/desktop"
 
-	"github.com/hideyourports/hyp/internal/cleanlocale"
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
 	"github.com/hideyourports/hyp/assets"
+	"github.com/hideyourports/hyp/internal/cleanlocale"
 )
 
 // appID matches FyneApp.toml; fyne keys preferences and notifications on it.
