@@ -248,12 +248,23 @@ func (d *Detector) SetSequences(seqs []Sequence) error {
 	return d.tab.set(mapsKernel{d.objs}, seqs)
 }
 
+// Update removes the sequences named in remove (those not loaded are
+// skipped) and adds those in add, replacing any loaded under the same (key,
+// window, counter): a time step's change, whose cost is that of the change
+// and not of the whole set. Removals take effect before additions. On error
+// the kernel holds a consistent subset of old and new.
+func (d *Detector) Update(remove []Ref, add []Sequence) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tab.apply(mapsKernel{d.objs}, remove, add)
+}
+
 // Remove deletes one sequence at once (it is spent). Removing a sequence that
 // is not loaded is not an error.
 func (d *Detector) Remove(keyID uint32, window uint64, counter uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.tab.remove(mapsKernel{d.objs}, ident{keyID, window, counter})
+	return d.tab.remove(mapsKernel{d.objs}, newIdent(keyID, window, counter))
 }
 
 // Len is the number of sequences loaded.
@@ -425,28 +436,59 @@ func (d *Detector) close() error {
 	return errors.Join(errs...)
 }
 
-// mapsKernel writes the table's state into the bpf maps.
+// mapsKernel writes the table's state into the bpf maps, a batch per
+// syscall (BPF_MAP_UPDATE_BATCH) where the kernel has it.
 type mapsKernel struct{ objs *bpf.Objects }
 
-func (k mapsKernel) writeSlot(id uint32, seq *Sequence, gen uint32) error {
-	var v bpf.Sequence
-	if seq != nil {
+func (k mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
+	vals := make([]bpf.Sequence, len(ids))
+	for i, seq := range seqs {
+		if seq == nil {
+			continue
+		}
+		v := &vals[i]
 		copy(v.Ports[:], seq.Ports)
 		v.Len = uint32(len(seq.Ports))
 		v.KeyId = seq.KeyID
 		v.Window = seq.Window
 		v.Counter = seq.Counter
-		v.Gen = gen
+		v.Gen = gens[i]
 	}
-	return k.objs.Sequences.Update(id, &v, ebpf.UpdateAny)
+	return update(k.objs.Sequences, ids, vals)
 }
 
-func (k mapsKernel) writeFirstPortBits(word uint32, bits uint64) error {
-	return k.objs.FirstPortBits.Update(word, bits, ebpf.UpdateAny)
+func (k mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
+	keys := make([]uint32, len(ports))
+	vals := make([]bpf.FirstPort, len(ports))
+	for i, p := range ports {
+		keys[i] = uint32(p)
+		vals[i].Count = counts[i]
+		copy(vals[i].Ids[:], ids[i])
+	}
+	return update(k.objs.FirstPorts, keys, vals)
 }
 
-func (k mapsKernel) writeFirstPort(port uint16, count uint32, ids []uint32) error {
-	v := bpf.FirstPort{Count: count}
-	copy(v.Ids[:], ids)
-	return k.objs.FirstPorts.Update(uint32(port), &v, ebpf.UpdateAny)
+func (k mapsKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, error) {
+	return update(k.objs.FirstPortBits, words, bits)
+}
+
+// update writes vals[i] at keys[i] of an array map, in order, and returns
+// how many it wrote. Array maps take a batch in one syscall since Linux 5.6;
+// before, or for a single entry, one update per entry.
+func update[V any](m *ebpf.Map, keys []uint32, vals []V) (int, error) {
+	if len(keys) > 1 {
+		n, err := m.BatchUpdate(keys, vals, nil)
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			if err != nil && n >= len(keys) {
+				n = len(keys) - 1
+			}
+			return n, err
+		}
+	}
+	for i := range keys {
+		if err := m.Update(keys[i], &vals[i], ebpf.UpdateAny); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
 }
