@@ -49,8 +49,9 @@ type Detector struct {
 	// mu guards tab: the slot ids, generations and first-port lists that
 	// mirror the kernel maps. SetSequences and Remove write under it; Read
 	// takes it to validate a record.
-	mu  sync.Mutex
-	tab *table
+	mu   sync.Mutex
+	tab  *table
+	kern *mapsKernel // its buffers are reused under mu
 }
 
 // Load loads the program and fills its configuration without attaching it
@@ -78,6 +79,7 @@ func Load(cfg Config) (*Detector, error) {
 		objs:    objs,
 		readSem: make(chan struct{}, 1),
 		tab:     newTable(int(objs.Sequences.MaxEntries())),
+		kern:    &mapsKernel{objs: objs},
 	}
 	if err := d.setup(cfg); err != nil {
 		return nil, errors.Join(err, d.Close())
@@ -245,7 +247,7 @@ func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
 func (d *Detector) SetSequences(seqs []Sequence) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.tab.set(mapsKernel{d.objs}, seqs)
+	return d.tab.set(d.kern, seqs)
 }
 
 // Update removes the sequences named in remove (those not loaded are
@@ -256,7 +258,7 @@ func (d *Detector) SetSequences(seqs []Sequence) error {
 func (d *Detector) Update(remove []Ref, add []Sequence) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.tab.apply(mapsKernel{d.objs}, remove, add)
+	return d.tab.apply(d.kern, remove, add)
 }
 
 // Remove deletes one sequence at once (it is spent). Removing a sequence that
@@ -264,7 +266,7 @@ func (d *Detector) Update(remove []Ref, add []Sequence) error {
 func (d *Detector) Remove(keyID uint32, window uint64, counter uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.tab.remove(mapsKernel{d.objs}, newIdent(keyID, window, counter))
+	return d.tab.remove(d.kern, newIdent(keyID, window, counter))
 }
 
 // Len is the number of sequences loaded.
@@ -438,11 +440,18 @@ func (d *Detector) close() error {
 
 // mapsKernel writes the table's state into the bpf maps, a batch per
 // syscall (BPF_MAP_UPDATE_BATCH) where the kernel has it.
-type mapsKernel struct{ objs *bpf.Objects }
+type mapsKernel struct {
+	objs *bpf.Objects
+	vals []bpf.Sequence // reused: a start with many keys writes hundreds of batches
+}
 
-func (k mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
-	vals := make([]bpf.Sequence, len(ids))
+func (k *mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
+	if cap(k.vals) < len(ids) {
+		k.vals = make([]bpf.Sequence, len(ids))
+	}
+	vals := k.vals[:len(ids)]
 	for i, seq := range seqs {
+		vals[i] = bpf.Sequence{}
 		if seq == nil {
 			continue
 		}
@@ -457,7 +466,7 @@ func (k mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (i
 	return update(k.objs.Sequences, ids, vals)
 }
 
-func (k mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
+func (k *mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
 	keys := make([]uint32, len(ports))
 	vals := make([]bpf.FirstPort, len(ports))
 	for i, p := range ports {
@@ -468,7 +477,7 @@ func (k mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uin
 	return update(k.objs.FirstPorts, keys, vals)
 }
 
-func (k mapsKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, error) {
+func (k *mapsKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, error) {
 	return update(k.objs.FirstPortBits, words, bits)
 }
 

@@ -29,6 +29,10 @@ func (nopFirewall) Allow(netip.Addr, []firewall.Service, time.Duration, string) 
 // benchServer is a server over the real detector maps (loaded, not attached) and a spent log on
 // disk, with n keys of one use each at skew 1, as hypd runs it.
 func benchServer(b *testing.B, n int) (*Server, *clock, []config.Key) {
+	return benchServerT(b, n)
+}
+
+func benchServerT(b testing.TB, n int) (*Server, *clock, []config.Key) {
 	b.Helper()
 	keys := make([]config.Key, n)
 	for i := range keys {

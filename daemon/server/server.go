@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -114,7 +115,7 @@ type Server struct {
 
 	mu sync.Mutex // guards keys, keysGen, ids, nextID, stats
 	// keys is replaced whole by SetKeys and never modified after, so a snapshot is the map itself.
-	keys    map[uint32]config.Key
+	keys    map[uint32]*config.Key
 	keysGen uint64            // counts SetKeys calls
 	ids     map[string]uint32 // "name/fingerprint" -> stable id, so reloads keep kernel progress valid
 	nextID  uint32
@@ -159,7 +160,7 @@ func New(o Options) (*Server, error) {
 	return &Server{
 		opts:   o,
 		log:    o.Logger,
-		keys:   make(map[uint32]config.Key),
+		keys:   make(map[uint32]*config.Key),
 		ids:    make(map[string]uint32),
 		nextID: 1,
 		loaded: make(map[uint32]*loadedKey),
@@ -179,18 +180,21 @@ func (s *Server) Reload() error {
 	return s.SetKeys(keys)
 }
 
-// SetKeys replaces the trusted keys and rewrites the kernel's sequences to match.
+// SetKeys replaces the trusted keys and rewrites the kernel's sequences to match. It keeps
+// pointers into keys rather than a copy (100,000 keys are 15 MB): the caller must not modify the
+// slice afterwards.
 func (s *Server) SetKeys(keys []config.Key) error {
 	if s.opts.OnKeys != nil {
 		if err := s.opts.OnKeys(keys); err != nil {
 			return fmt.Errorf("applying the new keys' services: %w", err)
 		}
 	}
-	next := make(map[uint32]config.Key, len(keys))
+	next := make(map[uint32]*config.Key, len(keys))
 	s.mu.Lock()
 	old := s.keys
 	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
+	for i := range keys {
+		k := &keys[i]
 		ident := k.Name + "/" + k.Secret.ID()
 		if seen[ident] {
 			continue
@@ -234,7 +238,7 @@ func (s *Server) SetKeys(keys []config.Key) error {
 }
 
 // keysSnapshot returns the current keys; the map must not be modified.
-func (s *Server) keysSnapshot() map[uint32]config.Key {
+func (s *Server) keysSnapshot() map[uint32]*config.Key {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.keys
@@ -270,7 +274,7 @@ func (s *Server) Refresh() error {
 		}
 	}
 	if !s.synced || (s.opts.MaxSequences > 0 && need > s.opts.MaxSequences) {
-		return s.rebuild(keys, keysGen, now)
+		return s.rebuild(keys, keysGen, now, need)
 	}
 
 	remove := make([]detector.Ref, 0, len(keys))
@@ -315,7 +319,7 @@ func (s *Server) Refresh() error {
 }
 
 // advance records the current window of every step size in use in the spent store.
-func (s *Server) advance(keys map[uint32]config.Key, now int64) {
+func (s *Server) advance(keys map[uint32]*config.Key, now int64) {
 	skew := s.opts.Skew
 	steps := map[int64]bool{}
 	for _, k := range keys {
@@ -340,7 +344,7 @@ func (s *Server) advance(keys map[uint32]config.Key, now int64) {
 
 // acceptable is the range of windows of k to load now: T-skew..T+skew (none below 0), within the
 // spent store's bounds. It is empty (first > last) when the store has no bounds for the step.
-func (s *Server) acceptable(k config.Key, now int64) (first, last uint64) {
+func (s *Server) acceptable(k *config.Key, now int64) (first, last uint64) {
 	floor, ceiling, ok := s.opts.Spent.Bounds(k.Params.Step)
 	if !ok {
 		return 1, 0
@@ -368,7 +372,7 @@ func appendRefs(refs []detector.Ref, id uint32, prev *loadedKey, first, last uin
 
 // appendSequences computes the sequences of key id for windows first..last and appends those
 // not spent and not sweepable. scratch is reused between calls.
-func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Candidate, id uint32, k config.Key, fp psk.Fingerprint,
+func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Candidate, id uint32, k *config.Key, fp psk.Fingerprint,
 	first, last uint64) ([]detector.Sequence, []sequence.Candidate) {
 	if first > last {
 		return seqs, scratch
@@ -394,14 +398,14 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 
 // rebuild computes every acceptable sequence of every key and makes it the detector's whole set:
 // at the start, after a failed write, and while the keys need more slots than there are.
-func (s *Server) rebuild(keys map[uint32]config.Key, keysGen uint64, now int64) error {
+func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int) error {
 	ids := make([]uint32, 0, len(keys))
 	for id := range keys {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	loaded := make(map[uint32]*loadedKey, len(keys))
-	var seqs []detector.Sequence
+	seqs := make([]detector.Sequence, 0, need)
 	var scratch []sequence.Candidate
 	for _, id := range ids {
 		k := keys[id]
@@ -445,7 +449,7 @@ func (s *Server) setLoaded(leftOut int) {
 // mostUseful keeps n of seqs: every key's current window before any neighbour, nearer windows
 // before farther ones, counter 0 of every window before any extra counter. A client with a good
 // clock knocks the current window with counter 0, so that is the last thing to go.
-func mostUseful(seqs []detector.Sequence, keys map[uint32]config.Key, now int64, n int) []detector.Sequence {
+func mostUseful(seqs []detector.Sequence, keys map[uint32]*config.Key, now int64, n int) []detector.Sequence {
 	rank := func(q detector.Sequence) (extra bool, dist uint64) {
 		cur := keys[q.KeyID].Params.Window(now)
 		if q.Window >= cur {
@@ -651,6 +655,10 @@ func (s *Server) Run(ctx context.Context, changed <-chan struct{}) error {
 	if err := s.Refresh(); err != nil {
 		return err
 	}
+	// The first load of many keys leaves garbage several times the size of what it keeps; hand
+	// it back now rather than let the process sit at its start-up peak until the scavenger
+	// gets round to it.
+	debug.FreeOSMemory()
 	readErr := make(chan error, 1)
 	go func() {
 		for {
