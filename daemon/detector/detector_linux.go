@@ -255,7 +255,33 @@ func (d *Detector) SetSequences(seqs []Sequence) error {
 // window, counter): a time step's change, whose cost is that of the change
 // and not of the whole set. Removals take effect before additions. On error
 // the kernel holds a consistent subset of old and new.
+//
+// It works in slices of updateChunk, taking the table's lock for each: Read
+// needs that lock to check every record, and a step of 100,000 keys holds it
+// for a good part of a second, which a knock completing then would wait out.
 func (d *Detector) Update(remove []Ref, add []Sequence) error {
+	for len(remove) > 0 {
+		n := min(len(remove), updateChunk)
+		if err := d.apply(remove[:n], nil); err != nil {
+			return err
+		}
+		remove = remove[n:]
+	}
+	for len(add) > 0 {
+		n := min(len(add), updateChunk)
+		if err := d.apply(nil, add[:n]); err != nil {
+			return err
+		}
+		add = add[n:]
+	}
+	return nil
+}
+
+// updateChunk is how many sequences Update changes under one hold of the
+// table's lock: a few milliseconds' work.
+const updateChunk = 1024
+
+func (d *Detector) apply(remove []Ref, add []Sequence) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.tab.apply(d.kern, remove, add)

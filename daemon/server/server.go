@@ -264,17 +264,17 @@ func (s *Server) Refresh() error {
 	s.mu.Lock()
 	keys, keysGen := s.keys, s.keysGen
 	s.mu.Unlock()
-	s.advance(keys, now)
+	bounds := s.advance(keys, now)
 
 	need := 0
 	for _, k := range keys {
-		first, last := s.acceptable(k, now)
+		first, last := s.acceptable(k, now, bounds)
 		if first <= last {
 			need += int(last-first+1) * max(k.Uses, 1)
 		}
 	}
 	if !s.synced || (s.opts.MaxSequences > 0 && need > s.opts.MaxSequences) {
-		return s.rebuild(keys, keysGen, now, need)
+		return s.rebuild(keys, keysGen, now, need, bounds)
 	}
 
 	remove := make([]detector.Ref, 0, len(keys))
@@ -289,7 +289,7 @@ func (s *Server) Refresh() error {
 		}
 	}
 	for id, k := range keys {
-		first, last := s.acceptable(k, now)
+		first, last := s.acceptable(k, now, bounds)
 		prev := s.loaded[id]
 		if prev == nil || prev.params != k.Params || prev.uses != k.Uses {
 			if prev != nil {
@@ -318,10 +318,18 @@ func (s *Server) Refresh() error {
 	return nil
 }
 
-// advance records the current window of every step size in use in the spent store.
-func (s *Server) advance(keys map[uint32]*config.Key, now int64) {
+// window is the spent store's bounds for one step size (Spent.Bounds).
+type window struct {
+	floor, ceiling uint64
+	ok             bool
+}
+
+// advance records the current window of every step size in use in the spent store, and returns
+// the store's bounds for each, read once rather than once per key.
+func (s *Server) advance(keys map[uint32]*config.Key, now int64) map[int64]window {
 	skew := s.opts.Skew
 	steps := map[int64]bool{}
+	bounds := make(map[int64]window)
 	for _, k := range keys {
 		steps[k.Params.Step] = true
 	}
@@ -335,17 +343,21 @@ func (s *Server) advance(keys map[uint32]*config.Key, now int64) {
 			// window stay unloaded until the write works again.
 			s.log.Error("recording the current time window", "step", step, "err", err)
 		}
-		if floor, _, ok := s.opts.Spent.Bounds(step); ok && cur+uint64(skew) < floor {
+		floor, ceiling, ok := s.opts.Spent.Bounds(step)
+		if ok && cur+uint64(skew) < floor {
 			s.log.Warn("the clock is behind time windows already used; knocks are refused until it catches up",
 				"step", step, "window", cur, "first_accepted", floor)
 		}
+		bounds[step] = window{floor, ceiling, ok}
 	}
+	return bounds
 }
 
 // acceptable is the range of windows of k to load now: T-skew..T+skew (none below 0), within the
 // spent store's bounds. It is empty (first > last) when the store has no bounds for the step.
-func (s *Server) acceptable(k *config.Key, now int64) (first, last uint64) {
-	floor, ceiling, ok := s.opts.Spent.Bounds(k.Params.Step)
+func (s *Server) acceptable(k *config.Key, now int64, bounds map[int64]window) (first, last uint64) {
+	b := bounds[k.Params.Step]
+	floor, ceiling, ok := b.floor, b.ceiling, b.ok
 	if !ok {
 		return 1, 0
 	}
@@ -398,7 +410,7 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 
 // rebuild computes every acceptable sequence of every key and makes it the detector's whole set:
 // at the start, after a failed write, and while the keys need more slots than there are.
-func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int) error {
+func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int, bounds map[int64]window) error {
 	ids := make([]uint32, 0, len(keys))
 	for id := range keys {
 		ids = append(ids, id)
@@ -409,7 +421,7 @@ func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64,
 	var scratch []sequence.Candidate
 	for _, id := range ids {
 		k := keys[id]
-		first, last := s.acceptable(k, now)
+		first, last := s.acceptable(k, now, bounds)
 		lk := &loadedKey{params: k.Params, uses: k.Uses, first: first, last: last, fp: k.Secret.Fingerprint()}
 		if prev := s.loaded[id]; prev != nil {
 			lk.fp = prev.fp
@@ -576,6 +588,7 @@ func (s *Server) Handle(rec detector.Record) error {
 	allowErr := s.opts.Firewall.Allow(src, k.Services, k.Open, k.Name)
 	allowedAt := time.Now()
 	rmErr := s.remove(rec)
+	removedAt := time.Now()
 	if allowErr != nil {
 		s.count(func(st *Stats) { st.GrantErrors++ })
 		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
@@ -589,7 +602,7 @@ func (s *Server) Handle(rec detector.Record) error {
 		// Where a grant's time goes, for docs/bench.md: from the record in hand to the use on
 		// disk, to the element in nftables, to the sequence gone from the kernel.
 		s.log.Debug("grant timing", "source", src, "spend_us", micros(spentAt.Sub(start)),
-			"allow_us", micros(allowedAt.Sub(spentAt)), "remove_us", micros(time.Since(allowedAt)))
+			"allow_us", micros(allowedAt.Sub(spentAt)), "remove_us", micros(removedAt.Sub(allowedAt)))
 	}
 	return rmErr
 }
