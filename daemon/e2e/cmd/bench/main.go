@@ -30,13 +30,13 @@ import (
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "`directory` holding hyp, hypd and flood")
-	flag.IntVar(&o.flood, "n", 1000000, "datagrams per flood")
-	flag.IntVar(&o.knocks, "knocks", 200, "knocks per latency measurement")
+	flag.IntVar(&o.flood, "n", 500000, "datagrams per flood")
+	flag.IntVar(&o.knocks, "knocks", 100, "knocks per latency measurement")
 	flag.StringVar(&o.out, "out", "", "write the results as markdown to `file` (e.g. docs/bench.md)")
 	flag.StringVar(&o.detectorBench, "detector-bench", "", "`file` with `go test -bench` output of daemon/detector to quote")
 	flag.StringVar(&o.serverBench, "server-bench", "", "`file` with `go test -bench` output of daemon/server and daemon/spent to quote")
 	flag.StringVar(&o.dir, "dir", "/var/lib/hyp-bench", "`directory` on a disk for keys and hypd's state (not a tmpfs)")
-	flag.IntVar(&o.floodKnocks, "flood-knocks", 50, "knocks sent under each flood, each given 1 s to open")
+	flag.IntVar(&o.floodKnocks, "flood-knocks", 30, "knocks sent under each flood, each given 1 s to open")
 	scale := flag.String("scale", "10,1000,10000,100000", "comma-separated key `counts` for the scale table (empty: none)")
 	phases := flag.String("phases", "hypd,knockd,fwknopd,scale", "comma-separated `phases` to run")
 	flag.Parse()
