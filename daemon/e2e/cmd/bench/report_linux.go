@@ -106,7 +106,8 @@ bridge in a fourth namespace. The gateway runs a TCP service on port 2222 and, o
 other, each daemon protecting it:
 
 - **hypd**: XDP detector (native mode on the veth) and the nftables table ` + "`inet hyp`" + `,
-  one fresh key per knock (` + "`hypd secret new`" + `), open time 5 minutes;
+  one fresh key per knock (its key file written by the bench), open time 5 minutes, its state
+  (the spent log) in a directory on a disk;
 - **knockd** 0.8 (Debian): libpcap on the interface, a fixed 4-port UDP sequence, its command
   ` + "`nft add element`" + ` into a set of a table that drops tcp/2222 otherwise;
 - **fwknopd** 2.6 (Debian): libpcap with its default filter ` + "`udp port 62201`" + `, Rijndael +
@@ -200,6 +201,13 @@ boundary to 3 s after it, with no knocks. Knock-to-open: 20 knocks, as in the la
 			sb.WriteString(strings.Join(lines, "\n"))
 			sb.WriteString("\n```\n")
 		}
+	}
+	var load float64
+	fmt.Sscan(b.load, &load)
+	if load > float64(runtime.NumCPU()) {
+		b.notes = append(b.notes, fmt.Sprintf("The machine was busy when the run began (load average %s on %d CPUs): every time here "+
+			"includes contention, the XDP program's own time per packet too; compare the daemons within this run, as ratios, "+
+			"not with another run's numbers.", b.load, runtime.NumCPU()))
 	}
 	if len(b.notes) > 0 {
 		sb.WriteString("\n## Notes\n\n")
