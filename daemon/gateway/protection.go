@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 
 	"github.com/hideyourports/hyp/daemon/config"
@@ -75,9 +74,15 @@ type Origin struct {
 // sorted, with their origins.
 func protection(cfg config.Config, keys []config.Key, kept []firewall.Service) []Origin {
 	from := map[firewall.Service][]string{}
+	// A set beside each list: with 100,000 keys a search of the list per key would take a minute.
+	named := map[firewall.Service]map[string]bool{}
 	add := func(svcs []firewall.Service, who string) {
 		for _, s := range svcs {
-			if !slices.Contains(from[s], who) {
+			if named[s] == nil {
+				named[s] = map[string]bool{}
+			}
+			if !named[s][who] {
+				named[s][who] = true
 				from[s] = append(from[s], who)
 			}
 		}
