@@ -28,8 +28,9 @@ build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are instal
 test: ## run the whole test suite (as root: eBPF, nftables, network namespaces)
 	bash .ci/test
 
-lint: ## gofmt, go vet for linux and windows
+lint: ## gofmt, go mod tidy -diff, go vet for linux, windows, macOS and FreeBSD
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	GOOS=windows CGO_ENABLED=0 $(GO) vet ./...
 	@# macOS and FreeBSD get the CLI (profiles in the Keychain through go-keyring), not the cgo tray.
