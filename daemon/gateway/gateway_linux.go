@@ -398,7 +398,13 @@ func (g *gateway) reloadConfig() {
 
 	var applied []string
 	if !slices.Equal(prev.Services, next.Services) || !slices.Equal(prev.Public, next.Public) || prev.Stealth != next.Stealth {
-		applied = append(applied, "services, public, stealth")
+		// Applied here, before the line below says so; the key reload that follows protects
+		// again with the keys' new defaults.
+		if err := g.reprotect(); err != nil {
+			g.log.Error("applying services, public, stealth", "err", err)
+		} else {
+			applied = append(applied, "services, public, stealth")
+		}
 	}
 	if prev.Open != next.Open || prev.Uses != next.Uses || prev.Scheme != next.Scheme {
 		applied = append(applied, "key defaults (open, uses, scheme)")
@@ -421,8 +427,8 @@ func (g *gateway) reloadConfig() {
 			restart = append(restart, "log_level")
 		}
 	}
-	// Services and key defaults take effect through the key reload the caller triggers next
-	// (it re-protects before any new sequence is loaded).
+	// Key defaults take effect through the key reload the caller triggers next (it protects
+	// what the keys name before any of their sequences is loaded).
 	g.log.Info("configuration reloaded", "applied", applied, "needs_restart", restart)
 	if len(restart) > 0 {
 		g.log.Warn("some changed settings take effect only after a restart (systemctl restart hypd)", "settings", restart)
