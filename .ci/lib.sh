@@ -73,13 +73,13 @@ ensure_go() {
 
 # HYP_TOOLS is the one list of what hyp's scripts, tests and stages run or build against on the
 # host: one Debian package a line, its groups, what proves it is there (commands on PATH; pc:NAME,
-# a pkg-config module; h:PATH, a C header), and who needs it. Groups: base (every script: .ci/demo,
-# .ci/bench, .ci/test), tray (the cgo tray app: `make build` checks these and names the missing
-# ones), test (.ci/test and its stages). .ci/test installs every line before its first step and
-# then checks every proof, so a missing package fails there, by name, and never in the middle of
-# a test; the stages install nothing of their own. A test or stage that starts running a new
-# host command adds its package here. (Commands inside the systemd-nspawn containers come from
-# packaging/test/rootfs.sh instead.)
+# a pkg-config module; h:PATH, a C header that compiles; h:A+B, header B included after A), and
+# who needs it. Groups: base (every script: .ci/demo, .ci/bench, .ci/test), tray (the cgo tray
+# app: `make build` checks these and names the missing ones), test (.ci/test and its stages).
+# .ci/test installs every line before its first step and then checks every proof, so a missing
+# package fails there, by name, and never in the middle of a test; the stages install nothing of
+# their own. A test or stage that starts running a new host command adds its package here.
+# (Commands inside the systemd-nspawn containers come from packaging/test/rootfs.sh instead.)
 HYP_TOOLS='
 ca-certificates            base      -                         # curl and apt over https
 curl                       base      curl                      # ensure_go: Go from the module proxy
@@ -98,10 +98,10 @@ libxcursor-dev             tray      pc:xcursor,h:X11/Xcursor/Xcursor.h
 libxrandr-dev              tray      pc:xrandr,h:X11/extensions/Xrandr.h
 libxinerama-dev            tray      pc:xinerama,h:X11/extensions/Xinerama.h
 libxi-dev                  tray      pc:xi,h:X11/extensions/XInput2.h
-libxxf86vm-dev             tray      pc:xxf86vm,h:X11/extensions/xf86vmode.h
+libxxf86vm-dev             tray      pc:xxf86vm,h:X11/Xlib.h+X11/extensions/xf86vmode.h
 clang                      test      clang                     # make check-generate (bpf2go)
 llvm                       test      llvm-strip                # bpf2go strips the BPF objects
-libbpf-dev                 test      h:bpf/bpf_helpers.h       # the BPF program includes it
+libbpf-dev                 test      h:linux/types.h+bpf/bpf_helpers.h # the BPF program includes it
 iputils-ping               test      ping                      # firewall, detector tests
 procps                     test      sysctl                    # firewall, detector tests: forwarding, rp_filter
 tcpdump                    test      tcpdump                   # e2e: nothing answers a knock
@@ -146,7 +146,8 @@ hyp_missing() {
 			case $p in
 			-) ;;
 			pc:*) pkg-config --exists "${p#pc:}" 2>/dev/null || ok=0 ;;
-			h:*) printf '#include <%s>\n' "${p#h:}" | ${CC:-gcc} -fsyntax-only -x c - >/dev/null 2>&1 || ok=0 ;;
+			# h:A+B: a C file including A then B compiles (B needs A's declarations).
+			h:*) printf '#include <%s>\n' ${p//+/ } | sed 's/<h:/</' | ${CC:-gcc} -fsyntax-only -x c - >/dev/null 2>&1 || ok=0 ;;
 			*) command -v "$p" >/dev/null 2>&1 || ok=0 ;;
 			esac
 		done
