@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
          linux/riscv64 windows/amd64 windows/arm64
 
-.PHONY: help build test lint cross generate check-generate package demo bench fresh-check clean
+.PHONY: help build test lint cross generate check-generate package demo bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,7 @@ demo: build ## run the gateway demo in throwaway network namespaces (root)
 bench: ## run the benchmarks and the comparison with knockd and fwknop
 	bash .ci/bench
 
+.PHONY: fresh-check
 fresh-check: ## run the README's commands in a fresh minimal Debian 12 chroot (root; about an hour)
 	bash .ci/fresh-root
 
