@@ -8,9 +8,9 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 
 # The CLI is pure Go and must build for every CPU a gateway user or a client might have.
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
-         linux/riscv64 windows/amd64 windows/arm64
+         linux/riscv64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test lint cross generate check-generate package demo bench clean
+.PHONY: help build test lint cross generate check-generate cli-docs package demo bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,12 +33,16 @@ build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are instal
 test: ## run the whole test suite (as root: eBPF, nftables, network namespaces)
 	bash .ci/test
 
-lint: ## gofmt, go vet for linux and windows
+lint: ## gofmt, go mod tidy -diff, go vet for linux, windows, macOS and FreeBSD
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	GOOS=windows CGO_ENABLED=0 $(GO) vet ./...
+	@# macOS and FreeBSD get the CLI (profiles in the Keychain through go-keyring), not the cgo tray.
+	GOOS=darwin CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /app/ui -e /app/cmd/hyp-tray)
+	GOOS=freebsd CGO_ENABLED=0 $(GO) vet $$($(GO) list ./... | grep -v -e /app/ui -e /app/cmd/hyp-tray)
 
-cross: ## build the hyp CLI for every supported OS/CPU into dist/
+cross: ## build the hyp CLI for every supported OS/CPU (Linux, Windows, macOS, FreeBSD) into dist/
 	@mkdir -p $(DIST)
 	@set -e; for t in $(CROSS); do \
 		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
@@ -51,6 +55,16 @@ generate: ## regenerate the BPF objects with bpf2go (needs clang, llvm, libbpf-d
 
 check-generate: generate ## regenerate and fail if the committed BPF objects differ
 	git diff --exit-code -- bpf/
+
+cli-docs: ## regenerate the man pages and shell completions from the command tables
+	$(GO) run ./app/cmd/hyp man >packaging/hyp.1
+	$(GO) run ./daemon man >packaging/hypd.8
+	@set -e; for p in hyp hypd; do \
+		pkg=./daemon; [ $$p = hyp ] && pkg=./app/cmd/hyp; \
+		$(GO) run $$pkg completion bash >packaging/completions/$$p.bash; \
+		$(GO) run $$pkg completion zsh >packaging/completions/_$$p; \
+		$(GO) run $$pkg completion fish >packaging/completions/$$p.fish; \
+	done
 
 package: ## build release packages into dist/ (slow: cgo, cross builds)
 	bash .ci/package

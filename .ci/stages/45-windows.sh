@@ -103,15 +103,15 @@
 		printf 'FAIL bad URI: exit %s, want 2 naming "secret": %s\n' "$rc" "$(cat "$work/bad.out")" >&2
 	fi
 
-	# The tray .exe cannot show its window here (no display), but -h proves wine loads it: every
-	# DLL it imports (opengl32, gdi32, ...) resolves and the Go runtime starts.
+	# The tray .exe cannot show its window here (no display), but --version proves wine loads it:
+	# every DLL it imports (opengl32, gdi32, ...) resolves and the Go runtime starts.
 	rc=0
-	wine "$work/hyp-tray.exe" -h </dev/null >"$work/tray.out" 2>&1 || rc=$?
-	if [ "$rc" = 0 ] && grep -q '^usage: hyp-tray' "$work/tray.out"; then
+	wine "$work/hyp-tray.exe" --version </dev/null >"$work/tray.out" 2>&1 || rc=$?
+	if [ "$rc" = 0 ] && grep -q '^hyp-tray .* windows/amd64' "$work/tray.out"; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
-		printf 'FAIL hyp-tray.exe -h: exit %s: %s\n' "$rc" "$(cat "$work/tray.out")" >&2
+		printf 'FAIL hyp-tray.exe --version: exit %s: %s\n' "$rc" "$(cat "$work/tray.out")" >&2
 	fi
 
 	log "wine: $pass passed, $fail failed (stage $((SECONDS - started)) s)"

@@ -59,6 +59,9 @@ func (n *fakeNet) count() int {
 	return len(n.conns)
 }
 
+// noProfiles is a profile store without profiles.
+func noProfiles(string) (profile.Profile, bool, error) { return profile.Profile{}, false, nil }
+
 type failResolver struct{}
 
 func (failResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
@@ -169,7 +172,7 @@ func TestExitCodesInProcess(t *testing.T) {
 	}{
 		{"no args", cli.Env{}, nil, 2, ""},
 		{"unknown command", cli.Env{}, []string{"bogus"}, 2, `unknown command "bogus"`},
-		{"unknown flag", cli.Env{}, []string{"knock", "--bogus", uri}, 2, "flag provided but not defined"},
+		{"unknown flag", cli.Env{}, []string{"knock", "--bogus", uri}, 2, "unknown flag --bogus"},
 		{"no target", cli.Env{}, []string{"knock"}, 2, "missing TARGET"},
 		{"two targets", cli.Env{}, []string{"knock", uri, uri}, 2, "want one TARGET"},
 		{"host without key", cli.Env{}, []string{"knock", "gw.example"}, 2, "--secret FILE"},
@@ -183,6 +186,13 @@ func TestExitCodesInProcess(t *testing.T) {
 		{"stdin not a URI", cli.Env{Stdin: strings.NewReader("gw.example\n")}, []string{"sequence", "-"}, 2, "stdin"},
 		{"bad counter", cli.Env{}, []string{"sequence", uri, "--counter", "5000000000"}, 2, "32 bits"},
 		{"hyp counter", cli.Env{}, []string{"sequence", uri, "--scheme", "hyp", "--counter", "1"}, 2, "counter"},
+		{"other scheme with a secret", cli.Env{}, []string{"sequence", "http://gw.example?secret=" + secret}, 2, "http://gw.example?secret=… is not a hyp:// URI"},
+		{"mistyped profile", cli.Env{LookupProfile: noProfiles}, []string{"knock", "ofice"}, 2, `no saved profile "ofice" (hyp profile list shows them)`},
+		{"bad duration", cli.Env{}, []string{"knock", uri, "--gap", "5"}, 2, `--gap "5": not a duration such as 500ms, 30s or 5m`},
+		{"flag without value", cli.Env{}, []string{"knock", uri, "--check"}, 2, "flag --check needs a value"},
+		{"group without verb", cli.Env{}, []string{"profile"}, 2, "hyp profile VERB"},
+		{"unknown verb", cli.Env{}, []string{"helper", "frob"}, 2, `unknown verb "frob"`},
+		{"bad shell", cli.Env{}, []string{"completion", "tcsh"}, 2, `unknown shell "tcsh"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -194,7 +204,7 @@ func TestExitCodesInProcess(t *testing.T) {
 			if code != c.code || !strings.Contains(stderr, c.want) {
 				t.Errorf("exit %d stderr %q, want %d and %q", code, stderr, c.code, c.want)
 			}
-			if code == 2 && c.args != nil && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+			if code == 2 && c.args != nil && c.name != "group without verb" && strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 				t.Errorf("reason is not one line: %q", stderr)
 			}
 		})
@@ -209,7 +219,8 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	for _, c := range cli.Commands() {
-		for _, args := range [][]string{{"help", c.Name}, {c.Name, "-h"}} {
+		words := strings.Fields(c.Name)
+		for _, args := range [][]string{append([]string{"help"}, words...), append(slices.Clone(words), "-h"), append(slices.Clone(words), "--help")} {
 			code, out, _ := run(t, &cli.Env{}, args...)
 			if code != 0 || !strings.Contains(out, "Usage: hyp "+c.Name) {
 				t.Errorf("%q: exit %d: %q", args, code, out)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
@@ -28,7 +29,7 @@ SIGTERM. Each step is printed as it happens.
 
 Exit status: 0 connected (or interrupted); 1 the gateway did not open, or
 the VPN command failed; 2 bad input.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var (
 				tf        targetFlags
 				checkWait time.Duration
@@ -97,7 +98,7 @@ func connectTarget(env *Env, arg string, tf targetFlags) (profiles.Profile, erro
 			return profiles.Profile{}, usageError("profile %q: %w", arg, err)
 		}
 		if found {
-			cp, err := applyTargetFlags(p.Profile, tf)
+			cp, err := applyTargetFlags(env, p.Profile, tf)
 			if err != nil {
 				return profiles.Profile{}, err
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"log"
 	"os"
 	"os/user"
@@ -56,7 +57,7 @@ func helperCommands() []Command {
 			Args:    "[--dir DIR] [--name NAME]",
 			Summary: v.summary,
 			Help:    helperHelp,
-			Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+			Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 				var h helperFlags
 				h.register(fs, env, true)
 				return func(_ context.Context, args []string) error {
@@ -84,7 +85,7 @@ func helperStatusCommand() Command {
 		Args:    "[--name NAME]",
 		Summary: "say whether the helper service runs (exit 0 running, 1 not, 3 not installed)",
 		Help:    helperHelp,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, true)
 			return func(_ context.Context, args []string) error {
@@ -122,7 +123,7 @@ so for a profile whose key is there, pipe the URI in and the settings
 (command, keep-alive) still come from your profile:
   hyp profile export NAME | sudo hyp helper add NAME -
 Restart the helper afterwards (hyp helper restart).`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
 			force := fs.Bool("force", false, "replace the helper's copy of the profile")
@@ -210,7 +211,7 @@ func helperRemoveCommand() Command {
 		Name:    "helper remove",
 		Args:    "[--dir DIR] NAME",
 		Summary: "delete a profile from the helper's store (as root)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
 			return func(_ context.Context, args []string) error {
@@ -233,7 +234,7 @@ func helperListCommand() Command {
 		Name:    "helper list",
 		Args:    "[--dir DIR]",
 		Summary: "list the helper's profiles (as root; keys are not shown)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
 			return func(_ context.Context, args []string) error {
@@ -262,7 +263,7 @@ func helperRunCommand() Command {
 		Name:    "helper run",
 		Args:    "[--dir DIR]",
 		Summary: "run the helper in the foreground (what the service executes)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, true)
 			return func(ctx context.Context, args []string) error {

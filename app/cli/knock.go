@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"net/netip"
 	"time"
 
@@ -46,7 +47,7 @@ Exit status: 0 knocked (and the --check port answered); 1 knocked but the
 check never answered, or the network failed; 2 bad input (flags, URI, key
 file, unknown host). With --refresh, hyp knocks again every interval until
 interrupted, reports failures on stderr and exits 0 when interrupted.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var o knockOptions
 			o.target.register(fs, true)
 			fs.DurationVar(&o.gap, "gap", defaultGap, "wait `DURATION` between datagrams")
@@ -108,7 +109,7 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 			if first && exitCode(err) == ExitUsage {
 				return err // an unknown host will not get better by waiting
 			}
-			fmt.Fprintf(env.Stderr, "hyp knock: %s; trying again in %v\n", oneLine(err.Error()), every)
+			fmt.Fprintf(env.Stderr, "hyp knock: %s; trying again in %v\n", cmdline.OneLine(err.Error()), every)
 		}
 		t := time.NewTimer(every)
 		select {
@@ -129,14 +130,16 @@ func knockOnce(ctx context.Context, env *Env, o knockOptions, k *knock.Knocker, 
 		fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s) scheme %s window %d ports %v\n", p.Host, res.Target, p.Params.Scheme, res.Window, res.Ports)
 	}
 	if p.CheckPort == 0 {
+		// One line on stderr, so a person sees it worked and scripts' stdout stays empty.
+		if !o.verbose {
+			fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s), %d datagrams\n", p.Host, res.Target, len(res.Ports))
+		}
 		return nil
 	}
 	if err := waitForService(ctx, c, res.Target, p.CheckPort, o.checkWait); err != nil {
 		return &ExitError{Code: ExitFail, Err: err}
 	}
-	if o.verbose {
-		fmt.Fprintf(env.Stderr, "hyp: tcp/%d on %s answered\n", p.CheckPort, res.Target)
-	}
+	fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s); tcp/%d answered\n", p.Host, res.Target, p.CheckPort)
 	return nil
 }
 

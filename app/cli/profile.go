@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"io"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -59,7 +61,7 @@ as separate words, never through a shell:
   hyp profile add office - --keepalive 5m -- wg-quick up office
 
 An existing profile is replaced only with --force.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var (
 				st                     profileSettings
 				force                  bool
@@ -217,10 +219,19 @@ func prepareSecretFile(env *Env, p *profiles.Profile, force bool) error {
 	case !p.Key.Equal(existing) && !force:
 		return usageError("--secret-file %s holds a different key (replace it with --force)", p.SecretFile)
 	}
-	if m, err := profiles.LooseMode(p.SecretFile); err == nil && m != 0 {
-		fmt.Fprintf(env.Stderr, "hyp: warning: %s can be read by group or others; chmod 600 %s\n", p.SecretFile, p.SecretFile)
-	}
+	warnLooseKeyFile(env, p.SecretFile)
 	return nil
+}
+
+// warnLooseKeyFile warns when a key file can be read by others. Windows reports mode 0666 for
+// every file whatever its ACL, so the bits say nothing there.
+func warnLooseKeyFile(env *Env, path string) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	if m, err := profiles.LooseMode(path); err == nil && m != 0 {
+		fmt.Fprintf(env.Stderr, "hyp: warning: %s can be read by group or others; chmod 600 %s\n", path, path)
+	}
 }
 
 func readStdin(env *Env) (string, error) {
@@ -236,7 +247,7 @@ func profileListCommand() Command {
 		Name:    "profile list",
 		Args:    "",
 		Summary: "list saved profiles (no keys are read)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			return func(_ context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
@@ -340,7 +351,7 @@ func profileShowCommand() Command {
 		Name:    "profile show",
 		Args:    "NAME",
 		Summary: "show a profile (the key redacted)",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			return func(_ context.Context, args []string) error {
 				name, err := oneName(args)
 				if err != nil {
@@ -388,7 +399,7 @@ func profileRemoveCommand() Command {
 		Name:    "profile remove",
 		Args:    "NAME",
 		Summary: "delete a profile and its keyring entry",
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			return func(_ context.Context, args []string) error {
 				name, err := oneName(args)
 				if err != nil {
@@ -424,7 +435,7 @@ func profileExportCommand() Command {
 		Help: `Prints the profile's hyp:// URI with its key, for another device:
 anyone who sees it can open the gateway. --qr draws it as a QR code for a
 phone's camera instead.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			qr := fs.Bool("qr", false, "draw the URI as a QR code in the terminal")
 			return func(_ context.Context, args []string) error {
 				name, err := oneName(args)

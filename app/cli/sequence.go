@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"strings"
 
 	"github.com/hideyourports/hyp/core/sequence"
@@ -17,7 +18,7 @@ func sequenceCommand() Command {
 		Help: `Prints the ports of TARGET's knock sequence for the time step that holds
 UNIX (default: now), space separated on one line. TARGET is a hyp:// URI,
 "-" to read the URI from stdin, or a host with --secret FILE.`,
-		Setup: func(fs *flag.FlagSet, env *Env) func(context.Context, []string) error {
+		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var tf targetFlags
 			tf.register(fs, false)
 			unix := fs.Int64("time", 0, "unix `TIME` in seconds (default now)")

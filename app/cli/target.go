@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -44,12 +45,12 @@ func resolveTarget(env *Env, arg string, f targetFlags) (profile.Profile, []stri
 	if err != nil {
 		return profile.Profile{}, nil, err
 	}
-	p, err = applyTargetFlags(p, f)
+	p, err = applyTargetFlags(env, p, f)
 	return p, warnings, err
 }
 
 // applyTargetFlags lets --secret, --scheme and --check override a profile.
-func applyTargetFlags(p profile.Profile, f targetFlags) (profile.Profile, error) {
+func applyTargetFlags(env *Env, p profile.Profile, f targetFlags) (profile.Profile, error) {
 	var err error
 	if f.secretFile != "" {
 		k, err := psk.ReadFile(f.secretFile)
@@ -57,6 +58,7 @@ func applyTargetFlags(p profile.Profile, f targetFlags) (profile.Profile, error)
 			return profile.Profile{}, usageError("%w", err)
 		}
 		p.Key = k
+		warnLooseKeyFile(env, f.secretFile)
 	}
 	if f.scheme != "" {
 		s, err := sequence.ParseScheme(f.scheme)
@@ -109,11 +111,18 @@ func baseProfile(env *Env, arg string, f targetFlags) (profile.Profile, []string
 			return p.Profile, nil, nil
 		}
 	}
+	if strings.Contains(strings.ToLower(arg), "secret=") {
+		// Never echo it: whatever scheme it has, it carries a key.
+		return profile.Profile{}, nil, usageError("TARGET %s is not a hyp:// URI (profiles start with hyp://; the secret is not shown)", redactSecret(arg))
+	}
 	host, err := profile.ParseHost(arg)
 	if err != nil {
-		return profile.Profile{}, nil, usageError("TARGET is not a hyp:// URI or a host: %w", err)
+		return profile.Profile{}, nil, usageError("TARGET is not a hyp:// URI, a saved profile or a host: %w", err)
 	}
 	if f.secretFile == "" {
+		if profiles.ValidateName(arg) == nil {
+			return profile.Profile{}, nil, usageError("no saved profile %q (hyp profile list shows them); to knock the host %s, give --secret FILE or a hyp:// URI", arg, host)
+		}
 		return profile.Profile{}, nil, usageError("TARGET %q is a host, not a hyp:// URI: give --secret FILE", host)
 	}
 	return profile.Profile{Host: host, Params: sequence.Defaults()}, nil, nil
@@ -132,5 +141,24 @@ func oneTarget(args []string) (string, error) {
 func printWarnings(env *Env, warnings []string) {
 	for _, w := range warnings {
 		fmt.Fprintf(env.Stderr, "hyp: warning: %s\n", w)
+	}
+}
+
+// redactSecret hides the value of every secret= parameter in s.
+func redactSecret(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(strings.ToLower(s), "secret=")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+len("secret=")] + "…")
+		s = s[i+len("secret="):]
+		if j := strings.IndexAny(s, "&#"); j >= 0 {
+			s = s[j:]
+		} else {
+			s = ""
+		}
 	}
 }

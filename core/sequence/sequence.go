@@ -150,39 +150,144 @@ func Candidates(k psk.Key, p Params, unix int64, skew int, uses int) ([]Candidat
 	if skew < 0 || skew > MaxSkew {
 		return nil, fmt.Errorf("skew must be 0..%d, got %d", MaxSkew, skew)
 	}
-	if uses < 1 || uses > MaxUses {
-		return nil, fmt.Errorf("uses must be 1..%d, got %d", MaxUses, uses)
-	}
-	if p.Scheme == Hyp && uses != 1 {
-		return nil, fmt.Errorf("scheme hyp has no use counter: uses must be 1, got %d", uses)
-	}
-	g, err := newGenerator(k, p)
-	if err != nil {
-		return nil, err
-	}
 	t := p.Window(unix)
 	first := uint64(0)
 	if t > uint64(skew) {
 		first = t - uint64(skew)
 	}
-	out := make([]Candidate, 0, int(t+uint64(skew)-first+1)*uses)
-	for w := first; w <= t+uint64(skew); w++ {
+	return Range(k, p, first, t+uint64(skew), uses)
+}
+
+// Range lists the sequences of windows first..last, each with counters
+// 0..uses-1, in that order. A daemon that already holds the other windows
+// computes only the one a time step makes acceptable.
+func Range(k psk.Key, p Params, first, last uint64, uses int) ([]Candidate, error) {
+	var g Generator
+	return g.Append(nil, k, p, first, last, uses)
+}
+
+// Generator computes sequences for one key after another, reusing its hash
+// state and buffers: a daemon with many keys computes each key's new window
+// at every time step, and a keyed HMAC per key would cost more allocations
+// and hashing than the sequences themselves. The zero value is ready; it is
+// not safe for concurrent use.
+type Generator struct {
+	g      generator
+	sha1   hash.Hash
+	sha256 hash.Hash
+}
+
+// Append appends the sequences of windows first..last, each with counters
+// 0..uses-1, in that order, to dst. The ports of the appended candidates
+// share one allocation.
+func (gen *Generator) Append(dst []Candidate, k psk.Key, p Params, first, last uint64, uses int) ([]Candidate, error) {
+	if uses < 1 || uses > MaxUses {
+		return dst, fmt.Errorf("uses must be 1..%d, got %d", MaxUses, uses)
+	}
+	if p.Scheme == Hyp && uses != 1 {
+		return dst, fmt.Errorf("scheme hyp has no use counter: uses must be 1, got %d", uses)
+	}
+	if last < first {
+		return dst, nil
+	}
+	if last-first > 2*MaxSkew {
+		return dst, fmt.Errorf("windows %d to %d: more than %d", first, last, 2*MaxSkew+1)
+	}
+	if err := gen.rekey(k, p); err != nil {
+		return dst, err
+	}
+	n := int(last-first+1) * uses
+	ports := make([]uint16, n*p.Length)
+	for w := first; w <= last; w++ {
 		for c := 0; c < uses; c++ {
-			ports, err := g.ports(w, uint32(c))
-			if err != nil {
-				return nil, err
+			out := ports[:p.Length:p.Length]
+			ports = ports[p.Length:]
+			if err := gen.g.fill(out, w, uint32(c)); err != nil {
+				return dst, err
 			}
-			out = append(out, Candidate{Window: w, Counter: uint32(c), Ports: ports})
+			dst = append(dst, Candidate{Window: w, Counter: uint32(c), Ports: out})
 		}
 	}
-	return out, nil
+	return dst, nil
+}
+
+// rekey points the generator at k with p, keeping the hash it already has.
+func (gen *Generator) rekey(k psk.Key, p Params) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if k.IsZero() {
+		return errors.New("no key")
+	}
+	h := &gen.sha256
+	if p.Scheme == Hyp {
+		h = &gen.sha1
+		if *h == nil {
+			*h = sha1.New()
+		}
+	} else if *h == nil {
+		*h = sha256.New()
+	}
+	gen.g.p = p
+	gen.g.mac = &gen.g.hm
+	gen.g.hm.reset(*h, k.Bytes())
+	return nil
+}
+
+// hmacState is HMAC (RFC 2104) over a hash the generator reuses for every
+// key: the inner and outer pads are kept, the hash is not.
+type hmacState struct {
+	h          hash.Hash
+	ipad, opad [64]byte // SHA-1 and SHA-256 both have 64-byte blocks
+	inner      [sha256.Size]byte
+}
+
+func (m *hmacState) reset(h hash.Hash, key []byte) {
+	m.h = h
+	if len(key) > h.BlockSize() {
+		h.Reset()
+		h.Write(key)
+		key = h.Sum(m.inner[:0])
+	}
+	m.ipad, m.opad = [64]byte{}, [64]byte{}
+	copy(m.ipad[:], key)
+	copy(m.opad[:], key)
+	for i := range m.ipad {
+		m.ipad[i] ^= 0x36
+		m.opad[i] ^= 0x5c
+	}
+	clear(key)
+	m.Reset()
+}
+
+func (m *hmacState) Reset() {
+	m.h.Reset()
+	m.h.Write(m.ipad[:])
+}
+
+func (m *hmacState) Write(b []byte) (int, error) { return m.h.Write(b) }
+
+func (m *hmacState) Sum(b []byte) []byte {
+	in := m.h.Sum(m.inner[:0])
+	m.h.Reset()
+	m.h.Write(m.opad[:])
+	m.h.Write(in)
+	return m.h.Sum(b)
+}
+
+// mac is the part of hash.Hash the generator uses.
+type mac interface {
+	Reset()
+	Write([]byte) (int, error)
+	Sum([]byte) []byte
 }
 
 // generator keeps one keyed HMAC so a batch of windows pays for the key
 // schedule (hashing a long key, the inner and outer pads) once.
 type generator struct {
 	p   Params
-	mac hash.Hash
+	mac mac
+	hm  hmacState
 	sum [sha256.Size]byte // scratch for Sum; large enough for SHA-1 too
 }
 
@@ -205,27 +310,37 @@ func newGenerator(k psk.Key, p Params) (*generator, error) {
 const v2Label = "hyp/knock/v2"
 
 func (g *generator) ports(window uint64, counter uint32) ([]uint16, error) {
+	out := make([]uint16, g.p.Length)
+	if err := g.fill(out, window, counter); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fill writes the sequence of (window, counter) into out, which holds
+// p.Length ports.
+func (g *generator) fill(out []uint16, window uint64, counter uint32) error {
 	if g.p.Scheme == Hyp {
 		if counter != 0 {
-			return nil, fmt.Errorf("scheme hyp has no use counter: must be 0, got %d", counter)
+			return fmt.Errorf("scheme hyp has no use counter: must be 0, got %d", counter)
 		}
-		return g.hyp(window), nil
+		g.hyp(out, window)
+		return nil
 	}
-	return g.v2(window, counter), nil
+	g.v2(out, window, counter)
+	return nil
 }
 
 // v2 is PROTOCOL.md section 2.
-func (g *generator) v2(window uint64, counter uint32) []uint16 {
+func (g *generator) v2(out []uint16, window uint64, counter uint32) {
 	var msg [len(v2Label) + 8 + 4 + 1]byte
 	copy(msg[:], v2Label)
 	binary.BigEndian.PutUint64(msg[len(v2Label):], window)
 	binary.BigEndian.PutUint32(msg[len(v2Label)+8:], counter)
 
-	n := g.p.Length
 	span := uint32(g.p.High) - uint32(g.p.Low) + 1
-	out := make([]uint16, n)
 	var block []byte
-	for i := range n {
+	for i := range out {
 		off := (4 * i) % sha256.Size
 		if off == 0 {
 			g.mac.Reset()
@@ -235,20 +350,17 @@ func (g *generator) v2(window uint64, counter uint32) []uint16 {
 		}
 		out[i] = g.p.Low + uint16(binary.BigEndian.Uint32(block[off:])%span)
 	}
-	return out
 }
 
 // hyp is PROTOCOL.md section 3, the reference client's dynamic truncation.
-func (g *generator) hyp(window uint64) []uint16 {
+func (g *generator) hyp(out []uint16, window uint64) {
 	var msg [8]byte
 	binary.BigEndian.PutUint64(msg[:], window)
 	g.mac.Reset()
 	g.mac.Write(msg[:])
 	h := g.mac.Sum(g.sum[:0])
 	off := h[19] & 0x0f
-	out := make([]uint16, hypLength)
 	for i := range out {
 		out[i] = uint16(h[int(off)+i]) << 8
 	}
-	return out
 }

@@ -2,6 +2,7 @@ package sequence_test
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,6 +255,59 @@ func BenchmarkCandidates10000Keys(b *testing.B) {
 			if _, err := sequence.Candidates(k, p, 1795000000+30*i, 1, 1); err != nil {
 				b.Fatal(err)
 			}
+		}
+	}
+}
+
+// A Generator reused across keys of every length and both schemes gives what a fresh keyed HMAC
+// gives (Ports, which the vectors pin).
+func TestGeneratorMatchesPorts(t *testing.T) {
+	var g sequence.Generator
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		b := make([]byte, 16+rng.IntN(113)) // shorter and longer than a hash block
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		k, err := psk.New(b)
+		if err != nil {
+			continue
+		}
+		p := sequence.Defaults()
+		uses := 1 + rng.IntN(3)
+		if i%3 == 0 {
+			p, uses = sequence.HypDefaults(), 1
+		} else {
+			p.Length = 2 + rng.IntN(31)
+		}
+		first := rng.Uint64N(1 << 40)
+		got, err := g.Append(nil, k, p, first, first+2, uses)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3*uses {
+			t.Fatalf("%d candidates, want %d", len(got), 3*uses)
+		}
+		for _, c := range got {
+			want, err := sequence.Ports(k, p, c.Window, c.Counter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Ports, want) {
+				t.Fatalf("key of %d bytes, %s, window %d, counter %d: %v, want %v", len(b), p.Scheme, c.Window, c.Counter, c.Ports, want)
+			}
+		}
+	}
+}
+
+func BenchmarkGeneratorWindow(b *testing.B) {
+	k, _ := psk.Generate()
+	var g sequence.Generator
+	buf := make([]sequence.Candidate, 0, 1)
+	b.ReportAllocs()
+	for i := range b.N {
+		if _, err := g.Append(buf[:0], k, sequence.Defaults(), uint64(i), uint64(i), 1); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -5,29 +5,22 @@ package commands
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
-	"sort"
 	"strings"
+
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
 // exitError carries an exit status through the call chain; everything else is exit 1.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
+type exitError = cmdline.ExitError
 
 // usageError marks bad input on the command line: exit 2.
-func usageError(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
-}
+func usageError(format string, a ...any) error { return cmdline.Usage(format, a...) }
 
 // env is what a command may touch.
 type env struct {
@@ -36,30 +29,51 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
-type command struct {
-	name  string
-	args  string
-	help  string
-	run   func(ctx context.Context, e *env, args []string) error
-	extra bool // a spelling kept for compatibility, not listed
-}
+type command = cmdline.Command[*env]
 
 func commandTable() []command {
-	return []command{
-		{name: "run", args: "[--config FILE] [--interface IF]... [flags]", help: "run the gateway in the foreground", run: runGateway},
-		{name: "check", args: "[--config FILE] [flags]", help: "validate the configuration and the keys, exit non-zero with the reason", run: runCheck},
-		{name: "config default", help: "print the commented default configuration file", run: runConfigDefault},
-		{name: "secret new", args: "NAME [--keys DIR] [--host HOST] [--services LIST] [--scheme v2|hyp] [--force] [--qr]", help: "make a key for a trusted agent and print its hyp:// profile URI", run: runSecretNew},
-		{name: "generate secret", help: "print a new random key (the reference hyp spelling)", run: runGenerateSecret, extra: true},
-		{name: "status", args: "[--json] [--socket PATH]", help: "show keys, grants, counters and interfaces of the running hypd", run: runStatus},
-		{name: "grants", args: "[--json] [--socket PATH]", help: "list active grants", run: runGrants},
-		{name: "revoke-grant", args: "ADDR [--socket PATH]", help: "close every grant of a source address now", run: runRevokeGrant},
-		{name: "unprotect", args: "SERVICE [--socket PATH]", help: "stop hiding a service that no key or config names any more", run: runUnprotect},
-		{name: "cleanup", args: "[--stop]", help: "delete hypd's nftables table (protected services become reachable); refused while hypd runs", run: runCleanup},
-		{name: "version", help: "print the version", run: func(_ context.Context, e *env, _ []string) error {
-			fmt.Fprintln(e.stdout, "hypd", e.version)
-			return nil
-		}},
+	cmds := []command{
+		{Name: "run", Args: "[--config FILE] [--interface IF]...", Summary: "run the gateway in the foreground (what the service runs)", Help: runHelp,
+			Setup: gatewaySetup("run", runGateway)},
+		{Name: "check", Args: "[--config FILE]", Summary: "validate the configuration and the keys as hypd run would; exit non-zero with the reason",
+			Setup: gatewaySetup("check", runCheck)},
+		{Name: "config default", Summary: "print the commented default configuration file", Setup: noFlags("config default", runConfigDefault)},
+		{Name: "secret new", Args: "NAME", Summary: "make a key for a trusted agent and print its hyp:// profile URI", Help: secretNewHelp, Setup: secretNewSetup},
+		{Name: "generate secret", Summary: "print a new random key (the reference hyp spelling)", Hidden: true, Setup: noFlags("generate secret", runGenerateSecret)},
+		{Name: "status", Summary: "show what is protected, keys, grants, counters and interfaces of the running hypd", Setup: statusSetup("status", runStatus)},
+		{Name: "grants", Summary: "list the open grants", Setup: statusSetup("grants", runGrants)},
+		{Name: "revoke-grant", Args: "ADDR", Summary: "close every grant of a source address now", Setup: statusSetup("revoke-grant", runRevokeGrant)},
+		{Name: "unprotect", Args: "SERVICE", Summary: "stop hiding a service that no key or config names any more", Setup: statusSetup("unprotect", runUnprotect),
+			Help: "A service a key file named stays protected after that file is deleted or stops loading. `hypd status` shows it as kept; this exposes it. Refused while the config or a loaded key still names the service."},
+		{Name: "cleanup", Summary: "delete hypd's nftables table (protected services become reachable); refused while hypd runs", Setup: cleanupSetup},
+	}
+	return append(cmds, serviceCommands()...)
+}
+
+// noFlags is the Setup of a command without flags or arguments.
+func noFlags(name string, run func(ctx context.Context, e *env) error) func(*flag.FlagSet, *env) cmdline.Runner {
+	return func(_ *flag.FlagSet, e *env) cmdline.Runner {
+		return func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return usageError("takes no arguments, got %q", args[0])
+			}
+			return run(ctx, e)
+		}
+	}
+}
+
+func program(version string) *cmdline.Program[*env] {
+	return &cmdline.Program[*env]{
+		Name:        "hypd",
+		Summary:     "the hyp gateway: hides services until a valid knock opens them for one address",
+		Description: description,
+		Version: func() string {
+			return fmt.Sprintf("hypd %s %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+		Commands:   commandTable(),
+		Sample:     &env{version: version, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard},
+		ManSection: 8,
+		ManTail:    manTail,
 	}
 }
 
@@ -68,67 +82,12 @@ func commandTable() []command {
 func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if version == "" {
 		version = "dev"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			version = bi.Main.Version
 		}
 	}
 	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr}
-	err := dispatch(ctx, e, args)
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintln(stderr, "hypd:", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return 1
-}
-
-func dispatch(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(e.stdout)
-		if len(args) == 0 {
-			return usageError("no command given")
-		}
-		return nil
-	}
-	cmds := commandTable()
-	// Two-word verbs ("secret new") first, then one-word ones.
-	sort.SliceStable(cmds, func(i, j int) bool {
-		return strings.Count(cmds[i].name, " ") > strings.Count(cmds[j].name, " ")
-	})
-	for _, c := range cmds {
-		words := strings.Fields(c.name)
-		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			return c.run(ctx, e, args[len(words):])
-		}
-	}
-	if extra := serviceVerb(args[0]); extra != nil {
-		return extra(ctx, e, args[1:])
-	}
-	return usageError("unknown command %q (see hypd help)", strings.Join(args, " "))
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "hypd — the hyp gateway: hides services until a valid knock opens them for one address")
-	fmt.Fprintln(w, "\nUsage: hypd COMMAND [flags]\n\nCommands:")
-	for _, c := range commandTable() {
-		if c.extra {
-			continue
-		}
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.help)
-		if c.args != "" {
-			fmt.Fprintf(w, "  %-16s   %s %s\n", "", c.name, c.args)
-		}
-	}
-	for _, v := range serviceVerbs() {
-		fmt.Fprintf(w, "  %-16s %s\n", v[0], v[1])
-	}
-	fmt.Fprintln(w, "\n`hypd COMMAND -h` lists a command's flags. `hypd generate secret` is kept for the reference hyp's scripts.")
+	return program(version).Run(ctx, e, args, stdout, stderr)
 }
 
 // newLogger logs one line per event, as logfmt, at level (which a reload may change). Under

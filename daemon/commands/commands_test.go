@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,9 +87,8 @@ func TestConfigDefaultAndFlagsOverride(t *testing.T) {
 	path := filepath.Join(dir, "hypd.toml")
 	os.WriteFile(path, []byte(out), 0o600)
 
-	g := newGatewayFlags("run", &bytes.Buffer{})
-	cfg, err := g.load([]string{"--config", path, "--interface", "eth0", "--interface", "eth1,wg0",
-		"--services", "tcp/22,udp/51820", "--open", "45s", "--scheme", "hyp", "--skew", "2", "--stealth", "--public", "tcp/443"})
+	cfg, err := parseGatewayFlags(t, "--config", path, "--interface", "eth0", "--interface", "eth1,wg0",
+		"--services", "tcp/22,udp/51820", "--open", "45s", "--scheme", "hyp", "--skew", "2", "--stealth", "--public", "tcp/443")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +97,25 @@ func TestConfigDefaultAndFlagsOverride(t *testing.T) {
 		t.Fatalf("flags not laid over the file: %+v", cfg)
 	}
 	// Flags not given keep the file's values.
-	g = newGatewayFlags("run", &bytes.Buffer{})
-	cfg, err = g.load([]string{"--config", path})
+	cfg, err = parseGatewayFlags(t, "--config", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if def := config.Default(); cfg.Open != def.Open || cfg.Skew != def.Skew {
 		t.Fatalf("defaults lost: %+v", cfg)
 	}
+}
+
+// parseGatewayFlags parses the flags of hypd run and loads the configuration they name.
+func parseGatewayFlags(t *testing.T, args ...string) (config.Config, error) {
+	t.Helper()
+	var g gatewayFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	g.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return g.load()
 }
 
 func TestBadInputExitsTwoWithReason(t *testing.T) {
@@ -124,13 +135,50 @@ func TestBadInputExitsTwoWithReason(t *testing.T) {
 		{[]string{"secret", "new"}, "NAME"},
 		{[]string{"secret", "new", "../evil", "--keys", dir}, "evil"},
 		{[]string{"revoke-grant", "not-an-ip"}, "not-an-ip"},
+		{[]string{"revoke-grant"}, "give the source ADDR"},
+		{[]string{"run", "--bogus"}, "unknown flag --bogus (see 'hypd help run')"},
+		{[]string{"run", "--knock-timeout", "5"}, `--knock-timeout "5": not a duration such as 5s`},
+		{[]string{"run", "--skew", "x"}, "--skew \"x\": not a whole number"},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "bad host"}, `--host "bad host": character ' '`},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "10.0.0.1:22"}, "without a port"},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "gw?x=1#"}, `character '?' is not allowed`},
+		{[]string{"secret", "new", "x", "--keys", dir, "--host", "[10.0.0.1]"}, "IPv6 address inside the brackets"},
+		{[]string{"secret", "new", "x", "y", "--keys", dir}, "give one the agent's NAME"},
+		{[]string{"secret", "frob"}, `unknown verb "frob"; want one of: secret new`},
+		{[]string{"config", "default", "x"}, "takes no arguments"},
+		{[]string{"unprotect", "tcp/0"}, "port must be"},
+		{[]string{"completion", "tcsh"}, "unknown shell"},
+		{[]string{"version", "x"}, "takes no arguments"},
+		{[]string{"help", "frob"}, "unknown command"},
 	}
 	for _, c := range cases {
-		code, _, errOut := run(t, c.args...)
+		code, out, errOut := run(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("hypd %s: exit %d, stderr %q; want 2 and one line naming %q", strings.Join(c.args, " "), code, errOut, c.want)
 		}
+		if strings.Contains(out+errOut, planted) {
+			t.Errorf("hypd %s printed the secret", strings.Join(c.args, " "))
+		}
 	}
+	// A broken key file is reported by line and column, never with its content.
+	code, out, errOut := run(t, "check", "--keys", secretDir(t), "--interface", "lo", "--services", "tcp/22")
+	if code != 1 || !strings.Contains(errOut, "not valid TOML") || strings.Contains(out+errOut, planted) {
+		t.Errorf("check of a broken key file: exit %d, %q %q", code, out, errOut)
+	}
+	// Bad input writes nothing: no key file appeared for the refused hosts.
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("refused commands left files behind: %v", entries)
+	}
+}
+
+// planted is a secret in a broken key file: no error may show it.
+const planted = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+
+// secretDir is a keys directory with one broken .toml key file holding planted.
+func secretDir(t *testing.T) string {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "broken.toml"), []byte("secret = \""+planted+"\"\nopen = [\n"), 0o600)
+	return dir
 }
 
 func TestCheckReportsBadKeyFiles(t *testing.T) {
@@ -138,9 +186,9 @@ func TestCheckReportsBadKeyFiles(t *testing.T) {
 	k, _ := psk.Generate()
 	os.WriteFile(filepath.Join(dir, "good.key"), []byte(k.Encode()+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "open.key"), []byte(k.Encode()+"\n"), 0o644)
-	code, out, errOut := run(t, "check", "--keys", dir)
+	code, out, errOut := run(t, "check", "--keys", dir, "--interface", "lo", "--services", "tcp/22")
 	if code != 1 {
-		t.Fatalf("exit %d, want 1", code)
+		t.Fatalf("exit %d, want 1: %s", code, errOut)
 	}
 	if !strings.Contains(out, "good") || !strings.Contains(errOut, "open.key") {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
@@ -149,14 +197,27 @@ func TestCheckReportsBadKeyFiles(t *testing.T) {
 		t.Fatal("a secret was printed")
 	}
 	os.Remove(filepath.Join(dir, "open.key"))
-	if code, out, _ := run(t, "check", "--keys", dir); code != 0 || !strings.Contains(out, "config ok") {
+	if code, out, _ := run(t, "check", "--keys", dir, "--interface", "lo", "--services", "tcp/22"); code != 0 || !strings.Contains(out, "config ok") {
 		t.Fatalf("clean check: exit %d, %q", code, out)
+	}
+	// What hypd run refuses, check refuses too; what run waits for, check notes.
+	if code, _, errOut := run(t, "check", "--keys", dir, "--services", "tcp/22"); code != 2 || !strings.Contains(errOut, "no interface") {
+		t.Errorf("check without an interface: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := run(t, "check", "--keys", dir, "--services", "tcp/22", "--interface", "nosuch0"); code != 0 || !strings.Contains(out, "nosuch0 does not exist now; hypd run waits for it") {
+		t.Errorf("check with a missing interface: exit %d, %q", code, out)
+	}
+	if code, _, errOut := run(t, "check", "--keys", dir, "--interface", "lo"); code != 1 || !strings.Contains(errOut, "opens no service") {
+		t.Errorf("check with a key that opens nothing: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run(t, "check", "--keys", filepath.Join(dir, "nope"), "--interface", "lo"); code != 1 || !strings.Contains(errOut, "does not exist (hypd secret new NAME makes it") {
+		t.Errorf("check without a keys directory: exit %d, %q", code, errOut)
 	}
 }
 
 func TestStatusWithoutDaemonSaysSo(t *testing.T) {
 	code, _, errOut := run(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock"))
-	if code != 1 || !strings.Contains(errOut, "is it running") {
+	if code != 1 || !strings.Contains(errOut, "hypd is not running: nothing listens on") || strings.Contains(errOut, "http://") {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/gateway"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
 // listFlag collects a flag that may repeat, like --interface eth0 --interface eth1.
@@ -48,40 +50,49 @@ type gatewayFlags struct {
 	configFailed bool
 }
 
-func newGatewayFlags(name string, out io.Writer) *gatewayFlags {
-	g := &gatewayFlags{fs: flag.NewFlagSet("hypd "+name, flag.ContinueOnError)}
-	fs := g.fs
-	fs.SetOutput(out)
-	fs.StringVar(&g.configPath, "config", "", "TOML config `file` (see hypd config default); flags override it")
-	fs.Var(&g.interfaces, "interface", "`interface` to watch for knocks (repeat for several uplinks)")
-	fs.StringVar(&g.keys, "keys", "", "`directory` of key files, one per trusted agent")
-	fs.StringVar(&g.services, "services", "", "protected services, e.g. `tcp/22,udp/51820`")
-	fs.StringVar(&g.public, "public", "", "with --stealth: services that stay open to everyone, e.g. `tcp/443`")
-	fs.StringVar(&g.open, "open", "", "how long a knock opens the services (`duration`, e.g. 30s)")
-	fs.StringVar(&g.scheme, "scheme", "", "default knock scheme for plain key files: v2 or hyp")
-	fs.StringVar(&g.stateDir, "state", "", "`directory` for the spent-sequence state")
+// register declares the flags of run and check on fs.
+func (g *gatewayFlags) register(fs *flag.FlagSet) {
+	g.fs = fs
+	fs.StringVar(&g.configPath, "config", "", "TOML config `FILE` (see hypd config default); flags override it")
+	fs.Var(&g.interfaces, "interface", "`IF` to watch for knocks (repeat, or comma-separate, for several uplinks)")
+	fs.StringVar(&g.keys, "keys", "", "`DIR` of key files, one per trusted agent (default "+config.DefaultKeysDir+")")
+	fs.StringVar(&g.services, "services", "", "protected services: a `LIST` such as tcp/22,udp/51820")
+	fs.StringVar(&g.public, "public", "", "with --stealth: a `LIST` of services that stay open to everyone, such as tcp/443")
+	fs.StringVar(&g.open, "open", "", "how long a knock opens the services, a `DURATION` such as 30s or 5m (default 1m)")
+	fs.StringVar(&g.scheme, "scheme", "", "default knock scheme of plain key files: `v2|hyp` (default v2)")
+	fs.StringVar(&g.stateDir, "state", "", "`DIR` for the spent-knock state (default "+config.DefaultStateDir+")")
 	fs.BoolVar(&g.stealth, "stealth", false, "also drop unsolicited connection attempts to every port neither public nor granted")
-	fs.IntVar(&g.skew, "skew", -1, "time steps accepted either side of now (0..10)")
-	fs.StringVar(&g.knockTimeout, "knock-timeout", "", "how long a whole knock may take (`duration`)")
-	fs.StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error")
-	fs.StringVar(&g.control, "control", control.DefaultSocket, "control socket `path` (empty: none)")
-	return g
+	fs.IntVar(&g.skew, "skew", 0, "`N` time steps accepted either side of now, 0..10 (default 1)")
+	fs.StringVar(&g.knockTimeout, "knock-timeout", "", "how long a whole knock may take, a `DURATION` such as 5s (default 5s)")
+	fs.StringVar(&g.logLevel, "log-level", "", "log level: `debug|info|warn|error` (default info)")
+	fs.StringVar(&g.control, "control", control.DefaultSocket, "control socket `PATH` (empty: none)")
 }
 
-// load reads the config file (or the defaults) and lays the given flags over it.
-func (g *gatewayFlags) load(args []string) (config.Config, error) {
-	if err := g.fs.Parse(args); err != nil {
-		return config.Config{}, usageErrorWrap(err)
+// gatewaySetup is the Setup of run and check: their flags, and the runner that takes no
+// positional arguments.
+func gatewaySetup(name string, run func(ctx context.Context, e *env, g *gatewayFlags) error) func(*flag.FlagSet, *env) cmdline.Runner {
+	return func(fs *flag.FlagSet, e *env) cmdline.Runner {
+		g := &gatewayFlags{}
+		g.register(fs)
+		return func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return usageError("unexpected argument %q (interfaces go with --interface)", args[0])
+			}
+			return run(ctx, e, g)
+		}
 	}
-	if g.fs.NArg() > 0 {
-		return config.Config{}, usageError("unexpected argument %q", g.fs.Arg(0))
-	}
+}
+
+// load reads the config file (or the defaults) and lays the parsed flags over it. A reload
+// calls it again: the same flags, the file as it is now.
+func (g *gatewayFlags) load() (config.Config, error) {
+	g.configFailed = false
 	cfg := config.Default()
 	if g.configPath != "" {
 		c, err := config.Load(g.configPath)
 		if err != nil {
 			g.configFailed = true
-			return cfg, &exitError{code: 2, err: err}
+			return cfg, &exitError{Code: 2, Err: err}
 		}
 		cfg = c
 	}
@@ -106,7 +117,7 @@ func (g *gatewayFlags) load(args []string) (config.Config, error) {
 	}
 	if set["open"] {
 		if cfg.Open, err = time.ParseDuration(g.open); err != nil {
-			return cfg, usageError("--open: %v", err)
+			return cfg, usageError("--open %q: not a duration such as 30s or 5m", g.open)
 		}
 	}
 	if set["scheme"] {
@@ -125,7 +136,7 @@ func (g *gatewayFlags) load(args []string) (config.Config, error) {
 	}
 	if set["knock-timeout"] {
 		if cfg.KnockTimeout, err = time.ParseDuration(g.knockTimeout); err != nil {
-			return cfg, usageError("--knock-timeout: %v", err)
+			return cfg, usageError("--knock-timeout %q: not a duration such as 5s", g.knockTimeout)
 		}
 	}
 	if set["log-level"] {
@@ -133,23 +144,15 @@ func (g *gatewayFlags) load(args []string) (config.Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		g.configFailed = true
-		return cfg, &exitError{code: 2, err: err}
+		return cfg, &exitError{Code: 2, Err: err}
 	}
 	return cfg, nil
 }
 
-func usageErrorWrap(err error) error {
-	if err == flag.ErrHelp {
-		return err
-	}
-	return &exitError{code: 2, err: err}
-}
-
-func runGateway(ctx context.Context, e *env, args []string) error {
-	g := newGatewayFlags("run", e.stderr)
-	cfg, err := g.load(args)
+func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
+	cfg, err := g.load()
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) || g.fs.Parsed() && !g.configFailed {
+		if !g.configFailed {
 			return err
 		}
 		// The configuration cannot be used (a typo at boot): before saying so, make sure the
@@ -190,22 +193,37 @@ func runGateway(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 	loadConfig := func() (config.Config, error) {
-		c, err := newGatewayFlags("run", io.Discard).load(args)
+		c, err := g.load()
 		if err == nil && len(c.Interfaces) == 0 {
 			err = errors.New("no interface: give --interface IF (repeatable) or interfaces in the config file")
 		}
 		return c, err
 	}
-	return runManaged(ctx, func(ctx context.Context) error {
+	err = runManaged(ctx, func(ctx context.Context) error {
 		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, Level: level, ControlSocket: g.control, Reload: reload, LoadConfig: loadConfig})
 	})
+	if err != nil && os.Geteuid() != 0 && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
+		return fmt.Errorf("%w; hypd run needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (sudo hypd run ..., or hypd install to run it as a service)", err)
+	}
+	return err
 }
 
-func runCheck(_ context.Context, e *env, args []string) error {
-	g := newGatewayFlags("check", e.stderr)
-	cfg, err := g.load(args)
+func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
+	cfg, err := g.load()
 	if err != nil {
 		return err
+	}
+	// What hypd run would refuse, check refuses too.
+	if len(cfg.Interfaces) == 0 {
+		return usageError("no interface: give --interface IF or interfaces in the config file")
+	}
+	if fi, err := os.Stat(cfg.KeysDir); err != nil || !fi.IsDir() {
+		return &exitError{Code: 1, Err: fmt.Errorf("keys directory %s does not exist (hypd secret new NAME makes it and the first key)", cfg.KeysDir)}
+	}
+	for _, name := range cfg.Interfaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			fmt.Fprintf(e.stdout, "note: interface %s does not exist now; hypd run waits for it and attaches when it appears\n", name)
+		}
 	}
 	keys, problems := config.LoadKeys(cfg.KeysDir, cfg)
 	for _, p := range problems {
@@ -218,38 +236,39 @@ func runCheck(_ context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, k.Params.Scheme, joinServices(k.Services), k.Open, note)
 	}
-	if len(problems) > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
+	switch {
+	case len(problems) > 0:
+		return &exitError{Code: 1, Err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
+	case len(keys) == 0:
+		fmt.Fprintf(e.stdout, "note: no keys yet in %s; every protected service stays hidden until one loads (hypd secret new NAME)\n", cfg.KeysDir)
 	}
 	fmt.Fprintf(e.stdout, "config ok: %d key(s), interfaces %v\n", len(keys), cfg.Interfaces)
 	return nil
 }
 
-func runConfigDefault(_ context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usageError("config default takes no arguments")
-	}
+func runConfigDefault(_ context.Context, e *env) error {
 	_, err := io.WriteString(e.stdout, config.DefaultTOML())
 	return err
 }
 
-func runCleanup(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("hypd cleanup", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+func cleanupSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	stop := fs.Bool("stop", false, "stop the running hypd first (it would otherwise re-create the table at once)")
-	if err := fs.Parse(args); err != nil {
-		return usageErrorWrap(err)
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return usageError("unexpected argument %q", args[0])
+		}
+		return runCleanup(e, *stop)
 	}
-	if fs.NArg() > 0 {
-		return usageError("cleanup: unexpected argument %q", fs.Arg(0))
-	}
+}
+
+func runCleanup(e *env, stop bool) error {
 	pid, running, err := gateway.LockHolder(gateway.Table)
 	if err != nil {
 		return err
 	}
 	if running {
-		if !*stop {
-			return &exitError{code: 1, err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
+		if !stop {
+			return &exitError{Code: 1, Err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
 				"Stop it first (hypd stop, or systemctl stop hypd), or run hypd cleanup --stop", pid)}
 		}
 		if err := stopRunning(pid); err != nil {

@@ -2,8 +2,11 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/hideyourports/hyp/app/qrterm"
@@ -12,30 +15,49 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/firewall"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
 // runSecretNew makes a key file for one trusted agent and prints the profile URI the agent's
 // client needs. The URI is the one place a secret is printed, because handing it over is the
 // point of the command; it goes to stdout only, never to the log.
-func runSecretNew(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("hypd secret new", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	def := config.Default()
-	keys := fs.String("keys", def.KeysDir, "key `directory`")
-	host := fs.String("host", "", "the gateway's public name or address, as clients will reach it")
-	services := fs.String("services", "", "services this key opens (default: the daemon's), e.g. `tcp/22`")
-	scheme := fs.String("scheme", "v2", "knock scheme: v2, or hyp for reference hyp clients")
-	force := fs.Bool("force", false, "overwrite an existing key file of that name")
-	showQR := fs.Bool("qr", false, "also draw the profile URI as a QR code")
-	name, rest := splitName(args)
-	if err := fs.Parse(rest); err != nil {
-		return usageErrorWrap(err)
+func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
+	var o secretOptions
+	fs.StringVar(&o.keys, "keys", "", "key `DIR` (default: keys_dir of --config, else "+config.DefaultKeysDir+")")
+	fs.StringVar(&o.config, "config", "", "hypd's config `FILE`, for its keys_dir")
+	fs.StringVar(&o.host, "host", "", "the gateway's public `HOST` name or address, as clients will reach it")
+	fs.StringVar(&o.services, "services", "", "services this key opens (default: the daemon's), e.g. `tcp/22`")
+	fs.StringVar(&o.scheme, "scheme", "v2", "knock scheme: `v2|hyp` (hyp for reference hyp clients)")
+	fs.BoolVar(&o.force, "force", false, "overwrite an existing key file of that name")
+	fs.BoolVar(&o.qr, "qr", false, "also draw the profile URI as a QR code")
+	return func(ctx context.Context, args []string) error {
+		name, err := oneArg(args, "the agent's NAME", "hypd secret new laptop --host gw.example.net")
+		if err != nil {
+			return err
+		}
+		return runSecretNew(e, name, o)
 	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
+}
+
+type secretOptions struct {
+	keys, config, host, services, scheme string
+	force, qr                            bool
+}
+
+func runSecretNew(e *env, name string, o secretOptions) error {
+	keys, host, services, scheme, force, showQR := &o.keys, &o.host, &o.services, &o.scheme, &o.force, &o.qr
+	if *keys == "" {
+		*keys = config.DefaultKeysDir
+		if o.config != "" {
+			c, err := config.Load(o.config)
+			if err != nil {
+				return &exitError{Code: 2, Err: err}
+			}
+			*keys = c.KeysDir
+		}
 	}
-	if name == "" {
-		return usageError("secret new: give the agent's NAME, e.g. hypd secret new laptop --host gw.example.net")
+	if err := validHost(*host); err != nil {
+		return usageError("--host %q: %v", *host, err)
 	}
 	sch, err := sequence.ParseScheme(*scheme)
 	if err != nil {
@@ -54,7 +76,7 @@ func runSecretNew(_ context.Context, e *env, args []string) error {
 	}
 	path, err := config.WriteKeyFile(*keys, name, k, *force)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{Code: 2, Err: err}
 	}
 	fmt.Fprintf(e.stderr, "hypd: wrote %s (0600); a running hypd picks it up by itself\n", path)
 	// An IPv6 address may come bracketed, as in a URI; the profile adds the brackets itself.
@@ -78,24 +100,49 @@ func runSecretNew(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-// splitName takes a leading positional NAME so that flags may follow it (hypd secret new NAME --force).
-func splitName(args []string) (string, []string) {
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		return args[0], args[1:]
-	}
-	return "", args
-}
-
 // runGenerateSecret prints a new key, as `hyp generate secret` of the reference client does, so
 // scripts that redirect it into a key file keep working.
-func runGenerateSecret(_ context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		return usageError("generate secret takes no arguments; redirect the output into a key file")
-	}
+func runGenerateSecret(_ context.Context, e *env) error {
 	k, err := psk.Generate()
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(e.stdout, k.Encode())
 	return err
+}
+
+// validHost checks a --host before it goes into a URI the client would refuse: a DNS name, an
+// IPv4 address or an IPv6 address (bracketed or not), and nothing else — no port, no path, no
+// query or fragment (where the secret would follow it), no spaces.
+func validHost(h string) error {
+	if h == "" {
+		return nil
+	}
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		if a, err := netip.ParseAddr(inner); ok && err == nil && a.Is6() {
+			return nil
+		}
+		return errors.New("want an IPv6 address inside the brackets, such as [2001:db8::1]")
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(h); err == nil {
+		return errors.New("a host name or address without a port (clients knock on ports of their own)")
+	}
+	if len(h) > 253 {
+		return errors.New("longer than a DNS name can be")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return errors.New("not a host name such as gw.example.net or an IP address")
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("character %q is not allowed in a host name; want a name such as gw.example.net or an IP address", c)
+			}
+		}
+	}
+	return nil
 }

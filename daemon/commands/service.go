@@ -16,46 +16,20 @@ import (
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/gateway"
 	"github.com/hideyourports/hyp/daemon/service"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
-// serviceCommand is one service-management verb.
-type serviceCommand struct {
-	name, args, help string
-	run              func(ctx context.Context, e *env, args []string) error
-}
-
-func serviceCommands() []serviceCommand {
-	return []serviceCommand{
-		{"install", "[--config FILE]", "install hypd as a system service (enabled at boot, not started); writes the default config if missing", runInstall},
-		{"uninstall", "[--purge]", "stop and remove the service; --purge also deletes the nftables table (unhides) and the spent-knock state", runUninstall},
-		{"start", "", "start the service and wait until hypd answers", runServiceAction("start")},
-		{"stop", "", "stop the service; protected services stay hidden", runServiceAction("stop")},
-		{"restart", "", "restart the service (the table stays in place meanwhile)", runServiceAction("restart")},
-		{"service-status", "", "print the service manager's state of hypd (hypd status shows the gateway itself)", runServiceAction("service-status")},
-		{"service-unit", "[--exec PATH] [--config FILE] [--kernel RELEASE]", "print the hardened systemd unit hypd install writes (the packages ship it)", runServiceUnit},
+// serviceCommands are the service-management verbs.
+func serviceCommands() []command {
+	return []command{
+		{Name: "install", Summary: "install hypd as a system service (enabled at boot, not started); writes the default config if missing", Setup: installSetup},
+		{Name: "uninstall", Summary: "stop and remove the service; --purge also deletes the nftables table (unhides) and the spent-knock state", Setup: uninstallSetup},
+		{Name: "start", Summary: "start the service and wait until hypd answers", Setup: serviceAction("start")},
+		{Name: "stop", Summary: "stop the service; protected services stay hidden", Setup: serviceAction("stop")},
+		{Name: "restart", Summary: "restart the service (the table stays in place meanwhile)", Setup: serviceAction("restart")},
+		{Name: "service-status", Summary: "print the service manager's state of hypd (hypd status shows the gateway itself)", Setup: serviceAction("service-status")},
+		{Name: "service-unit", Summary: "print the hardened systemd unit hypd install writes (the packages ship it)", Setup: serviceUnitSetup},
 	}
-}
-
-// serviceVerb returns the handler of a service-management verb (install, start, ...), or nil.
-func serviceVerb(name string) func(ctx context.Context, e *env, args []string) error {
-	for _, c := range serviceCommands() {
-		if c.name == name {
-			return c.run
-		}
-	}
-	return nil
-}
-
-// serviceVerbs lists the service verbs with their help, for usage.
-func serviceVerbs() [][2]string {
-	var out [][2]string
-	for _, c := range serviceCommands() {
-		out = append(out, [2]string{c.name, c.help})
-		if c.args != "" {
-			out = append(out, [2]string{"", "  " + c.name + " " + c.args})
-		}
-	}
-	return out
 }
 
 // runManaged runs the gateway under the service manager when it started hypd (so a stop cancels
@@ -64,19 +38,20 @@ func runManaged(ctx context.Context, run func(ctx context.Context) error) error 
 	return service.Run(ctx, run)
 }
 
-func runInstall(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("hypd install", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	cfgPath := fs.String("config", service.DefaultConfig, "config `file` the service runs with (written with the defaults if missing)")
-	if err := fs.Parse(args); err != nil {
-		return usageErrorWrap(err)
+func installSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
+	cfgPath := fs.String("config", service.DefaultConfig, "config `FILE` the service runs with (written with the defaults if missing)")
+	return func(_ context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		return runInstall(e, *cfgPath)
 	}
-	if fs.NArg() > 0 {
-		return usageError("install: unexpected argument %q", fs.Arg(0))
-	}
-	abs, err := filepath.Abs(*cfgPath)
+}
+
+func runInstall(e *env, cfgPath string) error {
+	abs, err := filepath.Abs(cfgPath)
 	if err != nil {
-		return usageError("--config %q: %v", *cfgPath, err)
+		return usageError("--config %q: %v", cfgPath, err)
 	}
 	m, err := newManager(e, abs, true)
 	if err != nil {
@@ -85,32 +60,30 @@ func runInstall(_ context.Context, e *env, args []string) error {
 	return m.Install()
 }
 
-func runUninstall(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("hypd uninstall", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+func uninstallSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	purge := fs.Bool("purge", false, "also delete the nftables table (protected services become reachable) and the spent-knock state; config and keys stay")
-	if err := fs.Parse(args); err != nil {
-		return usageErrorWrap(err)
+	return func(_ context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		m, err := newManager(e, "", false)
+		if err != nil {
+			return err
+		}
+		return m.Uninstall(*purge)
 	}
-	if fs.NArg() > 0 {
-		return usageError("uninstall: unexpected argument %q", fs.Arg(0))
-	}
-	m, err := newManager(e, "", false)
-	if err != nil {
-		return err
-	}
-	return m.Uninstall(*purge)
 }
 
-func runServiceAction(verb string) func(ctx context.Context, e *env, args []string) error {
-	return func(ctx context.Context, e *env, args []string) error {
-		fs := flag.NewFlagSet("hypd "+verb, flag.ContinueOnError)
-		fs.SetOutput(e.stderr)
-		if err := fs.Parse(args); err != nil {
-			return usageErrorWrap(err)
-		}
-		if fs.NArg() > 0 {
-			return usageError("%s takes no arguments", verb)
+func serviceAction(verb string) func(*flag.FlagSet, *env) cmdline.Runner {
+	return func(_ *flag.FlagSet, e *env) cmdline.Runner {
+		return func(ctx context.Context, args []string) error { return runServiceAction(ctx, e, verb, args) }
+	}
+}
+
+func runServiceAction(ctx context.Context, e *env, verb string, args []string) error {
+	{
+		if err := noArgs(args); err != nil {
+			return err
 		}
 		m, err := newManager(e, "", false)
 		if err != nil {
@@ -128,24 +101,25 @@ func runServiceAction(verb string) func(ctx context.Context, e *env, args []stri
 		}
 		var ce *service.ConfigError
 		if errors.As(err, &ce) {
-			return &exitError{code: 2, err: err}
+			return &exitError{Code: 2, Err: err}
 		}
 		return err
 	}
 }
 
-func runServiceUnit(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("hypd service-unit", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	exe := fs.String("exec", "", "`path` of hypd in the unit (default: this hypd)")
-	cfgPath := fs.String("config", service.DefaultConfig, "config `file` in the unit")
-	kernel := fs.String("kernel", "", "kernel `release` deciding the capabilities (default: the running kernel)")
-	if err := fs.Parse(args); err != nil {
-		return usageErrorWrap(err)
+func serviceUnitSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
+	exe := fs.String("exec", "", "`PATH` of hypd in the unit (default: this hypd)")
+	cfgPath := fs.String("config", service.DefaultConfig, "config `FILE` in the unit")
+	kernel := fs.String("kernel", "", "kernel `RELEASE` deciding the capabilities (default: the running kernel)")
+	return func(_ context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		return runServiceUnit(e, exe, cfgPath, kernel)
 	}
-	if fs.NArg() > 0 {
-		return usageError("service-unit: unexpected argument %q", fs.Arg(0))
-	}
+}
+
+func runServiceUnit(e *env, exe, cfgPath, kernel *string) error {
 	if *exe == "" {
 		self, err := selfPath()
 		if err != nil {
@@ -158,7 +132,7 @@ func runServiceUnit(_ context.Context, e *env, args []string) error {
 	}
 	unit, err := service.RenderUnit(*exe, *cfgPath, service.Capabilities(*kernel))
 	if err != nil {
-		return usageError("service-unit: %v", err)
+		return usageError("%v", err)
 	}
 	_, err = fmt.Fprint(e.stdout, unit)
 	return err

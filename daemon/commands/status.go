@@ -13,21 +13,51 @@ import (
 
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/firewall"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
-func statusFlags(name string, e *env) (*flag.FlagSet, *bool, *string) {
-	fs := flag.NewFlagSet("hypd "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	sock := fs.String("socket", control.DefaultSocket, "control socket `path`")
-	return fs, asJSON, sock
+// statusFlags are the flags of the commands that ask the running hypd.
+type statusFlags struct {
+	json   bool
+	socket string
 }
 
-func runStatus(ctx context.Context, e *env, args []string) error {
-	fs, asJSON, sock := statusFlags("status", e)
-	if err := fs.Parse(args); err != nil {
-		return usageErrorWrap(err)
+// statusSetup is the Setup of the commands that talk to the control socket.
+func statusSetup(name string, run func(ctx context.Context, e *env, f statusFlags, args []string) error) func(*flag.FlagSet, *env) cmdline.Runner {
+	return func(fs *flag.FlagSet, e *env) cmdline.Runner {
+		var f statusFlags
+		if name == "status" || name == "grants" {
+			fs.BoolVar(&f.json, "json", false, "print JSON")
+		}
+		fs.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket `PATH`")
+		return func(ctx context.Context, args []string) error { return run(ctx, e, f, args) }
 	}
+}
+
+// noArgs refuses positional arguments.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usageError("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// oneArg returns the single positional argument what names.
+func oneArg(args []string, what, example string) (string, error) {
+	switch len(args) {
+	case 0:
+		return "", usageError("give %s, e.g. %s", what, example)
+	case 1:
+		return args[0], nil
+	}
+	return "", usageError("give one %s, got %d arguments", what, len(args))
+}
+
+func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	asJSON := &f.json
 	line := ""
 	if !*asJSON {
 		line = serviceStateLine(e)
@@ -35,7 +65,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if line != "" {
 		fmt.Fprintln(e.stdout, "service:", line)
 	}
-	st, err := control.NewClient(*sock).Status(ctx)
+	st, err := control.NewClient(f.socket).Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -94,16 +124,15 @@ func printGrants(w *tabwriter.Writer, gs []control.Grant) {
 	}
 }
 
-func runGrants(ctx context.Context, e *env, args []string) error {
-	fs, asJSON, sock := statusFlags("grants", e)
-	if err := fs.Parse(args); err != nil {
-		return usageErrorWrap(err)
+func runGrants(ctx context.Context, e *env, f statusFlags, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
 	}
-	st, err := control.NewClient(*sock).Status(ctx)
+	st, err := control.NewClient(f.socket).Status(ctx)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if f.json {
 		return json.NewEncoder(e.stdout).Encode(st.Grants)
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -111,44 +140,36 @@ func runGrants(ctx context.Context, e *env, args []string) error {
 	return w.Flush()
 }
 
-func runRevokeGrant(ctx context.Context, e *env, args []string) error {
-	fs, _, sock := statusFlags("revoke-grant", e)
-	addrArg, rest := splitName(args)
-	if err := fs.Parse(rest); err != nil {
-		return usageErrorWrap(err)
-	}
-	if addrArg == "" && fs.NArg() > 0 {
-		addrArg = fs.Arg(0)
+func runRevokeGrant(ctx context.Context, e *env, f statusFlags, args []string) error {
+	addrArg, err := oneArg(args, "the source ADDR", "hypd revoke-grant 203.0.113.7")
+	if err != nil {
+		return err
 	}
 	addr, err := netip.ParseAddr(addrArg)
 	if err != nil {
-		return usageError("revoke-grant: %q is not an IP address", addrArg)
+		return usageError("%q is not an IP address such as 203.0.113.7 or 2001:db8::7", addrArg)
 	}
-	n, err := control.NewClient(*sock).Revoke(ctx, addr)
+	n, err := control.NewClient(f.socket).Revoke(ctx, addr)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return &exitError{code: 1, err: fmt.Errorf("revoke-grant: %s holds no grant; nothing was revoked", addr)}
+		return &exitError{Code: 1, Err: fmt.Errorf("%s holds no grant; nothing was revoked", addr)}
 	}
 	fmt.Fprintf(e.stdout, "revoked %d grant(s) of %s\n", n, addr)
 	return nil
 }
 
-func runUnprotect(ctx context.Context, e *env, args []string) error {
-	fs, _, sock := statusFlags("unprotect", e)
-	svcArg, rest := splitName(args)
-	if err := fs.Parse(rest); err != nil {
-		return usageErrorWrap(err)
-	}
-	if svcArg == "" && fs.NArg() > 0 {
-		svcArg = fs.Arg(0)
+func runUnprotect(ctx context.Context, e *env, f statusFlags, args []string) error {
+	svcArg, err := oneArg(args, "the SERVICE", "hypd unprotect tcp/8443")
+	if err != nil {
+		return err
 	}
 	svc, err := firewall.ParseService(svcArg)
 	if err != nil {
-		return usageError("unprotect: %v", err)
+		return usageError("%v", err)
 	}
-	if err := control.NewClient(*sock).Unprotect(ctx, svc.String()); err != nil {
+	if err := control.NewClient(f.socket).Unprotect(ctx, svc.String()); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s is no longer protected: it answers everyone again unless another firewall hides it\n", svc)

@@ -27,7 +27,7 @@ func TestLoadKeysDoesNotBlockOnAFIFO(t *testing.T) {
 	var keys []Key
 	var problems []error
 	go func() {
-		keys, problems = LoadKeys(dir, Default())
+		keys, problems = LoadKeys(dir, daemonDefaults())
 		close(done)
 	}()
 	select {

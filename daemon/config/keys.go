@@ -88,6 +88,11 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 			problems = append(problems, err)
 			continue
 		}
+		if len(k.Services) == 0 {
+			// Loaded, it could only ever fail to grant: say so where the admin looks.
+			problems = append(problems, fmt.Errorf("key file %s: opens no service; name services in hypd.toml or in this key file (services = [\"tcp/22\"])", path))
+			continue
+		}
 		if prev, ok := byName[k.Name]; ok {
 			problems = append(problems, fmt.Errorf("key file %s: key name %q is already taken by %s; ignored", path, k.Name, prev))
 			continue

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/server"
@@ -206,7 +207,17 @@ func NewClient(path string) *Client {
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("asking hypd at %s (is it running, and are you root?): %w", c.path, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // not `Get "http://hypd/v1/status"`: the URL is an implementation detail
+		}
+		switch {
+		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
+			return nil, fmt.Errorf("hypd is not running: nothing listens on %s (hypd start, or hypd service-status)", c.path)
+		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
+			return nil, fmt.Errorf("no permission to open %s: run as root, or as a member of the socket's group (%w)", c.path, syscall.EACCES)
+		}
+		return nil, fmt.Errorf("asking hypd at %s: %w", c.path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

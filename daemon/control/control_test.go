@@ -195,7 +195,7 @@ func TestReplacesStaleSocketOnly(t *testing.T) {
 
 func TestClientErrors(t *testing.T) {
 	_, err := control.NewClient(filepath.Join(t.TempDir(), "none.sock")).Status(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "is it running") {
+	if err == nil || !strings.Contains(err.Error(), "hypd is not running: nothing listens on") {
 		t.Fatalf("status without a daemon: err = %v", err)
 	}
 }

@@ -18,6 +18,7 @@ package detector
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -129,14 +130,17 @@ func (s InterfaceState) Attached() bool { return s.Mode == "native" || s.Mode ==
 // ErrClosed is returned by Read once the detector is closed.
 var ErrClosed = errors.New("knock detector closed")
 
-// ident is what makes a sequence unique.
+// ident is what makes a sequence unique. Its fields leave no padding, so
+// maps keyed by it hash 16 plain bytes.
 type ident struct {
-	key     uint32
 	window  uint64
+	key     uint32
 	counter uint32
 }
 
-func (s *Sequence) ident() ident { return ident{s.KeyID, s.Window, s.Counter} }
+func newIdent(key uint32, window uint64, counter uint32) ident { return ident{window, key, counter} }
+
+func (s *Sequence) ident() ident { return newIdent(s.KeyID, s.Window, s.Counter) }
 
 // validate checks one input sequence; i is its index for the error.
 func (s *Sequence) validate(i int) error {
@@ -147,22 +151,51 @@ func (s *Sequence) validate(i int) error {
 	return nil
 }
 
-// kernel is where the table writes its state: the bpf maps, or a fake in
-// tests.
-type kernel interface {
-	// writeSlot stores seq in slot id with gen; seq nil and gen 0 clear it.
-	writeSlot(id uint32, seq *Sequence, gen uint32) error
-	// writeFirstPort stores the first-port entry of port: count live
-	// sequences start there, ids are the first (at most bpf.K) of them.
-	writeFirstPort(port uint16, count uint32, ids []uint32) error
-	// writeFirstPortBits stores word port/64 of the bitmap of ports with
-	// a non-empty first-port entry.
-	writeFirstPortBits(word uint32, bits uint64) error
+// Ref names one sequence without its ports: enough to remove it.
+type Ref struct {
+	KeyID   uint32
+	Window  uint64
+	Counter uint32
 }
 
+// kernel is where the table writes its state: the bpf maps, or a fake in
+// tests. Each method writes a batch in order and returns how many entries
+// it wrote before an error, so the table forgets or keeps exactly those.
+type kernel interface {
+	// writeSlots stores seqs[i] in slot ids[i] with gens[i]; a nil seq
+	// and gen 0 clear the slot.
+	writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error)
+	// writeFirstPorts stores the first-port entry of each port: counts[i]
+	// live sequences start there, ids[i] are the first (at most bpf.K).
+	writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error)
+	// writeFirstPortBits stores words[i] of the bitmap of ports with a
+	// non-empty first-port entry (word w covers ports 64w..64w+63).
+	writeFirstPortBits(words []uint32, bits []uint64) (int, error)
+}
+
+// slot is a loaded sequence as userspace remembers it: not its ports, which
+// only the kernel needs, but their first (for the first-port index) and a
+// hash that tells a changed sequence from an unchanged one. 32 bytes, where
+// a copy of the ports would double it: a table for 100,000 keys has 500,000.
 type slot struct {
-	gen uint32 // 0 = free
-	seq Sequence
+	window  uint64
+	sum     uint64
+	key     uint32
+	counter uint32
+	gen     uint32 // 0 = free
+	first   uint16
+}
+
+func (s *slot) ident() ident { return ident{s.window, s.key, s.counter} }
+
+// portsSum hashes a sequence's ports and their number (FNV-1a).
+func portsSum(ports []uint16) uint64 {
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(len(ports))) * 1099511628211
+	for _, p := range ports {
+		h = (h ^ uint64(p)) * 1099511628211
+	}
+	return h
 }
 
 // table is userspace's view of the sequences in the kernel. It is not safe
@@ -171,8 +204,10 @@ type table struct {
 	slots   []slot
 	byIdent map[ident]uint32
 	// byPort lists, per first port, the live slot ids in the order they
-	// were added: the first bpf.K are the ones the kernel sees.
-	byPort map[uint16][]uint32
+	// were added: the first bpf.K are the ones the kernel sees. An array,
+	// not a map: every port is a possible index, and a map that loses and
+	// regains a third of its entries each step slows down.
+	byPort *[1 << 16][]uint32
 	// free is a FIFO of free slot ids. FIFO, not LIFO, so that a freed
 	// slot is reused as late as possible: a program run that read the old
 	// slot just before it was cleared is long over by then.
@@ -180,19 +215,19 @@ type table struct {
 	freeAt  int // index of the head of free in the ring
 	nFree   int
 	lastGen uint32
-	// dirty are first ports whose kernel entry is not yet written (a
-	// write failed); every change retries them.
-	dirty map[uint16]struct{}
+	// dirty marks first ports whose kernel entry is not yet written (a
+	// write failed); every change retries them. nDirty counts the bits.
+	dirty  [1 << 10]uint64
+	nDirty int
 }
 
 func newTable(n int) *table {
 	t := &table{
 		slots:   make([]slot, n),
 		byIdent: make(map[ident]uint32),
-		byPort:  make(map[uint16][]uint32),
+		byPort:  new([1 << 16][]uint32),
 		free:    make([]uint32, n),
 		nFree:   n,
-		dirty:   make(map[uint16]struct{}),
 	}
 	for i := range t.free {
 		t.free[i] = uint32(i)
@@ -212,6 +247,13 @@ func (t *table) release(id uint32) {
 	t.nFree++
 }
 
+// unalloc gives back the n most recently allocated ids, newest first, so
+// the FIFO is as it was before they were taken.
+func (t *table) unalloc(n int) {
+	t.freeAt = (t.freeAt - n%len(t.free) + len(t.free)) % len(t.free)
+	t.nFree += n
+}
+
 func (t *table) nextGen() uint32 {
 	t.lastGen++
 	if t.lastGen == 0 {
@@ -220,8 +262,20 @@ func (t *table) nextGen() uint32 {
 	return t.lastGen
 }
 
-// set replaces the live set with seqs.
+// set replaces the live set with seqs: it costs a pass over the whole set,
+// for a start or a reload; a time step uses apply.
 func (t *table) set(k kernel, seqs []Sequence) error {
+	if t.len() == 0 && ascending(seqs) {
+		// A start: nothing to diff against, and input in order has no duplicates, so no map
+		// of the whole set is built; the index is sized once instead of growing.
+		for i := range seqs {
+			if err := seqs[i].validate(i); err != nil {
+				return err
+			}
+		}
+		t.byIdent = make(map[ident]uint32, len(seqs))
+		return t.change(k, nil, seqs)
+	}
 	want := make(map[ident]int, len(seqs))
 	for i := range seqs {
 		if err := seqs[i].validate(i); err != nil {
@@ -234,128 +288,225 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 		}
 		want[id] = i
 	}
-
-	var remove []uint32
-	keep := 0
+	var remove []ident
+	var add []Sequence
 	for id, slotID := range t.byIdent {
-		if i, ok := want[id]; ok && slices.Equal(seqs[i].Ports, t.slots[slotID].seq.Ports) {
-			keep++
-			continue
-		}
-		remove = append(remove, slotID)
-	}
-	if need := len(seqs) - keep; need > t.nFree+len(remove) {
-		return fmt.Errorf("loading %d sequences: %d slots free after removing %d, need %d (raise MaxSequences)",
-			len(seqs), t.nFree+len(remove), len(remove), need)
-	}
-
-	// Removals first: they take effect at once, and free their slots.
-	slices.Sort(remove)
-	for _, id := range remove {
-		if err := t.clear(k, id); err != nil {
-			return err
+		if i, ok := want[id]; !ok || portsSum(seqs[i].Ports) != t.slots[slotID].sum {
+			remove = append(remove, id)
 		}
 	}
 	for i := range seqs {
-		if _, ok := t.byIdent[seqs[i].ident()]; ok {
+		if slotID, ok := t.byIdent[seqs[i].ident()]; ok && portsSum(seqs[i].Ports) == t.slots[slotID].sum {
 			continue
 		}
-		if err := t.add(k, &seqs[i]); err != nil {
-			return err
-		}
+		add = append(add, seqs[i])
 	}
-	return t.flush(k)
+	return t.change(k, remove, add)
 }
 
-// remove deletes one sequence if it is loaded.
-func (t *table) remove(k kernel, id ident) error {
-	slotID, ok := t.byIdent[id]
-	if !ok {
-		return nil
+// ascending reports whether seqs are in strictly ascending (key, window,
+// counter) order, as the daemon builds a whole set.
+func ascending(seqs []Sequence) bool {
+	for i := 1; i < len(seqs); i++ {
+		a, b := &seqs[i-1], &seqs[i]
+		if a.KeyID > b.KeyID || (a.KeyID == b.KeyID && (a.Window > b.Window || (a.Window == b.Window && a.Counter >= b.Counter))) {
+			return false
+		}
 	}
-	if err := t.clear(k, slotID); err != nil {
+	return true
+}
+
+// apply removes the sequences named in remove (those not loaded are
+// skipped) and adds those in add; an added sequence that is loaded already
+// replaces the loaded one. Its cost is that of the change alone.
+func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
+	seen := make(map[ident]int, len(add))
+	for i := range add {
+		if err := add[i].validate(i); err != nil {
+			return err
+		}
+		id := add[i].ident()
+		if j, dup := seen[id]; dup {
+			return fmt.Errorf("sequence %d (key %d, window %d, counter %d): duplicate of sequence %d",
+				i, id.key, id.window, id.counter, j)
+		}
+		seen[id] = i
+	}
+	rm := make([]ident, 0, len(remove)+len(add))
+	for _, r := range remove {
+		rm = append(rm, newIdent(r.KeyID, r.Window, r.Counter))
+	}
+	for i := range add {
+		rm = append(rm, add[i].ident())
+	}
+	return t.change(k, rm, add)
+}
+
+// change clears the slots of remove (idents not loaded are skipped), then
+// writes add to fresh slots, then the first-port entries and bitmap words
+// they touch. Removals take effect first, and a first-port entry or bitmap
+// bit never leads to a slot not yet written. The input is valid and add has
+// no idents that stay loaded.
+func (t *table) change(k kernel, remove []ident, add []Sequence) error {
+	var clear []uint32
+	for _, id := range remove {
+		if slotID, ok := t.byIdent[id]; ok && t.slots[slotID].gen != 0 {
+			clear = append(clear, slotID)
+		}
+	}
+	slices.Sort(clear)
+	clear = slices.Compact(clear)
+	if len(add) > t.nFree+len(clear) {
+		return fmt.Errorf("loading %d sequences: %d slots free after removing %d, need %d (raise MaxSequences)",
+			t.len()-len(clear)+len(add), t.nFree+len(clear), len(clear), len(add))
+	}
+	if err := t.clearSlots(k, clear); err != nil {
+		return err
+	}
+	if err := t.addSlots(k, add); err != nil {
 		return err
 	}
 	return t.flush(k)
 }
 
-// clear empties a slot in the kernel first, so the sequence is dead before
-// anything else changes, then forgets it.
-func (t *table) clear(k kernel, id uint32) error {
-	s := &t.slots[id]
-	if err := k.writeSlot(id, nil, 0); err != nil {
-		return fmt.Errorf("removing sequence (key %d, window %d, counter %d): %w",
-			s.seq.KeyID, s.seq.Window, s.seq.Counter, err)
+// batch bounds one write to the kernel, so that a start with many keys
+// does not build one buffer of every sequence.
+const batch = 4096
+
+// clearSlots empties slots in the kernel first, so the sequences are dead
+// before anything else changes, then forgets them.
+func (t *table) clearSlots(k kernel, ids []uint32) error {
+	seqs := make([]*Sequence, min(len(ids), batch))
+	gens := make([]uint32, len(seqs))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), batch)]
+		ids = ids[len(chunk):]
+		n, err := k.writeSlots(chunk, seqs[:len(chunk)], gens[:len(chunk)])
+		for _, id := range chunk[:n] {
+			t.forget(id)
+		}
+		if err != nil {
+			s := &t.slots[chunk[n]]
+			return fmt.Errorf("removing sequence (key %d, window %d, counter %d): %w", s.key, s.window, s.counter, err)
+		}
 	}
-	port := s.seq.Ports[0]
+	return nil
+}
+
+func (t *table) forget(id uint32) {
+	s := &t.slots[id]
+	port := s.first
 	ids := t.byPort[port]
 	if i := slices.Index(ids, id); i >= 0 {
 		ids = slices.Delete(ids, i, i+1)
 	}
 	if len(ids) == 0 {
-		delete(t.byPort, port)
-	} else {
-		t.byPort[port] = ids
+		ids = nil
 	}
-	t.dirty[port] = struct{}{}
-	delete(t.byIdent, s.seq.ident())
+	t.byPort[port] = ids
+	t.markDirty(port)
+	delete(t.byIdent, s.ident())
 	*s = slot{}
 	t.release(id)
+}
+
+// addSlots writes new sequences to fresh slots. Their first ports are only
+// marked dirty: flush writes first-port entries after every slot they name.
+func (t *table) addSlots(k kernel, add []Sequence) error {
+	n := min(len(add), batch)
+	ids := make([]uint32, n)
+	seqs := make([]*Sequence, n)
+	gens := make([]uint32, n)
+	for len(add) > 0 {
+		chunk := add[:min(len(add), batch)]
+		add = add[len(chunk):]
+		for i := range chunk {
+			ids[i], seqs[i], gens[i] = t.alloc(), &chunk[i], t.nextGen()
+		}
+		done, err := k.writeSlots(ids[:len(chunk)], seqs[:len(chunk)], gens[:len(chunk)])
+		for i := range chunk[:done] {
+			t.record(ids[i], &chunk[i], gens[i])
+		}
+		if err != nil {
+			t.unalloc(len(chunk) - done)
+			seq := &chunk[done]
+			return fmt.Errorf("adding sequence (key %d, window %d, counter %d): %w", seq.KeyID, seq.Window, seq.Counter, err)
+		}
+	}
 	return nil
 }
 
-// add writes a new sequence to a fresh slot. Its first port is only marked
-// dirty: flush writes first-port entries after every slot they name.
-func (t *table) add(k kernel, seq *Sequence) error {
-	id := t.alloc()
-	gen := t.nextGen()
-	if err := k.writeSlot(id, seq, gen); err != nil {
-		t.release(id)
-		return fmt.Errorf("adding sequence (key %d, window %d, counter %d): %w",
-			seq.KeyID, seq.Window, seq.Counter, err)
-	}
+func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	s := &t.slots[id]
 	s.gen = gen
-	s.seq = Sequence{KeyID: seq.KeyID, Window: seq.Window, Counter: seq.Counter, Ports: slices.Clone(seq.Ports)}
+	s.window, s.key, s.counter = seq.Window, seq.KeyID, seq.Counter
+	s.first, s.sum = seq.Ports[0], portsSum(seq.Ports)
 	t.byIdent[seq.ident()] = id
 	port := seq.Ports[0]
 	t.byPort[port] = append(t.byPort[port], id)
-	t.dirty[port] = struct{}{}
-	return nil
+	t.markDirty(port)
+}
+
+func (t *table) markDirty(port uint16) {
+	if t.dirty[port>>6]&(1<<(port&63)) == 0 {
+		t.dirty[port>>6] |= 1 << (port & 63)
+		t.nDirty++
+	}
+}
+
+// remove deletes one sequence if it is loaded.
+func (t *table) remove(k kernel, id ident) error {
+	if _, ok := t.byIdent[id]; !ok {
+		return nil
+	}
+	return t.change(k, []ident{id}, nil)
 }
 
 // flush writes the first-port entries of every dirty port, then the bitmap
 // words that cover them.
 func (t *table) flush(k kernel) error {
-	ports := make([]uint16, 0, len(t.dirty))
-	for p := range t.dirty {
-		ports = append(ports, p)
+	if t.nDirty == 0 {
+		return nil
 	}
-	slices.Sort(ports)
-	for _, p := range ports {
-		ids := t.byPort[p]
-		if err := k.writeFirstPort(p, uint32(len(ids)), ids[:min(len(ids), bpf.K)]); err != nil {
-			return fmt.Errorf("writing first port %d: %w", p, err)
+	ports := make([]uint16, 0, t.nDirty)
+	for w, word := range t.dirty {
+		for ; word != 0; word &= word - 1 {
+			ports = append(ports, uint16(w<<6|bits.TrailingZeros64(word)))
 		}
 	}
+	for rest := ports; len(rest) > 0; {
+		chunk := rest[:min(len(rest), batch)]
+		rest = rest[len(chunk):]
+		counts := make([]uint32, len(chunk))
+		ids := make([][]uint32, len(chunk))
+		for i, p := range chunk {
+			l := t.byPort[p]
+			counts[i], ids[i] = uint32(len(l)), l[:min(len(l), bpf.K)]
+		}
+		if n, err := k.writeFirstPorts(chunk, counts, ids); err != nil {
+			return fmt.Errorf("writing first port %d: %w", chunk[n], err)
+		}
+	}
+	var words []uint32
+	var set []uint64
 	for i, p := range ports {
 		word := p >> 6
 		if i > 0 && ports[i-1]>>6 == word {
 			continue
 		}
-		var bits uint64
-		for b := range uint16(64) {
-			if len(t.byPort[word<<6|b]) > 0 {
-				bits |= 1 << b
+		var b uint64
+		for j := range uint16(64) {
+			if len(t.byPort[word<<6|j]) > 0 {
+				b |= 1 << j
 			}
 		}
-		if err := k.writeFirstPortBits(uint32(word), bits); err != nil {
-			return fmt.Errorf("writing first-port bitmap for ports %d to %d: %w", word<<6, word<<6|63, err)
-		}
+		words, set = append(words, uint32(word)), append(set, b)
 	}
-	for _, p := range ports {
-		delete(t.dirty, p)
+	if n, err := k.writeFirstPortBits(words, set); err != nil {
+		w := words[n]
+		return fmt.Errorf("writing first-port bitmap for ports %d to %d: %w", w<<6, w<<6|63, err)
 	}
+	t.dirty, t.nDirty = [1 << 10]uint64{}, 0
 	return nil
 }
 
@@ -364,7 +515,8 @@ func (t *table) lookup(id, gen uint32) (Sequence, bool) {
 	if int(id) >= len(t.slots) || gen == 0 || t.slots[id].gen != gen {
 		return Sequence{}, false
 	}
-	return t.slots[id].seq, true
+	s := &t.slots[id]
+	return Sequence{KeyID: s.key, Window: s.window, Counter: s.counter}, true
 }
 
 // len is the number of live sequences.

@@ -49,8 +49,9 @@ type Detector struct {
 	// mu guards tab: the slot ids, generations and first-port lists that
 	// mirror the kernel maps. SetSequences and Remove write under it; Read
 	// takes it to validate a record.
-	mu  sync.Mutex
-	tab *table
+	mu   sync.Mutex
+	tab  *table
+	kern *mapsKernel // its buffers are reused under mu
 }
 
 // Load loads the program and fills its configuration without attaching it
@@ -78,6 +79,7 @@ func Load(cfg Config) (*Detector, error) {
 		objs:    objs,
 		readSem: make(chan struct{}, 1),
 		tab:     newTable(int(objs.Sequences.MaxEntries())),
+		kern:    &mapsKernel{objs: objs},
 	}
 	if err := d.setup(cfg); err != nil {
 		return nil, errors.Join(err, d.Close())
@@ -245,7 +247,44 @@ func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
 func (d *Detector) SetSequences(seqs []Sequence) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.tab.set(mapsKernel{d.objs}, seqs)
+	return d.tab.set(d.kern, seqs)
+}
+
+// Update removes the sequences named in remove (those not loaded are
+// skipped) and adds those in add, replacing any loaded under the same (key,
+// window, counter): a time step's change, whose cost is that of the change
+// and not of the whole set. Removals take effect before additions. On error
+// the kernel holds a consistent subset of old and new.
+//
+// It works in slices of updateChunk, taking the table's lock for each: Read
+// needs that lock to check every record, and a step of 100,000 keys holds it
+// for a good part of a second, which a knock completing then would wait out.
+func (d *Detector) Update(remove []Ref, add []Sequence) error {
+	for len(remove) > 0 {
+		n := min(len(remove), updateChunk)
+		if err := d.apply(remove[:n], nil); err != nil {
+			return err
+		}
+		remove = remove[n:]
+	}
+	for len(add) > 0 {
+		n := min(len(add), updateChunk)
+		if err := d.apply(nil, add[:n]); err != nil {
+			return err
+		}
+		add = add[n:]
+	}
+	return nil
+}
+
+// updateChunk is how many sequences Update changes under one hold of the
+// table's lock: a few milliseconds' work.
+const updateChunk = 1024
+
+func (d *Detector) apply(remove []Ref, add []Sequence) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tab.apply(d.kern, remove, add)
 }
 
 // Remove deletes one sequence at once (it is spent). Removing a sequence that
@@ -253,7 +292,7 @@ func (d *Detector) SetSequences(seqs []Sequence) error {
 func (d *Detector) Remove(keyID uint32, window uint64, counter uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.tab.remove(mapsKernel{d.objs}, ident{keyID, window, counter})
+	return d.tab.remove(d.kern, newIdent(keyID, window, counter))
 }
 
 // Len is the number of sequences loaded.
@@ -425,28 +464,66 @@ func (d *Detector) close() error {
 	return errors.Join(errs...)
 }
 
-// mapsKernel writes the table's state into the bpf maps.
-type mapsKernel struct{ objs *bpf.Objects }
+// mapsKernel writes the table's state into the bpf maps, a batch per
+// syscall (BPF_MAP_UPDATE_BATCH) where the kernel has it.
+type mapsKernel struct {
+	objs *bpf.Objects
+	vals []bpf.Sequence // reused: a start with many keys writes hundreds of batches
+}
 
-func (k mapsKernel) writeSlot(id uint32, seq *Sequence, gen uint32) error {
-	var v bpf.Sequence
-	if seq != nil {
+func (k *mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
+	if cap(k.vals) < len(ids) {
+		k.vals = make([]bpf.Sequence, len(ids))
+	}
+	vals := k.vals[:len(ids)]
+	for i, seq := range seqs {
+		vals[i] = bpf.Sequence{}
+		if seq == nil {
+			continue
+		}
+		v := &vals[i]
 		copy(v.Ports[:], seq.Ports)
 		v.Len = uint32(len(seq.Ports))
 		v.KeyId = seq.KeyID
 		v.Window = seq.Window
 		v.Counter = seq.Counter
-		v.Gen = gen
+		v.Gen = gens[i]
 	}
-	return k.objs.Sequences.Update(id, &v, ebpf.UpdateAny)
+	return update(k.objs.Sequences, ids, vals)
 }
 
-func (k mapsKernel) writeFirstPortBits(word uint32, bits uint64) error {
-	return k.objs.FirstPortBits.Update(word, bits, ebpf.UpdateAny)
+func (k *mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
+	keys := make([]uint32, len(ports))
+	vals := make([]bpf.FirstPort, len(ports))
+	for i, p := range ports {
+		keys[i] = uint32(p)
+		vals[i].Count = counts[i]
+		copy(vals[i].Ids[:], ids[i])
+	}
+	return update(k.objs.FirstPorts, keys, vals)
 }
 
-func (k mapsKernel) writeFirstPort(port uint16, count uint32, ids []uint32) error {
-	v := bpf.FirstPort{Count: count}
-	copy(v.Ids[:], ids)
-	return k.objs.FirstPorts.Update(uint32(port), &v, ebpf.UpdateAny)
+func (k *mapsKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, error) {
+	return update(k.objs.FirstPortBits, words, bits)
+}
+
+// update writes vals[i] at keys[i] of an array map, in order, and returns
+// how many it wrote. Array maps take a batch in one syscall since Linux 5.6;
+// before, or for a single entry, one update per entry.
+func update[V any](m *ebpf.Map, keys []uint32, vals []V) (int, error) {
+	if len(keys) > 1 {
+		n, err := m.BatchUpdate(keys, vals, nil)
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			if err != nil && n >= len(keys) {
+				n = len(keys) - 1
+			}
+			return n, err
+		}
+	}
+	for i := range keys {
+		if err := m.Update(keys[i], &vals[i], ebpf.UpdateAny); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
 }

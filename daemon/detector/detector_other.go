@@ -29,6 +29,9 @@ func (d *Detector) SetUDPServices([]uint16) error { return errNotLinux }
 // SetSequences fails: the knock detector runs only on Linux.
 func (d *Detector) SetSequences([]Sequence) error { return errNotLinux }
 
+// Update fails: the knock detector runs only on Linux.
+func (d *Detector) Update([]Ref, []Sequence) error { return errNotLinux }
+
 // Remove fails: the knock detector runs only on Linux.
 func (d *Detector) Remove(uint32, uint64, uint32) error { return errNotLinux }
 

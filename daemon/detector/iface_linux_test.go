@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/waitfor"
 	"net"
 	"net/netip"
 	"os"
@@ -98,20 +99,6 @@ func wantRead(t *testing.T, d *Detector, want Record, within time.Duration) {
 	if got != want {
 		t.Fatalf("record %+v, want %+v", got, want)
 	}
-}
-
-// waitFor polls cond every millisecond until it holds, and returns how long
-// that took; it fails the test after within.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 func ifState(d *Detector, name string) InterfaceState {
@@ -384,7 +371,7 @@ func TestInterfaceRecreated(t *testing.T) {
 
 	for round := range 2 {
 		ipCmd(t, "-n", gw, "link", "del", "hyps0")
-		took := waitFor(t, "hyps0 reported missing", 2*time.Second, func() bool { return ev.has("hyps0", "missing") })
+		took := waitfor.For(t, "hyps0 reported missing", 2*time.Second, func() bool { return ev.has("hyps0", "missing") })
 		t.Logf("round %d: deletion noticed after %v", round, took)
 		if s := ifState(d, "hyps0"); s.Mode != "missing" || s.Index != 0 {
 			t.Errorf("after deletion: %+v, want missing", s)
@@ -394,14 +381,14 @@ func TestInterfaceRecreated(t *testing.T) {
 		ev.mu.Unlock()
 
 		ipCmd(t, "link", "add", "name", "hyps0", "netns", gw, "type", "veth", "peer", "name", "hypc0", "netns", cl)
-		took = waitFor(t, "XDP on the re-created hyps0", time.Second, func() bool { return ifState(d, "hyps0").Mode == "native" })
+		took = waitfor.For(t, "XDP on the re-created hyps0", time.Second, func() bool { return ifState(d, "hyps0").Mode == "native" })
 		t.Logf("round %d: re-attached %v after `ip link add` returned", round, took)
 		vethAddrs(t, gw, "hyps0", cl, "hypc0", 63)
 		s := ifState(d, "hyps0")
 		if s.Index == first.Index || s.Index == 0 {
 			t.Errorf("re-created hyps0 has index %d, the old one had %d", s.Index, first.Index)
 		}
-		waitFor(t, "OnInterface told of the re-attachment", time.Second, func() bool { return ev.has("hyps0", "native") })
+		waitfor.For(t, "OnInterface told of the re-attachment", time.Second, func() bool { return ev.has("hyps0", "native") })
 		if got := d.AttachModes()["hyps0"]; got != "native" {
 			t.Errorf("AttachModes %q, want native", got)
 		}
@@ -435,10 +422,10 @@ func TestInterfaceMissingAtOpen(t *testing.T) {
 	}
 
 	ipCmd(t, "link", "add", "name", "hyps0", "netns", gw, "type", "veth", "peer", "name", "hypc0", "netns", cl)
-	took := waitFor(t, "XDP on the new hyps0", time.Second, func() bool { return ifState(d, "hyps0").Mode == "native" })
+	took := waitfor.For(t, "XDP on the new hyps0", time.Second, func() bool { return ifState(d, "hyps0").Mode == "native" })
 	t.Logf("attached %v after `ip link add` returned", took)
 	vethAddrs(t, gw, "hyps0", cl, "hypc0", 64)
-	waitFor(t, "OnInterface told of the attachment", time.Second, func() bool { return ev.has("hyps0", "native") })
+	waitfor.For(t, "OnInterface told of the attachment", time.Second, func() bool { return ev.has("hyps0", "native") })
 
 	sendFrom(t, clFD, addr("10.77.64.1"), nil, seqA.Ports...)
 	wantRead(t, d, Record{Source: addr("10.77.64.2"), KeyID: seqA.KeyID, Window: seqA.Window}, 5*time.Second)
@@ -478,19 +465,19 @@ func TestLocalAddrsFollowed(t *testing.T) {
 
 	extra := addr("10.77.66.9")
 	ipCmd(t, "-n", gw, "addr", "add", extra.String()+"/24", "dev", "hyps0")
-	waitFor(t, "added address in the map", time.Second, func() bool { return has(extra) })
+	waitfor.For(t, "added address in the map", time.Second, func() bool { return has(extra) })
 	ipCmd(t, "-n", gw, "addr", "add", extra.String()+"/32", "dev", "hyps1")
 	ipCmd(t, "-n", gw, "addr", "del", extra.String()+"/24", "dev", "hyps0")
 	// The deletion from hyps0 is handled once a later event is: add a
 	// marker and wait for it, then the shared address must still be there.
 	marker := addr("fd77:66::99")
 	ipCmd(t, "-n", gw, "addr", "add", marker.String()+"/128", "dev", "hyps1", "nodad")
-	waitFor(t, "marker address in the map", time.Second, func() bool { return has(marker) })
+	waitfor.For(t, "marker address in the map", time.Second, func() bool { return has(marker) })
 	if !has(extra) {
 		t.Errorf("%v dropped from the map while hyps1 still holds it", extra)
 	}
 	ipCmd(t, "-n", gw, "link", "del", "hyps1")
-	waitFor(t, "addresses of the deleted hyps1 gone", time.Second, func() bool { return !has(extra) && !has(marker) })
+	waitfor.For(t, "addresses of the deleted hyps1 gone", time.Second, func() bool { return !has(extra) && !has(marker) })
 	if !has(addr("10.77.66.1")) {
 		t.Error("hyps0's address went with hyps1")
 	}
@@ -543,11 +530,11 @@ func TestEventOverflowResyncs(t *testing.T) {
 	// after each the map must match the namespace.
 	for round := 0; round < 5 && d.watch.resyncs.Load() == 0; round++ {
 		batch(add.String())
-		took := waitFor(t, "every added address in the map", 5*time.Second, all(true))
+		took := waitfor.For(t, "every added address in the map", 5*time.Second, all(true))
 		t.Logf("round %d: %d addresses added in one burst: all in the map %v after the burst, %d resyncs so far",
 			round, len(burst), took, d.watch.resyncs.Load())
 		batch(del.String())
-		waitFor(t, "every deleted address gone from the map", 5*time.Second, all(false))
+		waitfor.For(t, "every deleted address gone from the map", 5*time.Second, all(false))
 	}
 	if d.watch.resyncs.Load() == 0 {
 		t.Error("the event queue never overflowed: the resync path was not exercised")

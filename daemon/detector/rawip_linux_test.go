@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"github.com/hideyourports/hyp/internal/waitfor"
 	"net"
 	"net/netip"
 	"os"
@@ -106,7 +107,7 @@ func TestRawIPInterface(t *testing.T) {
 	if err := tun.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "hypt0 reported missing", 2*time.Second, func() bool { return ifState(d, "hypt0").Mode == "missing" })
+	waitfor.For(t, "hypt0 reported missing", 2*time.Second, func() bool { return ifState(d, "hypt0").Mode == "missing" })
 	if err := d.objs.RawIfaces.Lookup(uint32(st.Index), &v); err == nil {
 		t.Errorf("deleted hypt0 (index %d) still marked raw IP", st.Index)
 	}

@@ -27,37 +27,43 @@ func newFakeKernel() *fakeKernel {
 	return &fakeKernel{slots: map[uint32]fakeSlot{}, ports: map[uint16][]uint32{}, counts: map[uint16]uint32{}, bits: map[uint32]uint64{}}
 }
 
-func (k *fakeKernel) writeSlot(id uint32, seq *Sequence, gen uint32) error {
-	if k.fail != nil && k.fail("slot") {
-		return errors.New("injected slot failure")
+func (k *fakeKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
+	for i, id := range ids {
+		if k.fail != nil && k.fail("slot") {
+			return i, errors.New("injected slot failure")
+		}
+		if seqs[i] == nil {
+			delete(k.slots, id)
+			k.log = append(k.log, "clear")
+			continue
+		}
+		k.slots[id] = fakeSlot{seq: *seqs[i], gen: gens[i]}
+		k.log = append(k.log, "slot")
 	}
-	if seq == nil {
-		delete(k.slots, id)
-		k.log = append(k.log, "clear")
-		return nil
-	}
-	k.slots[id] = fakeSlot{seq: *seq, gen: gen}
-	k.log = append(k.log, "slot")
-	return nil
+	return len(ids), nil
 }
 
-func (k *fakeKernel) writeFirstPortBits(word uint32, bits uint64) error {
-	if k.fail != nil && k.fail("bits") {
-		return errors.New("injected bitmap failure")
+func (k *fakeKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, error) {
+	for i, w := range words {
+		if k.fail != nil && k.fail("bits") {
+			return i, errors.New("injected bitmap failure")
+		}
+		k.bits[w] = bits[i]
+		k.log = append(k.log, "bits")
 	}
-	k.bits[word] = bits
-	k.log = append(k.log, "bits")
-	return nil
+	return len(words), nil
 }
 
-func (k *fakeKernel) writeFirstPort(port uint16, count uint32, ids []uint32) error {
-	if k.fail != nil && k.fail("port") {
-		return errors.New("injected port failure")
+func (k *fakeKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
+	for i, port := range ports {
+		if k.fail != nil && k.fail("port") {
+			return i, errors.New("injected port failure")
+		}
+		k.ports[port] = slices.Clone(ids[i])
+		k.counts[port] = counts[i]
+		k.log = append(k.log, "port")
 	}
-	k.ports[port] = slices.Clone(ids)
-	k.counts[port] = count
-	k.log = append(k.log, "port")
-	return nil
+	return len(ports), nil
 }
 
 // check compares the fake kernel with the table: every live sequence in its
@@ -69,7 +75,7 @@ func (k *fakeKernel) check(t *testing.T, tab *table) {
 	}
 	for id, s := range k.slots {
 		got, ok := tab.lookup(id, s.gen)
-		if !ok || !slices.Equal(got.Ports, s.seq.Ports) {
+		if !ok || got.KeyID != s.seq.KeyID || got.Window != s.seq.Window || got.Counter != s.seq.Counter || portsSum(s.seq.Ports) != tab.slots[id].sum {
 			t.Errorf("slot %d: kernel %+v, table %+v %v", id, s, got, ok)
 		}
 	}
@@ -112,7 +118,7 @@ func TestTableRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.check(t, tab)
-	kept := tab.byIdent[ident{3, 2, 0}]
+	kept := tab.byIdent[newIdent(3, 2, 0)]
 	for w := uint64(4); w < 30; w++ {
 		live = append(live[10:], seqs(10, w)...)
 		if err := tab.set(k, live); err != nil {
@@ -120,7 +126,7 @@ func TestTableRotation(t *testing.T) {
 		}
 		k.check(t, tab)
 		if w == 4 {
-			if id := tab.byIdent[ident{3, 2, 0}]; id != kept {
+			if id := tab.byIdent[newIdent(3, 2, 0)]; id != kept {
 				t.Errorf("unchanged sequence moved from slot %d to %d", kept, id)
 			}
 		}
@@ -154,7 +160,7 @@ func TestTableReusesSlotsLate(t *testing.T) {
 		if err := tab.set(k, seqs(1, w)); err != nil {
 			t.Fatal(err)
 		}
-		id := tab.byIdent[ident{0, w, 0}]
+		id := tab.byIdent[newIdent(0, w, 0)]
 		if seen[id] {
 			t.Errorf("window %d reused slot %d early", w, id)
 		}
@@ -166,7 +172,7 @@ func TestTableReusesSlotsLate(t *testing.T) {
 		if err := tab.set(k, seqs(1, w)); err != nil {
 			t.Fatal(err)
 		}
-		g := tab.slots[tab.byIdent[ident{0, w, 0}]].gen
+		g := tab.slots[tab.byIdent[newIdent(0, w, 0)]].gen
 		if g == 0 || gens[g] {
 			t.Fatalf("generation %d reused or zero", g)
 		}
@@ -239,5 +245,78 @@ func TestTableRejectsBadInput(t *testing.T) {
 		if len(k.log) != 0 {
 			t.Errorf("%s: rejected input wrote %v", name, k.log)
 		}
+	}
+}
+
+// A time step through apply leaves the same state as a whole set would: the expired window gone,
+// the new one loaded, the others untouched in their slots.
+func TestTableApplyRotation(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(64)
+	if err := tab.apply(k, nil, append(append(seqs(10, 1), seqs(10, 2)...), seqs(10, 3)...)); err != nil {
+		t.Fatal(err)
+	}
+	kept := tab.byIdent[newIdent(3, 2, 0)]
+	for w := uint64(4); w < 30; w++ {
+		var rm []Ref
+		for i := range 10 {
+			rm = append(rm, Ref{KeyID: uint32(i), Window: w - 3})
+		}
+		rm = append(rm, Ref{KeyID: 99, Window: 1}) // not loaded: skipped
+		k.log = nil
+		if err := tab.apply(k, rm, seqs(10, w)); err != nil {
+			t.Fatalf("window %d: %v", w, err)
+		}
+		k.check(t, tab)
+		if tab.len() != 30 {
+			t.Fatalf("window %d: len %d, want 30", w, tab.len())
+		}
+		if i := slices.Index(k.log, "slot"); i < 0 || slices.Contains(k.log[i:], "clear") || k.log[len(k.log)-1] != "bits" {
+			t.Fatalf("window %d: writes out of order: %v", w, k.log)
+		}
+		if w == 4 && tab.byIdent[newIdent(3, 2, 0)] != kept {
+			t.Error("an unchanged sequence moved")
+		}
+	}
+	// An added sequence that is loaded replaces it.
+	repl := seqs(1, 29)
+	repl[0].Ports = []uint16{7, 8, 9}
+	if err := tab.apply(k, nil, repl); err != nil {
+		t.Fatal(err)
+	}
+	k.check(t, tab)
+	if s := tab.slots[tab.byIdent[newIdent(0, 29, 0)]]; s.sum != portsSum(repl[0].Ports) || s.first != 7 {
+		t.Errorf("replaced sequence not loaded: %+v", s)
+	}
+	if tab.len() != 30 {
+		t.Errorf("len %d after a replacement, want 30", tab.len())
+	}
+}
+
+// A batch that fails part-way keeps exactly what the kernel took, and leaks no slot.
+func TestTableApplyPartialBatch(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(16)
+	writes := 0
+	k.fail = func(op string) bool {
+		if op != "slot" {
+			return false
+		}
+		writes++
+		return writes > 3
+	}
+	if err := tab.apply(k, nil, seqs(6, 1)); err == nil {
+		t.Fatal("failure not reported")
+	}
+	k.fail = nil
+	if tab.len() != 3 || tab.nFree != 13 {
+		t.Fatalf("%d live, %d free after 3 of 6 written", tab.len(), tab.nFree)
+	}
+	if err := tab.apply(k, nil, seqs(6, 1)[3:]); err != nil {
+		t.Fatal(err)
+	}
+	k.check(t, tab)
+	if tab.len() != 6 || tab.nFree+tab.len() != 16 {
+		t.Errorf("%d live, %d free", tab.len(), tab.nFree)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/hideyourports/hyp/internal/waitfor"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,7 @@ func TestCapacityNeverLocksEveryoneOut(t *testing.T) {
 	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
 	more := writeKeys(t, g.keys, "busy", 25, 1024)
 	waitLog(t, hypd, "sequences left out", 10*time.Second)
-	waitFor(t, "status showing the sequences left out", 5*time.Second, func() bool { return g.status().Server.SequencesLeftOut > 0 })
+	waitfor.For(t, "status showing the sequences left out", 5*time.Second, func() bool { return g.status().Server.SequencesLeftOut > 0 })
 	st := g.status()
 	if st.Server.SequencesLeftOut == 0 || st.Server.SequencesLoaded == 0 {
 		t.Fatalf("status after the overflow: loaded %d, left out %d", st.Server.SequencesLoaded, st.Server.SequencesLeftOut)
@@ -131,7 +132,7 @@ func TestFullStateDiskRefusesThenRecovers(t *testing.T) {
 			t.Fatalf("200 grants recorded on a full disk; the log's block cannot hold that many:\n%s", hypd.Output())
 		}
 		g.knockKey(keys[0], counter)
-		waitFor(t, "hypd deciding on the knock", 2*time.Second, func() bool { return g.status().Server.HandledRecords == uint64(counter)+1 })
+		waitfor.For(t, "hypd deciding on the knock", 2*time.Second, func() bool { return g.status().Server.HandledRecords == uint64(counter)+1 })
 		if g.status().Server.GrantErrors > 0 {
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/waitfor"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,19 +70,6 @@ func (g *gateway) ruleset() string {
 	return b.String()
 }
 
-// waitFor polls cond every 10 ms until it holds, or fails the test after within.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // newKeyFor makes a key with `hypd secret new NAME --services LIST` and returns its URI.
 func (g *gateway) newKeyFor(name, services string) string {
 	g.t.Helper()
@@ -137,7 +125,7 @@ func TestKeyFileGoneOrBrokenKeepsItsServicesHidden(t *testing.T) {
 			if err := c.do(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "hypd reloading the keys", 5*time.Second, func() bool {
+			waitfor.For(t, "hypd reloading the keys", 5*time.Second, func() bool {
 				return strings.Count(hypd.Output(), want) > seen
 			})
 			st := g.status()
@@ -167,7 +155,7 @@ func TestKeyFileGoneOrBrokenKeepsItsServicesHidden(t *testing.T) {
 				if err := errors.Join(os.WriteFile(alice, good, 0o600), os.Chmod(alice, 0o600)); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "alice's repaired key loaded again", 5*time.Second, func() bool {
+				waitfor.For(t, "alice's repaired key loaded again", 5*time.Second, func() bool {
 					for _, k := range g.status().Keys {
 						if k.Name == "alice" {
 							return true
@@ -187,7 +175,7 @@ func TestKeyFileGoneOrBrokenKeepsItsServicesHidden(t *testing.T) {
 	for _, name := range []string{"bob-0", "bob-1", "bob-2", "bob-3"} {
 		os.Remove(filepath.Join(g.keys, name+".toml"))
 	}
-	waitFor(t, "the bob keys removed", 5*time.Second, func() bool { return len(g.status().Keys) == 0 })
+	waitfor.For(t, "the bob keys removed", 5*time.Second, func() bool { return len(g.status().Keys) == 0 })
 	if p := g.status().Protected; len(p) != 1 || len(p[0].From) != 0 {
 		t.Fatalf("with no key naming %s: protected %+v; want it kept, named by nothing", svc, p)
 	}
@@ -343,7 +331,7 @@ func TestTableTamperingIsRepaired(t *testing.T) {
 		if out, err := l.Gateway.Output("sh", "-c", cmd); err != nil {
 			t.Fatalf("%s: %v: %s", cmd, err, out)
 		}
-		waitFor(t, "repair after "+cmd, time.Second, func() bool { return g.ruleset() == intact })
+		waitfor.For(t, "repair after "+cmd, time.Second, func() bool { return g.ruleset() == intact })
 		t.Logf("%-90s repaired within %v of the command", cmd, time.Since(start))
 		if !strings.Contains(g.nftSet("protected"), protectedElem) {
 			t.Fatalf("after %s: protected set lacks %s", cmd, protectedElem)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/hideyourports/hyp/internal/waitfor"
 	"io"
 	"net"
 	"net/http"
@@ -73,7 +74,7 @@ func TestReloadAppliesOrRefusesTheWholeConfig(t *testing.T) {
 		if err := hypd.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "hypd: "+want, 5*time.Second, func() bool { return strings.Count(hypd.Output(), want) > seen })
+		waitfor.For(t, "hypd: "+want, 5*time.Second, func() bool { return strings.Count(hypd.Output(), want) > seen })
 	}
 
 	// Stealth on, and a new interface name (which needs a restart): applied and named.

@@ -377,25 +377,21 @@ func (g *gateway) reloadConfig() {
 	// Settings that name the kernel objects or files hypd holds open need a restart; keep the
 	// running values so that what status shows is what runs.
 	var restart []string
-	if !slices.Equal(prev.Interfaces, next.Interfaces) {
-		restart = append(restart, "interfaces")
-		next.Interfaces = prev.Interfaces
-	}
-	if prev.KeysDir != next.KeysDir {
-		restart = append(restart, "keys_dir")
-		next.KeysDir = prev.KeysDir
-	}
-	if prev.StateDir != next.StateDir {
-		restart = append(restart, "state_dir")
-		next.StateDir = prev.StateDir
-	}
-	if prev.Skew != next.Skew {
-		restart = append(restart, "skew")
-		next.Skew = prev.Skew
-	}
-	if prev.Metrics != next.Metrics {
-		restart = append(restart, "metrics")
-		next.Metrics = prev.Metrics
+	for _, f := range []struct {
+		name string
+		same bool
+		keep func()
+	}{
+		{"interfaces", slices.Equal(prev.Interfaces, next.Interfaces), func() { next.Interfaces = prev.Interfaces }},
+		{"keys_dir", prev.KeysDir == next.KeysDir, func() { next.KeysDir = prev.KeysDir }},
+		{"state_dir", prev.StateDir == next.StateDir, func() { next.StateDir = prev.StateDir }},
+		{"skew", prev.Skew == next.Skew, func() { next.Skew = prev.Skew }},
+		{"metrics", prev.Metrics == next.Metrics, func() { next.Metrics = prev.Metrics }},
+	} {
+		if !f.same {
+			restart = append(restart, f.name)
+			f.keep()
+		}
 	}
 	g.cfg = next
 	g.mu.Unlock()

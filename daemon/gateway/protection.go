@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 
 	"github.com/hideyourports/hyp/daemon/config"
@@ -75,9 +74,15 @@ type Origin struct {
 // sorted, with their origins.
 func protection(cfg config.Config, keys []config.Key, kept []firewall.Service) []Origin {
 	from := map[firewall.Service][]string{}
+	// A set beside each list: with 100,000 keys a search of the list per key would take a minute.
+	named := map[firewall.Service]map[string]bool{}
 	add := func(svcs []firewall.Service, who string) {
 		for _, s := range svcs {
-			if !slices.Contains(from[s], who) {
+			if named[s] == nil {
+				named[s] = map[string]bool{}
+			}
+			if !named[s][who] {
+				named[s][who] = true
 				from[s] = append(from[s], who)
 			}
 		}
@@ -140,6 +145,10 @@ func checkStateDir(dir string) error {
 }
 
 func stateDirError(dir string, err error) error {
-	return fmt.Errorf("state_dir %s is not writable: %w; nothing was changed. hypd records spent knocks there. "+
-		"Under the systemd unit only /var/lib/hyp is writable (ProtectSystem=strict): use the default, or allow the directory with `systemctl edit hypd` and ReadWritePaths=%s", dir, err, dir)
+	msg := fmt.Errorf("state_dir %s is not writable: %w; nothing was changed (hypd records spent knocks there)", dir, err)
+	if dir != config.DefaultStateDir && os.Geteuid() == 0 {
+		// Root that cannot write: most likely the unit's sandbox, which allows only its own.
+		return fmt.Errorf("%w. Under the systemd unit only %s is writable (ProtectSystem=strict): use it, or allow this directory with `systemctl edit hypd` and ReadWritePaths=%s", msg, config.DefaultStateDir, dir)
+	}
+	return msg
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,10 +39,36 @@ func (d *fakeDetector) SetSequences(s []detector.Sequence) error {
 	return nil
 }
 
+func (d *fakeDetector) Update(remove []detector.Ref, add []detector.Sequence) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	gone := make(map[detector.Ref]bool, len(remove)+len(add))
+	for _, r := range remove {
+		gone[r] = true
+	}
+	for _, q := range add {
+		gone[detector.Ref{KeyID: q.KeyID, Window: q.Window, Counter: q.Counter}] = true
+	}
+	d.seqs = slices.DeleteFunc(d.seqs, func(q detector.Sequence) bool {
+		return gone[detector.Ref{KeyID: q.KeyID, Window: q.Window, Counter: q.Counter}]
+	})
+	d.seqs = append(d.seqs, add...)
+	return nil
+}
+
+func (d *fakeDetector) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seqs)
+}
+
 func (d *fakeDetector) Remove(keyID uint32, window uint64, counter uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.removed = append(d.removed, detector.Sequence{KeyID: keyID, Window: window, Counter: counter})
+	d.seqs = slices.DeleteFunc(d.seqs, func(q detector.Sequence) bool {
+		return q.KeyID == keyID && q.Window == window && q.Counter == counter
+	})
 	return nil
 }
 
@@ -573,6 +600,13 @@ func (d *smallDetector) SetSequences(s []detector.Sequence) error {
 	return d.fakeDetector.SetSequences(s)
 }
 
+func (d *smallDetector) Update(remove []detector.Ref, add []detector.Sequence) error {
+	if d.Len()+len(add) > d.slots+len(remove) {
+		return fmt.Errorf("adding %d sequences: %d slots (raise MaxSequences)", len(add), d.slots)
+	}
+	return d.fakeDetector.Update(remove, add)
+}
+
 // Keys beyond the table's size leave sequences out, least useful first, instead of locking every
 // key out.
 func TestRefreshBeyondCapacityKeepsCurrentWindows(t *testing.T) {
@@ -715,4 +749,135 @@ func TestRefreshWhileAdvanceFails(t *testing.T) {
 	if w := windows(); len(w) != 3 || !w[cur+2] {
 		t.Fatalf("windows after the write works again: %v, want %d..%d", w, cur, cur+2)
 	}
+}
+
+// countingDetector counts the sequences written, and can fail Update.
+type countingDetector struct {
+	fakeDetector
+	mu      sync.Mutex // guards written, fail
+	written int
+	fail    bool
+}
+
+func (d *countingDetector) Update(remove []detector.Ref, add []detector.Sequence) error {
+	d.mu.Lock()
+	fail := d.fail
+	d.written += len(add)
+	d.mu.Unlock()
+	if fail {
+		return errors.New("injected update failure")
+	}
+	return d.fakeDetector.Update(remove, add)
+}
+
+func (d *countingDetector) SetSequences(seqs []detector.Sequence) error {
+	d.mu.Lock()
+	d.written += len(seqs)
+	d.mu.Unlock()
+	return d.fakeDetector.SetSequences(seqs)
+}
+
+func (d *countingDetector) take() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.written
+	d.written = 0
+	return n
+}
+
+func seqSet(seqs []detector.Sequence) map[string]bool {
+	m := make(map[string]bool, len(seqs))
+	for _, q := range seqs {
+		m[fmt.Sprint(q.KeyID, q.Window, q.Counter, q.Ports)] = true
+	}
+	return m
+}
+
+// A time step writes one window per key, and after steps, spends, a failed write and reloads
+// that change, add and remove keys the kernel holds exactly what a rebuild from scratch would.
+func TestStepsMatchRebuild(t *testing.T) {
+	mk := func(name string, uses int) config.Key {
+		key, _ := psk.Generate()
+		return config.Key{Name: name, Secret: key, Params: sequence.Defaults(),
+			Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: uses}
+	}
+	keys := []config.Key{mk("a", 1), mk("b", 2), mk("c", 1)}
+	st, _ := spent.Open("")
+	det := &countingDetector{}
+	clk := &clock{t: time.Unix(1_795_000_000, 0)}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, _ := New(Options{Skew: 2, Detector: det, Firewall: &fakeFirewall{}, Spent: st, Now: clk.Now, Logger: quiet})
+	if err := s.SetKeys(keys); err != nil {
+		t.Fatal(err)
+	}
+	if n := det.take(); n != 5*4 {
+		t.Fatalf("start wrote %d sequences, want 20", n)
+	}
+	check := func(when string) {
+		t.Helper()
+		// A fresh server over the same spent store and keys computes the whole set.
+		ref := &fakeDetector{}
+		r, _ := New(Options{Skew: 2, Detector: ref, Firewall: &fakeFirewall{}, Spent: st, Now: clk.Now, Logger: quiet})
+		s.mu.Lock()
+		r.keys, r.ids, r.nextID = s.keys, s.ids, s.nextID
+		s.mu.Unlock()
+		if err := r.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		got, want := seqSet(det.loaded()), seqSet(ref.loaded())
+		if len(got) != len(want) || len(det.loaded()) != len(got) {
+			t.Fatalf("%s: %d sequences loaded (%d distinct), a rebuild has %d", when, len(det.loaded()), len(got), len(want))
+		}
+		for q := range want {
+			if !got[q] {
+				t.Fatalf("%s: %s missing", when, q)
+			}
+		}
+	}
+	check("start")
+	for step := range 5 {
+		clk.Set(clk.Now().Add(30 * time.Second))
+		if err := s.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		if n := det.take(); n != 4 {
+			t.Errorf("step %d wrote %d sequences, want one window: 4", step, n)
+		}
+		check(fmt.Sprintf("step %d", step))
+		q := det.loaded()[step]
+		if err := s.Handle(detector.Record{Source: netip.MustParseAddr("10.0.0.1"), KeyID: q.KeyID, Window: q.Window, Counter: q.Counter}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A failed write leaves the next refresh to rewrite everything.
+	det.mu.Lock()
+	det.fail = true
+	det.mu.Unlock()
+	clk.Set(clk.Now().Add(30 * time.Second))
+	if err := s.Refresh(); err == nil {
+		t.Fatal("failed write not reported")
+	}
+	det.mu.Lock()
+	det.fail = false
+	det.mu.Unlock()
+	if err := s.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	check("after a failed write")
+	det.take()
+	// A reload: b's uses change, c goes, d comes; a is untouched.
+	keys[1].Uses = 1
+	if err := s.SetKeys([]config.Key{keys[0], keys[1], mk("d", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := det.take(); n > 10 || n < 5 {
+		t.Errorf("reload wrote %d sequences, want b's and d's 5 windows: 10 less the spent", n)
+	}
+	check("after a reload")
+	// A clock jump writes the new range whole.
+	clk.Set(clk.Now().Add(time.Hour))
+	if err := s.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	check("after a clock jump")
 }

@@ -1,30 +1,107 @@
-# bash completion for hyp, the hyp client. Commands and flags come from `hyp help`, so the
-# completion follows the installed version.
-_hyp() {
-	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local cmds
-	cmds=$(hyp help 2>&1 | awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {print $1}')
+# bash completion for hyp, generated from its command table (hyp completion bash).
+_hyp_complete() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd=${COMP_WORDS[1]:-}
+	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
+		COMPREPLY=($(compgen -W "sequence knock connect profile helper completion version help --version --help" -- "$cur"))
 		return
 	fi
-	case $prev in
-	--secret | -secret) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--scheme | -scheme) COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	case $cmd in
+	profile)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "add list show remove export" -- "$cur"))
+			return
+		fi
+		cmd="$cmd ${COMP_WORDS[2]}" ;;
+	helper)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "install uninstall start stop restart status add remove list run" -- "$cur"))
+			return
+		fi
+		cmd="$cmd ${COMP_WORDS[2]}" ;;
+	help) COMPREPLY=($(compgen -W "sequence knock connect profile helper completion version help" -- "$cur")); return ;;
+	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
 	esac
-	if [ "${COMP_WORDS[1]}" = help ]; then
-		COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
-		return
-	fi
-	if [[ $cur == -* ]]; then
-		local flags
-		flags=$(hyp help "${COMP_WORDS[1]}" 2>&1 | awk '/^  -[a-z]/ {sub(/^ +-/, "--"); print $1}')
-		COMPREPLY=($(compgen -W "$flags" -- "$cur"))
-		return
-	fi
-	# A sub-verb (hyp helper install, hyp profile add, ...) if the command lists any.
-	local subs
-	subs=$(hyp help "${COMP_WORDS[1]}" 2>&1 | awk -v c="${COMP_WORDS[1]}" '$1 == "hyp" && $2 == c && $3 ~ /^[a-z]/ {print $3}' | sort -u)
-	COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+	case "$cmd/$prev" in
+	"sequence/--counter" | "sequence/-counter") COMPREPLY=(); return ;;
+	"sequence/--scheme" | "sequence/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"sequence/--secret" | "sequence/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"sequence/--time" | "sequence/-time") COMPREPLY=(); return ;;
+	"knock/--check" | "knock/-check") COMPREPLY=(); return ;;
+	"knock/--check-wait" | "knock/-check-wait") COMPREPLY=(); return ;;
+	"knock/--gap" | "knock/-gap") COMPREPLY=(); return ;;
+	"knock/--maxjitter" | "knock/-maxjitter") COMPREPLY=(); return ;;
+	"knock/--refresh" | "knock/-refresh") COMPREPLY=(); return ;;
+	"knock/--refreshtime" | "knock/-refreshtime") COMPREPLY=(); return ;;
+	"knock/--scheme" | "knock/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"knock/--secret" | "knock/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"connect/--check" | "connect/-check") COMPREPLY=(); return ;;
+	"connect/--check-wait" | "connect/-check-wait") COMPREPLY=(); return ;;
+	"connect/--keepalive" | "connect/-keepalive") COMPREPLY=(); return ;;
+	"connect/--scheme" | "connect/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"connect/--secret" | "connect/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"profile add/--check" | "profile add/-check") COMPREPLY=(); return ;;
+	"profile add/--gap" | "profile add/-gap") COMPREPLY=(); return ;;
+	"profile add/--host" | "profile add/-host") COMPREPLY=(); return ;;
+	"profile add/--keepalive" | "profile add/-keepalive") COMPREPLY=(); return ;;
+	"profile add/--scheme" | "profile add/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"profile add/--secret" | "profile add/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"profile add/--secret-file" | "profile add/-secret-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"helper install/--dir" | "helper install/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper install/--name" | "helper install/-name") COMPREPLY=(); return ;;
+	"helper uninstall/--dir" | "helper uninstall/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper uninstall/--name" | "helper uninstall/-name") COMPREPLY=(); return ;;
+	"helper start/--dir" | "helper start/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper start/--name" | "helper start/-name") COMPREPLY=(); return ;;
+	"helper stop/--dir" | "helper stop/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper stop/--name" | "helper stop/-name") COMPREPLY=(); return ;;
+	"helper restart/--dir" | "helper restart/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper restart/--name" | "helper restart/-name") COMPREPLY=(); return ;;
+	"helper status/--dir" | "helper status/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper status/--name" | "helper status/-name") COMPREPLY=(); return ;;
+	"helper add/--dir" | "helper add/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper remove/--dir" | "helper remove/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper list/--dir" | "helper list/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper run/--dir" | "helper run/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper run/--name" | "helper run/-name") COMPREPLY=(); return ;;
+	esac
+	case $cmd in
+	"sequence")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --scheme --secret --time --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"knock")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --refresh --refreshtime --scheme --secret -v --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"connect")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --scheme --secret --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"profile add")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"profile list")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"profile show")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"profile remove")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"profile export")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--qr --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper install")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper uninstall")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper start")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper stop")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper restart")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper status")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper add")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper remove")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper list")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper run")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	esac
 }
-complete -o default -F _hyp hyp
+complete -F _hyp_complete hyp

@@ -1,17 +1,74 @@
-# fish completion for hyp, the hyp client. Commands and flags come from `hyp help`, so the
-# completion follows the installed version.
-function __hyp_commands
-    hyp help 2>&1 | awk '/^Commands:/ {on = 1; next} on && /^  [a-z]/ {name = $1; $1 = ""; sub(/^ +/, ""); print name "\t" $0}'
-end
-function __hyp_flags
-    set -l cmd (commandline -opc)[2]
-    hyp help $cmd 2>&1 | awk '/^  -[a-z]/ {sub(/^ +-/, ""); print $1}'
-end
-function __hyp_subs
-    set -l cmd (commandline -opc)[2]
-    hyp help $cmd 2>&1 | awk -v c=$cmd '$1 == "hyp" && $2 == c && $3 ~ /^[a-z]/ {print $3}' | sort -u
-end
-complete -c hyp -n "test (count (commandline -opc)) -eq 1" -f -a "(__hyp_commands)"
-complete -c hyp -n "__fish_seen_subcommand_from help" -f -a "(__hyp_commands)"
-complete -c hyp -n "test (count (commandline -opc)) -ge 2" -a "(__hyp_subs)"
-complete -c hyp -n "test (count (commandline -opc)) -ge 2; and string match -q -- '-*' (commandline -ct)" -f -a "(__hyp_flags | sed 's/^/--/')"
+# fish completion for hyp, generated from its command table (hyp completion fish).
+complete -c hyp -f
+complete -c hyp -n __fish_use_subcommand -l version -d 'print the version'
+complete -c hyp -n __fish_use_subcommand -a sequence -d 'print the knock ports of a time step'
+complete -c hyp -n __fish_use_subcommand -a knock -d 'send a knock (and optionally wait for the service to open)'
+complete -c hyp -n __fish_use_subcommand -a connect -d 'knock, wait for the service, launch the VPN, keep it alive'
+complete -c hyp -n __fish_use_subcommand -a profile -d 'profile commands'
+complete -c hyp -n __fish_use_subcommand -a helper -d 'helper commands'
+complete -c hyp -n __fish_use_subcommand -a completion -d 'print the shell completion script'
+complete -c hyp -n __fish_use_subcommand -a version -d 'print the version'
+complete -c hyp -n __fish_use_subcommand -a help -d 'show help'
+complete -c hyp -n '__fish_seen_subcommand_from completion' -a "bash zsh fish"
+complete -c hyp -n '__fish_seen_subcommand_from sequence' -l counter -r -d 'use counter N within the time step (v2 only)'
+complete -c hyp -n '__fish_seen_subcommand_from sequence' -l scheme -x -a 'v2 hyp' -d 'knock scheme v2|hyp (default: the URI\'s, else v2)'
+complete -c hyp -n '__fish_seen_subcommand_from sequence' -l secret -r -F -d 'read the key from FILE (base32; the reference client\'s key files work)'
+complete -c hyp -n '__fish_seen_subcommand_from sequence' -l time -r -d 'unix TIME in seconds (default now)'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l check -r -d 'after knocking, wait until tcp/PORT answers (exit 1 if it never does)'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l check-wait -r -d 'how long --check retries before giving up'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l gap -r -d 'wait DURATION between datagrams'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l maxjitter -r -d 'add a random wait of up to MS milliseconds between datagrams'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l refresh -r -d 'knock again every DURATION until interrupted'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l refreshtime -r -d 'knock again every MINUTES until interrupted (the reference client\'s flag)'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l scheme -x -a 'v2 hyp' -d 'knock scheme v2|hyp (default: the URI\'s, else v2)'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -l secret -r -F -d 'read the key from FILE (base32; the reference client\'s key files work)'
+complete -c hyp -n '__fish_seen_subcommand_from knock' -s v -d 'report each knock on stderr'
+complete -c hyp -n '__fish_seen_subcommand_from connect' -l check -r -d 'after knocking, wait until tcp/PORT answers (exit 1 if it never does)'
+complete -c hyp -n '__fish_seen_subcommand_from connect' -l check-wait -r -d 'how long each check waits for the port to answer'
+complete -c hyp -n '__fish_seen_subcommand_from connect' -l keepalive -r -d 're-knock every DURATION while connected (default: the profile\'s)'
+complete -c hyp -n '__fish_seen_subcommand_from connect' -l knock-only -d 'knock and check, but launch nothing and do not keep alive'
+complete -c hyp -n '__fish_seen_subcommand_from connect' -l scheme -x -a 'v2 hyp' -d 'knock scheme v2|hyp (default: the URI\'s, else v2)'
+complete -c hyp -n '__fish_seen_subcommand_from connect' -l secret -r -F -d 'read the key from FILE (base32; the reference client\'s key files work)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and not __fish_seen_subcommand_from add list show remove export' -a add -d 'save a gateway (the key goes to the OS keyring)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l always-on -d 'connect at start (tray) and keep alive (helper service)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l check -r -d 'tcp/PORT that answers after a good knock'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l force -d 'replace an existing profile of the same name'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l gap -r -d 'wait DURATION between knock datagrams'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l host -r -d 'gateway HOST (instead of a URI, with --secret or --secret-file)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l keepalive -r -d 're-knock every DURATION while connected (0 = never)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l scheme -x -a 'v2 hyp' -d 'knock scheme v2|hyp (default: the URI\'s, else v2)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l secret -r -F -d 'read the key from FILE (base32; reference hyp key files work)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from add' -l secret-file -r -F -d 'keep the key in FILE (0600) instead of the OS keyring'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and not __fish_seen_subcommand_from add list show remove export' -a list -d 'list saved profiles (no keys are read)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and not __fish_seen_subcommand_from add list show remove export' -a show -d 'show a profile (the key redacted)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and not __fish_seen_subcommand_from add list show remove export' -a remove -d 'delete a profile and its keyring entry'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and not __fish_seen_subcommand_from add list show remove export' -a export -d 'print a profile\'s hyp:// URI, key included (or a QR code)'
+complete -c hyp -n '__fish_seen_subcommand_from profile; and __fish_seen_subcommand_from export' -l qr -d 'draw the URI as a QR code in the terminal'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a install -d 'install the helper service (starts at boot; run as root/administrator)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from install' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from install' -l name -r -d 'service NAME'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a uninstall -d 'remove the helper service (its store is kept)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from uninstall' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from uninstall' -l name -r -d 'service NAME'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a start -d 'start the helper service'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from start' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from start' -l name -r -d 'service NAME'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a stop -d 'stop the helper service'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from stop' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from stop' -l name -r -d 'service NAME'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a restart -d 'restart the helper service (after helper add/remove)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from restart' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from restart' -l name -r -d 'service NAME'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a status -d 'say whether the helper service runs (exit 0 running, 1 not, 3 not installed)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from status' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from status' -l name -r -d 'service NAME'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a add -d 'copy a profile and its key into the helper\'s store (as root)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from add' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from add' -l force -d 'replace the helper\'s copy of the profile'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a remove -d 'delete a profile from the helper\'s store (as root)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from remove' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a list -d 'list the helper\'s profiles (as root; keys are not shown)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from list' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and not __fish_seen_subcommand_from install uninstall start stop restart status add remove list run' -a run -d 'run the helper in the foreground (what the service executes)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from run' -l dir -r -F -d 'the helper\'s store DIR (default /etc/hyp/helper)'
+complete -c hyp -n '__fish_seen_subcommand_from helper; and __fish_seen_subcommand_from run' -l name -r -d 'service NAME'

@@ -1,39 +1,107 @@
-# bash completion for hypd, the hyp gateway daemon.
-_hypd() {
-	local cur prev words cword
-	_init_completion 2>/dev/null || {
-		cur=${COMP_WORDS[COMP_CWORD]}
-		prev=${COMP_WORDS[COMP_CWORD - 1]}
-		words=("${COMP_WORDS[@]}")
-		cword=$COMP_CWORD
-	}
-	local verbs="run check config secret generate status grants revoke-grant unprotect cleanup version help install uninstall start stop restart service-status service-unit"
-	if [ "$cword" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
+# bash completion for hypd, generated from its command table (hypd completion bash).
+_hypd_complete() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd=${COMP_WORDS[1]:-}
+	COMPREPLY=()
+	if [ "$COMP_CWORD" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup install uninstall start stop restart service-status service-unit completion version help --version --help" -- "$cur"))
 		return
 	fi
-	case $prev in
-	--config | --exec) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--keys | --state) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	--socket | --control) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--interface) COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur")); return ;;
-	--scheme) COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
-	--log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
+	case $cmd in
+	config)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "default" -- "$cur"))
+			return
+		fi
+		cmd="$cmd ${COMP_WORDS[2]}" ;;
+	secret)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "new" -- "$cur"))
+			return
+		fi
+		cmd="$cmd ${COMP_WORDS[2]}" ;;
+	generate)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "" -- "$cur"))
+			return
+		fi
+		cmd="$cmd ${COMP_WORDS[2]}" ;;
+	help) COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup install uninstall start stop restart service-status service-unit completion version help" -- "$cur")); return ;;
+	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
 	esac
-	local flags=""
-	case ${words[1]} in
-	run | check) flags="--config --interface --keys --services --public --open --scheme --state --stealth --skew --knock-timeout --log-level --control" ;;
-	config) [ "$cword" -eq 2 ] && flags="default" ;;
-	generate) [ "$cword" -eq 2 ] && flags="secret" ;;
-	secret) if [ "$cword" -eq 2 ]; then flags="new"; else flags="--keys --host --services --scheme --force --qr"; fi ;;
-	status | grants) flags="--json --socket" ;;
-	revoke-grant | unprotect) flags="--socket" ;;
-	cleanup) flags="--stop" ;;
-	install) flags="--config" ;;
-	uninstall) flags="--purge" ;;
-	service-unit) flags="--exec --config --kernel" ;;
-	help) flags=$verbs ;;
+	case "$cmd/$prev" in
+	"run/--config" | "run/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"run/--control" | "run/-control") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"run/--interface" | "run/-interface") COMPREPLY=(); return ;;
+	"run/--keys" | "run/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"run/--knock-timeout" | "run/-knock-timeout") COMPREPLY=(); return ;;
+	"run/--log-level" | "run/-log-level") COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
+	"run/--open" | "run/-open") COMPREPLY=(); return ;;
+	"run/--public" | "run/-public") COMPREPLY=(); return ;;
+	"run/--scheme" | "run/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"run/--services" | "run/-services") COMPREPLY=(); return ;;
+	"run/--skew" | "run/-skew") COMPREPLY=(); return ;;
+	"run/--state" | "run/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"check/--config" | "check/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"check/--control" | "check/-control") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"check/--interface" | "check/-interface") COMPREPLY=(); return ;;
+	"check/--keys" | "check/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"check/--knock-timeout" | "check/-knock-timeout") COMPREPLY=(); return ;;
+	"check/--log-level" | "check/-log-level") COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
+	"check/--open" | "check/-open") COMPREPLY=(); return ;;
+	"check/--public" | "check/-public") COMPREPLY=(); return ;;
+	"check/--scheme" | "check/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"check/--services" | "check/-services") COMPREPLY=(); return ;;
+	"check/--skew" | "check/-skew") COMPREPLY=(); return ;;
+	"check/--state" | "check/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"secret new/--config" | "secret new/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"secret new/--host" | "secret new/-host") COMPREPLY=(); return ;;
+	"secret new/--keys" | "secret new/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"secret new/--scheme" | "secret new/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"secret new/--services" | "secret new/-services") COMPREPLY=(); return ;;
+	"status/--socket" | "status/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"grants/--socket" | "grants/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"revoke-grant/--socket" | "revoke-grant/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"unprotect/--socket" | "unprotect/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"install/--config" | "install/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"service-unit/--config" | "service-unit/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"service-unit/--exec" | "service-unit/-exec") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"service-unit/--kernel" | "service-unit/-kernel") COMPREPLY=(); return ;;
 	esac
-	COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+	case $cmd in
+	"run")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --control --interface --keys --knock-timeout --log-level --open --public --scheme --services --skew --state --stealth --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"check")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --control --interface --keys --knock-timeout --log-level --open --public --scheme --services --skew --state --stealth --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"config default")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"secret new")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --force --host --keys --qr --scheme --services --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"generate secret")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"status")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"grants")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"revoke-grant")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"unprotect")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"cleanup")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--stop --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"install")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"uninstall")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--purge --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"start")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"stop")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"restart")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"service-status")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"service-unit")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --exec --kernel --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	esac
 }
-complete -F _hypd hypd
+complete -F _hypd_complete hypd

@@ -338,7 +338,7 @@ func TestDebPackage(t *testing.T) {
 	}
 	conffiles := g.Must("cat", "/var/lib/dpkg/info/hyp.conffiles")
 	mustContain(t, "conffiles", conffiles, "/etc/hyp/hypd.toml")
-	for _, f := range []string{"/usr/share/man/man8/hypd.8.gz", "/usr/share/bash-completion/completions/hypd", "/usr/share/bash-completion/completions/hyp",
+	for _, f := range []string{"/usr/share/man/man8/hypd.8.gz", "/usr/share/man/man1/hyp.1.gz", "/usr/share/bash-completion/completions/hypd", "/usr/share/bash-completion/completions/hyp",
 		"/usr/share/zsh/vendor-completions/_hypd", "/usr/share/fish/vendor_completions.d/hyp.fish", "/usr/share/doc/hyp/gateway.md"} {
 		if _, code := g.ExitCode("test", "-s", f); code != 0 {
 			t.Errorf("package lacks %s", f)

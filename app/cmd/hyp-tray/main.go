@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -24,21 +27,39 @@ import (
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
 	"github.com/hideyourports/hyp/assets"
+	"github.com/hideyourports/hyp/internal/cleanlocale"
 )
 
 // appID matches FyneApp.toml; fyne keys preferences and notifications on it.
 const appID = "net.hideyourports.hyp"
 
+// version is set by release builds: -ldflags "-X main.version=v1.2.3". A variable only because
+// the linker can write nothing else; nothing assigns it.
+var version string
+
 func main() {
+	cleanlocale.Restore()
 	window := flag.Bool("window", false, "open the profile window at start")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: hyp-tray [-window]\n\nhyp's tray app: Knock & Connect from the system tray.\n")
-		flag.PrintDefaults()
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: hyp-tray [--window] [--version]\n\nhyp's tray app: Knock & Connect from the system tray.\n\nFlags:\n  --window   open the profile window at start\n  --version  print the version and exit\n")
 	}
 	flag.Parse()
 	if flag.NArg() > 0 {
-		flag.Usage()
+		fmt.Fprintf(os.Stderr, "hyp-tray: unexpected argument %q (hyp-tray --help)\n", flag.Arg(0))
 		os.Exit(2)
+	}
+	if *showVersion {
+		v := version
+		if v == "" {
+			v = "dev"
+		}
+		fmt.Printf("hyp-tray %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return
+	}
+	if err := checkDisplay(); err != nil {
+		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err)
+		os.Exit(1)
 	}
 	if err := run(*window); err != nil {
 		log.Printf("hyp-tray: %v", err)
@@ -71,6 +92,18 @@ func run(openWindow bool) error {
 	if openWindow && host != nil {
 		tray.ShowWindow()
 	}
+
+	// Ctrl-C and SIGTERM quit like the menu's Quit. fyne catches them too, but only once its
+	// loop's goroutine got to run; a signal that arrives as the first window appears would
+	// otherwise kill the process mid-draw.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			fyne.Do(a.Quit)
+		}
+	}()
 
 	runApp(a)
 	// Quitting from the window manager or a signal skips the menu's Quit:

@@ -332,6 +332,18 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command(filepath.Join(bin, "hyp"), "profile", "remove", "office").Run() })
 
+	// hypd hides the service once it runs: it checks everything first, then builds its table.
+	started := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(work, "hypd.log"))
+		if strings.Contains(string(b), "hypd running") {
+			break
+		}
+		if time.Now().After(started) {
+			t.Fatalf("hypd did not start within 15s:\n%s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := dialService(cl); err == nil {
 		t.Fatal("the service answered before any knock")
 	}
@@ -450,5 +462,42 @@ func TestRealTrayWithoutSessionBus(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("hyp-tray did not quit within 15s of SIGINT")
+	}
+}
+
+// The command line a user meets first: --version, no display, LANG=C.UTF-8 — each one clear line,
+// no GLFW stack trace, no Fyne locale noise.
+func TestTrayCommandLine(t *testing.T) {
+	bin := needEnv(t)
+	tray := filepath.Join(bin, "hyp-tray")
+	for _, c := range []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		want string
+	}{
+		{"version", []string{"LANG=C.UTF-8"}, []string{"--version"}, 0, "hyp-tray "},
+		{"no display", []string{"LANG=C.UTF-8", "DISPLAY=", "WAYLAND_DISPLAY="}, nil, 1, "hyp-tray: no graphical session: DISPLAY and WAYLAND_DISPLAY are unset"},
+		{"bad argument", nil, []string{"extra"}, 2, `hyp-tray: unexpected argument "extra"`},
+	} {
+		cmd := exec.Command(tray, c.args...)
+		cmd.Env = append(os.Environ(), c.env...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.TrimSpace(string(out))
+		if code != c.code || !strings.HasPrefix(text, c.want) || strings.Count(text, "\n") > 0 {
+			t.Errorf("%s: exit %d, output %q; want %d and one line starting %q", c.name, code, text, c.code, c.want)
+		}
+		for _, bad := range []string{"goroutine", "panic", "locale"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s: output mentions %q: %s", c.name, bad, text)
+			}
+		}
 	}
 }

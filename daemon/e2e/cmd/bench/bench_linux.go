@@ -43,6 +43,14 @@ type bench struct {
 	// For the ratios.
 	medians []named
 	cpu     map[floodKind]map[string]time.Duration
+	// opened counts, per flood under which knocks were sent, per daemon, the knocks that opened.
+	opened map[string]map[string]int
+	// fs names the file system of dir, where hypd keeps its state.
+	fs string
+	// timing is hypd's own account of its grants: spend, allow, remove.
+	timing []row
+	scales []scaleRow
+	load   string // load average when the run began
 }
 
 // row is one line of the result table.
@@ -64,6 +72,9 @@ func run(o options) (err error) {
 	}
 	if o.knocks < 1 || o.knocks > 240 {
 		return fmt.Errorf("-knocks %d: must be 1..240 (one source address each in a /24)", o.knocks)
+	}
+	if o.floodKnocks < 1 || o.floodKnocks > o.knocks {
+		return fmt.Errorf("-flood-knocks %d: must be 1..-knocks (%d): they reuse its source addresses", o.floodKnocks, o.knocks)
 	}
 	for _, name := range []string{"hyp", "hypd", "flood"} {
 		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
@@ -89,12 +100,23 @@ func run(o options) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
-	dir, err := os.MkdirTemp("", "hyp-bench-")
+	// The state directory, hypd's spent log with it, lives where hypd's does in production: on a
+	// disk, not a tmpfs, so a grant's append is a real file system's.
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("-dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(o.dir, "run-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{o: o, lab: l, dir: dir}
+	b := &bench{o: o, lab: l, dir: dir, load: loadAvg()}
+	if b.fs, err = fileSystem(dir); err != nil {
+		return err
+	}
+	if strings.HasPrefix(b.fs, "tmpfs") || strings.HasPrefix(b.fs, "ramfs") {
+		return fmt.Errorf("-dir %s is on %s: give a directory on a disk", o.dir, b.fs)
+	}
 	if err := b.setup(); err != nil {
 		return err
 	}
@@ -106,9 +128,16 @@ func run(o options) (err error) {
 	go serve(ln)
 
 	fmt.Printf("hyp gateway bench: %d knocks per latency row, %d datagrams per flood\n", o.knocks, o.flood)
-	for _, phase := range []func() error{b.hyp, b.knockd, b.fwknopd} {
-		if err := phase(); err != nil {
-			return err
+	fmt.Printf("state directory %s on %s\n", dir, b.fs)
+	for _, phase := range []struct {
+		name string
+		run  func() error
+	}{{"hypd", b.hyp}, {"knockd", b.knockd}, {"fwknopd", b.fwknopd}, {"scale", b.scale}} {
+		if !o.phase(phase.name) {
+			continue
+		}
+		if err := phase.run(); err != nil {
+			return fmt.Errorf("%s: %w", phase.name, err)
 		}
 	}
 	b.ratios()
@@ -165,20 +194,18 @@ func serve(ln net.Listener) {
 func (b *bench) hyp() error {
 	l := b.lab
 	keys := filepath.Join(b.dir, "hyp-keys")
-	var profiles []profile.Profile
-	for i := range b.o.knocks {
-		out, err := exec.Command(b.bin("hypd"), "secret", "new", fmt.Sprintf("k%03d", i), "--keys", keys, "--host", l.GatewayIP().String()).Output()
-		if err != nil {
-			return fmt.Errorf("hypd secret new: %w", err)
-		}
-		p, _, err := profile.Parse(strings.TrimSpace(string(out)))
-		if err != nil {
-			return err
-		}
-		profiles = append(profiles, p)
+	// One fresh key per knock: for the latency, and for each flood the knocks are sent under.
+	secrets, err := writeKeys(keys, b.o.knocks+len(floodKinds)*b.o.floodKnocks)
+	if err != nil {
+		return err
+	}
+	profiles := make([]profile.Profile, len(secrets))
+	for i, k := range secrets {
+		profiles[i] = profile.Profile{Key: k, Params: sequence.Defaults()}
 	}
 	hypd, err := l.Gateway.StartHypd(b.bin("hypd"), "--interface", lab.Iface, "--keys", keys, "--services", fmt.Sprintf("tcp/%d", servicePort),
-		"--open", "5m", "--state", filepath.Join(b.dir, "hyp-state"), "--control", filepath.Join(b.dir, "hypd.sock"))
+		"--open", "5m", "--state", filepath.Join(b.dir, "hyp-state"), "--control", filepath.Join(b.dir, "hypd.sock"),
+		"--log-level", "debug")
 	if err != nil {
 		return err
 	}
@@ -200,6 +227,23 @@ func (b *bench) hyp() error {
 		return err
 	}
 	b.addLatency("hypd", lat)
+	b.grantTiming(hypd.Output())
+
+	next := b.o.knocks
+	if err := b.underFlood("hypd", func() error {
+		_, err := l.Gateway.Output("nft", "flush", "set", "inet", "hyp", "allow4")
+		return err
+	}, func(i int, src netip.Addr) error {
+		p := profiles[next]
+		next++
+		ports, err := sequence.PortsAt(p.Key, p.Params, time.Now().Unix(), 0)
+		if err != nil {
+			return err
+		}
+		return b.sendFrom(src, l.GatewayIP(), knock.PayloadFor(p.Params.Scheme), ports)
+	}); err != nil {
+		return err
+	}
 
 	prog, err := xdpProgram(l.Gateway)
 	if err != nil {
@@ -235,8 +279,8 @@ func (b *bench) hyp() error {
 		}
 		b.recordCPU(f.kind, "hypd", fr.cpu)
 	}
-	if lines := strings.Count(hypd.Output(), "access granted"); lines != b.o.knocks {
-		b.notes = append(b.notes, fmt.Sprintf("hypd logged %d grants for %d knocks", lines, b.o.knocks))
+	if lines, want := strings.Count(hypd.Output(), "access granted"), b.o.knocks+len(floodKinds)*b.o.floodKnocks; lines != want {
+		b.notes = append(b.notes, fmt.Sprintf("hypd logged %d grants for %d knocks (latency and under the floods)", lines, want))
 	}
 	return nil
 }
@@ -269,8 +313,13 @@ type latencies struct {
 // latency runs knocks knocks: send(i, src) knocks from source i; then a connect from that source
 // is tried every millisecond until one succeeds (or 3 s pass).
 func (b *bench) latency(send func(i int, src netip.Addr) error) (latencies, error) {
+	return b.knocks(len(b.sources), 3*time.Second, send)
+}
+
+// knocks runs n knocks from the first n sources, waiting at most timeout for each to open.
+func (b *bench) knocks(n int, timeout time.Duration, send func(i int, src netip.Addr) error) (latencies, error) {
 	var res latencies
-	for i, src := range b.sources {
+	for i, src := range b.sources[:n] {
 		if err := send(i, src); err != nil {
 			return res, err
 		}
@@ -284,7 +333,7 @@ func (b *bench) latency(send func(i int, src netip.Addr) error) (latencies, erro
 				c.Close()
 				break
 			}
-			if time.Since(t0) > 3*time.Second {
+			if time.Since(t0) > timeout {
 				res.failed++
 				break
 			}

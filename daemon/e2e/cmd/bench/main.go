@@ -9,7 +9,11 @@
 //   - the daemon's CPU time (utime+stime from /proc/PID/stat) while the attacker floods the
 //     gateway with knock-sized datagrams to random ports, and to the daemon's own knock ports;
 //   - for hyp, the XDP program's own time per packet during the flood, from the kernel's BPF
-//     run-time statistics.
+//     run-time statistics, and hypd's own account of each grant's steps (its debug log);
+//   - how many knocks open within 1 s while the attacker floods random ports, from one address
+//     and from spoofed ones;
+//   - hypd with 10 to 100,000 keys: start-up, memory, BPF map memory, CPU per time step and
+//     knock-to-open latency.
 //
 // Numbers are printed, never judged: a bench has no pass or fail, only the table.
 package main
@@ -18,16 +22,36 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin", "`directory` holding hyp, hypd and flood")
-	flag.IntVar(&o.flood, "n", 1000000, "datagrams per flood")
-	flag.IntVar(&o.knocks, "knocks", 200, "knocks per latency measurement")
+	flag.IntVar(&o.flood, "n", 500000, "datagrams per flood")
+	flag.IntVar(&o.knocks, "knocks", 100, "knocks per latency measurement")
 	flag.StringVar(&o.out, "out", "", "write the results as markdown to `file` (e.g. docs/bench.md)")
 	flag.StringVar(&o.detectorBench, "detector-bench", "", "`file` with `go test -bench` output of daemon/detector to quote")
+	flag.StringVar(&o.serverBench, "server-bench", "", "`file` with `go test -bench` output of daemon/server and daemon/spent to quote")
+	flag.StringVar(&o.dir, "dir", "/var/lib/hyp-bench", "`directory` on a disk for keys and hypd's state (not a tmpfs)")
+	flag.IntVar(&o.floodKnocks, "flood-knocks", 30, "knocks sent under each flood, each given 1 s to open")
+	scale := flag.String("scale", "10,1000,10000,100000", "comma-separated key `counts` for the scale table (empty: none)")
+	phases := flag.String("phases", "hypd,knockd,fwknopd,scale", "comma-separated `phases` to run")
 	flag.Parse()
+	for _, f := range strings.Split(*scale, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: -scale: %q is not a key count\n", f)
+			os.Exit(2)
+		}
+		o.scale = append(o.scale, n)
+	}
+	o.phases = strings.Split(*phases, ",")
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -41,4 +65,11 @@ type options struct {
 	knocks        int
 	out           string
 	detectorBench string
+	serverBench   string
+	dir           string
+	floodKnocks   int
+	scale         []int
+	phases        []string
 }
+
+func (o options) phase(name string) bool { return slices.Contains(o.phases, name) }

@@ -82,6 +82,14 @@ func (b *bench) knockd() error {
 		return err
 	}
 	b.addLatency("knockd", lat)
+	if err := b.underFlood("knockd", func() error {
+		_, err := l.Gateway.Output("nft", "flush", "set", "inet", "knockbench", "allow")
+		return err
+	}, func(_ int, src netip.Addr) error {
+		return b.sendFrom(src, l.GatewayIP(), nil, knockdPorts)
+	}); err != nil {
+		return err
+	}
 	b.notes = append(b.notes, "knockd compiles its sequence's ports into its pcap filter, so the kernel discards a "+
 		"random-port flood before knockd sees it; a flood at one of its ports reaches it whole.")
 	for _, f := range []struct {
@@ -145,9 +153,14 @@ func (b *bench) fwknopd() error {
 	if key == "" || hmac == "" {
 		return fmt.Errorf("fwknop --key-gen printed no keys")
 	}
-	// The SPA packets, one per source address (-a: the address to open for).
-	packets := make([][]byte, len(b.sources))
-	for i, src := range b.sources {
+	// The SPA packets, one per knock (-a: the address to open for): the latency's, then those
+	// sent under the floods. Each can be used once (fwknopd's digest cache).
+	packets := make([][]byte, len(b.sources)+len(floodKinds)*b.o.floodKnocks)
+	for i := range packets {
+		src := b.sources[i%len(b.sources)]
+		if i >= len(b.sources) {
+			src = b.sources[(i-len(b.sources))%b.o.floodKnocks]
+		}
 		file := filepath.Join(home, fmt.Sprintf("spa-%d", i))
 		if _, err := fw("-A", fmt.Sprintf("tcp/%d", servicePort), "-a", src.String(), "-D", l.GatewayIP().String(),
 			"--key-base64-rijndael", key, "--key-base64-hmac", hmac, "-T", "-B", file); err != nil {
@@ -198,6 +211,17 @@ func (b *bench) fwknopd() error {
 		return err
 	}
 	b.addLatency("fwknopd", lat)
+	next := len(b.sources)
+	if err := b.underFlood("fwknopd", func() error {
+		_, err := l.Gateway.Output(ipt, "-F", "FWKNOP_INPUT")
+		return err
+	}, func(_ int, src netip.Addr) error {
+		p := packets[next]
+		next++
+		return b.sendFrom(src, l.GatewayIP(), p, []uint16{fwknopPort})
+	}); err != nil {
+		return err
+	}
 	b.notes = append(b.notes, "fwknopd sleeps PCAP_LOOP_SLEEP (default 100 ms) between reads of its capture, "+
 		"which sets its latency; under a flood at its port the kernel's capture buffer overflows and drops the rest.")
 	for _, f := range []struct {

@@ -50,6 +50,19 @@ func (b *bench) ratios() {
 			}
 		}
 	}
+	for _, fk := range floodKinds {
+		got := b.opened[fk.name]
+		if _, ok := got["hypd"]; !ok {
+			continue
+		}
+		var parts []string
+		for _, d := range []string{"hypd", "knockd", "fwknopd"} {
+			if n, ok := got[d]; ok {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", d, n, b.o.floodKnocks))
+			}
+		}
+		b.add("ratio", "opened within 1 s during a flood to "+fk.name, "%s", strings.Join(parts, ", "))
+	}
 	var hyp *named
 	for i := range b.medians {
 		if b.medians[i].daemon == "hypd" {
@@ -83,7 +96,9 @@ func (b *bench) write(path string) error {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "# hyp gateway benchmarks\n\n")
 	fmt.Fprintf(&sb, "Written by `make bench` (`.ci/bench`, which runs `daemon/e2e/cmd/bench`) on %s.\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(&sb, "Machine: %s, %d CPUs, Linux %s. Numbers from one run; expect some noise.\n\n", cpuModel(), runtime.NumCPU(), kernel())
+	fmt.Fprintf(&sb, "Machine: %s, %d CPUs, %s of memory, Linux %s; load average %s when the run began (the machine is shared).\n", cpuModel(), runtime.NumCPU(), memTotal(), kernel(), b.load)
+	fmt.Fprintf(&sb, "hypd's state directory (its spent log) is on %s: a disk, not a tmpfs.\n", b.fs)
+	sb.WriteString("Numbers from one run; expect some noise.\n\n")
 	sb.WriteString(`## Setup
 
 Four network namespaces: a gateway, a client and an attacker, each joined by a veth pair to a
@@ -91,7 +106,8 @@ bridge in a fourth namespace. The gateway runs a TCP service on port 2222 and, o
 other, each daemon protecting it:
 
 - **hypd**: XDP detector (native mode on the veth) and the nftables table ` + "`inet hyp`" + `,
-  one fresh key per knock (` + "`hypd secret new`" + `), open time 5 minutes;
+  one fresh key per knock (its key file written by the bench), open time 5 minutes, its state
+  (the spent log) in a directory on a disk;
 - **knockd** 0.8 (Debian): libpcap on the interface, a fixed 4-port UDP sequence, its command
   ` + "`nft add element`" + ` into a set of a table that drops tcp/2222 otherwise;
 - **fwknopd** 2.6 (Debian): libpcap with its default filter ` + "`udp port 62201`" + `, Rijndael +
@@ -103,6 +119,11 @@ datagram of the knock has been sent (for fwknop: its one SPA datagram, made ahea
 ` + "`fwknop -T -B`" + `) and stops at the first successful TCP connect to the service, trying a
 connect every millisecond (each try waits at most 1 ms for the SYN-ACK), so the resolution is
 about 1 ms.
+
+**Knocks during a flood**: while the attacker floods random ports (from its own address, then
+from random spoofed sources in 198.18.0.0/15 through a raw socket), the client sends knocks from
+fresh sources (each daemon's grants are flushed before each flood); a knock counts if its
+connect succeeds within 1 s.
 
 **Flood**: ` + "`daemon/e2e/cmd/flood`" + ` sends knock-sized datagrams (UDP, empty payload) from
 the attacker with sendmmsg, to random ports 1..65535, then again to one port the daemon listens
@@ -119,6 +140,56 @@ run-time statistics (BPF_ENABLE_STATS) over the same flood.
 	for _, r := range b.rows {
 		fmt.Fprintf(&sb, "| %s | %s | %s |\n", r.daemon, r.what, r.value)
 	}
+	if len(b.timing) > 0 {
+		sb.WriteString(`
+## Where a grant's time goes
+
+hypd's own account of the grants of the latency row (its debug line "grant timing", one per
+grant; the spent log is on the disk named above). The rest of the knock-to-open time is outside
+hypd: the datagrams through the veth and XDP, the ring buffer waking the reader, the SYN after
+the open, and the client's connect loop, which tries every millisecond.
+
+| daemon | step | value |
+|---|---|---|
+`)
+		for _, r := range b.timing {
+			fmt.Fprintf(&sb, "| %s | %s | %s |\n", r.daemon, r.what, r.value)
+		}
+	}
+	if len(b.scales) > 0 {
+		sb.WriteString(`
+## hypd from 10 to 100,000 keys
+
+Key files written straight into the keys directory (one use each, skew 1, the detector sized
+from the keys). Start-up: from ` + "`hypd run`" + ` to its "hypd running" line. RSS: VmRSS after the
+start, and VmHWM (the peak) at the end. BPF maps: the memlock of the maps hypd holds, from
+/proc/PID/fdinfo. CPU per step: all of hypd's threads (schedstat, ns) from 1 s before a window
+boundary to 3 s after it, with no knocks. Knock-to-open: 20 knocks, as in the latency row.
+
+| keys | start-up | RSS (peak) | BPF maps | CPU per time step | knock-to-open |
+|---|---|---|---|---|---|
+`)
+		for _, r := range b.scales {
+			fmt.Fprintf(&sb, "| %d | %.2f s | %.1f MB (%.1f MB) | %.1f MB | %.1f ms | %s |\n", r.keys, r.startup.Seconds(),
+				mb(r.rss), mb(r.peakRSS), mb(r.bpf), float64(r.rotation.Microseconds())/1000, latString(r.latency))
+		}
+	}
+	if b.o.serverBench != "" {
+		lines, err := benchLines(b.o.serverBench)
+		if err != nil {
+			return err
+		}
+		if len(lines) > 0 {
+			sb.WriteString("\n## Userspace, per knock and per time step\n\n" +
+				"`go test -run '^$' -bench 'Rotation|Handle' ./daemon/server/` and `-bench Spend ./daemon/spent/`:\n" +
+				"Rotation is one time step (Refresh: the new window's sequences computed and written, the\n" +
+				"expired one removed, the spent log's mark fsynced) with the real BPF maps; Handle is one\n" +
+				"grant with a firewall that does nothing (check, append to the spent log on disk, remove from\n" +
+				"the maps); Spend is the append alone with that many uses remembered.\n\n```\n")
+			sb.WriteString(strings.Join(lines, "\n"))
+			sb.WriteString("\n```\n")
+		}
+	}
 	if b.o.detectorBench != "" {
 		lines, err := benchLines(b.o.detectorBench)
 		if err != nil {
@@ -130,6 +201,13 @@ run-time statistics (BPF_ENABLE_STATS) over the same flood.
 			sb.WriteString(strings.Join(lines, "\n"))
 			sb.WriteString("\n```\n")
 		}
+	}
+	var load float64
+	fmt.Sscan(b.load, &load)
+	if load > float64(runtime.NumCPU()) {
+		b.notes = append(b.notes, fmt.Sprintf("The machine was busy when the run began (load average %s on %d CPUs): every time here "+
+			"includes contention, the XDP program's own time per packet too; compare the daemons within this run, as ratios, "+
+			"not with another run's numbers.", b.load, runtime.NumCPU()))
 	}
 	if len(b.notes) > 0 {
 		sb.WriteString("\n## Notes\n\n")
@@ -172,6 +250,33 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "unknown amount"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(v), &kb)
+			return fmt.Sprintf("%.1f GB", kb/(1<<20))
+		}
+	}
+	return "unknown amount"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func kernel() string {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -24,8 +25,18 @@ func main() {
 	size := flag.Int("size", 0, "payload `bytes` (0: a v2 knock's size)")
 	ports := flag.String("ports", "", "comma-separated `ports` to send to in turn (default: random 1..65535)")
 	seed := flag.Uint64("seed", 1, "random seed for the ports")
+	dur := flag.Duration("for", 0, "send for this `long` instead of -n datagrams")
+	spoof := flag.String("spoof", "", "random source addresses from this IPv4 `prefix` (raw socket), as a spoofed flood")
 	flag.Parse()
 	o, err := parse(*to, *from, *n, *size, *ports, *seed)
+	if err == nil {
+		o.dur = *dur
+		if *spoof != "" {
+			if o.spoof, err = netip.ParsePrefix(*spoof); err == nil && (!o.spoof.Addr().Is4() || !o.to.Is4()) {
+				err = fmt.Errorf("-spoof %s: IPv4 only", *spoof)
+			}
+		}
+	}
 	if err == nil {
 		var r result
 		if r, err = flood(o); err == nil {
@@ -43,6 +54,8 @@ type options struct {
 	n, size  int
 	ports    []uint16
 	seed     uint64
+	dur      time.Duration // send for this long, not n datagrams
+	spoof    netip.Prefix  // random sources from it, through a raw socket
 }
 
 func parse(to, from string, n, size int, ports string, seed uint64) (options, error) {
