@@ -15,15 +15,20 @@ CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# bin/hyp-tray is cgo (Fyne on GLFW): built only when the C compiler, pkg-config and every X/GL
+# header and pkg-config module it needs are here (the "tray" lines of HYP_TOOLS in .ci/lib.sh,
+# the list .ci installs); otherwise the CLIs are built and the missing Debian
+# packages named.
 build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are installed)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hyp ./app/cmd/hyp
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hypd ./daemon
 	@if [ -d app/cmd/hyp-tray ]; then \
-		if pkg-config --exists gl x11 2>/dev/null; then \
+		missing=$$(bash -c '. .ci/lib.sh && hyp_missing tray' | tr '\n' ' '); \
+		if [ -z "$$missing" ]; then \
 			echo $(GO) build -trimpath -o $(BIN)/hyp-tray ./app/cmd/hyp-tray; \
 			$(GO) build -trimpath -o $(BIN)/hyp-tray ./app/cmd/hyp-tray; \
-		else echo "skipping bin/hyp-tray: install libgl1-mesa-dev libx11-dev (see README)"; fi; fi
+		else echo "skipping bin/hyp-tray (cgo: Fyne needs C headers that are missing): sudo apt-get install $$missing"; fi; fi
 
 test: ## run the whole test suite (as root: eBPF, nftables, network namespaces)
 	bash .ci/test
@@ -69,6 +74,10 @@ demo: build ## run the gateway demo in throwaway network namespaces (root)
 
 bench: ## run the benchmarks and the comparison with knockd and fwknop
 	bash .ci/bench
+
+.PHONY: fresh-check
+fresh-check: ## run the README's commands in a fresh minimal Debian 12 chroot (root; about an hour)
+	bash .ci/fresh-root
 
 clean: ## remove build output
 	rm -rf $(BIN) $(DIST) .cache/tray

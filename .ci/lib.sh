@@ -71,6 +71,102 @@ ensure_go() {
 	go_new_enough || die "Go $HYP_GO_VERSION unpacked in $dir does not run"
 }
 
-# Packages every job needs: a C toolchain for cgo and clang for the BPF program, the kernel tools
-# the tests drive, and the peers the benchmarks compare against.
-HYP_BASE_PACKAGES=(ca-certificates curl unzip git make gcc libc6-dev pkg-config iproute2 nftables)
+# HYP_TOOLS is the one list of what hyp's scripts, tests and stages run or build against on the
+# host: one Debian package a line, its groups, what proves it is there (commands on PATH; pc:NAME,
+# a pkg-config module; h:PATH, a C header that compiles; h:A+B, header B included after A), and
+# who needs it. Groups: base (every script: .ci/demo, .ci/bench, .ci/test), tray (the cgo tray
+# app: `make build` checks these and names the missing ones), test (.ci/test and its stages).
+# .ci/test installs every line before its first step and then checks every proof, so a missing
+# package fails there, by name, and never in the middle of a test; the stages install nothing of
+# their own. A test or stage that starts running a new host command adds its package here.
+# (Commands inside the systemd-nspawn containers come from packaging/test/rootfs.sh instead.)
+HYP_TOOLS='
+ca-certificates            base      -                         # curl and apt over https
+curl                       base      curl                      # ensure_go: Go from the module proxy
+unzip                      base      unzip                     # ensure_go
+git                        base      git                       # make lint (git ls-files), check-generate
+make                       base      make                      # make build, lint, cross, check-generate
+gcc                        base,tray gcc                       # cgo: go test -race, the tray app
+libc6-dev                  base,tray h:stdio.h                 # cgo
+pkg-config                 base,tray pkg-config                # cgo (Fyne, GLFW)
+iproute2                   base      ip                        # network namespaces: every gateway test, the demo
+nftables                   base      nft                       # firewall, detector, e2e tests read and break the ruleset
+socat                      base      socat                     # the hidden TCP service: demo, cli, gui, systemd tests
+libgl1-mesa-dev            tray      pc:gl,h:GL/gl.h           # Fyne draws with OpenGL (GLFW)
+libx11-dev                 tray      pc:x11,h:X11/Xlib.h       # GLFW
+libxcursor-dev             tray      pc:xcursor,h:X11/Xcursor/Xcursor.h
+libxrandr-dev              tray      pc:xrandr,h:X11/extensions/Xrandr.h
+libxinerama-dev            tray      pc:xinerama,h:X11/extensions/Xinerama.h
+libxi-dev                  tray      pc:xi,h:X11/extensions/XInput2.h
+libxxf86vm-dev             tray      pc:xxf86vm,h:X11/Xlib.h+X11/extensions/xf86vmode.h
+clang                      test      clang                     # make check-generate (bpf2go)
+llvm                       test      llvm-strip                # bpf2go strips the BPF objects
+libbpf-dev                 test      h:linux/types.h+bpf/bpf_helpers.h # the BPF program includes it
+iputils-ping               test      ping                      # firewall, detector tests
+procps                     test      sysctl                    # firewall, detector tests: forwarding, rp_filter
+tcpdump                    test      tcpdump                   # e2e: nothing answers a knock
+nmap                       test      nmap                      # e2e: stealth scans
+util-linux                 test      nsenter,flock             # systemd tests; packaging/windows/tray.sh
+coreutils                  test      timeout,sha256sum         # gui test; packaging/test/rootfs.sh
+dbus                       test      dbus-run-session          # keyring tests, gui stage
+gnome-keyring              test      gnome-keyring-daemon      # keyring tests, gui stage: a real Secret Service
+debootstrap                test      debootstrap               # systemd stage: the container root
+systemd-container          test      systemd-nspawn            # systemd stage
+xvfb                       test      Xvfb                      # gui stage
+x11-utils                  test      xdpyinfo                  # gui stage: waits for the X server
+haskell-gtk-sni-tray-utils test      gtk-sni-tray-standalone   # gui stage: the tray host
+libglib2.0-bin             test      gdbus                     # gui stage
+imagemagick                test      import                    # gui test: screenshots
+xdotool                    test      xdotool                   # gui test: finds and clicks windows
+libgl1-mesa-dri            test      -                         # gui stage: software OpenGL under Xvfb
+gcc-mingw-w64-x86-64       test      x86_64-w64-mingw32-gcc,x86_64-w64-mingw32-objdump # windows stage
+wine                       test      wine,wineserver,wineboot  # windows stage
+wine64                     test      -                         # windows stage: 64-bit wine
+jq                         test      jq                        # windows stage: the knock vectors
+file                       test      file                      # windows stage: the .exe is a GUI PE32+
+xz-utils                   test      xz                        # fyne package: the tray .tar.xz
+zsh                        test      zsh                       # cmdline tests, systemd stage: the zsh completions parse
+fish                       test      fish                      # cmdline tests: the fish completions parse and complete
+groff-base                 test      groff                     # cmdline tests: the man pages render without warnings
+'
+
+# hyp_tools prints the lines of HYP_TOOLS (package group proofs) of the given groups (all when none).
+hyp_tools() {
+	local groups=" $* "
+	printf '%s\n' "$HYP_TOOLS" | sed 's/#.*//' | awk -v g="$groups" '
+		NF >= 3 { n = split($2, gs, ","); for (i = 1; i <= n; i++) if (g == "  " || index(g, " " gs[i] " ")) { print; next } }'
+}
+
+# hyp_packages prints the packages of the given groups, one a line.
+hyp_packages() { hyp_tools "$@" | awk '{print $1}'; }
+
+# hyp_missing prints the packages of the given groups whose proofs fail on this machine.
+hyp_missing() {
+	local pkg group proofs p ok
+	while read -r pkg group proofs; do
+		ok=1
+		for p in ${proofs//,/ }; do
+			case $p in
+			-) ;;
+			pc:*) pkg-config --exists "${p#pc:}" 2>/dev/null || ok=0 ;;
+			# h:A+B: a C file including A then B compiles (B needs A's declarations).
+			h:*) printf '#include <%s>\n' ${p//+/ } | sed 's/<h:/</' | ${CC:-gcc} -fsyntax-only -x c - >/dev/null 2>&1 || ok=0 ;;
+			*) command -v "$p" >/dev/null 2>&1 || ok=0 ;;
+			esac
+		done
+		[ "$ok" = 1 ] || printf '%s\n' "$pkg"
+	done < <(hyp_tools "$@")
+}
+
+# install_tools installs the packages of the given groups, then fails naming every package whose
+# command, pkg-config module or header is still missing (a wrong line in HYP_TOOLS).
+install_tools() {
+	local pkgs missing
+	mapfile -t pkgs < <(hyp_packages "$@")
+	apt_install "${pkgs[@]}"
+	missing=$(hyp_missing "$@" | tr '\n' ' ')
+	[ -z "$missing" ] || die "installed, yet what HYP_TOOLS says they provide is missing: $missing(see .ci/lib.sh)"
+}
+
+# Kept for scripts that list their own extras (.ci/bench).
+mapfile -t HYP_BASE_PACKAGES < <(hyp_packages base)

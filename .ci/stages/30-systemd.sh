@@ -6,7 +6,7 @@
 # the tests kill their containers and delete their namespaces even when they fail.
 (
 	set -euo pipefail
-	apt_install debootstrap systemd-container socat
+	# What it runs is installed by .ci/test from HYP_TOOLS (.ci/lib.sh), before the first step.
 	cd "$HYP_ROOT"
 	# shellcheck source=../../packaging/test/rootfs.sh
 	. packaging/test/rootfs.sh

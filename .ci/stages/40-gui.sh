@@ -8,9 +8,7 @@
 # with -trimpath like `make build`, so the cgo packages come from the same Go build cache.
 (
 	set -euo pipefail
-	apt_install xvfb x11-utils haskell-gtk-sni-tray-utils libglib2.0-bin imagemagick xdotool libgl1-mesa-dri \
-		dbus gnome-keyring socat \
-		libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev
+	# What it runs is installed by .ci/test from HYP_TOOLS (.ci/lib.sh), before the first step.
 	cd "$HYP_ROOT"
 	log "gui: building bin/hyp, bin/hypd, bin/hyp-tray"
 	make -s build >/dev/null

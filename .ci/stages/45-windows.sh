@@ -9,7 +9,7 @@
 # Sourced by .ci/test; runs in a subshell, and its trap stops the prefix's wineserver.
 (
 	set -euo pipefail
-	apt_install gcc-mingw-w64-x86-64 wine wine64 jq file
+	# What it runs is installed by .ci/test from HYP_TOOLS (.ci/lib.sh), before the first step.
 	cd "$HYP_ROOT"
 	# shellcheck source=../../packaging/windows/tray.sh
 	. packaging/windows/tray.sh

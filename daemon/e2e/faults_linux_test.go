@@ -45,7 +45,7 @@ var countersRE = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 // yet is the same ruleset.
 func (g *gateway) ruleset() string {
 	g.t.Helper()
-	out, err := g.lab.Gateway.Output("nft", "list", "ruleset")
+	out, err := g.lab.Gateway.Output("nft", "-p", "list", "ruleset")
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestKeyFileGoneOrBrokenKeepsItsServicesHidden(t *testing.T) {
 				t.Errorf("status key problems %q; want one saying %q", st.KeyProblems, c.problem)
 			}
 			assertHidden(t, attacker, client)
-			if !strings.Contains(g.nftSet("protected"), fmt.Sprintf("tcp . %d", servicePort)) {
+			if !strings.Contains(g.nftSet("protected"), fmt.Sprintf("6 . %d", servicePort)) {
 				t.Errorf("protected set lost %s:\n%s", svc, g.nftSet("protected"))
 			}
 
@@ -315,7 +315,7 @@ func TestTableTamperingIsRepaired(t *testing.T) {
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
 	intact := g.ruleset()
-	protectedElem := fmt.Sprintf("tcp . %d", servicePort)
+	protectedElem := fmt.Sprintf("6 . %d", servicePort)
 
 	for _, cmd := range []string{
 		"nft flush table inet hyp",

@@ -222,10 +222,11 @@ func (g *gateway) status() control.Status {
 	return st
 }
 
-// nftSet lists one of hypd's sets in the gateway namespace.
+// nftSet lists one of hypd's sets in the gateway namespace, protocols as numbers (nft -p: "6 . 22"
+// for tcp/22 whether or not /etc/protocols exists).
 func (g *gateway) nftSet(name string) string {
 	g.t.Helper()
-	out, err := g.lab.Gateway.Output("nft", "list", "set", "inet", "hyp", name)
+	out, err := g.lab.Gateway.Output("nft", "-p", "list", "set", "inet", "hyp", name)
 	if err != nil {
 		g.t.Fatal(err)
 	}

@@ -44,11 +44,11 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 	// One address, one family: nobody else, not even the client's other addresses.
 	assertHidden(t, client2, client6, attacker, attacker6)
 	allow4 := g.nftSet("allow4")
-	want := fmt.Sprintf("%s . tcp . %d", l.ClientIP(), servicePort)
+	want := fmt.Sprintf("%s . 6 . %d", l.ClientIP(), servicePort)
 	if !strings.Contains(allow4, want) {
 		t.Errorf("allow4 has no element %q:\n%s", want, allow4)
 	}
-	if strings.Count(allow4, " . tcp . ") != 1 {
+	if strings.Count(allow4, " . 6 . ") != 1 {
 		t.Errorf("allow4 should hold exactly the client's grant:\n%s", allow4)
 	}
 
@@ -75,7 +75,7 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 	took = waitOpen(t, client6, time.Second)
 	t.Logf("IPv6: tcp/%d answered %v after hyp knock returned", servicePort, took)
 	allow6 := g.nftSet("allow6")
-	want6 := fmt.Sprintf("%s . tcp . %d", l.ClientIP6(), servicePort)
+	want6 := fmt.Sprintf("%s . 6 . %d", l.ClientIP6(), servicePort)
 	if !strings.Contains(allow6, want6) {
 		t.Errorf("allow6 has no element %q:\n%s", want6, allow6)
 	}
@@ -153,7 +153,7 @@ func TestOpenTimeEndsNewConnectsOnly(t *testing.T) {
 	echo(t, conn, "before expiry")
 
 	// The kernel drops the element when its timeout ends; wait for that rather than for a clock.
-	want := fmt.Sprintf("%s . tcp . %d", l.ClientIP(), servicePort)
+	want := fmt.Sprintf("%s . 6 . %d", l.ClientIP(), servicePort)
 	deadline := knockedAt.Add(open + 3*time.Second)
 	for strings.Contains(g.nftSet("allow4"), want) {
 		if time.Now().After(deadline) {

@@ -163,7 +163,7 @@ func nmap(t *testing.T, l *lab.Lab, args ...string) map[int]string {
 // and an unused UDP port with an ICMP error to a datagram too big to be a knock, so they differ.
 func TestStealthScanSeesProtectedLikeUnused(t *testing.T) {
 	if _, err := exec.LookPath("nmap"); err != nil {
-		t.Skip("nmap is not installed")
+		t.Fatal("nmap is not installed (.ci/test installs it: HYP_TOOLS in .ci/lib.sh)")
 	}
 	const (
 		udpService = 51820

@@ -19,7 +19,7 @@ func TestReconfigureKeepsGrants(t *testing.T) {
 	if err := f.Reconfigure([]Service{ssh, wireguard}, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	if out := ns.run(t, "nft", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "udp . 51820") || !strings.Contains(out, "tcp . 22") {
+	if out := ns.run(t, "nft", "-p", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "17 . 51820") || !strings.Contains(out, "6 . 22") {
 		t.Errorf("protected set after Reconfigure:\n%s", out)
 	}
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, append(slices.Clone(wantInput), wantStealth...)) {
@@ -79,7 +79,7 @@ func TestRepairFindsAndUndoesEveryOutsideChange(t *testing.T) {
 			if r := chainRules(t, ns, "hyp", "forward"); !slices.Equal(r, wantForward) {
 				t.Errorf("forward rules after the repair: %v", r)
 			}
-			if out := ns.run(t, "nft", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "tcp . 22") || !strings.Contains(out, "udp . 51820") {
+			if out := ns.run(t, "nft", "-p", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "6 . 22") || !strings.Contains(out, "17 . 51820") {
 				t.Errorf("protected set after the repair:\n%s", out)
 			}
 			_, hasGrant := grantsOf(t, f)["10.77.1.2 tcp/22"]

@@ -12,7 +12,11 @@ import (
 	"time"
 )
 
-// nftJSON is the part of `nft -j list table` output the tests look at.
+// The tests read nftables state with nft -p: layer 4 protocols as numbers (6 for tcp, 17 for
+// udp), printed the same whether or not /etc/protocols exists (Debian's netbase, absent from a
+// minimal root); ports are numeric unless -S asks for /etc/services names.
+
+// nftJSON is the part of `nft -j -p list table` output the tests look at.
 type nftJSON struct {
 	Nftables []struct {
 		Set *struct {
@@ -37,7 +41,7 @@ type nftJSON struct {
 func listJSON(t *testing.T, ns *testNS, table string) nftJSON {
 	t.Helper()
 	var out nftJSON
-	if err := json.Unmarshal([]byte(ns.run(t, "nft", "-j", "list", "table", "inet", table)), &out); err != nil {
+	if err := json.Unmarshal([]byte(ns.run(t, "nft", "-j", "-p", "list", "table", "inet", table)), &out); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -50,7 +54,7 @@ func chainRules(t *testing.T, ns *testNS, table, chain string) []string {
 	t.Helper()
 	var rules []string
 	in := false
-	for _, line := range strings.Split(ns.run(t, "nft", "list", "chain", "inet", table, chain), "\n") {
+	for _, line := range strings.Split(ns.run(t, "nft", "-p", "list", "chain", "inet", table, chain), "\n") {
 		line = strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "type filter hook"):
@@ -93,8 +97,8 @@ var wantInput = []string{
 var wantStealth = []string{
 	"meta l4proto . th dport @public accept",
 	"meta nfproto ipv6 @nh,64,16 & 0xffc0 == 0xfe80 udp dport 546 accept",
-	"meta l4proto tcp counter drop",
-	"meta l4proto udp counter drop",
+	"meta l4proto 6 counter drop",
+	"meta l4proto 17 counter drop",
 }
 
 var wantForward = []string{
@@ -118,7 +122,7 @@ func TestOpenBuildsTable(t *testing.T) {
 			sets[s.Name] = string(typ) + " " + strings.Join(s.Flags, ",")
 			if s.Name == setProtected {
 				elems, _ := json.Marshal(s.Elem)
-				if string(elems) != `[{"concat":["tcp",22]},{"concat":["udp",51820]}]` {
+				if string(elems) != `[{"concat":[6,22]},{"concat":[17,51820]}]` {
 					t.Errorf("protected elements %s", elems)
 				}
 			}
@@ -170,7 +174,7 @@ func TestOpenStealthRules(t *testing.T) {
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, want) {
 		t.Errorf("input rules:\n%s\nwant:\n%s", strings.Join(r, "\n"), strings.Join(want, "\n"))
 	}
-	if out := ns.run(t, "nft", "list", "set", "inet", "hyp", "public"); !strings.Contains(out, "elements = { tcp . 80 }") {
+	if out := ns.run(t, "nft", "-p", "list", "set", "inet", "hyp", "public"); !strings.Contains(out, "elements = { 6 . 80 }") {
 		t.Errorf("public set:\n%s", out)
 	}
 }
@@ -213,7 +217,7 @@ func TestAllowRenewRevoke(t *testing.T) {
 			t.Errorf("%s: %v left, want about 10s", k, left)
 		}
 	}
-	if out := ns.run(t, "nft", "list", "set", "inet", "hyp", "allow4"); !strings.Contains(out, "10.77.1.2 . tcp . 22 timeout 10s expires") {
+	if out := ns.run(t, "nft", "-p", "list", "set", "inet", "hyp", "allow4"); !strings.Contains(out, "10.77.1.2 . 6 . 22 timeout 10s expires") {
 		t.Errorf("nft does not show the element with its timeout:\n%s", out)
 	}
 
@@ -311,7 +315,7 @@ func TestReopenKeepsGrantsAndRebuildsRules(t *testing.T) {
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, append(slices.Clone(wantInput), wantStealth...)) {
 		t.Errorf("input rules after reopen: %v", r)
 	}
-	if out := ns.run(t, "nft", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "elements = { udp . 51820 }") {
+	if out := ns.run(t, "nft", "-p", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "elements = { 17 . 51820 }") {
 		t.Errorf("protected set after reopen:\n%s", out)
 	}
 	// And back without stealth: the stealth rules go.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,4 +97,23 @@ func (ns *testNS) do(fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// waitLinkUp waits until dev in ns is up with its queue attached. `ip link set up` returns before
+// the kernel's link watcher (rate-limited to a run a second, busy while other tests make and
+// delete namespaces) replaces the interface's noop qdisc, which drops every packet; a first probe
+// sent before that times out although nothing filters it.
+func (ns *testNS) waitLinkUp(t testing.TB, dev string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := ns.run(t, "ip", "-o", "link", "show", "dev", dev)
+		if strings.Contains(out, "LOWER_UP") && !strings.Contains(out, "qdisc noop") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s not up with a queue after 5 s: %s", dev, ns.name, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

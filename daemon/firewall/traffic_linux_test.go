@@ -30,6 +30,8 @@ func newPair(t *testing.T) pair {
 		ns.run(t, "ip", "addr", "add", fmt.Sprintf("fd77:1::%d/64", i+1), "dev", "veth0", "nodad")
 		ns.run(t, "ip", "link", "set", "veth0", "up")
 	}
+	p.gw.waitLinkUp(t, "veth0")
+	p.cl.waitLinkUp(t, "veth0")
 	return p
 }
 
@@ -234,6 +236,8 @@ func TestTrafficForwardDNAT(t *testing.T) {
 	p.gw.run(t, "ip", "link", "set", "veth1", "up")
 	srv.run(t, "ip", "addr", "add", "10.77.2.2/24", "dev", "veth1")
 	srv.run(t, "ip", "link", "set", "veth1", "up")
+	p.gw.waitLinkUp(t, "veth1")
+	srv.waitLinkUp(t, "veth1")
 	srv.run(t, "ip", "route", "add", "default", "via", "10.77.2.1")
 	p.cl.run(t, "ip", "route", "add", "10.77.2.0/24", "via", "10.77.1.1")
 	p.gw.run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")

@@ -168,12 +168,22 @@ func (c *Container) kill() {
 	}
 }
 
+// nsenterArgs are nsenter's arguments to run args in the container: all of its namespaces, and
+// its root and working directory (-r -w). Entering a mount namespace puts a process at that
+// namespace's root mount, which is the container's root only when systemd-nspawn could move it
+// onto the namespace's "/": when nspawn itself runs in a chroot (a build root, a CI job's
+// chroot), that root is the host's, and `systemctl is-system-running` there, the host's
+// systemctl finding no systemd, answers "offline" however far the container booted.
+func (c *Container) nsenterArgs(args []string) []string {
+	return append([]string{"-t", strconv.Itoa(c.Leader), "-a", "-r", "-w", "--"}, args...)
+}
+
 // Exec runs a command in all of the container's namespaces and returns its combined output.
 // The error is an *exec.ExitError for a non-zero exit.
 func (c *Container) Exec(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(c.Leader), "-a", "--"}, args...)...)
+	cmd := exec.CommandContext(ctx, "nsenter", c.nsenterArgs(args)...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "SYSTEMD_COLORS=0", "SYSTEMD_PAGER="}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -291,7 +301,7 @@ func (cl *Client) Connect(port int, timeout time.Duration) (string, error) {
 // if the command fails.
 func (c *Container) Stdout(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(c.Leader), "-a", "--"}, args...)...)
+	cmd := exec.Command("nsenter", c.nsenterArgs(args)...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
