@@ -47,7 +47,7 @@
 			fi
 			sleep 0.1
 		done
-		go test -trimpath -tags gui -count=1 -v -run 'TestRealTray|TestTrayCommandLine' ./app/cmd/hyp-tray/
+		go test -trimpath -tags gui -count=1 -v -run "TestRealTray|TestTrayCommandLine" ./app/cmd/hyp-tray/
 		rc=$?
 		kill $sni 2>/dev/null
 		exit $rc' || rc=$?
