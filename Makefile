@@ -76,7 +76,7 @@ bench: ## run the benchmarks and the comparison with knockd and fwknop
 	bash .ci/bench
 
 .PHONY: fresh-check
-fresh-check: ## run the README's commands in a fresh minimal Debian 12 chroot (root; about 50 min)
+fresh-check: ## run the README's commands in a fresh minimal Debian 12 chroot (root; 30 to 50 min)
 	bash .ci/fresh-root
 
 clean: ## remove build output
