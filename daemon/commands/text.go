@@ -21,8 +21,8 @@ const runHelp = `Flags override the config file (hypd config default prints a co
 not load is refused and the running one stays; interfaces, keys_dir, state_dir, skew and metrics
 need a restart. Changes in the keys directory are picked up without a reload.
 
-Exit status 2: the configuration cannot be used; hypd first restores the last protection if the
-table is missing, and the service retries.`
+Exit status 2: the configuration cannot be used; hypd first puts the last protection back in place
+(a missing table after a reboot, a flushed chain), and the service retries.`
 
 const secretNewHelp = `Writes NAME's key to the keys directory (mode 0600; NAME.key, or NAME.toml when it names
 services or a scheme) and prints the hyp:// profile URI for the agent's client. The URI holds

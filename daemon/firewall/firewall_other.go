@@ -50,6 +50,3 @@ func (f *Firewall) Repair() ([]string, error) { return nil, errUnsupported }
 func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report func([]string, error)) error {
 	return errUnsupported
 }
-
-// Exists always fails on this platform.
-func Exists(table string, netnsFD int) (bool, error) { return false, errUnsupported }

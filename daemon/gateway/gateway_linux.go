@@ -438,8 +438,7 @@ func (g *gateway) reloadConfig() {
 // Restore puts the last good protection back in place when hypd cannot start with the
 // configuration it was given (a typo at boot). nftables tables do not survive a reboot: without
 // this, one bad edit of hypd.toml would expose every protected service after the next reboot.
-// Only a missing table is restored — an existing one is at least as strict, being the last
-// run's — and nothing is done while another hypd runs. It returns what it did, for the log.
+// Nothing is done while another hypd runs. It returns what it did, for the log.
 func Restore(stateDir string) (string, error) {
 	lock, err := AcquireLock(Table)
 	if err != nil {
@@ -453,13 +452,8 @@ func Restore(stateDir string) (string, error) {
 	if !ok {
 		return "no earlier protection recorded in " + stateDir + "; nothing to restore", nil
 	}
-	exists, err := firewall.Exists(Table, 0)
-	if err != nil {
-		return "", err
-	}
-	if exists {
-		return "table inet " + Table + " is in place from the last run; left as it is", nil
-	}
+	// Also when the table exists: someone may have flushed a chain or a set since the last run
+	// stopped. Open rebuilds chains and sets to the last protection in one batch and keeps grants.
 	fw, err := firewall.Open(firewall.Config{Table: Table, Protected: last.Protected, Public: last.Public, Stealth: last.Stealth})
 	if err != nil {
 		return "", fmt.Errorf("restoring the last protection: %w", err)

@@ -89,15 +89,8 @@ func flood(o options) (result, error) {
 		for i := range k {
 			binary.BigEndian.PutUint16(names[i][2:4], port())
 		}
-		for off := 0; off < k; {
-			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[off])), uintptr(k-off), 0, 0, 0)
-			if errno != 0 {
-				if errors.Is(errno, unix.EINTR) || errors.Is(errno, unix.ENOBUFS) || errors.Is(errno, unix.EAGAIN) {
-					continue
-				}
-				return result{sent: sent + off, elapsed: time.Since(start)}, fmt.Errorf("sendmmsg: %w", errno)
-			}
-			off += int(r)
+		if off, err := sendAll(fd, msgs[:k]); err != nil {
+			return result{sent: sent + off, elapsed: time.Since(start)}, err
 		}
 		sent += k
 	}
@@ -166,15 +159,8 @@ func floodSpoofed(o options) (result, error) {
 			}
 			binary.BigEndian.PutUint16(f[22:], p)
 		}
-		for off := 0; off < k; {
-			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[off])), uintptr(k-off), 0, 0, 0)
-			if errno != 0 {
-				if errors.Is(errno, unix.EINTR) || errors.Is(errno, unix.ENOBUFS) || errors.Is(errno, unix.EAGAIN) {
-					continue
-				}
-				return result{sent: sent + off, elapsed: time.Since(start)}, fmt.Errorf("sendmmsg: %w", errno)
-			}
-			off += int(r)
+		if off, err := sendAll(fd, msgs[:k]); err != nil {
+			return result{sent: sent + off, elapsed: time.Since(start)}, err
 		}
 		sent += k
 	}
@@ -183,4 +169,20 @@ func floodSpoofed(o options) (result, error) {
 	runtime.KeepAlive(iovs)
 	runtime.KeepAlive(msgs)
 	return result{sent: sent, elapsed: elapsed}, nil
+}
+
+// sendAll sends every message with sendmmsg, retrying what a full queue or a signal cut short,
+// and returns how many went out before an error.
+func sendAll(fd int, msgs []unix.Mmsghdr) (int, error) {
+	for off := 0; off < len(msgs); {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[off])), uintptr(len(msgs)-off), 0, 0, 0)
+		if errno != 0 {
+			if errors.Is(errno, unix.EINTR) || errors.Is(errno, unix.ENOBUFS) || errors.Is(errno, unix.EAGAIN) {
+				continue
+			}
+			return off, fmt.Errorf("sendmmsg: %w", errno)
+		}
+		off += int(r)
+	}
+	return len(msgs), nil
 }
