@@ -27,6 +27,7 @@ import (
 
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // ext is the extension of a profile file in the store.
@@ -89,7 +90,7 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	if err := toml.NewEncoder(&b).Encode(e); err != nil {
 		return fmt.Errorf("encoding helper profile %q: %w", p.Name, err)
 	}
-	if err := profiles.WriteFileAtomic(path, b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.Write(path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("saving helper profile %q: %w", p.Name, err)
 	}
 	return nil

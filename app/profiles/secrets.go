@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // ErrNoSecret means the store holds no secret for the profile.
@@ -89,7 +90,7 @@ func (f FileSecret) Get(string) (psk.Key, error) {
 
 // Set implements SecretStore: the file is replaced atomically with mode 0600.
 func (f FileSecret) Set(_ string, k psk.Key) error {
-	if err := WriteFileAtomic(f.Path, []byte(k.Encode()+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(f.Path, []byte(k.Encode()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing secret file: %w", err)
 	}
 	return nil

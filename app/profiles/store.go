@@ -17,6 +17,7 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // FileName is the settings file inside the config directory.
@@ -373,7 +374,7 @@ func (s *Store) save(all []Profile) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("creating the profile directory: %w", err)
 	}
-	if err := WriteFileAtomic(s.Path(), data, 0o600); err != nil {
+	if err := atomicfile.Write(s.Path(), data, 0o600); err != nil {
 		return fmt.Errorf("saving profiles: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/firewall"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // Key is one trusted agent's key with its settings resolved: whatever its
@@ -389,26 +391,13 @@ func WriteKeyFile(dir, name string, k Key, force bool) (path string, err error) 
 		}
 	}
 
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("writing key file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = writeSync(tmp, content); err != nil {
-		return "", fmt.Errorf("writing key file %s: %w", tmp.Name(), err)
-	}
 	if force {
-		err = os.Rename(tmp.Name(), path)
+		err = atomicfile.Write(path, content, 0o600)
 	} else {
-		// Link fails if path appeared since the check above: never
-		// overwrite without force, even in a race.
-		if err = os.Link(tmp.Name(), path); err == nil {
-			os.Remove(tmp.Name())
-		} else if errors.Is(err, os.ErrExist) {
+		// Create fails if path appeared since the check above: never overwrite without
+		// force, even in a race.
+		err = atomicfile.Create(path, content, 0o600)
+		if errors.Is(err, fs.ErrExist) {
 			err = fmt.Errorf("key file %s exists; use --force to replace it", path)
 		}
 	}
@@ -421,27 +410,7 @@ func WriteKeyFile(dir, name string, k Key, force bool) (path string, err error) 
 			return path, fmt.Errorf("removing the replaced key file: %w", err)
 		}
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // make the rename durable; not all filesystems support it
-		d.Close()
-	}
 	return path, nil
-}
-
-func writeSync(f *os.File, content []byte) error {
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // keyFileContent renders k as a plain or a .toml key file.

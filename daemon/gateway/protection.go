@@ -11,7 +11,7 @@ import (
 
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/firewall"
-	"github.com/hideyourports/hyp/daemon/spent"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // protectionFile, in the state directory, is the last protection hypd applied. It is what makes
@@ -55,7 +55,7 @@ func saveProtection(dir string, p Protection) error {
 	if err != nil {
 		return fmt.Errorf("encoding the protection: %w", err)
 	}
-	if err := spent.WriteFileAtomic(filepath.Join(dir, protectionFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, protectionFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving the protection: %w", err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	kardianos "github.com/kardianos/service"
 
 	"github.com/hideyourports/hyp/daemon/config"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // Manager carries out hypd's service verbs. Everything it touches outside the service manager is
@@ -150,7 +151,7 @@ func (m *Manager) ensureConfig() (config.Config, bool, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return config.Config{}, false, fmt.Errorf("creating the config directory: %w", err)
 	}
-	if err := os.WriteFile(p, []byte(config.DefaultTOML()), 0o644); err != nil {
+	if err := atomicfile.Create(p, []byte(config.DefaultTOML()), 0o644); err != nil {
 		return config.Config{}, false, fmt.Errorf("writing the default config: %w", err)
 	}
 	cfg := config.Default()
@@ -187,20 +188,7 @@ func (m *Manager) ensureExecutable() error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("copying hypd for the service: %w", err)
 	}
-	tmp := dst + ".new"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return fmt.Errorf("copying hypd for the service: %w", err)
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFrom(dst, in, 0o755); err != nil {
 		return fmt.Errorf("copying hypd to %s: %w", m.Executable, err)
 	}
 	fmt.Fprintf(m.Out, "copied %s to %s (the service cannot see %s)\n", m.Source, m.Executable, filepath.Dir(m.Source))

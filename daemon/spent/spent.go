@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
 // Use names one sequence: which key, which clock (step size), which time window, which counter.
@@ -504,48 +505,9 @@ type osStorage struct{}
 
 func (osStorage) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 func (osStorage) Replace(path string, data []byte) error {
-	return WriteFileAtomic(path, data, 0o600)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	return atomicfile.Write(path, data, 0o600)
 }
 func (osStorage) OpenWrite(path string) (file, error) { return os.OpenFile(path, os.O_WRONLY, 0) }
-
-// WriteFileAtomic replaces path with data so that readers and crashes see the old or the new
-// content, never a mix: write a temporary file in the same directory, fsync it, rename it over
-// path, fsync the directory.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("creating temporary file in %s: %w", dir, err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("setting mode of %s: %w", tmp.Name(), err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replacing %s: %w", path, err)
-	}
-	done = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}

@@ -453,25 +453,6 @@ func TestKill9(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := WriteFileAtomic(p, []byte("one"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(p, []byte("two"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(p)
-	if string(b) != "two" {
-		t.Fatalf("content %q", b)
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Fatalf("directory holds %d entries, want only the file", len(ents))
-	}
-}
-
 // BenchmarkSpend is one grant's append to the log on disk with n uses already remembered: the
 // cost must not grow with n.
 func BenchmarkSpend(b *testing.B) {
