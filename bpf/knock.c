@@ -2,7 +2,7 @@
 
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 //
-// knock.c: the in-kernel half of the hyp knock detector (PROTOCOL.md sections 4-5).
+// knock.c: the in-kernel half of the hyp knock detector (docs/protocol.md sections 4-5).
 //
 // Every UDP datagram that could be a knock (payload 0..16 bytes, to one of the
 // gateway's own addresses, to a port that is not a configured UDP service, and
@@ -26,13 +26,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-// MAX_LEN is the longest sequence (PROTOCOL.md: N is 2..32). A power of two so
+// MAX_LEN is the longest sequence (docs/protocol.md: N is 2..32). A power of two so
 // that a masked index is provably inside ports[] for the verifier.
 #define MAX_LEN 32
 // K is how many sequences one first port can start, and so how many
 // candidates one source can follow at once. Also a power of two.
 #define K 8
-// Knock datagrams carry at most this many payload bytes (PROTOCOL.md 4).
+// Knock datagrams carry at most this many payload bytes (docs/protocol.md 4).
 #define MAX_PAYLOAD 16
 #define DEFAULT_TIMEOUT_NS (5ULL * 1000 * 1000 * 1000)
 
@@ -322,7 +322,7 @@ static __always_inline int advance(struct stats *cnt, struct progress *p, const 
 }
 
 // knock handles one knock candidate (already known to be dropped) from src to
-// dport. PROTOCOL.md 5: live progress advances only the candidates whose next
+// dport. docs/protocol.md 5: live progress advances only the candidates whose next
 // port is exactly dport; if none survives, progress resets and dport is tried
 // as a first port. So completing a sequence needs its ports as consecutive
 // datagrams from one source, which no sweep of distinct ports can supply

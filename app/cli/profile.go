@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/profiles"
-	"github.com/hideyourports/hyp/app/qrterm"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/qrterm"
 )
 
 func profileCommands() []Command {
@@ -145,7 +145,7 @@ func runProfileAdd(env *Env, pos, argv []string, st profileSettings, force bool,
 			return usageError("--scheme: %w", err)
 		}
 		if s != cp.Params.Scheme {
-			cp.Params = profiles.DefaultParams(s)
+			cp.Params = sequence.DefaultsFor(s)
 		}
 	}
 	if check != "" {

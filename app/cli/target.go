@@ -66,10 +66,7 @@ func applyTargetFlags(env *Env, p profile.Profile, f targetFlags) (profile.Profi
 			return profile.Profile{}, usageError("--scheme: %w", err)
 		}
 		if s != p.Params.Scheme {
-			p.Params = sequence.Defaults()
-			if s == sequence.Hyp {
-				p.Params = sequence.HypDefaults()
-			}
+			p.Params = sequence.DefaultsFor(s)
 		}
 	}
 	if f.check != "" {

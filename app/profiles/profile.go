@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/profile"
-	"github.com/hideyourports/hyp/core/sequence"
 )
 
 // Defaults of a new profile.
@@ -123,12 +122,4 @@ func ValidateName(name string) error {
 		}
 	}
 	return nil
-}
-
-// DefaultParams returns the defaults of a scheme.
-func DefaultParams(s sequence.Scheme) sequence.Params {
-	if s == sequence.Hyp {
-		return sequence.HypDefaults()
-	}
-	return sequence.Defaults()
 }

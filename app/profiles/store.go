@@ -299,7 +299,7 @@ func (r record) profile() (Profile, error) {
 		return Profile{}, fmt.Errorf("scheme: %w", err)
 	}
 	p := Profile{Profile: profile.Profile{Name: r.Name, Host: r.Host}, Command: r.Command, AlwaysOn: r.AlwaysOn, SecretFile: r.SecretFile}
-	p.Params = DefaultParams(s)
+	p.Params = sequence.DefaultsFor(s)
 	if r.Length != 0 {
 		p.Params.Length = r.Length
 	}

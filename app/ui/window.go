@@ -233,11 +233,7 @@ func (w *ProfileWindow) schemeChanged(s string) {
 	if string(w.params.Scheme) == s {
 		return
 	}
-	if s == string(sequence.Hyp) {
-		w.params = sequence.HypDefaults()
-	} else {
-		w.params = sequence.Defaults()
-	}
+	w.params = sequence.DefaultsFor(sequence.Scheme(s))
 }
 
 // applyURI fills the editor from a pasted hyp:// URI, or says what is wrong

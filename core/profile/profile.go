@@ -1,4 +1,4 @@
-// Package profile reads and writes the hyp:// URI of PROTOCOL.md section 6:
+// Package profile reads and writes the hyp:// URI of docs/protocol.md section 6:
 // one string that carries everything a client needs to knock a gateway, for
 // copy-paste or a QR code.
 //
@@ -107,9 +107,7 @@ func parse(uri string) (Profile, []string, error) {
 		if p.Params.Scheme, err = sequence.ParseScheme(v); err != nil {
 			return Profile{}, nil, fmt.Errorf(`parameter "scheme": must be v2 or hyp, got %q`, v)
 		}
-		if p.Params.Scheme == sequence.Hyp {
-			p.Params = sequence.HypDefaults()
-		}
+		p.Params = sequence.DefaultsFor(p.Params.Scheme)
 	}
 	hyp := p.Params.Scheme == sequence.Hyp
 	if v, ok := values["length"]; ok {

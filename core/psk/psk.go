@@ -33,7 +33,7 @@ const (
 // 1639 characters, so anything much bigger is not a key file.
 const maxFileSize = 64 << 10
 
-// encoding is the text form of PROTOCOL.md section 1. A function rather
+// encoding is the text form of docs/protocol.md section 1. A function rather
 // than a package variable so nothing can swap it out.
 func encoding() *base32.Encoding { return base32.StdEncoding.WithPadding(base32.NoPadding) }
 

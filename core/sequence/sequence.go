@@ -1,5 +1,5 @@
 // Package sequence turns a key and a time step into knock ports, for the two
-// schemes of PROTOCOL.md: v2 (the default, HMAC-SHA-256, configurable length
+// schemes of docs/protocol.md: v2 (the default, HMAC-SHA-256, configurable length
 // and port range, a use counter per window) and hyp (bit-for-bit the
 // reference hyp client, HMAC-SHA-1, four ports that only vary in the high
 // byte; kept for migration).
@@ -23,7 +23,7 @@ import (
 // Scheme names a way to derive ports.
 type Scheme string
 
-// The schemes of PROTOCOL.md sections 2 and 3.
+// The schemes of docs/protocol.md sections 2 and 3.
 const (
 	V2  Scheme = "v2"
 	Hyp Scheme = "hyp"
@@ -74,7 +74,7 @@ type Params struct {
 	High   uint16
 }
 
-// Defaults returns the v2 defaults of PROTOCOL.md section 2.
+// Defaults returns the v2 defaults of docs/protocol.md section 2.
 func Defaults() Params {
 	return Params{Scheme: V2, Length: 4, Step: 30, Low: 1024, High: 65535}
 }
@@ -82,6 +82,14 @@ func Defaults() Params {
 // HypDefaults returns the only valid settings of the hyp scheme.
 func HypDefaults() Params {
 	return Params{Scheme: Hyp, Length: hypLength, Step: hypStep, Low: 1024, High: 65535}
+}
+
+// DefaultsFor returns the defaults of scheme s: HypDefaults for hyp, Defaults for anything else.
+func DefaultsFor(s Scheme) Params {
+	if s == Hyp {
+		return HypDefaults()
+	}
+	return Defaults()
 }
 
 // Validate reports the first setting out of range, naming it.
@@ -331,7 +339,7 @@ func (g *generator) fill(out []uint16, window uint64, counter uint32) error {
 	return nil
 }
 
-// v2 is PROTOCOL.md section 2.
+// v2 is docs/protocol.md section 2.
 func (g *generator) v2(out []uint16, window uint64, counter uint32) {
 	var msg [len(v2Label) + 8 + 4 + 1]byte
 	copy(msg[:], v2Label)
@@ -352,7 +360,7 @@ func (g *generator) v2(out []uint16, window uint64, counter uint32) {
 	}
 }
 
-// hyp is PROTOCOL.md section 3, the reference client's dynamic truncation.
+// hyp is docs/protocol.md section 3, the reference client's dynamic truncation.
 func (g *generator) hyp(out []uint16, window uint64) {
 	var msg [8]byte
 	binary.BigEndian.PutUint64(msg[:], window)

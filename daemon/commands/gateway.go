@@ -234,7 +234,7 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 		if k.Params.Scheme == sequence.Hyp {
 			note = "  (warning: 32-bit reference hyp scheme)"
 		}
-		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, k.Params.Scheme, joinServices(k.Services), k.Open, note)
+		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, k.Params.Scheme, firewall.JoinServices(k.Services), k.Open, note)
 	}
 	switch {
 	case len(problems) > 0:
@@ -262,7 +262,7 @@ func cleanupSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 }
 
 func runCleanup(e *env, stop bool) error {
-	pid, running, err := gateway.LockHolder(gateway.Table)
+	pid, running, err := gateway.LockHolder(firewall.DefaultTable)
 	if err != nil {
 		return err
 	}
@@ -276,17 +276,9 @@ func runCleanup(e *env, stop bool) error {
 		}
 		fmt.Fprintf(e.stdout, "stopped hypd (pid %d); if it runs as a service, `hypd stop` or `systemctl disable --now hypd` keeps it from starting again\n", pid)
 	}
-	if err := firewall.Cleanup(gateway.Table, 0); err != nil {
+	if err := firewall.Cleanup(firewall.DefaultTable, 0); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "deleted nftables table inet %s: protected services are reachable again unless another firewall hides them\n", gateway.Table)
+	fmt.Fprintf(e.stdout, "deleted nftables table inet %s: protected services are reachable again unless another firewall hides them\n", firewall.DefaultTable)
 	return nil
-}
-
-func joinServices(svcs []firewall.Service) string {
-	parts := make([]string, len(svcs))
-	for i, s := range svcs {
-		parts[i] = s.String()
-	}
-	return strings.Join(parts, ",")
 }

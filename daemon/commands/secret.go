@@ -9,13 +9,13 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/hideyourports/hyp/app/qrterm"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/internal/cmdline"
+	"github.com/hideyourports/hyp/internal/qrterm"
 )
 
 // runSecretNew makes a key file for one trusted agent and prints the profile URI the agent's

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/firewall"
-	"github.com/hideyourports/hyp/daemon/gateway"
 	"github.com/hideyourports/hyp/daemon/service"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
@@ -194,7 +193,7 @@ func newManager(e *env, configPath string, forInstall bool) (*service.Manager, e
 		ConfigPath: configPath,
 		Executable: exe,
 		Out:        e.stdout,
-		Cleanup:    func() error { return firewall.Cleanup(gateway.Table, 0) },
+		Cleanup:    func() error { return firewall.Cleanup(firewall.DefaultTable, 0) },
 		Ping:       pingControl,
 	}
 	if forInstall && exe != self {

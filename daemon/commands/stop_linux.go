@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/gateway"
 )
 
@@ -21,7 +22,7 @@ func stopRunning(pid int) error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, running, err := gateway.LockHolder(gateway.Table); err == nil && !running {
+		if _, running, err := gateway.LockHolder(firewall.DefaultTable); err == nil && !running {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)

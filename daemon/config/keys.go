@@ -148,7 +148,7 @@ func loadKey(path string, defaults Config) (Key, error) {
 	k := Key{
 		Name:     keyName(filepath.Base(path)),
 		Path:     path,
-		Params:   schemeDefaults(defaults.Scheme),
+		Params:   sequence.DefaultsFor(defaults.Scheme),
 		Services: slices.Clone(defaults.Services),
 		Open:     defaults.Open,
 		Uses:     defaults.Uses,
@@ -186,13 +186,6 @@ func checkEntropy(p sequence.Params) error {
 			p.Length, p.Low, p.High, math.Floor(bits*10)/10, span, MinBits)
 	}
 	return nil
-}
-
-func schemeDefaults(s sequence.Scheme) sequence.Params {
-	if s == sequence.Hyp {
-		return sequence.HypDefaults()
-	}
-	return sequence.Defaults()
 }
 
 // keyFile is a .toml key file. Values are decoded as `any` and checked
@@ -251,7 +244,7 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 		if err != nil {
 			return fail("scheme", "%v", err)
 		}
-		k.Params = schemeDefaults(scheme)
+		k.Params = sequence.DefaultsFor(scheme)
 	}
 	ints := []struct {
 		field string

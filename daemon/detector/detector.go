@@ -27,7 +27,7 @@ import (
 	"github.com/hideyourports/hyp/bpf"
 )
 
-// DefaultKnockTimeout is how long a whole sequence may take (PROTOCOL.md 4).
+// DefaultKnockTimeout is how long a whole sequence may take (docs/protocol.md 4).
 const DefaultKnockTimeout = 5 * time.Second
 
 // Sequence is one valid knock: the ports a client sends for (key, window,

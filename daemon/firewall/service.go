@@ -22,6 +22,15 @@ func (s Service) String() string {
 	return s.Proto + "/" + strconv.Itoa(int(s.Port))
 }
 
+// JoinServices formats svcs as a config would list them: "tcp/22,udp/51820".
+func JoinServices(svcs []Service) string {
+	parts := make([]string, len(svcs))
+	for i, s := range svcs {
+		parts[i] = s.String()
+	}
+	return strings.Join(parts, ",")
+}
+
 // Validate reports whether s names a protocol the firewall can match and a
 // port other than 0.
 func (s Service) Validate() error {

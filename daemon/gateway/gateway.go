@@ -12,7 +12,7 @@ import (
 )
 
 // Table is the nftables table (family inet) hypd owns; it deletes no other.
-const Table = "hyp"
+const Table = firewall.DefaultTable
 
 // Options are what a run needs beyond the configuration.
 type Options struct {

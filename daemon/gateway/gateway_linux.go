@@ -60,7 +60,7 @@ type gateway struct {
 // services stay hidden and grants expire on time.
 func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	log := o.Logger
-	lock, err := AcquireLock(Table)
+	lock, err := AcquireLock(firewall.DefaultTable)
 	if err != nil {
 		return err
 	}
@@ -128,13 +128,13 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 
 	// The first change to the ruleset. From here on, hypd stays up whatever fails.
 	fw, err := firewall.Open(firewall.Config{
-		Table:     Table,
+		Table:     firewall.DefaultTable,
 		Protected: protected,
 		Stealth:   cfg.Stealth,
 		Public:    cfg.Public,
 	})
 	if err != nil {
-		return fmt.Errorf("opening firewall table inet %s: %w", Table, err)
+		return fmt.Errorf("opening firewall table inet %s: %w", firewall.DefaultTable, err)
 	}
 	defer func() { err = errors.Join(err, fw.Close()) }()
 	g.fw = fw
@@ -208,11 +208,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	wg.Go(func() {
 		_ = fw.Watch(watchCtx, watchInterval, func(drift []string, err error) {
 			if err != nil {
-				log.Error("checking the nftables table", "table", "inet "+Table, "err", err)
+				log.Error("checking the nftables table", "table", "inet "+firewall.DefaultTable, "err", err)
 				return
 			}
 			g.repairs.Add(1)
-			log.Warn("nftables table changed from outside hypd; re-created it", "table", "inet "+Table, "drift", drift)
+			log.Warn("nftables table changed from outside hypd; re-created it", "table", "inet "+firewall.DefaultTable, "drift", drift)
 		})
 	})
 
@@ -440,7 +440,7 @@ func (g *gateway) reloadConfig() {
 // this, one bad edit of hypd.toml would expose every protected service after the next reboot.
 // Nothing is done while another hypd runs. It returns what it did, for the log.
 func Restore(stateDir string) (string, error) {
-	lock, err := AcquireLock(Table)
+	lock, err := AcquireLock(firewall.DefaultTable)
 	if err != nil {
 		return "", err
 	}
@@ -454,14 +454,14 @@ func Restore(stateDir string) (string, error) {
 	}
 	// Also when the table exists: someone may have flushed a chain or a set since the last run
 	// stopped. Open rebuilds chains and sets to the last protection in one batch and keeps grants.
-	fw, err := firewall.Open(firewall.Config{Table: Table, Protected: last.Protected, Public: last.Public, Stealth: last.Stealth})
+	fw, err := firewall.Open(firewall.Config{Table: firewall.DefaultTable, Protected: last.Protected, Public: last.Public, Stealth: last.Stealth})
 	if err != nil {
 		return "", fmt.Errorf("restoring the last protection: %w", err)
 	}
 	if err := fw.Close(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("restored the last protection: table inet %s hides %v (stealth %v)", Table, last.Protected, last.Stealth), nil
+	return fmt.Sprintf("restored the last protection: table inet %s hides %v (stealth %v)", firewall.DefaultTable, last.Protected, last.Stealth), nil
 }
 
 // backend answers the control socket from the live objects.

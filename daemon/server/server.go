@@ -222,7 +222,7 @@ func (s *Server) SetKeys(keys []config.Key) error {
 			continue
 		}
 		s.log.Info("key loaded", "key", k.Name, "id", k.Secret.ID(), "scheme", string(k.Params.Scheme),
-			"services", servicesString(k.Services), "open", k.Open.String())
+			"services", firewall.JoinServices(k.Services), "open", k.Open.String())
 		if k.Params.Scheme == sequence.Hyp {
 			s.log.Warn("key uses the 32-bit reference hyp scheme; move it to v2 when its clients can",
 				"key", k.Name, "path", k.Path)
@@ -513,7 +513,7 @@ func Slots(keys []config.Key, skew int) (int, error) {
 
 // sweepable reports whether an ascending or descending sweep of every port would send ports in
 // exactly this order, consecutively: p, p+1, p+2, ... or p, p-1, p-2, ... Such a sequence would
-// let a plain port scan open the gateway, so it is never loaded (PROTOCOL.md section 5).
+// let a plain port scan open the gateway, so it is never loaded (docs/protocol.md section 5).
 func sweepable(ports []uint16) bool {
 	if len(ports) < 2 {
 		return false
@@ -592,12 +592,12 @@ func (s *Server) Handle(rec detector.Record) error {
 	if allowErr != nil {
 		s.count(func(st *Stats) { st.GrantErrors++ })
 		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
-			"services", servicesString(k.Services), "err", fmt.Errorf("opening the services: %w", allowErr))
+			"services", firewall.JoinServices(k.Services), "err", fmt.Errorf("opening the services: %w", allowErr))
 		return rmErr
 	}
 	s.count(func(st *Stats) { st.Grants++ })
 	s.log.Info("access granted", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
-		"services", servicesString(k.Services), "expires", now.Add(k.Open).UTC().Format(time.RFC3339))
+		"services", firewall.JoinServices(k.Services), "expires", now.Add(k.Open).UTC().Format(time.RFC3339))
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		// Where a grant's time goes, for docs/bench.md: from the record in hand to the use on
 		// disk, to the element in nftables, to the sequence gone from the kernel.
@@ -710,15 +710,4 @@ func (s *Server) Run(ctx context.Context, changed <-chan struct{}) error {
 			timer.Reset(time.Until(s.nextBoundary(s.opts.Now())) + 5*time.Millisecond)
 		}
 	}
-}
-
-func servicesString(svcs []firewall.Service) string {
-	s := ""
-	for i, sv := range svcs {
-		if i > 0 {
-			s += ","
-		}
-		s += sv.String()
-	}
-	return s
 }
