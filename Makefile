@@ -50,7 +50,7 @@ cross: ## build the hyp CLI for every supported OS/CPU (Linux, Windows, macOS, F
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./app/cmd/hyp; \
 	done
 
-generate: ## regenerate the BPF objects with bpf2go (needs clang, llvm, libbpf-dev)
+generate: ## regenerate the BPF objects with bpf2go (needs clang and llvm; the headers are in bpf/include)
 	$(GO) generate ./bpf/
 
 check-generate: generate ## regenerate and fail if the committed BPF objects differ

@@ -101,7 +101,6 @@ libxi-dev                  tray      pc:xi,h:X11/extensions/XInput2.h
 libxxf86vm-dev             tray      pc:xxf86vm,h:X11/Xlib.h+X11/extensions/xf86vmode.h
 clang                      test      clang                     # make check-generate (bpf2go)
 llvm                       test      llvm-strip                # bpf2go strips the BPF objects
-libbpf-dev                 test      h:linux/types.h+bpf/bpf_helpers.h # the BPF program includes it
 iputils-ping               test      ping                      # firewall, detector tests
 procps                     test      sysctl                    # firewall, detector tests: forwarding, rp_filter
 tcpdump                    test      tcpdump                   # e2e: nothing answers a knock

@@ -5,9 +5,9 @@
 // completed sequence. daemon/detector owns the loaded objects at run time.
 //
 // knock_bpfel.go and knock_bpfel.o are generated and committed; regenerate
-// with `go generate ./bpf/` from the repository root (needs clang and
-// libbpf-dev). Only the little-endian target is generated so that the output
+// with `go generate ./bpf/` from the repository root; it needs only clang
+// (the headers are in include/, so any host gives the same object). Only the little-endian target is generated so that the output
 // is reproducible byte for byte.
 package bpf
 
-//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -type sequence -type first_port -type progress -type addr -type record -type settings -type stats knock knock.c
+//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -mcpu=v3 -nostdinc -Iinclude" -type sequence -type first_port -type progress -type addr -type record -type settings -type stats knock knock.c

@@ -17,12 +17,7 @@
 // destination, one conntrack lookup and one LRU hash lookup; the memory is
 // bounded by the map sizes whatever an attacker sends.
 
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
-#include <linux/udp.h>
+#include "hyp_kernel.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
