@@ -22,12 +22,11 @@ var t0 = time.Date(2026, 11, 22, 3, 20, 0, 0, time.UTC)
 // auto set, a timer fires at once and moves time forward by its duration,
 // which is what a test that only cares about the order of events wants.
 type fakeClock struct {
-	mu      sync.Mutex // guards now, timers
-	now     time.Time
-	timers  []fakeTimer
-	auto    bool
-	armed   chan struct{} // gets a value each time a timer is armed
-	stopped int
+	mu     sync.Mutex // guards now, timers
+	now    time.Time
+	timers []fakeTimer
+	auto   bool
+	armed  chan struct{} // gets a value each time a timer is armed
 }
 
 type fakeTimer struct {

@@ -190,12 +190,6 @@ func (g *gateway) restart() *lab.Process {
 	return p
 }
 
-func (g *gateway) process() *lab.Process {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.hypd
-}
-
 // newKey makes a key with hypd secret new and returns its profile URI for host.
 func (g *gateway) newKey(name string, host netip.Addr) string {
 	g.t.Helper()
