@@ -2,10 +2,11 @@ package bpf
 
 import (
 	"encoding/binary"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 func TestLayout(t *testing.T) {
@@ -47,9 +48,7 @@ func TestDecodeRecord(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads a BPF program")
-	}
+	needs.Root(t, "loads a BPF program")
 	o, err := Load(Options{MaxSequences: 1024, MaxSources: 128})
 	if err != nil {
 		t.Fatal(err)

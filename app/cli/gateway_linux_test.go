@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // gatewayLab is hypd in a gateway namespace and a client namespace joined by
@@ -68,9 +70,7 @@ func (s *syncBuffer) String() string {
 
 func newGatewayLab(t *testing.T) *gatewayLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces and runs hypd with XDP and nftables")
-	}
+	needs.Root(t, "builds network namespaces and runs hypd with XDP and nftables")
 	bin := t.TempDir()
 	pid := os.Getpid()
 	l := &gatewayLab{

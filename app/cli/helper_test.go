@@ -10,15 +10,14 @@ import (
 
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // TestHelperCommands: helper add copies a saved profile with its key into a
 // root-only store, list shows it without the key, run keeps it alive until
 // interrupted, remove deletes it.
 func TestHelperCommands(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the helper store is root-only")
-	}
+	needs.Root(t, "the helper store is root-only")
 	env, _ := storeEnv(t, profiles.NewMemory())
 	env.HelperDir = filepath.Join(t.TempDir(), "helper")
 	noCheck := "hyp://192.0.2.7?secret=" + secret

@@ -10,14 +10,13 @@ import (
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
-// TestKeyringProfileCommands runs profile add/show/update/remove against the
+// TestSecretServiceProfileCommands runs profile add/show/update/remove against the
 // real Secret Service and greps the config directory for the key.
-func TestKeyringProfileCommands(t *testing.T) {
-	if os.Getenv("HYP_SECRET_SERVICE") != "1" {
-		t.Skip("needs a real Secret Service: run under dbus-run-session with gnome-keyring and HYP_SECRET_SERVICE=1 (.ci/test does)")
-	}
+func TestSecretServiceProfileCommands(t *testing.T) {
+	needs.Env(t, "HYP_SECRET_SERVICE", "1", "a real Secret Service: run under dbus-run-session with gnome-keyring (.ci/test does)")
 	kr := profiles.Keyring{Service: fmt.Sprintf("hyp-cli-test-%d", os.Getpid())}
 	dir := filepath.Join(t.TempDir(), "hyp")
 	env := &cli.Env{Profiles: func() (*profiles.Store, error) {

@@ -17,15 +17,14 @@ import (
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 const uri = "hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&check=tcp/443"
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the helper store is root-only")
-	}
+	needs.Root(t, "the helper store is root-only")
 }
 
 func testProfile(t *testing.T, name string) profiles.Profile {

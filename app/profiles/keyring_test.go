@@ -10,20 +10,19 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // needSecretService skips unless the test runs against a real Secret Service
 // (CI: dbus-run-session + gnome-keyring, HYP_SECRET_SERVICE=1).
 func needSecretService(t *testing.T) {
 	t.Helper()
-	if os.Getenv("HYP_SECRET_SERVICE") != "1" {
-		t.Skip("needs a real Secret Service: run under dbus-run-session with gnome-keyring and HYP_SECRET_SERVICE=1 (.ci/test does)")
-	}
+	needs.Env(t, "HYP_SECRET_SERVICE", "1", "a real Secret Service: run under dbus-run-session with gnome-keyring (.ci/test does)")
 }
 
-// TestKeyringStore stores, reads back, updates and removes a profile in the
+// TestSecretServiceStore stores, reads back, updates and removes a profile in the
 // real OS keyring, and greps the config directory for the key.
-func TestKeyringStore(t *testing.T) {
+func TestSecretServiceStore(t *testing.T) {
 	needSecretService(t)
 	kr := profiles.Keyring{Service: fmt.Sprintf("hyp-test-%d", os.Getpid())}
 	dir := t.TempDir()
@@ -65,8 +64,8 @@ func TestKeyringStore(t *testing.T) {
 	}
 }
 
-// TestKeyringMissingEntry: a profile whose keyring entry is gone says so.
-func TestKeyringMissingEntry(t *testing.T) {
+// TestSecretServiceMissingEntry: a profile whose keyring entry is gone says so.
+func TestSecretServiceMissingEntry(t *testing.T) {
 	needSecretService(t)
 	kr := profiles.Keyring{Service: fmt.Sprintf("hyp-test-%d", os.Getpid())}
 	if _, err := kr.Get("never-stored"); !errors.Is(err, profiles.ErrNoSecret) {

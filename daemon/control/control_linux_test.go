@@ -10,14 +10,14 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // TestOtherUsersAreRefused runs a client as nobody (uid 65534) against the socket: refused when
 // its group is nobody's, allowed when its group is the socket's (root) group.
 func TestOtherUsersAreRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs clients as other users")
-	}
+	needs.Root(t, "runs clients as other users")
 	// The test binary must be executable by nobody: copy it into a world-readable directory.
 	bin, err := os.MkdirTemp("", "hyp-control-test-")
 	if err != nil {

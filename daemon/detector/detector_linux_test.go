@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/hideyourports/hyp/bpf"
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // XDP verdicts.
@@ -25,9 +25,7 @@ const (
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs")
-	}
+	needs.Root(t, "loads BPF programs")
 }
 
 // harness is a loaded, unattached detector and helpers to feed it frames.

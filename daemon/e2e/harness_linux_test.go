@@ -21,6 +21,7 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // binEnv names the directory holding hyp and hypd. TestMain builds them into a temporary
@@ -86,9 +87,7 @@ func bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces, XDP and nftables")
-	}
+	needs.Root(t, "network namespaces, XDP and nftables")
 }
 
 // gateway is one lab with a TCP echo service on the gateway and a place for hypd's files.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // nsCounter makes namespace and link names unique within this test process;
@@ -19,9 +21,7 @@ var nsCounter atomic.Uint32
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and nftables tables")
-	}
+	needs.Root(t, "creates network namespaces and nftables tables")
 }
 
 // testNS is a throwaway network namespace.

@@ -16,7 +16,7 @@ const module = "github.com/hideyourports/hyp"
 func rules() map[string][]string {
 	return map[string][]string{
 		"core/":     {"app/", "daemon/", "internal/", "bpf/", "packaging/"},
-		"bpf":       {"app/", "daemon/", "internal/", "packaging/"},
+		"bpf":       {"app/", "daemon/", "packaging/"},
 		"internal/": {"app/", "daemon/", "bpf", "packaging/"},
 		"daemon/":   {"app/"},
 		"app/":      {"daemon/", "bpf"},

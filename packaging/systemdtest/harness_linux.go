@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 // Env is what the tests need from the machine, from the environment.
@@ -28,9 +30,7 @@ type Env struct {
 // LoadEnv reads Env and fails the test with what is missing.
 func LoadEnv(t testing.TB) Env {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: boots containers with systemd-nspawn")
-	}
+	needs.Root(t, "boots containers with systemd-nspawn")
 	e := Env{Root: os.Getenv("HYP_NSPAWN_ROOT"), Bin: os.Getenv("HYP_BIN"), Dist: os.Getenv("HYP_DIST")}
 	if e.Root == "" || e.Bin == "" {
 		t.Fatal("set HYP_NSPAWN_ROOT (see packaging/test/rootfs.sh) and HYP_BIN (the directory of bin/hypd); .ci/stages/30-systemd.sh does")

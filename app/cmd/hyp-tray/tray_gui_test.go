@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/hideyourports/hyp/internal/needs"
 )
 
 const (
@@ -35,9 +37,7 @@ const (
 
 func needEnv(t *testing.T) (bin string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces and runs hypd")
-	}
+	needs.Root(t, "builds network namespaces and runs hypd")
 	bin = os.Getenv("HYP_BIN")
 	for _, v := range []string{"HYP_BIN", "DISPLAY", "DBUS_SESSION_BUS_ADDRESS"} {
 		if os.Getenv(v) == "" {
