@@ -11,9 +11,6 @@ import (
 	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
-// Table is the nftables table (family inet) hypd owns; it deletes no other.
-const Table = firewall.DefaultTable
-
 // Options are what a run needs beyond the configuration.
 type Options struct {
 	Logger *slog.Logger

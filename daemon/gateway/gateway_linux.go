@@ -59,41 +59,14 @@ type gateway struct {
 // its services hidden. On return the firewall table stays in place (fail closed): protected
 // services stay hidden and grants expire on time.
 func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
+	pre, err := preflight(cfg, o)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, pre.Close()) }()
+
 	log := o.Logger
-	lock, err := AcquireLock(firewall.DefaultTable)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, lock.Close()) }()
-
-	if err := checkStateDir(cfg.StateDir); err != nil {
-		return err
-	}
-	last, _, err := loadProtection(cfg.StateDir)
-	if err != nil {
-		return err
-	}
-	st, err := spent.Open(filepath.Join(cfg.StateDir, "spent.json"))
-	if err != nil {
-		return err
-	}
-	// Closed last: a clean stop is recorded, so the next start need not distrust recent windows.
-	defer func() { err = errors.Join(err, st.Close()) }()
-	if o.ControlSocket != "" {
-		if err := control.CheckPath(o.ControlSocket); err != nil {
-			return err
-		}
-	}
-	var metricsLn net.Listener
-	if cfg.Metrics != "" {
-		// Bound now, served once everything is wired: a port in use is found before any change.
-		if metricsLn, err = net.Listen("tcp", cfg.Metrics); err != nil {
-			return fmt.Errorf("metrics %s: %w (nothing was changed)", cfg.Metrics, err)
-		}
-		defer metricsLn.Close()
-	}
-
-	g := &gateway{log: log, opts: o, cfg: cfg, kept: last.Protected}
+	g := &gateway{log: log, opts: o, cfg: cfg, kept: pre.last.Protected}
 	keys := g.loadKeys()
 	g.mu.Lock()
 	g.origins = protection(cfg, keys, g.kept)
@@ -106,20 +79,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	}
 	// The detector is loaded and attached before the table changes: it is the part most likely
 	// to fail (kernel features, permissions), and without the table it opens nothing.
-	det, err := detector.Open(detector.Config{
-		Interfaces:   cfg.Interfaces,
-		UDPServices:  udpPorts(protected, cfg.Public),
-		KnockTimeout: cfg.KnockTimeout,
-		MaxSequences: slots,
-		// A deleted, re-created or failing uplink is worth a line: knocks on it depend on it.
-		OnInterface: func(s detector.InterfaceState) {
-			if s.Attached() {
-				log.Info(s.Message(), "interface", s.Name, "mode", s.Mode)
-			} else {
-				log.Warn(s.Message(), "interface", s.Name, "mode", s.Mode)
-			}
-		},
-	})
+	det, err := openDetector(cfg, protected, slots, log)
 	if err != nil {
 		return fmt.Errorf("starting the knock detector (nothing was changed in nftables): %w", err)
 	}
@@ -144,7 +104,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		Skew:     cfg.Skew,
 		Detector: det,
 		Firewall: fw,
-		Spent:    st,
+		Spent:    pre.spent,
 		Logger:   log,
 		// MaxSequences lets Refresh load the most useful sequences when a reload adds keys.
 		MaxSequences: slots,
@@ -158,9 +118,109 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	if err := srv.SetKeys(keys); err != nil {
 		log.Error("loading the keys' sequences into the knock detector; retrying at the next time step", "err", err)
 	}
+	if !det.ConntrackReplies() {
+		// The kfunc resolves when the program loads; on a kernel with nf_conntrack as a module
+		// that nothing had loaded yet (hypd's own table loads it, but after the detector), small
+		// UDP replies to the gateway's own flows are judged as knocks until the next start.
+		log.Warn("the knock detector cannot look up conntrack (nf_conntrack was not loaded when it started): small UDP replies to the gateway's own outgoing flows are dropped; restart hypd now that its table has loaded nf_conntrack, or load it at boot (modules-load.d)")
+	}
+	log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protected,
+		"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String(), "conntrack_replies", det.ConntrackReplies())
+	err = g.serve(ctx, pre.metrics)
+	log.Info("hypd stopping; protected services stay hidden, grants expire on time")
+	return err
+}
 
-	// Every goroutine below ends with watchCtx and is joined before the deferred closes release
-	// the kernel handles it uses.
+// checked is what preflight opened: held for the whole run, released in reverse order.
+type checked struct {
+	lock    *Lock
+	last    Protection
+	spent   *spent.Store
+	metrics net.Listener // nil when metrics are off
+}
+
+// preflight does every check that needs no change to the ruleset — the instance lock (a second
+// hypd touches nothing), the state directory, the last protection, the spent log, the control
+// socket's path, the metrics port — so that a failure here leaves the kernel as it was.
+func preflight(cfg config.Config, o Options) (_ *checked, err error) {
+	c := &checked{}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.Close())
+		}
+	}()
+	if c.lock, err = AcquireLock(firewall.DefaultTable); err != nil {
+		return nil, err
+	}
+	if err := checkStateDir(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if c.last, _, err = loadProtection(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	if c.spent, err = spent.Open(filepath.Join(cfg.StateDir, "spent.json")); err != nil {
+		return nil, err
+	}
+	if o.ControlSocket != "" {
+		if err := control.CheckPath(o.ControlSocket); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Metrics != "" {
+		// Bound now, served once everything is wired: a port in use is found before any change.
+		if c.metrics, err = net.Listen("tcp", cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("metrics %s: %w (nothing was changed)", cfg.Metrics, err)
+		}
+	}
+	return c, nil
+}
+
+// Close releases in reverse order. The spent log closes after everything that spends: a clean
+// stop is recorded, so the next start need not distrust recent windows.
+func (c *checked) Close() error {
+	var err error
+	if c.metrics != nil {
+		err = errors.Join(err, ignoreClosed(c.metrics.Close()))
+	}
+	if c.spent != nil {
+		err = errors.Join(err, c.spent.Close())
+	}
+	if c.lock != nil {
+		err = errors.Join(err, c.lock.Close())
+	}
+	return err
+}
+
+// ignoreClosed drops the error of closing a listener the metrics server already closed.
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func openDetector(cfg config.Config, protected []firewall.Service, slots int, log *slog.Logger) (*detector.Detector, error) {
+	return detector.Open(detector.Config{
+		Interfaces:   cfg.Interfaces,
+		UDPServices:  udpPorts(protected, cfg.Public),
+		KnockTimeout: cfg.KnockTimeout,
+		MaxSequences: slots,
+		// A deleted, re-created or failing uplink is worth a line: knocks on it depend on it.
+		OnInterface: func(s detector.InterfaceState) {
+			if s.Attached() {
+				log.Info(s.Message(), "interface", s.Name, "mode", s.Mode)
+			} else {
+				log.Warn(s.Message(), "interface", s.Name, "mode", s.Mode)
+			}
+		},
+	})
+}
+
+// serve runs the server until ctx ends, with what feeds it: the keys directory watch, reload
+// requests, the table watch, the metrics and control endpoints. Every goroutine it starts ends
+// with it and is joined before it returns, so none outlives the kernel handles Run closes next.
+func (g *gateway) serve(ctx context.Context, metricsLn net.Listener) (err error) {
+	log := g.log
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -173,8 +233,8 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		default:
 		}
 	}
-	if w, err := config.Watch(cfg.KeysDir, 200*time.Millisecond); err != nil {
-		log.Warn("not watching the keys directory; send SIGHUP after changing keys", "keys", cfg.KeysDir, "err", err)
+	if w, werr := config.Watch(g.cfg.KeysDir, 200*time.Millisecond); werr != nil {
+		log.Warn("not watching the keys directory; send SIGHUP after changing keys", "keys", g.cfg.KeysDir, "err", werr)
 	} else {
 		defer func() { err = errors.Join(err, w.Close()) }()
 		wg.Go(func() {
@@ -188,13 +248,13 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 			}
 		})
 	}
-	if o.Reload != nil {
+	if g.opts.Reload != nil {
 		wg.Go(func() {
 			for {
 				select {
 				case <-watchCtx.Done():
 					return
-				case <-o.Reload:
+				case <-g.opts.Reload:
 					g.reloadConfig()
 					notify()
 				}
@@ -206,7 +266,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	// a flushed chain or set, a deleted rule: while hypd runs, its table is rebuilt within
 	// milliseconds of any change from outside.
 	wg.Go(func() {
-		_ = fw.Watch(watchCtx, watchInterval, func(drift []string, err error) {
+		_ = g.fw.Watch(watchCtx, watchInterval, func(drift []string, err error) {
 			if err != nil {
 				log.Error("checking the nftables table", "table", "inet "+firewall.DefaultTable, "err", err)
 				return
@@ -216,34 +276,22 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		})
 	})
 
-	started := time.Now()
-	b := &backend{g: g, started: started}
+	b := &backend{g: g, started: time.Now()}
 	if metricsLn != nil {
 		ms := &http.Server{Handler: metricsHandler(b), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() { _ = ms.Serve(metricsLn) })
 		defer ms.Close()
 		log.Info("serving Prometheus metrics", "address", metricsLn.Addr().String())
 	}
-	if o.ControlSocket != "" {
-		cs, err := control.Listen(o.ControlSocket, b)
-		if err != nil {
-			log.Error("no control socket: hypd status will not answer; the gateway runs on", "err", err)
+	if g.opts.ControlSocket != "" {
+		cs, lerr := control.Listen(g.opts.ControlSocket, b)
+		if lerr != nil {
+			log.Error("no control socket: hypd status will not answer; the gateway runs on", "err", lerr)
 		} else {
 			defer func() { err = errors.Join(err, cs.Close()) }()
 		}
 	}
-
-	if !det.ConntrackReplies() {
-		// The kfunc resolves when the program loads; on a kernel with nf_conntrack as a module
-		// that nothing had loaded yet (hypd's own table loads it, but after the detector), small
-		// UDP replies to the gateway's own flows are judged as knocks until the next start.
-		log.Warn("the knock detector cannot look up conntrack (nf_conntrack was not loaded when it started): small UDP replies to the gateway's own outgoing flows are dropped; restart hypd now that its table has loaded nf_conntrack, or load it at boot (modules-load.d)")
-	}
-	log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protected,
-		"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String(), "conntrack_replies", det.ConntrackReplies())
-	err = srv.Run(ctx, changed)
-	log.Info("hypd stopping; protected services stay hidden, grants expire on time")
-	return err
+	return g.srv.Run(ctx, changed)
 }
 
 // loadKeys reads the keys directory with the current configuration as defaults, remembers the
