@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // TestExecLauncherStopsGracefully: cancel sends SIGTERM, so a VPN client can
@@ -19,19 +20,23 @@ import (
 func TestExecLauncherStopsGracefully(t *testing.T) {
 	dir := t.TempDir()
 	mark := filepath.Join(dir, "terminated")
+	ready := filepath.Join(dir, "trapped")
 	script := filepath.Join(dir, "vpn.sh")
-	body := "#!/bin/sh\ntrap 'echo bye > \"$1\"; exit 0' TERM\necho up\nwhile :; do sleep 0.05; done\n"
+	body := "#!/bin/sh\ntrap 'echo bye > \"$1\"; exit 0' TERM\n: > \"$2\"\necho up\nwhile :; do sleep 0.05; done\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	l := &connect.ExecLauncher{Stdout: &out, StopGrace: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
-	proc, err := l.Start(ctx, []string{script, mark})
+	proc, err := l.Start(ctx, []string{script, mark, ready})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the shell install its trap
+	waitfor.For(t, "the shell installing its trap", 5*time.Second, func() bool {
+		_, err := os.Stat(ready)
+		return err == nil
+	})
 	start := time.Now()
 	cancel()
 	proc.Wait()

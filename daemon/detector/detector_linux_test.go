@@ -642,6 +642,8 @@ func TestReadCancelAndClose(t *testing.T) {
 		_, err := d.Read(context.Background())
 		done <- err
 	}()
+	// Not synchronisation: Close before or during Read must both give ErrClosed; the pause makes
+	// the interesting order, a Read already blocked in the ring buffer, the likely one.
 	time.Sleep(20 * time.Millisecond)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)

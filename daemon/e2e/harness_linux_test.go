@@ -22,6 +22,7 @@ import (
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/e2e/lab"
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // binEnv names the directory holding hyp and hypd. TestMain builds them into a temporary
@@ -212,6 +213,20 @@ func (g *gateway) status() control.Status {
 	if err != nil {
 		g.t.Fatalf("hypd status: %v", err)
 	}
+	return st
+}
+
+// settle waits until the detector has judged n more datagrams than before and hypd has decided
+// on every sequence completed so far, and returns that status. Only then does "still hidden"
+// mean that hypd said no, rather than that it had not got to it yet.
+func (g *gateway) settle(before control.Status, n int) control.Status {
+	g.t.Helper()
+	var st control.Status
+	waitfor.For(g.t, fmt.Sprintf("hypd judging %d datagrams and deciding every completion", n), 5*time.Second, func() bool {
+		st = g.status()
+		d := st.Detector
+		return d.Seen >= before.Detector.Seen+uint64(n) && d.Completions == st.Server.HandledRecords+d.StaleRecords+d.RingbufDrops
+	})
 	return st
 }
 

@@ -56,9 +56,8 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 	// own address. The sequence is spent and gone from the kernel, so nothing completes.
 	before := g.status()
 	send(t, l.Attacker, l.AttackerIP(), l.GatewayIP(), payload(parseURI(t, uri4)), k.ports...)
-	time.Sleep(300 * time.Millisecond)
+	after := g.settle(before, len(k.ports))
 	assertHidden(t, attacker)
-	after := g.status()
 	if after.Detector.Completions != before.Detector.Completions || after.Server.Grants != before.Server.Grants {
 		t.Errorf("replay after the knock: completions %d -> %d, grants %d -> %d; want no change",
 			before.Detector.Completions, after.Detector.Completions, before.Server.Grants, after.Server.Grants)
@@ -246,13 +245,13 @@ func TestKill9FailsClosedAndRestartRefusesSpent(t *testing.T) {
 	if w := p.Params.Window(time.Now().Unix()); w > k.window+1 {
 		t.Fatalf("window %d is no longer acceptable at %d; the test took too long", k.window, w)
 	}
+	before := g.status()
 	send(t, l.Client, l.ClientIP(), l.GatewayIP(), payload(p), k.ports...)
-	time.Sleep(300 * time.Millisecond)
+	st := g.settle(before, len(k.ports))
 	assertHidden(t, client)
 	if lines := grantLines(hypd.Output()); len(lines) != 0 {
 		t.Errorf("restarted hypd granted the spent sequence: %v", lines)
 	}
-	st := g.status()
 	// Either the spent sequence was never loaded (no completion), or it completed and was refused.
 	if st.Server.Grants != 0 || (st.Detector.Completions > 0 && st.Server.ReplaysRefused == 0) {
 		t.Errorf("after the replay: completions %d, replays refused %d, grants %d; want no grant", st.Detector.Completions, st.Server.ReplaysRefused, st.Server.Grants)
@@ -284,8 +283,9 @@ func TestKeyFilesAddedAndRemovedWhileRunning(t *testing.T) {
 	if st := g.status(); st.Server.SequencesLoaded != 0 || len(st.Keys) != 0 {
 		t.Errorf("after removing the key file: %d sequences, %d keys loaded; want none", st.Server.SequencesLoaded, len(st.Keys))
 	}
+	before := g.status()
 	g.knock(l.Client, uriA)
-	time.Sleep(300 * time.Millisecond)
+	g.settle(before, parseURI(t, uriA).Params.Length)
 	assertHidden(t, client)
 
 	uriB := g.newKey("desktop", l.GatewayIP())

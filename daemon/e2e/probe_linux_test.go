@@ -17,6 +17,7 @@ import (
 
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // capture is tcpdump running in a namespace, printing one line per packet that matches.
@@ -110,10 +111,7 @@ func TestProbesDrawNoReply(t *testing.T) {
 
 	c = startCapture(t, l.Attacker, filter)
 	send(t, l.Attacker, netip.Addr{}, l.GatewayIP(), make([]byte, 32), random)
-	deadline := time.Now().Add(2 * time.Second)
-	for !strings.Contains(c.p.Output(), "unreachable") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.Until(2*time.Second, func() bool { return strings.Contains(c.p.Output(), "unreachable") })
 	pkts := c.stop(t)
 	if len(pkts) == 0 || !strings.Contains(strings.Join(pkts, "\n"), "unreachable") {
 		t.Errorf("control: a 32-byte datagram to closed port %d drew no ICMP port unreachable; captured %q", random, pkts)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/hideyourports/hyp/internal/waitfor"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // SIGHUP (systemctl reload hypd) reads the whole configuration again: what can change live is
@@ -40,16 +41,7 @@ func TestReloadAppliesOrRefusesTheWholeConfig(t *testing.T) {
 	}
 	// answers retries reachable for a while: one lost SYN on a loaded machine is not a verdict
 	// (the probes that expect silence stay single: a retry cannot make them pass wrongly).
-	answers := func() bool {
-		for deadline := time.Now().Add(3 * time.Second); ; {
-			if reachable() {
-				return true
-			}
-			if time.Now().After(deadline) {
-				return false
-			}
-		}
-	}
+	answers := func() bool { return waitfor.Until(3*time.Second, reachable) }
 
 	uri := g.newKey("laptop", l.GatewayIP())
 	conf := filepath.Join(g.dir, "hypd.toml")

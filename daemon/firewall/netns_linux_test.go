@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // nsCounter makes namespace and link names unique within this test process;
@@ -105,15 +106,11 @@ func (ns *testNS) do(fn func() error) error {
 // sent before that times out although nothing filters it.
 func (ns *testNS) waitLinkUp(t testing.TB, dev string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		out := ns.run(t, "ip", "-o", "link", "show", "dev", dev)
-		if strings.Contains(out, "LOWER_UP") && !strings.Contains(out, "qdisc noop") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s in %s not up with a queue after 5 s: %s", dev, ns.name, out)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var out string
+	if !waitfor.Until(5*time.Second, func() bool {
+		out = ns.run(t, "ip", "-o", "link", "show", "dev", dev)
+		return strings.Contains(out, "LOWER_UP") && !strings.Contains(out, "qdisc noop")
+	}) {
+		t.Fatalf("%s in %s not up with a queue after 5 s: %s", dev, ns.name, out)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // probeTimeout bounds a connection attempt; on a veth an answer takes
@@ -143,13 +145,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			}
 			kept := mustConnect(t, p.cl, tc.gw, port, "granted")
 
-			deadline := time.Now().Add(6 * time.Second)
-			for len(grantsOf(t, f)) != 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("grant did not expire")
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			waitfor.For(t, "the grant expiring in the kernel", 6*time.Second, func() bool { return len(grantsOf(t, f)) == 0 })
 			mustDrop(t, p.cl, tc.gw, port, "grant expired")
 			echo(t, kept, "connection established during the grant, after expiry")
 

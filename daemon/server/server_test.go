@@ -23,6 +23,7 @@ import (
 	"github.com/hideyourports/hyp/daemon/detector"
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 type fakeDetector struct {
@@ -326,10 +327,7 @@ func TestRunHandlesRecordsAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx, nil) }()
 	det.records <- detector.Record{Source: netip.MustParseAddr("10.77.0.2"), KeyID: seq.KeyID, Window: seq.Window, Counter: seq.Counter}
-	deadline := time.Now().Add(5 * time.Second)
-	for fw.count() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.Until(5*time.Second, func() bool { return fw.count() != 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

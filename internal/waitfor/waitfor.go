@@ -25,3 +25,16 @@ func For(t testing.TB, what string, within time.Duration, cond func() bool) time
 	}
 	return time.Since(start)
 }
+
+// Until polls cond until it holds (true) or within passes (false), for a caller that has more
+// to say about a timeout than For would, or for which a timeout is itself an answer.
+func Until(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(Interval)
+	}
+	return true
+}
