@@ -80,8 +80,8 @@ type Backend interface {
 	Unprotect(svc string) error
 }
 
-// Server is a listening control socket.
-type Server struct {
+// Socket is the listening control socket (named so, not Server, beside daemon/server).
+type Socket struct {
 	path string
 	ln   net.Listener
 	http *http.Server
@@ -101,7 +101,7 @@ func CheckPath(path string) error {
 }
 
 // Listen creates the socket at path (mode 0660, directory 0750) and serves b until Close.
-func Listen(path string, b Backend) (*Server, error) {
+func Listen(path string, b Backend) (*Socket, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("creating control socket directory: %w", err)
 	}
@@ -164,7 +164,7 @@ func Listen(path string, b Backend) (*Server, error) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	s := &Server{path: path, ln: ln, http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	s := &Socket{path: path, ln: ln, http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		s.http.Serve(ln)
@@ -173,7 +173,7 @@ func Listen(path string, b Backend) (*Server, error) {
 }
 
 // Close stops serving and removes the socket.
-func (s *Server) Close() error {
+func (s *Socket) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
