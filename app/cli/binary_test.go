@@ -17,19 +17,10 @@ import (
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/testbin"
 )
 
-// buildHyp builds the real binary the way releases do (no cgo).
-func buildHyp(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hyp")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/hideyourports/hyp/app/cmd/hyp")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m, "hyp", "hypd")) }
 
 type result struct {
 	code           int
@@ -84,7 +75,7 @@ func loadVectors(t *testing.T, name string) (string, []vectorCase) {
 }
 
 func TestBinarySequenceVectors(t *testing.T) {
-	bin := buildHyp(t)
+	bin := testbin.Path(t, "hyp")
 	n := 0
 	for _, file := range []string{"knock-v2.json", "knock-hyp.json"} {
 		scheme, cases := loadVectors(t, file)
@@ -177,7 +168,7 @@ func listenRange(t *testing.T, ip string, n int) (uint16, <-chan datagram) {
 }
 
 func TestBinaryKnock(t *testing.T) {
-	bin := buildHyp(t)
+	bin := testbin.Path(t, "hyp")
 	k, _ := psk.Parse(secret)
 	for _, ip := range []string{"127.0.0.1", "::1"} {
 		t.Run(ip, func(t *testing.T) {
@@ -244,7 +235,7 @@ func TestBinaryKnock(t *testing.T) {
 }
 
 func TestBinaryExitCodes(t *testing.T) {
-	bin := buildHyp(t)
+	bin := testbin.Path(t, "hyp")
 	key := keyFile(t, secret+"\n")
 	uri := "hyp://127.0.0.1?secret=" + secret + "&low=40000&high=40100"
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testbin"
 )
 
 // gatewayLab is hypd in a gateway namespace and a client namespace joined by
@@ -24,17 +25,6 @@ type gatewayLab struct {
 	gwAddr  string
 	uri     string
 	hypdLog *syncBuffer
-}
-
-func buildBin(t *testing.T, dir, pkg, name string) string {
-	t.Helper()
-	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }
 
 // sh runs a command and returns its stdout.
@@ -71,12 +61,11 @@ func (s *syncBuffer) String() string {
 func newGatewayLab(t *testing.T) *gatewayLab {
 	t.Helper()
 	needs.Root(t, "builds network namespaces and runs hypd with XDP and nftables")
-	bin := t.TempDir()
 	pid := os.Getpid()
 	l := &gatewayLab{
 		gw: fmt.Sprintf("hypcl-gw-%d", pid), cl: fmt.Sprintf("hypcl-cl-%d", pid),
-		hyp:    buildBin(t, bin, "github.com/hideyourports/hyp/app/cmd/hyp", "hyp"),
-		hypd:   buildBin(t, bin, "github.com/hideyourports/hyp/daemon", "hypd"),
+		hyp:    testbin.Path(t, "hyp"),
+		hypd:   testbin.Path(t, "hypd"),
 		gwAddr: "10.77.40.1",
 	}
 	vg, vc := fmt.Sprintf("hcg%d", pid%1000000), fmt.Sprintf("hcc%d", pid%1000000)

@@ -22,12 +22,9 @@ import (
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/e2e/lab"
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testbin"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
-
-// binEnv names the directory holding hyp and hypd. TestMain builds them into a temporary
-// directory and sets it; set it yourself to test binaries built elsewhere.
-const binEnv = "HYP_E2E_BIN"
 
 // nsPrefix starts every namespace name these tests make; the pid follows, so that a later run
 // can tell a dead run's leftovers from a live one's.
@@ -45,46 +42,17 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if os.Geteuid() != 0 || os.Getenv(binEnv) != "" {
-		return m.Run()
+	if os.Geteuid() != 0 {
+		return m.Run() // every test here fails or skips on needs.Root
 	}
 	if err := lab.RemoveStale(nsPrefix); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: removing stale namespaces:", err)
 	}
-	dir, err := os.MkdirTemp("", "hyp-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	os.Setenv(binEnv, dir)
-	return m.Run()
+	return testbin.Main(m, "hyp", "hypd")
 }
 
-// build compiles hyp and hypd the way `make build` does.
-func build(dir string) error {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	for name, pkg := range map[string]string{
-		"hyp":  "github.com/hideyourports/hyp/app/cmd/hyp",
-		"hypd": "github.com/hideyourports/hyp/daemon",
-	} {
-		c := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, name), pkg)
-		c.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := c.CombinedOutput(); err != nil {
-			return fmt.Errorf("building %s: %w\n%s", name, err, out)
-		}
-	}
-	return nil
-}
-
-func bin(name string) string { return filepath.Join(os.Getenv(binEnv), name) }
+// bin returns the path of hyp or hypd.
+func bin(name string) string { return filepath.Join(os.Getenv(testbin.Env), name) }
 
 func needRoot(t *testing.T) {
 	t.Helper()
