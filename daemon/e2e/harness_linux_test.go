@@ -20,8 +20,8 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/daemon/e2e/lab"
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/testbin"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
@@ -45,7 +45,7 @@ func runMain(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		return m.Run() // every test here fails or skips on needs.Root
 	}
-	if err := lab.RemoveStale(nsPrefix); err != nil {
+	if err := netlab.RemoveStale(nsPrefix); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: removing stale namespaces:", err)
 	}
 	return testbin.Main(m, "hyp", "hypd")
@@ -62,7 +62,7 @@ func needRoot(t *testing.T) {
 // gateway is one lab with a TCP echo service on the gateway and a place for hypd's files.
 type gateway struct {
 	t     *testing.T
-	lab   *lab.Lab
+	lab   *netlab.Lab
 	dir   string
 	keys  string
 	state string
@@ -70,7 +70,7 @@ type gateway struct {
 	args  []string // hypd run flags, kept for a restart
 
 	mu   sync.Mutex // guards hypd
-	hypd *lab.Process
+	hypd *netlab.Process
 }
 
 // newGateway makes a lab with subnet n and starts the echo service. hypd is not started yet.
@@ -78,7 +78,7 @@ func newGateway(t *testing.T, n int) *gateway {
 	t.Helper()
 	needRoot(t)
 	name := fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n)
-	l, err := lab.New(name, n)
+	l, err := netlab.New(name, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +132,14 @@ func serveEcho(ln net.Listener) {
 
 // start runs hypd on the gateway with the lab's interface, keys, state and control socket, plus
 // extra flags; it waits until hypd is running.
-func (g *gateway) start(extra ...string) *lab.Process {
+func (g *gateway) start(extra ...string) *netlab.Process {
 	g.t.Helper()
-	g.args = append([]string{"--interface", lab.Iface, "--keys", g.keys, "--state", g.state, "--control", g.sock}, extra...)
+	g.args = append([]string{"--interface", netlab.Iface, "--keys", g.keys, "--state", g.state, "--control", g.sock}, extra...)
 	return g.restart()
 }
 
 // restart starts hypd again with the last flags (after a kill or stop).
-func (g *gateway) restart() *lab.Process {
+func (g *gateway) restart() *netlab.Process {
 	g.t.Helper()
 	p, err := g.lab.Gateway.StartHypd(bin("hypd"), g.args...)
 	if err != nil {
@@ -218,7 +218,7 @@ type knocked struct {
 var knockedRE = regexp.MustCompile(`window (\d+) ports \[([0-9 ]+)\]`)
 
 // knock runs `hyp knock -v ARGS...` in ns and returns the window and ports it sent.
-func (g *gateway) knock(ns *lab.NS, args ...string) knocked {
+func (g *gateway) knock(ns *netlab.NS, args ...string) knocked {
 	g.t.Helper()
 	c := ns.Command(context.Background(), bin("hyp"), append([]string{"knock", "-v"}, args...)...)
 	out, err := c.CombinedOutput()
@@ -240,7 +240,7 @@ func (g *gateway) knock(ns *lab.NS, args ...string) knocked {
 
 // send sends one datagram with payload to each port of to, in order, from one socket in ns bound
 // to local (any address if invalid), as a knock client would.
-func send(t *testing.T, ns *lab.NS, local, to netip.Addr, payload []byte, ports ...uint16) {
+func send(t *testing.T, ns *netlab.NS, local, to netip.Addr, payload []byte, ports ...uint16) {
 	t.Helper()
 	network, bind := "udp4", "0.0.0.0:0"
 	if to.Is6() {
@@ -265,7 +265,7 @@ func send(t *testing.T, ns *lab.NS, local, to netip.Addr, payload []byte, ports 
 // probe is one connect attempt from a namespace, optionally from a chosen source address.
 type probe struct {
 	what  string
-	ns    *lab.NS
+	ns    *netlab.NS
 	local netip.Addr
 	to    netip.Addr
 }
@@ -324,7 +324,7 @@ func waitOpen(t *testing.T, p probe, within time.Duration) time.Duration {
 }
 
 // waitLog waits until hypd's output holds s.
-func waitLog(t *testing.T, p *lab.Process, s string, timeout time.Duration) {
+func waitLog(t *testing.T, p *netlab.Process, s string, timeout time.Duration) {
 	t.Helper()
 	if err := p.WaitOutput(s, timeout); err != nil {
 		t.Fatal(err)

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/netlab"
 )
 
 // ipBatchIn runs ip commands in a lab namespace.
-func ipBatchIn(t *testing.T, ns *lab.NS, cmds ...string) {
+func ipBatchIn(t *testing.T, ns *netlab.NS, cmds ...string) {
 	t.Helper()
 	c := exec.Command("ip", "-n", ns.Name, "-batch", "-")
 	c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
@@ -25,30 +25,30 @@ func ipBatchIn(t *testing.T, ns *lab.NS, cmds ...string) {
 // the interface's MAC address, so that the re-created one can carry it (as a
 // rebuilt VLAN or the same modem would) and the other hosts' neighbour caches
 // stay right.
-func dropUplink(t *testing.T, l *lab.Lab) string {
+func dropUplink(t *testing.T, l *netlab.Lab) string {
 	t.Helper()
 	mac, err := l.Gateway.MAC()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ipBatchIn(t, l.Gateway, "link del "+lab.Iface)
+	ipBatchIn(t, l.Gateway, "link del "+netlab.Iface)
 	return mac
 }
 
 // restoreUplink re-creates the gateway's lab interface and its switch port,
 // with the old MAC and addresses.
-func restoreUplink(t *testing.T, l *lab.Lab, mac string) {
+func restoreUplink(t *testing.T, l *netlab.Lab, mac string) {
 	t.Helper()
 	ipBatchIn(t, l.Switch,
-		fmt.Sprintf("link add gw type veth peer name %s netns %s", lab.Iface, l.Gateway.Name),
+		fmt.Sprintf("link add gw type veth peer name %s netns %s", netlab.Iface, l.Gateway.Name),
 		"link set gw master br0",
 		"link set gw up",
 	)
 	ipBatchIn(t, l.Gateway,
-		fmt.Sprintf("link set %s address %s", lab.Iface, mac),
-		fmt.Sprintf("link set %s up", lab.Iface),
-		fmt.Sprintf("addr add %s/24 dev %s", l.GatewayIP(), lab.Iface),
-		fmt.Sprintf("addr add %s/64 dev %s nodad", l.GatewayIP6(), lab.Iface),
+		fmt.Sprintf("link set %s address %s", netlab.Iface, mac),
+		fmt.Sprintf("link set %s up", netlab.Iface),
+		fmt.Sprintf("addr add %s/24 dev %s", l.GatewayIP(), netlab.Iface),
+		fmt.Sprintf("addr add %s/64 dev %s nodad", l.GatewayIP6(), netlab.Iface),
 	)
 }
 
@@ -60,22 +60,22 @@ func TestUplinkRecreated(t *testing.T) {
 	l := g.lab
 	uri := g.newKey("laptop", l.GatewayIP())
 	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
-	if got := g.status().Interfaces[lab.Iface]; got != "native" {
-		t.Fatalf("status at start: %s %q, want native", lab.Iface, got)
+	if got := g.status().Interfaces[netlab.Iface]; got != "native" {
+		t.Fatalf("status at start: %s %q, want native", netlab.Iface, got)
 	}
 
 	mac := dropUplink(t, l)
-	waitLog(t, hypd, "interface "+lab.Iface+" is gone", 2*time.Second)
-	if got := g.status().Interfaces[lab.Iface]; got != "missing" {
-		t.Errorf("status after ip link del: %s %q, want missing", lab.Iface, got)
+	waitLog(t, hypd, "interface "+netlab.Iface+" is gone", 2*time.Second)
+	if got := g.status().Interfaces[netlab.Iface]; got != "missing" {
+		t.Errorf("status after ip link del: %s %q, want missing", netlab.Iface, got)
 	}
 
 	start := time.Now()
 	restoreUplink(t, l, mac)
 	waitLog(t, hypd, "knock detector attached", 2*time.Second)
 	t.Logf("hypd re-attached within %v of the re-creation starting", time.Since(start))
-	if got := g.status().Interfaces[lab.Iface]; got != "native" {
-		t.Errorf("status after re-creation: %s %q, want native", lab.Iface, got)
+	if got := g.status().Interfaces[netlab.Iface]; got != "native" {
+		t.Errorf("status after re-creation: %s %q, want native", netlab.Iface, got)
 	}
 
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
@@ -96,18 +96,18 @@ func TestInterfaceAppearsAfterStart(t *testing.T) {
 	uri := g.newKey("laptop", l.GatewayIP())
 	mac := dropUplink(t, l)
 	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
-	if got := g.status().Interfaces[lab.Iface]; got != "missing" {
-		t.Errorf("status with no %s: %q, want missing", lab.Iface, got)
+	if got := g.status().Interfaces[netlab.Iface]; got != "missing" {
+		t.Errorf("status with no %s: %q, want missing", netlab.Iface, got)
 	}
 	// The table is there before the interface: nothing reaches the service unasked.
 	if out, err := l.Gateway.Output("nft", "list", "table", "inet", "hyp"); err != nil || !strings.Contains(string(out), fmt.Sprint(servicePort)) {
-		t.Fatalf("hypd's table with no %s: %v\n%s", lab.Iface, err, out)
+		t.Fatalf("hypd's table with no %s: %v\n%s", netlab.Iface, err, out)
 	}
 
 	restoreUplink(t, l, mac)
 	waitLog(t, hypd, "knock detector attached", 2*time.Second)
-	if got := g.status().Interfaces[lab.Iface]; got != "native" {
-		t.Errorf("status once %s exists: %q, want native", lab.Iface, got)
+	if got := g.status().Interfaces[netlab.Iface]; got != "native" {
+		t.Errorf("status once %s exists: %q, want native", netlab.Iface, got)
 	}
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}

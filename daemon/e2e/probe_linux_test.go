@@ -16,20 +16,20 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // capture is tcpdump running in a namespace, printing one line per packet that matches.
 type capture struct {
-	p *lab.Process
+	p *netlab.Process
 }
 
 // startCapture runs tcpdump on the namespace's lab interface with filter and waits until it
 // listens.
-func startCapture(t *testing.T, ns *lab.NS, filter string) *capture {
+func startCapture(t *testing.T, ns *netlab.NS, filter string) *capture {
 	t.Helper()
-	p, err := ns.Start("tcpdump", "-l", "-n", "-i", lab.Iface, filter)
+	p, err := ns.Start("tcpdump", "-l", "-n", "-i", netlab.Iface, filter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ type nmapRun struct {
 }
 
 // nmap scans the gateway from the attacker and returns "state (reason)" per port.
-func nmap(t *testing.T, l *lab.Lab, args ...string) map[int]string {
+func nmap(t *testing.T, l *netlab.Lab, args ...string) map[int]string {
 	t.Helper()
 	all := append([]string{"-n", "-Pn", "--max-retries", "1", "--host-timeout", "30s", "-oX", "-"}, args...)
 	all = append(all, l.GatewayIP().String())

@@ -22,7 +22,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/netlab"
 )
 
 const (
@@ -35,7 +35,7 @@ const (
 // bench is one run: the lab, the client's source addresses and what was measured.
 type bench struct {
 	o       options
-	lab     *lab.Lab
+	lab     *netlab.Lab
 	dir     string
 	sources []netip.Addr
 	rows    []row
@@ -92,10 +92,10 @@ func run(o options) (err error) {
 	defer stats.Close()
 
 	name := fmt.Sprintf("hypbench-%d", os.Getpid())
-	if err := lab.RemoveStale("hypbench-"); err != nil {
+	if err := netlab.RemoveStale("hypbench-"); err != nil {
 		return err
 	}
-	l, err := lab.New(name, subnet)
+	l, err := netlab.New(name, subnet)
 	if err != nil {
 		return err
 	}
@@ -159,8 +159,8 @@ func (b *bench) setup() error {
 	for i := range b.o.knocks {
 		a := netip.AddrFrom4([4]byte{10, 77, subnet, byte(firstSource + i)})
 		b.sources = append(b.sources, a)
-		addCmds = append(addCmds, fmt.Sprintf("addr add %s/24 dev %s", a, lab.Iface))
-		neighCmds = append(neighCmds, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", a, mac, lab.Iface))
+		addCmds = append(addCmds, fmt.Sprintf("addr add %s/24 dev %s", a, netlab.Iface))
+		neighCmds = append(neighCmds, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", a, mac, netlab.Iface))
 	}
 	if err := ipBatch(l.Client, addCmds); err != nil {
 		return err
@@ -168,7 +168,7 @@ func (b *bench) setup() error {
 	return ipBatch(l.Gateway, neighCmds)
 }
 
-func ipBatch(ns *lab.NS, cmds []string) error {
+func ipBatch(ns *netlab.NS, cmds []string) error {
 	c := exec.Command("ip", "-n", ns.Name, "-batch", "-")
 	c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
 	if out, err := c.CombinedOutput(); err != nil {
@@ -203,7 +203,7 @@ func (b *bench) hyp() error {
 	for i, k := range secrets {
 		profiles[i] = profile.Profile{Key: k, Params: sequence.Defaults()}
 	}
-	hypd, err := l.Gateway.StartHypd(b.bin("hypd"), "--interface", lab.Iface, "--keys", keys, "--services", fmt.Sprintf("tcp/%d", servicePort),
+	hypd, err := l.Gateway.StartHypd(b.bin("hypd"), "--interface", netlab.Iface, "--keys", keys, "--services", fmt.Sprintf("tcp/%d", servicePort),
 		"--open", "5m", "--state", filepath.Join(b.dir, "hyp-state"), "--control", filepath.Join(b.dir, "hypd.sock"),
 		"--log-level", "debug")
 	if err != nil {
@@ -371,7 +371,7 @@ var floodLine = regexp.MustCompile(`sent (\d+) datagrams in ([0-9.]+) s: ([0-9.]
 
 // floodCPU floods the gateway from the attacker with knock-sized datagrams (to random ports, or
 // to ports in turn) and returns the daemon's CPU time over the flood and a second of draining.
-func (b *bench) floodCPU(daemon *lab.Process, ports []uint16) (floodResult, error) {
+func (b *bench) floodCPU(daemon *netlab.Process, ports []uint16) (floodResult, error) {
 	var fr floodResult
 	cpu0, err := daemon.CPU()
 	if err != nil {
@@ -405,8 +405,8 @@ func (b *bench) floodCPU(daemon *lab.Process, ports []uint16) (floodResult, erro
 }
 
 // xdpProgram opens the XDP program attached to the gateway's lab interface.
-func xdpProgram(gw *lab.NS) (*ebpf.Program, error) {
-	out, err := gw.Output("ip", "-j", "-d", "link", "show", lab.Iface)
+func xdpProgram(gw *netlab.NS) (*ebpf.Program, error) {
+	out, err := gw.Output("ip", "-j", "-d", "link", "show", netlab.Iface)
 	if err != nil {
 		return nil, err
 	}
@@ -421,7 +421,7 @@ func xdpProgram(gw *lab.NS) (*ebpf.Program, error) {
 		return nil, fmt.Errorf("reading ip -j link output: %w", err)
 	}
 	if len(links) != 1 || links[0].XDP.Prog.ID == 0 {
-		return nil, fmt.Errorf("no XDP program on %s in %s: %s", lab.Iface, gw.Name, out)
+		return nil, fmt.Errorf("no XDP program on %s in %s: %s", netlab.Iface, gw.Name, out)
 	}
 	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(links[0].XDP.Prog.ID))
 	if err != nil {

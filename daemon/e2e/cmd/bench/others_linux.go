@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/netlab"
 )
 
 // knockdSequence is knockd's sequence: four UDP ports, as long as a hyp knock.
@@ -61,11 +61,11 @@ func (b *bench) knockd() error {
 	sequence = %s
 	seq_timeout = 5
 	command = %s add element inet knockbench allow { %%IP%% }
-`, lab.Iface, filepath.Join(b.dir, "knockd.log"), filepath.Join(b.dir, "knockd.pid"), strings.Join(seq, ","), nft)), 0o600)
+`, netlab.Iface, filepath.Join(b.dir, "knockd.log"), filepath.Join(b.dir, "knockd.pid"), strings.Join(seq, ","), nft)), 0o600)
 	if err != nil {
 		return err
 	}
-	kd, err := l.Gateway.Start("knockd", "-c", conf, "-i", lab.Iface, "-v")
+	kd, err := l.Gateway.Start("knockd", "-c", conf, "-i", netlab.Iface, "-v")
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (b *bench) fwknopd() error {
 	conf := filepath.Join(home, "fwknopd.conf")
 	access := filepath.Join(home, "access.conf")
 	ipt, _ := exec.LookPath("iptables")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("PCAP_INTF %s;\nFIREWALL_EXE %s;\n", lab.Iface, ipt)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("PCAP_INTF %s;\nFIREWALL_EXE %s;\n", netlab.Iface, ipt)), 0o600); err != nil {
 		return err
 	}
 	if err := os.WriteFile(access, []byte(fmt.Sprintf("SOURCE ANY\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nOPEN_PORTS tcp/%d\nFW_ACCESS_TIMEOUT 300\n",
@@ -192,7 +192,7 @@ func (b *bench) fwknopd() error {
 			return err
 		}
 	}
-	fd, err := l.Gateway.Start("fwknopd", "-f", "-c", conf, "-a", access, "-i", lab.Iface,
+	fd, err := l.Gateway.Start("fwknopd", "-f", "-c", conf, "-a", access, "-i", netlab.Iface,
 		"-d", filepath.Join(home, "digest.cache"), "-p", filepath.Join(home, "fwknopd.pid"), "-r", filepath.Join(home, "run"))
 	if err != nil {
 		return err

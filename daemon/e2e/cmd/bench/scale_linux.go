@@ -20,7 +20,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/e2e/lab"
+	"github.com/hideyourports/hyp/internal/netlab"
 )
 
 // spoofPrefix is where the spoofed flood's source addresses come from: a benchmarking range
@@ -244,7 +244,7 @@ func (b *bench) scaleOne(n int) (scaleRow, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &lineWatch{running: make(chan struct{})}
-	cmd := l.Gateway.Command(ctx, b.bin("hypd"), "run", "--interface", lab.Iface, "--keys", filepath.Join(dir, "keys"),
+	cmd := l.Gateway.Command(ctx, b.bin("hypd"), "run", "--interface", netlab.Iface, "--keys", filepath.Join(dir, "keys"),
 		"--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "5m", "--state", filepath.Join(dir, "state"),
 		"--control", filepath.Join(dir, "hypd.sock"))
 	cmd.Stdout, cmd.Stderr = w, w
