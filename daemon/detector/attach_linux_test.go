@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/netns"
 )
 
 func ipCmd(t *testing.T, args ...string) {
@@ -24,7 +26,7 @@ func ipCmd(t *testing.T, args ...string) {
 
 // netns creates a named network namespace removed at cleanup, and returns
 // an open fd of it (closed at cleanup too).
-func netns(t *testing.T, name string) int {
+func newNetNS(t *testing.T, name string) int {
 	t.Helper()
 	ipCmd(t, "netns", "add", name)
 	t.Cleanup(func() {
@@ -45,7 +47,7 @@ func netns(t *testing.T, name string) int {
 func udpFrom(t *testing.T, nsFD int, dst netip.Addr, port uint16) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNetNS(nsFD, func() error {
+	err := netns.Do(nsFD, func() error {
 		var err error
 		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, port)))
 		return err
@@ -81,8 +83,8 @@ func refused(t *testing.T, c *net.UDPConn, wait time.Duration) bool {
 
 func TestAttachVeth(t *testing.T) {
 	needRoot(t)
-	srvNS := netns(t, fmt.Sprintf("hypdet-s-%d", os.Getpid()))
-	cliNS := netns(t, fmt.Sprintf("hypdet-c-%d", os.Getpid()))
+	srvNS := newNetNS(t, fmt.Sprintf("hypdet-s-%d", os.Getpid()))
+	cliNS := newNetNS(t, fmt.Sprintf("hypdet-c-%d", os.Getpid()))
 	srvName := fmt.Sprintf("hypdet-s-%d", os.Getpid())
 	cliName := fmt.Sprintf("hypdet-c-%d", os.Getpid())
 	ipCmd(t, "link", "add", "name", "hyps0", "netns", srvName, "type", "veth", "peer", "name", "hypc0", "netns", cliName)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -189,39 +188,6 @@ func (d *Detector) updateSettings(fn func(*bpf.Settings)) error {
 	}
 	d.settings = next
 	return nil
-}
-
-// inNetNS runs fn on a thread switched into the network namespace fd (0 =
-// the current one). If the thread cannot be switched back it is left locked,
-// so the runtime retires it instead of reusing it in the wrong namespace.
-func inNetNS(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
-	}
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("opening current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("entering network namespace fd %d: %w", fd, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- errors.Join(ferr, fmt.Errorf("returning to the original network namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
 }
 
 // Program is the loaded XDP program, for Program.Run in tests and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hideyourports/hyp/internal/waitfor"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +14,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/hideyourports/hyp/internal/netns"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // nsName is a namespace name unique to this test process.
@@ -25,7 +27,7 @@ func nsName(tag string) string { return fmt.Sprintf("hypif-%s-%d", tag, os.Getpi
 // neighbour discovery needs, work at once.
 func newNS(t *testing.T, name string) int {
 	t.Helper()
-	fd := netns(t, name)
+	fd := newNetNS(t, name)
 	sysctl(t, name, "net.ipv6.conf.default.accept_dad=0")
 	return fd
 }
@@ -114,7 +116,7 @@ func ifState(d *Detector, name string) InterfaceState {
 func listenIn(t *testing.T, nsFD int, network, address string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := inNetNS(nsFD, func() error {
+	err := netns.Do(nsFD, func() error {
 		pc, err := net.ListenPacket(network, address)
 		if err != nil {
 			return err

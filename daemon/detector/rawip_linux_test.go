@@ -1,7 +1,6 @@
 package detector
 
 import (
-	"github.com/hideyourports/hyp/internal/waitfor"
 	"net"
 	"net/netip"
 	"os"
@@ -9,6 +8,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hideyourports/hyp/internal/netns"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // tunIn creates a tun device (no link-layer header, like ppp0 of a PPPoE
@@ -16,7 +18,7 @@ import (
 func tunIn(t *testing.T, nsFD int, name string) *os.File {
 	t.Helper()
 	var f *os.File
-	err := inNetNS(nsFD, func() error {
+	err := netns.Do(nsFD, func() error {
 		var err error
 		f, err = os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
 		if err != nil {

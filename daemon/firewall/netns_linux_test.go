@@ -4,15 +4,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/netns"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
@@ -71,34 +69,7 @@ func (ns *testNS) run(t testing.TB, args ...string) string {
 // do calls fn on an OS thread switched into the namespace. Sockets created
 // in fn belong to the namespace for their whole life, so a listener or a
 // connection made here can be used from any goroutine afterwards.
-func (ns *testNS) do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(ns.fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", ns.name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: the runtime then ends it with this
-			// goroutine instead of reusing a thread in the wrong namespace.
-			errc <- fmt.Errorf("setns back: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (ns *testNS) do(fn func() error) error { return netns.Do(ns.fd, fn) }
 
 // waitLinkUp waits until dev in ns is up with its queue attached. `ip link set up` returns before
 // the kernel's link watcher (rate-limited to a run a second, busy while other tests make and

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/hideyourports/hyp/internal/netns"
 )
 
 // NS is one named network namespace (ip netns).
@@ -22,39 +20,7 @@ type NS struct {
 // namespace for their whole life, whichever thread uses them later; everything else fn does is
 // ordinary Go. The thread goes back to its original namespace afterwards, or, if that fails, is
 // left locked so that the runtime discards it instead of reusing it in the wrong namespace.
-func (n *NS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("opening this thread's network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open("/run/netns/" + n.Name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("opening network namespace %s: %w", n.Name, err)
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering network namespace %s: %w", n.Name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("leaving network namespace %s: %w (after: %v)", n.Name, err, ferr)
-			return // still locked: the thread dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func (n *NS) Do(fn func() error) error { return netns.DoNamed(n.Name, fn) }
 
 // Dial connects from inside the namespace. A valid local address binds the source address, as a
 // host with several addresses would choose one.
