@@ -16,9 +16,6 @@ import (
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
-// exitError carries an exit status through the call chain; everything else is exit 1.
-type exitError = cmdline.ExitError
-
 // usageError marks bad input on the command line: exit 2.
 func usageError(format string, a ...any) error { return cmdline.Usage(format, a...) }
 

@@ -92,7 +92,7 @@ func (g *gatewayFlags) load() (config.Config, error) {
 		c, err := config.Load(g.configPath)
 		if err != nil {
 			g.configFailed = true
-			return cfg, &exitError{Code: 2, Err: err}
+			return cfg, &cmdline.ExitError{Code: 2, Err: err}
 		}
 		cfg = c
 	}
@@ -144,7 +144,7 @@ func (g *gatewayFlags) load() (config.Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		g.configFailed = true
-		return cfg, &exitError{Code: 2, Err: err}
+		return cfg, &cmdline.ExitError{Code: 2, Err: err}
 	}
 	return cfg, nil
 }
@@ -218,7 +218,7 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 		return usageError("no interface: give --interface IF or interfaces in the config file")
 	}
 	if fi, err := os.Stat(cfg.KeysDir); err != nil || !fi.IsDir() {
-		return &exitError{Code: 1, Err: fmt.Errorf("keys directory %s does not exist (hypd secret new NAME makes it and the first key)", cfg.KeysDir)}
+		return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("keys directory %s does not exist (hypd secret new NAME makes it and the first key)", cfg.KeysDir)}
 	}
 	for _, name := range cfg.Interfaces {
 		if _, err := net.InterfaceByName(name); err != nil {
@@ -238,7 +238,7 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 	}
 	switch {
 	case len(problems) > 0:
-		return &exitError{Code: 1, Err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
+		return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
 	case len(keys) == 0:
 		fmt.Fprintf(e.stdout, "note: no keys yet in %s; every protected service stays hidden until one loads (hypd secret new NAME)\n", cfg.KeysDir)
 	}
@@ -268,7 +268,7 @@ func runCleanup(e *env, stop bool) error {
 	}
 	if running {
 		if !stop {
-			return &exitError{Code: 1, Err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
+			return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
 				"Stop it first (hypd stop, or systemctl stop hypd), or run hypd cleanup --stop", pid)}
 		}
 		if err := stopRunning(pid); err != nil {

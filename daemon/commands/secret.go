@@ -51,7 +51,7 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 		if o.config != "" {
 			c, err := config.Load(o.config)
 			if err != nil {
-				return &exitError{Code: 2, Err: err}
+				return &cmdline.ExitError{Code: 2, Err: err}
 			}
 			*keys = c.KeysDir
 		}
@@ -76,7 +76,7 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 	}
 	path, err := config.WriteKeyFile(*keys, name, k, *force)
 	if err != nil {
-		return &exitError{Code: 2, Err: err}
+		return &cmdline.ExitError{Code: 2, Err: err}
 	}
 	fmt.Fprintf(e.stderr, "hypd: wrote %s (0600); a running hypd picks it up by itself\n", path)
 	// An IPv6 address may come bracketed, as in a URI; the profile adds the brackets itself.

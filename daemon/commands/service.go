@@ -100,7 +100,7 @@ func runServiceAction(ctx context.Context, e *env, verb string, args []string) e
 		}
 		var ce *service.ConfigError
 		if errors.As(err, &ce) {
-			return &exitError{Code: 2, Err: err}
+			return &cmdline.ExitError{Code: 2, Err: err}
 		}
 		return err
 	}

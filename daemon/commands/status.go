@@ -154,7 +154,7 @@ func runRevokeGrant(ctx context.Context, e *env, f statusFlags, args []string) e
 		return err
 	}
 	if n == 0 {
-		return &exitError{Code: 1, Err: fmt.Errorf("%s holds no grant; nothing was revoked", addr)}
+		return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("%s holds no grant; nothing was revoked", addr)}
 	}
 	fmt.Fprintf(e.stdout, "revoked %d grant(s) of %s\n", n, addr)
 	return nil
