@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -97,7 +96,7 @@ func newGateway(t *testing.T, n int) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go serveEcho(ln)
+	go netlab.ServeEcho(ln)
 	// Registered after the lab's cleanup, so it runs before it: stop hypd, then drop the namespaces.
 	t.Cleanup(func() {
 		g.mu.Lock()
@@ -114,20 +113,6 @@ func newGateway(t *testing.T, n int) *gateway {
 		}
 	})
 	return g
-}
-
-// serveEcho echoes every connection back, so a test can exchange data over a granted connection.
-func serveEcho(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(c, c)
-		}()
-	}
 }
 
 // start runs hypd on the gateway with the lab's interface, keys, state and control socket, plus

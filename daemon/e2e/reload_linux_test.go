@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
@@ -29,7 +30,7 @@ func TestReloadAppliesOrRefusesTheWholeConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go serveEcho(ln)
+	go netlab.ServeEcho(ln)
 	reachable := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()

@@ -3,6 +3,7 @@ package netlab
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -82,4 +83,23 @@ func (n *NS) Output(name string, args ...string) ([]byte, error) {
 		return out, fmt.Errorf("in %s: %s %s: %w: %s", n.Name, name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// IPBatch runs ip commands (without the leading "ip") inside the namespace in one ip process:
+// adding a thousand addresses one exec at a time takes seconds.
+func (n *NS) IPBatch(cmds ...string) error { return ipBatch(n.Name, cmds...) }
+
+// ServeEcho echoes every connection ln accepts back to its sender until ln is closed: the
+// protected service of a lab, over which a test can prove data flows after a grant.
+func ServeEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	}
 }

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -125,7 +123,7 @@ func run(o options) (err error) {
 		return err
 	}
 	defer ln.Close()
-	go serve(ln)
+	go netlab.ServeEcho(ln)
 
 	fmt.Printf("hyp gateway bench: %d knocks per latency row, %d datagrams per flood\n", o.knocks, o.flood)
 	fmt.Printf("state directory %s on %s\n", dir, b.fs)
@@ -162,32 +160,10 @@ func (b *bench) setup() error {
 		addCmds = append(addCmds, fmt.Sprintf("addr add %s/24 dev %s", a, netlab.Iface))
 		neighCmds = append(neighCmds, fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", a, mac, netlab.Iface))
 	}
-	if err := ipBatch(l.Client, addCmds); err != nil {
+	if err := l.Client.IPBatch(addCmds...); err != nil {
 		return err
 	}
-	return ipBatch(l.Gateway, neighCmds)
-}
-
-func ipBatch(ns *netlab.NS, cmds []string) error {
-	c := exec.Command("ip", "-n", ns.Name, "-batch", "-")
-	c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
-	if out, err := c.CombinedOutput(); err != nil {
-		return fmt.Errorf("ip -n %s -batch: %w: %s", ns.Name, err, out)
-	}
-	return nil
-}
-
-func serve(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_, _ = io.Copy(io.Discard, c)
-		}()
-	}
+	return l.Gateway.IPBatch(neighCmds...)
 }
 
 // hyp measures hypd: latency with one fresh key per knock, CPU and XDP time under the floods.
