@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/netns"
 )
 
@@ -24,16 +25,11 @@ func ipCmd(t *testing.T, args ...string) {
 	}
 }
 
-// netns creates a named network namespace removed at cleanup, and returns
+// newNetNS creates a named network namespace removed at cleanup, and returns
 // an open fd of it (closed at cleanup too).
 func newNetNS(t *testing.T, name string) int {
 	t.Helper()
-	ipCmd(t, "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
+	netlab.Temp(t, name)
 	f, err := os.Open("/run/netns/" + name)
 	if err != nil {
 		t.Fatal(err)

@@ -360,7 +360,7 @@ func TestOpenReplacesForeignLayout(t *testing.T) {
 
 func nftScript(t *testing.T, ns *testNS, script string) {
 	t.Helper()
-	cmd := []string{"ip", "netns", "exec", ns.name, "nft", "-f", "/dev/stdin"}
+	cmd := []string{"ip", "netns", "exec", ns.Name, "nft", "-f", "/dev/stdin"}
 	c := exec.Command(cmd[0], cmd[1:]...)
 	c.Stdin = strings.NewReader(script)
 	if out, err := c.CombinedOutput(); err != nil {

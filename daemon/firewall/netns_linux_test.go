@@ -2,53 +2,42 @@ package firewall
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/netns"
+	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
-
-// nsCounter makes namespace and link names unique within this test process;
-// the pid makes them unique across processes.
-var nsCounter atomic.Uint32
 
 func needRoot(t testing.TB) {
 	t.Helper()
 	needs.Root(t, "creates network namespaces and nftables tables")
 }
 
-// testNS is a throwaway network namespace.
+// testNS is a throwaway network namespace of the lab, with an fd for Config.NetNS.
 type testNS struct {
-	name string
-	fd   int
+	*netlab.NS
+	fd int
 }
 
-// newNS creates a namespace named hypfw-<pid>-<n>, brings its lo up and
-// removes it when the test ends, whatever the outcome.
+// newNS creates a namespace named hypfw-<pid>-<random>, with its lo up, removed when the test
+// ends, whatever the outcome.
 func newNS(t testing.TB) *testNS {
 	t.Helper()
 	needRoot(t)
-	name := fmt.Sprintf("hypfw-%d-%d", os.Getpid(), nsCounter.Add(1))
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
+	name := fmt.Sprintf("hypfw-%d-%08x", os.Getpid(), rand.Uint32())
+	ns := netlab.Temp(t, name)
 	f, err := os.Open("/run/netns/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	ns := &testNS{name: name, fd: int(f.Fd())}
-	ns.run(t, "ip", "link", "set", "lo", "up")
-	return ns
+	return &testNS{NS: ns, fd: int(f.Fd())}
 }
 
 func run(t testing.TB, args ...string) string {
@@ -63,13 +52,13 @@ func run(t testing.TB, args ...string) string {
 // run runs a command inside the namespace.
 func (ns *testNS) run(t testing.TB, args ...string) string {
 	t.Helper()
-	return run(t, append([]string{"ip", "netns", "exec", ns.name}, args...)...)
+	return ns.Run(t, args[0], args[1:]...)
 }
 
 // do calls fn on an OS thread switched into the namespace. Sockets created
 // in fn belong to the namespace for their whole life, so a listener or a
 // connection made here can be used from any goroutine afterwards.
-func (ns *testNS) do(fn func() error) error { return netns.Do(ns.fd, fn) }
+func (ns *testNS) do(fn func() error) error { return ns.Do(fn) }
 
 // waitLinkUp waits until dev in ns is up with its queue attached. `ip link set up` returns before
 // the kernel's link watcher (rate-limited to a run a second, busy while other tests make and
@@ -82,6 +71,6 @@ func (ns *testNS) waitLinkUp(t testing.TB, dev string) {
 		out = ns.run(t, "ip", "-o", "link", "show", "dev", dev)
 		return strings.Contains(out, "LOWER_UP") && !strings.Contains(out, "qdisc noop")
 	}) {
-		t.Fatalf("%s in %s not up with a queue after 5 s: %s", dev, ns.name, out)
+		t.Fatalf("%s in %s not up with a queue after 5 s: %s", dev, ns.Name, out)
 	}
 }

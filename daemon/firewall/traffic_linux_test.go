@@ -26,7 +26,7 @@ type pair struct{ gw, cl *testNS }
 func newPair(t *testing.T) pair {
 	t.Helper()
 	p := pair{gw: newNS(t), cl: newNS(t)}
-	p.gw.run(t, "ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", p.cl.name)
+	p.gw.run(t, "ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", p.cl.Name)
 	for i, ns := range []*testNS{p.gw, p.cl} {
 		ns.run(t, "ip", "addr", "add", fmt.Sprintf("10.77.1.%d/24", i+1), "dev", "veth0")
 		ns.run(t, "ip", "addr", "add", fmt.Sprintf("fd77:1::%d/64", i+1), "dev", "veth0", "nodad")
@@ -227,7 +227,7 @@ func TestTrafficForwardDNAT(t *testing.T) {
 	// client 10.77.1.2 -- 10.77.1.1 gateway 10.77.2.1 -- 10.77.2.2 server
 	p := newPair(t)
 	srv := newNS(t)
-	p.gw.run(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1", "netns", srv.name)
+	p.gw.run(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1", "netns", srv.Name)
 	p.gw.run(t, "ip", "addr", "add", "10.77.2.1/24", "dev", "veth1")
 	p.gw.run(t, "ip", "link", "set", "veth1", "up")
 	srv.run(t, "ip", "addr", "add", "10.77.2.2/24", "dev", "veth1")

@@ -2,12 +2,14 @@ package netlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
+	"testing"
 
 	"github.com/hideyourports/hyp/internal/netns"
 )
@@ -102,4 +104,46 @@ func ServeEcho(ln net.Listener) {
 			_, _ = io.Copy(c, c)
 		}()
 	}
+}
+
+// Add makes a namespace named name with its loopback up; Remove deletes it.
+func Add(name string) (*NS, error) {
+	if err := ip("netns", "add", name); err != nil {
+		return nil, err
+	}
+	n := &NS{Name: name}
+	if err := ipBatch(name, "link set lo up"); err != nil {
+		return nil, errors.Join(err, n.Remove())
+	}
+	return n, nil
+}
+
+// Remove deletes the namespace, and with it every interface inside.
+func (n *NS) Remove() error { return ip("netns", "del", n.Name) }
+
+// Temp is Add for a test: the namespace is removed when the test ends, whatever its outcome,
+// and a failure to make it fails the test.
+func Temp(t testing.TB, name string) *NS {
+	t.Helper()
+	n, err := Add(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Remove(); err != nil {
+			t.Errorf("removing the test's namespace: %v", err)
+		}
+	})
+	return n
+}
+
+// Run runs a command inside the namespace and returns its output, failing t with the command's
+// words when it fails.
+func (n *NS) Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("in %s: %s %s: %v: %s", n.Name, name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
