@@ -124,9 +124,12 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		// UDP replies to the gateway's own flows are judged as knocks until the next start.
 		log.Warn("the knock detector cannot look up conntrack (nf_conntrack was not loaded when it started): small UDP replies to the gateway's own outgoing flows are dropped; restart hypd now that its table has loaded nf_conntrack, or load it at boot (modules-load.d)")
 	}
-	log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protected,
-		"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String(), "conntrack_replies", det.ConntrackReplies())
-	err = g.serve(ctx, pre.metrics)
+	// Said by serve once the control socket answers: scripts and tests wait for this line.
+	running := func() {
+		log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", protected,
+			"keys", len(keys), "stealth", cfg.Stealth, "open", cfg.Open.String(), "conntrack_replies", det.ConntrackReplies())
+	}
+	err = g.serve(ctx, pre.metrics, running)
 	log.Info("hypd stopping; protected services stay hidden, grants expire on time")
 	return err
 }
@@ -217,9 +220,10 @@ func openDetector(cfg config.Config, protected []firewall.Service, slots int, lo
 }
 
 // serve runs the server until ctx ends, with what feeds it: the keys directory watch, reload
-// requests, the table watch, the metrics and control endpoints. Every goroutine it starts ends
+// requests, the table watch, the metrics and control endpoints; running is called once they
+// are all up. Every goroutine it starts ends
 // with it and is joined before it returns, so none outlives the kernel handles Run closes next.
-func (g *gateway) serve(ctx context.Context, metricsLn net.Listener) (err error) {
+func (g *gateway) serve(ctx context.Context, metricsLn net.Listener, running func()) (err error) {
 	log := g.log
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -291,6 +295,7 @@ func (g *gateway) serve(ctx context.Context, metricsLn net.Listener) (err error)
 			defer func() { err = errors.Join(err, cs.Close()) }()
 		}
 	}
+	running()
 	return g.srv.Run(ctx, changed)
 }
 
