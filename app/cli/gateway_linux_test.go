@@ -66,7 +66,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newGatewayLab(t *testing.T) *gatewayLab {
+// newGatewayLab starts the lab; open is hypd's --open (how long a grant lasts).
+func newGatewayLab(t *testing.T, open string) *gatewayLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces and runs hypd with XDP and nftables")
@@ -106,7 +107,7 @@ func newGatewayLab(t *testing.T) *gatewayLab {
 	l.uri = strings.TrimSpace(sh(t, l.hypd, "secret", "new", "laptop", "--keys", keys, "--host", l.gwAddr))
 	l.hypdLog = &syncBuffer{}
 	hypd := exec.Command("ip", "netns", "exec", l.gw, l.hypd, "run", "--interface", vg, "--keys", keys,
-		"--services", "tcp/2222", "--open", "30s", "--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
+		"--services", "tcp/2222", "--open", open, "--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
 	hypd.Stdout, hypd.Stderr = l.hypdLog, l.hypdLog
 	if err := hypd.Start(); err != nil {
 		t.Fatalf("starting hypd: %v", err)
@@ -152,7 +153,7 @@ func (l *gatewayLab) serviceAnswers(t *testing.T) bool {
 // the client namespace open the service behind a real hypd and run the
 // stand-in VPN command.
 func TestGatewayConnectKeyring(t *testing.T) {
-	l := newGatewayLab(t)
+	l := newGatewayLab(t, "30s")
 	cfg := filepath.Join(t.TempDir(), "config")
 	env := append(os.Environ(), "XDG_CONFIG_HOME="+cfg)
 	hyp := func(stdin string, args ...string) (string, error) {
@@ -206,4 +207,32 @@ func TestGatewayConnectKeyring(t *testing.T) {
 	if strings.Contains(out, secretPart) {
 		t.Fatal("hyp connect printed the key")
 	}
+}
+
+// run runs the hyp CLI in the client namespace with env.
+func (l *gatewayLab) run(env []string, args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.cl, l.hyp}, args...)...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestGatewayCheckLatency prints how long "hyp knock --check" takes on a
+// veth to a real hypd: the knock, the grant and the check that sees it.
+// A number to read, not to assert.
+func TestGatewayCheckLatency(t *testing.T) {
+	l := newGatewayLab(t, "30s")
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	start := time.Now()
+	out, err := l.run(env, "knock", "--check", "tcp/2222", l.uri)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("hyp knock --check: %v\n%s", err, out)
+	}
+	start = time.Now()
+	if out, err := l.run(env, "version"); err != nil {
+		t.Fatalf("hyp version: %v\n%s", err, out)
+	}
+	base := time.Since(start)
+	t.Logf("hyp knock --check tcp/2222 on a veth to hypd: %v (hyp version, for the cost of starting hyp: %v)", took.Round(100*time.Microsecond), base.Round(100*time.Microsecond))
 }
