@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -296,5 +297,43 @@ func TestBinaryExitCodes(t *testing.T) {
 				t.Errorf("bad input should give one line on stderr, got %q", r.stderr)
 			}
 		})
+	}
+}
+
+// TestBinaryConcurrentKnocksTakeDifferentUses: hyp processes knocking one key
+// at once, sharing the user's knock state, each send a different sequence.
+func TestBinaryConcurrentKnocksTakeDifferentUses(t *testing.T) {
+	bin := buildHyp(t)
+	state := t.TempDir()
+	uri := "hyp://127.0.0.1?secret=" + secret + "&step=3600&low=40000&high=40100"
+	const n = 3
+	outs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			cmd := exec.Command(bin, "knock", "-v", "--gap", "0s", uri)
+			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				out = append(out, []byte(" error: "+err.Error())...)
+			}
+			outs <- string(out)
+		}()
+	}
+	use := regexp.MustCompile(`\(time step ([0-9]+), use ([0-9]+)\)`)
+	seen := map[string]bool{}
+	for i := 0; i < n; i++ {
+		out := <-outs
+		m := use.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("hyp knock -v does not name the use it sent:\n%s", out)
+		}
+		if seen[m[0]] {
+			t.Fatalf("two concurrent knocks sent %s", m[0])
+		}
+		seen[m[0]] = true
+	}
+	b, err := os.ReadFile(filepath.Join(state, "hyp", "knocks.json"))
+	if err != nil || bytes.Contains(b, []byte(secret[:16])) || strings.Count(string(b), `"w":`) != n {
+		t.Fatalf("knock state %s (%v): want %d uses and no key", b, err, n)
 	}
 }
