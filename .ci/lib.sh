@@ -114,6 +114,7 @@ systemd-container          test      systemd-nspawn            # systemd stage
 xvfb                       test      Xvfb                      # gui stage
 x11-utils                  test      xdpyinfo                  # gui stage: waits for the X server
 haskell-gtk-sni-tray-utils test      gtk-sni-tray-standalone   # gui stage: the tray host
+dunst                      test      dunst,dunstctl            # gui test: a real notification server (org.freedesktop.Notifications)
 libglib2.0-bin             test      gdbus                     # gui stage
 imagemagick                test      import                    # gui test: screenshots
 xdotool                    test      xdotool                   # gui test: finds and clicks windows

@@ -2,7 +2,8 @@
 # Stage: the tray app for real. Builds bin/hyp-tray (cgo, Fyne), starts Xvfb, a session bus on a
 # filesystem socket, an unlocked gnome-keyring and a StatusNotifierItem host
 # (gtk-sni-tray-standalone), then runs app/cmd/hyp-tray's gui test: it clicks "Knock & Connect"
-# over D-Bus for a profile whose gateway is hypd in a network namespace, and screenshots the menu
+# over D-Bus for a profile whose gateway is hypd in a network namespace, checks that dunst (which
+# the test starts as the session's notification server) got the result, and screenshots the menu
 # and the profile window (kept in $HYP_ARTIFACTS, default dist/screenshots); then checks that
 # without a session bus it opens its window instead and quits without a panic. The test builds
 # with -trimpath like `make build`, so the cgo packages come from the same Go build cache.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +33,9 @@ func hyp(t *testing.T, bin, stdin string, secrets []string, args ...string) resu
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader(stdin)
+	// Each run its own knock state: the cases knock one key more often
+	// than a time step has unspent sequences.
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -263,7 +267,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{"check in URI", "", []string{"knock", fmt.Sprintf("%s&check=tcp/%d", uri, open.Addr().(*net.TCPAddr).Port)}, 0, ""},
 		{"stdin", uri, []string{"knock", "-"}, 0, ""},
 		{"reference spelling", "", []string{"knock", "127.0.0.1", "--secret", key, "--maxjitter", "5"}, 0, ""},
-		{"check never answers", "", []string{"knock", uri, "--check", fmt.Sprintf("tcp/%d", closedPort), "--check-wait", "400ms"}, 1, "did not answer within 400ms"},
+		{"check never answers", "", []string{"knock", uri, "--check", fmt.Sprintf("tcp/%d", closedPort), "--check-wait", "400ms"}, 1, "no answer from tcp/"},
 		{"bad URI", "", []string{"knock", "hyp://127.0.0.1?secret=" + secret + "&length=40"}, 2, `parameter "length": must be 2..32, got "40"`},
 		{"bad secret in URI", "", []string{"knock", "hyp://127.0.0.1?secret=" + secret[:20] + "1" + secret[21:]}, 2, `parameter "secret"`},
 		{"missing key file", "", []string{"knock", "127.0.0.1", "--secret", filepath.Join(t.TempDir(), "nope.key")}, 2, "nope.key"},
@@ -284,5 +288,43 @@ func TestBinaryExitCodes(t *testing.T) {
 				t.Errorf("bad input should give one line on stderr, got %q", r.stderr)
 			}
 		})
+	}
+}
+
+// TestBinaryConcurrentKnocksTakeDifferentUses: hyp processes knocking one key
+// at once, sharing the user's knock state, each send a different sequence.
+func TestBinaryConcurrentKnocksTakeDifferentUses(t *testing.T) {
+	bin := testbin.Path(t, "hyp")
+	state := t.TempDir()
+	uri := "hyp://127.0.0.1?secret=" + secret + "&step=3600&low=40000&high=40100"
+	const n = 3
+	outs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			cmd := exec.Command(bin, "knock", "-v", "--gap", "0s", uri)
+			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				out = append(out, []byte(" error: "+err.Error())...)
+			}
+			outs <- string(out)
+		}()
+	}
+	use := regexp.MustCompile(`\(time step ([0-9]+), use ([0-9]+)\)`)
+	seen := map[string]bool{}
+	for i := 0; i < n; i++ {
+		out := <-outs
+		m := use.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("hyp knock -v does not name the use it sent:\n%s", out)
+		}
+		if seen[m[0]] {
+			t.Fatalf("two concurrent knocks sent %s", m[0])
+		}
+		seen[m[0]] = true
+	}
+	b, err := os.ReadFile(filepath.Join(state, "hyp", "knocks.json"))
+	if err != nil || bytes.Contains(b, []byte(secret[:16])) || strings.Count(string(b), `"w":`) != n {
+		t.Fatalf("knock state %s (%v): want %d uses and no key", b, err, n)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
@@ -61,6 +62,10 @@ type Env struct {
 	// Launcher starts VPN commands for connect; nil => connect.ExecLauncher
 	// with this Env's stdout and stderr.
 	Launcher connect.Launcher
+
+	// KnockState hands out the knock uses of knock and connect; nil => the
+	// user's state file (knockstate.DefaultPath).
+	KnockState knockstate.Reserver
 }
 
 func (e *Env) store() (*profiles.Store, error) {

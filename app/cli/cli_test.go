@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/cli"
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -76,6 +77,9 @@ func run(t *testing.T, env *cli.Env, args ...string) (int, string, string) {
 	env.Stdout, env.Stderr = &out, &errb
 	if env.Now == nil {
 		env.Now = func() time.Time { return fixedNow }
+	}
+	if env.KnockState == nil {
+		env.KnockState = &knockstate.Memory{}
 	}
 	code := cli.Run(context.Background(), env, args)
 	for _, s := range []string{out.String(), errb.String()} {
@@ -139,7 +143,7 @@ func TestKnockRefreshUntilInterrupted(t *testing.T) {
 		cancel()
 	}()
 	var errb bytes.Buffer
-	code := cli.Run(ctx, &cli.Env{Listen: fn.listen, Stderr: &errb}, []string{"knock", "hyp://192.0.2.1?secret=" + secret, "--refresh", "5ms", "--gap", "0s"})
+	code := cli.Run(ctx, &cli.Env{Listen: fn.listen, Stderr: &errb, KnockState: &knockstate.Memory{}}, []string{"knock", "hyp://192.0.2.1?secret=" + secret, "--refresh", "5ms", "--gap", "0s"})
 	if code != 0 || fn.count() < 3 {
 		t.Fatalf("exit %d after %d knocks: %s", code, fn.count(), errb.String())
 	}
@@ -154,7 +158,7 @@ func TestKnockRefreshUntilInterrupted(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		cancel2()
 	}()
-	code = cli.Run(ctx2, &cli.Env{Listen: fn2.listen}, []string{"knock", "hyp://192.0.2.1?secret=" + secret, "--refreshtime", "1"})
+	code = cli.Run(ctx2, &cli.Env{Listen: fn2.listen, KnockState: &knockstate.Memory{}}, []string{"knock", "hyp://192.0.2.1?secret=" + secret, "--refreshtime", "1"})
 	if code != 0 || fn2.count() != 1 {
 		t.Fatalf("--refreshtime: exit %d after %d knocks", code, fn2.count())
 	}

@@ -35,11 +35,13 @@ the VPN command failed; 2 bad input.`,
 				checkWait time.Duration
 				keepAlive time.Duration
 				knockOnly bool
+				uses      int
 			)
 			tf.register(fs, true)
 			fs.DurationVar(&checkWait, "check-wait", connect.DefaultCheckWait, "how long each check waits for the port to answer")
 			fs.DurationVar(&keepAlive, "keepalive", 0, "re-knock every `DURATION` while connected (default: the profile's)")
 			fs.BoolVar(&knockOnly, "knock-only", false, "knock and check, but launch nothing and do not keep alive")
+			fs.IntVar(&uses, "uses", 0, "the gateway accepts `N` knocks per time step for this key (hypd's uses; default: the profile's, else 1)")
 			return func(ctx context.Context, args []string) error {
 				pos, argv := splitArgv(args)
 				arg, err := oneTarget(pos)
@@ -62,13 +64,11 @@ the VPN command failed; 2 bad input.`,
 				if err := p.Validate(); err != nil {
 					return usageError("%w", err)
 				}
-				c := &connect.Connector{
-					Knocker:   &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver},
-					Checker:   &knock.Checker{Dial: env.Dial},
-					Launcher:  env.Launcher,
-					Clock:     envClock{env},
-					CheckWait: checkWait,
+				if uses != 0 {
+					p.Uses = uses
 				}
+				c := env.connector(checkWait)
+				c.Launcher = env.Launcher
 				if c.Launcher == nil {
 					c.Launcher = &connect.ExecLauncher{Stdout: env.Stdout, Stderr: env.Stderr}
 				}
@@ -116,6 +116,18 @@ func connectTarget(env *Env, arg string, tf targetFlags) (profiles.Profile, erro
 		name = "connect"
 	}
 	return profiles.FromURI(name, cp), nil
+}
+
+// connector is the connect flow on this Env's network, clock and knock
+// state; checkWait bounds each check.
+func (e *Env) connector(checkWait time.Duration) *connect.Connector {
+	return &connect.Connector{
+		Knocker:   &connect.NetKnocker{Listen: e.Listen, Resolver: e.Resolver},
+		Checker:   &knock.Checker{Dial: e.Dial},
+		Clock:     envClock{e},
+		State:     e.KnockState,
+		CheckWait: checkWait,
+	}
 }
 
 // envClock is the real clock with the Env's notion of now.

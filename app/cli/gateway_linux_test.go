@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hideyourports/hyp/internal/needs"
 	"github.com/hideyourports/hyp/internal/testbin"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // gatewayLab is hypd in a gateway namespace and a client namespace joined by
@@ -58,7 +60,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newGatewayLab(t *testing.T) *gatewayLab {
+// newGatewayLab starts the lab; open is hypd's --open (how long a grant lasts).
+func newGatewayLab(t *testing.T, open string) *gatewayLab {
 	t.Helper()
 	needs.Root(t, "builds network namespaces and runs hypd with XDP and nftables")
 	pid := os.Getpid()
@@ -95,7 +98,7 @@ func newGatewayLab(t *testing.T) *gatewayLab {
 	l.uri = strings.TrimSpace(sh(t, l.hypd, "secret", "new", "laptop", "--keys", keys, "--host", l.gwAddr))
 	l.hypdLog = &syncBuffer{}
 	hypd := exec.Command("ip", "netns", "exec", l.gw, l.hypd, "run", "--interface", vg, "--keys", keys,
-		"--services", "tcp/2222", "--open", "30s", "--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
+		"--services", "tcp/2222", "--open", open, "--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
 	hypd.Stdout, hypd.Stderr = l.hypdLog, l.hypdLog
 	if err := hypd.Start(); err != nil {
 		t.Fatalf("starting hypd: %v", err)
@@ -141,9 +144,9 @@ func (l *gatewayLab) serviceAnswers(t *testing.T) bool {
 // the client namespace open the service behind a real hypd and run the
 // stand-in VPN command.
 func TestGatewayConnectKeyring(t *testing.T) {
-	l := newGatewayLab(t)
+	l := newGatewayLab(t, "30s")
 	cfg := filepath.Join(t.TempDir(), "config")
-	env := append(os.Environ(), "XDG_CONFIG_HOME="+cfg)
+	env := append(os.Environ(), "XDG_CONFIG_HOME="+cfg, "XDG_STATE_HOME="+t.TempDir())
 	hyp := func(stdin string, args ...string) (string, error) {
 		cmd := exec.Command("ip", append([]string{"netns", "exec", l.cl, l.hyp}, args...)...)
 		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
@@ -194,5 +197,94 @@ func TestGatewayConnectKeyring(t *testing.T) {
 	}
 	if strings.Contains(out, secretPart) {
 		t.Fatal("hyp connect printed the key")
+	}
+}
+
+// run runs the hyp CLI in the client namespace with env.
+func (l *gatewayLab) run(env []string, args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.cl, l.hyp}, args...)...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// granted reports whether hypd's nftables set holds a grant for the client.
+func (l *gatewayLab) granted(t *testing.T) bool {
+	t.Helper()
+	return strings.Contains(sh(t, "ip", "netns", "exec", l.gw, "nft", "list", "set", "inet", "hyp", "allow4"), "10.77.40.2 ")
+}
+
+// answeredAfter is what hyp says the check took ("answered after 1.2ms").
+var answeredAfter = regexp.MustCompile(`answered after ([0-9.]+[µmn]?s)`)
+
+// TestGatewayCheckLatency prints how long "hyp knock --check" takes on a
+// veth to a real hypd: the knock, the grant and the check that sees it.
+// A number to read, not to assert.
+func TestGatewayCheckLatency(t *testing.T) {
+	l := newGatewayLab(t, "30s")
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	start := time.Now()
+	out, err := l.run(env, "knock", "--check", "tcp/2222", l.uri)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("hyp knock --check: %v\n%s", err, out)
+	}
+	start = time.Now()
+	if out, err := l.run(env, "version"); err != nil {
+		t.Fatalf("hyp version: %v\n%s", err, out)
+	}
+	base := time.Since(start)
+	t.Logf("hyp knock --check tcp/2222 on a veth to hypd: %v (hyp version, for the cost of starting hyp: %v); hyp says %q",
+		took.Round(100*time.Microsecond), base.Round(100*time.Microsecond), answeredAfter.FindString(out))
+}
+
+// TestGatewayEveryKnockCounts: with an open time (1 s) far shorter than the
+// time step (30 s), three knocks from one client within one step each open
+// the service: each sends a sequence hypd has not spent (this step's, the
+// next's, the previous's). A fourth in the same step has none left and says
+// so rather than resending a spent one.
+func TestGatewayEveryKnockCounts(t *testing.T) {
+	l := newGatewayLab(t, "1s")
+	env := append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	// Room for three knocks and their expiries in one step.
+	waitfor.For(t, "a time step with 15 s left", 31*time.Second, func() bool { return time.Now().Unix()%30 < 15 })
+	window := time.Now().Unix() / 30
+	if l.granted(t) || l.serviceAnswers(t) {
+		t.Fatal("the service answered before any knock")
+	}
+	for i := 1; i <= 3; i++ {
+		start := time.Now()
+		out, err := l.run(env, "knock", "-v", "--check", "tcp/2222", l.uri)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("knock %d in one step: %v\n%s\nhypd:\n%s", i, err, out, l.hypdLog)
+		}
+		if !strings.Contains(out, "tcp/2222 on 10.77.40.1 answered") {
+			t.Fatalf("knock %d: no answer reported:\n%s", i, out)
+		}
+		t.Logf("knock %d: hyp knock -v --check took %v; hyp says %q", i, took.Round(100*time.Microsecond), answeredAfter.FindString(out))
+		// The grant lapses after the open time; the next knock starts from a
+		// closed gateway again.
+		waitfor.For(t, fmt.Sprintf("the grant of knock %d to expire", i), 10*time.Second, func() bool { return !l.granted(t) })
+	}
+	out, err := l.run(env, "knock", "--check", "tcp/2222", l.uri)
+	if now := time.Now().Unix() / 30; now != window {
+		t.Fatalf("the knocks spanned time steps %d..%d; the test needs them in one", window, now)
+	}
+	if err == nil || !strings.Contains(out, "was sent already") {
+		t.Fatalf("a fourth knock in one step: %v\n%s", err, out)
+	}
+	if l.granted(t) {
+		t.Fatal("the fourth knock opened the gateway")
+	}
+	// hypd granted three different uses: windows w, w+1 and w-1.
+	grants := regexp.MustCompile(`access granted" .*window=([0-9]+) counter=0`).FindAllStringSubmatch(l.hypdLog.String(), -1)
+	var got []string
+	for _, g := range grants {
+		got = append(got, g[1])
+	}
+	want := []string{fmt.Sprint(window), fmt.Sprint(window + 1), fmt.Sprint(window - 1)}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("hypd granted windows %v, want %v:\n%s", got, want, l.hypdLog)
 	}
 }

@@ -5,21 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/hideyourports/hyp/internal/cmdline"
-	"net/netip"
 	"time"
 
+	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
-	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
 // Defaults of hyp knock.
-const (
-	defaultGap       = 10 * time.Millisecond // keeps datagrams in order on paths that reorder back-to-back packets
-	defaultCheckWait = 3 * time.Second
-	checkRetryEvery  = 250 * time.Millisecond
-	maxCheckDial     = time.Second // one dial; a gateway that has not opened yet drops the SYN
-)
+const defaultGap = profiles.DefaultGap // keeps datagrams in order on paths that reorder back-to-back packets
 
 type knockOptions struct {
 	target      targetFlags
@@ -28,6 +23,7 @@ type knockOptions struct {
 	checkWait   time.Duration
 	refresh     time.Duration
 	refreshMin  int
+	uses        int
 	verbose     bool
 }
 
@@ -36,9 +32,20 @@ func knockCommand() Command {
 		Name:    "knock",
 		Args:    "[flags] TARGET",
 		Summary: "send a knock (and optionally wait for the service to open)",
-		Help: `Sends TARGET's knock sequence for the current time step: one UDP datagram
-per port, in order, from one socket. TARGET is a hyp:// URI, "-" to read
-the URI from stdin, or a host name or address with --secret FILE.
+		Help: `Sends TARGET's knock sequence: one UDP datagram per port, in order, from
+one socket. TARGET is a saved profile, a hyp:// URI, "-" to read the URI
+from stdin, or a host name or address with --secret FILE.
+
+Every knock sends a sequence the gateway has not seen: a gateway spends a
+sequence on its first use, so hyp remembers, per key, which it sent (in
+$XDG_STATE_HOME/hyp/knocks.json, %LOCALAPPDATA%\hyp on Windows; the file
+names keys by a fingerprint, never the key). A second knock within one time
+step takes the next time step, a third the previous one (or the next use
+counter, with --uses); after that hyp says when the next is accepted.
+
+With --check (or a check port in the URI or profile), hyp dials the port
+with short, doubling timeouts until it answers, knocks once more with a new
+sequence if it does not, and gives up after two checks.
 
 The reference client's spelling works too:
   hyp knock HOST --secret FILE --maxjitter MS --refreshtime MINUTES
@@ -52,10 +59,11 @@ interrupted, reports failures on stderr and exits 0 when interrupted.`,
 			o.target.register(fs, true)
 			fs.DurationVar(&o.gap, "gap", defaultGap, "wait `DURATION` between datagrams")
 			fs.IntVar(&o.maxJitterMS, "maxjitter", 0, "add a random wait of up to `MS` milliseconds between datagrams")
-			fs.DurationVar(&o.checkWait, "check-wait", defaultCheckWait, "how long --check retries before giving up")
+			fs.DurationVar(&o.checkWait, "check-wait", connect.DefaultCheckWait, "how long each --check waits for the port to answer")
 			fs.DurationVar(&o.refresh, "refresh", 0, "knock again every `DURATION` until interrupted")
 			fs.IntVar(&o.refreshMin, "refreshtime", 0, "knock again every `MINUTES` until interrupted (the reference client's flag)")
-			fs.BoolVar(&o.verbose, "v", false, "report each knock on stderr")
+			fs.IntVar(&o.uses, "uses", 0, "the gateway accepts `N` knocks per time step for this key (hypd's uses; default: the profile's, else 1)")
+			fs.BoolVar(&o.verbose, "v", false, "report each step on stderr")
 			return func(ctx context.Context, args []string) error { return runKnock(ctx, env, o, args) }
 		},
 	}
@@ -82,30 +90,31 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 	if o.refreshMin > 0 {
 		every = time.Duration(o.refreshMin) * time.Minute
 	}
-	p, warnings, err := resolveTarget(env, arg, o.target)
+	p, err := connectTarget(env, arg, o.target)
 	if err != nil {
 		return err
 	}
-	printWarnings(env, warnings)
-
-	k := &knock.Knocker{
-		Sender: &knock.Sender{
-			Gap:       o.gap,
-			MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond,
-			Listen:    env.Listen,
-			Resolver:  env.Resolver,
-			Payload:   knock.PayloadFor(p.Params.Scheme),
-		},
-		Now: env.Now,
+	// A knock launches nothing and keeps nothing alive: --refresh is the
+	// CLI's own loop, so each round is one knock-then-check.
+	p.Command, p.KeepAlive, p.Gap = nil, 0, o.gap
+	if o.uses != 0 {
+		p.Uses = o.uses
 	}
-	c := &knock.Checker{Dial: env.Dial}
+	if err := p.Validate(); err != nil {
+		return usageError("%w", err)
+	}
+	c := env.connector(o.checkWait)
+	c.Knocker = &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver, MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond}
 
 	for first := true; ; first = false {
-		err := knockOnce(ctx, env, o, k, c, p)
+		err := knockOnce(ctx, env, o, c, p)
 		if every == 0 {
 			return err
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			if first && exitCode(err) == ExitUsage {
 				return err // an unknown host will not get better by waiting
 			}
@@ -121,61 +130,21 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 	}
 }
 
-func knockOnce(ctx context.Context, env *Env, o knockOptions, k *knock.Knocker, c *knock.Checker, p profile.Profile) error {
-	res, err := k.Knock(ctx, p, 0)
-	if err != nil {
-		return fmt.Errorf("knocking %s: %w", p.Host, err)
-	}
-	if o.verbose {
-		fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s) scheme %s window %d ports %v\n", p.Host, res.Target, p.Params.Scheme, res.Window, res.Ports)
-	}
-	if p.CheckPort == 0 {
-		// One line on stderr, so a person sees it worked and scripts' stdout stays empty.
-		if !o.verbose {
-			fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s), %d datagrams\n", p.Host, res.Target, len(res.Ports))
+// knockOnce is one knock-then-check through the connect flow, the one the
+// tray and the helper use. It prints one line on stderr (every step with
+// -v), so a person sees it worked and scripts' stdout stays empty.
+func knockOnce(ctx context.Context, env *Env, o knockOptions, c *connect.Connector, p profiles.Profile) error {
+	err := c.KnockOnly(ctx, p, func(s connect.Step) {
+		if s.Kind == connect.Connected || (o.verbose && s.Kind != connect.Failed) {
+			fmt.Fprintf(env.Stderr, "hyp: %s\n", s.Message)
 		}
+	})
+	if err == nil {
 		return nil
 	}
-	if err := waitForService(ctx, c, res.Target, p.CheckPort, o.checkWait); err != nil {
-		return &ExitError{Code: ExitFail, Err: err}
+	var re *knock.ResolveError
+	if errors.As(err, &re) {
+		return usageError("%w", err)
 	}
-	fmt.Fprintf(env.Stderr, "hyp: knocked %s (%s); tcp/%d answered\n", p.Host, res.Target, p.CheckPort)
-	return nil
-}
-
-// waitForService dials until the port answers or wait is over. It dials the
-// address that was knocked, not the host name: the gateway opens the service
-// for that source-destination pair, and a fresh lookup might pick another
-// address family.
-func waitForService(ctx context.Context, c *knock.Checker, target netip.Addr, port uint16, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	var last error
-	for {
-		dial := *c
-		dial.Timeout = maxCheckDial
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < dial.Timeout {
-			dial.Timeout = time.Until(dl)
-		}
-		if dial.Timeout <= 0 {
-			break
-		}
-		err := dial.Check(ctx, target.String(), port)
-		if err == nil {
-			return nil
-		}
-		last = err
-		t := time.NewTimer(checkRetryEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-			continue
-		}
-		break
-	}
-	if last == nil {
-		last = errors.New("no time to dial")
-	}
-	return fmt.Errorf("knocked %s but tcp/%d did not answer within %v: %w", target, port, wait, last)
+	return &ExitError{Code: ExitFail, Err: err}
 }

@@ -29,6 +29,7 @@ func profileCommands() []Command {
 type profileSettings struct {
 	gap       time.Duration
 	keepAlive time.Duration
+	uses      int
 	alwaysOn  bool
 }
 
@@ -36,6 +37,7 @@ func (s *profileSettings) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.gap, "gap", profiles.DefaultGap, "wait `DURATION` between knock datagrams")
 	fs.DurationVar(&s.keepAlive, "keepalive", 0, "re-knock every `DURATION` while connected (0 = never)")
 	fs.BoolVar(&s.alwaysOn, "always-on", false, "connect at start (tray) and keep alive (helper service)")
+	fs.IntVar(&s.uses, "uses", 0, "the gateway accepts `N` knocks per time step for this key (hypd's uses; default 1)")
 }
 
 func profileAddCommand() Command {
@@ -165,7 +167,7 @@ func runProfileAdd(env *Env, pos, argv []string, st profileSettings, force bool,
 		cp.Key = k
 	}
 	p := profiles.FromURI(name, cp)
-	p.Gap, p.KeepAlive, p.AlwaysOn, p.Command = st.gap, st.keepAlive, st.alwaysOn, argv
+	p.Gap, p.KeepAlive, p.AlwaysOn, p.Command, p.Uses = st.gap, st.keepAlive, st.alwaysOn, argv, st.uses
 	if secretFile != "" {
 		abs, err := filepath.Abs(secretFile)
 		if err != nil {
@@ -377,6 +379,7 @@ func profileShowCommand() Command {
 				fmt.Fprintf(w, "check:      %s\n", checkText(p.CheckPort))
 				fmt.Fprintf(w, "gap:        %v\n", p.Gap)
 				fmt.Fprintf(w, "keepalive:  %s\n", durText(p.KeepAlive))
+				fmt.Fprintf(w, "uses:       %d per time step\n", max(p.Uses, 1))
 				fmt.Fprintf(w, "always-on:  %s\n", yesNo(p.AlwaysOn))
 				fmt.Fprintf(w, "command:    %s\n", dash(quoteArgv(p.Command)))
 				where := fmt.Sprintf("OS keyring (service %q, user %q)", profiles.DefaultService, p.Name)

@@ -1,8 +1,14 @@
-// Package connect is the Knock & Connect flow shared by the CLI, the tray app
-// and the helper service: knock, wait for the check port to answer, knock once
-// more if it does not, launch the VPN command, and keep the grant alive while
-// the VPN runs. Every step is reported to a callback in words a person can act
-// on.
+// Package connect is the Knock & Connect flow shared by the CLI (hyp knock and
+// hyp connect), the tray app and the helper service: knock, wait for the check
+// port to answer, knock once more if it does not, launch the VPN command, and
+// keep the grant alive while the VPN runs. Every step is reported to a callback
+// in words a person can act on.
+//
+// Every knock first reserves a use the gateway has not spent (app/knockstate),
+// so a second knock within one time step opens as the first did. The check
+// dials with short, doubling timeouts: a SYN that raced the grant and was
+// dropped costs the next few milliseconds, not the kernel's one-second
+// retransmit.
 //
 // It imports no GUI: the tray app is one more caller. The network, the clock
 // and process launching are interfaces so the whole flow, including the
@@ -16,16 +22,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/core/sequence"
 )
 
 // Defaults of a Connector.
 const (
-	DefaultCheckWait  = 3 * time.Second        // how long one check waits for the port to answer
-	DefaultCheckEvery = 250 * time.Millisecond // between check dials
-	DefaultMaxDial    = time.Second            // one check dial; an unopened gateway drops the SYN
-	DefaultStopGrace  = 5 * time.Second        // from SIGTERM to SIGKILL for the VPN command
+	DefaultCheckWait = 3 * time.Second // how long one check waits for the port to answer
+	// DefaultFirstDial is the first check dial's timeout; each next one
+	// doubles, up to DefaultMaxDial. A LAN answers a SYN in well under a
+	// millisecond, so a dial still waiting after 5 ms had its SYN dropped
+	// (it raced the grant) and the next dial will get through; a slow link
+	// gets dials long enough for its round trip after a few doublings.
+	DefaultFirstDial = 5 * time.Millisecond
+	DefaultMaxDial   = time.Second     // the longest check dial
+	DefaultStopGrace = 5 * time.Second // from SIGTERM to SIGKILL for the VPN command
 )
 
 // StepKind says what a Step reports.
@@ -65,7 +79,8 @@ type Step struct {
 func (s Step) String() string { return s.Kind.String() + ": " + s.Message }
 
 // Knocker sends one knock for p at the time step holding at, with a use
-// counter. *NetKnocker is the real one.
+// counter. *NetKnocker is the real one. The Connector picks at and counter
+// from its knock state, so a Knocker never chooses a sequence itself.
 type Knocker interface {
 	Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error)
 }
@@ -115,10 +130,13 @@ type Connector struct {
 	Checker  Checker  // nil => &knock.Checker{}
 	Launcher Launcher // nil => &ExecLauncher{}
 	Clock    Clock    // nil => RealClock{}
+	// State hands out the uses to knock; nil => the user's state file
+	// (knockstate.DefaultPath). The helper service passes its own.
+	State knockstate.Reserver
 
-	CheckWait  time.Duration // 0 => DefaultCheckWait
-	CheckEvery time.Duration // 0 => DefaultCheckEvery
-	MaxDial    time.Duration // 0 => DefaultMaxDial
+	CheckWait time.Duration // 0 => DefaultCheckWait
+	FirstDial time.Duration // 0 => DefaultFirstDial
+	MaxDial   time.Duration // 0 => DefaultMaxDial
 }
 
 // Run takes p from closed to connected: knock, check (and knock once more if
@@ -170,11 +188,15 @@ func (c *Connector) runner(p profiles.Profile, progress func(Step)) *runner {
 	if r.c.CheckWait <= 0 {
 		r.c.CheckWait = DefaultCheckWait
 	}
-	if r.c.CheckEvery <= 0 {
-		r.c.CheckEvery = DefaultCheckEvery
+	if r.c.FirstDial <= 0 {
+		r.c.FirstDial = DefaultFirstDial
 	}
 	if r.c.MaxDial <= 0 {
 		r.c.MaxDial = DefaultMaxDial
+	}
+	r.c.FirstDial = min(r.c.FirstDial, r.c.MaxDial)
+	if r.c.State == nil {
+		r.c.State = defaultState{}
 	}
 	return r
 }
@@ -212,15 +234,12 @@ func (e *Error) Error() string { return e.Reason }
 func (e *Error) Unwrap() error { return e.Err }
 
 // open knocks until the gateway is open: one knock, a check, and if the
-// check port stays silent one more knock for the next time step. Resending
-// the same sequence would be useless: the gateway spends a sequence on first
-// use, so if it arrived the resend grants nothing, and if the clocks disagree
-// it is wrong again. The next step's sequence is within the gateway's default
-// skew, covers a local clock that runs a little slow, and works for both
-// schemes (the hyp scheme has no use counter).
+// check port stays silent one more knock. Each knock sends a use the state
+// has not handed out before: the gateway spends a sequence on first use, so
+// a resend grants nothing. After the current window's uses the next window
+// comes first, which also covers a local clock that runs a little slow.
 func (r *runner) open(ctx context.Context) error {
-	at := r.c.Clock.Now()
-	res, err := r.knock(ctx, at, "knocking %s", r.p.Host)
+	res, err := r.knock(ctx, "knocking %s", r.p.Host)
 	if err != nil {
 		return err
 	}
@@ -234,8 +253,7 @@ func (r *runner) open(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return r.cancelled(ctx)
 	}
-	next := at.Add(time.Duration(r.p.Params.Step) * time.Second)
-	res, err = r.knock(ctx, next, "no answer from tcp/%d yet; knocking %s again with the next time step", r.p.CheckPort, r.p.Host)
+	res, err = r.knock(ctx, "no answer from tcp/%d yet; knocking %s again with a new sequence", r.p.CheckPort, r.p.Host)
 	if err != nil {
 		return err
 	}
@@ -251,9 +269,16 @@ func (r *runner) open(ctx context.Context) error {
 		r.p.CheckPort, res.Target, now.Format("2006-01-02 15:04:05 MST"), last)
 }
 
-func (r *runner) knock(ctx context.Context, at time.Time, format string, a ...any) (knock.Result, error) {
-	r.report(Knocking, nil, format, a...)
-	res, err := r.c.Knocker.Knock(ctx, r.p, at, 0)
+// knock reserves the next unspent use, reports a Knocking step naming it,
+// and sends it.
+func (r *runner) knock(ctx context.Context, format string, a ...any) (knock.Result, error) {
+	u, err := r.c.State.Reserve(r.p.Key, r.p.Params, r.p.Uses, r.c.Clock.Now())
+	if err != nil {
+		r.report(Knocking, nil, format, a...)
+		return knock.Result{}, r.fail(err, "not knocking %s: %v", r.p.Host, err)
+	}
+	r.report(Knocking, nil, format+" (time step %d, use %d)", append(a, u.Window, u.Counter)...)
+	res, err := r.send(ctx, u)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, r.cancelled(ctx)
@@ -267,31 +292,56 @@ func (r *runner) knock(ctx context.Context, at time.Time, format string, a ...an
 	return res, nil
 }
 
+// send knocks a reserved use. The reservation is written before: if the
+// knock then fails to go out, one use is lost, which is cheap; the other
+// order could resend a spent sequence after a crash.
+func (r *runner) send(ctx context.Context, u knockstate.Use) (knock.Result, error) {
+	at := time.Unix(int64(u.Window)*r.p.Params.Step, 0)
+	return r.c.Knocker.Knock(ctx, r.p, at, u.Counter)
+}
+
+// reserveAndSend is a knock without reports, for keep-alives.
+func (r *runner) reserveAndSend(ctx context.Context) (knock.Result, error) {
+	u, err := r.c.State.Reserve(r.p.Key, r.p.Params, r.p.Uses, r.c.Clock.Now())
+	if err != nil {
+		return knock.Result{}, err
+	}
+	return r.send(ctx, u)
+}
+
 // check dials the knocked address (grants are per address, and a fresh
 // lookup might pick another family) until it answers or CheckWait is over.
-// It returns the last dial error and whether the port answered.
+// Each dial gets FirstDial, then twice the last, up to MaxDial; a dial that
+// fails early (a refusal) waits out its slot, so a closed port is not
+// hammered. It returns the last dial error and whether the port answered.
 func (r *runner) check(ctx context.Context, res knock.Result) (last error, ok bool) {
 	r.report(Checking, nil, "waiting up to %v for tcp/%d on %s to answer", r.c.CheckWait, r.p.CheckPort, res.Target)
-	deadline := r.c.Clock.Now().Add(r.c.CheckWait)
+	start := r.c.Clock.Now()
+	deadline := start.Add(r.c.CheckWait)
+	slot := r.c.FirstDial
 	for {
-		left := deadline.Sub(r.c.Clock.Now())
+		begin := r.c.Clock.Now()
+		left := deadline.Sub(begin)
 		if left <= 0 {
 			break
 		}
-		dctx, cancel := context.WithTimeout(ctx, min(left, r.c.MaxDial))
+		try := min(left, slot)
+		dctx, cancel := context.WithTimeout(ctx, try)
 		err := r.c.Checker.Check(dctx, res.Target.String(), r.p.CheckPort)
 		cancel()
 		if err == nil {
-			r.report(Connected, nil, "tcp/%d on %s answered: %s is open", r.p.CheckPort, res.Target, r.p.Host)
+			took := r.c.Clock.Now().Sub(start)
+			r.report(Connected, nil, "tcp/%d on %s answered after %v: %s is open", r.p.CheckPort, res.Target, took.Round(100*time.Microsecond), r.p.Host)
 			return nil, true
 		}
 		last = err
 		if ctx.Err() != nil {
 			return last, false
 		}
-		if r.sleep(ctx, min(r.c.CheckEvery, deadline.Sub(r.c.Clock.Now()))) != nil {
+		if r.sleep(ctx, try-r.c.Clock.Now().Sub(begin)) != nil {
 			return last, false
 		}
+		slot = min(2*slot, r.c.MaxDial)
 	}
 	if last == nil {
 		last = errors.New("no time to dial")
@@ -366,7 +416,7 @@ func (r *runner) keepAlive(ctx context.Context, exited <-chan error) error {
 			}
 			exited = nil // a launcher like "wg-quick up": the tunnel stays, keep knocking
 		case <-tick:
-			res, err := r.c.Knocker.Knock(ctx, r.p, r.c.Clock.Now(), 0)
+			res, err := r.reserveAndSend(ctx)
 			switch {
 			case ctx.Err() != nil:
 				continue // the Done case reports it
@@ -389,4 +439,16 @@ func quoteArgv(argv []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// defaultState is the user's knock state file, found when first used so a
+// Connector that is never used needs no home directory.
+type defaultState struct{}
+
+func (defaultState) Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (knockstate.Use, error) {
+	path, err := knockstate.DefaultPath()
+	if err != nil {
+		return knockstate.Use{}, err
+	}
+	return (&knockstate.File{Path: path}).Reserve(k, p, uses, now)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
@@ -111,15 +112,19 @@ func (k *fakeKnocker) knocks() []knockCall {
 type fakeChecker struct {
 	k      *fakeKnocker
 	after  int
-	mu     sync.Mutex // guards dials
+	mu     sync.Mutex // guards dials, target, slots
 	dials  int
 	target string
+	slots  []time.Duration // each dial's timeout, as its context says
 }
 
 func (c *fakeChecker) Check(ctx context.Context, host string, port uint16) error {
 	c.mu.Lock()
 	c.dials++
 	c.target = host
+	if dl, ok := ctx.Deadline(); ok {
+		c.slots = append(c.slots, time.Until(dl))
+	}
 	c.mu.Unlock()
 	if len(c.k.knocks()) >= c.after {
 		return nil
@@ -234,7 +239,7 @@ func newWorld(auto bool, answerAfter int) *world {
 	w := &world{clock: newClock(auto), rec: newRecorder(), l: newLauncher()}
 	w.k = &fakeKnocker{clock: w.clock}
 	w.c = &fakeChecker{k: w.k, after: answerAfter}
-	w.conn = &connect.Connector{Knocker: w.k, Checker: w.c, Launcher: w.l, Clock: w.clock}
+	w.conn = &connect.Connector{Knocker: w.k, Checker: w.c, Launcher: w.l, Clock: w.clock, State: &knockstate.Memory{}}
 	return w
 }
 
@@ -278,7 +283,8 @@ func TestConnectNoCheckPort(t *testing.T) {
 	}
 }
 
-// The first check times out; the retry knocks the next time step, counter 0.
+// The first check times out; the retry knocks the next time step, counter 0
+// (the key allows one use per step).
 func TestConnectRetrySucceeds(t *testing.T) {
 	w := newWorld(true, 2)
 	if err := w.conn.KnockOnly(context.Background(), testProfile(443), w.rec.add); err != nil {
@@ -292,9 +298,61 @@ func TestConnectRetrySucceeds(t *testing.T) {
 	if got := w.rec.kinds(); !slices.Equal(got, want) {
 		t.Fatalf("steps %v, want %v", got, want)
 	}
-	// The first check dialled until CheckWait was over: 3 s at 250 ms.
-	if w.c.dials < 12 || w.c.dials > 14 {
-		t.Fatalf("%d dials, want about 13 (3 s every 250 ms, then one answered)", w.c.dials)
+	// The first check dialled until CheckWait was over, each dial twice as
+	// long as the last from 5 ms up to 1 s: 5+10+...+640 ms, 1 s, the
+	// remaining 725 ms; then the second check's first dial answered.
+	if w.c.dials != 11 {
+		t.Fatalf("%d dials, want 11 (10 in 3 s of doubling slots, then one answered)", w.c.dials)
+	}
+	want5 := []time.Duration{5, 10, 20, 40, 80, 160, 320, 640, 1000, 725}
+	for i, ms := range want5 {
+		if got, max := w.c.slots[i], ms*time.Millisecond; got > max || got < max-max/4 {
+			t.Fatalf("dial %d had %v, want %v (all: %v)", i+1, got, max, w.c.slots)
+		}
+	}
+}
+
+// Knocks within one step each send a sequence the gateway has not seen: the
+// current window, the next, the previous; then none is left until the next
+// step, and the flow says so instead of resending a spent one.
+func TestConnectEveryKnockNew(t *testing.T) {
+	w := newWorld(true, 1)
+	p := testProfile(443)
+	for i := 0; i < 3; i++ {
+		w.clock.mu.Lock()
+		w.clock.now = t0.Add(time.Duration(i) * time.Second)
+		w.clock.mu.Unlock()
+		if err := w.conn.KnockOnly(context.Background(), p, w.rec.add); err != nil {
+			t.Fatalf("knock %d: %v", i+1, err)
+		}
+	}
+	var got []time.Time
+	for _, k := range w.k.knocks() {
+		got = append(got, k.at)
+	}
+	want := []time.Time{t0, t0.Add(30 * time.Second), t0.Add(-30 * time.Second)}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("knocked windows starting %v, want %v", got, want)
+	}
+	err := w.conn.KnockOnly(context.Background(), p, w.rec.add)
+	var ex *knockstate.ExhaustedError
+	if !errors.As(err, &ex) || !strings.Contains(err.Error(), "not knocking gw.example.com") {
+		t.Fatalf("fourth knock in one step: %v", err)
+	}
+	if n := len(w.k.knocks()); n != 3 {
+		t.Fatalf("%d knocks sent, want 3: the fourth has no unspent sequence", n)
+	}
+	// With two uses per step, the counter steps first.
+	w2 := newWorld(true, 1)
+	p.Uses = 2
+	for i := 0; i < 3; i++ {
+		if err := w2.conn.KnockOnly(context.Background(), p, w2.rec.add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks := w2.k.knocks()
+	if ks[0].counter != 0 || ks[1].counter != 1 || !ks[1].at.Equal(ks[0].at) || ks[2].counter != 0 {
+		t.Fatalf("knocks with two uses %v, want counters 0, 1 in one window, then 0", ks)
 	}
 }
 

@@ -14,12 +14,15 @@ import (
 type NetKnocker struct {
 	Listen   func(ctx context.Context, network, address string) (net.PacketConn, error) // nil => the system's
 	Resolver knock.Resolver                                                             // nil => net.DefaultResolver
+	// MaxJitter adds a random wait of up to this much to every gap (hyp
+	// knock --maxjitter, as the reference client).
+	MaxJitter time.Duration
 }
 
 // Knock implements Knocker.
 func (n *NetKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error) {
 	k := &knock.Knocker{
-		Sender: &knock.Sender{Gap: p.Gap, Listen: n.Listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
+		Sender: &knock.Sender{Gap: p.Gap, MaxJitter: n.MaxJitter, Listen: n.Listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
 		Now:    func() time.Time { return at },
 	}
 	return k.Knock(ctx, p.Profile, counter)

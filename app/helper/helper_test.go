@@ -183,6 +183,13 @@ func TestRunnerKeepsEveryProfileAlive(t *testing.T) {
 	if k.counts["a"] < 5 || k.counts["b"] < 5 {
 		t.Fatalf("knocks %v, want at least 5 each", k.counts)
 	}
+	// The helper keeps its own knock state in its store, root only.
+	if fi, err := os.Stat(s.StatePath()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the helper's knock state %s: %v, %v", s.StatePath(), fi, err)
+	}
+	if ps, err := s.List(); err != nil || len(ps) != 2 {
+		t.Fatalf("the store with its knock state lists %d profiles, %v", len(ps), err)
+	}
 }
 
 func TestRunnerEmptyStore(t *testing.T) {

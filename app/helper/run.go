@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 )
 
@@ -41,9 +42,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(all) == 0 {
 		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root)", r.Store.dir())
 	}
-	conn := r.Connector
-	if conn == nil {
-		conn = &connect.Connector{}
+	conn := &connect.Connector{}
+	if r.Connector != nil {
+		c := *r.Connector
+		conn = &c
+	}
+	if conn.State == nil {
+		// The service's own record of the knocks it sent, beside the
+		// profiles it keeps (a service account has no user state directory).
+		conn.State = &knockstate.File{Path: r.Store.StatePath()}
 	}
 	var wg sync.WaitGroup
 	for _, p := range all {

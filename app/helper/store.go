@@ -25,6 +25,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/internal/atomicfile"
@@ -46,6 +47,10 @@ func (s Store) dir() string {
 	return s.Dir
 }
 
+// StatePath is the helper's knock state file (app/knockstate), in the store
+// beside the profiles: root only, like them, though it holds no secret.
+func (s Store) StatePath() string { return filepath.Join(s.dir(), knockstate.FileName) }
+
 // Path is the file that holds profile name.
 func (s Store) Path(name string) string { return filepath.Join(s.dir(), name+ext) }
 
@@ -55,6 +60,7 @@ type entry struct {
 	URI       string   `toml:"uri"`
 	Gap       string   `toml:"gap"`
 	KeepAlive string   `toml:"keepalive,omitempty"`
+	Uses      int      `toml:"uses,omitempty"`
 	Command   []string `toml:"command,omitempty"`
 }
 
@@ -81,7 +87,7 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	}
 	core := p.Profile
 	core.Name = p.Name
-	e := entry{URI: core.URI(), Gap: p.Gap.String(), Command: p.Command}
+	e := entry{URI: core.URI(), Gap: p.Gap.String(), Uses: p.Uses, Command: p.Command}
 	if p.KeepAlive > 0 {
 		e.KeepAlive = p.KeepAlive.String()
 	}
@@ -174,7 +180,7 @@ func (s Store) read(name string) (profiles.Profile, error) {
 		return profiles.Profile{}, fmt.Errorf("%s: uri: %w", path, err)
 	}
 	p := profiles.FromURI(name, cp)
-	p.Command = e.Command
+	p.Command, p.Uses = e.Command, e.Uses
 	p.AlwaysOn = true
 	if e.Gap != "" {
 		if p.Gap, err = time.ParseDuration(e.Gap); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/core/sequence"
 )
 
 // Defaults of a new profile.
@@ -45,6 +46,10 @@ type Profile struct {
 	// command runs (or, with no command, until cancelled), so the grant never
 	// lapses.
 	KeepAlive time.Duration
+	// Uses is how many knocks per time step the gateway accepts for this
+	// key (hypd's uses setting); 0 means 1, the default. With more, a new
+	// knock steps the use counter before it moves to the next time step.
+	Uses int
 	// Command is the VPN launch command as argv, run without a shell so
 	// nothing in a profile is ever interpreted by one. Empty: knock only.
 	Command []string
@@ -89,6 +94,10 @@ func (p Profile) Validate() error {
 		return fmt.Errorf("keepalive: must not be negative, got %v", p.KeepAlive)
 	case p.KeepAlive > 0 && p.KeepAlive < MinKeepAlive:
 		return fmt.Errorf("keepalive: must be at least %v, got %v", MinKeepAlive, p.KeepAlive)
+	case p.Uses < 0 || p.Uses > sequence.MaxUses:
+		return fmt.Errorf("uses: must be 0..%d, got %d", sequence.MaxUses, p.Uses)
+	case p.Uses > 1 && p.Params.Scheme == sequence.Hyp:
+		return fmt.Errorf("uses: scheme hyp has no use counter, so uses must be 1, got %d", p.Uses)
 	}
 	if len(p.Command) > 0 && strings.TrimSpace(p.Command[0]) == "" {
 		return errors.New("command: the program (first word) is empty")

@@ -214,6 +214,7 @@ type record struct {
 	Check      string   `toml:"check,omitempty"`
 	Gap        string   `toml:"gap"`
 	KeepAlive  string   `toml:"keepalive,omitempty"`
+	Uses       int      `toml:"uses,omitempty"`
 	Command    []string `toml:"command,omitempty"`
 	AlwaysOn   bool     `toml:"always_on,omitempty"`
 	SecretFile string   `toml:"secret_file,omitempty"`
@@ -298,7 +299,7 @@ func (r record) profile() (Profile, error) {
 	if err != nil {
 		return Profile{}, fmt.Errorf("scheme: %w", err)
 	}
-	p := Profile{Profile: profile.Profile{Name: r.Name, Host: r.Host}, Command: r.Command, AlwaysOn: r.AlwaysOn, SecretFile: r.SecretFile}
+	p := Profile{Profile: profile.Profile{Name: r.Name, Host: r.Host}, Uses: r.Uses, Command: r.Command, AlwaysOn: r.AlwaysOn, SecretFile: r.SecretFile}
 	p.Params = sequence.DefaultsFor(s)
 	if r.Length != 0 {
 		p.Params.Length = r.Length
@@ -341,7 +342,7 @@ func toRecord(p Profile) record {
 	r := record{
 		Name: p.Name, Host: p.Host, Scheme: string(p.Params.Scheme),
 		Length: p.Params.Length, Step: p.Params.Step, Low: int(p.Params.Low), High: int(p.Params.High),
-		Gap: p.Gap.String(), Command: p.Command, AlwaysOn: p.AlwaysOn, SecretFile: p.SecretFile,
+		Gap: p.Gap.String(), Uses: p.Uses, Command: p.Command, AlwaysOn: p.AlwaysOn, SecretFile: p.SecretFile,
 	}
 	if p.CheckPort != 0 {
 		r.Check = fmt.Sprintf("tcp/%d", p.CheckPort)

@@ -85,6 +85,16 @@ type TrayHost interface {
 type Options struct {
 	Now    func() time.Time
 	Notify func(n *fyne.Notification) // nil: the app's desktop notification
+	// Autostart is the "Start at login" switch the window shows; nil
+	// hides it (a system without an autostart store).
+	Autostart Autostart
+}
+
+// Autostart turns starting the tray app at login on and off;
+// app/autostart has the real ones.
+type Autostart interface {
+	Enabled() (bool, error)
+	SetEnabled(on bool) error
 }
 
 // Tray runs knocks for the menu and the profile window and shows how they
@@ -95,6 +105,7 @@ type Tray struct {
 	backend Backend
 	now     func() time.Time
 	notify  func(n *fyne.Notification)
+	login   Autostart
 	icons   [4]fyne.Resource
 
 	ctx    context.Context // cancelled by Quit: stops every run
@@ -120,7 +131,7 @@ type Tray struct {
 func NewTray(a fyne.App, b Backend, o Options) *Tray {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tray{
-		app: a, backend: b, now: o.Now, notify: o.Notify,
+		app: a, backend: b, now: o.Now, notify: o.Notify, login: o.Autostart,
 		ctx: ctx, cancel: cancel,
 		running: map[string]*run{},
 		status:  "No knock yet",

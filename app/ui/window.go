@@ -43,6 +43,8 @@ type ProfileWindow struct {
 	apply, importKey, browse                 *widget.Button
 	newBtn, save, remove, test, connect, qrB *widget.Button
 
+	login *widget.Check // "Start at login"; hidden without an Autostart
+
 	steps    *widget.Label
 	stepList []Step // what steps shows
 	form     *widget.Form
@@ -67,6 +69,8 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 		}
 	}
 	w.newBtn = widget.NewButton("New", w.clear)
+	w.login = widget.NewCheck("Start at login", nil)
+	w.initLogin(t.login)
 
 	// The URI holds the secret, so it is masked like the secret itself.
 	w.uri = widget.NewPasswordEntry()
@@ -112,7 +116,7 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 	)
 	buttons := container.NewHBox(w.save, w.test, w.connect, w.qrB, w.remove)
 	editor := container.NewVBox(w.form, w.formErr, buttons, widget.NewSeparator(), w.steps)
-	left := container.NewBorder(nil, w.newBtn, nil, nil, w.list)
+	left := container.NewBorder(nil, container.NewVBox(w.newBtn, w.login), nil, nil, w.list)
 	split := container.NewHSplit(left, container.NewVScroll(editor))
 	split.Offset = 0.25
 
@@ -120,6 +124,31 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 	w.win.Resize(fyne.NewSize(820, 580))
 	w.clear()
 	return w
+}
+
+// initLogin shows the autostart setting as it is, and changes it when the
+// box is ticked; a failure is said in the notice and the box goes back.
+func (w *ProfileWindow) initLogin(a Autostart) {
+	if a == nil {
+		w.login.Hide()
+		return
+	}
+	on, err := a.Enabled()
+	if err != nil {
+		w.Notice(fmt.Sprintf("Start at login: %v", err))
+	}
+	w.login.SetChecked(on)
+	w.login.OnChanged = func(want bool) {
+		err := a.SetEnabled(want)
+		if err == nil {
+			return
+		}
+		w.Notice(fmt.Sprintf("Start at login: %v", err))
+		cb := w.login.OnChanged
+		w.login.OnChanged = nil
+		w.login.SetChecked(!want)
+		w.login.OnChanged = cb
+	}
 }
 
 // errLabel is the red line under a field that says what is wrong with it.

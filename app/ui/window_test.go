@@ -319,3 +319,54 @@ func errorsShown(w *ProfileWindow) string {
 	}
 	return strings.Join(s, "; ")
 }
+
+// fakeAutostart is an autostart store in memory that fails when told to.
+type fakeAutostart struct {
+	on   bool
+	fail error
+}
+
+func (f *fakeAutostart) Enabled() (bool, error) { return f.on, nil }
+
+func (f *fakeAutostart) SetEnabled(on bool) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.on = on
+	return nil
+}
+
+func TestStartAtLogin(t *testing.T) {
+	a := test.NewTempApp(t)
+	as := &fakeAutostart{}
+	tr := NewTray(a, newFake(), Options{Notify: (&notes{}).notify, Autostart: as})
+	tr.Show(&fakeHost{}, nil)
+	t.Cleanup(func() { tr.cancel(); tr.Wait() })
+	w := tr.ShowWindow()
+	if !w.login.Visible() || w.login.Checked {
+		t.Fatalf("start at login: visible %v, checked %v; want shown, off", w.login.Visible(), w.login.Checked)
+	}
+	test.Tap(w.login)
+	if !as.on || !w.login.Checked {
+		t.Fatalf("after ticking: store %v, box %v", as.on, w.login.Checked)
+	}
+	test.Tap(w.login)
+	if as.on || w.login.Checked {
+		t.Fatalf("after unticking: store %v, box %v", as.on, w.login.Checked)
+	}
+	as.fail = errors.New("permission denied")
+	test.Tap(w.login)
+	if as.on || w.login.Checked {
+		t.Fatalf("a failed change left: store %v, box %v", as.on, w.login.Checked)
+	}
+	if !w.notice.Visible() || !strings.Contains(w.notice.Text, "Start at login: permission denied") {
+		t.Fatalf("notice %q (visible %v)", w.notice.Text, w.notice.Visible())
+	}
+}
+
+func TestStartAtLoginHiddenWithoutStore(t *testing.T) {
+	w, _, _ := newTestWindow(t)
+	if w.login.Visible() {
+		t.Fatal("the start-at-login box shows without an autostart store")
+	}
+}

@@ -35,11 +35,13 @@ _hyp_complete() {
 	"knock/--refreshtime" | "knock/-refreshtime") COMPREPLY=(); return ;;
 	"knock/--scheme" | "knock/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
 	"knock/--secret" | "knock/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"knock/--uses" | "knock/-uses") COMPREPLY=(); return ;;
 	"connect/--check" | "connect/-check") COMPREPLY=(); return ;;
 	"connect/--check-wait" | "connect/-check-wait") COMPREPLY=(); return ;;
 	"connect/--keepalive" | "connect/-keepalive") COMPREPLY=(); return ;;
 	"connect/--scheme" | "connect/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
 	"connect/--secret" | "connect/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"connect/--uses" | "connect/-uses") COMPREPLY=(); return ;;
 	"profile add/--check" | "profile add/-check") COMPREPLY=(); return ;;
 	"profile add/--gap" | "profile add/-gap") COMPREPLY=(); return ;;
 	"profile add/--host" | "profile add/-host") COMPREPLY=(); return ;;
@@ -47,6 +49,7 @@ _hyp_complete() {
 	"profile add/--scheme" | "profile add/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
 	"profile add/--secret" | "profile add/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"profile add/--secret-file" | "profile add/-secret-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"profile add/--uses" | "profile add/-uses") COMPREPLY=(); return ;;
 	"helper install/--dir" | "helper install/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"helper install/--name" | "helper install/-name") COMPREPLY=(); return ;;
 	"helper uninstall/--dir" | "helper uninstall/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -69,11 +72,11 @@ _hyp_complete() {
 	"sequence")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --scheme --secret --time --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"knock")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --refresh --refreshtime --scheme --secret -v --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"connect")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --scheme --secret --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --scheme --secret --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile add")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile list")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile show")

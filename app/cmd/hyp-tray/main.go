@@ -22,6 +22,7 @@ import (
 	"fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/driver/desktop"
 
+	"github.com/hideyourports/hyp/app/autostart"
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
@@ -74,7 +75,13 @@ func run(openWindow bool) error {
 	}
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
-	tray := ui.NewTray(a, corebackend.New(store, &connect.Connector{}), ui.Options{})
+	opts := ui.Options{}
+	if exe, err := os.Executable(); err == nil {
+		if as, err := autostart.New(exe); err == nil {
+			opts.Autostart = as
+		}
+	}
+	tray := ui.NewTray(a, corebackend.New(store, &connect.Connector{}), opts)
 
 	var host ui.TrayHost
 	noTray := ui.CheckTrayHost(context.Background())

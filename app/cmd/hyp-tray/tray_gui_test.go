@@ -3,9 +3,10 @@
 package main
 
 // The real tray, end to end: hyp-tray runs under Xvfb next to a StatusNotifierItem host
-// (gtk-sni-tray-standalone), in a client network namespace whose gateway runs hypd. The test reads
-// the tray's menu over D-Bus as a desktop shell would, clicks "Knock & Connect" for a profile in
-// the real keyring, and checks that the protected service opens and the profile's VPN command ran.
+// (gtk-sni-tray-standalone) and a notification server (dunst), in a client network namespace
+// whose gateway runs hypd. The test reads the tray's menu over D-Bus as a desktop shell would,
+// clicks "Knock & Connect" for a profile in the real keyring, and checks that the protected
+// service opens, the profile's VPN command ran and dunst received the "connected" notification.
 // It screenshots the open menu and the profile window and checks they show something.
 //
 // .ci/stages/40-gui.sh runs it (go test -tags gui) inside dbus-run-session with a bus on a
@@ -13,6 +14,7 @@ package main
 // the tray host started, and HYP_BIN naming a directory with hyp, hypd and hyp-tray.
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -348,11 +350,12 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 		t.Fatal("the service answered before any knock")
 	}
 
-	tray := background(t, filepath.Join(work, "tray.log"), "ip", "netns", "exec", cl, filepath.Join(bin, "hyp-tray"))
 	conn, err := dbus.SessionBus()
 	if err != nil {
 		t.Fatalf("session bus: %v", err)
 	}
+	startNotificationServer(t, conn, work)
+	tray := background(t, filepath.Join(work, "tray.log"), "ip", "netns", "exec", cl, filepath.Join(bin, "hyp-tray"))
 	menu := findTray(t, conn)
 	menu.find(t, "Knock & Connect: office")
 	menu.find(t, "Knock only: office")
@@ -412,6 +415,13 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// The desktop heard of it: the notification server got the result.
+	note := waitNotification(t, "hyp: office connected", 10*time.Second)
+	if !strings.Contains(note.body, "up office") {
+		t.Fatalf("the connected notification says %q, want the VPN command it started", note.body)
+	}
+	t.Logf("notification: %q: %q", note.summary, note.body)
 
 	menu.click(t, "Manage profiles…")
 	time.Sleep(2 * time.Second)
@@ -499,5 +509,69 @@ func TestTrayCommandLine(t *testing.T) {
 				t.Errorf("%s: output mentions %q: %s", c.name, bad, text)
 			}
 		}
+	}
+}
+
+// startNotificationServer runs dunst, a real org.freedesktop.Notifications server, on the test's
+// session bus and display, and waits until it owns the name.
+func startNotificationServer(t *testing.T, conn *dbus.Conn, work string) {
+	t.Helper()
+	// An empty config: dunst's defaults, whatever /etc/xdg/dunst says.
+	cfg := filepath.Join(work, "dunstrc")
+	if err := os.WriteFile(cfg, []byte("[global]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := background(t, filepath.Join(work, "dunst.log"), "dunst", "-config", cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var owned bool
+		err := conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.freedesktop.Notifications").Store(&owned)
+		if err == nil && owned {
+			return
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("dunst exited: %v", d.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dunst did not own org.freedesktop.Notifications within 10s (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type notification struct{ summary, body string }
+
+// waitNotification waits until dunst has shown a notification with this summary. Shown ones
+// reach dunst's history when closed, so each poll closes what is displayed and reads the history.
+func waitNotification(t *testing.T, summary string, within time.Duration) notification {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var seen []string
+	for {
+		sh(t, "dunstctl", "close-all")
+		var h struct {
+			Data [][]map[string]struct {
+				Data any `json:"data"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(sh(t, "dunstctl", "history")), &h); err != nil {
+			t.Fatalf("dunstctl history: %v", err)
+		}
+		seen = seen[:0]
+		for _, group := range h.Data {
+			for _, n := range group {
+				got := notification{fmt.Sprint(n["summary"].Data), fmt.Sprint(n["body"].Data)}
+				if got.summary == summary {
+					return got
+				}
+				seen = append(seen, got.summary)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notification %q within %v; dunst has %q", summary, within, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

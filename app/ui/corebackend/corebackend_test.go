@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/core/knock"
@@ -60,7 +61,7 @@ func newBackend(t *testing.T) (*Backend, *fakeKnocker, *fakeLauncher) {
 		t.Fatal(err)
 	}
 	k, l := &fakeKnocker{}, &fakeLauncher{}
-	return New(store, &connect.Connector{Knocker: k, Checker: openChecker{}, Launcher: l}), k, l
+	return New(store, &connect.Connector{Knocker: k, Checker: openChecker{}, Launcher: l, State: &knockstate.Memory{}}), k, l
 }
 
 func office() ui.Profile {

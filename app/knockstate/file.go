@@ -1,0 +1,127 @@
+package knockstate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hideyourports/hyp/core/psk"
+	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/atomicfile"
+)
+
+// FileName is the state file's name in its directory.
+const FileName = "knocks.json"
+
+// File is the state kept in a file, shared by every hyp process of one user
+// (the CLI, the tray) or by the helper service. A lock file beside it
+// (Path + ".lock") serialises reservations across processes; the state itself
+// is replaced atomically, so a crash leaves the old state or the new one.
+type File struct {
+	Path string
+
+	mu sync.Mutex // serialises this process's reservations: a lock file is per process on some systems
+}
+
+// DefaultPath is the user's state file: $XDG_STATE_HOME/hyp/knocks.json
+// (~/.local/state/hyp) on Linux and other Unix systems, %LOCALAPPDATA%\hyp
+// on Windows, ~/Library/Application Support/hyp on macOS.
+func DefaultPath() (string, error) {
+	dir, err := stateDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the directory for the knock state: %w", err)
+	}
+	return filepath.Join(dir, "hyp", FileName), nil
+}
+
+func stateDir() (string, error) {
+	switch runtime.GOOS {
+	case "windows":
+		if d := os.Getenv("LOCALAPPDATA"); d != "" {
+			return d, nil
+		}
+		return "", errors.New("%LOCALAPPDATA% is not set")
+	case "darwin", "ios":
+		return os.UserConfigDir()
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".local", "state"), nil
+}
+
+// Reserve implements Reserver: under the lock, it reads the file, picks the
+// next use, and writes the file back before returning the use.
+func (f *File) Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (Use, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
+		return Use{}, fmt.Errorf("creating the knock state directory: %w", err)
+	}
+	unlock, err := lockFile(f.Path + ".lock")
+	if err != nil {
+		return Use{}, fmt.Errorf("locking the knock state %s: %w", f.Path, err)
+	}
+	defer unlock()
+	s, err := f.read()
+	if err != nil {
+		return Use{}, err
+	}
+	u, err := s.reserve(k, p, uses, now)
+	if err != nil {
+		return Use{}, err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return Use{}, fmt.Errorf("encoding the knock state: %w", err)
+	}
+	if err := atomicfile.Write(f.Path, append(b, '\n'), 0o600); err != nil {
+		return Use{}, fmt.Errorf("saving the knock state: %w", err)
+	}
+	return u, nil
+}
+
+// read loads the state; a missing file is an empty state. A damaged one is
+// an error rather than a fresh start, which could resend spent sequences
+// without a word.
+func (f *File) read() (*state, error) {
+	b, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &state{Version: version}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the knock state: %w", err)
+	}
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("the knock state %s is damaged (%v); remove it to start afresh (knocks within the next minute may then be ignored by the gateway)", f.Path, err)
+	}
+	if s.Version != version {
+		return nil, fmt.Errorf("the knock state %s has version %d, this hyp reads version %d", f.Path, s.Version, version)
+	}
+	return &s, nil
+}
+
+// Memory is the state in memory: for tests, and for a caller that must not
+// write files. It is safe for concurrent use.
+type Memory struct {
+	mu sync.Mutex // guards s
+	s  state
+}
+
+// Reserve implements Reserver.
+func (m *Memory) Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (Use, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s.reserve(k, p, uses, now)
+}
