@@ -85,6 +85,9 @@ type TrayHost interface {
 type Options struct {
 	Now    func() time.Time
 	Notify func(n *fyne.Notification) // nil: the app's desktop notification
+	// ServicePoll is how often a ServiceBackend's helper is asked for live
+	// state; 0 => DefaultServicePoll.
+	ServicePoll time.Duration
 }
 
 // Tray runs knocks for the menu and the profile window and shows how they
@@ -95,6 +98,7 @@ type Tray struct {
 	backend Backend
 	now     func() time.Time
 	notify  func(n *fyne.Notification)
+	poll    time.Duration
 	icons   [4]fyne.Resource
 
 	ctx    context.Context // cancelled by Quit: stops every run
@@ -114,13 +118,16 @@ type Tray struct {
 	state    State
 	last     *Result
 	menu     *fyne.Menu
+	// service and serviceErr are the helper's profiles (ServiceBackend).
+	service    []ServiceProfile
+	serviceErr error
 }
 
 // NewTray makes the tray controller; Show puts it on screen.
 func NewTray(a fyne.App, b Backend, o Options) *Tray {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tray{
-		app: a, backend: b, now: o.Now, notify: o.Notify,
+		app: a, backend: b, now: o.Now, notify: o.Notify, poll: o.ServicePoll,
 		ctx: ctx, cancel: cancel,
 		running: map[string]*run{},
 		status:  "No knock yet",
@@ -148,6 +155,7 @@ func (t *Tray) Show(host TrayHost, noTray error) {
 	t.host = host
 	t.mu.Unlock()
 	t.Reload()
+	t.watchService(t.poll)
 	if host != nil {
 		host.SetSystemTrayIcon(t.icons[Idle])
 		return
@@ -218,8 +226,12 @@ func (t *Tray) entries() []entry {
 	switch {
 	case t.loadErr != nil:
 		es = append(es, entry{label: "Profiles unreadable: " + shorten(t.loadErr.Error(), 60), disabled: true})
-	case len(t.profiles) == 0:
+	case len(t.profiles) == 0 && len(t.service) == 0:
 		es = append(es, entry{label: "No profiles yet", disabled: true})
+	}
+	es = append(es, t.serviceEntries()...)
+	if t.serviceErr != nil {
+		es = append(es, entry{label: "Helper service: " + shorten(t.serviceErr.Error(), 60), disabled: true})
 	}
 	return append(es,
 		entry{},
@@ -272,6 +284,9 @@ func (t *Tray) Start(name string, mode Mode, watch func(Step)) bool {
 	run := t.backend.Connect
 	if mode == ModeKnock {
 		run = t.backend.Knock
+	}
+	if svc, ok := t.serviceRun(name); ok {
+		run = svc // the helper knocks and runs the command with its rights
 	}
 	t.runs.Add(1)
 	go func() {

@@ -26,6 +26,7 @@ import (
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
+	"github.com/hideyourports/hyp/app/ui/servicebackend"
 	"github.com/hideyourports/hyp/assets"
 	"github.com/hideyourports/hyp/internal/cleanlocale"
 )
@@ -74,7 +75,10 @@ func run(openWindow bool) error {
 	}
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
-	tray := ui.NewTray(a, corebackend.New(store, &connect.Connector{}), ui.Options{})
+	// With the helper service running, the tray also lists its profiles
+	// and asks it to knock; without it, the tray is the user's alone.
+	backend := &servicebackend.Backend{Backend: corebackend.New(store, &connect.Connector{}), Store: store}
+	tray := ui.NewTray(a, backend, ui.Options{})
 
 	var host ui.TrayHost
 	noTray := ui.CheckTrayHost(context.Background())
