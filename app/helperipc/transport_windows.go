@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 
-	"github.com/Microsoft/go-winio"
 	"golang.org/x/sys/windows"
 )
 
@@ -38,7 +37,7 @@ func Listen(cfg Config) (*Listener, error) {
 	if sddl == "" {
 		sddl = PipeSDDL
 	}
-	ln, err := winio.ListenPipe(addr, &winio.PipeConfig{SecurityDescriptor: sddl, InputBufferSize: 64 << 10, OutputBufferSize: 64 << 10})
+	ln, err := listenPipe(addr, sddl)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
@@ -62,7 +61,7 @@ func pipePeer(c net.Conn) (Peer, error) {
 	}
 	defer windows.CloseHandle(proc)
 	var tok windows.Token
-	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &tok); err != nil {
+	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY|windows.TOKEN_DUPLICATE, &tok); err != nil {
 		return Peer{}, fmt.Errorf("reading the token of process %d: %w", pid, err)
 	}
 	defer tok.Close()
@@ -99,7 +98,7 @@ func tokenIsMember(tok windows.Token, sid *windows.SID) (bool, error) {
 }
 
 func dialTransport(ctx context.Context, address string) (net.Conn, error) {
-	return winio.DialPipeContext(ctx, address)
+	return dialPipe(ctx, address)
 }
 
 // isAbsent: no pipe of that name (the helper is not running).
