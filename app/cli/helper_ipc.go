@@ -16,8 +16,8 @@ import (
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
-const helperIPCHelp = `These talk to the running helper over its local channel (` + "`" + `/run/hyp/helper.sock` + "`" + ` on
-Linux, \\.\pipe\hyp-helper on Windows): root and members of the group hyp
+const helperIPCHelp = `These talk to the running helper over its local channel (/run/hyp-helper.sock
+on Linux, \\.\pipe\hyp-helper on Windows): root and members of the group hyp
 may use it on Linux, interactive users and administrators on Windows.`
 
 func (e *Env) helperSocket() string {

@@ -17,8 +17,10 @@ import (
 )
 
 // DefaultAddress is the helper's socket. /run is root's and cleared at boot,
-// so no stale socket survives a reboot and no user can plant one there.
-const DefaultAddress = "/run/hyp/helper.sock"
+// so no stale socket survives a reboot and no user can plant one there. It
+// is not under /run/hyp: hypd keeps that directory 0750, which would shut
+// the group out on a machine that runs both.
+const DefaultAddress = "/run/hyp-helper.sock"
 
 // DefaultGroup is the group whose members may use the helper (list its
 // profiles, ask it to knock). Root may always, and is the only one that may
