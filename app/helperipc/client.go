@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"time"
 )
@@ -43,6 +44,9 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		if isAbsent(err) {
 			return nil, fmt.Errorf("%w (nothing listens on %s)", ErrNoHelper, addr)
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%w: %s does not admit you (%s)", ErrDenied, addr, whoMay)
 		}
 		return nil, fmt.Errorf("connecting to the helper service at %s: %w", addr, err)
 	}

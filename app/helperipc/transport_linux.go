@@ -176,3 +176,6 @@ func dialTransport(ctx context.Context, address string) (net.Conn, error) {
 func isAbsent(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
 }
+
+// whoMay says who the socket admits, for a refused dial.
+const whoMay = "root and members of the group " + DefaultGroup + " may use it"

@@ -25,3 +25,5 @@ func Listen(Config) (*Listener, error) { return nil, errUnsupported }
 func dialTransport(context.Context, string) (net.Conn, error) { return nil, fs.ErrNotExist }
 
 func isAbsent(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+const whoMay = "there is no helper channel on this platform"

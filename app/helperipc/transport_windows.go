@@ -105,3 +105,6 @@ func dialTransport(ctx context.Context, address string) (net.Conn, error) {
 func isAbsent(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || errors.Is(err, windows.ERROR_FILE_NOT_FOUND)
 }
+
+// whoMay says who the pipe admits, for a refused dial.
+const whoMay = "interactive users and administrators may use it"

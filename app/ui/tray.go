@@ -231,7 +231,7 @@ func (t *Tray) entries() []entry {
 	}
 	es = append(es, t.serviceEntries()...)
 	if t.serviceErr != nil {
-		es = append(es, entry{label: "Helper service: " + shorten(t.serviceErr.Error(), 60), disabled: true})
+		es = append(es, entry{label: shorten(t.serviceErr.Error(), 80), disabled: true})
 	}
 	return append(es,
 		entry{},
