@@ -21,14 +21,14 @@ import (
 
 const uri = "hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&check=tcp/443"
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the helper store is root-only")
 	}
 }
 
-func testProfile(t *testing.T, name string) profiles.Profile {
+func testProfile(t testing.TB, name string) profiles.Profile {
 	t.Helper()
 	cp, _, err := profile.Parse(uri)
 	if err != nil {

@@ -75,7 +75,7 @@ type ipcHelper struct {
 	store   helper.Store
 }
 
-func startIPCHelper(t *testing.T, cfg helperipc.Config) *ipcHelper {
+func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
 	t.Helper()
 	needRoot(t)
 	tmp, err := os.MkdirTemp("", "hyp-ipc-test-")
@@ -342,4 +342,16 @@ func asNobody(t *testing.T, run string, env ...string) map[string]string {
 		t.Fatalf("as nobody printed %q: %v", out, err)
 	}
 	return got
+}
+
+// BenchmarkIPCList: one list request over the real socket, connection,
+// peer check and answer included (what the tray pays every poll).
+func BenchmarkIPCList(b *testing.B) {
+	h := startIPCHelper(b, helperipc.Config{})
+	c := h.client()
+	for b.Loop() {
+		if _, err := c.List(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
