@@ -138,9 +138,10 @@ func (t *Tray) watchService(poll time.Duration) {
 }
 
 // RunAsService hands a saved profile to the helper in the background and
-// reports how it went to done (on fyne's goroutine), then shows the
-// helper's profiles again.
-func (t *Tray) RunAsService(name string, done func(error)) bool {
+// reports to done (on fyne's goroutine) how it went, and whether the helper
+// now lists the profile (it does not when no helper runs: the profile waits
+// in its store for the helper to start).
+func (t *Tray) RunAsService(name string, done func(listed bool, err error)) bool {
 	sb, ok := t.backend.(ServiceBackend)
 	if !ok {
 		return false
@@ -155,15 +156,21 @@ func (t *Tray) RunAsService(name string, done func(error)) bool {
 		if err != nil {
 			err = fmt.Errorf("handing %s to the helper service: %w", name, err)
 		}
-		t.RefreshService()
+		t.RefreshService() // its fyne.Do runs before the one below
 		fyne.Do(func() {
-			if err != nil {
+			t.mu.Lock()
+			listed := slices.ContainsFunc(t.service, func(p ServiceProfile) bool { return p.Name == name })
+			t.mu.Unlock()
+			switch {
+			case err != nil:
 				t.notify(&fyne.Notification{Title: "hyp: " + name + " not handed over", Content: err.Error()})
-			} else {
+			case listed:
 				t.notify(&fyne.Notification{Title: "hyp: " + name + " runs as a service", Content: "The helper service keeps it up now, with nobody logged in."})
+			default:
+				t.notify(&fyne.Notification{Title: "hyp: " + name + " handed to the helper service", Content: "The helper service is not running: it starts " + name + " when it starts (hyp helper start)."})
 			}
 			if done != nil {
-				done(err)
+				done(listed, err)
 			}
 		})
 	}()
@@ -188,11 +195,14 @@ func (w *ProfileWindow) RunAsService() {
 	}
 	w.clearSteps()
 	w.showStep(Step{Title: "Run as a service", Detail: "handing " + name + " to the helper service (asks for an administrator)", State: StepRunning})
-	w.tray.RunAsService(name, func(err error) {
-		if err != nil {
+	w.tray.RunAsService(name, func(listed bool, err error) {
+		switch {
+		case err != nil:
 			w.showStep(Step{Title: "Run as a service", Detail: err.Error(), State: StepFailed})
-			return
+		case listed:
+			w.showStep(Step{Title: "Run as a service", Detail: name + " runs as a service now: the tray lists it as \"" + name + serviceSuffix + "\"", State: StepOK})
+		default:
+			w.showStep(Step{Title: "Run as a service", Detail: name + " is in the helper's store; the helper service is not running, and starts it when it starts (hyp helper start)", State: StepOK})
 		}
-		w.showStep(Step{Title: "Run as a service", Detail: name + " runs as a service now: the tray lists it as \"" + name + serviceSuffix + "\"", State: StepOK})
 	})
 }
