@@ -86,6 +86,27 @@ func (r *Runner) observe(name string, s connect.Step) {
 	}
 }
 
+// observeExtra records a step of a knock made beside p's loop (a request
+// while p is up): when it knocked and how it went, but not whether p is up,
+// which only the loop knows (its VPN command runs whatever this knock did).
+func (r *Runner) observeExtra(name string, s connect.Step) {
+	r.live.mu.Lock()
+	defer r.live.mu.Unlock()
+	ls := r.live.loops[name]
+	if ls == nil {
+		return
+	}
+	ls.status, ls.since = s.Message, s.At
+	switch {
+	case s.Kind == connect.Checking, s.Kind == connect.Connected && ls.p.CheckPort == 0:
+		ls.lastKnock = s.At
+	case s.Kind == connect.Failed:
+		ls.lastErr = s.Message
+	case s.Kind == connect.Connected:
+		ls.lastErr = ""
+	}
+}
+
 // ended records that p's connect flow returned (the loop will retry).
 func (r *Runner) ended(name string) {
 	r.live.mu.Lock()
@@ -154,11 +175,16 @@ func (r *Runner) Connect(ctx context.Context, name string, progress func(helperi
 		return fmt.Errorf("%q: %w (the helper runs %s)", name, helperipc.ErrNotFound, r.namesLocked())
 	}
 	if ls.connected {
-		msg := fmt.Sprintf("%s is up (the helper keeps it open); last knock at %s", name, ls.lastKnock.Format("15:04:05"))
-		at := ls.lastKnock
+		// Up already: knock once more now (and check), which renews a grant
+		// the gateway may have dropped (a restart, a revoke) without
+		// touching the running VPN command.
+		p, conn := ls.p, r.live.conn
 		r.live.mu.Unlock()
-		progress(helperipc.Step{Kind: connect.Connected.String(), Message: msg, At: at})
-		return nil
+		p.KeepAlive = 0
+		return conn.KnockOnly(ctx, p, func(s connect.Step) {
+			r.observeExtra(name, s)
+			progress(ipcStep(s))
+		})
 	}
 	w := make(chan connect.Step, watchBuffer)
 	ls.watchers[w] = struct{}{}
