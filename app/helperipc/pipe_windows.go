@@ -39,6 +39,9 @@ type pipeListener struct {
 	mu      sync.Mutex // guards pending and done
 	pending windows.Handle
 	done    bool
+	// accepting counts Accepts in flight: Close waits for them before it
+	// closes the handle they use.
+	accepting sync.WaitGroup
 }
 
 func listenPipe(name, sddl string) (*pipeListener, error) {
@@ -87,10 +90,14 @@ func (l *pipeListener) instance(first bool) (windows.Handle, error) {
 func (l *pipeListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
 	h, done := l.pending, l.done
+	if !done {
+		l.accepting.Add(1)
+	}
 	l.mu.Unlock()
 	if done {
 		return nil, net.ErrClosed
 	}
+	defer l.accepting.Done()
 	ev, err := windows.CreateEvent(nil, 1, 0, nil)
 	if err != nil {
 		return nil, err
@@ -143,17 +150,21 @@ func (l *pipeListener) replace(err error) error {
 	return err
 }
 
-// Close stops Accept and closes the pending instance.
+// Close stops Accept, waits for it to return, and closes the pending
+// instance.
 func (l *pipeListener) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.done && l.pending == 0 {
+		l.mu.Unlock()
 		return nil
 	}
 	l.done = true
 	windows.SetEvent(l.closed)
+	l.mu.Unlock()
+	l.accepting.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.pending != 0 {
-		windows.CancelIoEx(l.pending, nil)
 		windows.CloseHandle(l.pending)
 		l.pending = 0
 	}
@@ -196,6 +207,9 @@ type pipeConn struct {
 
 	mu     sync.Mutex // guards closed
 	closed bool
+	// ops counts reads and writes in flight: Close cancels them and waits
+	// for them to end before it closes the handles they use.
+	ops sync.WaitGroup
 }
 
 // pipeDeadline is one direction's deadline; wake (auto-reset) tells an
@@ -234,10 +248,14 @@ func (c *pipeConn) Fd() uintptr { return uintptr(c.h) }
 func (c *pipeConn) do(d *pipeDeadline, b []byte, start func(windows.Handle, []byte, *uint32, *windows.Overlapped) error) (int, error) {
 	c.mu.Lock()
 	closed := c.closed
+	if !closed {
+		c.ops.Add(1)
+	}
 	c.mu.Unlock()
 	if closed {
 		return 0, net.ErrClosed
 	}
+	defer c.ops.Done()
 	if at := d.get(); !at.IsZero() && !time.Now().Before(at) {
 		return 0, os.ErrDeadlineExceeded
 	}
@@ -309,17 +327,19 @@ func (c *pipeConn) Write(b []byte) (int, error) {
 	return total, nil
 }
 
-// Close cancels what is pending on the pipe and closes it.
+// Close cancels what is pending on the pipe, waits for it to end, and
+// closes the pipe. No FlushFileBuffers: it would wait for a peer that never
+// reads; what was written stays readable after the close.
 func (c *pipeConn) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
-	// No FlushFileBuffers: it would wait for a peer that never reads.
-	// What was written stays readable after the close.
-	windows.CancelIoEx(c.h, nil)
+	c.mu.Unlock()
+	windows.CancelIoEx(c.h, nil) // each pending operation ends with ERROR_OPERATION_ABORTED
+	c.ops.Wait()
 	err := windows.CloseHandle(c.h)
 	windows.CloseHandle(c.rd.wake)
 	windows.CloseHandle(c.wr.wake)

@@ -72,12 +72,19 @@ func (s *Server) Serve(ctx context.Context, ln *Listener) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("helper channel: accepting: %w", err)
 			}
-			ln.Close()
-			return fmt.Errorf("helper channel: accepting: %w", err)
+			// One failed accept (a client that left at once, a broken
+			// pipe instance) is no reason to stop serving; a pause keeps a
+			// lasting failure from spinning.
+			s.logf("helper channel: accepting: %v", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		select {
 		case slots <- struct{}{}:
