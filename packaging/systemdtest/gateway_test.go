@@ -320,6 +320,8 @@ func TestDebPackage(t *testing.T) {
 	if got := strings.TrimSpace(g.Must("getent", "group", "hyp")); !strings.HasPrefix(got, "hyp:x:") || !strings.HasSuffix(got, ":") {
 		t.Errorf("after dpkg -i: group hyp is %q, want a system group with no members", got)
 	}
+	mustContain(t, "polkit action", g.Must("cat", "/usr/share/polkit-1/actions/net.hideyourports.hyp.policy"),
+		`<annotate key="org.freedesktop.policykit.exec.path">/usr/bin/hyp</annotate>`)
 	if s, _ := g.ExitCode("systemctl", "is-enabled", "hypd"); strings.TrimSpace(s) != "disabled" {
 		t.Errorf("after dpkg -i: is-enabled = %q, want disabled", s)
 	}

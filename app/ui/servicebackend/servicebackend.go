@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
@@ -99,7 +101,37 @@ func (b *Backend) RunAsService(ctx context.Context, name string) error {
 	if elevate == nil {
 		elevate = platformElevate
 	}
-	return elevate(ctx, argv, uri+"\n")
+	if err := elevate(ctx, argv, uri+"\n"); err != nil {
+		return err
+	}
+	return b.awaitListed(ctx, name)
+}
+
+// ListWait bounds how long RunAsService waits for a running helper to list
+// the profile: a UAC prompt's process is not waited for (ShellExecute), and
+// the elevated 'hyp helper add' hands the profile over some time later.
+const ListWait = 2 * time.Minute
+
+// awaitListed returns once a running helper lists name, at once when no
+// helper runs (the profile waits in its store), or an error when the helper
+// runs but never lists it.
+func (b *Backend) awaitListed(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, ListWait)
+	defer cancel()
+	for {
+		ps, err := b.client().List(ctx)
+		if errors.Is(err, helperipc.ErrNoHelper) || errors.Is(err, helperipc.ErrDenied) {
+			return nil // nothing to watch; the tray says what it can see
+		}
+		if err == nil && slices.ContainsFunc(ps, func(p helperipc.ProfileState) bool { return p.Name == name }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the helper service does not list %s after %v: the elevated 'hyp helper add' failed or was not allowed", name, ListWait)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // hyp finds the CLI: packages install it next to hyp-tray.
