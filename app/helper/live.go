@@ -19,7 +19,8 @@ import (
 // reported, a way to wake a loop from its retry wait, and who is watching.
 type live struct {
 	mu sync.Mutex // guards every field below and every *loopState's fields
-	// running: set while Run runs; Add starts loops only then.
+	// running: set while Run runs; Add starts loops only then, under ctx
+	// (Run's: a handed-over profile stops with the others).
 	running bool
 	ctx     context.Context
 	conn    *connect.Connector

@@ -74,7 +74,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	r.live.mu.Lock()
-	r.live.running = false
+	r.live.running, r.live.loops = false, nil
 	r.live.mu.Unlock()
 	return nil
 }
