@@ -53,6 +53,11 @@
 			-o "$sys32/bcryptprimitives.dll" packaging/windows/processprng.c -ladvapi32
 	fi
 
+	# The helper channel's named pipe (app/helperipc), with the prefix booted and shimmed.
+	# shellcheck source=../../packaging/windows/helperipc.sh
+	. packaging/windows/helperipc.sh
+	hyp_wine_helperipc "$work"
+
 	pass=0
 	fail=0
 	check() { # name expected-output command... : runs the command under wine, compares stdout

@@ -58,6 +58,8 @@ type Env struct {
 
 	// HelperDir is the helper service's store; "" => helper.DefaultDir().
 	HelperDir string
+	// HelperSocket is the helper's local channel; "" => helperipc.DefaultAddress.
+	HelperSocket string
 
 	// Launcher starts VPN commands for connect; nil => connect.ExecLauncher
 	// with this Env's stdout and stderr.

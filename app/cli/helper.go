@@ -16,6 +16,7 @@ import (
 
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
@@ -76,7 +77,8 @@ func helperCommands() []Command {
 			},
 		})
 	}
-	return append(cmds, helperStatusCommand(), helperAddCommand(), helperRemoveCommand(), helperListCommand(), helperRunCommand())
+	cmds = append(cmds, helperStatusCommand(), helperAddCommand(), helperRemoveCommand(), helperListCommand(), helperRunCommand())
+	return append(cmds, helperIPCCommands()...)
 }
 
 func helperStatusCommand() Command {
@@ -127,7 +129,8 @@ Restart the helper afterwards (hyp helper restart).`,
 			var h helperFlags
 			h.register(fs, env, false)
 			force := fs.Bool("force", false, "replace the helper's copy of the profile")
-			return func(_ context.Context, args []string) error {
+			sock := socketFlag(fs, env)
+			return func(ctx context.Context, args []string) error {
 				if len(args) == 0 || len(args) > 2 {
 					return usageError("want NAME [URI|-]")
 				}
@@ -139,11 +142,11 @@ Restart the helper afterwards (hyp helper restart).`,
 				if err != nil {
 					return err
 				}
-				st := helper.Store{Dir: h.dir}
-				if err := st.Add(p, *force); err != nil {
+				msg, err := handOverOrStore(ctx, env, h.dir, *sock, p, *force)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "copied profile %s (key %s) to %s; run 'hyp helper restart' to use it\n", name, p.Key.ID(), st.Path(name))
+				fmt.Fprintln(env.Stdout, msg)
 				return nil
 			}
 		},
@@ -200,6 +203,13 @@ func userStore(env *Env) (*profiles.Store, error) {
 		u, err := user.Lookup(name)
 		if err != nil {
 			return nil, fmt.Errorf("finding SUDO_USER %q: %w", name, err)
+		}
+		return profiles.Open(profiles.Options{Dir: filepath.Join(u.HomeDir, ".config", "hyp")})
+	}
+	if uid := pkexecUser(); uid != "" && uid != "0" {
+		u, err := user.LookupId(uid)
+		if err != nil {
+			return nil, fmt.Errorf("finding PKEXEC_UID %s: %w", uid, err)
 		}
 		return profiles.Open(profiles.Options{Dir: filepath.Join(u.HomeDir, ".config", "hyp")})
 	}
@@ -266,17 +276,18 @@ func helperRunCommand() Command {
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, true)
+			sock := socketFlag(fs, env)
 			return func(ctx context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
 				}
-				return runHelper(ctx, env, h)
+				return runHelper(ctx, env, h, *sock)
 			}
 		},
 	}
 }
 
-func runHelper(ctx context.Context, env *Env, h helperFlags) error {
+func runHelper(ctx context.Context, env *Env, h helperFlags, sock string) error {
 	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}, Connector: &connect.Connector{
 		Knocker: &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver},
 		Checker: &knock.Checker{Dial: env.Dial},
@@ -284,6 +295,16 @@ func runHelper(ctx context.Context, env *Env, h helperFlags) error {
 	}}
 	// Under systemd, stderr is the journal; journald adds the timestamps.
 	runner.Logf = log.New(env.Stderr, "hyp-helper: ", 0).Printf
+	if sock != "" {
+		// Without its channel the helper still keeps its profiles alive;
+		// only the tray and 'hyp helper state' cannot see it.
+		ln, err := helperipc.Listen(helperipc.Config{Address: sock})
+		if err != nil {
+			runner.Logf("no local channel: %v", err)
+		} else {
+			runner.IPC = ln
+		}
+	}
 	prog := &helper.Program{Runner: runner, Parent: ctx}
 	s, err := helper.New(h.config(), prog)
 	if err != nil {

@@ -50,12 +50,31 @@ func TestHelperCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var o, e strings.Builder
 	done := make(chan int, 1)
+	sock := filepath.Join(t.TempDir(), "helper.sock")
 	go func() {
-		done <- cli.Run(ctx, &cli.Env{Listen: env.Listen, HelperDir: env.HelperDir, Stdout: &o, Stderr: &e}, []string{"helper", "run"})
+		done <- cli.Run(ctx, &cli.Env{Listen: env.Listen, HelperDir: env.HelperDir, HelperSocket: sock, Stdout: &o, Stderr: &e}, []string{"helper", "run"})
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for n.count() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+	// While it runs, its channel tells the live state and takes a knock
+	// request.
+	for {
+		code, out, errOut := run(t, env, "helper", "live", "--socket", sock)
+		if code == 0 && strings.Contains(out, "office  192.0.2.7  up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helper live: %d %q %q", code, out, errOut)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, out, errOut := run(t, env, "helper", "connect", "--socket", sock, "office"); code != 0 || !strings.Contains(out, "connected: knocked 192.0.2.7") {
+		t.Fatalf("helper connect: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := run(t, env, "helper", "connect", "--socket", sock, "nope"); code != 2 || !strings.Contains(errOut, "no such helper profile") {
+		t.Fatalf("helper connect nope: %d %q", code, errOut)
 	}
 	cancel()
 	select {
@@ -67,6 +86,9 @@ func TestHelperCommands(t *testing.T) {
 		t.Fatal("helper run did not stop")
 	}
 
+	if code, _, errOut := run(t, env, "helper", "live", "--socket", sock); code == 0 || !strings.Contains(errOut, "the helper service is not running") {
+		t.Fatalf("helper live after the helper stopped: %d %q", code, errOut)
+	}
 	if code, _, _ := run(t, env, "helper", "remove", "office"); code != 0 {
 		t.Fatal("helper remove failed")
 	}

@@ -22,12 +22,12 @@ import (
 
 const uri = "hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&check=tcp/443"
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	needs.Root(t, "the helper store is root-only")
 }
 
-func testProfile(t *testing.T, name string) profiles.Profile {
+func testProfile(t testing.TB, name string) profiles.Profile {
 	t.Helper()
 	cp, _, err := profile.Parse(uri)
 	if err != nil {

@@ -25,21 +25,7 @@ func TestStoreRefusesNonRoot(t *testing.T) {
 		return
 	}
 	needRoot(t)
-	tmp, err := os.MkdirTemp("", "hyp-helper-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(tmp) })
-	os.Chmod(tmp, 0o755)
-	bin := filepath.Join(tmp, "helper.test")
-	exe, _ := os.Executable()
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	tmp, bin := copyTestBinary(t)
 	cmd := exec.Command(bin, "-test.run", "^TestStoreRefusesNonRoot$", "-test.v")
 	cmd.Env = append(os.Environ(), "HYP_HELPER_AS_NOBODY=1", "HYP_HELPER_DIR="+filepath.Join(tmp, "store"))
 	cmd.Dir = tmp
@@ -51,4 +37,26 @@ func TestStoreRefusesNonRoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tmp, "store")); !os.IsNotExist(err) {
 		t.Fatal("a non-root Add created the store")
 	}
+}
+
+// copyTestBinary copies this test binary into a fresh directory others may
+// enter, so a child can run it as another user.
+func copyTestBinary(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hyp-helper-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin = filepath.Join(dir, "helper.test")
+	exe, _ := os.Executable()
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 )
@@ -29,12 +30,20 @@ type Runner struct {
 	Connector *connect.Connector // nil => the real network and clock
 	Logf      func(format string, a ...any)
 	Retry     time.Duration // 0 => DefaultRetry
+	// IPC, when set, is served while Run runs (the tray and the CLI ask
+	// for live state and knocks there) and closed when Run returns.
+	IPC *helperipc.Listener
+
+	live live
 }
 
 // Run loads the store and runs one keep-alive loop per profile. It returns
 // when ctx is done and every loop has stopped (each stops its VPN command),
 // or at once if the store cannot be read or is empty.
 func (r *Runner) Run(ctx context.Context) error {
+	if r.IPC != nil {
+		defer r.IPC.Close() // also when Run gives up before serving it
+	}
 	all, err := r.Store.List()
 	if err != nil {
 		return err
@@ -53,18 +62,27 @@ func (r *Runner) Run(ctx context.Context) error {
 		conn.State = &knockstate.File{Path: r.Store.StatePath()}
 	}
 	var wg sync.WaitGroup
+	r.live.mu.Lock()
+	r.live.running, r.live.ctx, r.live.conn, r.live.wg = true, ctx, conn, &wg
 	for _, p := range all {
-		if p.KeepAlive <= 0 {
-			p.KeepAlive = DefaultKeepAlive
-		}
+		r.startLoop(p)
+	}
+	r.live.mu.Unlock()
+	r.logf("keeping %d profile(s) alive", len(all))
+	if r.IPC != nil {
+		srv := &helperipc.Server{Handler: r, Logf: r.Logf}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.loop(ctx, conn, p)
+			if err := srv.Serve(ctx, r.IPC); err != nil {
+				r.logf("%v (the profiles are kept alive all the same)", err)
+			}
 		}()
 	}
-	r.logf("keeping %d profile(s) alive", len(all))
 	wg.Wait()
+	r.live.mu.Lock()
+	r.live.running, r.live.loops = false, nil
+	r.live.mu.Unlock()
 	return nil
 }
 
@@ -82,7 +100,11 @@ func (r *Runner) loop(ctx context.Context, conn *connect.Connector, p profiles.P
 	}
 	for {
 		start := clock.Now()
-		err := conn.Run(ctx, p, func(s connect.Step) { r.logf("%s: %s", p.Name, s) })
+		err := conn.Run(ctx, p, func(s connect.Step) {
+			r.logf("%s: %s", p.Name, s)
+			r.observe(p.Name, s)
+		})
+		r.ended(p.Name)
 		if ctx.Err() != nil {
 			return
 		}
@@ -96,6 +118,11 @@ func (r *Runner) loop(ctx context.Context, conn *connect.Connector, p profiles.P
 			stop()
 			return
 		case <-ch:
+		case <-r.kicked(p.Name):
+			// Asked over the helper channel to knock now.
+			stop()
+			wait = base
+			continue
 		}
 		wait = min(2*wait, MaxRetry)
 	}

@@ -88,6 +88,9 @@ type Options struct {
 	// Autostart is the "Start at login" switch the window shows; nil
 	// hides it (a system without an autostart store).
 	Autostart Autostart
+	// ServicePoll is how often a ServiceBackend's helper is asked for live
+	// state; 0 => DefaultServicePoll.
+	ServicePoll time.Duration
 }
 
 // Autostart turns starting the tray app at login on and off;
@@ -106,6 +109,7 @@ type Tray struct {
 	now     func() time.Time
 	notify  func(n *fyne.Notification)
 	login   Autostart
+	poll    time.Duration
 	icons   [4]fyne.Resource
 
 	ctx    context.Context // cancelled by Quit: stops every run
@@ -125,13 +129,16 @@ type Tray struct {
 	state    State
 	last     *Result
 	menu     *fyne.Menu
+	// service and serviceErr are the helper's profiles (ServiceBackend).
+	service    []ServiceProfile
+	serviceErr error
 }
 
 // NewTray makes the tray controller; Show puts it on screen.
 func NewTray(a fyne.App, b Backend, o Options) *Tray {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tray{
-		app: a, backend: b, now: o.Now, notify: o.Notify, login: o.Autostart,
+		app: a, backend: b, now: o.Now, notify: o.Notify, login: o.Autostart, poll: o.ServicePoll,
 		ctx: ctx, cancel: cancel,
 		running: map[string]*run{},
 		status:  "No knock yet",
@@ -159,6 +166,7 @@ func (t *Tray) Show(host TrayHost, noTray error) {
 	t.host = host
 	t.mu.Unlock()
 	t.Reload()
+	t.watchService(t.poll)
 	if host != nil {
 		host.SetSystemTrayIcon(t.icons[Idle])
 		return
@@ -229,8 +237,12 @@ func (t *Tray) entries() []entry {
 	switch {
 	case t.loadErr != nil:
 		es = append(es, entry{label: "Profiles unreadable: " + shorten(t.loadErr.Error(), 60), disabled: true})
-	case len(t.profiles) == 0:
+	case len(t.profiles) == 0 && len(t.service) == 0:
 		es = append(es, entry{label: "No profiles yet", disabled: true})
+	}
+	es = append(es, t.serviceEntries()...)
+	if t.serviceErr != nil {
+		es = append(es, entry{label: shorten(t.serviceErr.Error(), 80), disabled: true})
 	}
 	return append(es,
 		entry{},
@@ -283,6 +295,9 @@ func (t *Tray) Start(name string, mode Mode, watch func(Step)) bool {
 	run := t.backend.Connect
 	if mode == ModeKnock {
 		run = t.backend.Knock
+	}
+	if svc, ok := t.serviceRun(name); ok {
+		run = svc // the helper knocks and runs the command with its rights
 	}
 	t.runs.Add(1)
 	go func() {

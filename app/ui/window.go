@@ -42,6 +42,7 @@ type ProfileWindow struct {
 
 	apply, importKey, browse                 *widget.Button
 	newBtn, save, remove, test, connect, qrB *widget.Button
+	asService                                *widget.Button // nil without a ServiceBackend
 
 	login *widget.Check // "Start at login"; hidden without an Autostart
 
@@ -115,6 +116,9 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 		widget.NewFormItem("VPN command", field(container.NewBorder(nil, nil, nil, w.browse, w.command), w.cmdErr)),
 	)
 	buttons := container.NewHBox(w.save, w.test, w.connect, w.qrB, w.remove)
+	if w.asService = w.serviceButton(); w.asService != nil {
+		buttons.Add(w.asService)
+	}
 	editor := container.NewVBox(w.form, w.formErr, buttons, widget.NewSeparator(), w.steps)
 	left := container.NewBorder(nil, container.NewVBox(w.newBtn, w.login), nil, nil, w.list)
 	split := container.NewHSplit(left, container.NewVScroll(editor))
@@ -249,7 +253,10 @@ func (w *ProfileWindow) fill(p Profile) {
 
 // setSaved enables what needs a saved profile.
 func (w *ProfileWindow) setSaved(saved bool) {
-	for _, b := range []*widget.Button{w.remove, w.qrB} {
+	for _, b := range []*widget.Button{w.remove, w.qrB, w.asService} {
+		if b == nil {
+			continue
+		}
 		if saved {
 			b.Enable()
 		} else {

@@ -15,7 +15,7 @@ _hyp_complete() {
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
 	helper)
 		if [ "$COMP_CWORD" -eq 2 ]; then
-			COMPREPLY=($(compgen -W "install uninstall start stop restart status add remove list run" -- "$cur"))
+			COMPREPLY=($(compgen -W "install uninstall start stop restart status add remove list run live connect" -- "$cur"))
 			return
 		fi
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
@@ -63,10 +63,14 @@ _hyp_complete() {
 	"helper status/--dir" | "helper status/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"helper status/--name" | "helper status/-name") COMPREPLY=(); return ;;
 	"helper add/--dir" | "helper add/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"helper add/--socket" | "helper add/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"helper remove/--dir" | "helper remove/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"helper list/--dir" | "helper list/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"helper run/--dir" | "helper run/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"helper run/--name" | "helper run/-name") COMPREPLY=(); return ;;
+	"helper run/--socket" | "helper run/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"helper live/--socket" | "helper live/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"helper connect/--socket" | "helper connect/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	esac
 	case $cmd in
 	"sequence")
@@ -98,13 +102,17 @@ _hyp_complete() {
 	"helper status")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper add")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper remove")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper list")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper run")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper live")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"helper connect")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	esac
 }
 complete -F _hyp_complete hyp

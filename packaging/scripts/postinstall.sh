@@ -15,6 +15,11 @@ if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload >/dev/null 2>&1 || true
 fi
 chmod 0700 /etc/hyp/keys 2>/dev/null || true
+# Members of the group hyp may use the client helper's socket (/run/hyp-helper.sock: the tray,
+# hyp helper live/connect); the helper reads the group when it starts. Nobody is added to it.
+if ! getent group hyp >/dev/null 2>&1; then
+	groupadd --system hyp >/dev/null 2>&1 || addgroup --system hyp >/dev/null 2>&1 || true
+fi
 
 if [ "$upgrade" = yes ]; then
 	if [ -d /run/systemd/system ]; then

@@ -316,6 +316,12 @@ func TestDebPackage(t *testing.T) {
 
 	out := g.Must("dpkg", "-i", "/opt/dist/"+deb)
 	mustContain(t, "dpkg -i", out, "hypd is NOT running", "systemctl enable --now hypd", "hypd secret new")
+	// The group whose members may use the client helper's socket, with nobody in it.
+	if got := strings.TrimSpace(g.Must("getent", "group", "hyp")); !strings.HasPrefix(got, "hyp:x:") || !strings.HasSuffix(got, ":") {
+		t.Errorf("after dpkg -i: group hyp is %q, want a system group with no members", got)
+	}
+	mustContain(t, "polkit action", g.Must("cat", "/usr/share/polkit-1/actions/net.hideyourports.hyp.policy"),
+		`<annotate key="org.freedesktop.policykit.exec.path">/usr/bin/hyp</annotate>`)
 	if s, _ := g.ExitCode("systemctl", "is-enabled", "hypd"); strings.TrimSpace(s) != "disabled" {
 		t.Errorf("after dpkg -i: is-enabled = %q, want disabled", s)
 	}

@@ -70,6 +70,11 @@ func TestClientHelper(t *testing.T) {
 	c.WriteFile("/root/gw.uri", uri+"\n", 0o600)
 	c.Must("sh", "-c", hyp+" helper add gw - </root/gw.uri")
 	mustContain(t, "helper list", c.Must(hyp, "helper", "list"), "gw")
+	// Who may use the helper's socket: root, and members of the group hyp (which the packages
+	// create; here by hand, before the helper starts and reads it). alice is in it, bob is not.
+	c.Must("groupadd", "--system", "hyp")
+	c.Must("useradd", "--no-create-home", "--groups", "hyp", "alice")
+	c.Must("useradd", "--no-create-home", "bob")
 	c.Must(hyp, "helper", "start")
 	Eventually(t, 15*time.Second, "the helper's keep-alive knock opens the gateway for the container", func() error {
 		for _, g := range grants() {
@@ -79,6 +84,7 @@ func TestClientHelper(t *testing.T) {
 		}
 		return fmt.Errorf("no grant for %s", clientAddr)
 	})
+	helperSocket(t, c, hyp)
 	if out, code := c.ExitCode(hyp, "helper", "status"); code != 0 {
 		t.Errorf("helper status while running: exit %d, want 0: %s", code, out)
 	}
@@ -93,6 +99,45 @@ func TestClientHelper(t *testing.T) {
 	if _, code := c.ExitCode("test", "-e", "/etc/systemd/system/hyp-helper.service"); code == 0 {
 		t.Error("helper uninstall left its unit")
 	}
+}
+
+// helperSocket drives the installed, running helper over its socket as the tray would: live
+// state and a knock request as alice (group hyp), a refusal for bob, and a hand-over that only
+// root may make.
+func helperSocket(t *testing.T, c *Container, hyp string) {
+	t.Helper()
+	mustContain(t, "socket", c.Must("stat", "-c", "%F %a %U:%G", "/run/hyp-helper.sock"), "socket 660 root:hyp")
+	// /opt/hyp is the host's build directory, root's alone: the users run a copy.
+	c.Must("install", "-m", "0755", hyp, "/usr/local/bin/hyp")
+	hyp = "/usr/local/bin/hyp"
+	Eventually(t, 10*time.Second, "alice sees gw up over the socket", func() error {
+		out, err := c.Exec("runuser", "-u", "alice", "--", hyp, "helper", "live")
+		if err != nil || !strings.Contains(out, "gw") || !strings.Contains(out, " up ") {
+			return fmt.Errorf("hyp helper live as alice: %v: %s", err, out)
+		}
+		return nil
+	})
+	mustContain(t, "helper connect as alice", c.Must("runuser", "-u", "alice", "--", hyp, "helper", "connect", "gw"), "knocking: ", "connected: ")
+	out, code := c.ExitCode("runuser", "-u", "bob", "--", hyp, "helper", "live")
+	// The socket's mode (root:hyp 0660) turns bob away before the peer check would.
+	if code == 0 || !strings.Contains(out, "does not admit you (root and members of the group hyp may use it)") {
+		t.Errorf("hyp helper live as bob (not in hyp): exit %d: %s", code, out)
+	}
+	// alice may ask for knocks, not hand profiles over: the helper would run their commands as root.
+	c.WriteFile("/tmp/evil.uri", "hyp://10.77.250.1?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ\n", 0o644)
+	out, code = c.ExitCode("sh", "-c", "runuser -u alice -- "+hyp+" helper add evil - </tmp/evil.uri")
+	if code == 0 || !strings.Contains(out, "may not hand profiles over") {
+		t.Errorf("hyp helper add as alice: exit %d: %s", code, out)
+	}
+	// root hands one over to the running helper, which keeps it alive without a restart.
+	c.Must("sh", "-c", hyp+" helper add second - </root/gw.uri")
+	Eventually(t, 10*time.Second, "the handed-over profile is live", func() error {
+		out, err := c.Exec(hyp, "helper", "live", "--json")
+		if err != nil || !strings.Contains(out, `"name": "second"`) {
+			return fmt.Errorf("hyp helper live: %v: %s", err, out)
+		}
+		return nil
+	})
 }
 
 func lastLine(s string) string {

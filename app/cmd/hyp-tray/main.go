@@ -27,6 +27,7 @@ import (
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
+	"github.com/hideyourports/hyp/app/ui/servicebackend"
 	"github.com/hideyourports/hyp/assets"
 	"github.com/hideyourports/hyp/internal/cleanlocale"
 )
@@ -81,7 +82,10 @@ func run(openWindow bool) error {
 			opts.Autostart = as
 		}
 	}
-	tray := ui.NewTray(a, corebackend.New(store, &connect.Connector{}), opts)
+	// With the helper service running, the tray also lists its profiles
+	// and asks it to knock; without it, the tray is the user's alone.
+	backend := &servicebackend.Backend{Backend: corebackend.New(store, &connect.Connector{}), Store: store}
+	tray := ui.NewTray(a, backend, opts)
 
 	var host ui.TrayHost
 	noTray := ui.CheckTrayHost(context.Background())
