@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -38,15 +37,6 @@ func newNS(t testing.TB) *testNS {
 	}
 	t.Cleanup(func() { f.Close() })
 	return &testNS{NS: ns, fd: int(f.Fd())}
-}
-
-func run(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // run runs a command inside the namespace.
