@@ -92,7 +92,7 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 		Sender: &knock.Sender{
 			Gap:       o.gap,
 			MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond,
-			Listen:    env.Listen,
+			Listen:    env.listen(),
 			Resolver:  env.Resolver,
 			Payload:   knock.PayloadFor(p.Params.Scheme),
 		},

@@ -7,19 +7,24 @@ import (
 
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/internal/knocksock"
 )
 
 // NetKnocker is the real Knocker: a knock.Sender with the profile's gap and
 // its scheme's payload, over the injected (or system) network.
 type NetKnocker struct {
-	Listen   func(ctx context.Context, network, address string) (net.PacketConn, error) // nil => the system's
+	Listen   func(ctx context.Context, network, address string) (net.PacketConn, error) // nil => knocksock.Listen
 	Resolver knock.Resolver                                                             // nil => net.DefaultResolver
 }
 
 // Knock implements Knocker.
 func (n *NetKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error) {
+	listen := n.Listen
+	if listen == nil {
+		listen = knocksock.Listen // the system's socket, one that also works under wine
+	}
 	k := &knock.Knocker{
-		Sender: &knock.Sender{Gap: p.Gap, Listen: n.Listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
+		Sender: &knock.Sender{Gap: p.Gap, Listen: listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
 		Now:    func() time.Time { return at },
 	}
 	return k.Knock(ctx, p.Profile, counter)
