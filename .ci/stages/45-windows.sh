@@ -1,12 +1,14 @@
 # shellcheck shell=bash
 # Stage: Windows. Proves the cgo tray app cross-builds with mingw (the same build as
-# `make package`, so one of them hits a warm Go build cache), and runs the CLI .exe under
-# Debian's wine against the knock vectors of core/testdata. Two wine 8 gaps shape the test:
-# it has no bcryptprimitives.dll, which every Go >= 1.24 program loads at start-up, so the
+# `make package`, so one of them hits a warm Go build cache), then runs the Windows programs
+# under Debian's wine against a real gateway: hypd in a gateway network namespace, and wine
+# (wineserver included: it creates the sockets of every wine process) in a client namespace.
+# Under wine: internal/knocksock's tests (a test binary), the knock vectors of core/testdata,
+# `hyp.exe knock --check` opening a service hidden by hypd, and the grant revoked again.
+# wine 8 has no bcryptprimitives.dll, which every Go >= 1.24 program loads at start-up, so the
 # stage builds a one-function ProcessPrng stand-in (packaging/windows/processprng.c) into its
-# own WINEPREFIX after showing that the .exe fails without it; and it refuses Go's UDP socket
-# setup (SIO_UDP_NETRESET), so the test runs `hyp sequence`, not `hyp knock`.
-# Sourced by .ci/test; runs in a subshell, and its trap stops the prefix's wineserver.
+# own WINEPREFIX after showing that the .exe fails without it. Prints its duration.
+# Sourced by .ci/test; runs in a subshell, and its trap stops wine, hypd and the namespaces.
 (
 	set -euo pipefail
 	# What it runs is installed by .ci/test from HYP_TOOLS (.ci/lib.sh), before the first step.
@@ -16,7 +18,18 @@
 	work=$(mktemp -d)
 	export WINEPREFIX=$work/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 	unset DISPLAY WAYLAND_DISPLAY
-	trap 'wineserver -k 2>/dev/null || true; rm -rf "$work"' EXIT
+	gw=hypwin-gw-$$ cl=hypwin-cl-$$ vg=hwg$$ vc=hwc$$ gwaddr=10.77.45.1
+	pids=()
+	cleanup() {
+		wineserver -k 2>/dev/null || true
+		local p
+		for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+		ip netns del "$cl" 2>/dev/null || true
+		ip netns del "$gw" 2>/dev/null || true
+		ip link del "$vg" 2>/dev/null || true
+		rm -rf "$work"
+	}
+	trap cleanup EXIT
 	started=$SECONDS
 
 	log "windows: cross-building the tray app (fyne package --os windows, mingw)"
@@ -25,23 +38,52 @@
 	hyp_tray_check_exe "$work/hyp-tray.exe"
 	log "windows: hyp-tray.exe $(($(stat -c %s "$work/hyp-tray.exe") / 1024)) KiB in $((SECONDS - t)) s"
 
-	exe=dist/hyp-windows-amd64.exe
-	if [ ! -f "$exe" ]; then
-		log "windows: $exe is missing (make cross makes it): building it"
-		exe=$work/hyp.exe
-		CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$exe" ./app/cmd/hyp
-	fi
+	# Built here, not taken from dist/ (make cross), which may be older than the tree.
+	exe=$work/hyp.exe
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$exe" ./app/cmd/hyp
+	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./internal/knocksock
+	CGO_ENABLED=0 go build -o "$work/hypd" ./daemon
+
+	# The gateway: hypd on a veth in its own namespace hides tcp/2222 (socat) from the client
+	# namespace, where wine runs.
+	ip netns add "$gw"
+	ip netns add "$cl"
+	ip link add "$vg" type veth peer name "$vc"
+	ip link set "$vg" netns "$gw"
+	ip link set "$vc" netns "$cl"
+	ip -n "$gw" addr add "$gwaddr/24" dev "$vg"
+	ip -n "$cl" addr add 10.77.45.2/24 dev "$vc"
+	for ns in "$gw:$vg" "$cl:$vc"; do
+		ip -n "${ns%%:*}" link set "${ns#*:}" up
+		ip -n "${ns%%:*}" link set lo up
+	done
+	ip netns exec "$gw" socat TCP-LISTEN:2222,fork,reuseaddr 'SYSTEM:echo hello from the hidden service' &
+	pids+=($!)
+	uri=$("$work/hypd" secret new laptop --keys "$work/keys" --host "$gwaddr")
+	ip netns exec "$gw" "$work/hypd" run --interface "$vg" --keys "$work/keys" --services tcp/2222 \
+		--open 30s --state "$work/state" --control "$work/hypd.sock" >"$work/hypd.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 150); do grep -q 'hypd running' "$work/hypd.log" && break; sleep 0.1; done
+	grep -q 'hypd running' "$work/hypd.log" || { cat "$work/hypd.log" >&2; die "hypd did not start"; }
+	# answers: does the hidden service answer the client namespace now?
+	answers() {
+		ip netns exec "$cl" socat -T2 - "TCP:$gwaddr:2222,connect-timeout=2" </dev/null 2>/dev/null |
+			grep -q 'hello from the hidden service'
+	}
+	revoke() { "$work/hypd" revoke-grant 10.77.45.2 --control "$work/hypd.sock" >/dev/null; }
 
 	t=$SECONDS
-	# One wineserver for the whole test instead of one per run; the trap stops it. Started
-	# first: a second `wineserver -p` fails while wineboot's own server lingers.
+	# One wineserver for the whole test instead of one per run, in the client namespace: wine
+	# processes get their sockets from it. Started first: a second `wineserver -p` fails while
+	# wineboot's own server lingers. The trap stops it.
+	W=(ip netns exec "$cl")
 	mkdir -p "$WINEPREFIX"
-	wineserver -p
-	wineboot -i >"$work/wineboot.log" 2>&1 || { cat "$work/wineboot.log"; die "wineboot failed"; }
+	"${W[@]}" wineserver -p
+	"${W[@]}" wineboot -i >"$work/wineboot.log" 2>&1 || { cat "$work/wineboot.log"; die "wineboot failed"; }
 	log "windows: wineboot $((SECONDS - t)) s ($(wine --version))"
 
 	sys32=$WINEPREFIX/drive_c/windows/system32
-	if wine "$exe" version </dev/null >"$work/noshim.out" 2>&1; then
+	if "${W[@]}" wine "$exe" version </dev/null >"$work/noshim.out" 2>&1; then
 		log "windows: this wine has bcryptprimitives.dll (ProcessPrng): no shim needed"
 	else
 		grep -q 'bcryptprimitives.dll' "$work/noshim.out" || {
@@ -58,7 +100,7 @@
 	check() { # name expected-output command... : runs the command under wine, compares stdout
 		local name=$1 want=$2 got rc=0
 		shift 2
-		got=$(wine "$exe" "$@" </dev/null 2>"$work/stderr" | tr -d '\r') || rc=$?
+		got=$("${W[@]}" wine "$exe" "$@" </dev/null 2>"$work/stderr" | tr -d '\r') || rc=$?
 		if [ "$rc" = 0 ] && [ "$got" = "$want" ]; then
 			pass=$((pass + 1))
 		else
@@ -88,14 +130,14 @@
 	[ $((pass + fail)) = "$(wc -l <"$work/cases.tsv")" ] || die "wine: the vector loop skipped cases"
 
 	# version names the Windows build; a bad URI is a usage error: exit 2, naming the parameter.
-	if wine "$exe" version </dev/null 2>&1 | tr -d '\r' | grep -q ' windows/amd64$'; then
+	if "${W[@]}" wine "$exe" version </dev/null 2>&1 | tr -d '\r' | grep -q ' windows/amd64$'; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
 		printf 'FAIL version: %s\n' "$(wine "$exe" version </dev/null 2>&1)" >&2
 	fi
 	rc=0
-	wine "$exe" sequence 'hyp://vectors.invalid?secret=not-base32!' </dev/null >"$work/bad.out" 2>&1 || rc=$?
+	"${W[@]}" wine "$exe" sequence 'hyp://vectors.invalid?secret=not-base32!' </dev/null >"$work/bad.out" 2>&1 || rc=$?
 	if [ "$rc" = 2 ] && grep -q 'parameter "secret"' "$work/bad.out"; then
 		pass=$((pass + 1))
 	else
@@ -106,13 +148,36 @@
 	# The tray .exe cannot show its window here (no display), but --version proves wine loads it:
 	# every DLL it imports (opengl32, gdi32, ...) resolves and the Go runtime starts.
 	rc=0
-	wine "$work/hyp-tray.exe" --version </dev/null >"$work/tray.out" 2>&1 || rc=$?
+	"${W[@]}" wine "$work/hyp-tray.exe" --version </dev/null >"$work/tray.out" 2>&1 || rc=$?
 	if [ "$rc" = 0 ] && grep -q '^hyp-tray .* windows/amd64' "$work/tray.out"; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
 		printf 'FAIL hyp-tray.exe --version: exit %s: %s\n' "$rc" "$(cat "$work/tray.out")" >&2
 	fi
+
+	# pass/fail record a check that is not a run of hyp.exe.
+	ok() { pass=$((pass + 1)); }
+	bad() { fail=$((fail + 1)); printf 'FAIL %s\n' "$*" >&2; }
+
+	# The knock socket's own tests (Winsock socket, bind, sendto, recvfrom, deadlines).
+	if "${W[@]}" wine "$work/knocksock.test.exe" -test.count=1 </dev/null >"$work/knocksock.out" 2>&1; then
+		ok
+	else
+		bad "internal/knocksock tests under wine: $(tr -d '\r' <"$work/knocksock.out")"
+	fi
+
+	# hyp.exe knock --check against hypd: closed before, open after, closed again once revoked.
+	if answers; then bad "the service answered before any knock"; else ok; fi
+	rc=0
+	"${W[@]}" wine "$exe" knock --check tcp/2222 "$uri" </dev/null >"$work/knock.out" 2>&1 || rc=$?
+	if [ "$rc" = 0 ] && grep -q 'tcp/2222 answered' "$work/knock.out" && answers; then
+		ok
+	else
+		bad "hyp.exe knock --check: exit $rc: $(tr -d '\r' <"$work/knock.out")"
+	fi
+	revoke
+	if answers; then bad "the service still answers after revoke-grant"; else ok; fi
 
 	log "wine: $pass passed, $fail failed (stage $((SECONDS - started)) s)"
 	[ "$fail" = 0 ] || die "wine: $fail of $((pass + fail)) checks failed"

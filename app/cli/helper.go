@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/kardianos/service"
-
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/helper"
 	"github.com/hideyourports/hyp/app/profiles"
@@ -94,15 +92,15 @@ func helperStatusCommand() Command {
 				}
 				st, err := helper.Status(h.config())
 				if errors.Is(err, helper.ErrNotInstalled) {
-					fmt.Fprintf(env.Stdout, "%s: not installed\n", h.config().Name)
+					fmt.Fprintf(env.Stdout, "%s: not installed\n", h.name)
 					return &ExitError{Code: 3, Err: errors.New("the helper service is not installed (hyp helper install)")}
 				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "%s: %s\n", h.config().Name, st)
-				if st != "running" {
-					return &ExitError{Code: ExitFail, Err: fmt.Errorf("the helper service is %s", st)}
+				fmt.Fprintf(env.Stdout, "%s: %s\n", h.name, st.Text)
+				if !st.Running {
+					return &ExitError{Code: ExitFail, Err: fmt.Errorf("the helper service is %s", st.Text)}
 				}
 				return nil
 			}
@@ -261,42 +259,43 @@ func helperListCommand() Command {
 func helperRunCommand() Command {
 	return Command{
 		Name:    "helper run",
-		Args:    "[--dir DIR]",
+		Args:    "[--dir DIR] [--service]",
 		Summary: "run the helper in the foreground (what the service executes)",
+		Help: `Runs the helper until interrupted, or until it fails (an empty or insecure
+store), then exits non-zero with the reason. --service is on the installed
+service's command line: on Windows it runs the helper under the service
+control manager and logs to helper.log in the store directory.`,
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, true)
+			asService := fs.Bool(helper.ServiceFlag, false, "run as the installed service (the service manager started this process)")
 			return func(ctx context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
 				}
-				return runHelper(ctx, env, h)
+				return runHelper(ctx, env, h, *asService)
 			}
 		},
 	}
 }
 
-func runHelper(ctx context.Context, env *Env, h helperFlags) error {
+func runHelper(ctx context.Context, env *Env, h helperFlags, asService bool) error {
 	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}, Connector: &connect.Connector{
 		Knocker: &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver},
 		Checker: &knock.Checker{Dial: env.Dial},
 		Clock:   envClock{env},
 	}}
 	// Under systemd, stderr is the journal; journald adds the timestamps.
-	runner.Logf = log.New(env.Stderr, "hyp-helper: ", 0).Printf
-	prog := &helper.Program{Runner: runner, Parent: ctx}
-	s, err := helper.New(h.config(), prog)
-	if err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" && !service.Interactive() {
-		// A Windows service has no console: log to the event log.
-		if l, err := s.Logger(nil); err == nil {
-			runner.Logf = func(format string, a ...any) { _ = l.Infof(format, a...) }
+	logTo, flags := env.Stderr, 0
+	if asService && runtime.GOOS == "windows" {
+		// A Windows service has no console.
+		f, err := helper.OpenServiceLog(h.config())
+		if err != nil {
+			return err
 		}
+		defer f.Close()
+		logTo, flags = f, log.LstdFlags
 	}
-	if err := s.Run(); err != nil {
-		return err
-	}
-	return prog.Err()
+	runner.Logf = log.New(logTo, "hyp-helper: ", flags).Printf
+	return helper.Run(ctx, h.config(), runner, asService)
 }

@@ -1,4 +1,4 @@
-package service
+package servicerun
 
 import (
 	"context"
@@ -65,8 +65,8 @@ func TestProgramReportsRunFailure(t *testing.T) {
 	if !errors.Is(p.Err(), boom) {
 		t.Fatalf("Err = %v, want %v", p.Err(), boom)
 	}
-	if err := p.Stop(nil); err != nil {
-		t.Fatalf("Stop after run ended: %v", err)
+	if err := p.Stop(nil); !errors.Is(err, boom) {
+		t.Fatalf("Stop after run failed = %v, want its error", err)
 	}
 }
 
@@ -74,5 +74,36 @@ func TestStopBeforeStart(t *testing.T) {
 	p := NewProgram(context.Background(), func(context.Context) error { return nil }, 0)
 	if err := p.Stop(nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunForegroundEndsWithRunOrContext: Run returns run's failure at once, and nothing when
+// the context (a signal) stopped it.
+func TestRunForegroundEndsWithRunOrContext(t *testing.T) {
+	boom := errors.New("the helper store holds no profiles")
+	if err := Run(context.Background(), "test", false, func(context.Context) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Run of a failing run = %v, want %v", err, boom)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	running := make(chan struct{})
+	go func() { <-running; cancel() }()
+	err := Run(ctx, "test", false, func(ctx context.Context) error {
+		close(running)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatalf("Run stopped by its context = %v, want nil", err)
+	}
+}
+
+func TestControlProgramRefusesToRun(t *testing.T) {
+	p := Control()
+	if err := p.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if p.Err() == nil {
+		t.Fatal("the control program ran without an error")
 	}
 }
