@@ -62,7 +62,8 @@ func helperCommands() []Command {
 					if len(args) != 0 {
 						return usageError("takes no arguments")
 					}
-					if err := helper.Control(h.config(), v.verb); err != nil {
+					note := func(s string) { fmt.Fprintf(env.Stderr, "hyp helper: note: %s\n", s) }
+					if err := helper.Control(h.config(), v.verb, note); err != nil {
 						return err
 					}
 					fmt.Fprintf(env.Stdout, "hyp helper: %s: done\n", v.verb)
@@ -100,7 +101,7 @@ func helperStatusCommand() Command {
 				}
 				fmt.Fprintf(env.Stdout, "%s: %s\n", h.name, st.Text)
 				if !st.Running {
-					return &ExitError{Code: ExitFail, Err: fmt.Errorf("the helper service is %s", st.Text)}
+					return &ExitError{Code: ExitFail, Err: errors.New("the helper service is not running")}
 				}
 				return nil
 			}

@@ -28,6 +28,7 @@ type Runner struct {
 	Connector *connect.Connector // nil => the real network and clock
 	Logf      func(format string, a ...any)
 	Retry     time.Duration // 0 => DefaultRetry
+	Ready     func()        // nil, or called once the store has loaded and the loops run
 }
 
 // Run loads the store and runs one keep-alive loop per profile. It returns
@@ -57,6 +58,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	r.logf("keeping %d profile(s) alive", len(all))
+	if r.Ready != nil {
+		r.Ready()
+	}
 	wg.Wait()
 	return nil
 }

@@ -67,8 +67,10 @@ const (
 // service stopping with an error and applies its recovery actions; elsewhere
 // the service manager (systemd) runs the foreground process.
 func Run(ctx context.Context, cfg Config, r *Runner, asService bool) error {
-	return servicerun.Run(ctx, cfg.name(), asService, func(ctx context.Context) error {
-		err := r.Run(ctx)
+	return servicerun.Run(ctx, cfg.name(), asService, func(ctx context.Context, ready func()) error {
+		up := *r
+		up.Ready = ready
+		err := up.Run(ctx)
 		if err != nil && ctx.Err() == nil {
 			// Logged before the service manager hears of the stop, so that a status asked
 			// right after it can already show why.
@@ -78,8 +80,10 @@ func Run(ctx context.Context, cfg Config, r *Runner, asService bool) error {
 	})
 }
 
-// Control runs one of install, uninstall, start, stop, restart.
-func Control(cfg Config, action string) error {
+// Control runs one of install, uninstall, start, stop, restart. note receives
+// what a person should know although the action succeeded (a setting this
+// system lacks).
+func Control(cfg Config, action string, note func(string)) error {
 	if err := requireAdmin("hyp helper " + action); err != nil {
 		return err
 	}
@@ -88,7 +92,7 @@ func Control(cfg Config, action string) error {
 	default:
 		return fmt.Errorf("unknown service action %q", action)
 	}
-	if err := control(cfg, action); err != nil {
+	if err := control(cfg, action, note); err != nil {
 		return fmt.Errorf("%s %s: %w", action, cfg.name(), err)
 	}
 	return nil

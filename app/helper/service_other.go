@@ -37,7 +37,7 @@ func newService(cfg Config) (service.Service, error) {
 	return s, nil
 }
 
-func control(cfg Config, action string) error {
+func control(cfg Config, action string, _ func(string)) error {
 	s, err := newService(cfg)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -19,14 +20,14 @@ import (
 // settle bounds the wait for the service to reach the state asked for.
 const settle = 20 * time.Second
 
-func control(cfg Config, action string) error {
+func control(cfg Config, action string, note func(string)) error {
 	m, err := mgr.Connect()
 	if err != nil {
 		return fmt.Errorf("connecting to the service control manager: %w", err)
 	}
 	defer m.Disconnect()
 	if action == "install" {
-		return install(m, cfg)
+		return install(m, cfg, note)
 	}
 	s, err := m.OpenService(cfg.name())
 	if err != nil {
@@ -60,7 +61,7 @@ func control(cfg Config, action string) error {
 // install registers the service: automatic start (delayed where the system has that), run as
 // LocalSystem with ServiceFlag on its command line, restarted by the recovery actions when the
 // helper fails.
-func install(m *mgr.Mgr, cfg Config) error {
+func install(m *mgr.Mgr, cfg Config, note func(string)) error {
 	if s, err := m.OpenService(cfg.name()); err == nil {
 		s.Close()
 		return errors.New("it is already installed (hyp helper uninstall first)")
@@ -83,7 +84,9 @@ func install(m *mgr.Mgr, cfg Config) error {
 	// automatic start then, which only starts the helper a little earlier.
 	delayed := windows.SERVICE_DELAYED_AUTO_START_INFO{IsDelayedAutoStartUp: 1}
 	err = windows.ChangeServiceConfig2(s.Handle, windows.SERVICE_CONFIG_DELAYED_AUTO_START_INFO, (*byte)(unsafe.Pointer(&delayed)))
-	if err != nil && !errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+	if errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+		note("this system has no delayed automatic start: the helper starts at boot without delay")
+	} else if err != nil {
 		s.Delete()
 		return fmt.Errorf("setting delayed automatic start: %w", err)
 	}
@@ -93,7 +96,10 @@ func install(m *mgr.Mgr, cfg Config) error {
 		return fmt.Errorf("setting the recovery actions (restart on failure): %w", err)
 	}
 	// The helper failing (an empty store) is an exit with an error, not a crash: restart then too.
-	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+	err = s.SetRecoveryActionsOnNonCrashFailures(true)
+	if errors.Is(err, windows.ERROR_INVALID_LEVEL) {
+		note("this system cannot apply recovery actions to a service that stops with an error: a failed helper stays stopped")
+	} else if err != nil {
 		s.Delete()
 		return fmt.Errorf("setting the recovery actions for errors: %w", err)
 	}
@@ -194,8 +200,9 @@ func describe(st svc.Status, cfg Config) string {
 	if st.Win32ExitCode == uint32(windows.ERROR_SERVICE_SPECIFIC_ERROR) {
 		text = fmt.Sprintf("stopped with an error (helper exit code %d)", st.ServiceSpecificExitCode)
 	}
-	if last := lastLogLine(logPath(cfg)); last != "" {
-		text += ": " + last
+	// The helper's last words (helper.Run logs them before the service stops) say why.
+	if _, why, ok := strings.Cut(lastLogLine(logPath(cfg)), "helper stopped: "); ok {
+		text += ": " + why
 	}
 	return text
 }

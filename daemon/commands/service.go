@@ -36,7 +36,10 @@ func serviceCommands() []command {
 // runManaged runs the gateway under the service manager when it started hypd (so a stop cancels
 // it and a failure exits non-zero), and in the foreground otherwise. runGateway calls it.
 func runManaged(ctx context.Context, run func(ctx context.Context) error) error {
-	return servicerun.Run(ctx, service.Name, false, run)
+	return servicerun.Run(ctx, service.Name, false, func(ctx context.Context, ready func()) error {
+		ready() // hypd runs on Linux only, where nothing waits for it
+		return run(ctx)
+	})
 }
 
 func installSetup(fs *flag.FlagSet, e *env) cmdline.Runner {

@@ -24,10 +24,12 @@ const DefaultStopTimeout = 10 * time.Second
 // whether it was stopped or failed on its own; a service manager watches it to end the service
 // with run's error.
 type Program struct {
-	run         func(ctx context.Context) error
+	run         func(ctx context.Context, ready func()) error
 	parent      context.Context
 	stopTimeout time.Duration
 	done        chan struct{} // closed when run has returned; its result is then in err
+	ready       chan struct{} // closed when run says it is up (see NewReadyProgram)
+	readyOnce   sync.Once
 
 	mu      sync.Mutex // guards cancel, started and err
 	cancel  context.CancelFunc
@@ -38,13 +40,23 @@ type Program struct {
 // NewProgram returns a Program that calls run with a context derived from parent (nil:
 // context.Background()); Stop waits at most stopTimeout (0: DefaultStopTimeout).
 func NewProgram(parent context.Context, run func(ctx context.Context) error, stopTimeout time.Duration) *Program {
+	return NewReadyProgram(parent, func(ctx context.Context, ready func()) error {
+		ready()
+		return run(ctx)
+	}, stopTimeout)
+}
+
+// NewReadyProgram is NewProgram for a run that says when it is up by calling ready (the helper,
+// once its store has loaded): a service reports running only then, so a run that fails while
+// starting shows as a service that failed to start.
+func NewReadyProgram(parent context.Context, run func(ctx context.Context, ready func()) error, stopTimeout time.Duration) *Program {
 	if parent == nil {
 		parent = context.Background()
 	}
 	if stopTimeout <= 0 {
 		stopTimeout = DefaultStopTimeout
 	}
-	return &Program{run: run, parent: parent, stopTimeout: stopTimeout, done: make(chan struct{})}
+	return &Program{run: run, parent: parent, stopTimeout: stopTimeout, done: make(chan struct{}), ready: make(chan struct{})}
 }
 
 // Start launches run and returns without waiting for it. A Program runs once.
@@ -58,7 +70,7 @@ func (p *Program) Start(kardianos.Service) error {
 	ctx, cancel := context.WithCancel(p.parent)
 	p.cancel = cancel
 	go func() {
-		err := p.run(ctx)
+		err := p.run(ctx, func() { p.readyOnce.Do(func() { close(p.ready) }) })
 		cancel()
 		p.mu.Lock()
 		p.err = err
@@ -87,6 +99,9 @@ func (p *Program) Stop(kardianos.Service) error {
 		return fmt.Errorf("did not stop within %s", p.stopTimeout)
 	}
 }
+
+// Ready is closed when run has said it is up.
+func (p *Program) Ready() <-chan struct{} { return p.ready }
 
 // Done is closed when run has returned.
 func (p *Program) Done() <-chan struct{} { return p.done }

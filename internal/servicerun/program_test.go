@@ -81,13 +81,14 @@ func TestStopBeforeStart(t *testing.T) {
 // the context (a signal) stopped it.
 func TestRunForegroundEndsWithRunOrContext(t *testing.T) {
 	boom := errors.New("the helper store holds no profiles")
-	if err := Run(context.Background(), "test", false, func(context.Context) error { return boom }); !errors.Is(err, boom) {
+	if err := Run(context.Background(), "test", false, func(context.Context, func()) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("Run of a failing run = %v, want %v", err, boom)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	running := make(chan struct{})
 	go func() { <-running; cancel() }()
-	err := Run(ctx, "test", false, func(ctx context.Context) error {
+	err := Run(ctx, "test", false, func(ctx context.Context, ready func()) error {
+		ready()
 		close(running)
 		<-ctx.Done()
 		return ctx.Err()
@@ -105,5 +106,42 @@ func TestControlProgramRefusesToRun(t *testing.T) {
 	<-p.Done()
 	if p.Err() == nil {
 		t.Fatal("the control program ran without an error")
+	}
+}
+
+// TestReadyProgram: Ready closes when run says so, not when it starts; a run that fails
+// first never becomes ready.
+func TestReadyProgram(t *testing.T) {
+	say := make(chan struct{})
+	p := NewReadyProgram(context.Background(), func(ctx context.Context, ready func()) error {
+		<-say
+		ready()
+		ready() // twice is harmless
+		<-ctx.Done()
+		return nil
+	}, time.Second)
+	if err := p.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Ready():
+		t.Fatal("ready before run said so")
+	default:
+	}
+	close(say)
+	<-p.Ready()
+	if err := p.Stop(nil); err != nil {
+		t.Fatal(err)
+	}
+
+	failed := NewReadyProgram(context.Background(), func(context.Context, func()) error { return errors.New("empty store") }, time.Second)
+	if err := failed.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	<-failed.Done()
+	select {
+	case <-failed.Ready():
+		t.Fatal("a run that failed while starting became ready")
+	default:
 	}
 }

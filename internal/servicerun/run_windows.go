@@ -18,11 +18,11 @@ const exitRunFailed = 1
 
 // Run runs run until ctx ends or run fails: in the foreground, or with asService (the argument
 // on the installed service's command line) under the service control manager as service name.
-// As a service it reports Running once run started, stops run on the manager's stop or
+// As a service it reports Running once run called ready, stops run on the manager's stop or
 // shutdown request, and when run fails on its own it ends the service with an error, so that
 // "sc query" shows it stopped and the recovery actions restart it.
-func Run(ctx context.Context, name string, asService bool, run func(ctx context.Context) error) error {
-	p := NewProgram(ctx, run, 0)
+func Run(ctx context.Context, name string, asService bool, run func(ctx context.Context, ready func()) error) error {
+	p := NewReadyProgram(ctx, run, 0)
 	if !asService {
 		return p.foreground()
 	}
@@ -43,6 +43,11 @@ type handler struct{ p *Program }
 func (h *handler) Execute(_ []string, r <-chan svc.ChangeRequest, changes chan<- svc.Status) (bool, uint32) {
 	changes <- svc.Status{State: svc.StartPending}
 	if err := h.p.Start(nil); err != nil {
+		return true, exitRunFailed
+	}
+	select {
+	case <-h.p.Ready():
+	case <-h.p.Done(): // failed while starting: the service never ran
 		return true, exitRunFailed
 	}
 	accepts := svc.AcceptStop | svc.AcceptShutdown
