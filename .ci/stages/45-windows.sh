@@ -42,6 +42,7 @@
 	exe=$work/hyp.exe
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$exe" ./app/cmd/hyp
 	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./internal/knocksock
+	GOOS=windows GOARCH=amd64 go test -c -o "$work/helper.test.exe" ./app/helper
 	CGO_ENABLED=0 go build -o "$work/hypd" ./daemon
 
 	# The gateway: hypd on a veth in its own namespace hides tcp/2222 (socat) from the client
@@ -167,6 +168,14 @@
 		bad "internal/knocksock tests under wine: $(tr -d '\r' <"$work/knocksock.out")"
 	fi
 
+	# The helper store's checks: security descriptors built from SDDL (owner, allowing entries,
+	# missing or unprotected DACL), DPAPI sealing (machine scope), links refused.
+	if "${W[@]}" wine "$work/helper.test.exe" -test.count=1 -test.run 'CheckDescriptor|Seal|Reparse' </dev/null >"$work/helpertest.out" 2>&1; then
+		ok
+	else
+		bad "app/helper store tests under wine: $(tr -d '\r' <"$work/helpertest.out")"
+	fi
+
 	# hyp.exe knock --check against hypd: closed before, open after, closed again once revoked.
 	if answers; then bad "the service answered before any knock"; else ok; fi
 	rc=0
@@ -178,6 +187,35 @@
 	fi
 	revoke
 	if answers; then bad "the service still answers after revoke-grant"; else ok; fi
+
+	# The helper service's whole life, started from its explicit --service argument. wine keeps
+	# no ACLs (GetNamedSecurityInfo reports the Unix owner and mode whatever was set), so the
+	# store can never be private here: add is refused, and a started helper stops with that
+	# error. Proved: the service mechanics, and that every refusal says why.
+	t=$SECONDS
+	# expect NAME WANT-EXIT PATTERN helper-args...: runs hyp.exe helper ARGS, checks exit and output.
+	expect() {
+		local name=$1 want=$2 pattern=$3 rc=0
+		shift 3
+		timeout 60 "${W[@]}" wine "$exe" helper "$@" </dev/null >"$work/helper.out" 2>&1 || rc=$?
+		if [ "$rc" = "$want" ] && tr -d '\r' <"$work/helper.out" | grep -q -- "$pattern"; then
+			ok
+		else
+			bad "helper $name: exit $rc (want $want, output matching '$pattern'): $(tr -d '\r' <"$work/helper.out")"
+		fi
+	}
+	expect "status before install" 3 'not installed' status
+	expect install 0 'install: done' install
+	expect "status after install (registered, not started)" 1 'hyp-helper: stopped$' status
+	expect "add on a store wine cannot make private" 1 'ProgramData' add office "$uri"
+	expect "start: the helper fails on its store" 1 'stopped at once: stopped with an error' start
+	expect "status says why it stopped" 1 'stopped with an error (helper exit code 1): .*ProgramData' status
+	expect "list refuses the store" 1 'ProgramData' list
+	expect "run in the foreground exits with the error" 1 'helper stopped' run
+	expect stop 0 'stop: done' stop
+	expect uninstall 0 'uninstall: done' uninstall
+	expect "status after uninstall" 3 'not installed' status
+	log "windows: helper service life $((SECONDS - t)) s"
 
 	log "wine: $pass passed, $fail failed (stage $((SECONDS - started)) s)"
 	[ "$fail" = 0 ] || die "wine: $fail of $((pass + fail)) checks failed"

@@ -52,7 +52,8 @@ func (s Store) Path(name string) string { return filepath.Join(s.dir(), name+ext
 // entry is one profile file: the full URI (with the key) and the settings
 // the URI does not carry.
 type entry struct {
-	URI       string   `toml:"uri"`
+	URI       string   `toml:"uri,omitempty"`       // outside Windows
+	SealedURI string   `toml:"uri_dpapi,omitempty"` // on Windows: the URI encrypted (see seal)
 	Gap       string   `toml:"gap"`
 	KeepAlive string   `toml:"keepalive,omitempty"`
 	Command   []string `toml:"command,omitempty"`
@@ -82,6 +83,13 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	core := p.Profile
 	core.Name = p.Name
 	e := entry{URI: core.URI(), Gap: p.Gap.String(), Command: p.Command}
+	if sealed {
+		var err error
+		if e.SealedURI, err = seal([]byte(e.URI)); err != nil {
+			return fmt.Errorf("helper profile %q: %w", p.Name, err)
+		}
+		e.URI = ""
+	}
 	if p.KeepAlive > 0 {
 		e.KeepAlive = p.KeepAlive.String()
 	}
@@ -92,6 +100,12 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	}
 	if err := atomicfile.Write(path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("saving helper profile %q: %w", p.Name, err)
+	}
+	// Read back what the file got (on Windows, the ACL it inherited): a key the helper would
+	// refuse at its next load must not be reported as copied.
+	if err := checkPrivate(path, false); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("helper profile %q was not saved: %w", p.Name, err)
 	}
 	return nil
 }
@@ -169,7 +183,20 @@ func (s Store) read(name string) (profiles.Profile, error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		return profiles.Profile{}, fmt.Errorf("%s: unknown setting %q", path, und[0].String())
 	}
-	cp, _, err := profile.Parse(e.URI)
+	uri := e.URI
+	switch {
+	case sealed && e.URI != "":
+		return profiles.Profile{}, fmt.Errorf("%s: holds its key unencrypted; add it again with hyp helper add --force", path)
+	case sealed:
+		b, err := unseal(e.SealedURI)
+		if err != nil {
+			return profiles.Profile{}, fmt.Errorf("%s: uri_dpapi: %w", path, err)
+		}
+		uri = string(b)
+	case e.SealedURI != "":
+		return profiles.Profile{}, fmt.Errorf("%s: uri_dpapi is a Windows-only setting", path)
+	}
+	cp, _, err := profile.Parse(uri)
 	if err != nil {
 		return profiles.Profile{}, fmt.Errorf("%s: uri: %w", path, err)
 	}
