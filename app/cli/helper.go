@@ -113,7 +113,7 @@ func helperAddCommand() Command {
 	return Command{
 		Name:    "helper add",
 		Args:    "[--force] [--dir DIR] NAME [URI|-]",
-		Summary: "copy a profile and its key into the helper's store (as root)",
+		Summary: "copy a profile and its key into the helper's store (as root or administrator)",
 		Help: helperHelp + `
 
 Without URI the profile and key come from your profile store (under sudo,
@@ -184,7 +184,7 @@ func helperSource(env *Env, name string, uriArg []string) (profiles.Profile, err
 	case errors.Is(err, profiles.ErrNotFound):
 		return profiles.Profile{}, usageError("no profile %q in %s", name, s.Path())
 	case errors.Is(err, profiles.ErrNoKeyring) || errors.As(err, new(*profiles.KeyringError)):
-		return profiles.Profile{}, usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: hyp profile export %s | sudo hyp helper add %s -", name, err, name, name)
+		return profiles.Profile{}, usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: %s", name, err, asAdmin(fmt.Sprintf("hyp profile export %s | %%shyp helper add %s -", name, name)))
 	}
 	return p, err
 }
@@ -209,7 +209,7 @@ func helperRemoveCommand() Command {
 	return Command{
 		Name:    "helper remove",
 		Args:    "[--dir DIR] NAME",
-		Summary: "delete a profile from the helper's store (as root)",
+		Summary: "delete a profile from the helper's store (as root or administrator)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
@@ -232,7 +232,7 @@ func helperListCommand() Command {
 	return Command{
 		Name:    "helper list",
 		Args:    "[--dir DIR]",
-		Summary: "list the helper's profiles (as root; keys are not shown)",
+		Summary: "list the helper's profiles (as root or administrator; keys are not shown)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
@@ -290,12 +290,12 @@ func runHelper(ctx context.Context, env *Env, h helperFlags, asService bool) err
 	logTo, flags := env.Stderr, 0
 	if asService && runtime.GOOS == "windows" {
 		// A Windows service has no console.
-		f, err := helper.OpenServiceLog(h.config())
-		if err != nil {
-			return err
+		// Without a log the service still runs: failing before it reports to the service
+		// manager would only show as a start that timed out.
+		if f, err := helper.OpenServiceLog(h.config()); err == nil {
+			defer f.Close()
+			logTo, flags = f, log.LstdFlags
 		}
-		defer f.Close()
-		logTo, flags = f, log.LstdFlags
 	}
 	runner.Logf = log.New(logTo, "hyp-helper: ", flags).Printf
 	return helper.Run(ctx, h.config(), runner, asService)

@@ -40,7 +40,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	if len(all) == 0 {
-		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root)", r.Store.dir())
+		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root or administrator)", r.Store.dir())
 	}
 	conn := r.Connector
 	if conn == nil {

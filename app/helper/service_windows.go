@@ -193,7 +193,8 @@ func describe(st svc.Status, cfg Config) string {
 	case svc.Paused, svc.PausePending, svc.ContinuePending:
 		return "paused"
 	}
-	if st.Win32ExitCode == 0 {
+	// A service that never ran reports ERROR_SERVICE_NEVER_STARTED: no error of its own.
+	if st.Win32ExitCode == 0 || st.Win32ExitCode == uint32(windows.ERROR_SERVICE_NEVER_STARTED) {
 		return "stopped"
 	}
 	text := "stopped with an error"

@@ -83,8 +83,9 @@ type TrayHost interface {
 
 // Options are the Tray's outside-world hooks; zero values mean the real ones.
 type Options struct {
-	Now    func() time.Time
-	Notify func(n *fyne.Notification) // nil: the app's desktop notification
+	Now     func() time.Time
+	Notify  func(n *fyne.Notification) // nil: the app's desktop notification
+	LogPath string                     // where the app logs, shown in the window ("": stderr, not shown)
 }
 
 // Tray runs knocks for the menu and the profile window and shows how they
@@ -96,6 +97,7 @@ type Tray struct {
 	now     func() time.Time
 	notify  func(n *fyne.Notification)
 	icons   [4]fyne.Resource
+	logPath string
 
 	ctx    context.Context // cancelled by Quit: stops every run
 	cancel context.CancelFunc
@@ -120,7 +122,7 @@ type Tray struct {
 func NewTray(a fyne.App, b Backend, o Options) *Tray {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tray{
-		app: a, backend: b, now: o.Now, notify: o.Notify,
+		app: a, backend: b, now: o.Now, notify: o.Notify, logPath: o.LogPath,
 		ctx: ctx, cancel: cancel,
 		running: map[string]*run{},
 		status:  "No knock yet",
@@ -135,7 +137,9 @@ func NewTray(a fyne.App, b Backend, o Options) *Tray {
 		t.now = time.Now
 	}
 	if t.notify == nil {
-		t.notify = a.SendNotification
+		t.notify = func(n *fyne.Notification) {
+			a.SendNotification(&fyne.Notification{Title: nativeNote(n.Title), Content: nativeNote(n.Content)})
+		}
 	}
 	return t
 }
@@ -240,7 +244,7 @@ func (t *Tray) refresh() {
 			items = append(items, fyne.NewMenuItemSeparator())
 			continue
 		}
-		it := fyne.NewMenuItem(e.label, e.action)
+		it := fyne.NewMenuItem(nativeText(e.label), e.action)
 		it.Disabled, it.IsQuit = e.disabled, e.quit
 		items = append(items, it)
 	}

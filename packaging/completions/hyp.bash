@@ -101,7 +101,7 @@ _hyp_complete() {
 	"helper list")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper run")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --service --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	esac
 }
 complete -F _hyp_complete hyp
