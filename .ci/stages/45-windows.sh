@@ -15,18 +15,21 @@
 	cd "$HYP_ROOT"
 	# shellcheck source=../../packaging/windows/tray.sh
 	. packaging/windows/tray.sh
+	# shellcheck source=../../packaging/windows/msi.sh
+	. packaging/windows/msi.sh
 	work=$(mktemp -d)
 	export WINEPREFIX=$work/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 	unset DISPLAY WAYLAND_DISPLAY
 	gw=hypwin-gw-$$ cl=hypwin-cl-$$ vg=hwg$$ vc=hwc$$ gwaddr=10.77.45.1
 	pids=()
 	cleanup() {
-		wineserver -k 2>/dev/null || true
+		set +e
+		wineserver -k 2>/dev/null
 		local p
 		for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-		ip netns del "$cl" 2>/dev/null || true
-		ip netns del "$gw" 2>/dev/null || true
-		ip link del "$vg" 2>/dev/null || true
+		ip netns del "$cl" 2>/dev/null
+		ip netns del "$gw" 2>/dev/null
+		ip link del "$vg" 2>/dev/null
 		rm -rf "$work"
 	}
 	trap cleanup EXIT
@@ -60,7 +63,7 @@
 	done
 	ip netns exec "$gw" socat TCP-LISTEN:2222,fork,reuseaddr 'SYSTEM:echo hello from the hidden service' &
 	pids+=($!)
-	uri=$("$work/hypd" secret new laptop --keys "$work/keys" --host "$gwaddr")
+	gwuri=$("$work/hypd" secret new laptop --keys "$work/keys" --host "$gwaddr")
 	ip netns exec "$gw" "$work/hypd" run --interface "$vg" --keys "$work/keys" --services tcp/2222 \
 		--open 30s --state "$work/state" --control "$work/hypd.sock" >"$work/hypd.log" 2>&1 &
 	pids+=($!)
@@ -71,7 +74,8 @@
 		ip netns exec "$cl" socat -T2 - "TCP:$gwaddr:2222,connect-timeout=2" </dev/null 2>/dev/null |
 			grep -q 'hello from the hidden service'
 	}
-	revoke() { "$work/hypd" revoke-grant 10.77.45.2 --control "$work/hypd.sock" >/dev/null; }
+	# revoke closes the client's grant, if it has one.
+	revoke() { "$work/hypd" revoke-grant 10.77.45.2 --socket "$work/hypd.sock" >/dev/null 2>&1 || true; }
 
 	t=$SECONDS
 	# One wineserver for the whole test instead of one per run, in the client namespace: wine
@@ -81,6 +85,12 @@
 	mkdir -p "$WINEPREFIX"
 	"${W[@]}" wineserver -p
 	"${W[@]}" wineboot -i >"$work/wineboot.log" 2>&1 || { cat "$work/wineboot.log"; die "wineboot failed"; }
+	# The first boot of a prefix leaves two services.exe behind, each with its own service
+	# database, answering in turn (a service installed through one is missing in the other). A
+	# restarted server starts one.
+	wineserver -k
+	wineserver -w
+	"${W[@]}" wineserver -p
 	log "windows: wineboot $((SECONDS - t)) s ($(wine --version))"
 
 	sys32=$WINEPREFIX/drive_c/windows/system32
@@ -179,11 +189,11 @@
 	# hyp.exe knock --check against hypd: closed before, open after, closed again once revoked.
 	if answers; then bad "the service answered before any knock"; else ok; fi
 	rc=0
-	"${W[@]}" wine "$exe" knock --check tcp/2222 "$uri" </dev/null >"$work/knock.out" 2>&1 || rc=$?
+	"${W[@]}" wine "$exe" knock --check tcp/2222 "$gwuri" </dev/null >"$work/knock.out" 2>&1 || rc=$?
 	if [ "$rc" = 0 ] && grep -q 'tcp/2222 answered' "$work/knock.out" && answers; then
 		ok
 	else
-		bad "hyp.exe knock --check: exit $rc: $(tr -d '\r' <"$work/knock.out")"
+		bad "hyp.exe knock --check tcp/2222 $gwuri: exit $rc: $(tr -d '\r' <"$work/knock.out")"
 	fi
 	revoke
 	if answers; then bad "the service still answers after revoke-grant"; else ok; fi
@@ -207,7 +217,7 @@
 	expect "status before install" 3 'not installed' status
 	expect install 0 'install: done' install
 	expect "status after install (registered, not started)" 1 'hyp-helper: stopped$' status
-	expect "add on a store wine cannot make private" 1 'ProgramData' add office "$uri"
+	expect "add on a store wine cannot make private" 1 'ProgramData' add office "$gwuri"
 	expect "start: the helper fails on its store" 1 'stopped at once: stopped with an error' start
 	expect "status says why it stopped" 1 'stopped with an error (helper exit code 1): .*ProgramData' status
 	expect "list refuses the store" 1 'ProgramData' list
@@ -216,6 +226,87 @@
 	expect uninstall 0 'uninstall: done' uninstall
 	expect "status after uninstall" 3 'not installed' status
 	log "windows: helper service life $((SECONDS - t)) s"
+
+	# The tray app under Xvfb: a profile added with hyp.exe (key in Credential Manager), then
+	# "Knock & Connect" clicked in the tray menu as a person would: wine shows the icon in its own
+	# tray window (there is no XEmbed tray here), a left click opens the Win32 menu, Down and
+	# Return pick the first item. The VPN command (cmd.exe) leaves a file behind.
+	t=$SECONDS
+	display=:$((100 + RANDOM % 100))
+	Xvfb "$display" -screen 0 1024x600x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+	vpnmark=$WINEPREFIX/drive_c/vpn-ran.txt
+	rc=0
+	printf '%s\n' "$gwuri" | "${W[@]}" wine "$exe" profile add office - --check tcp/2222 -- \
+		cmd.exe /c echo up '>' 'C:\vpn-ran.txt' >"$work/add.out" 2>&1 || rc=$?
+	if [ "$rc" = 0 ] && grep -q 'in the OS keyring' "$work/add.out"; then
+		ok
+	else
+		bad "hyp.exe profile add (Credential Manager): exit $rc: $(tr -d '\r' <"$work/add.out")"
+	fi
+	if answers; then bad "the service answered before the tray knocked"; else ok; fi
+	DISPLAY=$display "${W[@]}" wine "$work/hyp-tray.exe" >"$work/tray.log" 2>&1 &
+	pids+=($!)
+	systray=
+	for _ in $(seq 300); do
+		systray=$(DISPLAY=$display xdotool search --name '^Wine System Tray$' 2>/dev/null | head -n1) && [ -n "$systray" ] && break
+		sleep 0.1
+	done
+	if [ -z "$systray" ]; then
+		bad "hyp-tray.exe showed no tray icon within 30 s: $(tr -d '\r' <"$work/tray.log")"
+	else
+		# The icon draws a moment after its window maps: a click before then opens nothing.
+		sleep 2
+		DISPLAY=$display xdotool windowraise "$systray" mousemove --window "$systray" 10 10 click 1
+		sleep 1
+		DISPLAY=$display xdotool key Down Return
+		for _ in $(seq 300); do [ -s "$vpnmark" ] && break; sleep 0.1; done
+		if [ -s "$vpnmark" ] && answers; then
+			ok
+		else
+			bad "tray Knock & Connect: VPN command ran: $([ -s "$vpnmark" ] && echo yes || echo no); service answers: $(answers && echo yes || echo no); tray log: $(tr -d '\r' <"$work/tray.log")"
+		fi
+		# The menu after connecting, for docs/screenshots.
+		DISPLAY=$display xdotool windowraise "$systray" mousemove --window "$systray" 10 10 click 1
+		sleep 1
+		shots=${HYP_ARTIFACTS:-$HYP_ROOT/dist/screenshots}
+		mkdir -p "$shots"
+		DISPLAY=$display import -window root -crop 400x200+0+0 "$shots/windows-tray-menu.png"
+		DISPLAY=$display xdotool key Escape
+		log "windows: tray Knock & Connect $((SECONDS - t)) s; screenshot $shots/windows-tray-menu.png"
+	fi
+	revoke
+
+	# The MSI: built with wixl, installed with the optional start at logon, the CLI run from PATH,
+	# the helper service registered but not started; then uninstalled, leaving nothing behind.
+	t=$SECONDS
+	mkdir -p "$work/msi"
+	cp "$exe" "$work/msi/hyp.exe"
+	cp "$work/hyp-tray.exe" "$work/msi/hyp-tray.exe"
+	hyp_msi "$work/msi" 0.1.0 "$work/hyp.msi"
+	msi=$(winepath -w "$work/hyp.msi")
+	pf="$WINEPREFIX/drive_c/Program Files/hyp"
+	runkey='HKLM\Software\Microsoft\Windows\CurrentVersion\Run'
+	rc=0
+	"${W[@]}" wine msiexec /i "$msi" /qn ADDLOCAL=Main,Autostart </dev/null >"$work/msi.out" 2>&1 || rc=$?
+	if [ "$rc" = 0 ] && [ -f "$pf/hyp.exe" ] && [ -f "$pf/hyp-tray.exe" ]; then ok; else bad "msiexec /i: exit $rc: $(ls "$pf" 2>&1) $(cat "$work/msi.out")"; fi
+	if "${W[@]}" wine cmd /c hyp version </dev/null 2>&1 | tr -d '\r' | grep -q ' windows/amd64$'; then ok; else bad "hyp is not on PATH after the install"; fi
+	rc=0
+	"${W[@]}" wine cmd /c hyp helper status </dev/null >"$work/msihelper.out" 2>&1 || rc=$?
+	if [ "$rc" = 1 ] && grep -q 'hyp-helper: stopped' "$work/msihelper.out"; then ok; else bad "the MSI's helper service: exit $rc: $(tr -d '\r' <"$work/msihelper.out")"; fi
+	if "${W[@]}" wine reg query "$runkey" /v hyp-tray </dev/null 2>&1 | grep -q 'hyp-tray.exe'; then ok; else bad "no start at logon (Run key) after ADDLOCAL=Autostart"; fi
+	if find "$WINEPREFIX/drive_c" -iname hyp.lnk | grep -q .; then ok; else bad "no Start-menu entry"; fi
+	if "${W[@]}" wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s </dev/null 2>&1 | grep -q 'DisplayName.*hyp'; then ok; else bad "no uninstall entry"; fi
+	rc=0
+	"${W[@]}" wine msiexec /x "$msi" /qn </dev/null >"$work/msi.out" 2>&1 || rc=$?
+	if [ "$rc" = 0 ] && [ ! -e "$pf/hyp.exe" ] && [ ! -e "$pf/hyp-tray.exe" ]; then ok; else bad "msiexec /x: exit $rc: $(ls "$pf" 2>&1) $(cat "$work/msi.out")"; fi
+	rc=0
+	"${W[@]}" wine "$exe" helper status </dev/null >"$work/msihelper.out" 2>&1 || rc=$?
+	if [ "$rc" = 3 ]; then ok; else bad "the helper service outlived the uninstall: exit $rc: $(tr -d '\r' <"$work/msihelper.out")"; fi
+	if "${W[@]}" wine reg query "$runkey" /v hyp-tray </dev/null >/dev/null 2>&1; then bad "the Run key outlived the uninstall"; else ok; fi
+	if "${W[@]}" wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v PATH </dev/null 2>&1 | grep -qi 'Program Files\\hyp'; then bad "PATH still names hyp after the uninstall"; else ok; fi
+	log "windows: MSI $(($(stat -c %s "$work/hyp.msi") / 1024)) KiB built, installed and uninstalled in $((SECONDS - t)) s"
 
 	log "wine: $pass passed, $fail failed (stage $((SECONDS - started)) s)"
 	[ "$fail" = 0 ] || die "wine: $fail of $((pass + fail)) checks failed"
