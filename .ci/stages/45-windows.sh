@@ -222,6 +222,7 @@
 	expect "status says why it stopped" 1 'stopped with an error (helper exit code 1): .*ProgramData' status
 	expect "list refuses the store" 1 'ProgramData' list
 	expect "run in the foreground exits with the error" 1 'helper stopped' run
+	expect "the service argument by hand" 1 'not by the service control manager' run --service
 	expect stop 0 'stop: done' stop
 	expect uninstall 0 'uninstall: done' uninstall
 	expect "status after uninstall" 3 'not installed' status
@@ -246,6 +247,19 @@
 		bad "hyp.exe profile add (Credential Manager): exit $rc: $(tr -d '\r' <"$work/add.out")"
 	fi
 	if answers; then bad "the service answered before the tray knocked"; else ok; fi
+	# profile list writes the command as Windows command lines quote it: one backslash.
+	"${W[@]}" wine "$exe" profile list </dev/null 2>&1 | tr -d '\r' >"$work/list.out" || true
+	if grep -qF 'C:\vpn-ran.txt' "$work/list.out" && ! grep -qF 'C:\\' "$work/list.out"; then ok; else bad "profile list: $(cat "$work/list.out")"; fi
+	# A key file others may read is named by who may (its ACL; wine derives it from the mode).
+	printf '%s\n' "${gwuri#*secret=}" | cut -d'&' -f1 >"$WINEPREFIX/drive_c/lab.key"
+	chmod 644 "$WINEPREFIX/drive_c/lab.key"
+	"${W[@]}" wine "$exe" profile add lab --host "$gwaddr" --secret-file 'C:\lab.key' </dev/null >"$work/lab.out" 2>&1 || true
+	if tr -d '\r' <"$work/lab.out" | grep -q 'can be read by Everyone; icacls' && ! grep -q chmod "$work/lab.out"; then
+		ok
+	else
+		bad "--secret-file on a file Everyone may read: $(tr -d '\r' <"$work/lab.out")"
+	fi
+	"${W[@]}" wine "$exe" profile remove lab </dev/null >/dev/null 2>&1 || true
 	DISPLAY=$display "${W[@]}" wine "$work/hyp-tray.exe" >"$work/tray.log" 2>&1 &
 	pids+=($!)
 	systray=
@@ -274,6 +288,24 @@
 		mkdir -p "$shots"
 		DISPLAY=$display import -window root -crop 400x200+0+0 "$shots/windows-tray-menu.png"
 		DISPLAY=$display xdotool key Escape
+		# Manage profiles… (the third item: Down skips the separator) opens the window, which
+		# shows where the tray logs (no console on Windows).
+		DISPLAY=$display xdotool windowraise "$systray" mousemove --window "$systray" 10 10 click 1
+		sleep 1
+		DISPLAY=$display xdotool key Down Down Down Return
+		trayw=
+		for _ in $(seq 100); do
+			trayw=$(DISPLAY=$display xdotool search --name '^hyp profiles$' 2>/dev/null | head -n1) && [ -n "$trayw" ] && break
+			sleep 0.1
+		done
+		traylog=$WINEPREFIX/drive_c/users/$(id -un)/AppData/Local/hyp/hyp-tray.log
+		if [ -n "$trayw" ] && [ -f "$traylog" ]; then
+			ok
+			sleep 2
+			DISPLAY=$display import -window root -crop 830x600+0+0 "$shots/windows-profile-window.png"
+		else
+			bad "Manage profiles: window $([ -n "$trayw" ] && echo shown || echo missing), log file $traylog $([ -f "$traylog" ] && echo present || echo missing)"
+		fi
 		log "windows: tray Knock & Connect $((SECONDS - t)) s; screenshot $shots/windows-tray-menu.png"
 	fi
 	revoke

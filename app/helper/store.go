@@ -5,11 +5,12 @@
 // A service account cannot read a user's keyring (it is locked with the
 // user's login and bound to their session), so the helper has its own store:
 // a root-only directory (/etc/hyp/helper, 0700, one 0600 file per profile)
-// or, on Windows, %ProgramData%\hyp\helper with an ACL that admits only
-// SYSTEM and Administrators. `hyp helper add NAME`, run as root or an
-// administrator, copies a profile and its key there from the user's store.
-// The helper refuses a store that others can read, as ssh refuses a private
-// key with loose permissions.
+// or, on Windows, hyp\helper in ProgramData, owned by Administrators with an
+// ACL that admits only SYSTEM and Administrators and the keys sealed with
+// DPAPI. `hyp helper add NAME`, run as root or an administrator, copies a
+// profile and its key there from the user's store. The helper refuses a store
+// that others can read or replace (owner, permissions, links), as ssh refuses
+// a private key with loose permissions, and checks it at every load.
 package helper
 
 import (
