@@ -77,13 +77,7 @@ func TestSeal(t *testing.T) {
 // wine, whose links are Unix symbolic links, the refusal may be that the path cannot be
 // resolved rather than that it is a reparse point; refused it is either way.)
 func TestRefusesReparsePoints(t *testing.T) {
-	// Not t.TempDir: wine cannot always remove a link it made, and that is not this test's
-	// failure.
-	dir, err := os.MkdirTemp("", "hyp-reparse-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := tempDir(t)
 	real := filepath.Join(dir, "elsewhere")
 	if err := os.Mkdir(real, 0o700); err != nil {
 		t.Fatal(err)
@@ -95,7 +89,7 @@ func TestRefusesReparsePoints(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatalf("making a directory link: %v", err)
 	}
-	err = refuseReparse(link)
+	err := refuseReparse(link)
 	if err == nil {
 		t.Fatal("a directory link was accepted")
 	}
@@ -103,4 +97,16 @@ func TestRefusesReparsePoints(t *testing.T) {
 	if err := checkPrivate(link, true); err == nil {
 		t.Fatal("checkPrivate accepted a directory link")
 	}
+}
+
+// tempDir is t.TempDir without failing the test when the directory cannot be removed: Go's
+// RemoveAll deletes with POSIX semantics (FILE_DISPOSITION_INFORMATION_EX), which wine 8 lacks.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hyp-helper-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
