@@ -3,8 +3,12 @@
 # `make package`, so one of them hits a warm Go build cache), then runs the Windows programs
 # under Debian's wine against a real gateway: hypd in a gateway network namespace, and wine
 # (wineserver included: it creates the sockets of every wine process) in a client namespace.
-# Under wine: internal/knocksock's tests (a test binary), the knock vectors of core/testdata,
-# `hyp.exe knock --check` opening a service hidden by hypd, and the grant revoked again.
+# Under wine: the Windows-only unit tests (test binaries of internal/knocksock, app/helper,
+# app/profiles), the knock vectors of core/testdata, `hyp.exe knock --check` opening a service
+# hidden by hypd; hyp-tray.exe under Xvfb with a profile added by hyp.exe (Credential Manager),
+# Knock & Connect clicked in its tray menu, opening the service and running the VPN command
+# (screenshots into $HYP_ARTIFACTS, default dist/screenshots; docs/screenshots keeps copies);
+# the helper service's life; the MSI (packaging/windows/msi.sh) installed and uninstalled.
 # wine 8 has no bcryptprimitives.dll, which every Go >= 1.24 program loads at start-up, so the
 # stage builds a one-function ProcessPrng stand-in (packaging/windows/processprng.c) into its
 # own WINEPREFIX after showing that the .exe fails without it. Prints its duration.
@@ -46,6 +50,7 @@
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$exe" ./app/cmd/hyp
 	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./internal/knocksock
 	GOOS=windows GOARCH=amd64 go test -c -o "$work/helper.test.exe" ./app/helper
+	GOOS=windows GOARCH=amd64 go test -c -o "$work/profiles.test.exe" ./app/profiles
 	CGO_ENABLED=0 go build -o "$work/hypd" ./daemon
 
 	# The gateway: hypd on a veth in its own namespace hides tcp/2222 (socat) from the client
@@ -179,12 +184,15 @@
 	fi
 
 	# The helper store's checks: security descriptors built from SDDL (owner, allowing entries,
-	# missing or unprotected DACL), DPAPI sealing (machine scope), links refused.
-	if "${W[@]}" wine "$work/helper.test.exe" -test.count=1 -test.run 'CheckDescriptor|Seal|Reparse' </dev/null >"$work/helpertest.out" 2>&1; then
-		ok
-	else
-		bad "app/helper store tests under wine: $(tr -d '\r' <"$work/helpertest.out")"
-	fi
+	# missing or unprotected DACL), DPAPI sealing (machine scope), links refused, the service
+	# status in words; the key-file ACL check of --secret-file.
+	for unit in "helper:CheckDescriptor|Seal|Reparse|Describe" "profiles:ReadersBesidesOwner"; do
+		if "${W[@]}" wine "$work/${unit%%:*}.test.exe" -test.count=1 -test.run "${unit#*:}" </dev/null >"$work/unit.out" 2>&1; then
+			ok
+		else
+			bad "app/${unit%%:*} tests under wine: $(tr -d '\r' <"$work/unit.out")"
+		fi
+	done
 
 	# hyp.exe knock --check against hypd: closed before, open after, closed again once revoked.
 	if answers; then bad "the service answered before any knock"; else ok; fi

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/hideyourports/hyp/internal/servicerun"
 )
@@ -22,7 +21,7 @@ const ServiceFlag = "service"
 
 // StopTimeout bounds a stop: the service manager is told the helper stopped
 // within it, whatever a VPN command does with its SIGTERM.
-const StopTimeout = 10 * time.Second
+const StopTimeout = servicerun.DefaultStopTimeout
 
 // Config says how the service is installed.
 type Config struct {

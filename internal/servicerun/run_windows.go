@@ -73,3 +73,7 @@ func (h *handler) Execute(_ []string, r <-chan svc.ChangeRequest, changes chan<-
 		}
 	}
 }
+
+// errNotService says a process started with the service argument was not started by the
+// service control manager (someone ran the service's command line by hand).
+var errNotService = errors.New("started with the service argument, but not by the service control manager: run it without that argument in a console")
