@@ -185,8 +185,10 @@
 
 	# The helper store's checks: security descriptors built from SDDL (owner, allowing entries,
 	# missing or unprotected DACL), DPAPI sealing (machine scope), links refused, the service
-	# status in words; the key-file ACL check of --secret-file.
-	for unit in "helper:CheckDescriptor|Seal|Reparse|Describe" "profiles:ReadersBesidesOwner"; do
+	# status in words; the service machinery with a stand-in helper (the test binary) under the
+	# service control manager: install, start once up, stop, uninstall of a running service
+	# (its process gone), a helper failing as it starts; the key-file ACL check of --secret-file.
+	for unit in "helper:CheckDescriptor|Seal|Reparse|Describe|Service" "profiles:ReadersBesidesOwner"; do
 		if "${W[@]}" wine "$work/${unit%%:*}.test.exe" -test.count=1 -test.run "${unit#*:}" </dev/null >"$work/unit.out" 2>&1; then
 			ok
 		else
