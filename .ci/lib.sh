@@ -123,6 +123,8 @@ gcc-mingw-w64-x86-64       test      x86_64-w64-mingw32-gcc,x86_64-w64-mingw32-o
 wine                       test      wine,wineserver,wineboot  # windows stage
 wine64                     test      -                         # windows stage: 64-bit wine
 jq                         test      jq                        # windows stage: the knock vectors
+wixl                       test      wixl                      # windows stage: builds the MSI (packaging/windows/msi.sh)
+msitools                   test      msibuild,msiinfo          # windows stage: adds the PATH entry to the MSI
 file                       test      file                      # windows stage: the .exe is a GUI PE32+
 xz-utils                   test      xz                        # fyne package: the tray .tar.xz
 zsh                        test      zsh                       # cmdline tests, systemd stage: the zsh completions parse

@@ -24,6 +24,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/internal/cmdline"
+	"github.com/hideyourports/hyp/internal/knocksock"
 )
 
 // Exit statuses.
@@ -92,6 +93,14 @@ func (e *Env) lookupSaved(name string) (profiles.Profile, bool, error) {
 		return profiles.Profile{}, false, err
 	}
 	return s.Lookup(name)
+}
+
+// listen opens knock sockets: Listen, or the system's (knocksock, which works under wine).
+func (e *Env) listen() func(ctx context.Context, network, address string) (net.PacketConn, error) {
+	if e.Listen != nil {
+		return e.Listen
+	}
+	return knocksock.Listen
 }
 
 func (e *Env) now() time.Time {

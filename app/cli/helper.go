@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/kardianos/service"
-
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/helper"
 	"github.com/hideyourports/hyp/app/helperipc"
@@ -65,7 +63,8 @@ func helperCommands() []Command {
 					if len(args) != 0 {
 						return usageError("takes no arguments")
 					}
-					if err := helper.Control(h.config(), v.verb); err != nil {
+					note := func(s string) { fmt.Fprintf(env.Stderr, "hyp helper: note: %s\n", s) }
+					if err := helper.Control(h.config(), v.verb, note); err != nil {
 						return err
 					}
 					fmt.Fprintf(env.Stdout, "hyp helper: %s: done\n", v.verb)
@@ -96,15 +95,15 @@ func helperStatusCommand() Command {
 				}
 				st, err := helper.Status(h.config())
 				if errors.Is(err, helper.ErrNotInstalled) {
-					fmt.Fprintf(env.Stdout, "%s: not installed\n", h.config().Name)
+					fmt.Fprintf(env.Stdout, "%s: not installed\n", h.name)
 					return &ExitError{Code: 3, Err: errors.New("the helper service is not installed (hyp helper install)")}
 				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "%s: %s\n", h.config().Name, st)
-				if st != "running" {
-					return &ExitError{Code: ExitFail, Err: fmt.Errorf("the helper service is %s", st)}
+				fmt.Fprintf(env.Stdout, "%s: %s\n", h.name, st.Text)
+				if !st.Running {
+					return &ExitError{Code: ExitFail, Err: errors.New("the helper service is not running")}
 				}
 				return nil
 			}
@@ -116,7 +115,7 @@ func helperAddCommand() Command {
 	return Command{
 		Name:    "helper add",
 		Args:    "[--force] [--dir DIR] NAME [URI|-]",
-		Summary: "copy a profile and its key into the helper's store (as root)",
+		Summary: "copy a profile and its key into the helper's store (as root or administrator)",
 		Help: helperHelp + `
 
 Without URI the profile and key come from your profile store (under sudo,
@@ -188,7 +187,7 @@ func helperSource(env *Env, name string, uriArg []string) (profiles.Profile, err
 	case errors.Is(err, profiles.ErrNotFound):
 		return profiles.Profile{}, usageError("no profile %q in %s", name, s.Path())
 	case errors.Is(err, profiles.ErrNoKeyring) || errors.As(err, new(*profiles.KeyringError)):
-		return profiles.Profile{}, usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: hyp profile export %s | sudo hyp helper add %s -", name, err, name, name)
+		return profiles.Profile{}, usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: %s", name, err, asAdmin(fmt.Sprintf("hyp profile export %s | %%shyp helper add %s -", name, name)))
 	}
 	return p, err
 }
@@ -220,7 +219,7 @@ func helperRemoveCommand() Command {
 	return Command{
 		Name:    "helper remove",
 		Args:    "[--dir DIR] NAME",
-		Summary: "delete a profile from the helper's store (as root)",
+		Summary: "delete a profile from the helper's store (as root or administrator)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
@@ -243,7 +242,7 @@ func helperListCommand() Command {
 	return Command{
 		Name:    "helper list",
 		Args:    "[--dir DIR]",
-		Summary: "list the helper's profiles (as root; keys are not shown)",
+		Summary: "list the helper's profiles (as root or administrator; keys are not shown)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
@@ -271,33 +270,48 @@ func helperListCommand() Command {
 func helperRunCommand() Command {
 	return Command{
 		Name:    "helper run",
-		Args:    "[--dir DIR]",
+		Args:    "[--dir DIR] [--service]",
 		Summary: "run the helper in the foreground (what the service executes)",
+		Help: `Runs the helper until interrupted, or until it fails (an empty or insecure
+store), then exits non-zero with the reason. --service is on the installed
+service's command line: on Windows it runs the helper under the service
+control manager and logs to helper.log in the store directory.`,
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, true)
 			sock := socketFlag(fs, env)
+			asService := fs.Bool(helper.ServiceFlag, false, "run as the installed service (the service manager started this process)")
 			return func(ctx context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
 				}
-				return runHelper(ctx, env, h, *sock)
+				return runHelper(ctx, env, h, *sock, *asService)
 			}
 		},
 	}
 }
 
-func runHelper(ctx context.Context, env *Env, h helperFlags, sock string) error {
+func runHelper(ctx context.Context, env *Env, h helperFlags, sock string, asService bool) error {
 	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}, Connector: &connect.Connector{
 		Knocker: &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver},
 		Checker: &knock.Checker{Dial: env.Dial},
 		Clock:   envClock{env},
 	}}
 	// Under systemd, stderr is the journal; journald adds the timestamps.
-	runner.Logf = log.New(env.Stderr, "hyp-helper: ", 0).Printf
+	logTo, flags := env.Stderr, 0
+	if asService && runtime.GOOS == "windows" {
+		// A Windows service has no console.
+		// Without a log the service still runs: failing before it reports to the service
+		// manager would only show as a start that timed out.
+		if f, err := helper.OpenServiceLog(h.config()); err == nil {
+			defer f.Close()
+			logTo, flags = f, log.LstdFlags
+		}
+	}
+	runner.Logf = log.New(logTo, "hyp-helper: ", flags).Printf
 	if sock != "" {
 		// Without its channel the helper still keeps its profiles alive;
-		// only the tray and 'hyp helper state' cannot see it.
+		// only the tray and 'hyp helper live' cannot see it.
 		ln, err := helperipc.Listen(helperipc.Config{Address: sock})
 		if err != nil {
 			runner.Logf("no local channel: %v", err)
@@ -305,19 +319,5 @@ func runHelper(ctx context.Context, env *Env, h helperFlags, sock string) error 
 			runner.IPC = ln
 		}
 	}
-	prog := &helper.Program{Runner: runner, Parent: ctx}
-	s, err := helper.New(h.config(), prog)
-	if err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" && !service.Interactive() {
-		// A Windows service has no console: log to the event log.
-		if l, err := s.Logger(nil); err == nil {
-			runner.Logf = func(format string, a ...any) { _ = l.Infof(format, a...) }
-		}
-	}
-	if err := s.Run(); err != nil {
-		return err
-	}
-	return prog.Err()
+	return helper.Run(ctx, h.config(), runner, asService)
 }

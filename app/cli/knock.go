@@ -104,7 +104,7 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 		return usageError("%w", err)
 	}
 	c := env.connector(o.checkWait)
-	c.Knocker = &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver, MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond}
+	c.Knocker = &connect.NetKnocker{Listen: env.listen(), Resolver: env.Resolver, MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond}
 
 	for first := true; ; first = false {
 		err := knockOnce(ctx, env, o, c, p)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -225,14 +224,11 @@ func prepareSecretFile(env *Env, p *profiles.Profile, force bool) error {
 	return nil
 }
 
-// warnLooseKeyFile warns when a key file can be read by others. Windows reports mode 0666 for
-// every file whatever its ACL, so the bits say nothing there.
+// warnLooseKeyFile warns when a key file can be read by others: by its mode bits, or on
+// Windows (where Go reports mode 0666 for every file) by its ACL.
 func warnLooseKeyFile(env *Env, path string) {
-	if runtime.GOOS == "windows" {
-		return
-	}
-	if m, err := profiles.LooseMode(path); err == nil && m != 0 {
-		fmt.Fprintf(env.Stderr, "hyp: warning: %s can be read by group or others; chmod 600 %s\n", path, path)
+	if who, err := profiles.ReadableByOthers(path); err == nil && who != "" {
+		fmt.Fprintf(env.Stderr, "hyp: warning: %s can be read by %s; %s\n", path, who, profiles.LooseKeyFix(path))
 	}
 }
 
@@ -316,10 +312,7 @@ func secretWhere(p profiles.Profile) string {
 func quoteArgv(argv []string) string {
 	q := make([]string, len(argv))
 	for i, a := range argv {
-		if a == "" || strings.ContainsAny(a, " \t\"'\\$`;&|<>()*?[]#~") {
-			a = fmt.Sprintf("%q", a)
-		}
-		q[i] = a
+		q[i] = quoteArg(a)
 	}
 	return strings.Join(q, " ")
 }

@@ -31,7 +31,7 @@ func (l *ExecLauncher) Start(ctx context.Context, argv []string) (Process, error
 		cmd.WaitDelay = DefaultStopGrace
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, startError(argv[0], err)
 	}
 	return execProcess{cmd}, nil
 }

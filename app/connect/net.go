@@ -7,12 +7,13 @@ import (
 
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/internal/knocksock"
 )
 
 // NetKnocker is the real Knocker: a knock.Sender with the profile's gap and
 // its scheme's payload, over the injected (or system) network.
 type NetKnocker struct {
-	Listen   func(ctx context.Context, network, address string) (net.PacketConn, error) // nil => the system's
+	Listen   func(ctx context.Context, network, address string) (net.PacketConn, error) // nil => knocksock.Listen
 	Resolver knock.Resolver                                                             // nil => net.DefaultResolver
 	// MaxJitter adds a random wait of up to this much to every gap (hyp
 	// knock --maxjitter, as the reference client).
@@ -21,8 +22,12 @@ type NetKnocker struct {
 
 // Knock implements Knocker.
 func (n *NetKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error) {
+	listen := n.Listen
+	if listen == nil {
+		listen = knocksock.Listen // the system's socket, one that also works under wine
+	}
 	k := &knock.Knocker{
-		Sender: &knock.Sender{Gap: p.Gap, MaxJitter: n.MaxJitter, Listen: n.Listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
+		Sender: &knock.Sender{Gap: p.Gap, MaxJitter: n.MaxJitter, Listen: listen, Resolver: n.Resolver, Payload: knock.PayloadFor(p.Params.Scheme)},
 		Now:    func() time.Time { return at },
 	}
 	return k.Knock(ctx, p.Profile, counter)

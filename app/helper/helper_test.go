@@ -3,6 +3,7 @@ package helper_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 const uri = "hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&check=tcp/443"
@@ -200,9 +202,9 @@ func TestRunnerEmptyStore(t *testing.T) {
 	}
 }
 
-// TestProgramStartStop: Start returns at once; Stop stops the VPN command and
-// returns within seconds.
-func TestProgramStartStop(t *testing.T) {
+// TestRunStops: Run runs the helper until its context ends (the service's stop); the VPN
+// command is stopped and Run returns within seconds, with no error.
+func TestRunStops(t *testing.T) {
 	needRoot(t)
 	s := helper.Store{Dir: filepath.Join(t.TempDir(), "helper")}
 	mark := filepath.Join(t.TempDir(), "ran")
@@ -212,37 +214,42 @@ func TestProgramStartStop(t *testing.T) {
 	if err := s.Add(p, false); err != nil {
 		t.Fatal(err)
 	}
-	prog := &helper.Program{Runner: &helper.Runner{
+	r := &helper.Runner{
 		Store:     s,
 		Connector: &connect.Connector{Knocker: &countKnocker{counts: map[string]int{}, enough: 1 << 30, cancel: func() {}}, Checker: okChecker{}},
-	}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- helper.Run(ctx, helper.Config{Dir: s.Dir}, r, false) }()
+	waitfor.For(t, "the VPN command to run", 10*time.Second, func() bool {
+		_, err := os.Stat(mark)
+		return err == nil
+	})
 	start := time.Now()
-	if err := prog.Start(nil); err != nil {
-		t.Fatal(err)
-	}
-	if time.Since(start) > time.Second {
-		t.Fatal("Start blocked")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(mark); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the VPN command never ran")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	start = time.Now()
-	if err := prog.Stop(nil); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("Stop took %v", took)
-	}
+	cancel()
 	select {
-	case <-prog.Done():
-	default:
-		t.Fatal("Done not closed after Stop")
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after its context ended: %v", err)
+		}
+	case <-time.After(helper.StopTimeout):
+		t.Fatal("Run did not return after its context ended")
+	}
+	t.Logf("stopped in %v", time.Since(start))
+}
+
+// TestRunFailsOnEmptyStore: a helper with nothing to do returns at once with an error saying
+// so (the service then stops with an error), instead of running idle.
+func TestRunFailsOnEmptyStore(t *testing.T) {
+	needRoot(t)
+	dir := filepath.Join(t.TempDir(), "helper")
+	var logged []string
+	r := &helper.Runner{Store: helper.Store{Dir: dir}, Logf: func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }}
+	err := helper.Run(context.Background(), helper.Config{Dir: dir}, r, false)
+	if err == nil || !strings.Contains(err.Error(), "holds no profiles") {
+		t.Fatalf("Run on an empty store: %v", err)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "helper stopped") {
+		t.Fatalf("logged %q, want the reason it stopped", logged)
 	}
 }

@@ -1,19 +1,23 @@
 package helper
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
 
-// DefaultDir is the helper's store: %ProgramData%\hyp\helper.
+// DefaultDir is the helper's store: hyp\helper in the ProgramData known folder. The folder
+// comes from the known-folder API, not the %ProgramData% variable, which the user who starts
+// a command sets.
 func DefaultDir() string {
-	base := os.Getenv("ProgramData")
-	if base == "" {
-		base = `C:\ProgramData`
+	base, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, windows.KF_FLAG_DEFAULT)
+	if err != nil {
+		base = `C:\ProgramData` // the system's own default, should the API fail
 	}
 	return filepath.Join(base, "hyp", "helper")
 }
@@ -26,18 +30,45 @@ func requireAdmin(what string) error {
 	return nil
 }
 
-// privateSDDL grants full control to SYSTEM and Administrators only,
-// inherited by files and subfolders, and protected (P) from the inheritable
-// entries of %ProgramData%, which let every user read.
-const privateSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+// privateSDDL: owned by Administrators, full control to SYSTEM and Administrators only,
+// inherited by files and subfolders, and protected (P) from the inheritable entries of
+// ProgramData, which let every user read.
+const privateSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
-// secureDir makes dir and replaces its DACL with privateSDDL; files created
-// in it inherit the DACL.
+// secureDir makes dir (and a missing parent) with the private descriptor from the start, so
+// there is no moment a user could open it; an existing dir (which a standard user may have
+// made first, to own it) gets the owner and ACL replaced. Then it reads back what it set: a
+// system that does not keep ACLs (wine) fails here rather than at the next load.
 func secureDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating the helper store: %w", err)
-	}
 	sd, err := windows.SecurityDescriptorFromString(privateSDDL)
+	if err != nil {
+		return fmt.Errorf("building the helper store ACL: %w", err)
+	}
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := makePrivate(d, sd); err != nil {
+			return err
+		}
+	}
+	return checkPrivate(dir, true)
+}
+
+func makePrivate(dir string, sd *windows.SECURITY_DESCRIPTOR) error {
+	if err := refuseReparse(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	p, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return err
+	}
+	sa := &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}
+	err = windows.CreateDirectory(p, sa)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, windows.ERROR_ALREADY_EXISTS) {
+		return fmt.Errorf("creating the helper store %s: %w", dir, err)
+	}
+	owner, _, err := sd.Owner()
 	if err != nil {
 		return fmt.Errorf("building the helper store ACL: %w", err)
 	}
@@ -46,38 +77,136 @@ func secureDir(dir string) error {
 		return fmt.Errorf("building the helper store ACL: %w", err)
 	}
 	err = windows.SetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil)
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION,
+		owner, nil, dacl, nil)
 	if err != nil {
 		return fmt.Errorf("securing the helper store %s: %w", dir, err)
 	}
 	return nil
 }
 
-// checkPrivate accepts a path whose DACL is protected from inheritance and
-// grants access only to SYSTEM and Administrators.
-func checkPrivate(path string, _ bool) error {
-	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+// refuseReparse fails for a junction, symbolic link or other reparse point: one planted in the
+// store would redirect the helper's reads and writes to where its planter chose.
+func refuseReparse(path string) error {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return err
+	}
+	attrs, err := windows.GetFileAttributes(p)
+	if err != nil {
+		if errors.Is(err, windows.ERROR_FILE_NOT_FOUND) || errors.Is(err, windows.ERROR_PATH_NOT_FOUND) {
+			return fmt.Errorf("%s: %w", path, os.ErrNotExist)
+		}
+		return fmt.Errorf("checking %s: %w", path, err)
+	}
+	if attrs&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+		return fmt.Errorf("%s is a junction or link (a reparse point): the helper store must be a plain directory and plain files", path)
+	}
+	return nil
+}
+
+// checkPrivate accepts a path that is no reparse point, resolves to itself (no junction above
+// it), and whose security descriptor checkDescriptor accepts. It runs after every change and
+// at every load.
+func checkPrivate(path string, dir bool) error {
+	if err := refuseReparse(path); err != nil {
+		return err
+	}
+	if err := checkFinalPath(path); err != nil {
+		return err
+	}
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return fmt.Errorf("reading the ACL of %s: %w", path, err)
 	}
+	if err := checkDescriptor(sd, dir); err != nil {
+		return fmt.Errorf("%s %w: the helper will not use keys others can read or replace (run hyp helper add as an administrator to reset it)", path, err)
+	}
+	return nil
+}
+
+// checkFinalPath fails when path resolves elsewhere: a junction in a parent directory.
+func checkFinalPath(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	p, err := windows.UTF16PtrFromString(abs)
+	if err != nil {
+		return err
+	}
+	h, err := windows.CreateFile(p, 0, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer windows.CloseHandle(h)
+	buf := make([]uint16, windows.MAX_LONG_PATH)
+	n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), volumeNameDOS)
+	if err != nil {
+		return fmt.Errorf("resolving %s: %w", path, err)
+	}
+	final := strings.TrimPrefix(windows.UTF16ToString(buf[:n]), `\\?\`)
+	if !strings.EqualFold(filepath.Clean(final), filepath.Clean(abs)) {
+		return fmt.Errorf("%s resolves to %s: a junction or link above the helper store redirects it", path, final)
+	}
+	return nil
+}
+
+// checkDescriptor accepts a security descriptor owned by SYSTEM or Administrators whose DACL
+// lets nobody else in: every entry that allows is for SYSTEM or Administrators, entries that
+// deny are fine, and any other kind of entry is refused as not understood. A directory's DACL
+// must also be protected from the inheritable entries of its parent. The error completes a
+// sentence that starts with the path.
+func checkDescriptor(sd *windows.SECURITY_DESCRIPTOR, dir bool) error {
+	system, err := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
+	if err != nil {
+		return fmt.Errorf("cannot be checked: %w", err)
+	}
+	admins, err := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
+	if err != nil {
+		return fmt.Errorf("cannot be checked: %w", err)
+	}
+	trusted := func(s *windows.SID) bool { return s != nil && (s.Equals(system) || s.Equals(admins)) }
+	owner, _, err := sd.Owner()
+	if err != nil || owner == nil {
+		return errors.New("has no owner")
+	}
+	if !trusted(owner) {
+		return fmt.Errorf("is owned by %s, not by SYSTEM or Administrators", owner)
+	}
 	dacl, _, err := sd.DACL()
 	if err != nil || dacl == nil {
-		return fmt.Errorf("%s has no DACL: anyone could read it", path)
+		return errors.New("has no DACL: anyone may open it")
 	}
-	system, _ := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
-	admins, _ := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
+	if dir {
+		control, _, err := sd.Control()
+		if err != nil {
+			return fmt.Errorf("cannot be checked: %w", err)
+		}
+		if control&windows.SE_DACL_PROTECTED == 0 {
+			return errors.New("inherits entries from its parent (its ACL is not protected)")
+		}
+	}
 	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
 		var ace *windows.ACCESS_ALLOWED_ACE
 		if err := windows.GetAce(dacl, i, &ace); err != nil {
-			return fmt.Errorf("reading the ACL of %s: %w", path, err)
+			return fmt.Errorf("cannot be checked: reading its ACL: %w", err)
 		}
-		if ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
+		switch ace.Header.AceType {
+		case windows.ACCESS_DENIED_ACE_TYPE:
 			continue
+		case windows.ACCESS_ALLOWED_ACE_TYPE:
+		default:
+			return fmt.Errorf("has an ACL entry of type %d that the helper does not check", ace.Header.AceType)
 		}
-		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
-		if !sid.Equals(system) && !sid.Equals(admins) {
-			return fmt.Errorf("%s grants access to %s: the helper will not use keys others can read (run hyp helper add again to reset the ACL)", path, sid.String())
+		if sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart)); !trusted(sid) {
+			return fmt.Errorf("grants access to %s", sid)
 		}
 	}
 	return nil
 }
+
+// volumeNameDOS asks GetFinalPathNameByHandle for a drive-letter path (VOLUME_NAME_DOS, 0).
+const volumeNameDOS = 0

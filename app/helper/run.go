@@ -30,6 +30,7 @@ type Runner struct {
 	Connector *connect.Connector // nil => the real network and clock
 	Logf      func(format string, a ...any)
 	Retry     time.Duration // 0 => DefaultRetry
+	Ready     func()        // nil, or called once the store has loaded and the loops run
 	// IPC, when set, is served while Run runs (the tray and the CLI ask
 	// for live state and knocks there) and closed when Run returns.
 	IPC *helperipc.Listener
@@ -49,7 +50,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	if len(all) == 0 {
-		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root)", r.Store.dir())
+		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root or administrator)", r.Store.dir())
 	}
 	conn := &connect.Connector{}
 	if r.Connector != nil {
@@ -78,6 +79,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.logf("%v (the profiles are kept alive all the same)", err)
 			}
 		}()
+	}
+	if r.Ready != nil {
+		r.Ready()
 	}
 	wg.Wait()
 	r.live.mu.Lock()

@@ -5,11 +5,12 @@
 // A service account cannot read a user's keyring (it is locked with the
 // user's login and bound to their session), so the helper has its own store:
 // a root-only directory (/etc/hyp/helper, 0700, one 0600 file per profile)
-// or, on Windows, %ProgramData%\hyp\helper with an ACL that admits only
-// SYSTEM and Administrators. `hyp helper add NAME`, run as root or an
-// administrator, copies a profile and its key there from the user's store.
-// The helper refuses a store that others can read, as ssh refuses a private
-// key with loose permissions.
+// or, on Windows, hyp\helper in ProgramData, owned by Administrators with an
+// ACL that admits only SYSTEM and Administrators and the keys sealed with
+// DPAPI. `hyp helper add NAME`, run as root or an administrator, copies a
+// profile and its key there from the user's store. The helper refuses a store
+// that others can read or replace (owner, permissions, links), as ssh refuses
+// a private key with loose permissions, and checks it at every load.
 package helper
 
 import (
@@ -57,7 +58,8 @@ func (s Store) Path(name string) string { return filepath.Join(s.dir(), name+ext
 // entry is one profile file: the full URI (with the key) and the settings
 // the URI does not carry.
 type entry struct {
-	URI       string   `toml:"uri"`
+	URI       string   `toml:"uri,omitempty"`       // outside Windows
+	SealedURI string   `toml:"uri_dpapi,omitempty"` // on Windows: the URI encrypted (see seal)
 	Gap       string   `toml:"gap"`
 	KeepAlive string   `toml:"keepalive,omitempty"`
 	Uses      int      `toml:"uses,omitempty"`
@@ -88,6 +90,13 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	core := p.Profile
 	core.Name = p.Name
 	e := entry{URI: core.URI(), Gap: p.Gap.String(), Uses: p.Uses, Command: p.Command}
+	if sealed {
+		var err error
+		if e.SealedURI, err = seal([]byte(e.URI)); err != nil {
+			return fmt.Errorf("helper profile %q: %w", p.Name, err)
+		}
+		e.URI = ""
+	}
 	if p.KeepAlive > 0 {
 		e.KeepAlive = p.KeepAlive.String()
 	}
@@ -98,6 +107,12 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	}
 	if err := atomicfile.Write(path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("saving helper profile %q: %w", p.Name, err)
+	}
+	// Read back what the file got (on Windows, the ACL it inherited): a key the helper would
+	// refuse at its next load must not be reported as copied.
+	if err := checkPrivate(path, false); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("helper profile %q was not saved: %w", p.Name, err)
 	}
 	return nil
 }
@@ -175,7 +190,20 @@ func (s Store) read(name string) (profiles.Profile, error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		return profiles.Profile{}, fmt.Errorf("%s: unknown setting %q", path, und[0].String())
 	}
-	cp, _, err := profile.Parse(e.URI)
+	uri := e.URI
+	switch {
+	case sealed && e.URI != "":
+		return profiles.Profile{}, fmt.Errorf("%s: holds its key unencrypted; add it again with hyp helper add --force", path)
+	case sealed:
+		b, err := unseal(e.SealedURI)
+		if err != nil {
+			return profiles.Profile{}, fmt.Errorf("%s: uri_dpapi: %w", path, err)
+		}
+		uri = string(b)
+	case e.SealedURI != "":
+		return profiles.Profile{}, fmt.Errorf("%s: uri_dpapi is a Windows-only setting", path)
+	}
+	cp, _, err := profile.Parse(uri)
 	if err != nil {
 		return profiles.Profile{}, fmt.Errorf("%s: uri: %w", path, err)
 	}

@@ -88,13 +88,17 @@ func (f FileSecret) Get(string) (psk.Key, error) {
 	return psk.ReadFile(f.Path)
 }
 
-// Set implements SecretStore: the file is replaced atomically with mode 0600.
+// Set implements SecretStore: the file is replaced atomically with mode 0600 (on Windows, an
+// ACL admitting only this user, SYSTEM and Administrators).
 func (f FileSecret) Set(_ string, k psk.Key) error {
 	if err := atomicfile.Write(f.Path, []byte(k.Encode()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing secret file: %w", err)
 	}
-	return nil
+	return restrictToOwner(f.Path)
 }
+
+// LooseKeyFix is the command that makes the key file at path private on this system.
+func LooseKeyFix(path string) string { return looseKeyFix(path) }
 
 // Delete implements SecretStore.
 func (f FileSecret) Delete(string) error {

@@ -91,6 +91,7 @@ type Options struct {
 	// ServicePoll is how often a ServiceBackend's helper is asked for live
 	// state; 0 => DefaultServicePoll.
 	ServicePoll time.Duration
+	LogPath     string // where the app logs, shown in the window ("": stderr, not shown)
 }
 
 // Autostart turns starting the tray app at login on and off;
@@ -111,6 +112,7 @@ type Tray struct {
 	login   Autostart
 	poll    time.Duration
 	icons   [4]fyne.Resource
+	logPath string
 
 	ctx    context.Context // cancelled by Quit: stops every run
 	cancel context.CancelFunc
@@ -138,7 +140,7 @@ type Tray struct {
 func NewTray(a fyne.App, b Backend, o Options) *Tray {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Tray{
-		app: a, backend: b, now: o.Now, notify: o.Notify, login: o.Autostart, poll: o.ServicePoll,
+		app: a, backend: b, now: o.Now, notify: o.Notify, login: o.Autostart, poll: o.ServicePoll, logPath: o.LogPath,
 		ctx: ctx, cancel: cancel,
 		running: map[string]*run{},
 		status:  "No knock yet",
@@ -153,7 +155,9 @@ func NewTray(a fyne.App, b Backend, o Options) *Tray {
 		t.now = time.Now
 	}
 	if t.notify == nil {
-		t.notify = a.SendNotification
+		t.notify = func(n *fyne.Notification) {
+			a.SendNotification(&fyne.Notification{Title: nativeNote(n.Title), Content: nativeNote(n.Content)})
+		}
 	}
 	return t
 }
@@ -263,7 +267,7 @@ func (t *Tray) refresh() {
 			items = append(items, fyne.NewMenuItemSeparator())
 			continue
 		}
-		it := fyne.NewMenuItem(e.label, e.action)
+		it := fyne.NewMenuItem(nativeText(e.label), e.action)
 		it.Disabled, it.IsQuit = e.disabled, e.quit
 		items = append(items, it)
 	}

@@ -124,7 +124,12 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 	split := container.NewHSplit(left, container.NewVScroll(editor))
 	split.Offset = 0.25
 
-	w.win.SetContent(container.NewBorder(w.notice, nil, nil, nil, split))
+	var footer fyne.CanvasObject
+	if t != nil && t.logPath != "" {
+		// A Windows GUI program has no console: say where its errors go.
+		footer = widget.NewLabel("Log: " + t.logPath)
+	}
+	w.win.SetContent(container.NewBorder(w.notice, footer, nil, nil, split))
 	w.win.Resize(fyne.NewSize(820, 580))
 	w.clear()
 	return w

@@ -16,6 +16,7 @@ import (
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/service"
 	"github.com/hideyourports/hyp/internal/cmdline"
+	"github.com/hideyourports/hyp/internal/servicerun"
 )
 
 // serviceCommands are the service-management verbs.
@@ -34,7 +35,10 @@ func serviceCommands() []command {
 // runManaged runs the gateway under the service manager when it started hypd (so a stop cancels
 // it and a failure exits non-zero), and in the foreground otherwise. runGateway calls it.
 func runManaged(ctx context.Context, run func(ctx context.Context) error) error {
-	return service.Run(ctx, run)
+	return servicerun.Run(ctx, service.Name, false, func(ctx context.Context, ready func()) error {
+		ready() // hypd runs on Linux only, where nothing waits for it
+		return run(ctx)
+	})
 }
 
 func installSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
@@ -174,7 +178,7 @@ func newManager(e *env, configPath string, forInstall bool) (*service.Manager, e
 		exe = serviceExecutable(self)
 	}
 	kernel, _ := service.KernelRelease()
-	svc, err := kardianos.New(noProgram{}, &kardianos.Config{
+	svc, err := kardianos.New(servicerun.Control(), &kardianos.Config{
 		Name:        service.Name,
 		DisplayName: service.Name,
 		Description: service.Description,
@@ -230,12 +234,6 @@ func pingControl(ctx context.Context) (string, error) {
 	sort.Strings(ifs)
 	return fmt.Sprintf("%d key(s), interfaces %s, %d grant(s)", len(st.Keys), strings.Join(ifs, ", "), len(st.Grants)), nil
 }
-
-// noProgram is the service interface for managing (not running) the service: kardianos needs one.
-type noProgram struct{}
-
-func (noProgram) Start(kardianos.Service) error { return nil }
-func (noProgram) Stop(kardianos.Service) error  { return nil }
 
 // serviceStateLine is the service manager's one-line view of hypd, or "" when hypd is not
 // installed as a service. runStatus can print it first, so `hypd status` also answers "is the

@@ -108,7 +108,7 @@ _hyp_complete() {
 	"helper list")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper run")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --service --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper live")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper connect")

@@ -5,12 +5,13 @@
 # on real Windows only: wine keeps a pipe's security descriptor (the test reads it back) but does
 # not check it on open. About 6 s.
 #
-# Needs lib.sh's log/die, HYP_ROOT, WINEPREFIX and a Go toolchain on PATH.
+# Needs lib.sh's log/die, HYP_ROOT, WINEPREFIX, a Go toolchain on PATH, and W, the command prefix that
+# runs wine where the stage's wineserver runs (empty: here).
 hyp_wine_helperipc() {
 	local work=$1 t=$SECONDS
 	(cd "$HYP_ROOT" && CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go test -c -o "$work/helperipc.test.exe" ./app/helperipc) ||
 		die "building the helper channel's Windows tests failed"
-	if ! wine "$work/helperipc.test.exe" -test.v </dev/null >"$work/helperipc.log" 2>&1; then
+	if ! "${W[@]}" wine "$work/helperipc.test.exe" -test.v </dev/null >"$work/helperipc.log" 2>&1; then
 		cat "$work/helperipc.log"
 		die "the helper channel's tests failed under wine"
 	fi

@@ -63,20 +63,33 @@ func main() {
 		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err)
 		os.Exit(1)
 	}
-	if err := run(*window); err != nil {
+	logPath, closeLog, err := openLog()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err) // the log goes to stderr, then
+	}
+	err = run(*window, logPath)
+	if err != nil {
 		log.Printf("hyp-tray: %v", err)
+	}
+	if closeLog != nil {
+		closeLog()
+	}
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
-func run(openWindow bool) error {
+func run(openWindow bool, logPath string) error {
 	store, err := profiles.Open(profiles.Options{})
 	if err != nil {
 		return fmt.Errorf("opening the profile store: %w", err)
 	}
+	if err := registerToastID(appID, "hyp"); err != nil {
+		log.Printf("hyp-tray: %v; notifications may not show", err)
+	}
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon()))
-	opts := ui.Options{}
+	opts := ui.Options{LogPath: logPath}
 	if exe, err := os.Executable(); err == nil {
 		if as, err := autostart.New(exe); err == nil {
 			opts.Autostart = as
