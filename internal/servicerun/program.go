@@ -120,7 +120,7 @@ func (p *Program) Err() error {
 // Control is a Program for kardianos' control actions (install, start, stop, status), which
 // never run it.
 func Control() *Program {
-	return NewProgram(nil, func(context.Context) error {
+	return NewProgram(context.Background(), func(context.Context) error {
 		return errors.New("this program only controls the service; the service's own command line runs it")
 	}, 0)
 }
