@@ -262,7 +262,7 @@
 		bad "hyp.exe profile add (Credential Manager): exit $rc: $(tr -d '\r' <"$work/add.out")"
 	fi
 	if answers; then bad "the service answered before the tray knocked"; else ok; fi
-	# profile list writes the command as Windows command lines quote it: one backslash.
+	# profile list writes the command in hyp's one command notation (app/command): one backslash.
 	"${W[@]}" wine "$exe" profile list </dev/null 2>&1 | tr -d '\r' >"$work/list.out" || true
 	if grep -qF 'C:\vpn-ran.txt' "$work/list.out" && ! grep -qF 'C:\\' "$work/list.out"; then ok; else bad "profile list: $(cat "$work/list.out")"; fi
 	# A key file others may read is named by who may (its ACL; wine derives it from the mode).

@@ -5,19 +5,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/hideyourports/hyp/internal/cmdline"
 	"log"
 	"os"
 	"os/user"
 	"path/filepath"
 	"runtime"
 
+	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/helper"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
 const helperHelp = `The helper is a background service (systemd unit hyp-helper.service on
@@ -259,7 +260,7 @@ func helperListCommand() Command {
 					if ka <= 0 {
 						ka = helper.DefaultKeepAlive
 					}
-					fmt.Fprintf(env.Stdout, "%s\t%s\tkey %s\tkeepalive %v\tcommand %s\n", p.Name, p.Host, p.Key.ID(), ka, dash(quoteArgv(p.Command)))
+					fmt.Fprintf(env.Stdout, "%s\t%s\tkey %s\tkeepalive %v\tcommand %s\n", p.Name, p.Host, p.Key.ID(), ka, dash(command.Join(p.Command)))
 				}
 				return nil
 			}

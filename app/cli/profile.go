@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/hideyourports/hyp/internal/cmdline"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -13,10 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/cmdline"
 	"github.com/hideyourports/hyp/internal/qrterm"
 )
 
@@ -266,7 +267,7 @@ func profileListCommand() Command {
 				fmt.Fprintln(tw, "NAME\tHOST\tSCHEME\tCHECK\tKEEPALIVE\tALWAYS-ON\tKEY IN\tCOMMAND")
 				for _, p := range all {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Host, p.Params.Scheme, checkText(p.CheckPort),
-						durText(p.KeepAlive), yesNo(p.AlwaysOn), secretWhere(p), dash(quoteArgv(p.Command)))
+						durText(p.KeepAlive), yesNo(p.AlwaysOn), secretWhere(p), dash(command.Join(p.Command)))
 				}
 				return tw.Flush()
 			}
@@ -307,14 +308,6 @@ func secretWhere(p profiles.Profile) string {
 		return p.SecretFile
 	}
 	return "keyring"
-}
-
-func quoteArgv(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = quoteArg(a)
-	}
-	return strings.Join(q, " ")
 }
 
 func oneName(args []string) (string, error) {
@@ -374,7 +367,7 @@ func profileShowCommand() Command {
 				fmt.Fprintf(w, "keepalive:  %s\n", durText(p.KeepAlive))
 				fmt.Fprintf(w, "uses:       %d per time step\n", max(p.Uses, 1))
 				fmt.Fprintf(w, "always-on:  %s\n", yesNo(p.AlwaysOn))
-				fmt.Fprintf(w, "command:    %s\n", dash(quoteArgv(p.Command)))
+				fmt.Fprintf(w, "command:    %s\n", dash(command.Join(p.Command)))
 				where := fmt.Sprintf("OS keyring (service %q, user %q)", profiles.DefaultService, p.Name)
 				if p.SecretFile != "" {
 					where = "file " + p.SecretFile

@@ -19,9 +19,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
@@ -376,7 +376,7 @@ func (r *runner) launch(ctx context.Context) error {
 	if err != nil {
 		return r.fail(err, "could not start the VPN command %q: %v", r.p.Command[0], err)
 	}
-	r.report(Launched, nil, "started %s", quoteArgv(r.p.Command))
+	r.report(Launched, nil, "started %s", command.Join(r.p.Command))
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
 	return r.keepAlive(ctx, exited)
@@ -428,17 +428,6 @@ func (r *runner) keepAlive(ctx context.Context, exited <-chan error) error {
 			arm()
 		}
 	}
-}
-
-func quoteArgv(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		if a == "" || strings.ContainsAny(a, " \t\"'\\$") {
-			a = fmt.Sprintf("%q", a)
-		}
-		q[i] = a
-	}
-	return strings.Join(q, " ")
 }
 
 // defaultState is the user's knock state file, found when first used so a

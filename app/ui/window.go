@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 	"rsc.io/qr"
 
+	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -250,7 +251,7 @@ func (w *ProfileWindow) fill(p Profile) {
 		w.check.SetText("tcp/" + strconv.Itoa(int(p.CheckPort)))
 	}
 	w.secret.SetText("")
-	w.command.SetText(JoinCommand(p.Command))
+	w.command.SetText(command.Join(p.Command))
 	for _, l := range []*widget.Label{w.uriErr, w.nameErr, w.hostErr, w.checkErr, w.secretErr, w.cmdErr, w.formErr} {
 		w.setErr(l, nil)
 	}
@@ -305,7 +306,7 @@ func (w *ProfileWindow) applyURI() {
 // commandArgs is the command field as argv, ignoring a quoting error (fill
 // only round-trips it).
 func (w *ProfileWindow) commandArgs() []string {
-	args, _ := SplitCommand(w.command.Text)
+	args, _ := command.Split(w.command.Text)
 	return args
 }
 
@@ -368,7 +369,7 @@ func (w *ProfileWindow) SetCommandPath(path string) {
 	} else {
 		args = []string{path}
 	}
-	w.command.SetText(JoinCommand(args))
+	w.command.SetText(command.Join(args))
 	w.setErr(w.cmdErr, nil)
 }
 
@@ -412,7 +413,7 @@ func (w *ProfileWindow) Save() bool {
 		fail(w.secretErr, nil)
 	}
 
-	cmd, err := SplitCommand(w.command.Text)
+	cmd, err := command.Split(w.command.Text)
 	fail(w.cmdErr, err)
 
 	params := w.params

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -192,7 +193,7 @@ func TestImportKeyFileAndBrowseCommand(t *testing.T) {
 	}
 	w.SetCommandPath(`/opt/My VPN/connect`)
 	w.command.SetText(w.command.Text + " --profile laptop")
-	if args, _ := SplitCommand(w.command.Text); !slices.Equal(args, []string{"/opt/My VPN/connect", "--profile", "laptop"}) {
+	if args, _ := command.Split(w.command.Text); !slices.Equal(args, []string{"/opt/My VPN/connect", "--profile", "laptop"}) {
 		t.Errorf("command %q splits into %q", w.command.Text, args)
 	}
 	test.Type(w.host, "10.77.3.1")
@@ -279,32 +280,6 @@ func TestProfileWindowImages(t *testing.T) {
 	test.Type(w.host, "gw.example:22")
 	test.Tap(w.save)
 	test.AssertImageMatches(t, "profile_window_errors.png", w.win.Canvas().Capture())
-}
-
-func TestSplitJoinCommand(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"wg-quick up office", []string{"wg-quick", "up", "office"}},
-		{`"C:\Program Files\WireGuard\wireguard.exe" /installtunnelservice x.conf`,
-			[]string{`C:\Program Files\WireGuard\wireguard.exe`, "/installtunnelservice", "x.conf"}},
-		{`openvpn --config '/etc/my vpn.conf'`, []string{"openvpn", "--config", "/etc/my vpn.conf"}},
-		{`a "" b`, []string{"a", "", "b"}},
-	} {
-		got, err := SplitCommand(c.in)
-		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("SplitCommand(%q) = %q, %v; want %q", c.in, got, err, c.want)
-		}
-		back, err := SplitCommand(JoinCommand(got))
-		if err != nil || !slices.Equal(back, c.want) {
-			t.Errorf("round trip of %q: %q -> %q", c.in, JoinCommand(got), back)
-		}
-	}
-	if _, err := SplitCommand(`a "b`); err == nil {
-		t.Error("unclosed quote accepted")
-	}
 }
 
 func errorsShown(w *ProfileWindow) string {

@@ -1,16 +1,22 @@
-package ui
+// Package command is the one notation in which hyp shows and reads a profile's command (the VPN
+// client it launches): the tray's field, profile list and show, the helper's list and the
+// connect log all write it with Join, and the tray reads it back with Split. The command runs
+// without a shell, so this notation is the only quoting there is: words split at blanks, single
+// or double quotes around a word with blanks, and a backslash is an ordinary character, as in
+// Windows paths. Shell quoting (%q, backslash escapes) would double every backslash.
+package command
 
 import (
 	"errors"
 	"strings"
 )
 
-// SplitCommand reads the VPN command field as argv: words split at spaces,
+// Split reads a command as argv: words split at spaces,
 // with single or double quotes around words that contain spaces (Windows
 // paths under "Program Files"). The command runs without a shell, so this is
 // the only quoting there is; a backslash is an ordinary character, as in
 // Windows paths.
-func SplitCommand(s string) ([]string, error) {
+func Split(s string) ([]string, error) {
 	var (
 		args  []string
 		word  strings.Builder
@@ -45,9 +51,8 @@ func SplitCommand(s string) ([]string, error) {
 	return args, nil
 }
 
-// JoinCommand writes argv back into the field, quoting what SplitCommand
-// would otherwise split.
-func JoinCommand(args []string) string {
+// Join writes argv in the notation, quoting what Split would otherwise split.
+func Join(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		switch {
