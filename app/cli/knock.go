@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
@@ -105,6 +106,9 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 	}
 	c := env.connector(o.checkWait)
 	c.Knocker = &connect.NetKnocker{Listen: env.listen(), Resolver: env.Resolver, MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond}
+	if o.verbose {
+		c.Knocker = verboseKnocker{Knocker: c.Knocker, w: env.Stderr}
+	}
 
 	for first := true; ; first = false {
 		err := knockOnce(ctx, env, o, c, p)
@@ -147,4 +151,20 @@ func knockOnce(ctx context.Context, env *Env, o knockOptions, c *connect.Connect
 		return usageError("%w", err)
 	}
 	return &ExitError{Code: ExitFail, Err: err}
+}
+
+// verboseKnocker says what each knock sent (hyp knock -v): the address, the time step and the
+// ports in order, as knockd's and fwknop's clients do, so a knock can be matched with a capture
+// or the gateway's log.
+type verboseKnocker struct {
+	connect.Knocker
+	w io.Writer
+}
+
+func (v verboseKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error) {
+	res, err := v.Knocker.Knock(ctx, p, at, counter)
+	if err == nil {
+		fmt.Fprintf(v.w, "hyp: sent to %s: window %d ports %v\n", res.Target, res.Window, res.Ports)
+	}
+	return res, err
 }
