@@ -18,6 +18,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 const uri = "hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&check=tcp/443"
@@ -223,16 +224,10 @@ func TestProgramStartStop(t *testing.T) {
 	if time.Since(start) > time.Second {
 		t.Fatal("Start blocked")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(mark); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the VPN command never ran")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.For(t, "the VPN command to run", 10*time.Second, func() bool {
+		_, err := os.Stat(mark)
+		return err == nil
+	})
 	start = time.Now()
 	if err := prog.Stop(nil); err != nil {
 		t.Fatal(err)
