@@ -20,6 +20,7 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 const secret = "AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ"
@@ -137,9 +138,7 @@ func TestKnockRefreshUntilInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		for fn.count() < 3 {
-			time.Sleep(time.Millisecond)
-		}
+		waitfor.Until(10*time.Second, func() bool { return fn.count() >= 3 })
 		cancel()
 	}()
 	var errb bytes.Buffer
@@ -152,9 +151,8 @@ func TestKnockRefreshUntilInterrupted(t *testing.T) {
 	var fn2 fakeNet
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() {
-		for fn2.count() < 1 {
-			time.Sleep(time.Millisecond)
-		}
+		waitfor.Until(10*time.Second, func() bool { return fn2.count() >= 1 })
+		// Room for a wrong second knock, which the count below would catch.
 		time.Sleep(20 * time.Millisecond)
 		cancel2()
 	}()

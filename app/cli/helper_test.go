@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // TestHelperCommands: helper add copies a saved profile with its key into a
@@ -54,21 +56,16 @@ func TestHelperCommands(t *testing.T) {
 	go func() {
 		done <- cli.Run(ctx, &cli.Env{Listen: env.Listen, HelperDir: env.HelperDir, HelperSocket: sock, Stdout: &o, Stderr: &e}, []string{"helper", "run"})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.count() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.For(t, "helper run's first knock", 10*time.Second, func() bool { return n.count() > 0 })
 	// While it runs, its channel tells the live state and takes a knock
 	// request.
-	for {
+	var live string
+	if !waitfor.Until(10*time.Second, func() bool {
 		code, out, errOut := run(t, env, "helper", "live", "--socket", sock)
-		if code == 0 && strings.Contains(out, "office  192.0.2.7  up") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("helper live: %d %q %q", code, out, errOut)
-		}
-		time.Sleep(10 * time.Millisecond)
+		live = fmt.Sprintf("%d %q %q", code, out, errOut)
+		return code == 0 && strings.Contains(out, "office  192.0.2.7  up")
+	}) {
+		t.Fatalf("helper live: %s", live)
 	}
 	if code, out, errOut := run(t, env, "helper", "connect", "--socket", sock, "office"); code != 0 || !strings.Contains(out, "connected: knocked 192.0.2.7") {
 		t.Fatalf("helper connect: %d %q %q", code, out, errOut)

@@ -23,6 +23,7 @@ import (
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // gateKnocker records knocks; gateChecker answers only once opened.
@@ -133,22 +134,24 @@ func (h *ipcHelper) client() *helperipc.Client { return &helperipc.Client{Addres
 // waitState polls the helper's list until cond holds for office.
 func waitState(t *testing.T, c *helperipc.Client, what string, cond func(helperipc.ProfileState) bool) helperipc.ProfileState {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ps, err := c.List(context.Background())
-		if err != nil {
+	var ps []helperipc.ProfileState
+	var found helperipc.ProfileState
+	if !waitfor.Until(10*time.Second, func() bool {
+		var err error
+		if ps, err = c.List(context.Background()); err != nil {
 			t.Fatalf("list: %v", err)
 		}
 		for _, p := range ps {
 			if p.Name == "office" && cond(p) {
-				return p
+				found = p
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("office never got to %s: %+v", what, ps)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("office never got to %s: %+v", what, ps)
 	}
+	return found
 }
 
 // TestIPCKnockAndConnect drives a real helper over its real socket: live
@@ -216,16 +219,12 @@ func TestIPCKnockAndConnect(t *testing.T) {
 	if _, err := os.Stat(h.store.Path("home")); err != nil {
 		t.Fatalf("the handed-over profile is not in the store: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ps, _ := c.List(context.Background())
-		if len(ps) == 2 && ps[0].Name == "home" && ps[0].Connected {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("home is not kept alive after the hand-over: %+v", ps)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var ps []helperipc.ProfileState
+	if !waitfor.Until(10*time.Second, func() bool {
+		ps, _ = c.List(context.Background())
+		return len(ps) == 2 && ps[0].Name == "home" && ps[0].Connected
+	}) {
+		t.Fatalf("home is not kept alive after the hand-over: %+v", ps)
 	}
 
 	// No answer carries a key: the raw list has no secret in it.

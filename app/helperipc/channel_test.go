@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // stubHandler is a Handler with two profiles; it records hand-overs.
@@ -137,19 +139,11 @@ func TestChannelClientGivesUp(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || steps != 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("connect with a deadline: %v after %v, %d step(s)", err, time.Since(start), steps)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitfor.For(t, "the server to give up a request whose client hung up", 5*time.Second, func() bool {
 		h.mu.Lock()
-		done := h.gaveUp
-		h.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server still follows a request whose client hung up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer h.mu.Unlock()
+		return h.gaveUp
+	})
 }
 
 // TestChannelNoHelper: no pipe is ErrNoHelper, the tray's "no service".

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // fakeService is a ServiceBackend whose helper answers what the test sets.
@@ -156,14 +157,8 @@ func TestRunAsServiceOutcomes(t *testing.T) {
 // waitNotes waits until n has count notifications.
 func waitNotes(t *testing.T, n *notes, count int) []fyne.Notification {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ns := n.all(); len(ns) >= count {
-			return ns
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d notification(s) after 10s, want %d: %+v", len(n.all()), count, n.all())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !waitfor.Until(10*time.Second, func() bool { return len(n.all()) >= count }) {
+		t.Fatalf("%d notification(s) after 10s, want %d: %+v", len(n.all()), count, n.all())
 	}
+	return n.all()
 }

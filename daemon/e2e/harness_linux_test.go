@@ -76,27 +76,13 @@ type gateway struct {
 func newGateway(t *testing.T, n int) *gateway {
 	t.Helper()
 	needRoot(t)
-	name := fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n)
-	l, err := netlab.New(name, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	l := netlab.TempLab(t, fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), n), n)
 	dir := t.TempDir()
 	g := &gateway{t: t, lab: l, dir: dir, keys: filepath.Join(dir, "keys"), state: filepath.Join(dir, "state"), sock: filepath.Join(dir, "hypd.sock")}
 	if err := os.Mkdir(g.keys, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := l.Gateway.Listen("tcp", fmt.Sprintf(":%d", servicePort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go netlab.ServeEcho(ln)
+	l.Gateway.TempEcho(t, servicePort)
 	// Registered after the lab's cleanup, so it runs before it: stop hypd, then drop the namespaces.
 	t.Cleanup(func() {
 		g.mu.Lock()

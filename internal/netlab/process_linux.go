@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // Buffer collects a process's output; it is safe to write and read at once.
@@ -72,23 +74,22 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // WaitOutput waits until the program's output contains s. It fails if the program exits first
 // or timeout passes.
 func (p *Process) WaitOutput(s string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if strings.Contains(p.Output(), s) {
-			return nil
-		}
+	exited := false
+	waitfor.Until(timeout, func() bool {
 		select {
 		case <-p.done:
-			if strings.Contains(p.Output(), s) {
-				return nil
-			}
-			return fmt.Errorf("%s exited (%v) before writing %q; output:\n%s", p.Name, p.err, s, p.Output())
-		case <-time.After(10 * time.Millisecond):
+			exited = true
+		default:
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not write %q within %v; output:\n%s", p.Name, s, timeout, p.Output())
-		}
+		return exited || strings.Contains(p.Output(), s)
+	})
+	switch {
+	case strings.Contains(p.Output(), s):
+		return nil
+	case exited:
+		return fmt.Errorf("%s exited (%v) before writing %q; output:\n%s", p.Name, p.err, s, p.Output())
 	}
+	return fmt.Errorf("%s did not write %q within %v; output:\n%s", p.Name, s, timeout, p.Output())
 }
 
 // Signal sends sig to the program.

@@ -3,11 +3,13 @@
 package systemdtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // Env is what the tests need from the machine, from the environment.
@@ -90,30 +94,32 @@ func Boot(t testing.TB, root string, o BootOptions) *Container {
 	go func() { c.nspawn.Wait(); close(c.exited) }()
 	t.Cleanup(c.kill)
 
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Leader == 0 {
+	exited := false
+	waitfor.Until(30*time.Second, func() bool {
 		select {
 		case <-c.exited:
-			t.Fatalf("systemd-nspawn exited while booting:\n%s", c.log)
+			exited = true
+			return true
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no container init under systemd-nspawn (pid %d) after 30 s:\n%s", c.nspawn.Process.Pid, c.log)
-		}
 		c.Leader = childInNewPIDNS(c.nspawn.Process.Pid)
-		time.Sleep(20 * time.Millisecond)
+		return c.Leader != 0
+	})
+	switch {
+	case exited:
+		t.Fatalf("systemd-nspawn exited while booting:\n%s", c.log)
+	case c.Leader == 0:
+		t.Fatalf("no container init under systemd-nspawn (pid %d) after 30 s:\n%s", c.nspawn.Process.Pid, c.log)
 	}
+	// is-system-running --wait itself waits for the boot to finish; it is asked again only
+	// while the container's bus is not up yet.
 	var state string
-	for {
+	if !waitfor.Until(30*time.Second-time.Since(start), func() bool {
 		out, _ := c.Exec("systemctl", "is-system-running", "--wait")
 		state = strings.TrimSpace(out)
-		if state == "running" || state == "degraded" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("container %s: system state %q after 30 s:\n%s", name, state, c.log)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return state == "running" || state == "degraded"
+	}) {
+		t.Fatalf("container %s: system state %q after 30 s:\n%s", name, state, c.log)
 	}
 	if state == "degraded" {
 		failed, _ := c.Exec("systemctl", "--failed", "--no-legend")
@@ -226,7 +232,7 @@ func (c *Container) WriteFile(path, text string, mode os.FileMode) {
 // Client is a network namespace on the host joined to a container by a veth pair.
 type Client struct {
 	t         testing.TB
-	NS        string // ip netns name
+	NS        *netlab.NS
 	Addr      string // the client's address
 	Gateway   string // the container's address
 	GatewayIF string // the interface name inside the container
@@ -234,38 +240,29 @@ type Client struct {
 }
 
 // LinkClient makes a client network namespace and a veth pair: GatewayIF with 10.77.N.1/24 in
-// the container, its peer with 10.77.N.2/24 in the client. Both go away on t.Cleanup.
+// the container, its peer with 10.77.N.2/24 in the client. The pair is made in place, one end in
+// each namespace, so nothing is ever left on the host; the namespace, and with it the pair, goes
+// away on t.Cleanup.
 func (c *Container) LinkClient(n int) *Client {
 	c.t.Helper()
 	cl := &Client{
 		t:         c.t,
-		NS:        fmt.Sprintf("hypsd-cl-%d-%d", os.Getpid(), n),
+		NS:        netlab.Temp(c.t, fmt.Sprintf("hypsd-cl-%d-%d", os.Getpid(), n)),
 		Addr:      fmt.Sprintf("10.77.%d.2", n),
 		Gateway:   fmt.Sprintf("10.77.%d.1", n),
 		GatewayIF: "hypt0",
+		IF:        netlab.Iface,
 	}
-	cl.IF = fmt.Sprintf("hsc%d-%d", os.Getpid()%100000, n)
-	hostGW, hostCL := fmt.Sprintf("hsg%d-%d", os.Getpid()%100000, n), cl.IF
-	run := func(args ...string) {
-		c.t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	if err := cl.NS.IPBatch(
+		fmt.Sprintf("link add %s type veth peer name %s netns %d", cl.IF, cl.GatewayIF, c.Leader),
+		fmt.Sprintf("addr add %s/24 dev %s", cl.Addr, cl.IF),
+		"link set "+cl.IF+" up",
+	); err != nil {
+		c.t.Fatal(err)
 	}
-	run("ip", "netns", "add", cl.NS)
-	c.t.Cleanup(func() { exec.Command("ip", "netns", "del", cl.NS).Run() })
-	run("ip", "link", "add", hostGW, "type", "veth", "peer", "name", hostCL)
-	// If the test dies before the ends move, the pair is still on the host: delete it.
-	c.t.Cleanup(func() { exec.Command("ip", "link", "del", hostGW).Run() })
-	run("ip", "link", "set", hostGW, "netns", strconv.Itoa(c.Leader))
-	run("ip", "link", "set", hostCL, "netns", cl.NS)
-	c.Must("ip", "link", "set", hostGW, "name", cl.GatewayIF)
 	c.Must("ip", "addr", "add", cl.Gateway+"/24", "dev", cl.GatewayIF)
 	c.Must("ip", "link", "set", cl.GatewayIF, "up")
 	c.Must("ip", "link", "set", "lo", "up")
-	run("ip", "netns", "exec", cl.NS, "ip", "addr", "add", cl.Addr+"/24", "dev", hostCL)
-	run("ip", "netns", "exec", cl.NS, "ip", "link", "set", hostCL, "up")
-	run("ip", "netns", "exec", cl.NS, "ip", "link", "set", "lo", "up")
 	return cl
 }
 
@@ -274,7 +271,7 @@ func (cl *Client) Run(args ...string) (string, int) {
 	cl.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", cl.NS}, args...)...).CombinedOutput()
+	out, err := cl.NS.Command(ctx, args[0], args[1:]...).CombinedOutput()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -282,19 +279,31 @@ func (cl *Client) Run(args ...string) (string, int) {
 	case errors.As(err, &ee):
 		return string(out), ee.ExitCode()
 	}
-	cl.t.Fatalf("in %s: %s: %v", cl.NS, strings.Join(args, " "), err)
+	cl.t.Fatalf("in %s: %s: %v", cl.NS.Name, strings.Join(args, " "), err)
 	return "", -1
 }
 
-// Connect tries a TCP connection from the client to the gateway's port and returns the first line
-// the service sends, or an error (a timeout when the port is hidden).
+// Connect tries a TCP connection from the client to the gateway's port within timeout and
+// returns the first line the service sends within two seconds more, or an error (a timeout when
+// the port is hidden).
 func (cl *Client) Connect(port int, timeout time.Duration) (string, error) {
 	cl.t.Helper()
-	out, code := cl.Run("socat", "-T2", "-", fmt.Sprintf("TCP:%s:%d,connect-timeout=%g", cl.Gateway, port, timeout.Seconds()))
-	if code != 0 {
-		return "", fmt.Errorf("connecting to %s: exit %d: %s", net.JoinHostPort(cl.Gateway, strconv.Itoa(port)), code, strings.TrimSpace(out))
+	to := netip.AddrPortFrom(netip.MustParseAddr(cl.Gateway), uint16(port))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := cl.NS.Dial(ctx, "tcp", to, netip.Addr{})
+	if err != nil {
+		return "", fmt.Errorf("connecting to %v: %w", to, err)
 	}
-	return strings.TrimSpace(out), nil
+	defer conn.Close()
+	if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("reading from %v: %w", to, err)
+	}
+	return strings.TrimSpace(line), nil
 }
 
 // Stdout runs a command in the container and returns only its standard output; it fails the test
@@ -312,45 +321,29 @@ func (c *Container) Stdout(args ...string) string {
 	return string(out)
 }
 
-// Eventually polls cond every 100 ms until it returns nil or the timeout passes, then fails the
-// test with cond's last error.
+// Eventually polls cond until it returns nil or the timeout passes, then fails the test with
+// cond's last error.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var err error
+	if !waitfor.Until(timeout, func() bool { err = cond(); return err == nil }) {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
 	}
 }
 
-// Start runs a host command in the client namespace in the background, with its output in a
-// buffer that the test log shows on failure; t.Cleanup kills it.
+// Start runs a host command in the client namespace in the background, with its output shown in
+// the test log on failure; t.Cleanup stops it.
 func (cl *Client) Start(args ...string) {
 	cl.t.Helper()
-	var out bytes.Buffer
-	cmd := exec.Command("ip", append([]string{"netns", "exec", cl.NS}, args...)...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cl.t.Fatalf("in %s: %s: %v", cl.NS, strings.Join(args, " "), err)
+	p, err := cl.NS.Start(args[0], args[1:]...)
+	if err != nil {
+		cl.t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
 	cl.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		// How it ends does not matter (socat exits by the signal); that it ends does.
+		_ = p.Stop(5 * time.Second)
 		if cl.t.Failed() {
-			cl.t.Logf("output of %s in %s:\n%s", strings.Join(args, " "), cl.NS, out.String())
+			cl.t.Logf("output of %s in %s:\n%s", strings.Join(args, " "), cl.NS.Name, p.Output())
 		}
 	})
 }

@@ -14,13 +14,17 @@ package main
 // the tray host started, and HYP_BIN naming a directory with hyp, hypd and hyp-tray.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,12 +32,12 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 const (
-	guiGW      = "10.77.60.1"
-	guiClient  = "10.77.60.2"
-	guiPort    = "2222"
+	guiPort    = 2222
 	watcherObj = "/StatusNotifierWatcher"
 )
 
@@ -68,26 +72,16 @@ type proc struct {
 	err  error // valid after done
 }
 
-// background starts a command and stops it when the test ends.
-func background(t *testing.T, logPath string, name string, args ...string) *proc {
-	t.Helper()
-	return backgroundEnv(t, nil, logPath, name, args...)
-}
-
-// backgroundEnv is background with extra environment variables.
-func backgroundEnv(t *testing.T, env []string, logPath string, name string, args ...string) *proc {
+// background starts cmd with its output in logPath and stops it when the test ends.
+func background(t *testing.T, logPath string, cmd *exec.Cmd) *proc {
 	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(name, args...)
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
+		t.Fatalf("starting %s: %v", cmd, err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
@@ -186,33 +180,34 @@ func (m trayMenu) click(t *testing.T, label string) {
 func findTray(t *testing.T, conn *dbus.Conn) trayMenu {
 	t.Helper()
 	watcher := conn.Object("org.kde.StatusNotifierWatcher", watcherObj)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		v, err := watcher.GetProperty("org.kde.StatusNotifierWatcher.RegisteredStatusNotifierItems")
-		if err == nil {
-			if items, _ := v.Value().([]string); len(items) > 0 {
-				svc, path := items[0], dbus.ObjectPath("/StatusNotifierItem")
-				if i := strings.Index(svc, "/"); i >= 0 {
-					svc, path = svc[:i], dbus.ObjectPath(svc[i:])
-				}
-				mv, err := conn.Object(svc, path).GetProperty("org.kde.StatusNotifierItem.Menu")
-				if err != nil {
-					t.Fatalf("reading the tray item's menu path: %v", err)
-				}
-				mp, _ := mv.Value().(dbus.ObjectPath)
-				return trayMenu{obj: conn.Object(svc, mp)}
-			}
+	var items []string
+	var err error
+	if !waitfor.Until(20*time.Second, func() bool {
+		var v dbus.Variant
+		if v, err = watcher.GetProperty("org.kde.StatusNotifierWatcher.RegisteredStatusNotifierItems"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no tray item registered within 20s (last error %v)", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		items, _ = v.Value().([]string)
+		return len(items) > 0
+	}) {
+		t.Fatalf("no tray item registered within 20s (last error %v)", err)
 	}
+	svc, path := items[0], dbus.ObjectPath("/StatusNotifierItem")
+	if i := strings.Index(svc, "/"); i >= 0 {
+		svc, path = svc[:i], dbus.ObjectPath(svc[i:])
+	}
+	mv, err := conn.Object(svc, path).GetProperty("org.kde.StatusNotifierItem.Menu")
+	if err != nil {
+		t.Fatalf("reading the tray item's menu path: %v", err)
+	}
+	mp, _ := mv.Value().(dbus.ObjectPath)
+	return trayMenu{obj: conn.Object(svc, mp)}
 }
 
-// screenshot captures the whole X screen and checks that it shows something: enough pixels that
-// are not the root window's black (a menu or a window on it) and more than a handful of colours
-// (text and icons, not a flat rectangle).
+// screenshot captures the whole X screen once it shows something: enough pixels that are not
+// the root window's black (a menu or a window on it) and more than a handful of colours (text and
+// icons, not a flat rectangle). It waits for that, up to 10 s, since a window is mapped before
+// it is drawn.
 func screenshot(t *testing.T, name string, minDrawn int) string {
 	t.Helper()
 	dir := os.Getenv("HYP_ARTIFACTS")
@@ -223,6 +218,27 @@ func screenshot(t *testing.T, name string, minDrawn int) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, name)
+	var drawn, colours int
+	if !waitfor.Until(10*time.Second, func() bool {
+		drawn, colours = capture(t, path)
+		return drawn >= minDrawn && colours >= 16
+	}) {
+		t.Fatalf("%s looks blank: %d drawn pixels (want >= %d), %d colours (want >= 16)", path, drawn, minDrawn, colours)
+	}
+	t.Logf("%s: %d drawn pixels, %d colours", path, drawn, colours)
+	return path
+}
+
+// menuShown reports whether something bigger than the tray bar is drawn: the open menu.
+func menuShown(t *testing.T) bool {
+	t.Helper()
+	drawn, _ := capture(t, filepath.Join(t.TempDir(), "probe.png"))
+	return drawn >= 10000
+}
+
+// capture writes the X screen to path and counts its drawn pixels and colours.
+func capture(t *testing.T, path string) (drawn, colours int) {
+	t.Helper()
 	sh(t, "import", "-window", "root", path)
 	f, err := os.Open(path)
 	if err != nil {
@@ -233,30 +249,7 @@ func screenshot(t *testing.T, name string, minDrawn int) string {
 	if err != nil {
 		t.Fatalf("decoding %s: %v", path, err)
 	}
-	drawn, colours := countPixels(img)
-	t.Logf("%s: %d drawn pixels, %d colours", path, drawn, colours)
-	if drawn < minDrawn || colours < 16 {
-		t.Fatalf("%s looks blank: %d drawn pixels (want >= %d), %d colours (want >= 16)", path, drawn, minDrawn, colours)
-	}
-	return path
-}
-
-// menuShown reports whether something bigger than the tray bar is drawn: the open menu.
-func menuShown(t *testing.T) bool {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "probe.png")
-	sh(t, "import", "-window", "root", path)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drawn, _ := countPixels(img)
-	return drawn >= 10000
+	return countPixels(img)
 }
 
 func countPixels(img image.Image) (drawn, colours int) {
@@ -274,45 +267,19 @@ func countPixels(img image.Image) (drawn, colours int) {
 	return drawn, len(seen)
 }
 
-func dialService(ns string) error {
-	cmd := exec.Command("ip", "netns", "exec", ns, "socat", "-T2", "-", "TCP:"+guiGW+":"+guiPort+",connect-timeout=1")
-	cmd.Stdin = strings.NewReader("")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
-	}
-	if !strings.Contains(string(out), "hello") {
-		return fmt.Errorf("unexpected answer %q", out)
-	}
-	return nil
-}
-
 func TestRealTrayKnockAndConnect(t *testing.T) {
 	bin := needEnv(t)
 	work := t.TempDir()
-	gw := fmt.Sprintf("hypgui-%d-gw", os.Getpid())
-	cl := fmt.Sprintf("hypgui-%d-cl", os.Getpid())
-	sh(t, "ip", "netns", "add", gw)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", gw).Run() })
-	sh(t, "ip", "netns", "add", cl)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", cl).Run() })
-	veth := fmt.Sprintf("hg%d", os.Getpid()%100000)
-	sh(t, "ip", "link", "add", veth+"a", "netns", gw, "type", "veth", "peer", "name", veth+"b", "netns", cl)
-	sh(t, "ip", "-n", gw, "addr", "add", guiGW+"/24", "dev", veth+"a")
-	sh(t, "ip", "-n", cl, "addr", "add", guiClient+"/24", "dev", veth+"b")
-	for _, ns := range []string{gw, cl} {
-		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	sh(t, "ip", "-n", gw, "link", "set", veth+"a", "up")
-	sh(t, "ip", "-n", cl, "link", "set", veth+"b", "up")
+	lab := netlab.TempLab(t, fmt.Sprintf("hypgui-%d", os.Getpid()), 60)
+	service := netip.AddrPortFrom(lab.GatewayIP(), guiPort)
 
-	// The gateway: a TCP service and hypd hiding it.
-	background(t, filepath.Join(work, "service.log"), "ip", "netns", "exec", gw,
-		"socat", "TCP-LISTEN:"+guiPort+",fork,reuseaddr", "SYSTEM:echo hello from the hidden service")
+	// The gateway: a TCP service and hypd hiding it. hypd hides the service once it says it runs:
+	// it checks everything first, then builds its table.
+	lab.Gateway.TempEcho(t, guiPort)
 	keys := filepath.Join(work, "keys")
-	uri := strings.TrimSpace(sh(t, filepath.Join(bin, "hypd"), "secret", "new", "office", "--keys", keys, "--host", guiGW))
-	background(t, filepath.Join(work, "hypd.log"), "ip", "netns", "exec", gw, filepath.Join(bin, "hypd"), "run",
-		"--interface", veth+"a", "--keys", keys, "--services", "tcp/"+guiPort, "--open", "60s",
+	uri := strings.TrimSpace(sh(t, filepath.Join(bin, "hypd"), "secret", "new", "office", "--keys", keys, "--host", lab.GatewayIP().String()))
+	lab.Gateway.TempHypd(t, filepath.Join(bin, "hypd"),
+		"--interface", netlab.Iface, "--keys", keys, "--services", fmt.Sprintf("tcp/%d", guiPort), "--open", "60s",
 		"--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
 
 	// The client's profile, secret in the real keyring, with a stand-in VPN command.
@@ -327,26 +294,14 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 	if err := os.WriteFile(vpn, []byte("#!/bin/sh\necho \"$@\" > "+ran+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	add := exec.Command(filepath.Join(bin, "hyp"), "profile", "add", "office", "-", "--check", "tcp/"+guiPort, "--", vpn, "up", "office")
+	add := exec.Command(filepath.Join(bin, "hyp"), "profile", "add", "office", "-", "--check", fmt.Sprintf("tcp/%d", guiPort), "--", vpn, "up", "office")
 	add.Stdin = strings.NewReader(uri)
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("hyp profile add: %v\n%s", err, out)
 	}
 	t.Cleanup(func() { exec.Command(filepath.Join(bin, "hyp"), "profile", "remove", "office").Run() })
 
-	// hypd hides the service once it runs: it checks everything first, then builds its table.
-	started := time.Now().Add(15 * time.Second)
-	for {
-		b, _ := os.ReadFile(filepath.Join(work, "hypd.log"))
-		if strings.Contains(string(b), "hypd running") {
-			break
-		}
-		if time.Now().After(started) {
-			t.Fatalf("hypd did not start within 15s:\n%s", b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := dialService(cl); err == nil {
+	if err := lab.Client.Echoes(service, 2*time.Second); err == nil {
 		t.Fatal("the service answered before any knock")
 	}
 
@@ -355,7 +310,7 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 		t.Fatalf("session bus: %v", err)
 	}
 	startNotificationServer(t, conn, work)
-	tray := background(t, filepath.Join(work, "tray.log"), "ip", "netns", "exec", cl, filepath.Join(bin, "hyp-tray"))
+	tray := background(t, filepath.Join(work, "tray.log"), lab.Client.Command(context.Background(), filepath.Join(bin, "hyp-tray")))
 	menu := findTray(t, conn)
 	menu.find(t, "Knock & Connect: office")
 	menu.find(t, "Knock only: office")
@@ -368,53 +323,42 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 	// is checked over D-Bus below. A click during the host's first draw can also open nothing, so
 	// try a few times.
 	for attempt := 1; ; attempt++ {
-		time.Sleep(time.Second)
 		sh(t, "xdotool", "mousemove", "16", "16", "click", "1")
-		time.Sleep(time.Second)
-		if attempt == 5 || menuShown(t) {
+		if waitfor.Until(2*time.Second, func() bool { return menuShown(t) }) || attempt == 5 {
 			break
 		}
 		sh(t, "xdotool", "key", "Escape")
 	}
 	screenshot(t, "tray-menu.png", 10000)
 	sh(t, "xdotool", "key", "Escape")
-	time.Sleep(300 * time.Millisecond)
+	waitfor.For(t, "the menu to close", 5*time.Second, func() bool { return !menuShown(t) })
 
 	menu.click(t, "Knock & Connect: office")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if b, err := os.ReadFile(ran); err == nil {
-			if got := strings.TrimSpace(string(b)); got != "up office" {
-				t.Fatalf("the VPN command ran with %q, want \"up office\"", got)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the VPN command did not run within 15s of clicking Knock & Connect")
-		}
-		time.Sleep(100 * time.Millisecond)
+	// The script writes its line after it starts: wait for the line, not just the file.
+	var got []byte
+	waitfor.For(t, "the VPN command to run after clicking Knock & Connect", 15*time.Second, func() bool {
+		got, _ = os.ReadFile(ran)
+		return bytes.HasSuffix(got, []byte("\n"))
+	})
+	if got := strings.TrimSpace(string(got)); got != "up office" {
+		t.Fatalf("the VPN command ran with %q, want \"up office\"", got)
 	}
-	if err := dialService(cl); err != nil {
+	if err := lab.Client.Echoes(service, 2*time.Second); err != nil {
 		t.Fatalf("the service is still closed after Knock & Connect: %v", err)
 	}
 	// The menu reports the result.
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		found := ""
+	found := ""
+	if !waitfor.Until(5*time.Second, func() bool {
 		for _, it := range menu.items(t) {
 			if strings.HasPrefix(it.label, "Last: ") {
 				found = it.label
 			}
 		}
-		if strings.Contains(found, "office") {
-			t.Logf("menu status: %s", found)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the menu shows no result for office (last status %q)", found)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(found, "office")
+	}) {
+		t.Fatalf("the menu shows no result for office (last status %q)", found)
 	}
+	t.Logf("menu status: %s", found)
 
 	// The desktop heard of it: the notification server got the result.
 	note := waitNotification(t, "hyp: office connected", 10*time.Second)
@@ -424,7 +368,7 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 	t.Logf("notification: %q: %q", note.summary, note.body)
 
 	menu.click(t, "Manage profiles…")
-	time.Sleep(2 * time.Second)
+	findWindow(t, "hyp profiles", 20*time.Second)
 	screenshot(t, "profile-window.png", 200000)
 
 	menu.click(t, "Quit")
@@ -448,15 +392,12 @@ func TestRealTrayWithoutSessionBus(t *testing.T) {
 	bin := needEnv(t)
 	work := t.TempDir()
 	logPath := filepath.Join(work, "tray.log")
-	tray := backgroundEnv(t, []string{"DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(work, "no-bus")},
-		logPath, filepath.Join(bin, "hyp-tray"))
+	cmd := exec.Command(filepath.Join(bin, "hyp-tray"))
+	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(work, "no-bus"))
+	tray := background(t, logPath, cmd)
 
 	// The window appears on its own.
-	find := exec.Command("timeout", "20", "xdotool", "search", "--sync", "--onlyvisible", "--name", "^hyp profiles$")
-	if out, err := find.CombinedOutput(); err != nil {
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf("no \"hyp profiles\" window within 20s: %v %s\n%s", err, out, b)
-	}
+	findWindow(t, "hyp profiles", 20*time.Second)
 	b, _ := os.ReadFile(logPath)
 	if !strings.Contains(string(b), "no tray icon: there is no D-Bus session bus") {
 		t.Errorf("hyp-tray did not say why it has no tray icon:\n%s", b)
@@ -521,23 +462,35 @@ func startNotificationServer(t *testing.T, conn *dbus.Conn, work string) {
 	if err := os.WriteFile(cfg, []byte("[global]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := background(t, filepath.Join(work, "dunst.log"), "dunst", "-config", cfg)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var owned bool
-		err := conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.freedesktop.Notifications").Store(&owned)
-		if err == nil && owned {
-			return
-		}
+	d := background(t, filepath.Join(work, "dunst.log"), exec.Command("dunst", "-config", cfg))
+	var owned bool
+	var err error
+	exited := false
+	waitfor.Until(10*time.Second, func() bool {
+		err = conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.freedesktop.Notifications").Store(&owned)
 		select {
 		case <-d.done:
-			t.Fatalf("dunst exited: %v", d.err)
+			exited = true
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dunst did not own org.freedesktop.Notifications within 10s (%v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return (err == nil && owned) || exited
+	})
+	switch {
+	case err == nil && owned:
+	case exited:
+		t.Fatalf("dunst exited: %v", d.err)
+	default:
+		t.Fatalf("dunst did not own org.freedesktop.Notifications within 10s (%v)", err)
+	}
+}
+
+// findWindow waits until a visible window has this title.
+func findWindow(t *testing.T, title string, within time.Duration) {
+	t.Helper()
+	secs := fmt.Sprint(int(within.Seconds()))
+	find := exec.Command("timeout", secs, "xdotool", "search", "--sync", "--onlyvisible", "--name", "^"+regexp.QuoteMeta(title)+"$")
+	if out, err := find.CombinedOutput(); err != nil {
+		t.Fatalf("no %q window within %v: %v %s", title, within, err, out)
 	}
 }
 
@@ -547,9 +500,9 @@ type notification struct{ summary, body string }
 // reach dunst's history when closed, so each poll closes what is displayed and reads the history.
 func waitNotification(t *testing.T, summary string, within time.Duration) notification {
 	t.Helper()
-	deadline := time.Now().Add(within)
 	var seen []string
-	for {
+	var found *notification
+	if !waitfor.Until(within, func() bool {
 		sh(t, "dunstctl", "close-all")
 		var h struct {
 			Data [][]map[string]struct {
@@ -564,14 +517,15 @@ func waitNotification(t *testing.T, summary string, within time.Duration) notifi
 			for _, n := range group {
 				got := notification{fmt.Sprint(n["summary"].Data), fmt.Sprint(n["body"].Data)}
 				if got.summary == summary {
-					return got
+					found = &got
+					return true
 				}
 				seen = append(seen, got.summary)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no notification %q within %v; dunst has %q", summary, within, seen)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no notification %q within %v; dunst has %q", summary, within, seen)
 	}
+	return *found
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // realHelper runs the real helper runner, on the real network (knocks to
@@ -146,15 +147,8 @@ func item(m *fyne.Menu, label string) *fyne.MenuItem {
 // eventually waits for cond on the tray's menu.
 func eventually(t *testing.T, tr *ui.Tray, what string, cond func(labels []string) bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if m := tr.Menu(); m != nil && cond(labels(m)) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the menu never showed %s: %q", what, labels(tr.Menu()))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !waitfor.Until(15*time.Second, func() bool { m := tr.Menu(); return m != nil && cond(labels(m)) }) {
+		t.Fatalf("the menu never showed %s: %q", what, labels(tr.Menu()))
 	}
 }
 
@@ -262,29 +256,15 @@ func TestTrayWithRealHelper(t *testing.T) {
 	// The gateway opens; the click asks the helper, which launches the VPN.
 	h.openGateway(t)
 	item(tr.Menu(), "Knock & Connect: office (service)").Action()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if r, ok := tr.Last(); ok {
-			if r.Err != nil || r.Profile != "office (service)" {
-				t.Fatalf("result: %+v", r)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no result within 15s of Knock & Connect")
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitfor.For(t, "a result of Knock & Connect", 15*time.Second, func() bool { _, ok := tr.Last(); return ok })
+	if r, _ := tr.Last(); r.Err != nil || r.Profile != "office (service)" {
+		t.Fatalf("result: %+v", r)
 	}
-	for {
-		// Launched is reported as the command starts, before it has run a line.
-		if _, err := os.Stat(h.mark); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the helper did not start the VPN command")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Launched is reported as the command starts, before it has run a line.
+	waitfor.For(t, "the helper to start the VPN command", 15*time.Second, func() bool {
+		_, err := os.Stat(h.mark)
+		return err == nil
+	})
 	if !n.has("hyp: office (service) connected") {
 		t.Error("no notification of the result")
 	}
@@ -298,13 +278,7 @@ func TestTrayWithRealHelper(t *testing.T) {
 	}
 	test.Tap(btn)
 	eventually(t, tr, "home as a service", func(ls []string) bool { return hasPrefix(ls, "Knock & Connect: home (service)") })
-	deadline = time.Now().Add(10 * time.Second)
-	for !n.has("hyp: home runs as a service") {
-		if time.Now().After(deadline) {
-			t.Fatal("no notification that home was handed over")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.For(t, "a notification that home was handed over", 10*time.Second, func() bool { return n.has("hyp: home runs as a service") })
 	// The window's step list is written by the hand-over's goroutine (fyne's
 	// test driver runs fyne.Do there): read it once the tray has stopped it.
 	tr.Shutdown(5 * time.Second)
