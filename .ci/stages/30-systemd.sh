@@ -29,9 +29,11 @@
 	log "systemd: tests in systemd-nspawn containers"
 	rc=0
 	HYP_NSPAWN_ROOT=$root HYP_BIN=$work/bin HYP_DIST=$work/dist \
-		go test -tags nspawn -count=1 -timeout 8m -v ./packaging/systemdtest/ >"$work/nspawn.log" 2>&1 || rc=$?
-	grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:|harness_linux.go:' "$work/nspawn.log" || true
+		go test -tags nspawn -count=1 -timeout 8m -json ./packaging/systemdtest/ >"$work/nspawn.json" 2>"$work/nspawn.err" || rc=$?
+	"$reportdir/testreport" -v --no-skip systemd-tests <"$work/nspawn.json" >"$work/nspawn.log" || rc=1
+	grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|skipped:|failed package:|systemd-tests:)|_test.go:|harness_linux.go:' "$work/nspawn.log" || true
 	if [ "$rc" -ne 0 ]; then
+		cat "$work/nspawn.err"
 		tail -n 60 "$work/nspawn.log"
 		exit "$rc"
 	fi

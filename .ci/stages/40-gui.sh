@@ -28,10 +28,10 @@
 	GOCACHE=$(go env GOCACHE) GOMODCACHE=$(go env GOMODCACHE)
 	export GOCACHE GOMODCACHE
 	export HYP_ARTIFACTS=${HYP_ARTIFACTS:-$HYP_ROOT/dist/screenshots}
-	export HYP_BIN=$HYP_ROOT/bin DISPLAY=$display HOME=$work/home XDG_CONFIG_HOME=$work/home/.config \
+	export HYP_TESTREPORT=$reportdir/testreport HYP_BIN=$HYP_ROOT/bin DISPLAY=$display HOME=$work/home XDG_CONFIG_HOME=$work/home/.config \
 		XDG_DATA_HOME=$work/home/.local/share XDG_RUNTIME_DIR=$work LANG=en_US.UTF-8 NO_AT_BRIDGE=1
 	rc=0
-	dbus-run-session --config-file="$work/session.conf" -- sh -c '
+	dbus-run-session --config-file="$work/session.conf" -- bash -c '
 		printf hyp-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
 		gtk-sni-tray-standalone --watcher --top --size 32 >"$XDG_RUNTIME_DIR/sni.log" 2>&1 &
 		sni=$!
@@ -48,7 +48,9 @@
 			fi
 			sleep 0.1
 		done
-		go test -trimpath -tags gui -count=1 -v -run "TestRealTray|TestTrayCommandLine" ./app/cmd/hyp-tray/
+		set -o pipefail
+		go test -trimpath -tags gui -count=1 -json -run "TestRealTray|TestTrayCommandLine" ./app/cmd/hyp-tray/ |
+			"$HYP_TESTREPORT" -v --no-skip gui-tests
 		rc=$?
 		kill $sni 2>/dev/null
 		exit $rc' || rc=$?

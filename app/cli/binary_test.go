@@ -18,6 +18,7 @@ import (
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/needs"
 	"github.com/hideyourports/hyp/internal/testbin"
 )
 
@@ -178,7 +179,7 @@ func TestBinaryKnock(t *testing.T) {
 		t.Run(ip, func(t *testing.T) {
 			if ip == "::1" {
 				if c, err := net.ListenPacket("udp6", "[::1]:0"); err != nil {
-					t.Skipf("no IPv6 loopback in this kernel: %v", err)
+					needs.Missing(t, fmt.Sprintf("no IPv6 loopback in this kernel: %v", err))
 				} else {
 					c.Close()
 				}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/hideyourports/hyp/internal/needs"
 	"github.com/hideyourports/hyp/internal/netns"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
@@ -244,7 +245,7 @@ func haveCtLookup(t *testing.T) bool {
 func TestReplyToGatewayFlowPasses(t *testing.T) {
 	needRoot(t)
 	if !haveCtLookup(t) {
-		t.Skip("kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+): replies are judged like any datagram")
+		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+): replies are judged like any datagram")
 	}
 	gw, res := nsName("gw"), nsName("res")
 	gwFD, resFD := newNS(t, gw), newNS(t, res)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hideyourports/hyp/bpf"
+	"github.com/hideyourports/hyp/internal/netns"
 )
 
 // watcher keeps the kernel in step with the gateway's namespace: the
@@ -106,11 +106,9 @@ func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(Inter
 func (w *watcher) run(fd int, started chan<- error) {
 	defer close(w.done)
 	if fd != 0 {
-		// Never unlocked: when this goroutine ends, its thread, still in
-		// the gateway's namespace, ends with it.
-		runtime.LockOSThread()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			started <- fmt.Errorf("entering network namespace fd %d: %w", fd, err)
+		// For the watcher's whole life: its thread ends with it, still in the gateway's namespace.
+		if err := netns.Join(fd); err != nil {
+			started <- err
 			return
 		}
 	}

@@ -42,6 +42,17 @@ func Do(fd int, fn func() error) error {
 	return <-done
 }
 
+// Join moves the calling goroutine's OS thread into the network namespace open as fd for good,
+// for a goroutine that lives there (a netlink watcher): the thread stays locked, so the runtime
+// retires it when the goroutine ends instead of reusing it in the wrong namespace.
+func Join(fd int) error {
+	runtime.LockOSThread()
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("entering network namespace fd %d: %w", fd, err)
+	}
+	return nil
+}
+
 // DoNamed is Do for a namespace made by `ip netns add name` (/run/netns/name).
 func DoNamed(name string, fn func() error) error {
 	f, err := os.Open("/run/netns/" + name)

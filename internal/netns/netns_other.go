@@ -12,6 +12,11 @@ func Do(fd int, fn func() error) error {
 	return errors.New("network namespaces are Linux only")
 }
 
+// Join fails: other systems have no network namespaces.
+func Join(fd int) error {
+	return errors.New("network namespaces are Linux only")
+}
+
 // DoNamed fails: other systems have no network namespaces.
 func DoNamed(name string, fn func() error) error {
 	return errors.New("network namespaces are Linux only")

@@ -28,6 +28,7 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/internal/needs"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
@@ -53,9 +54,7 @@ func freePort(t *testing.T) int {
 
 func startHelper(t *testing.T) *realHelper {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the helper store is root-only")
-	}
+	needs.Root(t, "the helper store is root-only")
 	dir := t.TempDir()
 	h := &realHelper{addr: filepath.Join(dir, "run", "helper.sock"), store: filepath.Join(dir, "store"), port: freePort(t), mark: filepath.Join(dir, "vpn-up")}
 	k, _ := psk.Generate()
