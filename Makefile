@@ -33,7 +33,7 @@ build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are instal
 test: ## run the whole test suite (as root: eBPF, nftables, network namespaces)
 	bash .ci/test
 
-lint: ## gofmt, go mod tidy -diff, go vet for linux, windows, macOS and FreeBSD, staticcheck (linux, windows)
+lint: ## gofmt, go mod tidy -diff, go vet for linux, windows, macOS and FreeBSD, staticcheck (linux, windows), the layering test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
@@ -46,6 +46,8 @@ lint: ## gofmt, go mod tidy -diff, go vet for linux, windows, macOS and FreeBSD,
 	@# are missing. `go tool -n` names the host binary, which then analyses the Windows build.
 	$(GO) tool staticcheck ./...
 	GOOS=windows CGO_ENABLED=0 $$($(GO) tool -n staticcheck) -checks inherit,-U1000 ./...
+	@# The layers (core imports nothing of ours, daemon and app never each other), for linux and windows.
+	$(GO) test -count=1 ./internal/layering/
 
 cross: ## build the hyp CLI for every supported OS/CPU (Linux, Windows, macOS, FreeBSD) into dist/
 	@mkdir -p $(DIST)
