@@ -194,14 +194,16 @@
 	ok() { pass=$((pass + 1)); }
 	bad() { fail=$((fail + 1)); printf 'FAIL %s\n' "$*" >&2; }
 
-	# A Go test binary under wine, verbose: it passes when it exits 0 and skipped nothing (every
-	# need is provided here, so a skip would hide a failure, as --no-skip says for go test).
+	# A Go test binary under wine, verbose: it passes when it exits 0, ran at least one test (a
+	# -test.run pattern that matches nothing after a rename passes vacuously otherwise) and skipped
+	# nothing (every need is provided here, so a skip would hide a failure, as --no-skip says).
 	wine_tests() {
-		local what=$1 out=$work/unit.out
+		local what=$1 out=$work/unit.out n
 		shift
-		if "${W[@]}" wine "$@" -test.count=1 -test.v </dev/null >"$out" 2>&1 && ! grep -q -- '--- SKIP' "$out"; then
+		if "${W[@]}" wine "$@" -test.count=1 -test.v </dev/null >"$out" 2>&1 && ! grep -q -- '--- SKIP' "$out" &&
+			n=$(grep -c -- '--- PASS' "$out") && [ "$n" -gt 0 ]; then
 			ok
-			printf '%s under wine: %s passed, 0 skipped\n' "$what" "$(grep -c -- '--- PASS' "$out")"
+			printf '%s under wine: %s passed (tests and subtests), 0 skipped\n' "$what" "$n"
 		else
 			bad "$what tests under wine: $(tr -d '\r' <"$out")"
 		fi

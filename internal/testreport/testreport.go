@@ -39,9 +39,11 @@ type Summary struct {
 	FailedPackages []string
 }
 
-// OK says whether nothing failed and, with noSkip, nothing was skipped.
+// OK says whether a test ran, nothing failed and, with noSkip, nothing was skipped. A run of
+// no test at all is not OK: a -run pattern that matches nothing would otherwise pass.
 func (s Summary) OK(noSkip bool) bool {
-	return s.Failed == 0 && len(s.FailedPackages) == 0 && (!noSkip || len(s.Skipped) == 0)
+	ran := s.Passed + s.Failed + len(s.Skipped)
+	return ran > 0 && s.Failed == 0 && len(s.FailedPackages) == 0 && (!noSkip || len(s.Skipped) == 0)
 }
 
 // Line is the closing line: "N passed, N failed, N skipped".

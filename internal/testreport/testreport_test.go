@@ -70,6 +70,9 @@ func TestOKAndNoSkip(t *testing.T) {
 	if !s.OK(false) || s.OK(true) {
 		t.Errorf("a run with one skip: OK(false)=%v OK(true)=%v, want true, false", s.OK(false), s.OK(true))
 	}
+	if (Summary{}).OK(false) {
+		t.Error("OK for a run in which no test ran")
+	}
 	var b strings.Builder
 	s.Write(&b, "go-test")
 	if want := "skipped: p T: r\ngo-test: 3 passed, 0 failed, 1 skipped\n"; b.String() != want {

@@ -1,6 +1,7 @@
 // Command testreport turns `go test -json` on its standard input into plain go test's report
 // and closes it with the counts: `go test -json ./... | testreport --no-skip go-test`. It exits
-// 1 when a test or package failed or, with --no-skip, when any test was skipped.
+// 1 when a test or package failed, when no test ran or, with --no-skip, when any test was
+// skipped.
 package main
 
 import (
@@ -30,6 +31,9 @@ func main() {
 	}
 	s.Write(os.Stdout, label)
 	if !s.OK(*noSkip) {
+		if s.Passed+s.Failed+len(s.Skipped) == 0 {
+			fmt.Println("testreport: no test ran")
+		}
 		if *noSkip && len(s.Skipped) > 0 {
 			fmt.Println("testreport: a skipped test fails this run (--no-skip): every need is provided here, so the skip hides something")
 		}
