@@ -271,7 +271,7 @@ func runCleanup(e *env, stop bool) error {
 			return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
 				"Stop it first (hypd stop, or systemctl stop hypd), or run hypd cleanup --stop", pid)}
 		}
-		if err := stopRunning(pid); err != nil {
+		if pid, err = stopRunning(); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "stopped hypd (pid %d); if it runs as a service, `hypd stop` or `systemctl disable --now hypd` keeps it from starting again\n", pid)

@@ -5,4 +5,4 @@ package commands
 import "errors"
 
 // stopRunning needs Linux, like hypd itself.
-func stopRunning(pid int) error { return errors.New("hypd runs on Linux only") }
+func stopRunning() (int, error) { return 0, errors.New("hypd runs on Linux only") }

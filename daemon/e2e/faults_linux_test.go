@@ -27,6 +27,7 @@ import (
 func (g *gateway) hypdCmd(args ...string) (string, int) {
 	g.t.Helper()
 	out, err := g.lab.Gateway.Command(context.Background(), bin("hypd"), args...).CombinedOutput()
+	checkRace(g.t, string(out))
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

@@ -47,7 +47,8 @@ func runMain(m *testing.M) int {
 	if err := netlab.RemoveStale(nsPrefix); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: removing stale namespaces:", err)
 	}
-	return testbin.Main(m, "hyp", "hypd")
+	// hypd with the race detector: every test here fails on a data race in hypd (checkRace).
+	return testbin.MainRace(m, "hyp", "hypd")
 }
 
 // bin returns the path of hyp or hypd.
@@ -94,6 +95,7 @@ func newGateway(t *testing.T, n int) *gateway {
 		if err := p.Kill(); err != nil {
 			t.Error(err)
 		}
+		checkRace(t, p.Output())
 		if t.Failed() {
 			t.Logf("hypd output:\n%s", p.Output())
 		}
@@ -125,8 +127,17 @@ func (g *gateway) restart() *netlab.Process {
 			g.t.Error(err)
 		}
 		g.t.Logf("output of the previous hypd:\n%s", old.Output())
+		checkRace(g.t, old.Output())
 	}
 	return p
+}
+
+// checkRace fails t when a hypd's output holds a data race report.
+func checkRace(t *testing.T, output string) {
+	t.Helper()
+	if r := testbin.RaceReport(output); r != "" {
+		t.Errorf("hypd DATA RACE:\n%s", r)
+	}
 }
 
 // newKey makes a key with hypd secret new and returns its profile URI for host.

@@ -1,6 +1,6 @@
-// Package server is hypd's glue: it keeps the kernel's table of valid knock sequences current,
-// turns each completed sequence the detector reports into a one-time grant in the firewall, and
-// reloads keys when the keys directory changes.
+// Package server is hypd's knock path: it plans the kernel's table of valid knock sequences for the
+// keys it is given (SetKeys, Refresh at each time step, both called by the gateway's one writer)
+// and turns each completed sequence the detector reports into a one-time grant in the firewall.
 //
 // The path of a knock through it: Refresh writes every acceptable (key, window, counter) sequence
 // into the detector at each time step; the detector follows sources through them in the kernel and
@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -74,12 +73,6 @@ type Options struct {
 	// the keys need more, Refresh loads the most useful sequences first instead of failing.
 	MaxSequences int
 	Now          func() time.Time // nil: time.Now
-	// LoadKeys reads the trusted keys; Reload calls it. It reports per-file problems separately so
-	// that one bad file does not lock every other agent out.
-	LoadKeys func() ([]config.Key, []error)
-	// OnKeys, if set, sees every new key set before its sequences reach the kernel, so the
-	// firewall can protect services that a key file adds.
-	OnKeys func(keys []config.Key) error
 }
 
 // Stats counts what the server decided. Every completed sequence handled is exactly one of the
@@ -146,7 +139,7 @@ type loadedKey struct {
 	fp          psk.Fingerprint // of the key, kept: it costs a hash to compute
 }
 
-// New returns a Server with no keys; call Reload or SetKeys before Run.
+// New returns a Server with no keys; call SetKeys before Serve.
 func New(o Options) (*Server, error) {
 	if o.Detector == nil || o.Firewall == nil || o.Spent == nil {
 		return nil, errors.New("server: detector, firewall and spent store are required")
@@ -167,28 +160,13 @@ func New(o Options) (*Server, error) {
 	}, nil
 }
 
-// Reload reads the keys again and installs them. Problems with single files are logged; the keys
-// that did load take effect, and a removed key stops opening anything at once.
-func (s *Server) Reload() error {
-	if s.opts.LoadKeys == nil {
-		return errors.New("reloading keys: no key loader configured")
-	}
-	keys, problems := s.opts.LoadKeys()
-	for _, p := range problems {
-		s.log.Error("key not loaded", "err", p)
-	}
-	return s.SetKeys(keys)
-}
-
 // SetKeys replaces the trusted keys and rewrites the kernel's sequences to match. It keeps
 // pointers into keys rather than a copy (100,000 keys are 15 MB): the caller must not modify the
 // slice afterwards.
+//
+// The caller (the gateway's one writer) protects the keys' services before it calls SetKeys: a
+// key must never be able to knock before its services are hidden.
 func (s *Server) SetKeys(keys []config.Key) error {
-	if s.opts.OnKeys != nil {
-		if err := s.opts.OnKeys(keys); err != nil {
-			return fmt.Errorf("applying the new keys' services: %w", err)
-		}
-	}
 	next := make(map[uint32]*config.Key, len(keys))
 	s.mu.Lock()
 	old := s.keys
@@ -644,8 +622,9 @@ func (s *Server) Keys() []KeyInfo {
 	return out
 }
 
-// nextBoundary is the next instant at which any key's time window changes.
-func (s *Server) nextBoundary(now time.Time) time.Time {
+// NextBoundary is the next instant at which any key's time window changes: when the gateway
+// calls Refresh next.
+func (s *Server) NextBoundary(now time.Time) time.Time {
 	unix := now.Unix()
 	next := now.Add(time.Minute)
 	for _, k := range s.keysSnapshot() {
@@ -661,53 +640,19 @@ func (s *Server) nextBoundary(now time.Time) time.Time {
 	return next
 }
 
-// Run refreshes the kernel's sequences at every window boundary and handles the detector's
-// records until ctx ends. Changed is an optional signal (SIGHUP, the keys-directory watcher) to
-// reload the keys.
-func (s *Server) Run(ctx context.Context, changed <-chan struct{}) error {
-	if err := s.Refresh(); err != nil {
-		return err
-	}
-	// The first load of many keys leaves garbage several times the size of what it keeps; hand
-	// it back now rather than let the process sit at its start-up peak until the scavenger
-	// gets round to it.
-	debug.FreeOSMemory()
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			rec, err := s.opts.Detector.Read(ctx)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			if err := s.Handle(rec); err != nil {
-				s.log.Error("handling completed knock", "err", err)
-			}
-		}
-	}()
-
-	timer := time.NewTimer(time.Until(s.nextBoundary(s.opts.Now())))
-	defer timer.Stop()
+// Serve handles the detector's completed sequences until ctx ends: the grant path, beside the
+// gateway's one writer, which calls SetKeys and Refresh.
+func (s *Server) Serve(ctx context.Context) error {
 	for {
-		select {
-		case <-ctx.Done():
-			<-readErr
-			return nil
-		case err := <-readErr:
+		rec, err := s.opts.Detector.Read(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("reading detector records: %w", err)
-		case <-changed:
-			if err := s.Reload(); err != nil {
-				s.log.Error("reloading keys", "err", err)
-			}
-		case <-timer.C:
-			if err := s.Refresh(); err != nil {
-				s.log.Error("refreshing sequences", "err", err)
-			}
-			// A few milliseconds past the boundary, so Now() is surely in the new window.
-			timer.Reset(time.Until(s.nextBoundary(s.opts.Now())) + 5*time.Millisecond)
+		}
+		if err := s.Handle(rec); err != nil {
+			s.log.Error("handling completed knock", "err", err)
 		}
 	}
 }

@@ -320,12 +320,12 @@ func TestRemovedKeyStopsAtOnceAndIDsStayStable(t *testing.T) {
 	}
 }
 
-func TestRunHandlesRecordsAndStops(t *testing.T) {
+func TestServeHandlesRecordsAndStops(t *testing.T) {
 	s, det, fw, _, _ := newTestServer(t, "")
 	seq := det.loaded()[1]
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, nil) }()
+	go func() { done <- s.Serve(ctx) }()
 	det.records <- detector.Record{Source: netip.MustParseAddr("10.77.0.2"), KeyID: seq.KeyID, Window: seq.Window, Counter: seq.Counter}
 	waitfor.Until(5*time.Second, func() bool { return fw.count() != 0 })
 	cancel()
@@ -340,7 +340,7 @@ func TestRunHandlesRecordsAndStops(t *testing.T) {
 func TestNextBoundary(t *testing.T) {
 	s, _, _, _, _ := newTestServer(t, "")
 	now := time.Unix(1_795_000_010, 500)
-	if got, want := s.nextBoundary(now), time.Unix(1_795_000_020, 0); !got.Equal(want) {
+	if got, want := s.NextBoundary(now), time.Unix(1_795_000_020, 0); !got.Equal(want) {
 		t.Fatalf("next boundary %v, want %v", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,7 +27,14 @@ func packages() map[string]string {
 // Main builds the named binaries (hyp, hypd) into a temporary directory unless HYP_BIN already
 // holds them, points HYP_BIN at it, runs the tests and removes what it built. Call it from
 // TestMain: os.Exit(testbin.Main(m, "hyp", "hypd")).
-func Main(m *testing.M, names ...string) int {
+func Main(m *testing.M, names ...string) int { return main(m, false, names) }
+
+// MainRace is Main with the binaries built with the race detector (and so with cgo): tests that
+// run hypd through its concurrent paths then see its data races as "WARNING: DATA RACE" in its
+// output, which they fail on (RaceReport). Binaries already in HYP_BIN are used as they are.
+func MainRace(m *testing.M, names ...string) int { return main(m, true, names) }
+
+func main(m *testing.M, race bool, names []string) int {
 	if have(os.Getenv(Env), names) {
 		return m.Run()
 	}
@@ -36,7 +44,11 @@ func Main(m *testing.M, names ...string) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := Build(dir, names...); err != nil {
+	build := Build
+	if race {
+		build = BuildRace
+	}
+	if err := build(dir, names...); err != nil {
 		fmt.Fprintln(os.Stderr, "testbin:", err)
 		return 1
 	}
@@ -55,7 +67,25 @@ func Path(t testing.TB, name string) string {
 }
 
 // Build compiles the named binaries into dir.
-func Build(dir string, names ...string) error {
+func Build(dir string, names ...string) error { return build(dir, false, names) }
+
+// BuildRace compiles the named binaries into dir with the race detector.
+func BuildRace(dir string, names ...string) error { return build(dir, true, names) }
+
+// RaceReport returns the first data race report in a program's output, or "".
+func RaceReport(output string) string {
+	i := strings.Index(output, "WARNING: DATA RACE")
+	if i < 0 {
+		return ""
+	}
+	end := strings.Index(output[i:], "==================")
+	if end < 0 {
+		return output[i:]
+	}
+	return output[i : i+end]
+}
+
+func build(dir string, race bool, names []string) error {
 	goBin := "go"
 	if _, err := exec.LookPath("go"); err != nil {
 		// `go test` puts go on PATH; a test binary run by hand, e.g. under sudo, may lack it.
@@ -69,8 +99,13 @@ func Build(dir string, names ...string) error {
 		if !ok {
 			return fmt.Errorf("no package for binary %q", name)
 		}
-		c := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(dir, name), pkg)
-		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		args := []string{"build", "-trimpath", "-o", filepath.Join(dir, name)}
+		cgo := "CGO_ENABLED=0"
+		if race {
+			args, cgo = append(args, "-race"), "CGO_ENABLED=1"
+		}
+		c := exec.Command(goBin, append(args, pkg)...)
+		c.Env = append(os.Environ(), cgo)
 		if out, err := c.CombinedOutput(); err != nil {
 			return fmt.Errorf("building %s: %w\n%s", name, err, out)
 		}
