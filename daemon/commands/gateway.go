@@ -151,28 +151,34 @@ func (g *gatewayFlags) load() (config.Config, error) {
 
 func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	cfg, err := g.load()
+	if err == nil && len(cfg.Interfaces) == 0 {
+		err = usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
+		g.configFailed = true
+	}
 	if err != nil {
 		if !g.configFailed {
 			return err
 		}
-		// The configuration cannot be used (a typo at boot): before saying so, make sure the
-		// last good protection is in place, so the services stay hidden while the unit retries.
+		// The configuration cannot be used (a typo at boot): before saying so, put what hypd
+		// knows should be hidden in place, so the services stay hidden while the unit retries.
+		var known *config.Config
 		stateDir := config.DefaultStateDir
 		switch {
+		case cfg.Validate() == nil && len(cfg.Interfaces) == 0:
+			known, stateDir = &cfg, cfg.StateDir
 		case g.stateDir != "":
 			stateDir = g.stateDir
 		case g.configPath != "":
 			stateDir = config.StateDirOf(g.configPath)
 		}
-		if what, rerr := gateway.Restore(stateDir); rerr != nil {
-			fmt.Fprintf(e.stderr, "hypd: could not restore the last protection: %v\n", rerr)
-		} else {
-			fmt.Fprintf(e.stderr, "hypd: not starting with this configuration; %s; fix the configuration (hypd check), the service retries every few seconds\n", what)
+		log, lerr := newLogger(e.stderr, "info", nil)
+		if lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		if ferr := gateway.FailClosed(log, known, stateDir, err); ferr != nil {
+			fmt.Fprintf(e.stderr, "hypd: not putting the protection in place: %v\n", ferr)
 		}
 		return err
-	}
-	if len(cfg.Interfaces) == 0 {
-		return usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
 	}
 	level := new(slog.LevelVar)
 	log, err := newLogger(e.stderr, cfg.LogLevel, level)

@@ -5,6 +5,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/hideyourports/hyp/daemon/config"
 )
@@ -14,9 +15,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 	return errors.New("hypd runs on Linux only (XDP and nftables)")
 }
 
-// Restore needs Linux.
-func Restore(stateDir string) (string, error) {
-	return "", errors.New("hypd runs on Linux only (XDP and nftables)")
+// FailClosed needs Linux.
+func FailClosed(log *slog.Logger, cfg *config.Config, stateDir string, reason error) error {
+	return errors.New("hypd runs on Linux only (XDP and nftables)")
 }
 
 // LockHolder needs Linux: no hypd runs elsewhere.

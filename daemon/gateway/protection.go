@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/firewall"
@@ -40,13 +41,28 @@ func loadProtection(dir string) (p Protection, ok bool, err error) {
 		return Protection{}, false, fmt.Errorf("reading the last protection: %w", err)
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
-		return Protection{}, false, fmt.Errorf("reading the last protection %s: %w (it is rewritten at the next good start; delete it only if you mean to forget what was protected)", path, err)
+		return Protection{}, false, &damagedError{path: path, err: err}
 	}
 	if p.Version != 1 {
-		return Protection{}, false, fmt.Errorf("reading the last protection %s: unknown version %d", path, p.Version)
+		return Protection{}, false, &damagedError{path: path, err: fmt.Errorf("unknown version %d", p.Version)}
 	}
 	return p, true, nil
 }
+
+// damagedError says the protection file was read but is not one hypd wrote.
+type damagedError struct {
+	path string
+	err  error
+}
+
+func (e *damagedError) Error() string {
+	return fmt.Sprintf("reading the last protection %s: %v", e.path, e.err)
+}
+
+func (e *damagedError) Unwrap() error { return e.err }
+
+// setAside moves a damaged state file out of the way, keeping it for the admin.
+func setAside(path string, now time.Time) (string, error) { return atomicfile.MoveAside(path, now) }
 
 // saveProtection writes p to dir atomically.
 func saveProtection(dir string, p Protection) error {

@@ -57,6 +57,12 @@ type Options struct {
 	// Now is the clock used to date a migration; nil is time.Now.
 	Now func() time.Time
 
+	// SetAsideDamaged moves a log that is not a spent-sequence log, or is not one this version
+	// reads, aside (kept for the admin, see SetAside) and starts a new one that distrusts every
+	// window up to now, as after a lost run: a damaged log must never keep the gateway from
+	// starting, nor let a knock spent before it be replayed. Without it Open refuses such a log.
+	SetAsideDamaged bool
+
 	storage storage // nil: the real file system (tests inject faults here)
 }
 
@@ -79,6 +85,14 @@ type Store struct {
 	boot    [16]byte
 	buf     [recSize]byte // scratch for one record, so Spend does not allocate
 	closed  bool
+	aside   string // where Open moved a damaged log; "" if it did not
+}
+
+// SetAside names where Open moved a damaged log (Options.SetAsideDamaged), or is "".
+func (s *Store) SetAside() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.aside
 }
 
 // Open loads the store from path, creating nothing until the first write. An empty path keeps
@@ -104,13 +118,25 @@ func OpenOptions(path string, o Options) (*Store, error) {
 		// A first start. (Deleting the file while uses are live reopens them: docs/protocol.md.)
 	case err != nil:
 		return nil, fmt.Errorf("reading spent-sequence state: %w", err)
-	case len(bytes.TrimSpace(data)) > 0 && bytes.TrimSpace(data)[0] == '{':
-		if err := s.migrateV1(data, o.Now()); err != nil {
-			return nil, fmt.Errorf("reading spent-sequence state %s: %w (move the file away to start afresh)", path, err)
-		}
 	default:
-		if err := s.load(data); err != nil {
-			return nil, fmt.Errorf("reading spent-sequence state %s: %w (move the file away to start afresh)", path, err)
+		var lerr error
+		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+			lerr = s.migrateV1(data, o.Now())
+		} else {
+			lerr = s.load(data)
+		}
+		if lerr != nil && !o.SetAsideDamaged {
+			return nil, fmt.Errorf("reading spent-sequence state %s: %w (move the file away to start afresh)", path, lerr)
+		}
+		if lerr != nil {
+			aside, err := s.fs.MoveAside(path, o.Now())
+			if err != nil {
+				return nil, fmt.Errorf("reading spent-sequence state %s: %w; moving it aside: %w", path, lerr, err)
+			}
+			// What the damaged log held is unknown: start over, refusing every window that a
+			// previous run can have accepted (as migrateV1 does for a log it cannot map).
+			s.used, s.marks = make(map[Use]struct{}), make(map[int64]mark)
+			s.doubt, s.aside = o.Now().Unix(), aside
 		}
 	}
 	// Start every run on a compact, durable file that names this boot: the torn tail of a crash
@@ -499,9 +525,14 @@ type storage interface {
 	ReadFile(path string) ([]byte, error)
 	Replace(path string, data []byte) error
 	OpenWrite(path string) (file, error)
+	MoveAside(path string, now time.Time) (string, error)
 }
 
 type osStorage struct{}
+
+func (osStorage) MoveAside(path string, now time.Time) (string, error) {
+	return atomicfile.MoveAside(path, now)
+}
 
 func (osStorage) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 func (osStorage) Replace(path string, data []byte) error {

@@ -2,6 +2,7 @@ package spent
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -161,6 +162,19 @@ func (m *memFS) OpenWrite(path string) (file, error) {
 		return nil, fs.ErrNotExist
 	}
 	return &memHandle{fs: m, path: path}, nil
+}
+
+func (m *memFS) MoveAside(path string, now time.Time) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.files[path]
+	if !ok {
+		return "", fs.ErrNotExist
+	}
+	name := path + ".damaged"
+	m.files[name] = f
+	delete(m.files, path)
+	return name, nil
 }
 
 // powerLoss drops everything not synced.
@@ -551,5 +565,57 @@ func TestSpendDoesNotWaitForAdvanceSync(t *testing.T) {
 	}
 	if _, hi, _ := s.Bounds(30); hi != 102 {
 		t.Fatalf("ceiling %d after the mark is synced, want 102", hi)
+	}
+}
+
+// A damaged log (issue #18: one byte of the header changed made hypd exit, and after a reboot
+// nothing was protected) is moved aside and a new one started that refuses every window a lost
+// run can have accepted: a knock spent before cannot be replayed, and the gateway starts.
+func TestDamagedLogIsSetAsideAndDistrusted(t *testing.T) {
+	m := newMemFS()
+	now := time.Unix(1_795_000_000, 0)
+	s := mustOpen(t, "spent", Options{BootID: "b", storage: m, Now: func() time.Time { return now }})
+	u := Use{Step: 30, Window: uint64(now.Unix() / 30), Counter: 0}
+	if err := s.Advance(30, u.Window, 1); err != nil {
+		t.Fatal(err)
+	}
+	if fresh, err := s.Spend(u); !fresh || err != nil {
+		t.Fatalf("Spend = %v, %v", fresh, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	m.files["spent"].data[9] ^= 0xff // one byte of the header's magic
+	damaged := append([]byte(nil), m.files["spent"].data...)
+	m.mu.Unlock()
+
+	if _, err := OpenOptions("spent", Options{BootID: "b", storage: m}); err == nil || !strings.Contains(err.Error(), "not a spent-sequence log") {
+		t.Fatalf("Open of a damaged log without SetAsideDamaged = %v; want a refusal", err)
+	}
+	s2, err := OpenOptions("spent", Options{BootID: "b", storage: m, SetAsideDamaged: true, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.SetAside() != "spent.damaged" {
+		t.Errorf("SetAside = %q", s2.SetAside())
+	}
+	if b, _ := m.ReadFile("spent.damaged"); !bytes.Equal(b, damaged) {
+		t.Error("the damaged log was not kept as it was")
+	}
+	if err := s2.Advance(30, u.Window, 1); err != nil {
+		t.Fatal(err)
+	}
+	for w := u.Window - 1; w <= u.Window+1; w++ {
+		if !s2.Spent(Use{Key: u.Key, Step: 30, Window: w, Counter: 3}) {
+			t.Errorf("window %d (current %d) is acceptable after the log was lost", w, u.Window)
+		}
+	}
+	if err := s2.Advance(30, u.Window+3, 1); err != nil {
+		t.Fatal(err)
+	}
+	if s2.Spent(Use{Key: u.Key, Step: 30, Window: u.Window + 3}) {
+		t.Error("windows after the doubt are still refused")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Write replaces path with data. The directory must exist.
@@ -118,4 +119,30 @@ func syncDir(dir string) {
 	}
 	d.Sync()
 	d.Close()
+}
+
+// MoveAside renames a damaged file to PATH.damaged-TIME (UTC, to the second; a counter is added
+// when that name is taken) so that a new one can be started while the old stays for the admin
+// to inspect. It never overwrites anything and returns the new name.
+func MoveAside(path string, now time.Time) (string, error) {
+	base := path + ".damaged-" + now.UTC().Format("20060102T150405Z")
+	for i := 0; i < 100; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", base, i)
+		}
+		// A hard link never replaces an existing name; then the old name goes.
+		if err := os.Link(path, name); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			return "", fmt.Errorf("moving %s aside: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil {
+			return "", fmt.Errorf("moving %s aside to %s: %w", path, name, err)
+		}
+		syncDir(filepath.Dir(path))
+		return name, nil
+	}
+	return "", fmt.Errorf("moving %s aside: too many damaged copies beside it already", path)
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func entries(t *testing.T, dir string) []string {
@@ -92,5 +93,34 @@ func TestCreateNeverOverwrites(t *testing.T) {
 	}
 	if names := entries(t, dir); len(names) != 1 {
 		t.Fatalf("directory holds %v", names)
+	}
+}
+
+func TestMoveAsideKeepsEveryCopy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	now := time.Date(2026, 12, 5, 14, 30, 0, 0, time.UTC)
+	var names []string
+	for i, content := range []string{"first", "second"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		name, err := MoveAside(path, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(name); err != nil || string(b) != content {
+			t.Errorf("copy %d at %s holds %q, %v; want %q", i, name, b, err, content)
+		}
+		names = append(names, name)
+	}
+	if names[0] != path+".damaged-20261205T143000Z" || names[1] == names[0] {
+		t.Errorf("names %v", names)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the damaged file is still in place: %v", err)
+	}
+	if _, err := MoveAside(filepath.Join(dir, "missing"), now); err == nil {
+		t.Error("moving a missing file aside succeeded")
 	}
 }
