@@ -151,7 +151,8 @@ func (g *gatewayFlags) load() (config.Config, error) {
 
 func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	cfg, err := g.load()
-	if err == nil && len(cfg.Interfaces) == 0 {
+	noInterface := err == nil && len(cfg.Interfaces) == 0
+	if noInterface {
 		err = usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
 		g.configFailed = true
 	}
@@ -164,7 +165,7 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 		var known *config.Config
 		stateDir := config.DefaultStateDir
 		switch {
-		case cfg.Validate() == nil && len(cfg.Interfaces) == 0:
+		case noInterface:
 			known, stateDir = &cfg, cfg.StateDir
 		case g.stateDir != "":
 			stateDir = g.stateDir

@@ -65,7 +65,6 @@ type writer struct {
 	origins       []Origin           // what the table protects now, and why
 	keyProblems   []string
 	configProblem string
-	keys          int // keys loaded
 }
 
 type unprotectRequest struct {
@@ -136,9 +135,6 @@ func (w *writer) applyKeys(keys []config.Key, problems []error) error {
 	if err := w.srv.SetKeys(keys); err != nil {
 		errs = append(errs, fmt.Errorf("loading the keys' sequences: %w", err))
 	}
-	w.mu.Lock()
-	w.keys = len(keys)
-	w.mu.Unlock()
 	return errors.Join(errs...)
 }
 
