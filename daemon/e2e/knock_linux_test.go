@@ -53,14 +53,14 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 	}
 
 	// The attacker replays what it saw: the same ports, in order, with the same payload, from its
-	// own address. The sequence is spent and gone from the kernel, so nothing completes.
+	// own address. The sequence is spent: it completes, as a replay, and is refused.
 	before := g.status()
 	send(t, l.Attacker, l.AttackerIP(), l.GatewayIP(), payload(parseURI(t, uri4)), k.ports...)
 	after := g.settle(before, len(k.ports))
 	assertHidden(t, attacker)
-	if after.Detector.Completions != before.Detector.Completions || after.Server.Grants != before.Server.Grants {
-		t.Errorf("replay after the knock: completions %d -> %d, grants %d -> %d; want no change",
-			before.Detector.Completions, after.Detector.Completions, before.Server.Grants, after.Server.Grants)
+	if after.Server.ReplaysRefused != before.Server.ReplaysRefused+1 || after.Server.Grants != before.Server.Grants {
+		t.Errorf("replay after the knock: replays refused %d -> %d, grants %d -> %d; want one more replay refused, no grant",
+			before.Server.ReplaysRefused, after.Server.ReplaysRefused, before.Server.Grants, after.Server.Grants)
 	}
 	if after.Detector.Seen < before.Detector.Seen+uint64(len(k.ports)) {
 		t.Errorf("the detector saw %d datagrams of the replay, want %d (did it reach the gateway?)",
