@@ -100,10 +100,10 @@ type Counters struct {
 	// Hits, Resets and Overflows follow sources' progress through
 	// sequences, so they depend on the secret: never show them to anyone
 	// who may not read the keys (docs/protocol.md, security).
-	Hits        uint64 // datagrams that started or advanced a candidate
-	Resets      uint64 // live progress that no candidate survived
-	Completions uint64 // sequences completed in the kernel and reported
-	Overflows   uint64 // first-port lookups with more than bpf.K sequences
+	Hits         uint64 // datagrams that started or advanced a candidate
+	Resets       uint64 // live progress that no candidate survived
+	Completions  uint64 // sequences completed in the kernel and reported
+	Overflows    uint64 // first-port lookups with more than bpf.K sequences
 	RingbufDrops uint64 // completions lost because the ring buffer was full
 	// ReplaysUnreported counts completions of spent sequences that were
 	// not reported because one of the same sequence was, within a second.

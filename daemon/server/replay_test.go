@@ -43,7 +43,9 @@ func (d *fakeDetector) spentOf(keyID uint32, window uint64, counter uint32) (loa
 // unmarkable is a detector whose MarkSpent fails.
 type unmarkable struct{ *fakeDetector }
 
-func (unmarkable) MarkSpent(uint32, uint64, uint32) error { return errors.New("bpf: map update failed") }
+func (unmarkable) MarkSpent(uint32, uint64, uint32) error {
+	return errors.New("bpf: map update failed")
+}
 
 // replayServer is a server with one key (uses 2) on fakes, logging JSON into a buffer.
 func replayServer(t *testing.T, det Detector, sp Spent) (*Server, *fakeFirewall, *clock, *bytes.Buffer, uint32, uint64) {
