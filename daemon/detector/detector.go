@@ -1,8 +1,9 @@
 // Package detector owns the in-kernel knock detector: the loaded bpf objects,
 // their XDP links and the ring-buffer reader. The daemon hands it the whole
-// set of valid sequences each time step (SetSequences), removes a sequence the
-// moment it is spent (Remove), and reads one Record per completed sequence
-// (Read). Per packet nothing runs in userspace.
+// set of valid sequences each time step (SetSequences, Update), marks a
+// sequence spent the moment it opens (MarkSpent: it stays loaded until its
+// window passes, so that a replay of it is reported), and reads one Record
+// per completed sequence (Read). Per packet nothing runs in userspace.
 //
 // The program judges only datagrams to the gateway's own addresses; the
 // detector keeps that set current over rtnetlink, and keeps the program

@@ -208,7 +208,7 @@ func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
 // SetSequences makes seqs the whole set of valid sequences. Sequences
 // already loaded stay in their slots (so sources part-way through them keep
 // their progress); others are removed, at once, before new ones are added.
-// A caller must leave spent sequences out: SetSequences loads what it is
+// A caller marks spent sequences Spent: SetSequences loads what it is
 // given. On error the kernel holds a consistent subset of old and new.
 func (d *Detector) SetSequences(seqs []Sequence) error {
 	d.mu.Lock()

@@ -133,7 +133,7 @@ type Server struct {
 	refreshMu sync.Mutex
 	// loaded is, per key id, the windows whose sequences Refresh gave the detector, so that a
 	// time step computes and writes only the window it makes acceptable and removes the one it
-	// expires. Sequences removed since (spent) stay counted: removing them again does nothing.
+	// expires. Spent sequences stay loaded, marked spent, until their window expires.
 	loaded map[uint32]*loadedKey
 	// synced says loaded mirrors the detector. It is false before the first refresh, after a
 	// write to the detector failed and while keys are left out for want of slots; Refresh then
