@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,74 @@ func TestReplayIsLoggedAndRefused(t *testing.T) {
 			t.Errorf("run %d: metrics replays refused %v, grants %v; want 1, %d", run, m["hyp_replays_refused_total"], m["hyp_grants_total"], wantGrants)
 		}
 		assertDecisionsAddUp(t, st)
+	}
+}
+
+// TestReplayLoopFloodsNothing: an attacker replays a captured knock in a loop for a few seconds
+// while another client knocks. Every replay is refused and counted (reported by the kernel at
+// most once a second, the rest as unreported), hypd logs one line for it, and the other client's
+// knock opens as usual.
+func TestReplayLoopFloodsNothing(t *testing.T) {
+	g := newGateway(t, 85)
+	l := g.lab
+	uriA := g.newKey("laptop", l.GatewayIP())
+	uriB := g.newKey("desktop", l.GatewayIP())
+	p := parseURI(t, uriA)
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
+
+	k := g.knock(l.Client, uriA)
+	waitOpen(t, client, time.Second)
+	waitLog(t, hypd, "access granted", time.Second)
+
+	// The loop: the captured ports, as fast as one socket sends them, for about three seconds.
+	c, err := l.Attacker.ListenPacket("udp4", netip.AddrPortFrom(l.AttackerIP(), 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	before := g.status()
+	var sent int
+	loopErr := make(chan error, 1)
+	go func() {
+		defer close(loopErr)
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+			for _, port := range k.ports {
+				if _, err := c.WriteTo(payload(p), udpAddr(l.GatewayIP(), port)); err != nil {
+					loopErr <- err
+					return
+				}
+			}
+			sent++
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	// Meanwhile the client's other key opens as usual (a grant renews the client's element).
+	time.Sleep(500 * time.Millisecond)
+	g.knock(l.Client, uriB)
+	waitLog(t, hypd, "key=desktop source="+l.ClientIP().String(), 2*time.Second)
+	if err := <-loopErr; err != nil {
+		t.Fatalf("replaying: %v", err)
+	}
+	st := g.settle(before, sent*len(k.ports))
+	assertHidden(t, attacker)
+	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+
+	replays := st.Server.ReplaysRefused + st.Detector.ReplaysUnreported
+	t.Logf("%d replays sent: %d reported and refused, %d unreported, ring buffer drops %d, %d log lines",
+		sent, st.Server.ReplaysRefused, st.Detector.ReplaysUnreported, st.Detector.RingbufDrops, len(replayLines(hypd.Output())))
+	if replays != uint64(sent) {
+		t.Errorf("%d replays sent, %d refused + %d unreported; want every one accounted for", sent, st.Server.ReplaysRefused, st.Detector.ReplaysUnreported)
+	}
+	// About one report a second for three seconds; a few more where CPUs race.
+	if st.Server.ReplaysRefused > 10 || st.Detector.RingbufDrops != 0 {
+		t.Errorf("%d replays reached hypd, %d records dropped; want a few (one a second) and none", st.Server.ReplaysRefused, st.Detector.RingbufDrops)
+	}
+	if n := len(replayLines(hypd.Output())); n != 1 {
+		t.Errorf("%d replay lines for one key and window in three seconds, want 1", n)
+	}
+	if st.Server.Grants != 2 {
+		t.Errorf("grants %d, want 2 (laptop, then desktop during the loop)", st.Server.Grants)
 	}
 }
