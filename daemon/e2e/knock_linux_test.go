@@ -128,9 +128,14 @@ func TestReplayRaceFromAttacker(t *testing.T) {
 	if st.Server.Grants != 1 {
 		t.Errorf("grants = %d, want 1", st.Server.Grants)
 	}
-	// The attacker's copy either completed in the kernel and was refused as a replay, or was
-	// discarded as stale because the client's completion had removed the sequence first.
+	// The attacker's copy completes too (a spent sequence stays loaded) and is refused as a
+	// replay: by the spent store if it came before the kernel's mark, else flagged by the kernel.
+	waitLog(t, hypd, `msg="replay refused"`, 2*time.Second)
+	st = g.status()
 	t.Logf("detector completions %d, replays refused %d", st.Detector.Completions, st.Server.ReplaysRefused)
+	if st.Server.ReplaysRefused != 1 || st.Server.Grants != 1 {
+		t.Errorf("replays refused %d, grants %d; want 1 and 1", st.Server.ReplaysRefused, st.Server.Grants)
+	}
 }
 
 // TestOpenTimeEndsNewConnectsOnly: after the open time new connects fail, while a connection made
