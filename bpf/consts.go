@@ -51,3 +51,13 @@ func (o Options) withDefaults() Options {
 	}
 	return o
 }
+
+// Flags of Sequence.Flags and Record.Flags (SEQ_SPENT and REC_REPLAY in
+// knock.c).
+const (
+	// SeqSpent marks a sequence that opened once already: it stays loaded
+	// until its window passes so that a replay of it is reported.
+	SeqSpent = 1
+	// RecReplay marks a record of a spent sequence completed again.
+	RecReplay = 1
+)

@@ -30,6 +30,16 @@
 // Knock datagrams carry at most this many payload bytes (docs/protocol.md 4).
 #define MAX_PAYLOAD 16
 #define DEFAULT_TIMEOUT_NS (5ULL * 1000 * 1000 * 1000)
+// A spent sequence completed again (a replay) is reported at most once per
+// this interval: the replays of one captured sequence, sent in a loop, cost
+// the ring buffer one record a second, never the room a real knock needs.
+#define REPLAY_REPORT_NS (1000ULL * 1000 * 1000)
+
+// SEQ_SPENT in sequence.flags: the sequence opened once already. It stays
+// loaded until its window passes, so that a replay of it is seen and
+// reported (record.flags REC_REPLAY) instead of being ordinary noise.
+#define SEQ_SPENT 1
+#define REC_REPLAY 1
 
 #define FAMILY_V4 4
 #define FAMILY_V6 6
@@ -75,6 +85,8 @@ extern void bpf_ct_release(struct nf_conn *ct) __ksym __weak;
 // gen is chosen by userspace, never 0 for a live slot, and new for every
 // sequence written to a slot; progress remembers it, so a slot that was freed
 // and reused for another sequence can never inherit a source's progress.
+// flags holds SEQ_SPENT; replay_ns, written by the program only, is when a
+// replay of this sequence was last reported.
 struct sequence {
 	__u16 ports[MAX_LEN];
 	__u32 len;
@@ -82,6 +94,9 @@ struct sequence {
 	__u64 window;
 	__u32 counter;
 	__u32 gen;
+	__u32 flags;
+	__u32 _pad;
+	__u64 replay_ns;
 };
 
 // first_port lists the sequence slots that start at one port. count is the
@@ -118,8 +133,10 @@ struct addr {
 	__u32 w[4];
 };
 
-// record is emitted once per completed sequence. gen lets userspace tell a
-// record for the sequence it holds in seq_id from one for an earlier tenant.
+// record is emitted once per completed sequence (for a spent one, at most
+// once per REPLAY_REPORT_NS). gen lets userspace tell a record for the
+// sequence it holds in seq_id from one for an earlier tenant; flags has
+// REC_REPLAY when the sequence was spent.
 struct record {
 	__u8 addr[16];
 	__u32 family;
@@ -128,7 +145,7 @@ struct record {
 	__u32 counter;
 	__u32 seq_id;
 	__u32 gen;
-	__u32 _pad;
+	__u32 flags;
 };
 
 // local_filter is 0 until userspace has filled local_addrs: until then every
@@ -143,7 +160,12 @@ struct settings {
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
-// sequence; ringbuf_drops is the subset whose record could not be reserved.
+// sequence reported to userspace; ringbuf_drops is the subset whose record
+// could not be reserved. replays_unreported counts completions of spent
+// sequences not reported because one was less than REPLAY_REPORT_NS before.
+// hits, resets and overflows move with a source's progress through a
+// sequence, which depends on the secret: userspace shows them to root only
+// (docs/protocol.md, security).
 struct stats {
 	__u64 seen;
 	__u64 hits;
@@ -151,6 +173,7 @@ struct stats {
 	__u64 completions;
 	__u64 overflows;
 	__u64 ringbuf_drops;
+	__u64 replays_unreported;
 };
 
 struct vlan_hdr {
@@ -257,8 +280,21 @@ static __always_inline int port_bit(void *map, __u16 port)
 }
 
 static __always_inline void emit(struct stats *cnt, const struct addr *src, __u32 family,
-				 const struct sequence *s, __u32 id)
+				 struct sequence *s, __u32 id)
 {
+	__u32 flags = 0;
+	if (s->flags & SEQ_SPENT) {
+		// A replay. The check and the store race between CPUs, which
+		// costs at most a record per CPU: the bound is what matters.
+		__u64 now = bpf_ktime_get_ns();
+		__u64 last = s->replay_ns;
+		if (last && now >= last && now - last < REPLAY_REPORT_NS) {
+			cnt->replays_unreported++;
+			return;
+		}
+		s->replay_ns = now;
+		flags = REC_REPLAY;
+	}
 	cnt->completions++;
 	struct record *r = bpf_ringbuf_reserve(&records, sizeof(*r), 0);
 	if (!r) {
@@ -272,7 +308,7 @@ static __always_inline void emit(struct stats *cnt, const struct addr *src, __u3
 	r->counter = s->counter;
 	r->seq_id = id;
 	r->gen = s->gen;
-	r->_pad = 0;
+	r->flags = flags;
 	bpf_ringbuf_submit(r, 0);
 }
 

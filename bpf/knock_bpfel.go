@@ -41,17 +41,20 @@ type knockRecord struct {
 	Counter uint32
 	SeqId   uint32
 	Gen     uint32
-	Pad     uint32
+	Flags   uint32
 }
 
 type knockSequence struct {
-	_       structs.HostLayout
-	Ports   [32]uint16
-	Len     uint32
-	KeyId   uint32
-	Window  uint64
-	Counter uint32
-	Gen     uint32
+	_        structs.HostLayout
+	Ports    [32]uint16
+	Len      uint32
+	KeyId    uint32
+	Window   uint64
+	Counter  uint32
+	Gen      uint32
+	Flags    uint32
+	Pad      uint32
+	ReplayNs uint64
 }
 
 type knockSettings struct {
@@ -62,13 +65,14 @@ type knockSettings struct {
 }
 
 type knockStats struct {
-	_            structs.HostLayout
-	Seen         uint64
-	Hits         uint64
-	Resets       uint64
-	Completions  uint64
-	Overflows    uint64
-	RingbufDrops uint64
+	_                 structs.HostLayout
+	Seen              uint64
+	Hits              uint64
+	Resets            uint64
+	Completions       uint64
+	Overflows         uint64
+	RingbufDrops      uint64
+	ReplaysUnreported uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -105,8 +105,14 @@ func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error 
 	}
 	printGrants(w, st.Grants)
 	d := st.Detector
-	fmt.Fprintf(w, "\ndetector:\tseen %d\thits %d\tresets %d\tcompletions %d\toverflows %d\tringbuf drops %d\tstale records %d\n",
-		d.Seen, d.Hits, d.Resets, d.Completions, d.Overflows, d.RingbufDrops, d.StaleRecords)
+	fmt.Fprintf(w, "\ndetector:\tseen %d\tcompletions %d\tringbuf drops %d\tstale records %d\treplays unreported %d\n",
+		d.Seen, d.Completions, d.RingbufDrops, d.StaleRecords, d.ReplaysUnreported)
+	if p := d.Progress; p != nil {
+		fmt.Fprintf(w, "progress:\thits %d\tresets %d\tfirst-port overflows %d\n", p.Hits, p.Resets, p.Overflows)
+	} else {
+		// They follow sources through the sequences, which would tell the ports to anyone watching.
+		fmt.Fprintf(w, "progress:\thits, resets and first-port overflows are shown to root only\n")
+	}
 	s := st.Server
 	fmt.Fprintf(w, "decisions:\thandled %d\tgrants %d\treplays refused %d\tstale refused %d\tunknown key %d\terrors %d\n",
 		s.HandledRecords, s.Grants, s.ReplaysRefused, s.StaleRefused, s.UnknownKey, s.GrantErrors)

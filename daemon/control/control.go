@@ -24,17 +24,31 @@ import (
 // DefaultSocket is where hypd listens unless told otherwise.
 const DefaultSocket = "/run/hyp/hypd.sock"
 
-// Counters are the detector's in-kernel counters, summed over CPUs.
+// Counters are the detector's in-kernel counters, summed over CPUs. Those outside Progress move
+// alike for every knock-sized datagram (Seen) or only with a completed sequence, so none of them
+// depends on a key (docs/protocol.md, security).
 type Counters struct {
 	Seen         uint64 `json:"seen"`
-	Hits         uint64 `json:"hits"`
-	Resets       uint64 `json:"resets"`
 	Completions  uint64 `json:"completions"`
-	Overflows    uint64 `json:"first_port_overflows"`
 	RingbufDrops uint64 `json:"ringbuf_drops"`
 	// StaleRecords are completions userspace discarded because their sequence had been removed
-	// or replaced between completion and reading (a spent or rotated sequence).
+	// or replaced between completion and reading (a rotated sequence).
 	StaleRecords uint64 `json:"stale_records"`
+	// ReplaysUnreported are completions of spent sequences the kernel did not report because it
+	// had reported one of the same sequence within a second (replays in a loop).
+	ReplaysUnreported uint64 `json:"replays_unreported"`
+	// Progress is nil unless the client is root: see Progress.
+	Progress *Progress `json:"progress,omitempty"`
+}
+
+// Progress are the detector's counters of sources' progress through sequences. They move with
+// every datagram that starts or advances a sequence, so whoever reads them can find a sequence's
+// ports one at a time without the key: the socket serves them to root (uid 0) alone, and
+// /metrics never.
+type Progress struct {
+	Hits      uint64 `json:"hits"`
+	Resets    uint64 `json:"resets"`
+	Overflows uint64 `json:"first_port_overflows"`
 }
 
 // Grant is one open (source, service) pair.
@@ -140,6 +154,11 @@ func Listen(path string, b Backend) (*Socket, error) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		// The socket is mode 0660: its group may read the status, and the progress counters are
+		// an oracle for the keys (docs/protocol.md, security).
+		if root, _ := r.Context().Value(peerRootKey{}).(bool); !root {
+			st.Detector.Progress = nil
+		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	})
@@ -164,7 +183,11 @@ func Listen(path string, b Backend) (*Socket, error) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	s := &Socket{path: path, ln: ln, http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, done: make(chan struct{})}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, peerRootKey{}, peerIsRoot(c))
+		}}
+	s := &Socket{path: path, ln: ln, http: hs, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		s.http.Serve(ln)
@@ -186,6 +209,9 @@ func (s *Socket) Close() error {
 	}
 	return nil
 }
+
+// peerRootKey is the request context key of whether the client is root (a bool).
+type peerRootKey struct{}
 
 // Client talks to a running hypd.
 type Client struct {

@@ -25,10 +25,10 @@ const childSocketEnv = "HYP_CONTROL_TEST_CHILD_SOCKET"
 
 func TestMain(m *testing.M) {
 	if sock := os.Getenv(childSocketEnv); sock != "" {
-		_, err := control.NewClient(sock).Status(context.Background())
+		st, err := control.NewClient(sock).Status(context.Background())
 		switch {
 		case err == nil:
-			fmt.Println("allowed")
+			fmt.Println("allowed, progress counters:", st.Detector.Progress != nil)
 			os.Exit(0)
 		case errors.Is(err, syscall.EACCES):
 			fmt.Println("refused:", err)
@@ -78,7 +78,7 @@ func sampleStatus() control.Status {
 		Started:     time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Keys:        []server.KeyInfo{{Name: "laptop", ID: "a1b2c3d4", Scheme: "v2", Services: []string{"tcp/22"}, Open: "1m0s"}},
 		Grants:      []control.Grant{{Source: "10.77.0.2", Service: "tcp/22", SecondsLeft: 42}},
-		Detector:    control.Counters{Seen: 10, Hits: 4, Resets: 1, Completions: 1},
+		Detector:    control.Counters{Seen: 10, Completions: 1, Progress: &control.Progress{Hits: 4, Resets: 1}},
 		Server:      server.Stats{Grants: 1, ReplaysRefused: 2, SequencesLoaded: 3},
 		Interfaces:  map[string]string{"eth0": "native"},
 		Protected:   []control.Protected{{Service: "tcp/22", From: []string{"config"}}, {Service: "tcp/8443", From: []string{}}},

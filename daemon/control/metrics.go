@@ -16,16 +16,18 @@ func WriteMetrics(w io.Writer, st Status) error {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
 	}
 	d, s := st.Detector, st.Server
+	// Never the progress counters (d.Progress: hits, resets, first-port overflows): they move
+	// with every datagram that starts or advances a sequence, so a reader of this page could
+	// find a sequence's ports one by one without the key. Everything here moves alike for every
+	// knock-sized datagram or only with a completed sequence (docs/protocol.md, security).
 	metric("hyp_knock_datagrams_seen_total", "counter", "UDP datagrams the XDP program judged as possible knocks (all dropped).", d.Seen)
-	metric("hyp_knock_hits_total", "counter", "Datagrams that started or advanced a knock sequence.", d.Hits)
-	metric("hyp_knock_resets_total", "counter", "Knock progress that no candidate sequence survived.", d.Resets)
-	metric("hyp_knock_completions_total", "counter", "Knock sequences completed in the kernel.", d.Completions)
-	metric("hyp_knock_first_port_overflows_total", "counter", "First-port lookups with more sequences than the program follows.", d.Overflows)
+	metric("hyp_knock_completions_total", "counter", "Knock sequences completed in the kernel and reported to hypd.", d.Completions)
 	metric("hyp_knock_ringbuf_drops_total", "counter", "Completed sequences lost because the ring buffer was full.", d.RingbufDrops)
 	metric("hyp_knock_stale_records_total", "counter", "Completions discarded because their sequence was removed or replaced before they were read.", d.StaleRecords)
+	metric("hyp_knock_replays_unreported_total", "counter", "Replays of a spent sequence the kernel did not report, within a second of one it did.", d.ReplaysUnreported)
 	metric("hyp_records_handled_total", "counter", "Completed knocks hypd decided on (grants + every refusal + errors).", s.HandledRecords)
 	metric("hyp_grants_total", "counter", "Knocks that opened the protected services.", s.Grants)
-	metric("hyp_replays_refused_total", "counter", "Completed knocks refused because their sequence was spent.", s.ReplaysRefused)
+	metric("hyp_replays_refused_total", "counter", "Completed knocks refused because their sequence was spent (replays reported by the kernel).", s.ReplaysRefused)
 	metric("hyp_stale_refused_total", "counter", "Completed knocks refused because their time window had passed.", s.StaleRefused)
 	metric("hyp_unknown_key_refused_total", "counter", "Completed knocks of a key no longer loaded.", s.UnknownKey)
 	metric("hyp_grant_errors_total", "counter", "Completed knocks that could not be granted (state not written, nftables error).", s.GrantErrors)

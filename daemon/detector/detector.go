@@ -1,8 +1,9 @@
 // Package detector owns the in-kernel knock detector: the loaded bpf objects,
 // their XDP links and the ring-buffer reader. The daemon hands it the whole
-// set of valid sequences each time step (SetSequences), removes a sequence the
-// moment it is spent (Remove), and reads one Record per completed sequence
-// (Read). Per packet nothing runs in userspace.
+// set of valid sequences each time step (SetSequences, Update), marks a
+// sequence spent the moment it opens (MarkSpent: it stays loaded until its
+// window passes, so that a replay of it is reported), and reads one Record
+// per completed sequence (Read). Per packet nothing runs in userspace.
 //
 // The program judges only datagrams to the gateway's own addresses; the
 // detector keeps that set current over rtnetlink, and keeps the program
@@ -32,20 +33,25 @@ const DefaultKnockTimeout = 5 * time.Second
 
 // Sequence is one valid knock: the ports a client sends for (key, window,
 // counter). KeyID is the daemon's index of the key; it is reported back in
-// the Record.
+// the Record. A Spent sequence opened once already: the kernel still follows
+// it, so that a replay is reported (Record.Replay), until its window passes.
 type Sequence struct {
 	KeyID   uint32
 	Window  uint64
 	Counter uint32
 	Ports   []uint16
+	Spent   bool
 }
 
-// Record is one completed sequence, from Source.
+// Record is one completed sequence, from Source. Replay says the kernel held
+// the sequence as spent when it completed: a replay, reported at most once a
+// second per sequence however often it is sent.
 type Record struct {
 	Source  netip.Addr
 	KeyID   uint32
 	Window  uint64
 	Counter uint32
+	Replay  bool
 }
 
 // Config says where to attach and how to size and tune the program.
@@ -91,12 +97,18 @@ type Config struct {
 
 // Counters are the program's counters, summed over CPUs, plus Stale.
 type Counters struct {
-	Seen         uint64 // UDP datagrams that could be knocks (all dropped)
+	Seen uint64 // UDP datagrams that could be knocks (all dropped)
+	// Hits, Resets and Overflows follow sources' progress through
+	// sequences, so they depend on the secret: never show them to anyone
+	// who may not read the keys (docs/protocol.md, security).
 	Hits         uint64 // datagrams that started or advanced a candidate
 	Resets       uint64 // live progress that no candidate survived
-	Completions  uint64 // sequences completed in the kernel
+	Completions  uint64 // sequences completed in the kernel and reported
 	Overflows    uint64 // first-port lookups with more than bpf.K sequences
 	RingbufDrops uint64 // completions lost because the ring buffer was full
+	// ReplaysUnreported counts completions of spent sequences that were
+	// not reported because one of the same sequence was, within a second.
+	ReplaysUnreported uint64
 	// Stale counts records Read discarded because their sequence had been
 	// removed or replaced between completion and reading.
 	Stale uint64
@@ -162,8 +174,8 @@ type Ref struct {
 // tests. Each method writes a batch in order and returns how many entries
 // it wrote before an error, so the table forgets or keeps exactly those.
 type kernel interface {
-	// writeSlots stores seqs[i] in slot ids[i] with gens[i]; a nil seq
-	// and gen 0 clear the slot.
+	// writeSlots stores seqs[i] in slot ids[i] with gens[i] (and
+	// seqs[i].Spent); a nil seq and gen 0 clear the slot.
 	writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error)
 	// writeFirstPorts stores the first-port entry of each port: counts[i]
 	// live sequences start there, ids[i] are the first (at most bpf.K).
@@ -171,6 +183,9 @@ type kernel interface {
 	// writeFirstPortBits stores words[i] of the bitmap of ports with a
 	// non-empty first-port entry (word w covers ports 64w..64w+63).
 	writeFirstPortBits(words []uint32, bits []uint64) (int, error)
+	// markSpent sets the spent flag of the sequence in slot id, if the
+	// slot still has generation gen, leaving its ports and gen as they are.
+	markSpent(id, gen uint32) error
 }
 
 // slot is a loaded sequence as userspace remembers it: not its ports, which
@@ -184,9 +199,15 @@ type slot struct {
 	counter uint32
 	gen     uint32 // 0 = free
 	first   uint16
+	spent   bool
 }
 
 func (s *slot) ident() ident { return ident{s.window, s.key, s.counter} }
+
+// holds says whether the slot has seq as it is: its ports and whether it is spent.
+func (s *slot) holds(seq *Sequence) bool {
+	return s.sum == portsSum(seq.Ports) && s.spent == seq.Spent
+}
 
 // portsSum hashes a sequence's ports and their number (FNV-1a).
 func portsSum(ports []uint16) uint64 {
@@ -291,12 +312,12 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 	var remove []ident
 	var add []Sequence
 	for id, slotID := range t.byIdent {
-		if i, ok := want[id]; !ok || portsSum(seqs[i].Ports) != t.slots[slotID].sum {
+		if i, ok := want[id]; !ok || !t.slots[slotID].holds(&seqs[i]) {
 			remove = append(remove, id)
 		}
 	}
 	for i := range seqs {
-		if slotID, ok := t.byIdent[seqs[i].ident()]; ok && portsSum(seqs[i].Ports) == t.slots[slotID].sum {
+		if slotID, ok := t.byIdent[seqs[i].ident()]; ok && t.slots[slotID].holds(&seqs[i]) {
 			continue
 		}
 		add = append(add, seqs[i])
@@ -440,7 +461,7 @@ func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	s := &t.slots[id]
 	s.gen = gen
 	s.window, s.key, s.counter = seq.Window, seq.KeyID, seq.Counter
-	s.first, s.sum = seq.Ports[0], portsSum(seq.Ports)
+	s.first, s.sum, s.spent = seq.Ports[0], portsSum(seq.Ports), seq.Spent
 	t.byIdent[seq.ident()] = id
 	port := seq.Ports[0]
 	t.byPort[port] = append(t.byPort[port], id)
@@ -452,6 +473,28 @@ func (t *table) markDirty(port uint16) {
 		t.dirty[port>>6] |= 1 << (port & 63)
 		t.nDirty++
 	}
+}
+
+// markSpent flags one loaded sequence as spent in its slot, keeping its slot
+// and generation: sources part-way through it keep their progress, and a
+// record of it already in the ring buffer stays valid (the daemon refuses it
+// from its spent store). Its first port is rewritten so that live sequences
+// come before spent ones in the bpf.K the kernel follows. A sequence not
+// loaded or already spent is left alone.
+func (t *table) markSpent(k kernel, id ident) error {
+	slotID, ok := t.byIdent[id]
+	if !ok || t.slots[slotID].spent {
+		return nil
+	}
+	s := &t.slots[slotID]
+	// Userspace keeps only a hash of the ports, so the flag is set in the
+	// kernel's own copy.
+	if err := k.markSpent(slotID, s.gen); err != nil {
+		return fmt.Errorf("marking sequence (key %d, window %d, counter %d) spent: %w", s.key, s.window, s.counter, err)
+	}
+	s.spent = true
+	t.markDirty(s.first)
+	return t.flush(k)
 }
 
 // remove deletes one sequence if it is loaded.
@@ -481,7 +524,7 @@ func (t *table) flush(k kernel) error {
 		ids := make([][]uint32, len(chunk))
 		for i, p := range chunk {
 			l := t.byPort[p]
-			counts[i], ids[i] = uint32(len(l)), l[:min(len(l), bpf.K)]
+			counts[i], ids[i] = uint32(len(l)), t.firstK(l)
 		}
 		if n, err := k.writeFirstPorts(chunk, counts, ids); err != nil {
 			return fmt.Errorf("writing first port %d: %w", chunk[n], err)
@@ -510,13 +553,37 @@ func (t *table) flush(k kernel) error {
 	return nil
 }
 
+// firstK is what the kernel's first-port entry lists of the live slot ids l:
+// at most bpf.K, those not spent first, each group in the order it was added.
+// A port shared by more than bpf.K sequences then never lets a spent one
+// crowd out one that can still open.
+func (t *table) firstK(l []uint32) []uint32 {
+	n := min(len(l), bpf.K)
+	spent := false
+	for _, id := range l {
+		spent = spent || t.slots[id].spent
+	}
+	if !spent {
+		return l[:n]
+	}
+	out := make([]uint32, 0, n)
+	for _, want := range []bool{false, true} {
+		for _, id := range l {
+			if len(out) < n && t.slots[id].spent == want {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
 // lookup returns the sequence in slot id if its generation is gen.
 func (t *table) lookup(id, gen uint32) (Sequence, bool) {
 	if int(id) >= len(t.slots) || gen == 0 || t.slots[id].gen != gen {
 		return Sequence{}, false
 	}
 	s := &t.slots[id]
-	return Sequence{KeyID: s.key, Window: s.window, Counter: s.counter}, true
+	return Sequence{KeyID: s.key, Window: s.window, Counter: s.counter, Spent: s.spent}, true
 }
 
 // len is the number of live sequences.

@@ -208,7 +208,7 @@ func (d *Detector) SetKnockTimeout(timeout time.Duration) error {
 // SetSequences makes seqs the whole set of valid sequences. Sequences
 // already loaded stay in their slots (so sources part-way through them keep
 // their progress); others are removed, at once, before new ones are added.
-// A caller must leave spent sequences out: SetSequences loads what it is
+// A caller marks spent sequences Spent: SetSequences loads what it is
 // given. On error the kernel holds a consistent subset of old and new.
 func (d *Detector) SetSequences(seqs []Sequence) error {
 	d.mu.Lock()
@@ -253,8 +253,18 @@ func (d *Detector) apply(remove []Ref, add []Sequence) error {
 	return d.tab.apply(d.kern, remove, add)
 }
 
-// Remove deletes one sequence at once (it is spent). Removing a sequence that
-// is not loaded is not an error.
+// MarkSpent keeps one sequence loaded but flags it spent: a source that
+// completes it again gets a Record with Replay set (at most one a second per
+// sequence), so a replay is seen and refused instead of being noise. Marking
+// a sequence that is not loaded, or is spent already, is not an error.
+func (d *Detector) MarkSpent(keyID uint32, window uint64, counter uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tab.markSpent(d.kern, newIdent(keyID, window, counter))
+}
+
+// Remove deletes one sequence at once (its window passed, or it must not be
+// followed any more). Removing a sequence that is not loaded is not an error.
 func (d *Detector) Remove(keyID uint32, window uint64, counter uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -332,7 +342,7 @@ func (d *Detector) validate(kr bpf.Record) (Record, bool) {
 	default:
 		return Record{}, false
 	}
-	return Record{Source: src, KeyID: kr.KeyId, Window: kr.Window, Counter: kr.Counter}, true
+	return Record{Source: src, KeyID: kr.KeyId, Window: kr.Window, Counter: kr.Counter, Replay: kr.Flags&bpf.RecReplay != 0}, true
 }
 
 // Counters returns the program's counters summed over CPUs.
@@ -349,6 +359,7 @@ func (d *Detector) Counters() (Counters, error) {
 		c.Completions += s.Completions
 		c.Overflows += s.Overflows
 		c.RingbufDrops += s.RingbufDrops
+		c.ReplaysUnreported += s.ReplaysUnreported
 	}
 	c.Stale = d.stale.Load()
 	return c, nil
@@ -454,8 +465,29 @@ func (k *mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (
 		v.Window = seq.Window
 		v.Counter = seq.Counter
 		v.Gen = gens[i]
+		if seq.Spent {
+			v.Flags = bpf.SeqSpent
+		}
 	}
 	return update(k.objs.Sequences, ids, vals)
+}
+
+func (k *mapsKernel) markSpent(id, gen uint32) error {
+	var v bpf.Sequence
+	if err := k.objs.Sequences.Lookup(id, &v); err != nil {
+		return fmt.Errorf("reading slot %d: %w", id, err)
+	}
+	if v.Gen != gen {
+		return fmt.Errorf("slot %d holds generation %d, want %d", id, v.Gen, gen)
+	}
+	// The program writes ReplayNs only of a spent sequence, so nothing
+	// it wrote is lost by writing the value back whole.
+	v.Flags |= bpf.SeqSpent
+	v.ReplayNs = 0
+	if err := k.objs.Sequences.Update(id, &v, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("writing slot %d: %w", id, err)
+	}
+	return nil
 }
 
 func (k *mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {

@@ -35,6 +35,9 @@ func (d *Detector) Update([]Ref, []Sequence) error { return errNotLinux }
 // Remove fails: the knock detector runs only on Linux.
 func (d *Detector) Remove(uint32, uint64, uint32) error { return errNotLinux }
 
+// MarkSpent fails: the knock detector runs only on Linux.
+func (d *Detector) MarkSpent(uint32, uint64, uint32) error { return errNotLinux }
+
 // Len is 0: nothing is ever loaded.
 func (d *Detector) Len() int { return 0 }
 

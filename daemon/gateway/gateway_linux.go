@@ -372,7 +372,9 @@ func (b *backend) Status() (control.Status, error) {
 	if err != nil {
 		return st, fmt.Errorf("reading detector counters: %w", err)
 	}
-	st.Detector = control.Counters{Seen: c.Seen, Hits: c.Hits, Resets: c.Resets, Completions: c.Completions, Overflows: c.Overflows, RingbufDrops: c.RingbufDrops, StaleRecords: c.Stale}
+	// Progress goes to root only: the control socket drops it for anyone else, /metrics never shows it.
+	st.Detector = control.Counters{Seen: c.Seen, Completions: c.Completions, RingbufDrops: c.RingbufDrops, StaleRecords: c.Stale,
+		ReplaysUnreported: c.ReplaysUnreported, Progress: &control.Progress{Hits: c.Hits, Resets: c.Resets, Overflows: c.Overflows}}
 	gs, err := g.fw.Grants()
 	if err != nil {
 		return st, fmt.Errorf("reading grants: %w", err)

@@ -6,7 +6,9 @@
 // into the detector at each time step; the detector follows sources through them in the kernel and
 // reports a completed one; Handle checks that the sequence is still in its window and not spent,
 // records it as spent on disk, asks the firewall to open the key's services for that source and
-// then deletes the sequence from the kernel. Nothing here runs per packet.
+// then marks the sequence spent in the kernel, which keeps following it until its window passes so
+// that a replay is reported and refused rather than lost in the noise. Nothing here runs per
+// packet.
 package server
 
 import (
@@ -36,7 +38,11 @@ type Detector interface {
 	SetSequences(seqs []detector.Sequence) error
 	// Update removes and adds sequences (the cost of the change alone).
 	Update(remove []detector.Ref, add []detector.Sequence) error
+	// Remove takes one sequence out of the kernel.
 	Remove(keyID uint32, window uint64, counter uint32) error
+	// MarkSpent keeps one sequence in the kernel, flagged spent: its completion is then reported
+	// as a replay (Record.Replay).
+	MarkSpent(keyID uint32, window uint64, counter uint32) error
 	// Len is the number of sequences loaded.
 	Len() int
 	Read(ctx context.Context) (detector.Record, error)
@@ -114,11 +120,13 @@ type Server struct {
 	nextID  uint32
 	stats   Stats
 
+	replays replayLog // rate-limits the "replay refused" line; has its own lock
+
 	// refreshMu serialises Refresh and guards loaded, synced, gen and the keys map Refresh last saw.
 	refreshMu sync.Mutex
 	// loaded is, per key id, the windows whose sequences Refresh gave the detector, so that a
 	// time step computes and writes only the window it makes acceptable and removes the one it
-	// expires. Sequences removed since (spent) stay counted: removing them again does nothing.
+	// expires. Spent sequences stay loaded, marked spent, until their window expires.
 	loaded map[uint32]*loadedKey
 	// synced says loaded mirrors the detector. It is false before the first refresh, after a
 	// write to the detector failed and while keys are left out for want of slots; Refresh then
@@ -361,7 +369,7 @@ func appendRefs(refs []detector.Ref, id uint32, prev *loadedKey, first, last uin
 }
 
 // appendSequences computes the sequences of key id for windows first..last and appends those
-// not spent and not sweepable. scratch is reused between calls.
+// not sweepable, the spent ones marked Spent. scratch is reused between calls.
 func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Candidate, id uint32, k *config.Key, fp psk.Fingerprint,
 	first, last uint64) ([]detector.Sequence, []sequence.Candidate) {
 	if first > last {
@@ -373,15 +381,15 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 		return seqs, cands
 	}
 	for _, c := range cands {
-		if s.opts.Spent.Spent(spent.Use{Key: fp, Step: k.Params.Step, Window: c.Window, Counter: c.Counter}) {
-			continue
-		}
 		if sweepable(c.Ports) {
-			// About one sequence in 2^47; its client's retry at the next step gets another.
-			s.log.Debug("sequence a port sweep would complete: not loaded", "key", k.Name, "window", c.Window)
+			// About one sequence in 2^47; its client's retry at the next step gets another. Not
+			// logged: which sequence a key makes is the secret (docs/protocol.md, security).
 			continue
 		}
-		seqs = append(seqs, detector.Sequence{KeyID: id, Window: c.Window, Counter: c.Counter, Ports: c.Ports})
+		// A spent sequence is loaded as spent, so that a replay of it, also after a restart, is
+		// reported and refused, not lost among the noise.
+		used := s.opts.Spent.Spent(spent.Use{Key: fp, Step: k.Params.Step, Window: c.Window, Counter: c.Counter})
+		seqs = append(seqs, detector.Sequence{KeyID: id, Window: c.Window, Counter: c.Counter, Ports: c.Ports, Spent: used})
 	}
 	return seqs, cands
 }
@@ -436,9 +444,10 @@ func (s *Server) setLoaded(leftOut int) {
 	s.mu.Unlock()
 }
 
-// mostUseful keeps n of seqs: every key's current window before any neighbour, nearer windows
-// before farther ones, counter 0 of every window before any extra counter. A client with a good
-// clock knocks the current window with counter 0, so that is the last thing to go.
+// mostUseful keeps n of seqs: every sequence that can still open before any spent one (which
+// only lets a replay be reported), then every key's current window before any neighbour, nearer
+// windows before farther ones, counter 0 of every window before any extra counter. A client with
+// a good clock knocks the current window with counter 0, so that is the last thing to go.
 func mostUseful(seqs []detector.Sequence, keys map[uint32]*config.Key, now int64, n int) []detector.Sequence {
 	rank := func(q detector.Sequence) (extra bool, dist uint64) {
 		cur := keys[q.KeyID].Params.Window(now)
@@ -450,6 +459,12 @@ func mostUseful(seqs []detector.Sequence, keys map[uint32]*config.Key, now int64
 		return q.Counter > 0, dist
 	}
 	slices.SortStableFunc(seqs, func(a, b detector.Sequence) int {
+		if a.Spent != b.Spent {
+			if a.Spent {
+				return 1
+			}
+			return -1
+		}
 		ea, da := rank(a)
 		eb, db := rank(b)
 		if ea != eb {
@@ -509,14 +524,17 @@ func sweepable(ports []uint16) bool {
 }
 
 // Handle acts on one completed sequence reported by the detector. Every call ends in exactly
-// one decision, counted in Stats and logged in one line naming the key, source, window and
-// counter: "access granted", "replayed knock refused", "knock outside its time window refused",
-// "knock for an unknown key refused" or "grant failed". The error it returns is only about
-// removing the sequence from the kernel, which is not a decision.
+// one decision, counted in Stats: "access granted", "replay refused", "knock outside its time
+// window refused", "knock for an unknown key refused" or "grant failed", each logged in one line
+// naming the key, source, window and counter ("replay refused" at most once a minute per key and
+// window: see replayLog). The error it returns is only about the kernel's copy of the sequence,
+// which is not a decision.
 //
 // A use is recorded as spent before the firewall is asked: if Allow then fails, the use stays
 // spent (fail closed) and the client, seeing no service, knocks again with its next counter or at
-// the next step. A failed grant costs it one knock, never a replay.
+// the next step. A failed grant costs it one knock, never a replay. A spent sequence stays in the
+// kernel, flagged spent, until its window passes: completing it again is a replay, reported by
+// the kernel (Record.Replay) and refused here without a look at the firewall.
 func (s *Server) Handle(rec detector.Record) error {
 	start := time.Now()
 	src := rec.Source.Unmap()
@@ -529,6 +547,10 @@ func (s *Server) Handle(rec detector.Record) error {
 	s.mu.Unlock()
 	if !ok {
 		s.log.Warn("knock for an unknown key refused", "key_index", rec.KeyID, "source", src, "window", rec.Window, "counter", rec.Counter)
+		return nil
+	}
+	if rec.Replay {
+		s.refuseReplay(k, rec.KeyID, src, rec)
 		return nil
 	}
 
@@ -549,47 +571,70 @@ func (s *Server) Handle(rec detector.Record) error {
 	use := spent.Use{Key: k.Secret.Fingerprint(), Step: k.Params.Step, Window: rec.Window, Counter: rec.Counter}
 	fresh, err := s.opts.Spent.Spend(use)
 	if err != nil {
-		// Fail closed: a use we could not record could be replayed after a restart.
+		// Fail closed: a use we could not record could be replayed after a restart. Nor can it be
+		// held as spent: the store would not load it so after a restart.
 		s.count(func(st *Stats) { st.GrantErrors++ })
 		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
 			"err", fmt.Errorf("recording the use: %w", err))
 		return s.remove(rec)
 	}
 	if !fresh {
-		s.count(func(st *Stats) { st.ReplaysRefused++ })
-		s.log.Warn("replayed knock refused", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter)
-		return s.remove(rec)
+		// Spent, but the kernel did not know yet: a copy that completed just after the one that
+		// was granted, or a mark that failed. Mark it now.
+		s.refuseReplay(k, rec.KeyID, src, rec)
+		return s.markSpent(rec)
 	}
 	// The use is spent, so a replay is refused whatever the kernel still holds: the firewall
 	// goes first, the kernel's copy of the sequence after, off the path to the open port.
 	spentAt := time.Now()
 	allowErr := s.opts.Firewall.Allow(src, k.Services, k.Open, k.Name)
 	allowedAt := time.Now()
-	rmErr := s.remove(rec)
-	removedAt := time.Now()
+	markErr := s.markSpent(rec)
+	markedAt := time.Now()
 	if allowErr != nil {
 		s.count(func(st *Stats) { st.GrantErrors++ })
 		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
 			"services", firewall.JoinServices(k.Services), "err", fmt.Errorf("opening the services: %w", allowErr))
-		return rmErr
+		return markErr
 	}
 	s.count(func(st *Stats) { st.Grants++ })
 	s.log.Info("access granted", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
 		"services", firewall.JoinServices(k.Services), "expires", now.Add(k.Open).UTC().Format(time.RFC3339))
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		// Where a grant's time goes, for docs/bench.md: from the record in hand to the use on
-		// disk, to the element in nftables, to the sequence gone from the kernel.
+		// disk, to the element in nftables, to the sequence marked spent in the kernel.
 		s.log.Debug("grant timing", "source", src, "spend_us", micros(spentAt.Sub(start)),
-			"allow_us", micros(allowedAt.Sub(spentAt)), "remove_us", micros(removedAt.Sub(allowedAt)))
+			"allow_us", micros(allowedAt.Sub(spentAt)), "mark_us", micros(markedAt.Sub(allowedAt)))
 	}
-	return rmErr
+	return markErr
+}
+
+// refuseReplay counts a replay and logs it, at most once a minute per key and window.
+func (s *Server) refuseReplay(k *config.Key, keyID uint32, src netip.Addr, rec detector.Record) {
+	s.count(func(st *Stats) { st.ReplaysRefused++ })
+	unlogged, log := s.replays.admit(keyID, rec.Window, s.opts.Now())
+	if !log {
+		return
+	}
+	args := []any{"key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter}
+	if unlogged > 0 {
+		args = append(args, "unlogged", unlogged)
+	}
+	s.log.Warn("replay refused", args...)
 }
 
 func micros(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000) }
 
 func (s *Server) remove(rec detector.Record) error {
 	if err := s.opts.Detector.Remove(rec.KeyID, rec.Window, rec.Counter); err != nil {
-		return fmt.Errorf("removing spent sequence from the detector: %w", err)
+		return fmt.Errorf("removing sequence from the detector: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) markSpent(rec detector.Record) error {
+	if err := s.opts.Detector.MarkSpent(rec.KeyID, rec.Window, rec.Counter); err != nil {
+		return fmt.Errorf("marking sequence spent in the detector: %w", err)
 	}
 	return nil
 }

@@ -208,8 +208,8 @@ func TestHandleGrantsOnceThenRefusesReplay(t *testing.T) {
 	if g.addr != netip.MustParseAddr("10.77.0.2") || g.ttl != k.Open || len(g.svcs) != 1 || g.svcs[0].Port != 22 || g.key != "laptop" {
 		t.Fatalf("grant %+v", g)
 	}
-	if len(det.removed) != 1 || det.removed[0].Window != seq.Window {
-		t.Fatalf("spent sequence not removed from the kernel: %+v", det.removed)
+	if loaded, spent := det.spentOf(seq.KeyID, seq.Window, seq.Counter); !loaded || !spent || len(det.removed) != 0 {
+		t.Fatalf("spent sequence: loaded %v, spent %v, removed %+v; want it kept in the kernel, marked spent", loaded, spent, det.removed)
 	}
 
 	// The same sequence again, from anyone: refused.
@@ -224,14 +224,12 @@ func TestHandleGrantsOnceThenRefusesReplay(t *testing.T) {
 		t.Fatalf("stats %+v", s.Stats())
 	}
 
-	// A refresh must not load the spent sequence again.
+	// A refresh keeps the spent sequence as spent.
 	if err := s.Refresh(); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range det.loaded() {
-		if q.Window == seq.Window && q.Counter == seq.Counter {
-			t.Fatal("spent sequence reloaded into the kernel")
-		}
+	if loaded, spent := det.spentOf(seq.KeyID, seq.Window, seq.Counter); !loaded || !spent {
+		t.Fatalf("after a refresh the spent sequence is loaded %v, spent %v; want both", loaded, spent)
 	}
 }
 
@@ -255,8 +253,11 @@ func TestSpentSurvivesRestart(t *testing.T) {
 	if err := s2.SetKeys([]config.Key{k}); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(det2.loaded()); n != 2 {
-		t.Fatalf("restarted server loaded %d sequences, want 2 (the spent one left out)", n)
+	if n := len(det2.loaded()); n != 3 {
+		t.Fatalf("restarted server loaded %d sequences, want 3 (the spent one as spent)", n)
+	}
+	if loaded, spent := det2.spentOf(det2.loaded()[0].KeyID, seq.Window, seq.Counter); !loaded || !spent {
+		t.Fatalf("restarted server: spent sequence loaded %v, spent %v; want both", loaded, spent)
 	}
 	rec.KeyID = det2.loaded()[0].KeyID
 	if err := s2.Handle(rec); err != nil {
@@ -419,7 +420,7 @@ func logLines(t *testing.T, b *bytes.Buffer) []map[string]any {
 
 var decisions = map[string]bool{
 	"access granted":                        true,
-	"replayed knock refused":                true,
+	"replay refused":                        true,
 	"knock outside its time window refused": true,
 	"knock for an unknown key refused":      true,
 	"grant failed":                          true,
@@ -459,16 +460,17 @@ func TestEveryRecordIsOneDecision(t *testing.T) {
 		want string
 	}{
 		{rec(cur, 0), nil, "access granted"},
-		{rec(cur, 0), nil, "replayed knock refused"},
+		{rec(cur, 0), nil, "replay refused"},
 		{rec(cur-3, 0), nil, "knock outside its time window refused"},
 		{rec(cur+2, 0), nil, "knock outside its time window refused"},
 		{detector.Record{Source: src, KeyID: id + 100, Window: cur}, nil, "knock for an unknown key refused"},
 		{rec(cur, 1), func() { sp.setFail(syscall.ENOSPC) }, "grant failed"},
 		// Space freed: the same knock works, it was never recorded.
 		{rec(cur, 1), func() { sp.setFail(nil) }, "access granted"},
-		{rec(cur, 2), func() { fw.setFail(errors.New("netlink: no buffer space")) }, "grant failed"},
+		// Window cur+1: "replay refused" is logged once a minute per key and window.
+		{rec(cur+1, 2), func() { fw.setFail(errors.New("netlink: no buffer space")) }, "grant failed"},
 		// A failed Allow still spent the use: the same sequence again is a replay, not a grant.
-		{rec(cur, 2), func() { fw.setFail(nil) }, "replayed knock refused"},
+		{rec(cur+1, 2), func() { fw.setFail(nil) }, "replay refused"},
 		{rec(cur-1, 3), nil, "access granted"},
 	}
 	for i, st := range steps {

@@ -95,11 +95,11 @@ func writeKeys(dir string, n int) ([]psk.Key, error) {
 	return keys, nil
 }
 
-var timingLine = regexp.MustCompile(`msg="grant timing".* spend_us=([0-9.]+) allow_us=([0-9.]+) remove_us=([0-9.]+)`)
+var timingLine = regexp.MustCompile(`msg="grant timing".* spend_us=([0-9.]+) allow_us=([0-9.]+) mark_us=([0-9.]+)`)
 
 // grantTiming adds hypd's own account of its grants (its debug line "grant timing"): from the
 // record in hand to the use appended to the spent log, to the element in nftables, to the
-// sequence gone from the kernel.
+// sequence marked spent in the kernel.
 func (b *bench) grantTiming(out string) {
 	var spend, allow, remove []float64
 	for _, m := range timingLine.FindAllStringSubmatch(out, -1) {
@@ -116,7 +116,7 @@ func (b *bench) grantTiming(out string) {
 	}{
 		{"record read → use appended to the spent log (disk)", spend},
 		{"→ element added to the nftables set (Allow)", allow},
-		{"→ sequence removed from the kernel maps (after the port is open)", remove},
+		{"→ sequence marked spent in the kernel maps (after the port is open)", remove},
 	} {
 		slices.Sort(st.v)
 		r := row{"hypd", "inside a grant: " + st.what, fmt.Sprintf("median %.0f µs, p99 %.0f µs", st.v[len(st.v)/2], st.v[max(0, (len(st.v)*99+99)/100-1)])}

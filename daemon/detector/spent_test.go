@@ -1,0 +1,136 @@
+package detector
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+// markSpent is the fake kernel's copy of mapsKernel.markSpent.
+func (k *fakeKernel) markSpent(id, gen uint32) error {
+	if k.fail != nil && k.fail("spent") {
+		return errors.New("injected spent failure")
+	}
+	s, ok := k.slots[id]
+	if !ok || s.gen != gen {
+		return errors.New("no such slot")
+	}
+	s.seq.Spent = true
+	k.slots[id] = s
+	k.log = append(k.log, "spent")
+	return nil
+}
+
+// TestMarkSpentKeepsSlotAndGen: a spent sequence stays in its slot with its generation (a
+// source part-way through it keeps its progress, a record of it stays valid), flagged spent, and
+// a second mark or one of a sequence not loaded changes nothing.
+func TestMarkSpentKeepsSlotAndGen(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(16)
+	seqs := []Sequence{
+		{KeyID: 1, Window: 10, Counter: 0, Ports: []uint16{100, 200, 300}},
+		{KeyID: 1, Window: 10, Counter: 1, Ports: []uint16{101, 201, 301}},
+	}
+	if err := tab.set(k, seqs); err != nil {
+		t.Fatal(err)
+	}
+	id := tab.byIdent[newIdent(1, 10, 0)]
+	gen := tab.slots[id].gen
+	if err := tab.markSpent(k, newIdent(1, 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := tab.lookup(id, gen)
+	if !ok || !got.Spent {
+		t.Fatalf("after markSpent slot %d gen %d: %+v %v; want it there, spent", id, gen, got, ok)
+	}
+	if !k.slots[id].seq.Spent || k.slots[id].gen != gen {
+		t.Errorf("kernel slot %d: %+v; want spent with gen %d", id, k.slots[id], gen)
+	}
+	if tab.len() != 2 {
+		t.Errorf("len = %d after markSpent, want 2 (a spent sequence stays loaded)", tab.len())
+	}
+	k.log = nil
+	if err := tab.markSpent(k, newIdent(1, 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.markSpent(k, newIdent(9, 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.log) != 0 {
+		t.Errorf("marking again or marking an unknown sequence wrote %v", k.log)
+	}
+	k.check(t, tab)
+
+	// A whole set that says the same (spent) changes nothing; one that says not spent replaces it.
+	seqs[0].Spent = true
+	k.log = nil
+	if err := tab.set(k, seqs); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.log) != 0 {
+		t.Errorf("set with the same spent flag wrote %v", k.log)
+	}
+	seqs[0].Spent = false
+	if err := tab.set(k, seqs); err != nil {
+		t.Fatal(err)
+	}
+	nid := tab.byIdent[newIdent(1, 10, 0)]
+	if got, _ := tab.lookup(nid, tab.slots[nid].gen); got.Spent {
+		t.Error("set with Spent false left the sequence spent")
+	}
+}
+
+// TestMarkSpentFailureKeepsItLive: a failed kernel write leaves the table saying what the kernel
+// has (not spent), so a later mark tries again.
+func TestMarkSpentFailureKeepsItLive(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(4)
+	if err := tab.set(k, []Sequence{{KeyID: 1, Window: 10, Ports: []uint16{100, 200}}}); err != nil {
+		t.Fatal(err)
+	}
+	k.fail = func(op string) bool { return op == "spent" }
+	if err := tab.markSpent(k, newIdent(1, 10, 0)); err == nil {
+		t.Fatal("markSpent succeeded with the kernel write failing")
+	}
+	id := tab.byIdent[newIdent(1, 10, 0)]
+	if tab.slots[id].spent {
+		t.Error("the table says spent though the kernel write failed")
+	}
+	k.fail = nil
+	if err := tab.markSpent(k, newIdent(1, 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if !tab.slots[id].spent || !k.slots[id].seq.Spent {
+		t.Error("the second mark did not take")
+	}
+}
+
+// TestSpentGoLastAtAFirstPort: where more than bpf.K sequences start at one port, the kernel's
+// entry lists the live ones first, so spent sequences never crowd out one that can still open.
+func TestSpentGoLastAtAFirstPort(t *testing.T) {
+	k := newFakeKernel()
+	tab := newTable(32)
+	var seqs []Sequence
+	for c := range uint32(10) {
+		seqs = append(seqs, Sequence{KeyID: 1, Window: 10, Counter: c, Ports: []uint16{500, uint16(600 + c)}})
+	}
+	if err := tab.set(k, seqs); err != nil {
+		t.Fatal(err)
+	}
+	for c := range uint32(3) {
+		if err := tab.markSpent(k, newIdent(1, 10, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := k.ports[500]
+	if len(listed) != 8 || k.counts[500] != 10 {
+		t.Fatalf("port 500 lists %d ids, count %d; want 8 of 10", len(listed), k.counts[500])
+	}
+	var counters []uint32
+	for _, id := range listed {
+		counters = append(counters, tab.slots[id].counter)
+	}
+	if want := []uint32{3, 4, 5, 6, 7, 8, 9, 0}; !slices.Equal(counters, want) {
+		t.Errorf("port 500 lists counters %v, want %v (live first, in order, then spent)", counters, want)
+	}
+}
