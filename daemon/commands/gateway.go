@@ -154,7 +154,9 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	noInterface := err == nil && len(cfg.Interfaces) == 0
 	if noInterface {
 		err = usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
-		g.configFailed = true
+		// A config file that names no interface is a configuration error like any other (at
+		// boot, hide what is known); a command line without --interface is a usage error.
+		g.configFailed = g.configPath != ""
 	}
 	if err != nil {
 		if !g.configFailed {
