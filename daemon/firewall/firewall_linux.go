@@ -249,7 +249,7 @@ func (f *Firewall) reconcile() error {
 		ch := want[name]
 		// Also for a kept chain: adding it again restores a policy someone changed.
 		c.AddChain(ch)
-		rules := forwardRules()
+		rules := forwardRules(f.cfg.Stealth)
 		if name == chainInput {
 			rules = inputRules(f.cfg.Stealth)
 		}
@@ -276,7 +276,7 @@ func (f *Firewall) recordGoldenLocked(chains map[string]*nftables.Chain) error {
 		if err != nil {
 			return err
 		}
-		want := forwardRules()
+		want := forwardRules(f.cfg.Stealth)
 		if name == chainInput {
 			want = inputRules(f.cfg.Stealth)
 		}

@@ -124,6 +124,8 @@ func exprName(e expr.Any) string {
 		return "bitwise"
 	case *expr.Counter:
 		return "counter"
+	case *expr.Reject:
+		return "reject"
 	}
 	return fmt.Sprintf("%T", e)
 }

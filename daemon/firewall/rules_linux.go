@@ -25,10 +25,11 @@ const (
 // chainPriority is filter (0) minus 10. Our chains must run after conntrack
 // (-200) so `ct state` is known, and after DNAT (-100) for forwarded flows.
 // Running just before the usual filter tables (firewalld, ufw, iptables-nft
-// and most hand-written `inet filter` tables sit at 0) means our drop comes
-// first: a later chain's `reject` can never answer a probe with an RST or
-// ICMP error and betray a protected or stealthed port, and the other
-// tables' counters and logs do not see packets we drop anyway.
+// and most hand-written `inet filter` tables sit at 0) means our verdict
+// comes first: in stealth mode a later chain's `reject` can never answer a
+// probe with an RST or ICMP error and betray a protected or stealthed port,
+// without it our reject answers as the kernel does for an unused port, and
+// the other tables' counters and logs do not see packets we refuse anyway.
 const chainPriority nftables.ChainPriority = -10
 
 // Register numbers as the kernel names them. A concatenated key is loaded
@@ -245,16 +246,53 @@ func dhcpv6Rule() []expr.Any {
 	)
 }
 
+// maxKnockUDPLen is the UDP length (header included) of the largest datagram the XDP knock
+// detector takes for a possible knock: 8 bytes of header and at most 16 of payload
+// (MAX_PAYLOAD in bpf/knock.c, docs/protocol.md 4).
+const maxKnockUDPLen = 8 + 16
+
+// protectedRules answer a probe of a protected port that holds no grant. In stealth mode every
+// unlisted port is silent, so they drop. Otherwise an unused port of the host is closed, and a
+// protected one must look the same: the kernel answers a TCP segment to a closed port with an
+// RST and a UDP datagram with an ICMP port unreachable, and nftables' reject sends both through
+// the kernel's own senders (nf_send_reset builds the RST as tcp_v4/v6_send_reset does; the ICMP
+// errors go through icmp_send/icmpv6_send, so they share the kernel's per-peer ICMP rate limit
+// with the unused ports'). Checksum errors and RSTs draw nothing from either. One exception:
+// the XDP detector drops, unanswered, every knock-sized datagram (payload 0..16 bytes) to the
+// gateway's other ports, but lets those to a configured UDP service through to the stack; a
+// knock-sized datagram to a protected UDP port is dropped here so that it, too, draws nothing.
+func protectedRules(original, stealth bool) [][]expr.Any {
+	drop := serviceRule(setProtected, original, expr.VerdictDrop, true)
+	if stealth {
+		return [][]expr.Any{drop}
+	}
+	lookup := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, original),
+		&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
+	}
+	tcp := append(l4proto(protoTCP), lookup...)
+	tcp = append(tcp, &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	udp := append(l4proto(protoUDP), lookup...)
+	udp = append(udp,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 4, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpGt, Register: reg1, Data: binaryutil.BigEndian.PutUint16(maxKnockUDPLen)},
+		&expr.Counter{},
+		&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH},
+	)
+	return [][]expr.Any{tcp, udp, drop}
+}
+
 // inputRules is the input chain. Order matters: accepts for traffic we never
-// touch come first, grants before the protected drop, stealth last.
+// touch come first, grants before the protected reject or drop, stealth last.
 func inputRules(stealth bool) [][]expr.Any {
 	rules := [][]expr.Any{
 		append(ctEstablished(), verdict(expr.VerdictAccept)),
 		append(iifLoopback(), verdict(expr.VerdictAccept)),
 		allowRule(false, false),
 		allowRule(true, false),
-		serviceRule(setProtected, false, expr.VerdictDrop, true),
 	}
+	rules = append(rules, protectedRules(false, stealth)...)
 	if stealth {
 		// Drop, not reject: a reject answers, and an answer tells a scanner
 		// the port differs from a silent one. ICMP and ICMPv6 are never
@@ -275,13 +313,16 @@ func inputRules(stealth bool) [][]expr.Any {
 // forwardRules is the forward chain. It protects only flows the gateway
 // DNATed (port forwards to a host behind it, such as a VPN server): plain
 // routed traffic, including the LAN's own connections out to port 22
-// somewhere on the internet, must never be touched.
-func forwardRules() [][]expr.Any {
-	return [][]expr.Any{
+// somewhere on the internet, must never be touched. A probe of a forwarded
+// protected port is answered as one of the gateway's unused ports would be:
+// conntrack reverses the DNAT on the reject's RST or ICMP error, so it comes
+// from the address and port the prober tried.
+func forwardRules(stealth bool) [][]expr.Any {
+	rules := [][]expr.Any{
 		append(ctEstablished(), verdict(expr.VerdictAccept)),
 		append(ctNotDNAT(), verdict(expr.VerdictAccept)),
 		allowRule(false, true),
 		allowRule(true, true),
-		serviceRule(setProtected, true, expr.VerdictDrop, true),
 	}
+	return append(rules, protectedRules(true, stealth)...)
 }

@@ -1,0 +1,135 @@
+package firewall
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wantForwardStealth is the forward chain in stealth mode: a forwarded protected port is as
+// silent as the rest.
+var wantForwardStealth = []string{
+	"ct state established,related accept",
+	"ct status ! dnat accept",
+	"ip saddr . meta l4proto . ct original proto-dst @allow4 accept",
+	"ip6 saddr . meta l4proto . ct original proto-dst @allow6 accept",
+	"meta l4proto . ct original proto-dst @protected counter drop",
+}
+
+// mustRefuse dials and wants the answer an unused port gets: an RST (connection refused).
+func mustRefuse(t *testing.T, ns *testNS, to netip.Addr, port uint16, why string) {
+	t.Helper()
+	c, err := dial(t, ns, to, port)
+	if err == nil {
+		c.Close()
+		t.Errorf("%s: connect to %s port %d succeeded, want it refused", why, to, port)
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("%s: connect to %s port %d: %v, want connection refused (an RST, as for an unused port)", why, to, port, err)
+	}
+}
+
+// udpProbeLen sends one datagram of n bytes from ns and returns what the read saw: ECONNREFUSED
+// for an ICMP port unreachable, a timeout for no answer.
+func udpProbeLen(t *testing.T, ns *testNS, to netip.Addr, port uint16, n int) error {
+	t.Helper()
+	var c net.Conn
+	if err := ns.do(func() (err error) {
+		c, err = net.Dial("udp", netip.AddrPortFrom(to, port).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(probeTimeout))
+	if _, err := c.Write(make([]byte, n)); err != nil {
+		return err
+	}
+	_, err := c.Read(make([]byte, 16))
+	return err
+}
+
+// TestProtectedAnswersLikeUnused: without stealth a protected TCP port is refused with an RST and
+// a protected UDP port answers a datagram too long to be a knock with an ICMP port unreachable,
+// exactly as the unused ports beside them do, over IPv4 and IPv6, although both services listen.
+// A knock-sized datagram to the protected UDP port draws nothing (the XDP detector drops those to
+// every other port), and a grant still opens both.
+func TestProtectedAnswersLikeUnused(t *testing.T) {
+	const (
+		tcpPort, udpPort = 2222, 3332
+		unusedTCP        = tcpPort + 1
+		unusedUDP        = udpPort + 1
+	)
+	p := newPair(t)
+	echoServer(t, p.gw, tcpPort)
+	var udp net.PacketConn
+	if err := p.gw.do(func() (err error) {
+		udp, err = net.ListenPacket("udp", "[::]:3332")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+	go func() { // answers every datagram, so a reply proves the datagram got through
+		b := make([]byte, 1500)
+		for {
+			n, from, err := udp.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			udp.WriteTo(b[:n], from)
+		}
+	}()
+	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", tcpPort}, {"udp", udpPort}}})
+
+	for _, tc := range []struct {
+		name     string
+		gw, from netip.Addr
+	}{{"ipv4", gw4, cl4}, {"ipv6", gw6, cl6}} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustRefuse(t, p.cl, tc.gw, unusedTCP, "unused tcp port")
+			mustRefuse(t, p.cl, tc.gw, tcpPort, "protected tcp port, no grant")
+			for _, port := range []uint16{unusedUDP, udpPort} {
+				if err := udpProbeLen(t, p.cl, tc.gw, port, 17); !errors.Is(err, syscall.ECONNREFUSED) {
+					t.Errorf("udp port %d, 17 bytes: %v, want ICMP port unreachable (connection refused)", port, err)
+				}
+			}
+			for _, n := range []int{0, 1, 16} {
+				if err := udpProbeLen(t, p.cl, tc.gw, udpPort, n); err == nil || !isTimeout(err) {
+					t.Errorf("protected udp port, knock-sized datagram of %d bytes: %v, want no answer", n, err)
+				}
+			}
+
+			if err := f.Allow(tc.from, []Service{{"tcp", tcpPort}, {"udp", udpPort}}, time.Minute, "test"); err != nil {
+				t.Fatal(err)
+			}
+			mustConnect(t, p.cl, tc.gw, tcpPort, "granted").Close()
+			for _, n := range []int{1, 17} {
+				if err := udpProbeLen(t, p.cl, tc.gw, udpPort, n); err != nil {
+					t.Errorf("protected udp port, granted, %d bytes: %v, want the service's echo", n, err)
+				}
+			}
+			if _, err := f.Revoke(tc.from); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestStealthProtectedSilent: with stealth the protected ports draw nothing at all, whatever the
+// datagram's size.
+func TestStealthProtectedSilent(t *testing.T) {
+	p := newPair(t)
+	echoServer(t, p.gw, 2222)
+	openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}, {"udp", 3332}}, Stealth: true})
+	for _, gw := range []netip.Addr{gw4, gw6} {
+		mustDrop(t, p.cl, gw, 2222, "stealth, protected tcp port")
+		for _, n := range []int{1, 17, 100} {
+			if err := udpProbeLen(t, p.cl, gw, 3332, n); err == nil || !isTimeout(err) {
+				t.Errorf("stealth, protected udp port on %s, %d bytes: %v, want no answer", gw, n, err)
+			}
+		}
+	}
+}
