@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/nftables"
@@ -33,6 +34,8 @@ type Firewall struct {
 	// golden holds, per chain, the shape of each rule as the kernel reported it right after
 	// reconcile built it: Drift compares against this. Guarded by mu.
 	golden map[string][]string
+	// checks counts drift checks (see Checks); atomic, so reading it never waits for mu.
+	checks atomic.Uint64
 }
 
 // Open connects to nftables in cfg.NetNS and makes the table match cfg in
