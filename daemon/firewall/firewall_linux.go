@@ -36,6 +36,9 @@ type Firewall struct {
 	golden map[string][]string
 	// checks counts drift checks (see Checks); atomic, so reading it never waits for mu.
 	checks atomic.Uint64
+	// renewInPlace: the kernel resets the timeout of an element added again (Linux 6.10 and
+	// later), so Allow is one message. Set by open before the Firewall is shared; read-only after.
+	renewInPlace bool
 }
 
 // Open connects to nftables in cfg.NetNS and makes the table match cfg in
@@ -78,7 +81,52 @@ func open(cfg Config, dial nltest.Func) (*Firewall, error) {
 	if err := f.reconcile(); err != nil {
 		return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
 	}
+	if dial == nil {
+		if f.renewInPlace, err = f.probeRenewInPlace(); err != nil {
+			return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
+		}
+	}
 	return f, nil
+}
+
+// probeKey is the allow4 element probeRenewInPlace uses: 0.0.0.0 . tcp . 0, a grant no packet
+// can use (no TCP segment goes to port 0, and input never sees 0.0.0.0 as a TCP source).
+var probeKey = []byte{0, 0, 0, 0, protoTCP, 0, 0, 0, 0, 0, 0, 0}
+
+// probeRenewInPlace finds out whether adding an existing grant again gives it the new timeout
+// (Linux 6.10 and later: "set element timeout update"), or keeps the old one: it adds a probe
+// element with a short timeout, adds it again with a long one, reads back the time it has left,
+// and deletes it.
+func (f *Firewall) probeRenewInPlace() (bool, error) {
+	const short, long = 10 * time.Second, time.Hour
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.conn
+	for _, ttl := range []time.Duration{short, long} {
+		if err := c.SetAddElements(f.allow4, []nftables.SetElement{{Key: probeKey, Timeout: ttl}}); err != nil {
+			return false, fmt.Errorf("probing grant renewal: %w", err)
+		}
+		if err := c.Flush(); err != nil {
+			return false, fmt.Errorf("probing grant renewal: %w", err)
+		}
+	}
+	elems, err := c.GetSetElements(f.allow4)
+	if err != nil {
+		return false, fmt.Errorf("probing grant renewal: listing set %s: %w", f.allow4.Name, err)
+	}
+	renewed := false
+	for _, e := range elems {
+		if slices.Equal(e.Key, probeKey) {
+			renewed = e.Expires > short
+		}
+	}
+	if err := c.SetDeleteElements(f.allow4, []nftables.SetElement{{Key: probeKey}}); err != nil {
+		return false, fmt.Errorf("probing grant renewal: %w", err)
+	}
+	if err := c.Flush(); err != nil {
+		return false, fmt.Errorf("probing grant renewal: deleting the probe: %w", err)
+	}
+	return renewed, nil
 }
 
 // Set IDs only matter inside the batch that creates the set (a rule or
@@ -326,11 +374,12 @@ func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration, key string) 
 
 // Allow opens svcs to addr for ttl, or renews an existing grant to ttl from now.
 //
-// Renewal is add, delete, add in one batch: the first add makes sure the
-// element exists (so the delete cannot fail), the delete and second add
-// reset its timeout. Kernels since 6.10 update the timeout of an existing
-// element on a plain add, older ones keep the old one; this way works on
-// both and the element is never absent from the point of view of packets.
+// Kernels since 6.10 update the timeout of an existing element on a plain add
+// (open probes for it), so there a grant is one message. Older ones keep the
+// old timeout; there renewal is add, delete, add in one batch: the first add
+// makes sure the element exists (so the delete cannot fail), the delete and
+// second add reset its timeout. Either way the element is never absent from
+// the point of view of packets.
 //
 // Key names the key that granted; it is the elements' comment, so Grants (and `nft list`) show it.
 func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
@@ -353,6 +402,15 @@ func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key
 	defer f.mu.Unlock()
 	if f.closed {
 		return fmt.Errorf("allowing %s: firewall closed", addr)
+	}
+	if f.renewInPlace {
+		if err := f.conn.SetAddElements(set, elems); err != nil {
+			return fmt.Errorf("allowing %s: %w", addr, err)
+		}
+		if err := f.conn.Flush(); err != nil {
+			return fmt.Errorf("allowing %s: %w", addr, err)
+		}
+		return nil
 	}
 	var last error
 	// The one way this batch can fail on its own is an element that expired
