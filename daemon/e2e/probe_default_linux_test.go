@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // nmapPorts is the part of nmap's XML output the default-mode tests read: per port the state,
@@ -131,6 +134,129 @@ func TestProbeDefaultScanSeesProtectedLikeUnused(t *testing.T) {
 		}
 		if !strings.HasPrefix(b, want) {
 			t.Errorf("nmap %s over %s: unused port %d is %q, want %s...)", r.scan, r.family, below, b, want)
+		}
+	}
+}
+
+// answerRE finds the tcpdump fields that differ between any two answers, whoever sends them:
+// checksums (a veth leaves them to offload), ack numbers (the probes' random sequence numbers),
+// ports, and the flow label's value (a hash of the flow: only its presence must match).
+var answerRE = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`cksum 0x[0-9a-f]+ \((correct|incorrect -> 0x[0-9a-f]+)\)`), "cksum"},
+	{regexp.MustCompile(`\[(bad udp cksum 0x[0-9a-f]+ -> 0x[0-9a-f]+!|udp sum ok)\] `), ""},
+	{regexp.MustCompile(`\[icmp6 sum ok\] `), ""},
+	{regexp.MustCompile(`ack \d+`), "ack A"},
+	{regexp.MustCompile(`flowlabel 0x[0-9a-f]+`), "flowlabel L"},
+	{regexp.MustCompile(`(\d+\.\d+\.\d+\.\d+|[0-9a-f]*:[0-9a-f:]*[0-9a-f])\.\d+`), "$1.PORT"},
+	{regexp.MustCompile(`port \d+`), "port P"},
+}
+
+// icmpIDRE: the IP ID of an ICMP error, and of the datagram it quotes, count up per message.
+var icmpIDRE = regexp.MustCompile(`id \d+`)
+
+// TestProbeAnswersAreTheKernels: without stealth, the RST that refuses a SYN to a protected port
+// and the ICMP error that answers a datagram to it are, field by field as tcpdump -v prints
+// them, the answers the kernel sends for the unused port beside it (TTL or hop limit, IP ID and
+// DF, TOS, window, flags, flow label, the quoted datagram), over IPv4 and IPv6.
+func TestProbeAnswersAreTheKernels(t *testing.T) {
+	const unused = servicePort - 1
+	g := newGateway(t, 61)
+	l := g.lab
+	g.newKey("laptop", l.GatewayIP())
+	udp, err := l.Gateway.ListenPacket("udp", fmt.Sprintf(":%d", servicePort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	g.start("--services", fmt.Sprintf("tcp/%d,udp/%d", servicePort, servicePort), "--open", "30s")
+	mac, err := l.Gateway.MAC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the gateway sends: TCP, and ICMP errors (ICMPv6 types below 128, so no neighbour discovery).
+	filter := fmt.Sprintf("ether src %s and ((ip and (tcp or icmp)) or (ip6 and (tcp or (icmp6 and ip6[40] < 128))))", mac)
+	p, err := l.Attacker.Start("tcpdump", "-l", "-n", "-t", "-v", "-i", netlab.Iface, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Kill() })
+	if err := p.WaitOutput("listening on", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	type probe struct {
+		family, kind string
+		port         uint16
+	}
+	var sent []probe
+	for _, to := range []netip.Addr{l.GatewayIP(), l.GatewayIP6()} {
+		family := "IPv4"
+		if to.Is6() {
+			family = "IPv6"
+		}
+		for _, port := range []uint16{unused, servicePort} {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			c, err := l.Attacker.Dial(ctx, "tcp", netip.AddrPortFrom(to, port), netip.Addr{})
+			cancel()
+			if err == nil {
+				c.Close()
+				t.Fatalf("%s tcp/%d: connected; want it refused", to, port)
+			}
+			sent = append(sent, probe{family, "RST", port})
+		}
+		for _, port := range []uint16{unused, servicePort} {
+			send(t, l.Attacker, netip.Addr{}, to, make([]byte, 32), port)
+			sent = append(sent, probe{family, "ICMP", port})
+		}
+	}
+	packets := func() []string {
+		var pkts []string
+		for _, line := range strings.Split(p.Output(), "\n") {
+			switch {
+			case line == "" || strings.HasPrefix(line, "tcpdump:") || strings.HasPrefix(line, "listening on"),
+				strings.Contains(line, "packets captured"), strings.Contains(line, "received by filter"), strings.Contains(line, "dropped by kernel"):
+			case strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t"):
+				if len(pkts) > 0 {
+					pkts[len(pkts)-1] += " " + strings.TrimSpace(line)
+				}
+			default:
+				pkts = append(pkts, line)
+			}
+		}
+		return pkts
+	}
+	waitfor.Until(3*time.Second, func() bool { return len(packets()) >= len(sent) })
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	pkts := packets()
+	if len(pkts) != len(sent) {
+		t.Fatalf("captured %d answers to %d probes:\n%s", len(pkts), len(sent), strings.Join(pkts, "\n"))
+	}
+	answer := map[probe]string{}
+	for i, pkt := range pkts {
+		if !strings.Contains(pkt+" ", fmt.Sprintf("port %d ", sent[i].port)) && !strings.Contains(pkt, fmt.Sprintf(".%d >", sent[i].port)) {
+			t.Fatalf("answer %d is not about port %d: %s", i+1, sent[i].port, pkt)
+		}
+		norm := pkt
+		for _, r := range answerRE {
+			norm = r.re.ReplaceAllString(norm, r.with)
+		}
+		if sent[i].kind == "ICMP" {
+			norm = icmpIDRE.ReplaceAllString(norm, "id N")
+		}
+		answer[sent[i]] = norm
+	}
+	for _, family := range []string{"IPv4", "IPv6"} {
+		for _, kind := range []string{"RST", "ICMP"} {
+			u, s := answer[probe{family, kind, unused}], answer[probe{family, kind, servicePort}]
+			t.Logf("%s %s: %s", family, kind, s)
+			if u != s {
+				t.Errorf("%s %s for protected port %d differs from the unused port %d's:\nprotected: %s\nunused:    %s", family, kind, servicePort, unused, s, u)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
@@ -36,6 +37,9 @@ type Firewall struct {
 	golden map[string][]string
 	// checks counts drift checks (see Checks); atomic, so reading it never waits for mu.
 	checks atomic.Uint64
+	// labels: how the kernel labels IPv6 flows in this namespace, for the output chain. Set by
+	// open before the Firewall is shared; read-only after.
+	labels flowLabels
 	// renewInPlace: the kernel resets the timeout of an element added again (Linux 6.10 and
 	// later), so Allow is one message. Set by open before the Firewall is shared; read-only after.
 	renewInPlace bool
@@ -76,6 +80,11 @@ func open(cfg Config, dial nltest.Func) (*Firewall, error) {
 		f.raw, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: cfg.NetNS})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("opening nftables netlink connection: %w", err), conn.CloseLasting())
+		}
+	}
+	if dial == nil {
+		if f.labels, err = readFlowLabels(cfg.NetNS); err != nil {
+			return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
 		}
 	}
 	if err := f.reconcile(); err != nil {
@@ -171,8 +180,11 @@ func (f *Firewall) serviceSet(name string) *nftables.Set {
 
 func (f *Firewall) chain(name string) *nftables.Chain {
 	hook := nftables.ChainHookInput
-	if name == chainForward {
+	switch name {
+	case chainForward:
 		hook = nftables.ChainHookForward
+	case chainOutput:
+		hook = nftables.ChainHookOutput
 	}
 	prio := chainPriority
 	policy := nftables.ChainPolicyAccept
@@ -184,6 +196,20 @@ func (f *Firewall) chain(name string) *nftables.Chain {
 		Priority: &prio,
 		Policy:   &policy,
 	}
+}
+
+// chainNames lists the chains of the table, in the order reconcile fills them.
+func chainNames() []string { return []string{chainInput, chainForward, chainOutput} }
+
+// rulesLocked returns the rules chain name must hold for the current config. f.mu must be held.
+func (f *Firewall) rulesLocked(name string) [][]expr.Any {
+	switch name {
+	case chainInput:
+		return inputRules(f.cfg.Stealth)
+	case chainForward:
+		return forwardRules(f.cfg.Stealth)
+	}
+	return outputRules(f.cfg.Stealth, f.labels)
 }
 
 // sameSet reports whether an existing set can be kept for want.
@@ -241,7 +267,10 @@ func (f *Firewall) reconcile() error {
 
 	// Chains first: deleting or flushing them drops their references to
 	// sets we may have to replace below.
-	want := map[string]*nftables.Chain{chainInput: f.chain(chainInput), chainForward: f.chain(chainForward)}
+	want := map[string]*nftables.Chain{}
+	for _, name := range chainNames() {
+		want[name] = f.chain(name)
+	}
 	keep := map[string]bool{}
 	for _, have := range haveChains {
 		if w, ok := want[have.Name]; ok && sameChain(have, w) {
@@ -296,15 +325,11 @@ func (f *Firewall) reconcile() error {
 		}
 	}
 
-	for _, name := range []string{chainInput, chainForward} {
+	for _, name := range chainNames() {
 		ch := want[name]
 		// Also for a kept chain: adding it again restores a policy someone changed.
 		c.AddChain(ch)
-		rules := forwardRules(f.cfg.Stealth)
-		if name == chainInput {
-			rules = inputRules(f.cfg.Stealth)
-		}
-		for _, r := range rules {
+		for _, r := range f.rulesLocked(name) {
 			c.AddRule(&nftables.Rule{Table: f.table, Chain: ch, Exprs: r})
 		}
 	}
@@ -327,10 +352,7 @@ func (f *Firewall) recordGoldenLocked(chains map[string]*nftables.Chain) error {
 		if err != nil {
 			return err
 		}
-		want := forwardRules(f.cfg.Stealth)
-		if name == chainInput {
-			want = inputRules(f.cfg.Stealth)
-		}
+		want := f.rulesLocked(name)
 		if len(rules) != len(want) {
 			return fmt.Errorf("chain %s changed while it was built: %d rules, want %d", name, len(rules), len(want))
 		}

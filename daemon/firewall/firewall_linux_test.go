@@ -154,13 +154,13 @@ func TestOpenBuildsTable(t *testing.T) {
 	if len(sets) != len(wantSets) {
 		t.Errorf("sets %v", sets)
 	}
-	wantChains := map[string]string{"input": "filter input accept -10", "forward": "filter forward accept -10"}
+	wantChains := map[string]string{"input": "filter input accept -10", "forward": "filter forward accept -10", "output": "filter output accept -10"}
 	for k, v := range wantChains {
 		if chains[k] != v {
 			t.Errorf("chain %s: %q, want %q", k, chains[k], v)
 		}
 	}
-	if len(chains) != 2 {
+	if len(chains) != 3 {
 		t.Errorf("chains %v", chains)
 	}
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, wantInput) {
@@ -358,7 +358,7 @@ func TestOpenReplacesForeignLayout(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{"chain forward -10 accept", "chain input -10 accept", "set allow4", "set allow6", "set protected", "set public"}
+	want := []string{"chain forward -10 accept", "chain input -10 accept", "chain output -10 accept", "set allow4", "set allow6", "set protected", "set public"}
 	if !slices.Equal(names, want) {
 		t.Errorf("objects %v, want %v", names, want)
 	}

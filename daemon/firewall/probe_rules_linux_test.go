@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -130,6 +131,30 @@ func TestStealthProtectedSilent(t *testing.T) {
 			if err := udpProbeLen(t, p.cl, gw, 3332, n); err == nil || !isTimeout(err) {
 				t.Errorf("stealth, protected udp port on %s, %d bytes: %v, want no answer", gw, n, err)
 			}
+		}
+	}
+}
+
+// TestOutputChainLabelsLikeTheKernel: the output chain labels our RSTs only where the kernel
+// labels its own (net.ipv6.auto_flowlabels 1, the default, or 3) and only without stealth.
+func TestOutputChainLabelsLikeTheKernel(t *testing.T) {
+	for _, c := range []struct {
+		auto    string
+		stealth bool
+		rules   int
+	}{{"1", false, 1}, {"3", false, 1}, {"0", false, 0}, {"2", false, 0}, {"1", true, 0}} {
+		ns := newNS(t)
+		ns.run(t, "sysctl", "-qw", "net.ipv6.auto_flowlabels="+c.auto)
+		f := openNS(t, ns, Config{Protected: []Service{ssh}, Stealth: c.stealth})
+		r := chainRules(t, ns, "hyp", "output")
+		if len(r) != c.rules {
+			t.Errorf("auto_flowlabels %s, stealth %v: output chain %q, want %d rules", c.auto, c.stealth, r, c.rules)
+		}
+		if len(r) == 1 && !strings.Contains(r[0], "jhash") {
+			t.Errorf("output rule %q: want it to set the label from a jhash", r[0])
+		}
+		if d, err := f.Drift(); err != nil || len(d) != 0 {
+			t.Errorf("auto_flowlabels %s, stealth %v: drift %v, %v", c.auto, c.stealth, d, err)
 		}
 	}
 }

@@ -126,6 +126,10 @@ func exprName(e expr.Any) string {
 		return "counter"
 	case *expr.Reject:
 		return "reject"
+	case *expr.Hash:
+		return "hash"
+	case *expr.Byteorder:
+		return "byteorder"
 	}
 	return fmt.Sprintf("%T", e)
 }

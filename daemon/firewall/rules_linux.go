@@ -20,6 +20,7 @@ const (
 	setPublic    = "public"
 	chainInput   = "input"
 	chainForward = "forward"
+	chainOutput  = "output"
 )
 
 // chainPriority is filter (0) minus 10. Our chains must run after conntrack
@@ -325,4 +326,60 @@ func forwardRules(stealth bool) [][]expr.Any {
 		allowRule(true, true),
 	}
 	return append(rules, protectedRules(true, stealth)...)
+}
+
+// ipv6 version 6, traffic class 0, flow label 0: the first word of the IPv6 header of an RST
+// from nftables' reject.
+var unlabelledIPv6 = []byte{0x60, 0, 0, 0}
+
+// flowLabelRule gives the RSTs our reject sends over IPv6 a flow label like the kernel's own. The
+// kernel labels the RST it sends for an unused port with a hash of the flow (net.ipv6.auto_flowlabels,
+// on by default); nftables' reject (nf_send_reset6) leaves the label 0, and that alone would tell
+// a protected port from an unused one. The rule matches only such RSTs: related to a connection
+// attempt on a protected port (reject attaches the attempt's conntrack entry to the RST, which
+// the kernel's own RSTs do not carry), and still unlabelled. It writes the whole first word of
+// the header: version 6, traffic class 0 as before, and a jhash of addresses and ports as the
+// label.
+//
+// meta nfproto ipv6 meta l4proto tcp @nh,0,32 0x60000000 ct state related
+// meta l4proto . ct original proto-dst @protected
+// @nh,0,32 set jhash ip6 saddr . ip6 daddr . tcp sport . tcp dport mod 2^20 seed S offset 0x60000000
+func flowLabelRule(fl flowLabels) []expr.Any {
+	mod, offset := uint32(1<<20), uint32(0x60000000)
+	if fl.stateless {
+		mod, offset = 1<<19, 0x60080000 // IPV6_FLOWLABEL_STATELESS_FLAG
+	}
+	const hashed = reg32_0 + 9 // after the 36-byte key in reg32_00..08
+	e := nfproto(true)
+	e = append(e, l4proto(protoTCP)...)
+	e = append(e,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: unlabelledIPv6},
+		&expr.Ct{Register: reg1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{
+			SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitRELATED),
+			Xor:  binaryutil.NativeEndian.PutUint32(0),
+		},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, true),
+		&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16},
+		&expr.Payload{DestRegister: unix.NFT_REG_2, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Payload{DestRegister: reg32_0 + 8, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 4},
+		&expr.Hash{SourceRegister: reg1, DestRegister: hashed, Length: 36, Modulus: mod, Seed: fl.seed, Offset: offset, Type: expr.HashTypeJenkins},
+		&expr.Byteorder{SourceRegister: hashed, DestRegister: hashed, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: hashed, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 4, CsumType: expr.CsumTypeNone},
+	)
+	return e
+}
+
+// outputRules is the output chain: only the flow label rule, when there are RSTs of ours to
+// label (not in stealth mode, and not where the kernel leaves its own unlabelled).
+func outputRules(stealth bool, fl flowLabels) [][]expr.Any {
+	if stealth || !fl.on {
+		return nil
+	}
+	return [][]expr.Any{flowLabelRule(fl)}
 }

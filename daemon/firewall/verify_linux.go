@@ -58,7 +58,7 @@ func (f *Firewall) driftLocked() ([]string, error) {
 			have[ch.Name] = ch
 		}
 	}
-	for _, cn := range []string{chainInput, chainForward} {
+	for _, cn := range chainNames() {
 		want := f.chain(cn)
 		ch, ok := have[cn]
 		delete(have, cn)
