@@ -32,7 +32,10 @@ const monitorReadBuffer = 1 << 20
 // socket (ENOBUFS: notifications were lost) is signalled as a change, so the lost ones are
 // checked too. stop ends the subscription and waits for its reader.
 func (f *Firewall) monitor() (<-chan struct{}, func(), error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: f.cfg.NetNS})
+	f.mu.Lock()
+	netnsFD := f.cfg.NetNS // Reconfigure replaces cfg, though never its namespace
+	f.mu.Unlock()
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
 	if err != nil {
 		return nil, func() {}, fmt.Errorf("opening nftables notification socket: %w", err)
 	}
