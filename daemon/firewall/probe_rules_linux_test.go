@@ -158,3 +158,67 @@ func TestOutputChainLabelsLikeTheKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedProtectedAnswersLikeUnused: a gateway DNATs tcp/2222 and udp/2222 to a host behind
+// it. Without a grant a connect is refused and a datagram too long to be a knock draws an ICMP
+// port unreachable, both from the gateway's address and port 2222 as the client tried them (the
+// client's socket takes them only if so), like an unused port of the gateway; a knock-sized
+// datagram draws nothing.
+func TestForwardedProtectedAnswersLikeUnused(t *testing.T) {
+	// client 10.77.1.2 -- 10.77.1.1 gateway 10.77.2.1 -- 10.77.2.2 server
+	p := newPair(t)
+	srv := newNS(t)
+	p.gw.run(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1", "netns", srv.Name)
+	p.gw.run(t, "ip", "addr", "add", "10.77.2.1/24", "dev", "veth1")
+	p.gw.run(t, "ip", "link", "set", "veth1", "up")
+	srv.run(t, "ip", "addr", "add", "10.77.2.2/24", "dev", "veth1")
+	srv.run(t, "ip", "link", "set", "veth1", "up")
+	p.gw.waitLinkUp(t, "veth1")
+	srv.waitLinkUp(t, "veth1")
+	srv.run(t, "ip", "route", "add", "default", "via", "10.77.2.1")
+	p.gw.run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	nftScript(t, p.gw, `table ip nat {
+		chain prerouting { type nat hook prerouting priority dstnat; meta l4proto { tcp, udp } th dport 2222 dnat to 10.77.2.2:22; }
+	}`)
+	echoServer(t, srv, 22)
+	var udp net.PacketConn
+	if err := srv.do(func() (err error) {
+		udp, err = net.ListenPacket("udp4", ":22")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+	go func() {
+		b := make([]byte, 1500)
+		for {
+			n, from, err := udp.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			udp.WriteTo(b[:n], from)
+		}
+	}()
+	if err := udpProbeLen(t, p.cl, gw4, 2222, 32); err != nil {
+		t.Fatalf("udp through the DNAT before the firewall: %v", err)
+	}
+
+	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}, {"udp", 2222}}})
+	mustRefuse(t, p.cl, gw4, 2223, "the gateway's unused port")
+	mustRefuse(t, p.cl, gw4, 2222, "DNATed protected tcp port, no grant")
+	for _, port := range []uint16{2223, 2222} {
+		if err := udpProbeLen(t, p.cl, gw4, port, 32); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("udp port %d, 32 bytes: %v, want ICMP port unreachable (connection refused)", port, err)
+		}
+	}
+	if err := udpProbeLen(t, p.cl, gw4, 2222, 8); err == nil || !isTimeout(err) {
+		t.Errorf("DNATed protected udp port, knock-sized datagram: %v, want no answer", err)
+	}
+	if err := f.Allow(cl4, []Service{{"tcp", 2222}, {"udp", 2222}}, time.Minute, "test"); err != nil {
+		t.Fatal(err)
+	}
+	mustConnect(t, p.cl, gw4, 2222, "DNATed protected port, granted").Close()
+	if err := udpProbeLen(t, p.cl, gw4, 2222, 8); err != nil {
+		t.Errorf("DNATed protected udp port, granted: %v, want the echo", err)
+	}
+}
