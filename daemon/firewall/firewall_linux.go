@@ -100,7 +100,7 @@ func open(cfg Config, dial nltest.Func) (*Firewall, error) {
 
 // probeKey is the allow4 element probeRenewInPlace uses: 0.0.0.0 . tcp . 0, a grant no packet
 // can use (no TCP segment goes to port 0, and input never sees 0.0.0.0 as a TCP source).
-var probeKey = []byte{0, 0, 0, 0, protoTCP, 0, 0, 0, 0, 0, 0, 0}
+func probeKey() []byte { return []byte{0, 0, 0, 0, protoTCP, 0, 0, 0, 0, 0, 0, 0} }
 
 // probeRenewInPlace finds out whether adding an existing grant again gives it the new timeout
 // (Linux 6.10 and later: "set element timeout update"), or keeps the old one: it adds a probe
@@ -111,8 +111,9 @@ func (f *Firewall) probeRenewInPlace() (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.conn
+	key := probeKey()
 	for _, ttl := range []time.Duration{short, long} {
-		if err := c.SetAddElements(f.allow4, []nftables.SetElement{{Key: probeKey, Timeout: ttl}}); err != nil {
+		if err := c.SetAddElements(f.allow4, []nftables.SetElement{{Key: key, Timeout: ttl}}); err != nil {
 			return false, fmt.Errorf("probing grant renewal: %w", err)
 		}
 		if err := c.Flush(); err != nil {
@@ -125,11 +126,11 @@ func (f *Firewall) probeRenewInPlace() (bool, error) {
 	}
 	renewed := false
 	for _, e := range elems {
-		if slices.Equal(e.Key, probeKey) {
+		if slices.Equal(e.Key, key) {
 			renewed = e.Expires > short
 		}
 	}
-	if err := c.SetDeleteElements(f.allow4, []nftables.SetElement{{Key: probeKey}}); err != nil {
+	if err := c.SetDeleteElements(f.allow4, []nftables.SetElement{{Key: key}}); err != nil {
 		return false, fmt.Errorf("probing grant renewal: %w", err)
 	}
 	if err := c.Flush(); err != nil {

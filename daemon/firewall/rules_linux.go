@@ -267,15 +267,15 @@ func protectedRules(original, stealth bool) [][]expr.Any {
 	if stealth {
 		return [][]expr.Any{drop}
 	}
-	lookup := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-		loadPort(reg32_0+1, original),
-		&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
+	lookup := func(proto byte) []expr.Any {
+		return append(l4proto(proto),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			loadPort(reg32_0+1, original),
+			&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
+		)
 	}
-	tcp := append(l4proto(protoTCP), lookup...)
-	tcp = append(tcp, &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
-	udp := append(l4proto(protoUDP), lookup...)
-	udp = append(udp,
+	tcp := append(lookup(protoTCP), &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	udp := append(lookup(protoUDP),
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 4, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpGt, Register: reg1, Data: binaryutil.BigEndian.PutUint16(maxKnockUDPLen)},
 		&expr.Counter{},
@@ -328,9 +328,9 @@ func forwardRules(stealth bool) [][]expr.Any {
 	return append(rules, protectedRules(true, stealth)...)
 }
 
-// ipv6 version 6, traffic class 0, flow label 0: the first word of the IPv6 header of an RST
-// from nftables' reject.
-var unlabelledIPv6 = []byte{0x60, 0, 0, 0}
+// unlabelledIPv6 is version 6, traffic class 0, flow label 0: the first word of the IPv6 header
+// of an RST from nftables' reject.
+func unlabelledIPv6() []byte { return []byte{0x60, 0, 0, 0} }
 
 // flowLabelRule gives the RSTs our reject sends over IPv6 a flow label like the kernel's own. The
 // kernel labels the RST it sends for an unused port with a hash of the flow (net.ipv6.auto_flowlabels,
@@ -354,7 +354,7 @@ func flowLabelRule(fl flowLabels) []expr.Any {
 	e = append(e, l4proto(protoTCP)...)
 	e = append(e,
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 4},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: unlabelledIPv6},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: unlabelledIPv6()},
 		&expr.Ct{Register: reg1, Key: expr.CtKeySTATE},
 		&expr.Bitwise{
 			SourceRegister: reg1, DestRegister: reg1, Len: 4,
