@@ -256,9 +256,12 @@ const maxKnockUDPLen = 8 + 16
 // unlisted port is silent, so they drop. Otherwise an unused port of the host is closed, and a
 // protected one must look the same: the kernel answers a TCP segment to a closed port with an
 // RST and a UDP datagram with an ICMP port unreachable, and nftables' reject sends both through
-// the kernel's own senders (nf_send_reset builds the RST as tcp_v4/v6_send_reset does; the ICMP
-// errors go through icmp_send/icmpv6_send, so they share the kernel's per-peer ICMP rate limit
-// with the unused ports'). Checksum errors and RSTs draw nothing from either. One exception:
+// the kernel's own code (nf_send_reset gives its RST the sequence numbers, flags, window, TTL or
+// hop limit, IP ID and DF of tcp_v4/v6_send_reset's; the ICMP errors are icmp_send/icmpv6_send's
+// own, under the same per-peer ICMP rate limit as the unused ports'). Checksum errors and RSTs draw nothing from either. Two differences
+// remain: nf_send_reset6 leaves the IPv6 flow label 0 (the output chain mends that, see
+// flowLabelRule), and the kernel copies a SYN's DSCP into its RST where reject sends 0 (nothing
+// in the RST's path still knows the SYN's; scanners send 0). One exception is ours to make:
 // the XDP detector drops, unanswered, every knock-sized datagram (payload 0..16 bytes) to the
 // gateway's other ports, but lets those to a configured UDP service through to the stack; a
 // knock-sized datagram to a protected UDP port is dropped here so that it, too, draws nothing.
