@@ -405,6 +405,8 @@ func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration, key string) 
 // the point of view of packets.
 //
 // Key names the key that granted; it is the elements' comment, so Grants (and `nft list`) show it.
+// A renewal in place keeps an element's comment: a grant renewed by another key still names the
+// key that opened it (with add, delete, add it names the last).
 func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
 	if ttl < time.Millisecond {
 		return fmt.Errorf("allowing %s: ttl %v: must be at least 1ms", addr, ttl)
