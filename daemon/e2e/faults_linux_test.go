@@ -322,7 +322,7 @@ func TestTableTamperingIsRepaired(t *testing.T) {
 		"nft flush table inet hyp",
 		"nft flush chain inet hyp input",
 		"nft flush chain inet hyp input; nft delete chain inet hyp input",
-		"nft delete rule inet hyp input handle $(nft -a list chain inet hyp input | awk '/@protected/ {print $NF}')",
+		"nft delete rule inet hyp input handle $(nft -a list chain inet hyp input | awk '/@protected/ {print $NF; exit}')",
 		"nft flush set inet hyp protected",
 		"nft insert rule inet hyp input accept",
 		"nft flush ruleset",

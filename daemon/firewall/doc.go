@@ -20,6 +20,10 @@
 //	    iif lo accept
 //	    meta nfproto ipv4 ip saddr . meta l4proto . th dport @allow4 accept
 //	    meta nfproto ipv6 ip6 saddr . meta l4proto . th dport @allow6 accept
+//	    # without Config.Stealth, answered as an unused port (see protectedRules):
+//	    meta l4proto tcp meta l4proto . th dport @protected counter reject with tcp reset
+//	    meta l4proto udp meta l4proto . th dport @protected udp length > 24 counter reject with icmpx port-unreachable
+//	    # the rest (knock-sized UDP; everything with Config.Stealth):
 //	    meta l4proto . th dport @protected counter drop
 //	    # only with Config.Stealth:
 //	    meta l4proto . th dport @public accept
@@ -33,11 +37,20 @@
 //	    ct status & dnat == 0 accept
 //	    meta nfproto ipv4 ip saddr . meta l4proto . ct original proto-dst @allow4 accept
 //	    meta nfproto ipv6 ip6 saddr . meta l4proto . ct original proto-dst @allow6 accept
+//	    # the same reject rules as input (not with Config.Stealth), by ct original proto-dst
 //	    meta l4proto . ct original proto-dst @protected counter drop
+//	  }
+//	  chain output {
+//	    type filter hook output priority -10; policy accept;
+//	    # without Config.Stealth, where net.ipv6.auto_flowlabels labels the kernel's own RSTs:
+//	    meta nfproto ipv6 meta l4proto tcp @nh,0,32 0x60000000 ct state related
+//	      meta l4proto . ct original proto-dst @protected
+//	      @nh,0,32 set jhash ip6 saddr . ip6 daddr . tcp sport . tcp dport mod 2^20 seed S offset 0x60000000
 //	  }
 //	}
 //
 // Only this table is ever created, changed or deleted. Netfilter runs every
-// base chain on a hook and a drop in any of them is final, so this table can
-// only take access away from the host's own firewall, never grant more.
+// base chain on a hook and a drop or reject in any of them is final, so this
+// table can only take access away from the host's own firewall, never grant
+// more.
 package firewall

@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
@@ -33,6 +35,14 @@ type Firewall struct {
 	// golden holds, per chain, the shape of each rule as the kernel reported it right after
 	// reconcile built it: Drift compares against this. Guarded by mu.
 	golden map[string][]string
+	// checks counts drift checks (see Checks); atomic, so reading it never waits for mu.
+	checks atomic.Uint64
+	// labels: how the kernel labels IPv6 flows in this namespace, for the output chain. Set by
+	// open before the Firewall is shared; read-only after.
+	labels flowLabels
+	// renewInPlace: the kernel resets the timeout of an element added again (Linux 6.10 and
+	// later), so Allow is one message. Set by open before the Firewall is shared; read-only after.
+	renewInPlace bool
 }
 
 // Open connects to nftables in cfg.NetNS and makes the table match cfg in
@@ -72,10 +82,61 @@ func open(cfg Config, dial nltest.Func) (*Firewall, error) {
 			return nil, errors.Join(fmt.Errorf("opening nftables netlink connection: %w", err), conn.CloseLasting())
 		}
 	}
+	if dial == nil {
+		if f.labels, err = readFlowLabels(cfg.NetNS); err != nil {
+			return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
+		}
+	}
 	if err := f.reconcile(); err != nil {
 		return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
 	}
+	if dial == nil {
+		if f.renewInPlace, err = f.probeRenewInPlace(); err != nil {
+			return nil, errors.Join(fmt.Errorf("setting up nftables table inet %s: %w", cfg.Table, err), f.closeConns())
+		}
+	}
 	return f, nil
+}
+
+// probeKey is the allow4 element probeRenewInPlace uses: 0.0.0.0 . tcp . 0, a grant no packet
+// can use (no TCP segment goes to port 0, and input never sees 0.0.0.0 as a TCP source).
+func probeKey() []byte { return []byte{0, 0, 0, 0, protoTCP, 0, 0, 0, 0, 0, 0, 0} }
+
+// probeRenewInPlace finds out whether adding an existing grant again gives it the new timeout
+// (Linux 6.10 and later: "set element timeout update"), or keeps the old one: it adds a probe
+// element with a short timeout, adds it again with a long one, reads back the time it has left,
+// and deletes it.
+func (f *Firewall) probeRenewInPlace() (bool, error) {
+	const short, long = 10 * time.Second, time.Hour
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.conn
+	key := probeKey()
+	for _, ttl := range []time.Duration{short, long} {
+		if err := c.SetAddElements(f.allow4, []nftables.SetElement{{Key: key, Timeout: ttl}}); err != nil {
+			return false, fmt.Errorf("probing grant renewal: %w", err)
+		}
+		if err := c.Flush(); err != nil {
+			return false, fmt.Errorf("probing grant renewal: %w", err)
+		}
+	}
+	elems, err := c.GetSetElements(f.allow4)
+	if err != nil {
+		return false, fmt.Errorf("probing grant renewal: listing set %s: %w", f.allow4.Name, err)
+	}
+	renewed := false
+	for _, e := range elems {
+		if slices.Equal(e.Key, key) {
+			renewed = e.Expires > short
+		}
+	}
+	if err := c.SetDeleteElements(f.allow4, []nftables.SetElement{{Key: key}}); err != nil {
+		return false, fmt.Errorf("probing grant renewal: %w", err)
+	}
+	if err := c.Flush(); err != nil {
+		return false, fmt.Errorf("probing grant renewal: deleting the probe: %w", err)
+	}
+	return renewed, nil
 }
 
 // Set IDs only matter inside the batch that creates the set (a rule or
@@ -120,8 +181,11 @@ func (f *Firewall) serviceSet(name string) *nftables.Set {
 
 func (f *Firewall) chain(name string) *nftables.Chain {
 	hook := nftables.ChainHookInput
-	if name == chainForward {
+	switch name {
+	case chainForward:
 		hook = nftables.ChainHookForward
+	case chainOutput:
+		hook = nftables.ChainHookOutput
 	}
 	prio := chainPriority
 	policy := nftables.ChainPolicyAccept
@@ -133,6 +197,20 @@ func (f *Firewall) chain(name string) *nftables.Chain {
 		Priority: &prio,
 		Policy:   &policy,
 	}
+}
+
+// chainNames lists the chains of the table, in the order reconcile fills them.
+func chainNames() []string { return []string{chainInput, chainForward, chainOutput} }
+
+// rulesLocked returns the rules chain name must hold for the current config. f.mu must be held.
+func (f *Firewall) rulesLocked(name string) [][]expr.Any {
+	switch name {
+	case chainInput:
+		return inputRules(f.cfg.Stealth)
+	case chainForward:
+		return forwardRules(f.cfg.Stealth)
+	}
+	return outputRules(f.cfg.Stealth, f.labels)
 }
 
 // sameSet reports whether an existing set can be kept for want.
@@ -190,7 +268,10 @@ func (f *Firewall) reconcile() error {
 
 	// Chains first: deleting or flushing them drops their references to
 	// sets we may have to replace below.
-	want := map[string]*nftables.Chain{chainInput: f.chain(chainInput), chainForward: f.chain(chainForward)}
+	want := map[string]*nftables.Chain{}
+	for _, name := range chainNames() {
+		want[name] = f.chain(name)
+	}
 	keep := map[string]bool{}
 	for _, have := range haveChains {
 		if w, ok := want[have.Name]; ok && sameChain(have, w) {
@@ -245,15 +326,11 @@ func (f *Firewall) reconcile() error {
 		}
 	}
 
-	for _, name := range []string{chainInput, chainForward} {
+	for _, name := range chainNames() {
 		ch := want[name]
 		// Also for a kept chain: adding it again restores a policy someone changed.
 		c.AddChain(ch)
-		rules := forwardRules()
-		if name == chainInput {
-			rules = inputRules(f.cfg.Stealth)
-		}
-		for _, r := range rules {
+		for _, r := range f.rulesLocked(name) {
 			c.AddRule(&nftables.Rule{Table: f.table, Chain: ch, Exprs: r})
 		}
 	}
@@ -276,10 +353,7 @@ func (f *Firewall) recordGoldenLocked(chains map[string]*nftables.Chain) error {
 		if err != nil {
 			return err
 		}
-		want := forwardRules()
-		if name == chainInput {
-			want = inputRules(f.cfg.Stealth)
-		}
+		want := f.rulesLocked(name)
 		if len(rules) != len(want) {
 			return fmt.Errorf("chain %s changed while it was built: %d rules, want %d", name, len(rules), len(want))
 		}
@@ -323,13 +397,16 @@ func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration, key string) 
 
 // Allow opens svcs to addr for ttl, or renews an existing grant to ttl from now.
 //
-// Renewal is add, delete, add in one batch: the first add makes sure the
-// element exists (so the delete cannot fail), the delete and second add
-// reset its timeout. Kernels since 6.10 update the timeout of an existing
-// element on a plain add, older ones keep the old one; this way works on
-// both and the element is never absent from the point of view of packets.
+// Kernels since 6.10 update the timeout of an existing element on a plain add
+// (open probes for it), so there a grant is one message. Older ones keep the
+// old timeout; there renewal is add, delete, add in one batch: the first add
+// makes sure the element exists (so the delete cannot fail), the delete and
+// second add reset its timeout. Either way the element is never absent from
+// the point of view of packets.
 //
 // Key names the key that granted; it is the elements' comment, so Grants (and `nft list`) show it.
+// A renewal in place keeps an element's comment: a grant renewed by another key still names the
+// key that opened it (with add, delete, add it names the last).
 func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
 	if ttl < time.Millisecond {
 		return fmt.Errorf("allowing %s: ttl %v: must be at least 1ms", addr, ttl)
@@ -350,6 +427,15 @@ func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key
 	defer f.mu.Unlock()
 	if f.closed {
 		return fmt.Errorf("allowing %s: firewall closed", addr)
+	}
+	if f.renewInPlace {
+		if err := f.conn.SetAddElements(set, elems); err != nil {
+			return fmt.Errorf("allowing %s: %w", addr, err)
+		}
+		if err := f.conn.Flush(); err != nil {
+			return fmt.Errorf("allowing %s: %w", addr, err)
+		}
+		return nil
 	}
 	var last error
 	// The one way this batch can fail on its own is an element that expired

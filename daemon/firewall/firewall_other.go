@@ -50,3 +50,6 @@ func (f *Firewall) Repair() ([]string, error) { return nil, errUnsupported }
 func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report func([]string, error)) error {
 	return errUnsupported
 }
+
+// Checks is always 0 on this platform.
+func (f *Firewall) Checks() uint64 { return 0 }

@@ -124,6 +124,12 @@ func exprName(e expr.Any) string {
 		return "bitwise"
 	case *expr.Counter:
 		return "counter"
+	case *expr.Reject:
+		return "reject"
+	case *expr.Hash:
+		return "hash"
+	case *expr.Byteorder:
+		return "byteorder"
 	}
 	return fmt.Sprintf("%T", e)
 }

@@ -20,15 +20,17 @@ const (
 	setPublic    = "public"
 	chainInput   = "input"
 	chainForward = "forward"
+	chainOutput  = "output"
 )
 
 // chainPriority is filter (0) minus 10. Our chains must run after conntrack
 // (-200) so `ct state` is known, and after DNAT (-100) for forwarded flows.
 // Running just before the usual filter tables (firewalld, ufw, iptables-nft
-// and most hand-written `inet filter` tables sit at 0) means our drop comes
-// first: a later chain's `reject` can never answer a probe with an RST or
-// ICMP error and betray a protected or stealthed port, and the other
-// tables' counters and logs do not see packets we drop anyway.
+// and most hand-written `inet filter` tables sit at 0) means our verdict
+// comes first: in stealth mode a later chain's `reject` can never answer a
+// probe with an RST or ICMP error and betray a protected or stealthed port,
+// without it our reject answers as the kernel does for an unused port, and
+// the other tables' counters and logs do not see packets we refuse anyway.
 const chainPriority nftables.ChainPriority = -10
 
 // Register numbers as the kernel names them. A concatenated key is loaded
@@ -245,16 +247,56 @@ func dhcpv6Rule() []expr.Any {
 	)
 }
 
+// maxKnockUDPLen is the UDP length (header included) of the largest datagram the XDP knock
+// detector takes for a possible knock: 8 bytes of header and at most 16 of payload
+// (MAX_PAYLOAD in bpf/knock.c, docs/protocol.md 4).
+const maxKnockUDPLen = 8 + 16
+
+// protectedRules answer a probe of a protected port that holds no grant. In stealth mode every
+// unlisted port is silent, so they drop. Otherwise an unused port of the host is closed, and a
+// protected one must look the same: the kernel answers a TCP segment to a closed port with an
+// RST and a UDP datagram with an ICMP port unreachable, and nftables' reject sends both through
+// the kernel's own code (nf_send_reset gives its RST the sequence numbers, flags, window, TTL or
+// hop limit, IP ID and DF of tcp_v4/v6_send_reset's; the ICMP errors are icmp_send/icmpv6_send's
+// own, under the same per-peer ICMP rate limit as the unused ports'). Checksum errors and RSTs draw nothing from either. Two differences
+// remain: nf_send_reset6 leaves the IPv6 flow label 0 (the output chain mends that, see
+// flowLabelRule), and the kernel copies a SYN's DSCP into its RST where reject sends 0 (nothing
+// in the RST's path still knows the SYN's; scanners send 0). One exception is ours to make:
+// the XDP detector drops, unanswered, every knock-sized datagram (payload 0..16 bytes) to the
+// gateway's other ports, but lets those to a configured UDP service through to the stack; a
+// knock-sized datagram to a protected UDP port is dropped here so that it, too, draws nothing.
+func protectedRules(original, stealth bool) [][]expr.Any {
+	drop := serviceRule(setProtected, original, expr.VerdictDrop, true)
+	if stealth {
+		return [][]expr.Any{drop}
+	}
+	lookup := func(proto byte) []expr.Any {
+		return append(l4proto(proto),
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			loadPort(reg32_0+1, original),
+			&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
+		)
+	}
+	tcp := append(lookup(protoTCP), &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	udp := append(lookup(protoUDP),
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 4, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpGt, Register: reg1, Data: binaryutil.BigEndian.PutUint16(maxKnockUDPLen)},
+		&expr.Counter{},
+		&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH},
+	)
+	return [][]expr.Any{tcp, udp, drop}
+}
+
 // inputRules is the input chain. Order matters: accepts for traffic we never
-// touch come first, grants before the protected drop, stealth last.
+// touch come first, grants before the protected reject or drop, stealth last.
 func inputRules(stealth bool) [][]expr.Any {
 	rules := [][]expr.Any{
 		append(ctEstablished(), verdict(expr.VerdictAccept)),
 		append(iifLoopback(), verdict(expr.VerdictAccept)),
 		allowRule(false, false),
 		allowRule(true, false),
-		serviceRule(setProtected, false, expr.VerdictDrop, true),
 	}
+	rules = append(rules, protectedRules(false, stealth)...)
 	if stealth {
 		// Drop, not reject: a reject answers, and an answer tells a scanner
 		// the port differs from a silent one. ICMP and ICMPv6 are never
@@ -275,13 +317,72 @@ func inputRules(stealth bool) [][]expr.Any {
 // forwardRules is the forward chain. It protects only flows the gateway
 // DNATed (port forwards to a host behind it, such as a VPN server): plain
 // routed traffic, including the LAN's own connections out to port 22
-// somewhere on the internet, must never be touched.
-func forwardRules() [][]expr.Any {
-	return [][]expr.Any{
+// somewhere on the internet, must never be touched. A probe of a forwarded
+// protected port is answered as one of the gateway's unused ports would be:
+// conntrack reverses the DNAT on the reject's RST or ICMP error, so it comes
+// from the address and port the prober tried.
+func forwardRules(stealth bool) [][]expr.Any {
+	rules := [][]expr.Any{
 		append(ctEstablished(), verdict(expr.VerdictAccept)),
 		append(ctNotDNAT(), verdict(expr.VerdictAccept)),
 		allowRule(false, true),
 		allowRule(true, true),
-		serviceRule(setProtected, true, expr.VerdictDrop, true),
 	}
+	return append(rules, protectedRules(true, stealth)...)
+}
+
+// unlabelledIPv6 is version 6, traffic class 0, flow label 0: the first word of the IPv6 header
+// of an RST from nftables' reject.
+func unlabelledIPv6() []byte { return []byte{0x60, 0, 0, 0} }
+
+// flowLabelRule gives the RSTs our reject sends over IPv6 a flow label like the kernel's own. The
+// kernel labels the RST it sends for an unused port with a hash of the flow (net.ipv6.auto_flowlabels,
+// on by default); nftables' reject (nf_send_reset6) leaves the label 0, and that alone would tell
+// a protected port from an unused one. The rule matches only such RSTs: related to a connection
+// attempt on a protected port (reject attaches the attempt's conntrack entry to the RST, which
+// the kernel's own RSTs do not carry), and still unlabelled. It writes the whole first word of
+// the header: version 6, traffic class 0 as before, and a jhash of addresses and ports as the
+// label.
+//
+// meta nfproto ipv6 meta l4proto tcp @nh,0,32 0x60000000 ct state related
+// meta l4proto . ct original proto-dst @protected
+// @nh,0,32 set jhash ip6 saddr . ip6 daddr . tcp sport . tcp dport mod 2^20 seed S offset 0x60000000
+func flowLabelRule(fl flowLabels) []expr.Any {
+	mod, offset := uint32(1<<20), uint32(0x60000000)
+	if fl.stateless {
+		mod, offset = 1<<19, 0x60080000 // IPV6_FLOWLABEL_STATELESS_FLAG
+	}
+	const hashed = reg32_0 + 9 // after the 36-byte key in reg32_00..08
+	e := nfproto(true)
+	e = append(e, l4proto(protoTCP)...)
+	e = append(e,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: unlabelledIPv6()},
+		&expr.Ct{Register: reg1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{
+			SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitRELATED),
+			Xor:  binaryutil.NativeEndian.PutUint32(0),
+		},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, true),
+		&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16},
+		&expr.Payload{DestRegister: unix.NFT_REG_2, Base: expr.PayloadBaseNetworkHeader, Offset: 24, Len: 16},
+		&expr.Payload{DestRegister: reg32_0 + 8, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 4},
+		&expr.Hash{SourceRegister: reg1, DestRegister: hashed, Length: 36, Modulus: mod, Seed: fl.seed, Offset: offset, Type: expr.HashTypeJenkins},
+		&expr.Byteorder{SourceRegister: hashed, DestRegister: hashed, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: hashed, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 4, CsumType: expr.CsumTypeNone},
+	)
+	return e
+}
+
+// outputRules is the output chain: only the flow label rule, when there are RSTs of ours to
+// label (not in stealth mode, and not where the kernel leaves its own unlabelled).
+func outputRules(stealth bool, fl flowLabels) [][]expr.Any {
+	if stealth || !fl.on {
+		return nil
+	}
+	return [][]expr.Any{flowLabelRule(fl)}
 }

@@ -119,7 +119,9 @@ type Config struct {
 	// Protected services are dropped unless the source holds a grant.
 	Protected []Service
 	// Stealth drops every new inbound TCP or UDP flow to a port that is
-	// neither Public nor granted, so a scan sees every port alike. List every
+	// neither Public nor granted, so a scan sees every port alike, silent.
+	// Without it a protected port is answered as an unused one is (an RST, an
+	// ICMP port unreachable), so it looks like the ports around it. List every
 	// service the host offers in Public, including udp/67 for a DHCP server
 	// and udp/53 for a DNS server.
 	Stealth bool

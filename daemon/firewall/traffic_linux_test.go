@@ -123,8 +123,8 @@ func echo(t *testing.T, c net.Conn, why string) {
 	}
 }
 
-// TestTrafficGrantAndExpiry: a protected port is silent until Allow, open
-// after it, and once the grant expires new connections are dropped while
+// TestTrafficGrantAndExpiry: a protected port is refused like an unused one
+// until Allow, open after it, and once the grant expires new connections are refused while
 // the one made in time keeps working.
 func TestTrafficGrantAndExpiry(t *testing.T) {
 	const port = 2222
@@ -138,7 +138,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			mustConnect(t, p.cl, tc.gw, port, "before the firewall").Close()
 
 			f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", port}}})
-			mustDrop(t, p.cl, tc.gw, port, "protected, no grant")
+			mustRefuse(t, p.cl, tc.gw, port, "protected, no grant")
 
 			if err := f.Allow(tc.from, []Service{{"tcp", port}}, 2*time.Second, "test"); err != nil {
 				t.Fatal(err)
@@ -146,7 +146,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			kept := mustConnect(t, p.cl, tc.gw, port, "granted")
 
 			waitfor.For(t, "the grant expiring in the kernel", 6*time.Second, func() bool { return len(grantsOf(t, f)) == 0 })
-			mustDrop(t, p.cl, tc.gw, port, "grant expired")
+			mustRefuse(t, p.cl, tc.gw, port, "grant expired")
 			echo(t, kept, "connection established during the grant, after expiry")
 
 			// Revoke closes a live grant at once.
@@ -157,7 +157,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			if _, err := f.Revoke(tc.from); err != nil {
 				t.Fatal(err)
 			}
-			mustDrop(t, p.cl, tc.gw, port, "revoked")
+			mustRefuse(t, p.cl, tc.gw, port, "revoked")
 		})
 	}
 }
@@ -245,7 +245,7 @@ func TestTrafficForwardDNAT(t *testing.T) {
 	mustConnect(t, p.cl, gw4, 2222, "DNAT before the firewall").Close()
 
 	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}}})
-	mustDrop(t, p.cl, gw4, 2222, "DNATed protected port, no grant")
+	mustRefuse(t, p.cl, gw4, 2222, "DNATed protected port, no grant")
 	// Routed, not DNATed, traffic to the same host and to port 22 passes:
 	// the gateway must not cut its LAN off from ssh elsewhere.
 	mustConnect(t, p.cl, server, 22, "routed, not DNATed").Close()

@@ -36,6 +36,7 @@ func (f *Firewall) Drift() ([]string, error) {
 }
 
 func (f *Firewall) driftLocked() ([]string, error) {
+	f.checks.Add(1)
 	c := f.conn
 	name := f.table.Name
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
@@ -57,7 +58,7 @@ func (f *Firewall) driftLocked() ([]string, error) {
 			have[ch.Name] = ch
 		}
 	}
-	for _, cn := range []string{chainInput, chainForward} {
+	for _, cn := range chainNames() {
 		want := f.chain(cn)
 		ch, ok := have[cn]
 		delete(have, cn)
@@ -165,10 +166,11 @@ func (f *Firewall) Repair() ([]string, error) {
 }
 
 // Watch keeps the table as hypd built it until ctx ends: it listens for nftables change
-// notifications and checks for drift after every burst of them, and also every interval (in case
-// a notification is lost: the netlink socket overflows under a flood of changes). report, if not
-// nil, hears of every repair (drift non-empty) and every failure to check or repair. A missed
-// notification is never a hole: the next interval catches it.
+// notifications and checks for drift after every burst of them that could have weakened the table
+// (see monitor: grants do not wake it), and also every interval (in case a notification is lost:
+// the netlink socket overflows under a flood of changes). report, if not nil, hears of every
+// repair (drift non-empty) and every failure to check or repair. A missed notification is never a
+// hole: the next interval catches it.
 func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report func(drift []string, err error)) error {
 	if interval <= 0 {
 		return fmt.Errorf("watching table: interval %v is not positive", interval)
@@ -185,30 +187,29 @@ func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report fun
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		events, stop, err := f.monitor()
+		changes, stop, err := f.monitor()
 		if err != nil {
 			report(nil, fmt.Errorf("subscribing to nftables changes (checking every %v instead): %w", interval, err))
 		}
 		// Whatever happened before the subscription (or while it was being re-made) is caught here.
 		check()
-		for events != nil {
+		for changes != nil {
 			select {
 			case <-ctx.Done():
 				stop()
 				return nil
 			case <-tick.C:
 				check()
-			case ev, ok := <-events:
-				if !ok || ev.Type == nftables.MonitorEventTypeOOB {
-					events = nil // lost sync: subscribe again and check everything
+			case _, ok := <-changes:
+				if !ok {
+					changes = nil // the subscription ended: subscribe again and check everything
 					break
 				}
-				drain(events)
 				check()
 			}
 		}
 		stop()
-		if events == nil && err != nil {
+		if err != nil {
 			select {
 			case <-ctx.Done():
 			case <-tick.C:
@@ -218,35 +219,6 @@ func (f *Firewall) Watch(ctx context.Context, interval time.Duration, report fun
 	return nil
 }
 
-// drain takes what is queued without blocking: one check covers a whole batch of changes.
-func drain(events <-chan *nftables.MonitorEvent) {
-	for {
-		select {
-		case _, ok := <-events:
-			if !ok {
-				return
-			}
-		default:
-			return
-		}
-	}
-}
-
-// monitor subscribes to every change of tables, chains, rules, sets and set elements in the
-// firewall's namespace, on a connection of its own.
-func (f *Firewall) monitor() (<-chan *nftables.MonitorEvent, func(), error) {
-	var opts []nftables.ConnOption
-	if f.cfg.NetNS != 0 {
-		opts = append(opts, nftables.WithNetNSFd(f.cfg.NetNS))
-	}
-	c, err := nftables.New(opts...)
-	if err != nil {
-		return nil, func() {}, fmt.Errorf("opening nftables netlink connection: %w", err)
-	}
-	m := nftables.NewMonitor(nftables.WithMonitorEventBuffer(64))
-	events, err := c.AddMonitor(m)
-	if err != nil {
-		return nil, func() {}, err
-	}
-	return events, func() { _ = m.Close() }, nil
-}
+// Checks returns how many drift checks (full reads of the table) the firewall has made: by
+// Drift, Repair and Watch.
+func (f *Firewall) Checks() uint64 { return f.checks.Load() }
