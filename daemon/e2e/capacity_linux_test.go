@@ -57,15 +57,16 @@ func TestCapacityNeverLocksEveryoneOut(t *testing.T) {
 	// 800 keys x 1024 uses x 22 windows at skew 10 is over the 2^24 slots a detector can have.
 	big := t.TempDir()
 	writeKeys(t, big, "agent", 800, 1024)
-	before := g.ruleset()
 	out, code := g.hypdCmd("run", "--interface", "eth0", "--keys", big, "--state", g.state, "--control", g.sock,
 		"--services", fmt.Sprintf("tcp/%d", servicePort), "--skew", "10")
 	if code == 0 || !strings.Contains(out, "800 keys need") || !strings.Contains(out, "16777216") {
 		t.Fatalf("hypd run with keys that cannot fit: exit %d: %s", code, out)
 	}
-	if after := g.ruleset(); after != before {
-		t.Fatalf("the refused start changed the ruleset:\n%s", after)
+	// A refused start fails closed: what it was told to protect is hidden before it exits.
+	if !strings.Contains(g.nftSet("protected"), fmt.Sprintf("6 . %d", servicePort)) {
+		t.Fatalf("the refused start did not hide tcp/%d:\n%s", servicePort, g.ruleset())
 	}
+	assertHidden(t, attacker, client)
 
 	// One key at start sizes the table at its minimum (65,536 slots); then 25 keys of 1,024 uses
 	// each arrive: 76,800 sequences at skew 1.
