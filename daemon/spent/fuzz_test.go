@@ -207,4 +207,11 @@ func TestDamageWithClockBehind(t *testing.T) {
 		lo, _, _ := s2.Bounds(60)
 		t.Fatalf("use %+v spendable again after its mark was damaged (floor %d)", u, lo)
 	}
+	// No more is refused than a lost run can have accepted: up to the latest window shown
+	// (106 of step 30, that is 53 of step 60) plus skew.
+	lo30, _, _ := s2.Bounds(30)
+	lo60, _, _ := s2.Bounds(60)
+	if lo30 != 108 || lo60 != 55 {
+		t.Errorf("floors after the damage: %d (step 30), %d (step 60); want 108 and 55", lo30, lo60)
+	}
 }

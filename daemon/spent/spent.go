@@ -205,22 +205,14 @@ func (s *Store) load(data []byte, now time.Time) error {
 	return nil
 }
 
-// latest is the latest unix time the loaded marks and uses show a run has reached: the end of the
-// highest window each can have accepted.
+// latest is the latest unix time the loaded marks show a run has reached: the last second of the
+// highest current window each recorded. (Advance adds the skew when it turns this into a floor.)
 func (s *Store) latest() int64 {
 	var t int64
-	end := func(step int64, window uint64) {
-		if step > 0 && window < uint64(math.MaxInt64/step)-1 {
-			t = max(t, int64(window+1)*step)
-		}
-	}
 	for step, m := range s.marks {
-		if m.skew < math.MaxInt32 {
-			end(step, m.high+m.skew)
+		if step > 0 && m.high < uint64(math.MaxInt64/step)-1 {
+			t = max(t, int64(m.high+1)*step-1)
 		}
-	}
-	for u := range s.used {
-		end(u.Step, u.Window)
 	}
 	return t
 }
