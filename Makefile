@@ -3,6 +3,7 @@
 GO        ?= go
 BIN       ?= bin
 DIST      ?= dist
+FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
@@ -10,7 +11,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
          linux/riscv64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test lint cross generate check-generate cli-docs package demo bench clean
+.PHONY: help build test fuzz lint cross generate check-generate cli-docs package demo bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +33,9 @@ build: ## build bin/hyp, bin/hypd (and bin/hyp-tray when its cgo deps are instal
 
 test: ## run the whole test suite (as root: eBPF, nftables, network namespaces)
 	bash .ci/test
+
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 10s; as root: some parse kernel messages)
+	FUZZTIME=$(FUZZTIME) bash .ci/fuzz
 
 lint: ## gofmt, go mod tidy -diff, go vet for linux, windows, macOS and FreeBSD, staticcheck (linux, windows), the layering test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

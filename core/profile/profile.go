@@ -336,8 +336,13 @@ func (p Profile) uri(secret string) string {
 }
 
 func hostForURI(h string) string {
-	if strings.Contains(h, ":") {
-		return "[" + strings.ReplaceAll(h, "%", "%25") + "]"
+	if !strings.Contains(h, ":") {
+		return h
 	}
-	return h
+	// A zone may hold any character, '?', '#', '/' and ']' included: escaped, so the URI
+	// parses back to the same host.
+	if addr, zone, ok := strings.Cut(h, "%"); ok {
+		return "[" + addr + "%25" + url.PathEscape(zone) + "]"
+	}
+	return "[" + h + "]"
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,11 +16,22 @@ import (
 	"github.com/hideyourports/hyp/internal/netns"
 )
 
-func ipCmd(t *testing.T, args ...string) {
+// nsOf is the lab namespace of a name newNetNS made.
+func nsOf(name string) *netlab.NS { return &netlab.NS{Name: name} }
+
+// ipIn runs one ip command (its words without the leading "ip") in a namespace.
+func ipIn(t *testing.T, ns string, args ...string) {
 	t.Helper()
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	if err := nsOf(ns).IPBatch(strings.Join(args, " ")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// vethPair joins two namespaces with a veth pair, aIf in a and bIf in b.
+func vethPair(t *testing.T, a, aIf, b, bIf string) {
+	t.Helper()
+	if err := netlab.Veth(nsOf(a), aIf, nsOf(b), bIf); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -29,13 +39,7 @@ func ipCmd(t *testing.T, args ...string) {
 // an open fd of it (closed at cleanup too).
 func newNetNS(t *testing.T, name string) int {
 	t.Helper()
-	netlab.Temp(t, name)
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return int(f.Fd())
+	return netlab.Temp(t, name).TempFD(t)
 }
 
 // udpFrom dials UDP to dst:port from a socket created in the namespace fd;
@@ -83,7 +87,7 @@ func TestAttachVeth(t *testing.T) {
 	cliNS := newNetNS(t, fmt.Sprintf("hypdet-c-%d", os.Getpid()))
 	srvName := fmt.Sprintf("hypdet-s-%d", os.Getpid())
 	cliName := fmt.Sprintf("hypdet-c-%d", os.Getpid())
-	ipCmd(t, "link", "add", "name", "hyps0", "netns", srvName, "type", "veth", "peer", "name", "hypc0", "netns", cliName)
+	vethPair(t, srvName, "hyps0", cliName, "hypc0")
 	for _, c := range [][]string{
 		{"-n", srvName, "addr", "add", "10.77.9.1/24", "dev", "hyps0"},
 		{"-n", srvName, "addr", "add", "fd77:9::1/64", "dev", "hyps0", "nodad"},
@@ -92,7 +96,7 @@ func TestAttachVeth(t *testing.T) {
 		{"-n", cliName, "addr", "add", "fd77:9::2/64", "dev", "hypc0", "nodad"},
 		{"-n", cliName, "link", "set", "hypc0", "up"},
 	} {
-		ipCmd(t, c...)
+		ipIn(t, c[1], c[2:]...)
 	}
 
 	d, err := Open(Config{Interfaces: []string{"hyps0"}, NetNS: srvNS, UDPServices: []uint16{5353}})

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -36,16 +35,14 @@ func newNS(t *testing.T, name string) int {
 // sysctl sets a sysctl inside a named namespace.
 func sysctl(t *testing.T, ns, kv string) {
 	t.Helper()
-	if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-qw", kv).CombinedOutput(); err != nil {
-		t.Fatalf("sysctl %s in %s: %v: %s", kv, ns, err, out)
-	}
+	nsOf(ns).Run(t, "sysctl", "-qw", kv)
 }
 
 // veth makes a veth pair between two named namespaces and addresses both
 // ends in 10.77.n.0/24 and fd77:n::/64 (host 1 in a, host 2 in b).
 func veth(t *testing.T, a, aIf, b, bIf string, n int) {
 	t.Helper()
-	ipCmd(t, "link", "add", "name", aIf, "netns", a, "type", "veth", "peer", "name", bIf, "netns", b)
+	vethPair(t, a, aIf, b, bIf)
 	vethAddrs(t, a, aIf, b, bIf, n)
 }
 
@@ -60,7 +57,7 @@ func vethAddrs(t *testing.T, a, aIf, b, bIf string, n int) {
 		{"-n", b, "addr", "add", fmt.Sprintf("fd77:%d::2/64", n), "dev", bIf, "nodad"},
 		{"-n", b, "link", "set", bIf, "up"},
 	} {
-		ipCmd(t, c...)
+		ipIn(t, c[1], c[2:]...)
 	}
 }
 
@@ -162,11 +159,11 @@ func TestRouterForwardsSmallUDP(t *testing.T) {
 	sysctl(t, rtr, "net.ipv6.conf.all.forwarding=1")
 	for _, c := range [][]string{
 		{"-n", cli, "route", "add", "10.77.61.0/24", "via", "10.77.60.1"},
-		{"-n", cli, "-6", "route", "add", "fd77:61::/64", "via", "fd77:60::1"},
+		{"-n", cli, "route", "add", "fd77:61::/64", "via", "fd77:60::1"},
 		{"-n", lan, "route", "add", "default", "via", "10.77.61.1"},
-		{"-n", lan, "-6", "route", "add", "default", "via", "fd77:61::1"},
+		{"-n", lan, "route", "add", "default", "via", "fd77:61::1"},
 	} {
-		ipCmd(t, c...)
+		ipIn(t, c[1], c[2:]...)
 	}
 
 	d := openDetector(t, Config{Interfaces: []string{"hypw0"}, NetNS: rtrFD})
@@ -184,9 +181,7 @@ func TestRouterForwardsSmallUDP(t *testing.T) {
 		}
 		// Neighbour discovery first (it waits for the link-local addresses
 		// to leave DAD), so that no datagram is lost to it.
-		if out, err := exec.Command("ip", "netns", "exec", cli, "ping", "-c1", "-i0.1", "-w5", host.String()).CombinedOutput(); err != nil {
-			t.Fatalf("ping %v from the client: %v: %s", host, err, out)
-		}
+		nsOf(cli).Run(t, "ping", "-c1", "-i0.1", "-w5", host.String())
 		natt := listenIn(t, lanFD, network, netip.AddrPortFrom(host, 4500).String())
 		tftp := listenIn(t, lanFD, network, netip.AddrPortFrom(host, 0).String())
 		tftpPort := uint16(tftp.LocalAddr().(*net.UDPAddr).Port)
@@ -294,7 +289,7 @@ func TestReplyToGatewayFlowPasses(t *testing.T) {
 			if got, ok := ask(c); ok {
 				t.Fatalf("%s: reply %q arrived with no conntrack in the namespace; expected it judged as a knock", family.network, got)
 			}
-			nft := exec.Command("ip", "netns", "exec", gw, "nft", "-f", "-")
+			nft := nsOf(gw).Command(context.Background(), "nft", "-f", "-")
 			nft.Stdin = strings.NewReader("table inet hyptest {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ct state established,related accept\n }\n}\n")
 			if out, err := nft.CombinedOutput(); err != nil {
 				t.Fatalf("nft: %v: %s", err, out)
@@ -373,7 +368,7 @@ func TestInterfaceRecreated(t *testing.T) {
 	wantRead(t, d, Record{Source: clAddr, KeyID: seqA.KeyID, Window: seqA.Window}, 5*time.Second)
 
 	for round := range 2 {
-		ipCmd(t, "-n", gw, "link", "del", "hyps0")
+		ipIn(t, gw, "link", "del", "hyps0")
 		took := waitfor.For(t, "hyps0 reported missing", 2*time.Second, func() bool { return ev.has("hyps0", "missing") })
 		t.Logf("round %d: deletion noticed after %v", round, took)
 		if s := ifState(d, "hyps0"); s.Mode != "missing" || s.Index != 0 {
@@ -383,7 +378,7 @@ func TestInterfaceRecreated(t *testing.T) {
 		ev.got = nil
 		ev.mu.Unlock()
 
-		ipCmd(t, "link", "add", "name", "hyps0", "netns", gw, "type", "veth", "peer", "name", "hypc0", "netns", cl)
+		vethPair(t, gw, "hyps0", cl, "hypc0")
 		took = waitfor.For(t, "XDP on the re-created hyps0", time.Second, func() bool { return ifState(d, "hyps0").Mode == "native" })
 		t.Logf("round %d: re-attached %v after `ip link add` returned", round, took)
 		vethAddrs(t, gw, "hyps0", cl, "hypc0", 63)
@@ -424,7 +419,7 @@ func TestInterfaceMissingAtOpen(t *testing.T) {
 		t.Errorf("AttachModes %v, want hyps0 missing", got)
 	}
 
-	ipCmd(t, "link", "add", "name", "hyps0", "netns", gw, "type", "veth", "peer", "name", "hypc0", "netns", cl)
+	vethPair(t, gw, "hyps0", cl, "hypc0")
 	took := waitfor.For(t, "XDP on the new hyps0", time.Second, func() bool { return ifState(d, "hyps0").Mode == "native" })
 	t.Logf("attached %v after `ip link add` returned", took)
 	vethAddrs(t, gw, "hyps0", cl, "hypc0", 64)
@@ -445,7 +440,7 @@ func TestLocalAddrsFollowed(t *testing.T) {
 	gwFD := newNS(t, gw)
 	newNS(t, cl)
 	veth(t, gw, "hyps0", cl, "hypc0", 66)
-	ipCmd(t, "-n", gw, "link", "add", "hyps1", "type", "veth", "peer", "name", "hyps2")
+	ipIn(t, gw, "link", "add", "hyps1", "type", "veth", "peer", "name", "hyps2")
 	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD})
 	has := func(a netip.Addr) bool {
 		var v uint8
@@ -467,19 +462,19 @@ func TestLocalAddrsFollowed(t *testing.T) {
 	}
 
 	extra := addr("10.77.66.9")
-	ipCmd(t, "-n", gw, "addr", "add", extra.String()+"/24", "dev", "hyps0")
+	ipIn(t, gw, "addr", "add", extra.String()+"/24", "dev", "hyps0")
 	waitfor.For(t, "added address in the map", time.Second, func() bool { return has(extra) })
-	ipCmd(t, "-n", gw, "addr", "add", extra.String()+"/32", "dev", "hyps1")
-	ipCmd(t, "-n", gw, "addr", "del", extra.String()+"/24", "dev", "hyps0")
+	ipIn(t, gw, "addr", "add", extra.String()+"/32", "dev", "hyps1")
+	ipIn(t, gw, "addr", "del", extra.String()+"/24", "dev", "hyps0")
 	// The deletion from hyps0 is handled once a later event is: add a
 	// marker and wait for it, then the shared address must still be there.
 	marker := addr("fd77:66::99")
-	ipCmd(t, "-n", gw, "addr", "add", marker.String()+"/128", "dev", "hyps1", "nodad")
+	ipIn(t, gw, "addr", "add", marker.String()+"/128", "dev", "hyps1", "nodad")
 	waitfor.For(t, "marker address in the map", time.Second, func() bool { return has(marker) })
 	if !has(extra) {
 		t.Errorf("%v dropped from the map while hyps1 still holds it", extra)
 	}
-	ipCmd(t, "-n", gw, "link", "del", "hyps1")
+	ipIn(t, gw, "link", "del", "hyps1")
 	waitfor.For(t, "addresses of the deleted hyps1 gone", time.Second, func() bool { return !has(extra) && !has(marker) })
 	if !has(addr("10.77.66.1")) {
 		t.Error("hyps0's address went with hyps1")
@@ -495,7 +490,7 @@ func TestEventOverflowResyncs(t *testing.T) {
 	gwFD := newNS(t, gw)
 	newNS(t, cl)
 	veth(t, gw, "hyps0", cl, "hypc0", 67)
-	ipCmd(t, "-n", gw, "link", "add", "hyps1", "type", "veth", "peer", "name", "hyps2")
+	ipIn(t, gw, "link", "add", "hyps1", "type", "veth", "peer", "name", "hyps2")
 	// The smallest buffer the kernel allows holds a few messages.
 	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD, eventBuf: 1})
 	has := func(a netip.Addr) bool {
@@ -513,10 +508,8 @@ func TestEventOverflowResyncs(t *testing.T) {
 	}
 	batch := func(cmds string) {
 		t.Helper()
-		c := exec.Command("ip", "-n", gw, "-batch", "-")
-		c.Stdin = strings.NewReader(cmds)
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("ip -batch: %v: %s", err, out)
+		if err := nsOf(gw).IPBatch(strings.Split(strings.TrimSuffix(cmds, "\n"), "\n")...); err != nil {
+			t.Fatal(err)
 		}
 	}
 	all := func(want bool) func() bool {

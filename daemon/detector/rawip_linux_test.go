@@ -54,7 +54,7 @@ func TestRawIPInterface(t *testing.T) {
 		{"-n", gw, "addr", "add", "fd77:69::1/64", "dev", "hypt0", "nodad"},
 		{"-n", gw, "link", "set", "hypt0", "up"},
 	} {
-		ipCmd(t, c...)
+		ipIn(t, c[1], c[2:]...)
 	}
 	d := openDetector(t, Config{Interfaces: []string{"hypt0"}, NetNS: gwFD})
 	if err := d.SetSequences([]Sequence{seqA}); err != nil {

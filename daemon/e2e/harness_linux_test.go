@@ -318,27 +318,6 @@ func waitLog(t *testing.T, p *netlab.Process, s string, timeout time.Duration) {
 	}
 }
 
-// grantLines returns hypd's "access granted" log lines.
-func grantLines(out string) []string {
-	var lines []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "access granted") {
-			lines = append(lines, l)
-		}
-	}
-	return lines
-}
-
-// assertNoGrantFor fails if hypd logged a grant for source.
-func assertNoGrantFor(t *testing.T, out string, source netip.Addr) {
-	t.Helper()
-	for _, l := range grantLines(out) {
-		if strings.Contains(l, "source="+source.String()+" ") {
-			t.Errorf("hypd granted access to %v: %s", source, l)
-		}
-	}
-}
-
 // parseURI reads a profile URI the tests made.
 func parseURI(t *testing.T, uri string) profile.Profile {
 	t.Helper()

@@ -2,21 +2,19 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // ipBatchIn runs ip commands in a lab namespace.
 func ipBatchIn(t *testing.T, ns *netlab.NS, cmds ...string) {
 	t.Helper()
-	c := exec.Command("ip", "-n", ns.Name, "-batch", "-")
-	c.Stdin = strings.NewReader(strings.Join(cmds, "\n") + "\n")
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("ip -n %s -batch [%s]: %v: %s", ns.Name, strings.Join(cmds, "; "), err, out)
+	if err := ns.IPBatch(cmds...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -59,24 +57,18 @@ func TestUplinkRecreated(t *testing.T) {
 	g := newGateway(t, 40)
 	l := g.lab
 	uri := g.newKey("laptop", l.GatewayIP())
-	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
 	if got := g.status().Interfaces[netlab.Iface]; got != "native" {
 		t.Fatalf("status at start: %s %q, want native", netlab.Iface, got)
 	}
 
 	mac := dropUplink(t, l)
-	waitLog(t, hypd, "interface "+netlab.Iface+" is gone", 2*time.Second)
-	if got := g.status().Interfaces[netlab.Iface]; got != "missing" {
-		t.Errorf("status after ip link del: %s %q, want missing", netlab.Iface, got)
-	}
+	waitIface(t, g, "missing", 2*time.Second)
 
 	start := time.Now()
 	restoreUplink(t, l, mac)
-	waitLog(t, hypd, "knock detector attached", 2*time.Second)
+	waitIface(t, g, "native", 2*time.Second)
 	t.Logf("hypd re-attached within %v of the re-creation starting", time.Since(start))
-	if got := g.status().Interfaces[netlab.Iface]; got != "native" {
-		t.Errorf("status after re-creation: %s %q, want native", netlab.Iface, got)
-	}
 
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
@@ -85,7 +77,8 @@ func TestUplinkRecreated(t *testing.T) {
 	took := waitOpen(t, client, 2*time.Second)
 	t.Logf("tcp/%d answered %v after hyp knock returned, through the re-created interface", servicePort, took)
 	assertHidden(t, attacker)
-	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+	st := waitGrants(t, g, 1)
+	assertNoGrantIn(t, st, l.AttackerIP())
 }
 
 // TestInterfaceAppearsAfterStart: hypd is started for an interface that does not exist yet. It
@@ -95,7 +88,7 @@ func TestInterfaceAppearsAfterStart(t *testing.T) {
 	l := g.lab
 	uri := g.newKey("laptop", l.GatewayIP())
 	mac := dropUplink(t, l)
-	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
 	if got := g.status().Interfaces[netlab.Iface]; got != "missing" {
 		t.Errorf("status with no %s: %q, want missing", netlab.Iface, got)
 	}
@@ -105,10 +98,7 @@ func TestInterfaceAppearsAfterStart(t *testing.T) {
 	}
 
 	restoreUplink(t, l, mac)
-	waitLog(t, hypd, "knock detector attached", 2*time.Second)
-	if got := g.status().Interfaces[netlab.Iface]; got != "native" {
-		t.Errorf("status once %s exists: %q, want native", netlab.Iface, got)
-	}
+	waitIface(t, g, "native", 2*time.Second)
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
 	attacker6 := probe{"attacker over IPv6", l.Attacker, l.AttackerIP6(), l.GatewayIP6()}
@@ -117,5 +107,18 @@ func TestInterfaceAppearsAfterStart(t *testing.T) {
 	took := waitOpen(t, client, 2*time.Second)
 	t.Logf("tcp/%d answered %v after hyp knock returned", servicePort, took)
 	assertHidden(t, attacker, attacker6)
-	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+	st := waitGrants(t, g, 1)
+	assertNoGrantIn(t, st, l.AttackerIP(), l.AttackerIP6())
+}
+
+// waitIface waits until status reports the lab interface in state (native, missing, ...).
+func waitIface(t *testing.T, g *gateway, state string, within time.Duration) {
+	t.Helper()
+	var got string
+	if !waitfor.Until(within, func() bool {
+		got = g.status().Interfaces[netlab.Iface]
+		return got == state
+	}) {
+		t.Fatalf("status shows %s %q after %v, want %q", netlab.Iface, got, within, state)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/control"
+	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
 // TestKnockOpensForTheClientOnly walks the main path: hidden before, open within a second after
@@ -26,7 +29,7 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 	l := g.lab
 	uri4 := g.newKey("laptop", l.GatewayIP())
 	uri6 := g.newKey("phone", l.GatewayIP6())
-	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
 
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	client2 := probe{"client's second address", l.Client, l.ClientIP2(), l.GatewayIP()}
@@ -39,7 +42,7 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 	k := g.knock(l.Client, uri4)
 	took := waitOpen(t, client, time.Second)
 	t.Logf("IPv4: tcp/%d answered %v after hyp knock returned", servicePort, took)
-	waitLog(t, hypd, "source="+l.ClientIP().String(), time.Second)
+	waitGrants(t, g, 1)
 
 	// One address, one family: nobody else, not even the client's other addresses.
 	assertHidden(t, client2, client6, attacker, attacker6)
@@ -66,7 +69,7 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 		t.Errorf("the detector saw %d datagrams of the replay, want %d (did it reach the gateway?)",
 			after.Detector.Seen-before.Detector.Seen, len(k.ports))
 	}
-	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+	assertNoGrantIn(t, after, l.AttackerIP())
 	assertDecisionsAddUp(t, after)
 
 	// IPv6: knock the gateway's fd77:: address; the grant lands in allow6, for that address only.
@@ -79,11 +82,13 @@ func TestKnockOpensForTheClientOnly(t *testing.T) {
 		t.Errorf("allow6 has no element %q:\n%s", want6, allow6)
 	}
 	assertHidden(t, attacker6, attacker, client2)
-	// hypd logs a grant after the kernel holds it, so the service can answer before the line is out.
-	waitLog(t, hypd, "source="+l.ClientIP6().String(), time.Second)
-	assertNoGrantFor(t, hypd.Output(), l.AttackerIP6())
-	if n := len(grantLines(hypd.Output())); n != 2 {
-		t.Errorf("hypd logged %d grants, want 2 (laptop over IPv4, phone over IPv6):\n%s", n, hypd.Output())
+	// hypd counts a grant after the kernel holds it, so the service can answer before the count.
+	st := waitGrants(t, g, 2) // laptop over IPv4, phone over IPv6
+	assertNoGrantIn(t, st, l.AttackerIP6(), l.AttackerIP(), l.ClientIP2())
+	for _, want := range []netip.Addr{l.ClientIP(), l.ClientIP6()} {
+		if !slices.ContainsFunc(st.Grants, func(gr control.Grant) bool { return gr.Source == want.String() }) {
+			t.Errorf("status lists no grant for %v: %+v", want, st.Grants)
+		}
 	}
 }
 
@@ -94,7 +99,7 @@ func TestReplayRaceFromAttacker(t *testing.T) {
 	g := newGateway(t, 2)
 	l := g.lab
 	p := parseURI(t, g.newKey("laptop", l.GatewayIP()))
-	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
 
 	ports, err := sequence.PortsAt(p.Key, p.Params, time.Now().Unix(), 0)
 	if err != nil {
@@ -123,8 +128,8 @@ func TestReplayRaceFromAttacker(t *testing.T) {
 	waitOpen(t, probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}, time.Second)
 	time.Sleep(200 * time.Millisecond) // room for a second record to be handled
 	assertHidden(t, probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()})
-	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
 	st := g.status()
+	assertNoGrantIn(t, st, l.AttackerIP())
 	if st.Server.Grants != 1 {
 		t.Errorf("grants = %d, want 1", st.Server.Grants)
 	}
@@ -247,7 +252,7 @@ func TestKill9FailsClosedAndRestartRefusesSpent(t *testing.T) {
 
 	// Restart on the same state directory and replay the spent sequence exactly: same ports,
 	// same window, same source.
-	hypd = g.restart()
+	g.restart()
 	p := parseURI(t, uriA)
 	if w := p.Params.Window(time.Now().Unix()); w > k.window+1 {
 		t.Fatalf("window %d is no longer acceptable at %d; the test took too long", k.window, w)
@@ -256,9 +261,6 @@ func TestKill9FailsClosedAndRestartRefusesSpent(t *testing.T) {
 	send(t, l.Client, l.ClientIP(), l.GatewayIP(), payload(p), k.ports...)
 	st := g.settle(before, len(k.ports))
 	assertHidden(t, client)
-	if lines := grantLines(hypd.Output()); len(lines) != 0 {
-		t.Errorf("restarted hypd granted the spent sequence: %v", lines)
-	}
 	// Either the spent sequence was never loaded (no completion), or it completed and was refused.
 	if st.Server.Grants != 0 || (st.Detector.Completions > 0 && st.Server.ReplaysRefused == 0) {
 		t.Errorf("after the replay: completions %d, replays refused %d, grants %d; want no grant", st.Detector.Completions, st.Server.ReplaysRefused, st.Server.Grants)
@@ -276,7 +278,7 @@ func TestKeyFilesAddedAndRemovedWhileRunning(t *testing.T) {
 	g := newGateway(t, 5)
 	l := g.lab
 	uriA := g.newKey("laptop", l.GatewayIP())
-	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
+	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
 	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	loaded := g.status().Server.SequencesLoaded
 	if loaded == 0 {
@@ -286,23 +288,52 @@ func TestKeyFilesAddedAndRemovedWhileRunning(t *testing.T) {
 	if err := os.Remove(filepath.Join(g.keys, "laptop.key")); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, hypd, "key removed", 5*time.Second)
-	if st := g.status(); st.Server.SequencesLoaded != 0 || len(st.Keys) != 0 {
-		t.Errorf("after removing the key file: %d sequences, %d keys loaded; want none", st.Server.SequencesLoaded, len(st.Keys))
-	}
+	waitfor.For(t, "status showing the key removed", 5*time.Second, func() bool {
+		st := g.status()
+		return st.Server.SequencesLoaded == 0 && len(st.Keys) == 0
+	})
 	before := g.status()
 	g.knock(l.Client, uriA)
 	g.settle(before, parseURI(t, uriA).Params.Length)
 	assertHidden(t, client)
 
 	uriB := g.newKey("desktop", l.GatewayIP())
-	waitLog(t, hypd, "key=desktop", 5*time.Second)
+	waitfor.For(t, "status showing the desktop key loaded", 5*time.Second, func() bool {
+		st := g.status()
+		return len(st.Keys) == 1 && st.Keys[0].Name == "desktop" && st.Server.SequencesLoaded > 0
+	})
 	g.knock(l.Client, uriB)
 	waitOpen(t, client, time.Second)
-	// The grant is logged once the kernel holds it: the service may answer before the line is out.
-	waitLog(t, hypd, "key=desktop source=", time.Second)
-	if n := len(grantLines(hypd.Output())); n != 1 {
-		t.Errorf("%d grants logged, want 1 (desktop)", n)
+	// The grant is counted once the kernel holds it: the service may answer before the count.
+	st := waitGrants(t, g, 1)
+	if len(st.Grants) != 1 || st.Grants[0].Key != "desktop" || st.Grants[0].Source != l.ClientIP().String() {
+		t.Errorf("grants %+v, want the desktop key's for %v alone", st.Grants, l.ClientIP())
+	}
+}
+
+// waitGrants waits until hypd has counted n grants in all, and returns that status.
+func waitGrants(t *testing.T, g *gateway, n uint64) control.Status {
+	t.Helper()
+	var st control.Status
+	waitfor.For(t, fmt.Sprintf("status counting %d grants", n), 5*time.Second, func() bool {
+		st = g.status()
+		return st.Server.Grants >= n
+	})
+	if st.Server.Grants != n {
+		t.Errorf("status counts %d grants, want %d", st.Server.Grants, n)
+	}
+	return st
+}
+
+// assertNoGrantIn fails if status lists a grant for any of sources.
+func assertNoGrantIn(t *testing.T, st control.Status, sources ...netip.Addr) {
+	t.Helper()
+	for _, gr := range st.Grants {
+		for _, src := range sources {
+			if gr.Source == src.String() {
+				t.Errorf("hypd granted access to %v: %+v", src, gr)
+			}
+		}
 	}
 }
 

@@ -1,9 +1,9 @@
 package firewall
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -369,8 +369,7 @@ func TestOpenReplacesForeignLayout(t *testing.T) {
 
 func nftScript(t *testing.T, ns *testNS, script string) {
 	t.Helper()
-	cmd := []string{"ip", "netns", "exec", ns.Name, "nft", "-f", "/dev/stdin"}
-	c := exec.Command(cmd[0], cmd[1:]...)
+	c := ns.Command(context.Background(), "nft", "-f", "/dev/stdin")
 	c.Stdin = strings.NewReader(script)
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("nft -f: %v: %s", err, out)

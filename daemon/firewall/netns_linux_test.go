@@ -29,14 +29,16 @@ type testNS struct {
 func newNS(t testing.TB) *testNS {
 	t.Helper()
 	needRoot(t)
-	name := fmt.Sprintf("hypfw-%d-%08x", os.Getpid(), rand.Uint32())
-	ns := netlab.Temp(t, name)
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return &testNS{NS: ns, fd: int(f.Fd())}
+	return inLab(t, netlab.Temp(t, uniqueName()))
+}
+
+// uniqueName is a namespace (or lab) name unique among running tests: hypfw-<pid>-<random>.
+func uniqueName() string { return fmt.Sprintf("hypfw-%d-%08x", os.Getpid(), rand.Uint32()) }
+
+// inLab wraps a namespace of the lab with its descriptor, closed when the test ends.
+func inLab(t testing.TB, ns *netlab.NS) *testNS {
+	t.Helper()
+	return &testNS{NS: ns, fd: ns.TempFD(t)}
 }
 
 // run runs a command inside the namespace.

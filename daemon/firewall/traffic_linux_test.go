@@ -3,15 +3,13 @@ package firewall
 import (
 	"bufio"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
 
@@ -19,21 +17,20 @@ import (
 // microseconds, so running out of it means the packet was dropped.
 const probeTimeout = 400 * time.Millisecond
 
-// pair is a gateway namespace and a client namespace joined by a veth:
+// pair is the gateway and the client of a lab (netlab, subnet 1):
 // gateway 10.77.1.1 / fd77:1::1, client 10.77.1.2 / fd77:1::2.
-type pair struct{ gw, cl *testNS }
+type pair struct {
+	lab    *netlab.Lab
+	gw, cl *testNS
+}
 
 func newPair(t *testing.T) pair {
 	t.Helper()
-	p := pair{gw: newNS(t), cl: newNS(t)}
-	p.gw.run(t, "ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", p.cl.Name)
-	for i, ns := range []*testNS{p.gw, p.cl} {
-		ns.run(t, "ip", "addr", "add", fmt.Sprintf("10.77.1.%d/24", i+1), "dev", "veth0")
-		ns.run(t, "ip", "addr", "add", fmt.Sprintf("fd77:1::%d/64", i+1), "dev", "veth0", "nodad")
-		ns.run(t, "ip", "link", "set", "veth0", "up")
-	}
-	p.gw.waitLinkUp(t, "veth0")
-	p.cl.waitLinkUp(t, "veth0")
+	needRoot(t)
+	l := netlab.TempLab(t, uniqueName(), 1)
+	p := pair{lab: l, gw: inLab(t, l.Gateway), cl: inLab(t, l.Client)}
+	p.gw.waitLinkUp(t, netlab.Iface)
+	p.cl.waitLinkUp(t, netlab.Iface)
 	return p
 }
 
@@ -44,29 +41,16 @@ var (
 	cl6 = netip.MustParseAddr("fd77:1::2")
 )
 
-// echoServer listens on every address of ns at port and echoes lines back.
-func echoServer(t *testing.T, ns *testNS, port uint16) {
-	t.Helper()
-	var ln net.Listener
-	if err := ns.do(func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort("::", strconv.Itoa(int(port))))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
+// TestPairAddresses: the addresses the traffic tests use are the lab's.
+func TestPairAddresses(t *testing.T) {
+	p := newPair(t)
+	for _, c := range []struct{ got, want netip.Addr }{
+		{p.lab.GatewayIP(), gw4}, {p.lab.GatewayIP6(), gw6}, {p.lab.ClientIP(), cl4}, {p.lab.ClientIP6(), cl6},
+	} {
+		if c.got != c.want {
+			t.Errorf("lab address %v, the tests use %v", c.got, c.want)
 		}
-	}()
+	}
 }
 
 // dial connects from ns; the error tells a drop (timeout) from a refusal.
@@ -134,7 +118,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 	}{{"ipv4", gw4, cl4}, {"ipv6", gw6, cl6}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t)
-			echoServer(t, p.gw, port)
+			p.gw.TempEcho(t, port)
 			mustConnect(t, p.cl, tc.gw, port, "before the firewall").Close()
 
 			f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", port}}})
@@ -187,8 +171,8 @@ func udpProbe(t *testing.T, ns *testNS, to netip.Addr, port uint16) error {
 func TestTrafficStealth(t *testing.T) {
 	const protected, public, unused = 2222, 2223, 2299
 	p := newPair(t)
-	echoServer(t, p.gw, protected)
-	echoServer(t, p.gw, public)
+	p.gw.TempEcho(t, protected)
+	p.gw.TempEcho(t, public)
 
 	// Without stealth the kernel answers for an unused port: this is what
 	// stealth must hide.
@@ -227,20 +211,28 @@ func TestTrafficForwardDNAT(t *testing.T) {
 	// client 10.77.1.2 -- 10.77.1.1 gateway 10.77.2.1 -- 10.77.2.2 server
 	p := newPair(t)
 	srv := newNS(t)
-	p.gw.run(t, "ip", "link", "add", "veth1", "type", "veth", "peer", "name", "veth1", "netns", srv.Name)
-	p.gw.run(t, "ip", "addr", "add", "10.77.2.1/24", "dev", "veth1")
-	p.gw.run(t, "ip", "link", "set", "veth1", "up")
-	srv.run(t, "ip", "addr", "add", "10.77.2.2/24", "dev", "veth1")
-	srv.run(t, "ip", "link", "set", "veth1", "up")
+	if err := netlab.Veth(p.gw.NS, "veth1", srv.NS, "veth1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.gw.IPBatch("addr add 10.77.2.1/24 dev veth1", "link set veth1 up"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.IPBatch("addr add 10.77.2.2/24 dev veth1", "link set veth1 up"); err != nil {
+		t.Fatal(err)
+	}
 	p.gw.waitLinkUp(t, "veth1")
 	srv.waitLinkUp(t, "veth1")
-	srv.run(t, "ip", "route", "add", "default", "via", "10.77.2.1")
-	p.cl.run(t, "ip", "route", "add", "10.77.2.0/24", "via", "10.77.1.1")
+	if err := srv.IPBatch("route add default via 10.77.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cl.IPBatch("route add 10.77.2.0/24 via 10.77.1.1"); err != nil {
+		t.Fatal(err)
+	}
 	p.gw.run(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	nftScript(t, p.gw, `table ip nat {
 		chain prerouting { type nat hook prerouting priority dstnat; tcp dport 2222 dnat to 10.77.2.2:22; }
 	}`)
-	echoServer(t, srv, 22)
+	srv.TempEcho(t, 22)
 	server := netip.MustParseAddr("10.77.2.2")
 	mustConnect(t, p.cl, gw4, 2222, "DNAT before the firewall").Close()
 

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -123,7 +124,7 @@ func OpenOptions(path string, o Options) (*Store, error) {
 		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 			lerr = s.migrateV1(data, o.Now())
 		} else {
-			lerr = s.load(data)
+			lerr = s.load(data, o.Now())
 		}
 		if lerr != nil && !o.SetAsideDamaged {
 			return nil, fmt.Errorf("reading spent-sequence state %s: %w (move the file away to start afresh)", path, lerr)
@@ -167,10 +168,11 @@ func (s *Store) migrateV1(data []byte, now time.Time) error {
 	return nil
 }
 
-// load reads a log. A torn or unreadable last record is the trace of an interrupted write and is
-// ignored: the Spend it belonged to did not return success, so nothing was granted for it. A bad
-// record anywhere else is damage; the store then distrusts the clocks it knows (see unsure).
-func (s *Store) load(data []byte) error {
+// load reads a log. A fragment of a record at the end is the trace of an interrupted write and is
+// ignored: the Spend it belonged to did not return success, so nothing was granted for it. A whole
+// record that fails its checksum, wherever it is, is damage; the store then distrusts the clocks
+// it knows (see unsure).
+func (s *Store) load(data []byte, now time.Time) error {
 	if len(data) < recSize || !validRecord(data[:recSize]) || data[0] != recHeader || !bytes.Equal(data[8:24], []byte(magic)) {
 		return errors.New("not a spent-sequence log")
 	}
@@ -180,9 +182,10 @@ func (s *Store) load(data []byte) error {
 	for i := 1; i < n; i++ {
 		r := data[i*recSize : (i+1)*recSize]
 		if !validRecord(r) {
-			if i < n-1 {
-				damaged = true
-			}
+			// Whole records are written with one write, so only a fragment (dropped by n
+			// above) can be torn; a whole record that fails its checksum, the last one too,
+			// is damage, and may have been a use that returned success.
+			damaged = true
 			continue
 		}
 		clean = false
@@ -213,12 +216,31 @@ func (s *Store) load(data []byte) error {
 	if damaged || (!clean && (!bootSeen || lastBoot != s.boot)) {
 		s.unsure()
 	}
+	if damaged {
+		// The damage may have taken a mark with the uses it let in, which unsure cannot
+		// know of: as after a migration, every window a run can have accepted before now is
+		// refused, and before the latest time the rest of the log shows, should the clock now
+		// be behind it (marks of all step sizes advance together).
+		s.doubt = max(s.doubt, now.Unix(), s.latest())
+	}
 	for u := range s.used {
 		if u.Window < s.marks[u.Step].floor {
 			delete(s.used, u)
 		}
 	}
 	return nil
+}
+
+// latest is the latest unix time the loaded marks show a run has reached: the last second of the
+// highest current window each recorded. (Advance adds the skew when it turns this into a floor.)
+func (s *Store) latest() int64 {
+	var t int64
+	for step, m := range s.marks {
+		if step > 0 && m.high < uint64(math.MaxInt64/step)-1 {
+			t = max(t, int64(m.high+1)*step-1)
+		}
+	}
+	return t
 }
 
 // unsure raises every floor above what the lost run can have accepted. Sequences are loaded only

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -104,6 +105,22 @@ func ServeEcho(ln net.Listener) {
 			_, _ = io.Copy(c, c)
 		}()
 	}
+}
+
+// Open opens the namespace's file, for what takes a namespace by descriptor (a firewall's or a
+// detector's Config.NetNS, netns.Do). The caller closes it.
+func (n *NS) Open() (*os.File, error) {
+	f, err := os.Open("/run/netns/" + n.Name)
+	if err != nil {
+		return nil, fmt.Errorf("opening network namespace %s: %w", n.Name, err)
+	}
+	return f, nil
+}
+
+// Veth joins two namespaces with a veth pair, aIf in a and bIf in b, both down and without
+// addresses. Deleting either namespace deletes the pair.
+func Veth(a *NS, aIf string, b *NS, bIf string) error {
+	return ip("link", "add", "name", aIf, "netns", a.Name, "type", "veth", "peer", "name", bIf, "netns", b.Name)
 }
 
 // Add makes a namespace named name with its loopback up; Remove deletes it.

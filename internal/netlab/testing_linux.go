@@ -86,3 +86,15 @@ func (n *NS) TempHypd(t testing.TB, hypd string, args ...string) *Process {
 	})
 	return p
 }
+
+// TempFD is Open for a test: the descriptor of the namespace, closed when the test ends (before
+// a namespace made by Temp or TempLab earlier in the test is removed).
+func (n *NS) TempFD(t testing.TB) int {
+	t.Helper()
+	f, err := n.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}

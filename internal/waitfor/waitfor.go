@@ -8,20 +8,22 @@ import (
 	"time"
 )
 
-// Interval is how often For polls: short, since what tests wait for (an XDP attach, an nftables
-// repair) takes milliseconds.
-const Interval = time.Millisecond
+// The pause between two polls starts at First, since what tests wait for (an XDP attach, an
+// nftables repair) mostly takes milliseconds, and doubles up to Max, so that a wait of seconds
+// (a grant expiring, a daemon starting) does not poll a thousand times a second on a machine
+// that other tests share.
+const (
+	First = time.Millisecond
+	Max   = 64 * time.Millisecond
+)
 
 // For polls cond until it holds and returns how long that took; it fails t (Fatalf) with what
 // when within passes first.
 func For(t testing.TB, what string, within time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(Interval)
+	if !poll(realClock{}, within, cond) {
+		t.Fatalf("%s: not within %v", what, within)
 	}
 	return time.Since(start)
 }
@@ -29,12 +31,33 @@ func For(t testing.TB, what string, within time.Duration, cond func() bool) time
 // Until polls cond until it holds (true) or within passes (false), for a caller that has more
 // to say about a timeout than For would, or for which a timeout is itself an answer.
 func Until(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
+	return poll(realClock{}, within, cond)
+}
+
+// clock is the time as poll sees it; the tests count its sleeps instead of timing them.
+type clock interface {
+	Now() time.Time
+	Sleep(time.Duration)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time        { return time.Now() }
+func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+// poll calls cond until it holds or within has passed, pausing First, then twice as long each
+// time up to Max, and never past the deadline: cond is called once more at the deadline, so a
+// condition that holds by then is not reported as missed.
+func poll(c clock, within time.Duration, cond func() bool) bool {
+	deadline := c.Now().Add(within)
+	pause := First
 	for !cond() {
-		if time.Now().After(deadline) {
+		left := deadline.Sub(c.Now())
+		if left <= 0 {
 			return false
 		}
-		time.Sleep(Interval)
+		c.Sleep(min(pause, left))
+		pause = min(2*pause, Max)
 	}
 	return true
 }
