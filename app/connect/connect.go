@@ -308,7 +308,7 @@ func (r *runner) open(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return r.cancelled(ctx)
 	}
-	n := max(r.record(gw, knockstate.Outcome{Cause: r.silence(gw.addr, 1, last)}), 1)
+	n := max(r.record(gw, knockstate.Outcome{Cause: last.Error()}), 1)
 	res, err = r.knock(ctx, gw, "no answer from tcp/%d yet; knocking %s again with a new sequence", r.p.CheckPort, r.p.Host)
 	if err != nil {
 		return r.spent(ctx, gw, err)
@@ -321,14 +321,14 @@ func (r *runner) open(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return r.cancelled(ctx)
 	}
-	n = max(r.record(gw, knockstate.Outcome{Cause: r.silence(gw.addr, n+1, last)}), 2)
-	return r.fail(last, "%s", r.silence(res.Target.String(), n, last))
+	n = max(r.record(gw, knockstate.Outcome{Cause: last.Error()}), n+1)
+	return r.fail(last, "%s", r.silence(res.Target.String(), n, last.Error()))
 }
 
 // silence is the cause of a check port that stayed silent after n knocks:
 // most often the clock (the sequence is the time step's) or a key the
 // gateway no longer holds.
-func (r *runner) silence(addr string, n int, last error) string {
+func (r *runner) silence(addr string, n int, last string) string {
 	knocks := "one knock"
 	if n == 2 {
 		knocks = "two knocks"
@@ -369,10 +369,13 @@ func (r *runner) spent(ctx context.Context, gw gateway, err error) error {
 	if ctx.Err() != nil {
 		return r.cancelled(ctx)
 	}
-	if ex.Cause == "" {
-		ex.Cause = r.silence(gw.addr, ex.Unanswered+1, last)
+	next := ex.Next.Format("15:04:05")
+	if ex.Unanswered == 0 {
+		return r.fail(ex, "not knocking %s: tcp/%d on %s does not answer (last error: %v), and every knock %s accepts now was sent already — the last one opened it, so its grant has run out; the next knock is accepted from %s",
+			r.p.Host, r.p.CheckPort, gw.addr, last, r.p.Host, next)
 	}
-	return r.fail(ex, "not knocking %s: %v", r.p.Host, ex)
+	return r.fail(ex, "not knocking %s: %s; every knock the gateway accepts now was sent already, the next one is accepted from %s",
+		r.p.Host, r.silence(gw.addr, ex.Unanswered, ex.Cause), next)
 }
 
 // resolve finds the address to knock, before anything is spent. A Knocker

@@ -339,14 +339,15 @@ func TestConnectEveryKnockNew(t *testing.T) {
 	if err := w.conn.KnockOnly(context.Background(), p, w.rec.add); err != nil {
 		t.Fatalf("fourth knock in one step, the port answering: %v", err)
 	}
-	// Silent, it fails with the cause, not merely with the spent budget.
+	// Silent (the grant ran out), it fails saying so, not merely that the
+	// budget is spent.
 	w.c.mu.Lock()
 	w.c.after = 99
 	w.c.mu.Unlock()
 	err := w.conn.KnockOnly(context.Background(), p, w.rec.add)
 	var ex *knockstate.ExhaustedError
-	if !errors.As(err, &ex) || !strings.Contains(err.Error(), "not knocking gw.example.com: no answer from tcp/443") ||
-		!strings.Contains(err.Error(), "is the clock right?") || !strings.Contains(err.Error(), "the next one is accepted from") {
+	if !errors.As(err, &ex) || !strings.Contains(err.Error(), "not knocking gw.example.com: tcp/443 on gw.example.com does not answer") ||
+		!strings.Contains(err.Error(), "its grant has run out") || !strings.Contains(err.Error(), "the next knock is accepted from 03:20:30") {
 		t.Fatalf("fifth knock in one step, the port silent: %v", err)
 	}
 	if n := len(w.k.knocks()); n != 3 {

@@ -140,3 +140,25 @@ func TestKeepAliveSpentButOpen(t *testing.T) {
 		t.Fatalf("%d knocks, want 3 (the first and two keep-alives; then none is left in the step)", n)
 	}
 }
+
+// Knocks that get no answer (a revoked key, a wrong clock) spend the step's
+// budget; the runs after that fail with that cause and its count, and say
+// when the next knock is accepted.
+func TestSpentBudgetGivesTheCause(t *testing.T) {
+	w := newWorld(true, 99) // never answers
+	p := testProfile(443)
+	err := w.conn.KnockOnly(context.Background(), p, w.rec.add)
+	if err == nil || !strings.Contains(err.Error(), "after two knocks — is the clock right?") {
+		t.Fatalf("the first run: %v", err)
+	}
+	for i, want := range []string{"after 3 knocks — is the clock right?", "after 3 knocks — is the clock right?"} {
+		err := w.conn.KnockOnly(context.Background(), p, w.rec.add)
+		if !errors.As(err, new(*knockstate.ExhaustedError)) || !strings.Contains(err.Error(), "not knocking gw.example.com: no answer from tcp/443 on gw.example.com "+want) ||
+			!strings.Contains(err.Error(), "the next one is accepted from") {
+			t.Fatalf("run %d: %v", i+2, err)
+		}
+	}
+	if n := len(w.k.knocks()); n != 3 {
+		t.Fatalf("%d knocks, want the step's 3", n)
+	}
+}

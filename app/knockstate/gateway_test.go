@@ -47,7 +47,7 @@ func TestExhaustedCarriesCause(t *testing.T) {
 	}
 	_, err := f.Reserve(k, p, "gw", 1, at(700, 1))
 	var ex *ExhaustedError
-	if !errors.As(err, &ex) || ex.Unanswered != 3 || !strings.HasPrefix(err.Error(), "no answer from tcp/22; ") || !strings.Contains(err.Error(), "the next one is accepted from") {
+	if !errors.As(err, &ex) || ex.Unanswered != 3 || !strings.HasPrefix(err.Error(), "no answer after 3 knocks (last error: no answer from tcp/22); ") || !strings.Contains(err.Error(), "the next one is accepted from") {
 		t.Fatalf("spent budget after three silent knocks: %v", err)
 	}
 	if n, err := f.Record(k, p, "gw", Outcome{Answered: true}, at(700, 1)); err != nil || n != 0 {

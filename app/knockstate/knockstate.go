@@ -61,16 +61,17 @@ type Reserver interface {
 }
 
 // Outcome is what a checked knock came to: the service answered, or Cause
-// says why not (a sentence naming no key).
+// says why not (the check's last error; it names no key).
 type Outcome struct {
 	Answered bool
 	Cause    string
 }
 
 // ExhaustedError says every use the gateway accepts right now was sent
-// already; Next is when the next window becomes acceptable. Cause is why
-// the last checked knocks did not open (empty when the last one answered or
-// none was checked), and Unanswered how many in a row did not.
+// already; Next is when the next window becomes acceptable. Unanswered is
+// how many checked knocks in a row got no answer, and Cause the last one's
+// error (both zero when the last checked knock answered, or none was
+// checked).
 type ExhaustedError struct {
 	Next       time.Time
 	Unanswered int
@@ -79,8 +80,9 @@ type ExhaustedError struct {
 
 func (e *ExhaustedError) Error() string {
 	next := e.Next.Format("15:04:05")
-	if e.Cause != "" {
-		return fmt.Sprintf("%s; every knock the gateway accepts now was sent already, the next one is accepted from %s", e.Cause, next)
+	if e.Unanswered > 0 {
+		return fmt.Sprintf("no answer after %d knocks (last error: %s); every knock the gateway accepts now was sent already, the next one is accepted from %s",
+			e.Unanswered, e.Cause, next)
 	}
 	return fmt.Sprintf("every knock the gateway accepts now was sent already; the next one is accepted from %s", next)
 }
