@@ -195,11 +195,11 @@ func TestGatewayUnknownNameSpendsNothing(t *testing.T) {
 	}
 }
 
-// TestGatewayKeyCheckAndKeyFile: the URI of `hypd secret new` carries kc= and check=; the
-// same URI with one character appended to its key fails at parse time (exit 2, nothing sent);
-// and `hyp knock HOST --secret laptop.toml` knocks with the gateway's own TOML key file,
-// taking its check port from the file's services.
-func TestGatewayKeyCheckAndKeyFile(t *testing.T) {
+// TestGatewayKeyCheck: the URI of `hypd secret new` carries kc= and check=; the same URI
+// with one character appended to its key fails at parse time (exit 2, nothing sent). (An "A"
+// appended is the key K||0x00, which knocks the same v2 sequence as K, since HMAC pads its
+// key with zeros: without kc it would pass unnoticed.)
+func TestGatewayKeyCheck(t *testing.T) {
 	l := newKeyLab(t, "30s")
 	p, warnings, err := profile.Parse(l.uri)
 	if err != nil || len(warnings) != 0 {
@@ -221,8 +221,14 @@ func TestGatewayKeyCheckAndKeyFile(t *testing.T) {
 	if s := l.knockState(t); s != "" || l.grants() != 0 || l.serviceAnswers() {
 		t.Fatalf("a mistyped key was knocked (state %q, %d grants)", s, l.grants())
 	}
+}
 
-	out, err = l.run(l.env, "knock", l.lab.GatewayIP().String(), "--secret", l.keyFile)
+// TestGatewaySecretTOML: `hyp knock HOST --secret laptop.toml` knocks with the gateway's own
+// TOML key file (secret = "…", what `hypd secret new --services` writes), taking its check
+// port from the file's services.
+func TestGatewaySecretTOML(t *testing.T) {
+	l := newKeyLab(t, "30s")
+	out, err := l.run(l.env, "knock", l.lab.GatewayIP().String(), "--secret", l.keyFile)
 	if err != nil {
 		t.Fatalf("hyp knock --secret %s: %v\n%s", filepath.Base(l.keyFile), err, out)
 	}
