@@ -48,10 +48,11 @@ const (
 	DefaultStopGrace = 5 * time.Second // from SIGTERM to SIGKILL for the VPN command
 	// DefaultPreCheck is how long the CLI's look before a knock waits for the
 	// check port (Connector.PreCheck). An open port on a path of a few
-	// hundred milliseconds answers in time; a closed gateway drops the SYN,
-	// so this is what a cold knock pays extra, and a slower answer only
-	// costs a knock, as before.
-	DefaultPreCheck = 300 * time.Millisecond
+	// hundred milliseconds answers in time, with room for a busy machine; a
+	// closed gateway drops the SYN, so this is what a knock pays extra when
+	// a grant of ours has lapsed (a first knock has no look before it), and
+	// a slower answer only costs a knock, as before.
+	DefaultPreCheck = 500 * time.Millisecond
 )
 
 // StepKind says what a Step reports.
@@ -159,10 +160,11 @@ type Connector struct {
 	FirstDial time.Duration // 0 => DefaultFirstDial
 	MaxDial   time.Duration // 0 => DefaultMaxDial
 	// PreCheck, when positive, has Run and KnockOnly first dial the check
-	// port for up to this long: if it answers from here, the gateway is open
-	// for this address already and no knock is spent. 0 knocks every time
-	// (the tray's Test knock, which is meant to knock). DefaultPreCheck is
-	// what hyp knock --check and hyp connect use.
+	// port for up to this long when the knock state says a knock of ours
+	// went to this gateway lately: if it answers from here, the gateway is
+	// open for this address already and no knock is spent. 0 knocks every
+	// time (the tray's Test knock, which is meant to knock).
+	// DefaultPreCheck is what hyp knock --check and hyp connect use.
 	PreCheck time.Duration
 }
 
@@ -283,7 +285,7 @@ func (r *runner) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.p.CheckPort != 0 && r.c.PreCheck > 0 {
+	if r.p.CheckPort != 0 && r.c.PreCheck > 0 && r.recent(gw) {
 		if r.answers(ctx, gw.addr, r.c.PreCheck) {
 			r.report(Connected, nil, "tcp/%d on %s already answers from here: %s is open, no knock sent", r.p.CheckPort, gw.addr, r.p.Host)
 			return nil
@@ -338,6 +340,15 @@ func (r *runner) silence(addr string, n int, last string) string {
 	now := r.c.Clock.Now().UTC()
 	return fmt.Sprintf("no answer from tcp/%d on %s after %s — is the clock right? local time is %s (last error: %v)",
 		r.p.CheckPort, addr, knocks, now.Format("2006-01-02 15:04:05 MST"), last)
+}
+
+// recent reports whether a knock of ours went to gw lately, so a grant may
+// be open: only then is the look before knocking worth its wait, which a
+// closed gateway (it drops the SYN) makes the whole of PreCheck. A state
+// that cannot be read says yes: the look costs time, never a knock.
+func (r *runner) recent(gw gateway) bool {
+	ok, err := r.c.State.Recent(r.p.Key, r.p.Params, gw.addr, r.c.Clock.Now())
+	return ok || err != nil
 }
 
 // record notes a checked knock's outcome in the knock state and returns how
@@ -614,6 +625,14 @@ func (defaultState) Reserve(k psk.Key, p sequence.Params, gateway string, uses i
 		return knockstate.Use{}, err
 	}
 	return (&knockstate.File{Path: path}).Reserve(k, p, gateway, uses, now)
+}
+
+func (defaultState) Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error) {
+	path, err := knockstate.DefaultPath()
+	if err != nil {
+		return false, err
+	}
+	return (&knockstate.File{Path: path}).Recent(k, p, gateway, now)
 }
 
 func (defaultState) Record(k psk.Key, p sequence.Params, gateway string, o knockstate.Outcome, now time.Time) (int, error) {

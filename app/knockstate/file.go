@@ -81,6 +81,18 @@ func (f *File) Record(k psk.Key, p sequence.Params, gateway string, o Outcome, n
 	return n, err
 }
 
+// Recent implements Reserver. It only reads: no lock file is needed for a
+// file that is replaced atomically.
+func (f *File) Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.read()
+	if err != nil {
+		return false, err
+	}
+	return s.recent(k, p, gateway, now), nil
+}
+
 // update runs change on the state under the lock and writes the result
 // back; an error from change leaves the file as it was.
 func (f *File) update(change func(*state) error) error {
@@ -144,6 +156,13 @@ func (m *Memory) Reserve(k psk.Key, p sequence.Params, gateway string, uses int,
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.s.reserve(k, p, gateway, uses, now)
+}
+
+// Recent implements Reserver.
+func (m *Memory) Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s.recent(k, p, gateway, now), nil
 }
 
 // Record implements Reserver.

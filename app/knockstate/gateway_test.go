@@ -58,3 +58,26 @@ func TestExhaustedCarriesCause(t *testing.T) {
 		t.Fatalf("spent budget after an answer: %v", err)
 	}
 }
+
+// Recent says whether a use went to a gateway in the windows remembered,
+// per gateway, in the file as in memory.
+func TestRecent(t *testing.T) {
+	k, p := testKey(t, 23), sequence.Defaults()
+	for _, r := range []Reserver{&Memory{}, &File{Path: filepath.Join(t.TempDir(), "knocks.json")}} {
+		if ok, err := r.Recent(k, p, "gw", at(900, 0)); ok || err != nil {
+			t.Fatalf("%T before any knock: %v %v", r, ok, err)
+		}
+		if _, err := r.Reserve(k, p, "gw", 1, at(900, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := r.Recent(k, p, "gw", at(905, 0)); !ok {
+			t.Errorf("%T five steps later: not recent", r)
+		}
+		if ok, _ := r.Recent(k, p, "other", at(900, 1)); ok {
+			t.Errorf("%T: a knock to gw counts for another gateway", r)
+		}
+		if ok, _ := r.Recent(k, p, "gw", at(900+keep+1, 0)); ok {
+			t.Errorf("%T: still recent after the state forgot it", r)
+		}
+	}
+}

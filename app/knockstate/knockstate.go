@@ -58,6 +58,10 @@ type Reserver interface {
 	// Record notes the outcome of a knock that was checked. It returns how
 	// many checked knocks in a row got no answer (0 after an answer).
 	Record(k psk.Key, p sequence.Params, gateway string, o Outcome, now time.Time) (unanswered int, err error)
+	// Recent reports whether a use was sent to gateway in the windows the
+	// state remembers (the last eleven steps), that is whether a grant of
+	// ours may be open there.
+	Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error)
 }
 
 // Outcome is what a checked knock came to: the service answered, or Cause
@@ -148,6 +152,13 @@ func (s *state) reserve(k psk.Key, p sequence.Params, gateway string, uses int, 
 	e.Step, e.Sent = p.Step, append(e.Sent, use{W: u.Window, C: u.Counter})
 	s.Keys[name] = e
 	return u, nil
+}
+
+// recent reports whether the key has uses at gateway that are still
+// remembered.
+func (s *state) recent(k psk.Key, p sequence.Params, gateway string, now time.Time) bool {
+	s.prune(now)
+	return len(s.Keys[keyName(k, p, gateway)].Sent) > 0
 }
 
 // record notes a checked knock's outcome on the key's entry at gateway. An
