@@ -111,10 +111,13 @@ func TestGatewayCheckWhileOpenSendsNothing(t *testing.T) {
 		if i == 6 {
 			args = []string{"connect", "--knock-only", l.uri}
 		}
+		start := time.Now()
 		out, err := l.run(l.env, args...)
+		took := time.Since(start)
 		if err != nil {
 			t.Fatalf("%s %d while the grant is open: %v\n%s", args[0], i, err, out)
 		}
+		t.Logf("%s %d while the grant is open took %v (a number to read, not to assert)", args[0], i, took.Round(100*time.Microsecond))
 		if want := fmt.Sprintf("tcp/%d on %s already answers from here", servicePort, l.lab.GatewayIP()); !strings.Contains(out, want) || !strings.Contains(out, "no knock sent") {
 			t.Fatalf("%s %d says:\n%s\nwant %q and no knock sent", args[0], i, out, want)
 		}
