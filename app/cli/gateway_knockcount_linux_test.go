@@ -165,6 +165,7 @@ func TestGatewayRevokedKeySaysWhy(t *testing.T) {
 			t.Errorf("run %d (the step's knocks spent) does not say when the next is accepted:\n%s", i+1, out)
 		}
 	}
+	t.Logf("the third run says: %s", strings.TrimSpace(outs[2]))
 	if strings.Contains(outs[2], "after two knocks") {
 		t.Errorf("the third run counts two knocks; three were sent without an answer:\n%s", outs[2])
 	}
@@ -193,6 +194,7 @@ func TestGatewayUnknownNameSpendsNothing(t *testing.T) {
 	if strings.Contains(out, "sent already") {
 		t.Fatalf("an unknown name is blamed on spent knocks:\n%s", out)
 	}
+	t.Logf("the fourth knock of nosuch.invalid says: %s", strings.TrimSpace(out))
 	if after := l.knockState(t); after != before {
 		t.Fatalf("an unknown name changed the knock state:\nbefore %s\nafter  %s", before, after)
 	}
