@@ -238,8 +238,9 @@ type runner struct {
 }
 
 // gateway is where a knock goes: the address the host resolved to (or the
-// host as given, for a Knocker that does not resolve), the name that keys
-// the knock budget, and the profile the Knocker is handed.
+// host as given, for a Knocker that does not resolve), which the check
+// dials and the knock budget is keyed by, and the profile the Knocker is
+// handed.
 type gateway struct {
 	addr string           // what the check dials and the budget is keyed by
 	p    profiles.Profile // r.p, with Host set to addr when it was resolved
@@ -382,30 +383,43 @@ func (r *runner) spent(ctx context.Context, gw gateway, err error) error {
 	}
 	next := ex.Next.Format("15:04:05")
 	if ex.Unanswered == 0 {
-		return r.fail(ex, "not knocking %s: tcp/%d on %s does not answer (last error: %v), and every knock %s accepts now was sent already — the last one opened it, so its grant has run out; the next knock is accepted from %s",
+		// No checked knock of this step went unanswered: they opened it
+		// (or were not checked), and the grant has run out since.
+		return r.fail(ex, "not knocking %s: tcp/%d on %s does not answer (last error: %v), and every knock %s accepts now was sent already; none was seen to fail, so the grant they opened has likely run out; the next knock is accepted from %s",
 			r.p.Host, r.p.CheckPort, gw.addr, last, r.p.Host, next)
 	}
 	return r.fail(ex, "not knocking %s: %s; every knock the gateway accepts now was sent already, the next one is accepted from %s",
 		r.p.Host, r.silence(gw.addr, ex.Unanswered, ex.Cause), next)
 }
 
-// resolve finds the address to knock, before anything is spent. A Knocker
-// that does not resolve gets the host as given.
+// resolve finds the address to knock, before anything is spent, and fails
+// the flow with the resolver's reason if there is none.
 func (r *runner) resolve(ctx context.Context) (gateway, error) {
+	gw, err := r.lookup(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return gateway{}, r.cancelled(ctx)
+		}
+		reason := err
+		var re *knock.ResolveError
+		if errors.As(err, &re) {
+			reason = re.Err
+		}
+		return gateway{}, r.fail(err, "cannot find %s: %v; no knock sent", r.p.Host, reason)
+	}
+	return gw, nil
+}
+
+// lookup resolves the host through the Knocker. A Knocker that does not
+// resolve gets the host as given.
+func (r *runner) lookup(ctx context.Context) (gateway, error) {
 	ar, ok := r.c.Knocker.(AddrResolver)
 	if !ok {
 		return gateway{addr: r.p.Host, p: r.p}, nil
 	}
 	a, err := ar.Resolve(ctx, r.p.Host)
 	if err != nil {
-		if ctx.Err() != nil {
-			return gateway{}, r.cancelled(ctx)
-		}
-		var re *knock.ResolveError
-		if errors.As(err, &re) {
-			return gateway{}, r.fail(err, "cannot find %s: %v; no knock sent", r.p.Host, re.Err)
-		}
-		return gateway{}, r.fail(err, "cannot find %s: %v; no knock sent", r.p.Host, err)
+		return gateway{}, err
 	}
 	p := r.p
 	p.Host = a.String()
@@ -584,16 +598,12 @@ func (r *runner) keepAliveKnock(ctx context.Context) {
 	again := func(err error) {
 		r.report(KeepAlive, err, "keep-alive knock to %s failed: %v; trying again in %v", r.p.Host, err, r.p.KeepAlive)
 	}
-	gw := gateway{addr: r.p.Host, p: r.p}
-	if ar, ok := r.c.Knocker.(AddrResolver); ok {
-		a, err := ar.Resolve(ctx, r.p.Host)
-		if err != nil {
-			if ctx.Err() == nil {
-				again(err)
-			}
-			return
+	gw, err := r.lookup(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			again(err)
 		}
-		gw.addr, gw.p.Host = a.String(), a.String()
+		return
 	}
 	res, err := r.reserveAndSend(ctx, gw)
 	if ctx.Err() != nil {

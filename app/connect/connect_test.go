@@ -347,7 +347,7 @@ func TestConnectEveryKnockNew(t *testing.T) {
 	err := w.conn.KnockOnly(context.Background(), p, w.rec.add)
 	var ex *knockstate.ExhaustedError
 	if !errors.As(err, &ex) || !strings.Contains(err.Error(), "not knocking gw.example.com: tcp/443 on gw.example.com does not answer") ||
-		!strings.Contains(err.Error(), "its grant has run out") || !strings.Contains(err.Error(), "the next knock is accepted from 03:20:30") {
+		!strings.Contains(err.Error(), "the grant they opened has likely run out") || !strings.Contains(err.Error(), "the next knock is accepted from 03:20:30") {
 		t.Fatalf("fifth knock in one step, the port silent: %v", err)
 	}
 	if n := len(w.k.knocks()); n != 3 {
