@@ -24,7 +24,9 @@ func connectCommand() Command {
 host with --secret FILE); if it has a check port, waits until that answers
 (knocking once more with the next time step if it does not); then runs the
 profile's VPN command (or the one after "--") and re-knocks every keep-alive
-interval while the command runs. Interrupting hyp stops the command with
+interval while the command runs. A check port that answers from here before
+the first knock needs no knock; a keep-alive with no knock left in the time
+step is fine while the check port answers. Interrupting hyp stops the command with
 SIGTERM. Each step is printed as it happens.
 
 Exit status: 0 connected (or interrupted); 1 the gateway did not open, or
@@ -98,7 +100,7 @@ func connectTarget(env *Env, arg string, tf targetFlags) (profiles.Profile, erro
 			return profiles.Profile{}, usageError("profile %q: %w", arg, err)
 		}
 		if found {
-			cp, err := applyTargetFlags(env, p.Profile, tf)
+			cp, err := applyTargetFlags(env, p.Profile, tf, false)
 			if err != nil {
 				return profiles.Profile{}, err
 			}
@@ -119,7 +121,10 @@ func connectTarget(env *Env, arg string, tf targetFlags) (profiles.Profile, erro
 }
 
 // connector is the connect flow on this Env's network, clock and knock
-// state; checkWait bounds each check.
+// state; checkWait bounds each check. It asks a check port whether it
+// answers before knocking: a person who runs hyp knock --check or hyp
+// connect wants the service reachable, and a knock spent on an open grant
+// is one the next knock in this time step lacks.
 func (e *Env) connector(checkWait time.Duration) *connect.Connector {
 	return &connect.Connector{
 		Knocker:   &connect.NetKnocker{Listen: e.Listen, Resolver: e.Resolver},
@@ -127,6 +132,7 @@ func (e *Env) connector(checkWait time.Duration) *connect.Connector {
 		Clock:     envClock{e},
 		State:     e.KnockState,
 		CheckWait: checkWait,
+		PreCheck:  connect.DefaultPreCheck,
 	}
 }
 

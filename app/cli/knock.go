@@ -37,16 +37,23 @@ func knockCommand() Command {
 one socket. TARGET is a saved profile, a hyp:// URI, "-" to read the URI
 from stdin, or a host name or address with --secret FILE.
 
-Every knock sends a sequence the gateway has not seen: a gateway spends a
-sequence on its first use, so hyp remembers, per key, which it sent (in
-$XDG_STATE_HOME/hyp/knocks.json, %LOCALAPPDATA%\hyp on Windows; the file
-names keys by a fingerprint, never the key). A second knock within one time
-step takes the next time step, a third the previous one (or the next use
-counter, with --uses); after that hyp says when the next is accepted.
+The host is resolved first: a name that does not resolve fails at once and
+spends no knock. Every knock sends a sequence the gateway has not seen: a
+gateway spends a sequence on its first use, so hyp remembers, per key and
+gateway address, which it sent (in $XDG_STATE_HOME/hyp/knocks.json,
+%LOCALAPPDATA%\hyp on Windows; the file names keys by a fingerprint, never
+the key). A second knock within one time step takes the next time step, a
+third the previous one (or the next use counter, with --uses).
 
-With --check (or a check port in the URI or profile), hyp dials the port
-with short, doubling timeouts until it answers, knocks once more with a new
-sequence if it does not, and gives up after two checks.
+With --check (or a check port in the URI or profile), hyp first asks the
+port whether it answers from here already: if it does, that is success and
+no knock is spent. Otherwise hyp knocks and dials the port with short,
+doubling timeouts until it answers, knocks once more with a new sequence if
+it does not, and gives up after two checks. When every knock the gateway
+accepts in this time step was sent already, the port decides: answering is
+success, silence fails with the last real cause (no answer after N knocks:
+is the clock right? has the key been revoked?) and when the next knock is
+accepted.
 
 The reference client's spelling works too:
   hyp knock HOST --secret FILE --maxjitter MS --refreshtime MINUTES
@@ -105,12 +112,18 @@ func runKnock(ctx context.Context, env *Env, o knockOptions, args []string) erro
 		return usageError("%w", err)
 	}
 	c := env.connector(o.checkWait)
-	c.Knocker = &connect.NetKnocker{Listen: env.listen(), Resolver: env.Resolver, MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond}
+	nk := &connect.NetKnocker{Listen: env.listen(), Resolver: env.Resolver, MaxJitter: time.Duration(o.maxJitterMS) * time.Millisecond}
+	c.Knocker = nk
 	if o.verbose {
-		c.Knocker = verboseKnocker{Knocker: c.Knocker, w: env.Stderr}
+		c.Knocker = verboseKnocker{NetKnocker: nk, w: env.Stderr}
 	}
 
 	for first := true; ; first = false {
+		if !first {
+			// A refresh renews the grant: it knocks while the gateway still
+			// accepts one, rather than finding the port open and leaving it.
+			c.PreCheck = 0
+		}
 		err := knockOnce(ctx, env, o, c, p)
 		if every == 0 {
 			return err
@@ -155,14 +168,14 @@ func knockOnce(ctx context.Context, env *Env, o knockOptions, c *connect.Connect
 
 // verboseKnocker says what each knock sent (hyp knock -v): the address, the time step and the
 // ports in order, as knockd's and fwknop's clients do, so a knock can be matched with a capture
-// or the gateway's log.
+// or the gateway's log. It resolves as the NetKnocker does.
 type verboseKnocker struct {
-	connect.Knocker
+	*connect.NetKnocker
 	w io.Writer
 }
 
 func (v verboseKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error) {
-	res, err := v.Knocker.Knock(ctx, p, at, counter)
+	res, err := v.NetKnocker.Knock(ctx, p, at, counter)
 	if err == nil {
 		fmt.Fprintf(v.w, "hyp: sent to %s: window %d ports %v\n", res.Target, res.Window, res.Ports)
 	}

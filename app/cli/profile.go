@@ -14,8 +14,8 @@ import (
 
 	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/keyfile"
 	"github.com/hideyourports/hyp/core/profile"
-	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/internal/cmdline"
 	"github.com/hideyourports/hyp/internal/qrterm"
@@ -141,6 +141,18 @@ func runProfileAdd(env *Env, pos, argv []string, st profileSettings, force bool,
 		return usageError("missing URI: give a hyp:// URI, \"-\" for stdin, or --host HOST with --secret FILE")
 	}
 	printWarnings(env, warnings)
+	var kf *keyfile.File
+	if secretFrom != "" {
+		var err error
+		if kf, err = readKeyFile(secretFrom); err != nil {
+			return err
+		}
+		if host != "" {
+			if err := applyKeyFile(&cp, kf, secretFrom); err != nil {
+				return err
+			}
+		}
+	}
 	if scheme != "" {
 		s, err := sequence.ParseScheme(scheme)
 		if err != nil {
@@ -156,11 +168,8 @@ func runProfileAdd(env *Env, pos, argv []string, st profileSettings, force bool,
 			return usageError("--check: %w", err)
 		}
 	}
-	if secretFrom != "" {
-		k, err := psk.ReadFile(secretFrom)
-		if err != nil {
-			return usageError("--secret: %w", err)
-		}
+	if kf != nil {
+		k := kf.Secret
 		if !cp.Key.IsZero() && !cp.Key.Equal(k) {
 			return usageError("--secret: the URI already holds a different key")
 		}

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/keyfile"
 	"github.com/hideyourports/hyp/core/profile"
-	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 )
 
@@ -21,7 +21,7 @@ type targetFlags struct {
 }
 
 func (t *targetFlags) register(fs *flag.FlagSet, withCheck bool) {
-	fs.StringVar(&t.secretFile, "secret", "", "read the key from `FILE` (base32; the reference client's key files work)")
+	fs.StringVar(&t.secretFile, "secret", "", "read the key from `FILE` (base32, as the reference client's; or the gateway's NAME.toml)")
 	fs.StringVar(&t.scheme, "scheme", "", "knock scheme `v2|hyp` (default: the URI's, else v2)")
 	if withCheck {
 		fs.StringVar(&t.check, "check", "", "after knocking, wait until `tcp/PORT` answers (exit 1 if it never does)")
@@ -41,23 +41,30 @@ const maxStdin = 64 << 10
 // Flags then override the profile's scheme, key and check port. Warnings
 // (ignored URI parameters) are returned for the caller to print.
 func resolveTarget(env *Env, arg string, f targetFlags) (profile.Profile, []string, error) {
-	p, warnings, err := baseProfile(env, arg, f)
+	p, warnings, byHost, err := baseProfile(env, arg, f)
 	if err != nil {
 		return profile.Profile{}, nil, err
 	}
-	p, err = applyTargetFlags(env, p, f)
+	p, err = applyTargetFlags(env, p, f, byHost)
 	return p, warnings, err
 }
 
 // applyTargetFlags lets --secret, --scheme and --check override a profile.
-func applyTargetFlags(env *Env, p profile.Profile, f targetFlags) (profile.Profile, error) {
+// byHost says TARGET was a host name: then a TOML key file's knock settings
+// and check port apply too (a URI or profile has its own).
+func applyTargetFlags(env *Env, p profile.Profile, f targetFlags, byHost bool) (profile.Profile, error) {
 	var err error
 	if f.secretFile != "" {
-		k, err := psk.ReadFile(f.secretFile)
+		kf, err := readKeyFile(f.secretFile)
 		if err != nil {
-			return profile.Profile{}, usageError("%w", err)
+			return profile.Profile{}, err
 		}
-		p.Key = k
+		p.Key = kf.Secret
+		if byHost {
+			if err := applyKeyFile(&p, kf, f.secretFile); err != nil {
+				return profile.Profile{}, err
+			}
+		}
 		warnLooseKeyFile(env, f.secretFile)
 	}
 	if f.scheme != "" {
@@ -80,49 +87,81 @@ func applyTargetFlags(env *Env, p profile.Profile, f targetFlags) (profile.Profi
 	return p, nil
 }
 
-func baseProfile(env *Env, arg string, f targetFlags) (profile.Profile, []string, error) {
+// readKeyFile reads --secret FILE: a plain base32 key (the reference
+// client's) or the gateway's TOML key file (what hypd secret new writes),
+// with core/keyfile, the reader hypd uses.
+func readKeyFile(path string) (*keyfile.File, error) {
+	kf, err := keyfile.ReadFile(path)
+	if err != nil {
+		return nil, usageError("--secret: %w", err)
+	}
+	return kf, nil
+}
+
+// applyKeyFile lays a TOML key file's knock settings over p's (a plain file
+// has none), and takes its first TCP service as the check port when p has
+// none. The gateway's default scheme is not known here, so a file that
+// names none knocks with p's.
+func applyKeyFile(p *profile.Profile, kf *keyfile.File, path string) error {
+	if !kf.TOML {
+		return nil
+	}
+	params, err := kf.Params(p.Params.Scheme)
+	if err != nil {
+		return usageError("--secret: %w", keyfile.In(path, err))
+	}
+	p.Params = params
+	if p.CheckPort == 0 {
+		p.CheckPort = kf.CheckPort()
+	}
+	return nil
+}
+
+// baseProfile is TARGET as a profile, before the flags; byHost says TARGET
+// was a host name (so the profile is the defaults around it).
+func baseProfile(env *Env, arg string, f targetFlags) (p profile.Profile, warnings []string, byHost bool, err error) {
 	from := "TARGET"
 	if arg == "-" {
 		b, err := io.ReadAll(io.LimitReader(env.Stdin, maxStdin))
 		if err != nil {
-			return profile.Profile{}, nil, usageError("reading TARGET from stdin: %w", err)
+			return profile.Profile{}, nil, false, usageError("reading TARGET from stdin: %w", err)
 		}
 		arg, from = strings.TrimSpace(string(b)), "stdin"
 		if !profile.IsURI(arg) {
-			return profile.Profile{}, nil, usageError("stdin: want a hyp:// URI")
+			return profile.Profile{}, nil, false, usageError("stdin: want a hyp:// URI")
 		}
 	}
 	if profile.IsURI(arg) {
 		p, warnings, err := profile.Parse(arg)
 		if err != nil {
-			return profile.Profile{}, nil, usageError("%s: %w", from, err)
+			return profile.Profile{}, nil, false, usageError("%s: %w", from, err)
 		}
-		return p, warnings, nil
+		return p, warnings, false, nil
 	}
 	if f.secretFile == "" {
 		p, found, err := env.lookupSaved(arg)
 		if err != nil {
-			return profile.Profile{}, nil, usageError("profile %q: %w", arg, err)
+			return profile.Profile{}, nil, false, usageError("profile %q: %w", arg, err)
 		}
 		if found {
-			return p.Profile, nil, nil
+			return p.Profile, nil, false, nil
 		}
 	}
 	if strings.Contains(strings.ToLower(arg), "secret=") {
 		// Never echo it: whatever scheme it has, it carries a key.
-		return profile.Profile{}, nil, usageError("TARGET %s is not a hyp:// URI (profiles start with hyp://; the secret is not shown)", redactSecret(arg))
+		return profile.Profile{}, nil, false, usageError("TARGET %s is not a hyp:// URI (profiles start with hyp://; the secret is not shown)", redactSecret(arg))
 	}
 	host, err := profile.ParseHost(arg)
 	if err != nil {
-		return profile.Profile{}, nil, usageError("TARGET is not a hyp:// URI, a saved profile or a host: %w", err)
+		return profile.Profile{}, nil, false, usageError("TARGET is not a hyp:// URI, a saved profile or a host: %w", err)
 	}
 	if f.secretFile == "" {
 		if profiles.ValidateName(arg) == nil {
-			return profile.Profile{}, nil, usageError("no saved profile %q (hyp profile list shows them); to knock the host %s, give --secret FILE or a hyp:// URI", arg, host)
+			return profile.Profile{}, nil, false, usageError("no saved profile %q (hyp profile list shows them); to knock the host %s, give --secret FILE or a hyp:// URI", arg, host)
 		}
-		return profile.Profile{}, nil, usageError("TARGET %q is a host, not a hyp:// URI: give --secret FILE", host)
+		return profile.Profile{}, nil, false, usageError("TARGET %q is a host, not a hyp:// URI: give --secret FILE", host)
 	}
-	return profile.Profile{Host: host, Params: sequence.Defaults()}, nil, nil
+	return profile.Profile{Host: host, Params: sequence.Defaults()}, nil, true, nil
 }
 
 func oneTarget(args []string) (string, error) {

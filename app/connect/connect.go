@@ -4,8 +4,13 @@
 // keep the grant alive while the VPN runs. Every step is reported to a callback
 // in words a person can act on.
 //
-// Every knock first reserves a use the gateway has not spent (app/knockstate),
-// so a second knock within one time step opens as the first did. The check
+// The gateway's name is resolved first: a name that does not resolve fails at
+// once with the resolver's reason and spends nothing. Every knock then
+// reserves a use the gateway has not spent (app/knockstate), per key and
+// gateway address, so a second knock within one time step opens as the first
+// did. A check port that already answers from here needs no knock at all
+// (Connector.PreCheck), and a spent budget is a failure only when the service
+// does not answer: then the message gives the last real cause. The check
 // dials with short, doubling timeouts: a SYN that raced the grant and was
 // dropped costs the next few milliseconds, not the kernel's one-second
 // retransmit.
@@ -19,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/hideyourports/hyp/app/command"
@@ -40,6 +46,13 @@ const (
 	DefaultFirstDial = 5 * time.Millisecond
 	DefaultMaxDial   = time.Second     // the longest check dial
 	DefaultStopGrace = 5 * time.Second // from SIGTERM to SIGKILL for the VPN command
+	// DefaultPreCheck is how long the CLI's look before a knock waits for the
+	// check port (Connector.PreCheck). An open port on a path of a few
+	// hundred milliseconds answers in time, with room for a busy machine; a
+	// closed gateway drops the SYN, so this is what a knock pays extra when
+	// a grant of ours has lapsed (a first knock has no look before it), and
+	// a slower answer only costs a knock, as before.
+	DefaultPreCheck = 500 * time.Millisecond
 )
 
 // StepKind says what a Step reports.
@@ -83,6 +96,15 @@ func (s Step) String() string { return s.Kind.String() + ": " + s.Message }
 // from its knock state, so a Knocker never chooses a sequence itself.
 type Knocker interface {
 	Knock(ctx context.Context, p profiles.Profile, at time.Time, counter uint32) (knock.Result, error)
+}
+
+// AddrResolver is a Knocker that can say which address it would knock.
+// *NetKnocker is one. The Connector resolves the host before it spends a
+// knock, keys the knock budget by the address, checks and knocks that
+// address; a Knocker without it is handed the host as given, and the budget
+// is keyed by the host's name.
+type AddrResolver interface {
+	Resolve(ctx context.Context, host string) (netip.Addr, error)
 }
 
 // Checker reports whether tcp/port on host answers now; *knock.Checker is
@@ -137,6 +159,13 @@ type Connector struct {
 	CheckWait time.Duration // 0 => DefaultCheckWait
 	FirstDial time.Duration // 0 => DefaultFirstDial
 	MaxDial   time.Duration // 0 => DefaultMaxDial
+	// PreCheck, when positive, has Run and KnockOnly first dial the check
+	// port for up to this long when the knock state says a knock of ours
+	// went to this gateway lately: if it answers from here, the gateway is
+	// open for this address already and no knock is spent. 0 knocks every
+	// time (the tray's Test knock, which is meant to knock).
+	// DefaultPreCheck is what hyp knock --check and hyp connect use.
+	PreCheck time.Duration
 }
 
 // Run takes p from closed to connected: knock, check (and knock once more if
@@ -208,6 +237,15 @@ type runner struct {
 	progress func(Step)
 }
 
+// gateway is where a knock goes: the address the host resolved to (or the
+// host as given, for a Knocker that does not resolve), which the check
+// dials and the knock budget is keyed by, and the profile the Knocker is
+// handed.
+type gateway struct {
+	addr string           // what the check dials and the budget is keyed by
+	p    profiles.Profile // r.p, with Host set to addr when it was resolved
+}
+
 func (r *runner) report(kind StepKind, err error, format string, a ...any) {
 	if r.progress == nil {
 		return
@@ -238,47 +276,177 @@ func (e *Error) Unwrap() error { return e.Err }
 // has not handed out before: the gateway spends a sequence on first use, so
 // a resend grants nothing. After the current window's uses the next window
 // comes first, which also covers a local clock that runs a little slow.
+//
+// Before any of it the host is resolved (a name that does not resolve fails
+// here and spends nothing) and, with PreCheck, the check port is asked
+// whether it answers already. When every use is spent, the check port
+// decides: answering is success, silence fails with the last real cause.
 func (r *runner) open(ctx context.Context) error {
-	res, err := r.knock(ctx, "knocking %s", r.p.Host)
+	gw, err := r.resolve(ctx)
 	if err != nil {
 		return err
+	}
+	if r.p.CheckPort != 0 && r.c.PreCheck > 0 && r.recent(gw) {
+		if r.answers(ctx, gw.addr, r.c.PreCheck) {
+			r.report(Connected, nil, "tcp/%d on %s already answers from here: %s is open, no knock sent", r.p.CheckPort, gw.addr, r.p.Host)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return r.cancelled(ctx)
+		}
+	}
+	res, err := r.knock(ctx, gw, "knocking %s", r.p.Host)
+	if err != nil {
+		return r.spent(ctx, gw, err)
 	}
 	if r.p.CheckPort == 0 {
 		r.report(Connected, nil, "knocked %s (%s); no check port, so assuming it opened", r.p.Host, res.Target)
 		return nil
 	}
-	if _, ok := r.check(ctx, res); ok {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return r.cancelled(ctx)
-	}
-	res, err = r.knock(ctx, "no answer from tcp/%d yet; knocking %s again with a new sequence", r.p.CheckPort, r.p.Host)
-	if err != nil {
-		return err
-	}
-	last, ok := r.check(ctx, res)
+	last, ok := r.check(ctx, res.Target.String())
 	if ok {
+		r.record(gw, knockstate.Outcome{Answered: true})
 		return nil
 	}
 	if ctx.Err() != nil {
 		return r.cancelled(ctx)
+	}
+	n := max(r.record(gw, knockstate.Outcome{Cause: last.Error()}), 1)
+	res, err = r.knock(ctx, gw, "no answer from tcp/%d yet; knocking %s again with a new sequence", r.p.CheckPort, r.p.Host)
+	if err != nil {
+		return r.spent(ctx, gw, err)
+	}
+	last, ok = r.check(ctx, res.Target.String())
+	if ok {
+		r.record(gw, knockstate.Outcome{Answered: true})
+		return nil
+	}
+	if ctx.Err() != nil {
+		return r.cancelled(ctx)
+	}
+	n = max(r.record(gw, knockstate.Outcome{Cause: last.Error()}), n+1)
+	return r.fail(last, "%s", r.silence(res.Target.String(), n, last.Error()))
+}
+
+// silence is the cause of a check port that stayed silent after n knocks:
+// most often the clock (the sequence is the time step's) or a key the
+// gateway no longer holds.
+func (r *runner) silence(addr string, n int, last string) string {
+	knocks := "one knock"
+	if n == 2 {
+		knocks = "two knocks"
+	} else if n > 2 {
+		knocks = fmt.Sprintf("%d knocks", n)
 	}
 	now := r.c.Clock.Now().UTC()
-	return r.fail(last, "no answer from tcp/%d on %s after two knocks — is the clock right? local time is %s (last error: %v)",
-		r.p.CheckPort, res.Target, now.Format("2006-01-02 15:04:05 MST"), last)
+	return fmt.Sprintf("no answer from tcp/%d on %s after %s — is the clock right? local time is %s (last error: %v)",
+		r.p.CheckPort, addr, knocks, now.Format("2006-01-02 15:04:05 MST"), last)
+}
+
+// recent reports whether a knock of ours went to gw lately, so a grant may
+// be open: only then is the look before knocking worth its wait, which a
+// closed gateway (it drops the SYN) makes the whole of PreCheck. A state
+// that cannot be read says yes: the look costs time, never a knock.
+func (r *runner) recent(gw gateway) bool {
+	ok, err := r.c.State.Recent(r.p.Key, r.p.Params, gw.addr, r.c.Clock.Now())
+	return ok || err != nil
+}
+
+// record notes a checked knock's outcome in the knock state and returns how
+// many checked knocks in a row went unanswered. A state that cannot be
+// written costs only the cause of a later message, so its error is dropped.
+func (r *runner) record(gw gateway, o knockstate.Outcome) int {
+	n, _ := r.c.State.Record(r.p.Key, r.p.Params, gw.addr, o, r.c.Clock.Now())
+	return n
+}
+
+// spent handles a knock that failed to go out. When the reason is a spent
+// budget and there is a check port, the port decides: if it answers, the
+// gateway is open for this address and that is success; if not, the
+// failure carries the budget's last real cause.
+func (r *runner) spent(ctx context.Context, gw gateway, err error) error {
+	var ex *knockstate.ExhaustedError
+	if !errors.As(err, &ex) {
+		return err
+	}
+	if r.p.CheckPort == 0 {
+		return r.fail(ex, "not knocking %s: %v (no check port, so hyp cannot tell whether they opened)", r.p.Host, ex)
+	}
+	r.report(Checking, nil, "no knock left that %s accepts before %s; asking tcp/%d whether it is open already", r.p.Host, ex.Next.Format("15:04:05"), r.p.CheckPort)
+	last, ok := r.check(ctx, gw.addr)
+	if ok {
+		r.record(gw, knockstate.Outcome{Answered: true})
+		return nil
+	}
+	if ctx.Err() != nil {
+		return r.cancelled(ctx)
+	}
+	next := ex.Next.Format("15:04:05")
+	if ex.Unanswered == 0 {
+		// No checked knock of this step went unanswered: they opened it
+		// (or were not checked), and the grant has run out since.
+		return r.fail(ex, "not knocking %s: tcp/%d on %s does not answer (last error: %v), and every knock %s accepts now was sent already; none was seen to fail, so the grant they opened has likely run out; the next knock is accepted from %s",
+			r.p.Host, r.p.CheckPort, gw.addr, last, r.p.Host, next)
+	}
+	return r.fail(ex, "not knocking %s: %s; every knock the gateway accepts now was sent already, the next one is accepted from %s",
+		r.p.Host, r.silence(gw.addr, ex.Unanswered, ex.Cause), next)
+}
+
+// resolve finds the address to knock, before anything is spent, and fails
+// the flow with the resolver's reason if there is none.
+func (r *runner) resolve(ctx context.Context) (gateway, error) {
+	gw, err := r.lookup(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return gateway{}, r.cancelled(ctx)
+		}
+		reason := err
+		var re *knock.ResolveError
+		if errors.As(err, &re) {
+			reason = re.Err
+		}
+		return gateway{}, r.fail(err, "cannot find %s: %v; no knock sent", r.p.Host, reason)
+	}
+	return gw, nil
+}
+
+// lookup resolves the host through the Knocker. A Knocker that does not
+// resolve gets the host as given.
+func (r *runner) lookup(ctx context.Context) (gateway, error) {
+	ar, ok := r.c.Knocker.(AddrResolver)
+	if !ok {
+		return gateway{addr: r.p.Host, p: r.p}, nil
+	}
+	a, err := ar.Resolve(ctx, r.p.Host)
+	if err != nil {
+		return gateway{}, err
+	}
+	p := r.p
+	p.Host = a.String()
+	return gateway{addr: a.String(), p: p}, nil
+}
+
+// answers is one quiet dial of the check port with timeout d.
+func (r *runner) answers(ctx context.Context, addr string, d time.Duration) bool {
+	dctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return r.c.Checker.Check(dctx, addr, r.p.CheckPort) == nil
 }
 
 // knock reserves the next unspent use, reports a Knocking step naming it,
 // and sends it.
-func (r *runner) knock(ctx context.Context, format string, a ...any) (knock.Result, error) {
-	u, err := r.c.State.Reserve(r.p.Key, r.p.Params, r.p.Uses, r.c.Clock.Now())
+func (r *runner) knock(ctx context.Context, gw gateway, format string, a ...any) (knock.Result, error) {
+	u, err := r.c.State.Reserve(r.p.Key, r.p.Params, gw.addr, r.p.Uses, r.c.Clock.Now())
 	if err != nil {
+		var ex *knockstate.ExhaustedError
+		if errors.As(err, &ex) {
+			return knock.Result{}, err // the caller asks the check port first
+		}
 		r.report(Knocking, nil, format, a...)
 		return knock.Result{}, r.fail(err, "not knocking %s: %v", r.p.Host, err)
 	}
 	r.report(Knocking, nil, format+" (time step %d, use %d)", append(a, u.Window, u.Counter)...)
-	res, err := r.send(ctx, u)
+	res, err := r.send(ctx, gw, u)
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, r.cancelled(ctx)
@@ -295,18 +463,18 @@ func (r *runner) knock(ctx context.Context, format string, a ...any) (knock.Resu
 // send knocks a reserved use. The reservation is written before: if the
 // knock then fails to go out, one use is lost, which is cheap; the other
 // order could resend a spent sequence after a crash.
-func (r *runner) send(ctx context.Context, u knockstate.Use) (knock.Result, error) {
+func (r *runner) send(ctx context.Context, gw gateway, u knockstate.Use) (knock.Result, error) {
 	at := time.Unix(int64(u.Window)*r.p.Params.Step, 0)
-	return r.c.Knocker.Knock(ctx, r.p, at, u.Counter)
+	return r.c.Knocker.Knock(ctx, gw.p, at, u.Counter)
 }
 
 // reserveAndSend is a knock without reports, for keep-alives.
-func (r *runner) reserveAndSend(ctx context.Context) (knock.Result, error) {
-	u, err := r.c.State.Reserve(r.p.Key, r.p.Params, r.p.Uses, r.c.Clock.Now())
+func (r *runner) reserveAndSend(ctx context.Context, gw gateway) (knock.Result, error) {
+	u, err := r.c.State.Reserve(r.p.Key, r.p.Params, gw.addr, r.p.Uses, r.c.Clock.Now())
 	if err != nil {
 		return knock.Result{}, err
 	}
-	return r.send(ctx, u)
+	return r.send(ctx, gw, u)
 }
 
 // check dials the knocked address (grants are per address, and a fresh
@@ -314,8 +482,8 @@ func (r *runner) reserveAndSend(ctx context.Context) (knock.Result, error) {
 // Each dial gets FirstDial, then twice the last, up to MaxDial; a dial that
 // fails early (a refusal) waits out its slot, so a closed port is not
 // hammered. It returns the last dial error and whether the port answered.
-func (r *runner) check(ctx context.Context, res knock.Result) (last error, ok bool) {
-	r.report(Checking, nil, "waiting up to %v for tcp/%d on %s to answer", r.c.CheckWait, r.p.CheckPort, res.Target)
+func (r *runner) check(ctx context.Context, addr string) (last error, ok bool) {
+	r.report(Checking, nil, "waiting up to %v for tcp/%d on %s to answer", r.c.CheckWait, r.p.CheckPort, addr)
 	start := r.c.Clock.Now()
 	deadline := start.Add(r.c.CheckWait)
 	slot := r.c.FirstDial
@@ -327,11 +495,11 @@ func (r *runner) check(ctx context.Context, res knock.Result) (last error, ok bo
 		}
 		try := min(left, slot)
 		dctx, cancel := context.WithTimeout(ctx, try)
-		err := r.c.Checker.Check(dctx, res.Target.String(), r.p.CheckPort)
+		err := r.c.Checker.Check(dctx, addr, r.p.CheckPort)
 		cancel()
 		if err == nil {
 			took := r.c.Clock.Now().Sub(start)
-			r.report(Connected, nil, "tcp/%d on %s answered after %v: %s is open", r.p.CheckPort, res.Target, took.Round(100*time.Microsecond), r.p.Host)
+			r.report(Connected, nil, "tcp/%d on %s answered after %v: %s is open", r.p.CheckPort, addr, took.Round(100*time.Microsecond), r.p.Host)
 			return nil, true
 		}
 		last = err
@@ -416,28 +584,71 @@ func (r *runner) keepAlive(ctx context.Context, exited <-chan error) error {
 			}
 			exited = nil // a launcher like "wg-quick up": the tunnel stays, keep knocking
 		case <-tick:
-			res, err := r.reserveAndSend(ctx)
-			switch {
-			case ctx.Err() != nil:
-				continue // the Done case reports it
-			case err != nil:
-				r.report(KeepAlive, err, "keep-alive knock to %s failed: %v; trying again in %v", r.p.Host, err, r.p.KeepAlive)
-			default:
-				r.report(KeepAlive, nil, "keep-alive knock to %s (%s); next in %v", r.p.Host, res.Target, r.p.KeepAlive)
-			}
+			r.keepAliveKnock(ctx)
 			arm()
 		}
 	}
+}
+
+// keepAliveKnock is one keep-alive: resolve (the address may have moved),
+// knock the next unspent use, and report. With every use of the time step
+// spent, a check port that still answers makes it a success without a knock:
+// the grant is open, and the next step's knock renews it.
+func (r *runner) keepAliveKnock(ctx context.Context) {
+	again := func(err error) {
+		r.report(KeepAlive, err, "keep-alive knock to %s failed: %v; trying again in %v", r.p.Host, err, r.p.KeepAlive)
+	}
+	gw, err := r.lookup(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			again(err)
+		}
+		return
+	}
+	res, err := r.reserveAndSend(ctx, gw)
+	if ctx.Err() != nil {
+		return // the Done case reports it
+	}
+	var ex *knockstate.ExhaustedError
+	if errors.As(err, &ex) && r.p.CheckPort != 0 && r.answers(ctx, gw.addr, r.c.CheckWait) {
+		r.report(KeepAlive, nil, "keep-alive: tcp/%d on %s still answers; no knock left that %s accepts before %s, next try in %v",
+			r.p.CheckPort, gw.addr, r.p.Host, ex.Next.Format("15:04:05"), r.p.KeepAlive)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		again(err)
+		return
+	}
+	r.report(KeepAlive, nil, "keep-alive knock to %s (%s); next in %v", r.p.Host, res.Target, r.p.KeepAlive)
 }
 
 // defaultState is the user's knock state file, found when first used so a
 // Connector that is never used needs no home directory.
 type defaultState struct{}
 
-func (defaultState) Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (knockstate.Use, error) {
+func (defaultState) Reserve(k psk.Key, p sequence.Params, gateway string, uses int, now time.Time) (knockstate.Use, error) {
 	path, err := knockstate.DefaultPath()
 	if err != nil {
 		return knockstate.Use{}, err
 	}
-	return (&knockstate.File{Path: path}).Reserve(k, p, uses, now)
+	return (&knockstate.File{Path: path}).Reserve(k, p, gateway, uses, now)
+}
+
+func (defaultState) Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error) {
+	path, err := knockstate.DefaultPath()
+	if err != nil {
+		return false, err
+	}
+	return (&knockstate.File{Path: path}).Recent(k, p, gateway, now)
+}
+
+func (defaultState) Record(k psk.Key, p sequence.Params, gateway string, o knockstate.Outcome, now time.Time) (int, error) {
+	path, err := knockstate.DefaultPath()
+	if err != nil {
+		return 0, err
+	}
+	return (&knockstate.File{Path: path}).Record(k, p, gateway, o, now)
 }

@@ -334,13 +334,24 @@ func TestConnectEveryKnockNew(t *testing.T) {
 	if !slices.EqualFunc(got, want, time.Time.Equal) {
 		t.Fatalf("knocked windows starting %v, want %v", got, want)
 	}
+	// A fourth has no unspent sequence: the check port decides. It answers
+	// (the grant is open), so that is success without a knock.
+	if err := w.conn.KnockOnly(context.Background(), p, w.rec.add); err != nil {
+		t.Fatalf("fourth knock in one step, the port answering: %v", err)
+	}
+	// Silent (the grant ran out), it fails saying so, not merely that the
+	// budget is spent.
+	w.c.mu.Lock()
+	w.c.after = 99
+	w.c.mu.Unlock()
 	err := w.conn.KnockOnly(context.Background(), p, w.rec.add)
 	var ex *knockstate.ExhaustedError
-	if !errors.As(err, &ex) || !strings.Contains(err.Error(), "not knocking gw.example.com") {
-		t.Fatalf("fourth knock in one step: %v", err)
+	if !errors.As(err, &ex) || !strings.Contains(err.Error(), "not knocking gw.example.com: tcp/443 on gw.example.com does not answer") ||
+		!strings.Contains(err.Error(), "the grant they opened has likely run out") || !strings.Contains(err.Error(), "the next knock is accepted from 03:20:30") {
+		t.Fatalf("fifth knock in one step, the port silent: %v", err)
 	}
 	if n := len(w.k.knocks()); n != 3 {
-		t.Fatalf("%d knocks sent, want 3: the fourth has no unspent sequence", n)
+		t.Fatalf("%d knocks sent, want 3: the fourth and fifth have no unspent sequence", n)
 	}
 	// With two uses per step, the counter steps first.
 	w2 := newWorld(true, 1)

@@ -3,6 +3,7 @@ package connect
 import (
 	"context"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/hideyourports/hyp/app/profiles"
@@ -31,4 +32,10 @@ func (n *NetKnocker) Knock(ctx context.Context, p profiles.Profile, at time.Time
 		Now:    func() time.Time { return at },
 	}
 	return k.Knock(ctx, p.Profile, counter)
+}
+
+// Resolve implements AddrResolver: the address Knock would send to, through
+// the same resolver.
+func (n *NetKnocker) Resolve(ctx context.Context, host string) (netip.Addr, error) {
+	return (&knock.Sender{Resolver: n.Resolver}).Resolve(ctx, host)
 }

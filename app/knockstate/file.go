@@ -62,33 +62,65 @@ func stateDir() (string, error) {
 
 // Reserve implements Reserver: under the lock, it reads the file, picks the
 // next use, and writes the file back before returning the use.
-func (f *File) Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (Use, error) {
+func (f *File) Reserve(k psk.Key, p sequence.Params, gateway string, uses int, now time.Time) (Use, error) {
+	var u Use
+	err := f.update(func(s *state) (err error) {
+		u, err = s.reserve(k, p, gateway, uses, now)
+		return err
+	})
+	return u, err
+}
+
+// Record implements Reserver.
+func (f *File) Record(k psk.Key, p sequence.Params, gateway string, o Outcome, now time.Time) (int, error) {
+	var n int
+	err := f.update(func(s *state) error {
+		n = s.record(k, p, gateway, o, now)
+		return nil
+	})
+	return n, err
+}
+
+// Recent implements Reserver. It only reads: no lock file is needed for a
+// file that is replaced atomically.
+func (f *File) Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.read()
+	if err != nil {
+		return false, err
+	}
+	return s.recent(k, p, gateway, now), nil
+}
+
+// update runs change on the state under the lock and writes the result
+// back; an error from change leaves the file as it was.
+func (f *File) update(change func(*state) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
-		return Use{}, fmt.Errorf("creating the knock state directory: %w", err)
+		return fmt.Errorf("creating the knock state directory: %w", err)
 	}
 	unlock, err := lockFile(f.Path + ".lock")
 	if err != nil {
-		return Use{}, fmt.Errorf("locking the knock state %s: %w", f.Path, err)
+		return fmt.Errorf("locking the knock state %s: %w", f.Path, err)
 	}
 	defer unlock()
 	s, err := f.read()
 	if err != nil {
-		return Use{}, err
+		return err
 	}
-	u, err := s.reserve(k, p, uses, now)
-	if err != nil {
-		return Use{}, err
+	if err := change(s); err != nil {
+		return err
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
-		return Use{}, fmt.Errorf("encoding the knock state: %w", err)
+		return fmt.Errorf("encoding the knock state: %w", err)
 	}
 	if err := atomicfile.Write(f.Path, append(b, '\n'), 0o600); err != nil {
-		return Use{}, fmt.Errorf("saving the knock state: %w", err)
+		return fmt.Errorf("saving the knock state: %w", err)
 	}
-	return u, nil
+	return nil
 }
 
 // read loads the state; a missing file is an empty state. A damaged one is
@@ -120,8 +152,22 @@ type Memory struct {
 }
 
 // Reserve implements Reserver.
-func (m *Memory) Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (Use, error) {
+func (m *Memory) Reserve(k psk.Key, p sequence.Params, gateway string, uses int, now time.Time) (Use, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.s.reserve(k, p, uses, now)
+	return m.s.reserve(k, p, gateway, uses, now)
+}
+
+// Recent implements Reserver.
+func (m *Memory) Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s.recent(k, p, gateway, now), nil
+}
+
+// Record implements Reserver.
+func (m *Memory) Record(k psk.Key, p sequence.Params, gateway string, o Outcome, now time.Time) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.s.record(k, p, gateway, o, now), nil
 }

@@ -11,9 +11,16 @@
 // is sent: a knock that then fails to go out wastes one use, which is cheap,
 // while a resent sequence would be silently useless.
 //
+// The budget is per key and gateway address: a host name that resolves
+// elsewhere (a typo, a second gateway with the same key) spends the knocks of
+// that address, not the real gateway's. Beside the uses sent, the state keeps
+// what the last knocks to that gateway came to (answered, or why not), so a
+// spent budget is reported with its real cause rather than as the problem.
+//
 // The state is a small JSON file, named per key by the key's public
-// fingerprint and step (never the key), guarded against a second hyp process
-// by a lock file beside it and replaced atomically.
+// fingerprint and step (never the key) and the gateway's address, guarded
+// against a second hyp process by a lock file beside it and replaced
+// atomically.
 package knockstate
 
 import (
@@ -40,21 +47,48 @@ type Use struct {
 	Counter uint32
 }
 
-// Reserver hands out the next unspent use of a key. *File is the real one;
-// *Memory keeps the state in memory, for tests and short-lived callers.
+// Reserver hands out the next unspent use of a key at a gateway, and
+// remembers what the knocks came to. *File is the real one; *Memory keeps
+// the state in memory, for tests and short-lived callers.
+//
+// gateway names the address knocked (its text form); "" is one budget for
+// the key wherever it knocks.
 type Reserver interface {
-	Reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (Use, error)
+	Reserve(k psk.Key, p sequence.Params, gateway string, uses int, now time.Time) (Use, error)
+	// Record notes the outcome of a knock that was checked. It returns how
+	// many checked knocks in a row got no answer (0 after an answer).
+	Record(k psk.Key, p sequence.Params, gateway string, o Outcome, now time.Time) (unanswered int, err error)
+	// Recent reports whether a use was sent to gateway in the windows the
+	// state remembers (the last eleven steps), that is whether a grant of
+	// ours may be open there.
+	Recent(k psk.Key, p sequence.Params, gateway string, now time.Time) (bool, error)
+}
+
+// Outcome is what a checked knock came to: the service answered, or Cause
+// says why not (the check's last error; it names no key).
+type Outcome struct {
+	Answered bool
+	Cause    string
 }
 
 // ExhaustedError says every use the gateway accepts right now was sent
-// already; Next is when the next window becomes acceptable.
+// already; Next is when the next window becomes acceptable. Unanswered is
+// how many checked knocks in a row got no answer, and Cause the last one's
+// error (both zero when the last checked knock answered, or none was
+// checked).
 type ExhaustedError struct {
-	Next time.Time
+	Next       time.Time
+	Unanswered int
+	Cause      string
 }
 
 func (e *ExhaustedError) Error() string {
-	return fmt.Sprintf("every knock the gateway accepts now was sent already; the next one is accepted from %s",
-		e.Next.Format("15:04:05"))
+	next := e.Next.Format("15:04:05")
+	if e.Unanswered > 0 {
+		return fmt.Sprintf("no answer after %d knocks (last error: %s); every knock the gateway accepts now was sent already, the next one is accepted from %s",
+			e.Unanswered, e.Cause, next)
+	}
+	return fmt.Sprintf("every knock the gateway accepts now was sent already; the next one is accepted from %s", next)
 }
 
 // state is what the file holds: per key (fingerprint and step), the uses sent
@@ -64,11 +98,14 @@ type state struct {
 	Keys    map[string]entry `json:"keys"`
 }
 
-// entry is one key's record: its step (so its windows can be aged on their
-// own clock) and the uses sent.
+// entry is one key's record at one gateway: its step (so its windows can be
+// aged on their own clock), the uses sent, and what the checked knocks came
+// to.
 type entry struct {
-	Step int64 `json:"step"`
-	Sent []use `json:"sent"`
+	Step       int64  `json:"step"`
+	Sent       []use  `json:"sent"`
+	Unanswered int    `json:"unanswered,omitempty"` // checked knocks in a row without an answer
+	Cause      string `json:"cause,omitempty"`      // why the last of them did not open
 }
 
 type use struct {
@@ -78,13 +115,16 @@ type use struct {
 
 const version = 1
 
-func keyName(k psk.Key, p sequence.Params) string {
-	return fmt.Sprintf("%s/%d", k.Fingerprint(), p.Step)
+func keyName(k psk.Key, p sequence.Params, gateway string) string {
+	if gateway == "" {
+		return fmt.Sprintf("%s/%d", k.Fingerprint(), p.Step)
+	}
+	return fmt.Sprintf("%s/%d/%s", k.Fingerprint(), p.Step, gateway)
 }
 
-// reserve picks the next use for a key, records it in s, and drops what has
-// fallen out of every window that matters.
-func (s *state) reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (Use, error) {
+// reserve picks the next use for a key at a gateway, records it in s, and
+// drops what has fallen out of every window that matters.
+func (s *state) reserve(k psk.Key, p sequence.Params, gateway string, uses int, now time.Time) (Use, error) {
 	if k.IsZero() {
 		return Use{}, fmt.Errorf("no key to knock with")
 	}
@@ -103,14 +143,42 @@ func (s *state) reserve(k psk.Key, p sequence.Params, uses int, now time.Time) (
 	}
 	s.prune(now)
 	t := p.Window(now.Unix())
-	name := keyName(k, p)
+	name := keyName(k, p, gateway)
 	e := s.Keys[name]
 	u, ok := next(e.Sent, t, uses, DefaultSkew)
 	if !ok {
-		return Use{}, &ExhaustedError{Next: time.Unix(int64(t+1)*p.Step, 0)}
+		return Use{}, &ExhaustedError{Next: time.Unix(int64(t+1)*p.Step, 0), Unanswered: e.Unanswered, Cause: e.Cause}
 	}
-	s.Keys[name] = entry{Step: p.Step, Sent: append(e.Sent, use{W: u.Window, C: u.Counter})}
+	e.Step, e.Sent = p.Step, append(e.Sent, use{W: u.Window, C: u.Counter})
+	s.Keys[name] = e
 	return u, nil
+}
+
+// recent reports whether the key has uses at gateway that are still
+// remembered.
+func (s *state) recent(k psk.Key, p sequence.Params, gateway string, now time.Time) bool {
+	s.prune(now)
+	return len(s.Keys[keyName(k, p, gateway)].Sent) > 0
+}
+
+// record notes a checked knock's outcome on the key's entry at gateway. An
+// entry without uses (pruned, or never reserved here) is not created: the
+// outcome matters only while the budget it explains is live.
+func (s *state) record(k psk.Key, p sequence.Params, gateway string, o Outcome, now time.Time) int {
+	s.prune(now)
+	name := keyName(k, p, gateway)
+	e, ok := s.Keys[name]
+	if !ok {
+		return 0
+	}
+	if o.Answered {
+		e.Unanswered, e.Cause = 0, ""
+	} else {
+		e.Unanswered++
+		e.Cause = o.Cause
+	}
+	s.Keys[name] = e
+	return e.Unanswered
 }
 
 // prune forgets uses more than keep windows before now, on each key's own

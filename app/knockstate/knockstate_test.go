@@ -32,7 +32,7 @@ func reserveAll(t *testing.T, r Reserver, k psk.Key, p sequence.Params, uses int
 	t.Helper()
 	var out []Use
 	for i := 0; i < n; i++ {
-		u, err := r.Reserve(k, p, uses, now)
+		u, err := r.Reserve(k, p, "", uses, now)
 		if err != nil {
 			t.Fatalf("reservation %d: %v", i+1, err)
 		}
@@ -49,7 +49,7 @@ func TestOrderOneUse(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("uses %v, want %v", got, want)
 	}
-	_, err := m.Reserve(k, p, 1, at(1000, 29))
+	_, err := m.Reserve(k, p, "", 1, at(1000, 29))
 	var ex *ExhaustedError
 	if !errors.As(err, &ex) || !ex.Next.Equal(at(1001, 0)) {
 		t.Fatalf("fourth knock in one step: %v, want ExhaustedError until %v", err, at(1001, 0))
@@ -58,7 +58,7 @@ func TestOrderOneUse(t *testing.T) {
 		t.Errorf("error does not say when: %v", err)
 	}
 	// The next step makes window 1002 acceptable; 1001 and 1000 are spent.
-	if u, err := m.Reserve(k, p, 1, at(1001, 0)); err != nil || u != (Use{1002, 0}) {
+	if u, err := m.Reserve(k, p, "", 1, at(1001, 0)); err != nil || u != (Use{1002, 0}) {
 		t.Fatalf("next step: %v, %v; want {1002 0}", u, err)
 	}
 }
@@ -87,15 +87,15 @@ func TestKeysAndStepsApart(t *testing.T) {
 	var m Memory
 	p := sequence.Defaults()
 	a, b := testKey(t, 4), testKey(t, 5)
-	if u, _ := m.Reserve(a, p, 1, at(10, 0)); u != (Use{10, 0}) {
+	if u, _ := m.Reserve(a, p, "", 1, at(10, 0)); u != (Use{10, 0}) {
 		t.Fatalf("key a: %v", u)
 	}
-	if u, _ := m.Reserve(b, p, 1, at(10, 0)); u != (Use{10, 0}) {
+	if u, _ := m.Reserve(b, p, "", 1, at(10, 0)); u != (Use{10, 0}) {
 		t.Fatalf("key b shares key a's state: %v", u)
 	}
 	p60 := p
 	p60.Step = 60
-	if u, _ := m.Reserve(a, p60, 1, at(10, 0)); u != (Use{5, 0}) {
+	if u, _ := m.Reserve(a, p60, "", 1, at(10, 0)); u != (Use{5, 0}) {
 		t.Fatalf("key a with step 60: %v, want {5 0}", u)
 	}
 }
@@ -106,19 +106,19 @@ func TestFirstWindowHasNoPredecessor(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint([]Use{{0, 0}, {1, 0}}) {
 		t.Fatalf("uses %v", got)
 	}
-	if _, err := m.Reserve(testKey(t, 6), sequence.Defaults(), 1, at(0, 2)); err == nil {
+	if _, err := m.Reserve(testKey(t, 6), sequence.Defaults(), "", 1, at(0, 2)); err == nil {
 		t.Fatal("a third knock in window 0 got a use; there is no window -1")
 	}
 }
 
 func TestBadInput(t *testing.T) {
 	var m Memory
-	if _, err := m.Reserve(psk.Key{}, sequence.Defaults(), 1, at(1, 0)); err == nil {
+	if _, err := m.Reserve(psk.Key{}, sequence.Defaults(), "", 1, at(1, 0)); err == nil {
 		t.Error("a zero key was accepted")
 	}
 	p := sequence.Defaults()
 	p.Step = 0
-	if _, err := m.Reserve(testKey(t, 7), p, 1, at(1, 0)); err == nil {
+	if _, err := m.Reserve(testKey(t, 7), p, "", 1, at(1, 0)); err == nil {
 		t.Error("step 0 was accepted")
 	}
 }
@@ -126,11 +126,11 @@ func TestBadInput(t *testing.T) {
 func TestFileKeepsStateAndNoSecret(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", FileName)
 	k, p := testKey(t, 8), sequence.Defaults()
-	if u, err := (&File{Path: path}).Reserve(k, p, 1, at(300, 0)); err != nil || u != (Use{300, 0}) {
+	if u, err := (&File{Path: path}).Reserve(k, p, "", 1, at(300, 0)); err != nil || u != (Use{300, 0}) {
 		t.Fatalf("first: %v, %v", u, err)
 	}
 	// Another File (another process) sees the first reservation.
-	if u, err := (&File{Path: path}).Reserve(k, p, 1, at(300, 5)); err != nil || u != (Use{301, 0}) {
+	if u, err := (&File{Path: path}).Reserve(k, p, "", 1, at(300, 5)); err != nil || u != (Use{301, 0}) {
 		t.Fatalf("second: %v, %v", u, err)
 	}
 	b, err := os.ReadFile(path)
@@ -167,7 +167,7 @@ func TestFileDamaged(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := (&File{Path: path}).Reserve(testKey(t, 11), sequence.Defaults(), 1, at(1, 0))
+	_, err := (&File{Path: path}).Reserve(testKey(t, 11), sequence.Defaults(), "", 1, at(1, 0))
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("damaged file: %v", err)
 	}
@@ -188,7 +188,7 @@ func TestFileConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u, err := (&File{Path: path}).Reserve(k, p, 16, at(40, 0))
+			u, err := (&File{Path: path}).Reserve(k, p, "", 16, at(40, 0))
 			if err != nil {
 				t.Error(err)
 				return

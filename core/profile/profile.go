@@ -103,6 +103,16 @@ func parse(uri string) (Profile, []string, error) {
 	if p.Key, err = psk.Parse(secret); err != nil {
 		return Profile{}, nil, fmt.Errorf(`parameter "secret": %w`, err)
 	}
+	// A URI without kc (from an older hypd, or typed by hand) is read as
+	// before; one with it must carry the key it was made for.
+	if kc, ok := values["kc"]; ok {
+		if err := p.Key.VerifyCheck(kc); err != nil {
+			if errors.Is(err, psk.ErrCheckMismatch) {
+				return Profile{}, nil, fmt.Errorf(`parameter "secret": %w`, err)
+			}
+			return Profile{}, nil, fmt.Errorf(`parameter "kc": %w`, err)
+		}
+	}
 	if v, ok := values["scheme"]; ok {
 		if p.Params.Scheme, err = sequence.ParseScheme(v); err != nil {
 			return Profile{}, nil, fmt.Errorf(`parameter "scheme": must be v2 or hyp, got %q`, v)
@@ -165,7 +175,7 @@ func parse(uri string) (Profile, []string, error) {
 	}
 	for name := range values {
 		switch name {
-		case "secret", "scheme", "length", "step", "low", "high", "name", "check":
+		case "secret", "kc", "scheme", "length", "step", "low", "high", "name", "check":
 		default:
 			warnings = append(warnings, fmt.Sprintf("unknown parameter %q ignored", name))
 		}
@@ -290,9 +300,15 @@ func checkDNSName(s string) error {
 	return nil
 }
 
-// URI returns the full URI including the secret, for export only. Settings
-// at their defaults are left out to keep QR codes small.
-func (p Profile) URI() string { return p.uri(p.Key.Encode()) }
+// URI returns the full URI including the secret and its check (kc), for
+// export only. Settings at their defaults are left out to keep QR codes
+// small.
+func (p Profile) URI() string {
+	if p.Key.IsZero() {
+		return p.uri("")
+	}
+	return p.uri(p.Key.Encode() + "&kc=" + p.Key.Check())
+}
 
 // String is the URI with the secret redacted, safe for logs.
 func (p Profile) String() string { return p.uri("REDACTED") }

@@ -159,10 +159,10 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("URI not stable: %q then %q", uri, got.URI())
 		}
 	}
-	if got := profiles[0].URI(); got != "hyp://gw.example.com?secret="+secret {
+	if got := profiles[0].URI(); got != "hyp://gw.example.com?secret="+secret+"&kc="+k.Check() {
 		t.Errorf("default URI %q", got)
 	}
-	if got := profiles[2].URI(); got != "hyp://[2001:db8::5]?secret="+secret+"&scheme=hyp&check=tcp/22" {
+	if got := profiles[2].URI(); got != "hyp://[2001:db8::5]?secret="+secret+"&kc="+k.Check()+"&scheme=hyp&check=tcp/22" {
 		t.Errorf("hyp URI %q", got)
 	}
 }

@@ -9,10 +9,12 @@
 package psk
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -172,6 +174,54 @@ func (k Key) Fingerprint() Fingerprint {
 	var f Fingerprint
 	copy(f[:], h.Sum(nil))
 	return f
+}
+
+// CheckLen is the length of a key check in characters: 30 bits, so a
+// mistyped key passes its check about once in a billion tries.
+const CheckLen = 6
+
+// ErrCheckMismatch says a key is not the one its check was made from.
+var ErrCheckMismatch = errors.New("the key does not match its check (kc): a character was mistyped, added or lost on the way")
+
+// Check is the key's short check, the kc parameter of a profile URI
+// (docs/protocol.md section 6): the first CheckLen characters of the base32
+// form of HMAC-SHA-256(K, "hyp/key-check/v1" || uint32be(len(K))). Keyed by
+// the key and domain separated, it reveals nothing usable about the key or
+// its sequences; it only tells a client that the key it was handed is the
+// one the gateway wrote. The length is in the message because HMAC pads a
+// short key with zero bytes: without it K and K||0x00 (a key with an "A"
+// appended to its text) would have the same check.
+func (k Key) Check() string {
+	m := hmac.New(sha256.New, k.b)
+	m.Write([]byte("hyp/key-check/v1"))
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(k.b))))
+	return encoding().EncodeToString(m.Sum(nil))[:CheckLen]
+}
+
+// VerifyCheck reports whether kc is k's check, in any letter case. A kc
+// that is not CheckLen base32 characters is an error of its own, so a
+// damaged check is not blamed on the key.
+func (k Key) VerifyCheck(kc string) error {
+	if len(kc) != CheckLen {
+		return fmt.Errorf("key check (kc) must be %d base32 characters, got %d", CheckLen, len(kc))
+	}
+	for i := 0; i < len(kc); i++ {
+		c := kc[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return fmt.Errorf("key check (kc) has a character that is not base32 at position %d", i+1)
+		}
+	}
+	want := k.Check()
+	got := []byte(kc)
+	for i := range got {
+		if got[i] >= 'a' && got[i] <= 'z' {
+			got[i] -= 'a' - 'A'
+		}
+	}
+	if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
+		return ErrCheckMismatch
+	}
+	return nil
 }
 
 // String is the fingerprint in hex, for state files and debugging.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/hideyourports/hyp/core/profile"
@@ -23,10 +24,10 @@ import (
 // point of the command; it goes to stdout only, never to the log.
 func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	var o secretOptions
-	fs.StringVar(&o.keys, "keys", "", "key `DIR` (default: keys_dir of --config, else "+config.DefaultKeysDir+")")
-	fs.StringVar(&o.config, "config", "", "hypd's config `FILE`, for its keys_dir")
-	fs.StringVar(&o.host, "host", "", "the gateway's public `HOST` name or address, as clients will reach it")
-	fs.StringVar(&o.services, "services", "", "services this key opens (default: the daemon's), e.g. `tcp/22`")
+	fs.StringVar(&o.keys, "keys", "", "key `DIR` (default: keys_dir of the config, else "+config.DefaultKeysDir+")")
+	fs.StringVar(&o.config, "config", "", "hypd's config `FILE`, for its keys_dir and services (default: "+config.DefaultPath+" if it exists)")
+	fs.StringVar(&o.host, "host", "", "the gateway's public `HOST` name or address, as clients will reach it (required)")
+	fs.StringVar(&o.services, "services", "", "services this key opens (default: the config's), e.g. `tcp/22`; the first TCP one is the URI's check=")
 	fs.StringVar(&o.scheme, "scheme", "v2", "knock scheme: `v2|hyp` (hyp for reference hyp clients)")
 	fs.BoolVar(&o.force, "force", false, "overwrite an existing key file of that name")
 	fs.BoolVar(&o.qr, "qr", false, "also draw the profile URI as a QR code")
@@ -46,18 +47,21 @@ type secretOptions struct {
 
 func runSecretNew(e *env, name string, o secretOptions) error {
 	keys, host, services, scheme, force, showQR := &o.keys, &o.host, &o.services, &o.scheme, &o.force, &o.qr
-	if *keys == "" {
-		*keys = config.DefaultKeysDir
-		if o.config != "" {
-			c, err := config.Load(o.config)
-			if err != nil {
-				return &cmdline.ExitError{Code: 2, Err: err}
-			}
-			*keys = c.KeysDir
-		}
+	// A URI naming localhost, the old fallback, knocks the client's own
+	// machine: nobody wants that, so the host is required. (hypd.toml has no
+	// setting for the gateway's public name yet; when it has, it goes here.)
+	if *host == "" {
+		return usageError("--host is missing: give the gateway's public name or address as clients reach it, e.g. hypd secret new %s --host gw.example.net", name)
 	}
 	if err := validHost(*host); err != nil {
 		return usageError("--host %q: %v", *host, err)
+	}
+	cfg, err := secretConfig(o.config)
+	if err != nil {
+		return &cmdline.ExitError{Code: 2, Err: err}
+	}
+	if *keys == "" {
+		*keys = cfg.KeysDir
 	}
 	sch, err := sequence.ParseScheme(*scheme)
 	if err != nil {
@@ -74,6 +78,13 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 			return usageError("--services: %v", err)
 		}
 	}
+	// The URI's check= is what lets a client tell a knock that opened from
+	// one that did not (and an open gateway from a closed one without
+	// knocking): the key's first TCP service, else the config's.
+	checkPort := firstTCP(k.Services)
+	if checkPort == 0 && len(k.Services) == 0 {
+		checkPort = firstTCP(cfg.Services)
+	}
 	path, err := config.WriteKeyFile(*keys, name, k, *force)
 	if err != nil {
 		return &cmdline.ExitError{Code: 2, Err: err}
@@ -85,19 +96,40 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 			*host = h
 		}
 	}
-	if *host == "" {
-		fmt.Fprintln(e.stderr, "hypd: no --host given: the URI below names localhost; clients need the gateway's public name")
-		*host = "localhost"
+	if checkPort == 0 {
+		fmt.Fprintln(e.stderr, "hypd: warning: no TCP service known for this key (give --services tcp/PORT, or services in the config), so the URI has no check=: clients cannot tell whether a knock opened anything")
 	}
-	p := profile.Profile{Name: name, Host: *host, Key: key, Params: k.Params}
-	if len(k.Services) > 0 && k.Services[0].Proto == "tcp" {
-		p.CheckPort = k.Services[0].Port
-	}
+	// URI writes the key's check (kc=) beside the secret, so a client
+	// refuses a key that was mistyped on the way.
+	p := profile.Profile{Name: name, Host: *host, Key: key, Params: k.Params, CheckPort: checkPort}
 	fmt.Fprintln(e.stdout, p.URI())
 	if *showQR {
 		return qrterm.Write(e.stdout, p.URI())
 	}
 	return nil
+}
+
+// secretConfig is the configuration secret new reads keys_dir and services
+// from: --config, else the installed config if there is one, else the
+// defaults.
+func secretConfig(path string) (config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat(config.DefaultPath); err != nil {
+			return config.Default(), nil
+		}
+		path = config.DefaultPath
+	}
+	return config.Load(path)
+}
+
+// firstTCP is the port of the first TCP service in list, 0 if none.
+func firstTCP(list []firewall.Service) uint16 {
+	for _, s := range list {
+		if s.Proto == "tcp" {
+			return s.Port
+		}
+	}
+	return 0
 }
 
 // runGenerateSecret prints a new key, as `hyp generate secret` of the reference client does, so

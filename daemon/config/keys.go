@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -16,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/hideyourports/hyp/core/keyfile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/firewall"
@@ -35,9 +34,8 @@ type Key struct {
 	Uses     int
 }
 
-// maxKeyFile bounds what is read of a key file; the longest key is 1639
-// base32 characters, a .toml file adds a few settings.
-const maxKeyFile = 64 << 10
+// maxKeyFile bounds what is read of a key file (core/keyfile's bound).
+const maxKeyFile = keyfile.MaxSize
 
 // keyExt is the extension of a plain key file written by WriteKeyFile;
 // any other extension but .toml also means a plain file.
@@ -156,9 +154,11 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if filepath.Ext(path) == tomlExt {
 		err = k.parseTOML(data, defaults)
 	} else {
-		k.Secret, err = psk.Parse(string(data))
-		if err != nil {
-			err = fmt.Errorf("key file %s: %w", path, err)
+		var kf *keyfile.File
+		if kf, err = keyfile.ParsePlain(data); err != nil {
+			err = keyfile.In(path, err)
+		} else {
+			k.Secret = kf.Secret
 		}
 	}
 	if err != nil {
@@ -188,106 +188,40 @@ func checkEntropy(p sequence.Params) error {
 	return nil
 }
 
-// keyFile is a .toml key file. Values are decoded as `any` and checked
-// here, so the toml package never builds an error message out of a value:
-// the only toml errors left are syntax errors, which are reported by line
-// and column alone because the offending text could be the secret.
-type keyFile struct {
-	Secret   any `toml:"secret"`
-	Scheme   any `toml:"scheme"`
-	Length   any `toml:"length"`
-	Step     any `toml:"step"`
-	Low      any `toml:"low"`
-	High     any `toml:"high"`
-	Services any `toml:"services"`
-	Open     any `toml:"open"`
-	Uses     any `toml:"uses"`
-}
-
+// parseTOML reads a .toml key file with core/keyfile, the one reader of the
+// format (the client reads the same files), and resolves what only a
+// gateway needs of it: services, open time and uses, checked against the
+// daemon's configuration.
 func (k *Key) parseTOML(data []byte, defaults Config) error {
-	var kf keyFile
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&kf)
+	kf, err := keyfile.ParseTOML(data)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("key file %s:%d: not valid TOML at column %d (details withheld: the file holds a secret)", k.Path, pe.Position.Line, pe.Position.Col)
-		}
-		return fmt.Errorf("key file %s: not valid TOML", k.Path)
+		return keyfile.In(k.Path, err)
 	}
-	if err := undecoded(data, md, "key file "+k.Path); err != nil {
-		return err
-	}
+	k.Secret = kf.Secret
 	fail := func(field string, format string, args ...any) error {
-		if line := keyLine(data, toml.Key{field}); line > 0 {
-			return fmt.Errorf("key file %s:%d: %s: %s", k.Path, line, field, fmt.Sprintf(format, args...))
-		}
-		return fmt.Errorf("key file %s: %s: %s", k.Path, field, fmt.Sprintf(format, args...))
+		return keyfile.In(k.Path, &keyfile.Error{Line: kf.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-
-	secret, ok := kf.Secret.(string)
-	if kf.Secret == nil {
-		return fail("secret", "missing")
-	}
-	if !ok {
-		return fail("secret", "must be a base32 string")
-	}
-	if k.Secret, err = psk.Parse(secret); err != nil {
-		return fail("secret", "%v", err)
-	}
-
-	if kf.Scheme != nil {
-		s, ok := kf.Scheme.(string)
-		if !ok {
-			return fail("scheme", "must be a string, \"v2\" or \"hyp\"")
-		}
-		scheme, err := sequence.ParseScheme(s)
-		if err != nil {
-			return fail("scheme", "%v", err)
-		}
-		k.Params = sequence.DefaultsFor(scheme)
-	}
-	ints := []struct {
-		field string
-		v     any
-		set   func(int64)
-	}{
-		{"length", kf.Length, func(n int64) { k.Params.Length = int(n) }},
-		{"step", kf.Step, func(n int64) { k.Params.Step = n }},
-		{"low", kf.Low, func(n int64) { k.Params.Low = uint16(n) }},
-		{"high", kf.High, func(n int64) { k.Params.High = uint16(n) }},
-		{"uses", kf.Uses, func(n int64) { k.Uses = int(n) }},
-	}
-	for _, f := range ints {
-		if f.v == nil {
-			continue
-		}
-		n, ok := f.v.(int64)
-		if !ok {
-			return fail(f.field, "must be an integer")
-		}
-		if (f.field == "low" || f.field == "high") && (n < 0 || n > 65535) {
-			return fail(f.field, "must be a port 1..65535, got %d", n)
-		}
-		if n < 0 || n > 1<<31 {
-			return fail(f.field, "out of range: %d", n)
-		}
-		f.set(n)
-	}
-	if err := k.Params.Validate(); err != nil {
-		return fmt.Errorf("key file %s: %w", k.Path, err)
+	if k.Params, err = kf.Params(k.Params.Scheme); err != nil {
+		return keyfile.In(k.Path, err)
 	}
 	if err := checkEntropy(k.Params); err != nil {
 		return fmt.Errorf("key file %s: %w", k.Path, err)
+	}
+	if n, ok, err := kf.Int("uses"); err != nil {
+		return keyfile.In(k.Path, err)
+	} else if ok {
+		if n < 0 || n > 1<<31 {
+			return fail("uses", "out of range: %d", n)
+		}
+		k.Uses = int(n)
 	}
 	if err := checkUses(k.Uses); err != nil {
 		return fail("uses", "%v", err)
 	}
 
-	if kf.Open != nil {
-		s, ok := kf.Open.(string)
-		if !ok {
-			return fail("open", "must be a duration string such as \"90s\"")
-		}
+	if s, ok, err := kf.String("open", `a duration string such as "90s"`); err != nil {
+		return keyfile.In(k.Path, err)
+	} else if ok {
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return fail("open", "%q is not a duration such as \"90s\"", s)
@@ -298,17 +232,13 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 		k.Open = d
 	}
 
-	if kf.Services != nil {
-		list, ok := kf.Services.([]any)
-		if !ok {
-			return fail("services", "must be a list such as [\"tcp/22\"]")
-		}
+	list, ok, err := kf.Strings("services", `a list such as ["tcp/22"]`)
+	if err != nil {
+		return keyfile.In(k.Path, err)
+	}
+	if ok {
 		k.Services = nil
-		for i, item := range list {
-			s, ok := item.(string)
-			if !ok {
-				return fail("services", "item %d: must be a string such as \"tcp/22\"", i+1)
-			}
+		for i, s := range list {
 			svc, err := firewall.ParseService(s)
 			if err != nil {
 				return fail("services", "item %d: %v", i+1, err)
