@@ -22,7 +22,8 @@ type stubHandler struct {
 }
 
 func (h *stubHandler) Profiles() []ProfileState {
-	return []ProfileState{{Name: "office", Host: "10.77.1.1", Connected: true, LastKnock: time.Unix(1795000000, 0)}}
+	return []ProfileState{{Name: "office", Host: "10.77.1.1", Connected: true, LastKnock: time.Unix(1795000000, 0),
+		Command: []string{"/usr/bin/wg-quick", "up", "office"}}}
 }
 
 func (h *stubHandler) Connect(ctx context.Context, name string, progress func(Step)) error {

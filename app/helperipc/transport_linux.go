@@ -139,7 +139,7 @@ func unixPeer(c net.Conn, group string, gid int, uids []int) (Peer, error) {
 // listed uids and the group's members (primary or supplementary, as the
 // user database says) are allowed.
 func policy(uid, pgid int, group string, gid int, uids []int) Peer {
-	p := Peer{ID: "uid " + strconv.Itoa(uid)}
+	p := Peer{ID: "uid " + strconv.Itoa(uid), Key: "uid:" + strconv.Itoa(uid)}
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		p.ID = fmt.Sprintf("user %s (uid %d)", u.Username, uid)
 	}

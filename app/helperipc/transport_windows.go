@@ -68,6 +68,7 @@ func pipePeer(c net.Conn) (Peer, error) {
 	p := Peer{ID: fmt.Sprintf("process %d", pid), Allowed: true}
 	if u, err := tok.GetTokenUser(); err == nil {
 		p.ID = fmt.Sprintf("%s (process %d)", u.User.Sid, pid)
+		p.Key = u.User.Sid.String()
 		system, _ := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
 		if system != nil && u.User.Sid.Equals(system) {
 			p.Admin = true
