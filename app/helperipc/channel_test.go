@@ -81,7 +81,7 @@ func serveOn(t *testing.T, cfg Config) (*stubHandler, string) {
 // administrator (root; an elevated administrator or SYSTEM).
 func TestChannelProtocol(t *testing.T) {
 	h, addr := serveOn(t, Config{})
-	c := &Client{Address: addr}
+	c := testClient(addr)
 	ps, err := c.List(context.Background())
 	if err != nil || len(ps) != 1 || ps[0].Name != "office" || !ps[0].Connected {
 		t.Fatalf("list: %+v %v", ps, err)
@@ -123,7 +123,7 @@ func TestChannelSilentPeer(t *testing.T) {
 	if err := newLineReader(c).read(&r); err != nil || r.Code != CodeBadRequest || !strings.Contains(r.Error, "timeout") {
 		t.Fatalf("silent peer got %+v %v", r, err)
 	}
-	if _, err := (&Client{Address: addr}).List(context.Background()); err != nil {
+	if _, err := testClient(addr).List(context.Background()); err != nil {
 		t.Fatalf("the server stopped serving after a silent peer: %v", err)
 	}
 }
@@ -136,7 +136,7 @@ func TestChannelClientGivesUp(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	var steps int
-	err := (&Client{Address: addr}).Connect(ctx, "slow", func(Step) { steps++ })
+	err := testClient(addr).Connect(ctx, "slow", func(Step) { steps++ })
 	if !errors.Is(err, context.DeadlineExceeded) || steps != 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("connect with a deadline: %v after %v, %d step(s)", err, time.Since(start), steps)
 	}
@@ -149,7 +149,7 @@ func TestChannelClientGivesUp(t *testing.T) {
 
 // TestChannelNoHelper: no pipe is ErrNoHelper, the tray's "no service".
 func TestChannelNoHelper(t *testing.T) {
-	_, err := (&Client{Address: testAddress(t)}).List(context.Background())
+	_, err := testClient(testAddress(t)).List(context.Background())
 	if !errors.Is(err, ErrNoHelper) {
 		t.Fatalf("list without a helper: %v", err)
 	}

@@ -165,6 +165,9 @@ var (
 	// ErrNoHelper: nothing listens on the channel (the helper is not
 	// installed or not running).
 	ErrNoHelper = errors.New("the helper service is not running")
+	// ErrNotHelper: something listens on the channel, but not as the
+	// helper's account; the client sent it nothing.
+	ErrNotHelper = errors.New("the helper channel is not served by the helper service")
 )
 
 // RemoteError is an error the helper sent back.

@@ -111,26 +111,51 @@ func removeStale(path string) error {
 	return nil
 }
 
-// unixPeer reads the peer's credentials from the kernel (SO_PEERCRED: what
-// it was when it connected, which it cannot fake) and applies the policy.
-func unixPeer(c net.Conn, group string, gid int, uids []int) (Peer, error) {
+// DefaultServer is the helper's account: root.
+const DefaultServer = "0"
+
+// checkServer makes sure the socket's server runs as uid want (SO_PEERCRED
+// on the client's side: the server's credentials when it listened).
+func checkServer(c net.Conn, want string) error {
+	cred, err := peerCred(c)
+	if err != nil {
+		return err
+	}
+	if got := strconv.Itoa(int(cred.Uid)); got != want {
+		return fmt.Errorf("it is served by uid %s (process %d), not uid %s", got, cred.Pid, want)
+	}
+	return nil
+}
+
+// peerCred is the other end's credentials, from the kernel.
+func peerCred(c net.Conn) (*unix.Ucred, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return Peer{}, fmt.Errorf("not a unix socket connection (%T)", c)
+		return nil, fmt.Errorf("not a unix socket connection (%T)", c)
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return Peer{}, err
+		return nil, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return Peer{}, err
+		return nil, err
 	}
 	if cerr != nil {
-		return Peer{}, fmt.Errorf("reading the peer's credentials: %w", cerr)
+		return nil, fmt.Errorf("reading the peer's credentials: %w", cerr)
+	}
+	return cred, nil
+}
+
+// unixPeer reads the peer's credentials from the kernel (SO_PEERCRED: what
+// it was when it connected, which it cannot fake) and applies the policy.
+func unixPeer(c net.Conn, group string, gid int, uids []int) (Peer, error) {
+	cred, err := peerCred(c)
+	if err != nil {
+		return Peer{}, err
 	}
 	return policy(int(cred.Uid), int(cred.Gid), group, gid, uids), nil
 }
