@@ -13,7 +13,7 @@ import (
 // change it: the file and every directory above it owned by root and
 // writable by nobody else (group write only for group root). A hyp in ~/bin,
 // /tmp or Downloads would give root to whoever can replace that file.
-func checkExecutable(exe string) error {
+func checkExecutable(exe string, _ func(string)) error {
 	resolved, err := filepath.EvalSymlinks(exe)
 	if err != nil {
 		return fmt.Errorf("finding the hyp executable %s: %w", exe, err)

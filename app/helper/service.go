@@ -101,7 +101,7 @@ func Control(cfg Config, action string, note func(string)) error {
 		if err != nil {
 			return err
 		}
-		if err := checkExecutable(exe); err != nil {
+		if err := checkExecutable(exe, note); err != nil {
 			return fmt.Errorf("install %s: %w", cfg.name(), err)
 		}
 	}

@@ -95,10 +95,10 @@ func TestInstallRefusesExecutableOthersCanWrite(t *testing.T) {
 			}
 		})
 	}
-	if err := checkExecutable(copyExe(t, runDir(t))); err != nil {
+	if err := checkExecutable(copyExe(t, runDir(t)), nil); err != nil {
 		t.Fatalf("a root-only executable: %v", err)
 	}
-	if err := checkExecutable("/bin/sh"); err != nil {
+	if err := checkExecutable("/bin/sh", nil); err != nil {
 		t.Fatalf("/bin/sh: %v", err)
 	}
 }
