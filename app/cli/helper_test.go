@@ -20,6 +20,9 @@ import (
 // interrupted, remove deletes it.
 func TestHelperCommands(t *testing.T) {
 	needs.Root(t, "the helper store is root-only")
+	// root's own profiles: not those of a user who ran the tests with sudo.
+	t.Setenv("SUDO_USER", "")
+	t.Setenv("PKEXEC_UID", "")
 	env, _ := storeEnv(t, profiles.NewMemory())
 	env.HelperDir = filepath.Join(t.TempDir(), "helper")
 	noCheck := "hyp://192.0.2.7?secret=" + secret

@@ -23,7 +23,7 @@ func checkOwnDir(dir string) error {
 		return nil
 	}
 	if euid := os.Geteuid(); int(sys.Uid) != euid {
-		return fmt.Errorf("the knock state directory %s is owned by uid %d, not by this process (uid %d): hyp does not write into another user's directories (run it as that user, or unset XDG_STATE_HOME under sudo)", dir, sys.Uid, euid)
+		return fmt.Errorf("the knock state directory %s is owned by uid %d, not by this process (uid %d): hyp does not write into another user's directories (run hyp as that user, or give root its own: sudo -H, without -E)", dir, sys.Uid, euid)
 	}
 	return nil
 }
