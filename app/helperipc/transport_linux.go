@@ -62,6 +62,9 @@ func Listen(cfg Config) (*Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("making the helper's socket directory: %w", err)
 	}
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
@@ -87,6 +90,28 @@ func Listen(cfg Config) (*Listener, error) {
 	return &Listener{Listener: ln, peer: func(c net.Conn) (Peer, error) {
 		return unixPeer(c, group, gid, cfg.UIDs)
 	}}, nil
+}
+
+// checkSocketDir refuses a socket directory someone besides this process's
+// user could change: the helper (root) removes a stale socket there and
+// chowns and chmods the new one by name, which a user who can rename entries
+// there could point at a file of their choice (chmod 0660 root:hyp
+// /etc/shadow).
+func checkSocketDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("checking the socket directory: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("the socket directory %s is not a directory (a link?)", dir)
+	case ok && int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("the socket directory %s is owned by uid %d, not by this process (uid %d): the helper's socket must be where only it can change entries (the default %s is)", dir, sys.Uid, os.Geteuid(), DefaultAddress)
+	case st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0:
+		return fmt.Errorf("the socket directory %s is writable by others (%v): the helper's socket must be where only it can change entries (the default %s is)", dir, st.Mode(), DefaultAddress)
+	}
+	return nil
 }
 
 // removeStale deletes a socket at path that nobody answers on.
