@@ -280,6 +280,13 @@ func helperSource(env *Env, inv *invoker, name string, uriArg []string) (profile
 			}
 			return nil
 		}
+		// Windows: the elevated process is the same user with more rights; a secret_file
+		// only those rights open is not the user's to hand over (Linux reads as the user).
+		if saved, err := s.Settings(name); err == nil && saved.SecretFile != "" {
+			if err := helper.CheckInvokerMayRead(saved.SecretFile); err != nil {
+				return err
+			}
+		}
 		p, err = s.Get(name)
 		switch {
 		case errors.Is(err, profiles.ErrNotFound):
