@@ -1,15 +1,19 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/connect"
@@ -115,31 +119,50 @@ func helperStatusCommand() Command {
 func helperAddCommand() Command {
 	return Command{
 		Name:    "helper add",
-		Args:    "[--force] [--dir DIR] NAME [URI|-]",
+		Args:    "[--force] [--yes] [--no-command] [--dir DIR] NAME [URI|-] [-- COMMAND...]",
+		Argv:    true,
 		Summary: "copy a profile and its key into the helper's store (as root or administrator)",
 		Help: helperHelp + `
 
-Without URI the profile and key come from your profile store (under sudo,
-from SUDO_USER's config directory). Root cannot read your desktop keyring,
-so for a profile whose key is there, pipe the URI in and the settings
-(command, keep-alive) still come from your profile:
+Without URI the profile and key come from your profile store (under sudo or
+pkexec, from that user's config directory, read with that user's rights, so
+a secret_file only root can read is not read). Root cannot read your desktop
+keyring, so for a profile whose key is there, pipe the URI in and the
+settings (command, keep-alive) still come from your profile:
   hyp profile export NAME | sudo hyp helper add NAME -
+The helper runs the profile's VPN command as root. Under sudo, helper add
+shows that command and asks before it stores anything (on the terminal, or
+--yes); under pkexec, which has no terminal, the command must be the one
+after "--" (the polkit dialog shows the command line), or --no-command.
 Restart the helper afterwards (hyp helper restart).`,
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
 			force := fs.Bool("force", false, "replace the helper's copy of the profile")
+			yes := fs.Bool("yes", false, "do not ask before storing a command that root will run (sudo)")
+			noCommand := fs.Bool("no-command", false, "store the profile without its VPN command (keep-alive knocks only)")
 			sock := socketFlag(fs, env)
 			return func(ctx context.Context, args []string) error {
-				if len(args) == 0 || len(args) > 2 {
-					return usageError("want NAME [URI|-]")
+				pos, argv := splitArgv(args)
+				if len(pos) == 0 || len(pos) > 2 {
+					return usageError("want NAME [URI|-] [-- COMMAND...]")
 				}
-				name := args[0]
+				if *noCommand && len(argv) > 0 {
+					return usageError("--no-command and a command after \"--\" contradict each other")
+				}
+				name := pos[0]
 				if err := profiles.ValidateName(name); err != nil {
 					return usageError("%w", err)
 				}
-				p, err := helperSource(env, name, args[1:])
+				inv, err := invokingUser()
 				if err != nil {
+					return err
+				}
+				p, err := helperSource(env, inv, name, pos[1:])
+				if err != nil {
+					return err
+				}
+				if err := settleCommand(env, inv, &p, argv, *noCommand, *yes); err != nil {
 					return err
 				}
 				msg, err := handOverOrStore(ctx, env, h.dir, *sock, p, *force)
@@ -153,67 +176,173 @@ Restart the helper afterwards (hyp helper restart).`,
 	}
 }
 
-// helperSource finds what helper add copies: the user's saved profile, with
-// the key from the URI argument when there is one.
-func helperSource(env *Env, name string, uriArg []string) (profiles.Profile, error) {
-	s, err := userStore(env)
-	if err != nil {
-		return profiles.Profile{}, err
+// invoker is the user on whose behalf root runs (sudo, pkexec).
+type invoker struct {
+	name     string
+	via      string // "sudo" or "pkexec"
+	uid, gid int
+	groups   []int
+	home     string
+}
+
+// invokingUser is the user who ran sudo or pkexec, or nil when hyp runs as
+// itself (root's own profiles, or no elevation at all). Only root looks:
+// SUDO_USER and PKEXEC_UID mean nothing to anyone else.
+func invokingUser() (*invoker, error) {
+	if runtime.GOOS == "windows" || os.Geteuid() != 0 {
+		return nil, nil
 	}
-	if len(uriArg) == 1 {
+	var u *user.User
+	var via string
+	var err error
+	switch name, uid := os.Getenv("SUDO_USER"), pkexecUser(); {
+	case name != "" && name != "root":
+		via = "sudo"
+		if u, err = user.Lookup(name); err != nil {
+			return nil, fmt.Errorf("finding SUDO_USER %q: %w", name, err)
+		}
+	case uid != "" && uid != "0":
+		via = "pkexec"
+		if u, err = user.LookupId(uid); err != nil {
+			return nil, fmt.Errorf("finding PKEXEC_UID %s: %w", uid, err)
+		}
+	default:
+		return nil, nil
+	}
+	inv := &invoker{name: u.Username, via: via, home: u.HomeDir}
+	if inv.uid, err = strconv.Atoi(u.Uid); err != nil {
+		return nil, fmt.Errorf("user %s has uid %q", u.Username, u.Uid)
+	}
+	if inv.gid, err = strconv.Atoi(u.Gid); err != nil {
+		return nil, fmt.Errorf("user %s has gid %q", u.Username, u.Gid)
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("finding the groups of %s: %w", u.Username, err)
+	}
+	for _, g := range gids {
+		if n, err := strconv.Atoi(g); err == nil {
+			inv.groups = append(inv.groups, n)
+		}
+	}
+	return inv, nil
+}
+
+// asInvoker runs fn with the invoking user's file rights, or as this
+// process when there is none.
+func asInvoker(inv *invoker, fn func() error) error {
+	if inv == nil {
+		return fn()
+	}
+	return helper.AsUser(inv.uid, inv.gid, inv.groups, fn)
+}
+
+// helperSource finds what helper add copies: the user's saved profile, with
+// the key from the URI argument when there is one. Everything of the user's
+// (their profiles.toml, a secret_file it names) is read with the user's
+// rights: root must not read for them what they could not.
+func helperSource(env *Env, inv *invoker, name string, uriArg []string) (profiles.Profile, error) {
+	var cp profile.Profile
+	haveURI := len(uriArg) == 1
+	if haveURI {
 		uri := uriArg[0]
 		if uri == "-" {
+			var err error
 			if uri, err = readStdin(env); err != nil {
 				return profiles.Profile{}, err
 			}
 		}
-		cp, warnings, err := profile.Parse(uri)
-		if err != nil {
+		var warnings []string
+		var err error
+		if cp, warnings, err = profile.Parse(uri); err != nil {
 			return profiles.Profile{}, usageError("URI: %w", err)
 		}
 		printWarnings(env, warnings)
-		p := profiles.FromURI(name, cp)
-		if saved, err := s.Settings(name); err == nil {
+	}
+	var p profiles.Profile
+	err := asInvoker(inv, func() error {
+		s, err := userStore(env, inv)
+		if err != nil {
+			return err
+		}
+		if haveURI {
+			p = profiles.FromURI(name, cp)
+			saved, err := s.Settings(name)
+			if errors.Is(err, profiles.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 			p.Gap, p.KeepAlive, p.Command = saved.Gap, saved.KeepAlive, saved.Command
 			if p.CheckPort == 0 {
 				p.CheckPort = saved.CheckPort
 			}
-		} else if !errors.Is(err, profiles.ErrNotFound) {
-			return profiles.Profile{}, err
+			return nil
 		}
-		return p, nil
-	}
-	p, err := s.Get(name)
-	switch {
-	case errors.Is(err, profiles.ErrNotFound):
-		return profiles.Profile{}, usageError("no profile %q in %s", name, s.Path())
-	case errors.Is(err, profiles.ErrNoKeyring) || errors.As(err, new(*profiles.KeyringError)):
-		return profiles.Profile{}, usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: %s", name, err, asAdmin(fmt.Sprintf("hyp profile export %s | %%shyp helper add %s -", name, name)))
-	}
+		// Windows: the elevated process is the same user with more rights; a secret_file
+		// only those rights open is not the user's to hand over (Linux reads as the user).
+		if saved, err := s.Settings(name); err == nil && saved.SecretFile != "" {
+			if err := helper.CheckInvokerMayRead(saved.SecretFile); err != nil {
+				return err
+			}
+		}
+		p, err = s.Get(name)
+		switch {
+		case errors.Is(err, profiles.ErrNotFound):
+			return usageError("no profile %q in %s", name, s.Path())
+		case errors.Is(err, profiles.ErrNoKeyring) || errors.As(err, new(*profiles.KeyringError)):
+			return usageError("the key of %s is in a keyring this process cannot read (%v): pipe it in instead: %s", name, err, asAdmin(fmt.Sprintf("hyp profile export %s | %%shyp helper add %s -", name, name)))
+		case err != nil && inv != nil && errors.Is(err, fs.ErrPermission):
+			return fmt.Errorf("reading profile %s with the rights of %s, who ran %s: %w", name, inv.name, inv.via, err)
+		}
+		return err
+	})
 	return p, err
 }
 
-// userStore is the store of the user who ran sudo, if any: root's own config
-// directory is not where that user's profiles are.
-func userStore(env *Env) (*profiles.Store, error) {
-	if env.Profiles != nil || runtime.GOOS == "windows" {
+// userStore is the store of the user who ran sudo or pkexec, if any: root's
+// own config directory is not where that user's profiles are.
+func userStore(env *Env, inv *invoker) (*profiles.Store, error) {
+	if env.Profiles != nil || inv == nil {
 		return env.store()
 	}
-	if name := os.Getenv("SUDO_USER"); name != "" && name != "root" && os.Geteuid() == 0 {
-		u, err := user.Lookup(name)
-		if err != nil {
-			return nil, fmt.Errorf("finding SUDO_USER %q: %w", name, err)
-		}
-		return profiles.Open(profiles.Options{Dir: filepath.Join(u.HomeDir, ".config", "hyp")})
+	return profiles.Open(profiles.Options{Dir: filepath.Join(inv.home, ".config", "hyp")})
+}
+
+// settleCommand decides the command the helper will run as root, shows it,
+// and, when root acts for another user, makes sure a person saw it: under
+// pkexec it must be the one on the command line (which polkit's dialog
+// shows); under sudo the user confirms on the terminal or with --yes.
+func settleCommand(env *Env, inv *invoker, p *profiles.Profile, argv []string, noCommand, yes bool) error {
+	switch {
+	case noCommand:
+		p.Command = nil
+	case len(argv) > 0:
+		p.Command = argv
+	case inv != nil && inv.via == "pkexec" && len(p.Command) > 0:
+		return usageError("profile %s runs %s, which the helper would run as root, but the polkit dialog did not show it: "+
+			"give it on the command line (hyp helper add %s - -- COMMAND...), or add --no-command", p.Name, command.Join(p.Command), p.Name)
 	}
-	if uid := pkexecUser(); uid != "" && uid != "0" {
-		u, err := user.LookupId(uid)
-		if err != nil {
-			return nil, fmt.Errorf("finding PKEXEC_UID %s: %w", uid, err)
-		}
-		return profiles.Open(profiles.Options{Dir: filepath.Join(u.HomeDir, ".config", "hyp")})
+	what := "no command: the helper only knocks to keep " + p.Host + " open"
+	if len(p.Command) > 0 {
+		what = "the helper will run, as root: " + command.Join(p.Command)
 	}
-	return env.store()
+	fmt.Fprintf(env.Stderr, "hyp helper add %s (key %s, host %s): %s\n", p.Name, p.Key.ID(), p.Host, what)
+	if inv == nil || inv.via == "pkexec" || yes || len(p.Command) == 0 {
+		return nil
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return usageError("%s's profile %s would make root run %s: confirm it with --yes (there is no terminal to ask on)", inv.name, p.Name, command.Join(p.Command))
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "Let the helper run this command as root for %s? [y/N] ", inv.name)
+	answer, _ := bufio.NewReader(tty).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return &ExitError{Code: ExitFail, Err: errors.New("not confirmed: nothing stored")}
+	}
+	return nil
 }
 
 func helperRemoveCommand() Command {

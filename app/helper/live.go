@@ -87,27 +87,6 @@ func (r *Runner) observe(name string, s connect.Step) {
 	}
 }
 
-// observeExtra records a step of a knock made beside p's loop (a request
-// while p is up): when it knocked and how it went, but not whether p is up,
-// which only the loop knows (its VPN command runs whatever this knock did).
-func (r *Runner) observeExtra(name string, s connect.Step) {
-	r.live.mu.Lock()
-	defer r.live.mu.Unlock()
-	ls := r.live.loops[name]
-	if ls == nil {
-		return
-	}
-	ls.status, ls.since = s.Message, s.At
-	switch {
-	case s.Kind == connect.Checking, s.Kind == connect.Connected && ls.p.CheckPort == 0:
-		ls.lastKnock = s.At
-	case s.Kind == connect.Failed:
-		ls.lastErr = s.Message
-	case s.Kind == connect.Connected:
-		ls.lastErr = ""
-	}
-}
-
 // ended records that p's connect flow returned (the loop will retry).
 func (r *Runner) ended(name string) {
 	r.live.mu.Lock()
@@ -166,7 +145,7 @@ func (r *Runner) Profiles() []helperipc.ProfileState {
 }
 
 // Connect implements helperipc.Handler. A profile that is up is reported as
-// such; otherwise its loop is woken from its retry wait (or is already
+// such, and nothing is sent; otherwise its loop is woken from its retry wait (or is already
 // connecting) and the steps are followed until it is up or fails.
 func (r *Runner) Connect(ctx context.Context, name string, progress func(helperipc.Step)) error {
 	r.live.mu.Lock()
@@ -176,16 +155,17 @@ func (r *Runner) Connect(ctx context.Context, name string, progress func(helperi
 		return fmt.Errorf("%q: %w (the helper runs %s)", name, helperipc.ErrNotFound, r.namesLocked())
 	}
 	if ls.connected {
-		// Up already: knock once more now (and check), which renews a grant
-		// the gateway may have dropped (a restart, a revoke) without
-		// touching the running VPN command.
-		p, conn := ls.p, r.live.conn
+		// Up already: say so and send nothing. The loop's keep-alive knocks
+		// renew the grant; a knock here would spend one of the few uses a
+		// time step has, and anyone allowed on the channel could spend them
+		// all by asking again and again.
+		msg := fmt.Sprintf("%s is up; nothing sent (the keep-alive knocks every %v)", name, ls.p.KeepAlive)
+		if !ls.lastKnock.IsZero() {
+			msg += fmt.Sprintf("; last knock %s", ls.lastKnock.Format(time.TimeOnly))
+		}
 		r.live.mu.Unlock()
-		p.KeepAlive = 0
-		return conn.KnockOnly(ctx, p, func(s connect.Step) {
-			r.observeExtra(name, s)
-			progress(ipcStep(s))
-		})
+		progress(helperipc.Step{Kind: connect.Connected.String(), Message: msg, At: time.Now()})
+		return nil
 	}
 	w := make(chan connect.Step, watchBuffer)
 	ls.watchers[w] = struct{}{}

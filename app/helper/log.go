@@ -1,9 +1,7 @@
 package helper
 
 import (
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -19,19 +17,8 @@ func logPath(cfg Config) string {
 }
 
 // OpenServiceLog opens the service log for appending, starting it afresh when it has grown
-// past maxLog.
+// past maxLog. On Windows the folder is made private first and the file is opened without
+// following links (see openLog).
 func OpenServiceLog(cfg Config) (io.WriteCloser, error) {
-	path := logPath(cfg)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("creating the helper log directory: %w", err)
-	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	if st, err := os.Stat(path); err == nil && st.Size() > maxLog {
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening the helper log: %w", err)
-	}
-	return f, nil
+	return openLog(logPath(cfg))
 }

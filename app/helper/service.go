@@ -96,6 +96,15 @@ func Control(cfg Config, action string, note func(string)) error {
 	default:
 		return fmt.Errorf("unknown service action %q", action)
 	}
+	if action == "install" {
+		exe, _, err := cfg.command()
+		if err != nil {
+			return err
+		}
+		if err := checkExecutable(exe, note); err != nil {
+			return fmt.Errorf("install %s: %w", cfg.name(), err)
+		}
+	}
 	if err := control(cfg, action, note); err != nil {
 		return fmt.Errorf("%s %s: %w", action, cfg.name(), err)
 	}

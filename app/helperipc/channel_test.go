@@ -22,7 +22,8 @@ type stubHandler struct {
 }
 
 func (h *stubHandler) Profiles() []ProfileState {
-	return []ProfileState{{Name: "office", Host: "10.77.1.1", Connected: true, LastKnock: time.Unix(1795000000, 0)}}
+	return []ProfileState{{Name: "office", Host: "10.77.1.1", Connected: true, LastKnock: time.Unix(1795000000, 0),
+		Command: []string{"/usr/bin/wg-quick", "up", "office"}}}
 }
 
 func (h *stubHandler) Connect(ctx context.Context, name string, progress func(Step)) error {
@@ -80,7 +81,7 @@ func serveOn(t *testing.T, cfg Config) (*stubHandler, string) {
 // administrator (root; an elevated administrator or SYSTEM).
 func TestChannelProtocol(t *testing.T) {
 	h, addr := serveOn(t, Config{})
-	c := &Client{Address: addr}
+	c := testClient(addr)
 	ps, err := c.List(context.Background())
 	if err != nil || len(ps) != 1 || ps[0].Name != "office" || !ps[0].Connected {
 		t.Fatalf("list: %+v %v", ps, err)
@@ -122,7 +123,7 @@ func TestChannelSilentPeer(t *testing.T) {
 	if err := newLineReader(c).read(&r); err != nil || r.Code != CodeBadRequest || !strings.Contains(r.Error, "timeout") {
 		t.Fatalf("silent peer got %+v %v", r, err)
 	}
-	if _, err := (&Client{Address: addr}).List(context.Background()); err != nil {
+	if _, err := testClient(addr).List(context.Background()); err != nil {
 		t.Fatalf("the server stopped serving after a silent peer: %v", err)
 	}
 }
@@ -135,7 +136,7 @@ func TestChannelClientGivesUp(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	var steps int
-	err := (&Client{Address: addr}).Connect(ctx, "slow", func(Step) { steps++ })
+	err := testClient(addr).Connect(ctx, "slow", func(Step) { steps++ })
 	if !errors.Is(err, context.DeadlineExceeded) || steps != 1 || time.Since(start) > 5*time.Second {
 		t.Fatalf("connect with a deadline: %v after %v, %d step(s)", err, time.Since(start), steps)
 	}
@@ -148,7 +149,7 @@ func TestChannelClientGivesUp(t *testing.T) {
 
 // TestChannelNoHelper: no pipe is ErrNoHelper, the tray's "no service".
 func TestChannelNoHelper(t *testing.T) {
-	_, err := (&Client{Address: testAddress(t)}).List(context.Background())
+	_, err := testClient(testAddress(t)).List(context.Background())
 	if !errors.Is(err, ErrNoHelper) {
 		t.Fatalf("list without a helper: %v", err)
 	}

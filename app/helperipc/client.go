@@ -20,6 +20,12 @@ type Client struct {
 	// Timeout bounds List and Add, and the wait for each step of Connect;
 	// 0 => RequestTimeout.
 	Timeout time.Duration
+	// Server is the account that must serve the channel, checked from the
+	// kernel before anything is sent: a uid on Linux, a SID on Windows;
+	// "" => the helper's own (DefaultServer: root, LocalSystem). Whoever
+	// else listens there (a user who made the pipe while the helper was
+	// stopped) would receive the request, a hand-over's key included.
+	Server string
 }
 
 func (c *Client) timeout() time.Duration {
@@ -49,6 +55,14 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 			return nil, fmt.Errorf("%w: %s does not admit you (%s)", ErrDenied, addr, whoMay)
 		}
 		return nil, fmt.Errorf("connecting to the helper service at %s: %w", addr, err)
+	}
+	want := c.Server
+	if want == "" {
+		want = DefaultServer
+	}
+	if err := checkServer(conn, want); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w: %s: %v; nothing was sent", ErrNotHelper, addr, err)
 	}
 	return conn, nil
 }

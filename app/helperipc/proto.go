@@ -45,6 +45,11 @@ const (
 	ConnectTimeout = 2 * time.Minute
 	// MaxConns bounds the connections served at once.
 	MaxConns = 16
+	// AdminConns of them are kept for administrators (root, SYSTEM, an
+	// elevated administrator): users hold at most MaxConns-AdminConns.
+	AdminConns = 4
+	// MaxConnsPerPeer bounds the connections one user (uid, SID) holds.
+	MaxConnsPerPeer = 4
 )
 
 // Operations.
@@ -121,13 +126,17 @@ type Step struct {
 	At      time.Time `json:"at"`
 }
 
+// HiddenCommand stands for a profile's command in the list a user (not an
+// administrator) gets.
+const HiddenCommand = "(hidden: shown to administrators only)"
+
 // ProfileState is one of the helper's profiles and how it stands now. It has
 // no key, and no field that could hold one.
 type ProfileState struct {
 	Name      string        `json:"name"`
 	Host      string        `json:"host"`
 	CheckPort uint16        `json:"check_port,omitempty"`
-	Command   []string      `json:"command,omitempty"`
+	Command   []string      `json:"command,omitempty"` // [HiddenCommand] for users`
 	KeepAlive time.Duration `json:"keepalive,omitempty"`
 	// Connected: the gateway opened and the command runs (or, without a
 	// command, the keep-alive knocks go on).
@@ -156,6 +165,9 @@ var (
 	// ErrNoHelper: nothing listens on the channel (the helper is not
 	// installed or not running).
 	ErrNoHelper = errors.New("the helper service is not running")
+	// ErrNotHelper: something listens on the channel, but not as the
+	// helper's account; the client sent it nothing.
+	ErrNotHelper = errors.New("the helper channel is not served by the helper service")
 )
 
 // RemoteError is an error the helper sent back.

@@ -26,6 +26,7 @@ type Handler interface {
 // out from the kernel (never from what the peer says).
 type Peer struct {
 	ID      string // "uid 1000", a Windows SID: for logs and errors
+	Key     string // who, for the per-peer limit: "uid:1000", the SID; "" => ID
 	Allowed bool   // may list and connect
 	Admin   bool   // may also hand profiles over (root, an elevated administrator, SYSTEM)
 	Why     string // when not Allowed: why not, in words
@@ -66,6 +67,7 @@ func (s *Server) Serve(ctx context.Context, ln *Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	slots := make(chan struct{}, MaxConns)
+	lim := &peerLimits{byPeer: map[string]int{}}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -97,7 +99,7 @@ func (s *Server) Serve(ctx context.Context, ln *Listener) error {
 			defer wg.Done()
 			defer func() { <-slots }()
 			defer c.Close()
-			s.serve(ctx, ln, c)
+			s.serve(ctx, ln, c, lim)
 		}()
 	}
 }
@@ -120,8 +122,46 @@ func (s *Server) logf(format string, a ...any) {
 	}
 }
 
+// peerLimits bounds what one user holds of the server: a member of the
+// helper's group who opens connection after connection (a connect waits up
+// to ConnectTimeout) must leave room for the others and for root.
+type peerLimits struct {
+	mu     sync.Mutex     // guards byPeer and users
+	byPeer map[string]int // connections served per non-admin peer
+	users  int            // connections served for non-admin peers in all
+}
+
+// take reserves a connection for p, or says why not.
+func (l *peerLimits) take(p Peer) (release func(), why string) {
+	if p.Admin {
+		return func() {}, "" // bounded by MaxConns alone: the slots users may not take are root's
+	}
+	key := p.Key
+	if key == "" {
+		key = p.ID
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.byPeer[key] >= MaxConnsPerPeer:
+		return nil, fmt.Sprintf("%s already has %d requests open (at most %d at once)", p.ID, l.byPeer[key], MaxConnsPerPeer)
+	case l.users >= MaxConns-AdminConns:
+		return nil, fmt.Sprintf("%d requests of users are open; the rest are kept for administrators", l.users)
+	}
+	l.byPeer[key]++
+	l.users++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.users--
+		if l.byPeer[key]--; l.byPeer[key] == 0 {
+			delete(l.byPeer, key)
+		}
+	}, ""
+}
+
 // serve answers the one request of a connection.
-func (s *Server) serve(ctx context.Context, ln *Listener, c net.Conn) {
+func (s *Server) serve(ctx context.Context, ln *Listener, c net.Conn, lim *peerLimits) {
 	reply := func(r Response) error {
 		r.V = Version
 		return write(c, s.requestTimeout(), r)
@@ -140,6 +180,13 @@ func (s *Server) serve(ctx context.Context, ln *Listener, c net.Conn) {
 		fail(CodeDenied, "%s may not use the helper service: %s", peer.ID, peer.Why)
 		return
 	}
+	release, why := lim.take(peer)
+	if release == nil {
+		s.logf("helper channel: refused %s: %s", peer.ID, why)
+		fail(CodeBusy, "too many requests: %s; try again", why)
+		return
+	}
+	defer release()
 	if err := c.SetReadDeadline(time.Now().Add(s.requestTimeout())); err != nil {
 		return
 	}
@@ -154,7 +201,17 @@ func (s *Server) serve(ctx context.Context, ln *Listener, c net.Conn) {
 	}
 	switch req.Op {
 	case OpList:
-		_ = reply(Response{Type: TypeDone, Profiles: s.Handler.Profiles()})
+		ps := s.Handler.Profiles()
+		if !peer.Admin {
+			// The commands are root's (they may carry a token or a path
+			// worth hiding): users see that a profile runs one, not which.
+			for i := range ps {
+				if len(ps[i].Command) > 0 {
+					ps[i].Command = []string{HiddenCommand}
+				}
+			}
+		}
+		_ = reply(Response{Type: TypeDone, Profiles: ps})
 	case OpConnect:
 		if req.Name == "" {
 			fail(CodeBadRequest, "connect: no profile name")

@@ -62,6 +62,9 @@ func Listen(cfg Config) (*Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("making the helper's socket directory: %w", err)
 	}
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	if err := removeStale(path); err != nil {
 		return nil, err
 	}
@@ -89,6 +92,28 @@ func Listen(cfg Config) (*Listener, error) {
 	}}, nil
 }
 
+// checkSocketDir refuses a socket directory someone besides this process's
+// user could change: the helper (root) removes a stale socket there and
+// chowns and chmods the new one by name, which a user who can rename entries
+// there could point at a file of their choice (chmod 0660 root:hyp
+// /etc/shadow).
+func checkSocketDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("checking the socket directory: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("the socket directory %s is not a directory (a link?)", dir)
+	case ok && int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("the socket directory %s is owned by uid %d, not by this process (uid %d): the helper's socket must be where only it can change entries (the default %s is)", dir, sys.Uid, os.Geteuid(), DefaultAddress)
+	case st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0:
+		return fmt.Errorf("the socket directory %s is writable by others (%v): the helper's socket must be where only it can change entries (the default %s is)", dir, st.Mode(), DefaultAddress)
+	}
+	return nil
+}
+
 // removeStale deletes a socket at path that nobody answers on.
 func removeStale(path string) error {
 	st, err := os.Lstat(path)
@@ -111,26 +136,51 @@ func removeStale(path string) error {
 	return nil
 }
 
-// unixPeer reads the peer's credentials from the kernel (SO_PEERCRED: what
-// it was when it connected, which it cannot fake) and applies the policy.
-func unixPeer(c net.Conn, group string, gid int, uids []int) (Peer, error) {
+// DefaultServer is the helper's account: root.
+const DefaultServer = "0"
+
+// checkServer makes sure the socket's server runs as uid want (SO_PEERCRED
+// on the client's side: the server's credentials when it listened).
+func checkServer(c net.Conn, want string) error {
+	cred, err := peerCred(c)
+	if err != nil {
+		return err
+	}
+	if got := strconv.Itoa(int(cred.Uid)); got != want {
+		return fmt.Errorf("it is served by uid %s (process %d), not uid %s", got, cred.Pid, want)
+	}
+	return nil
+}
+
+// peerCred is the other end's credentials, from the kernel.
+func peerCred(c net.Conn) (*unix.Ucred, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return Peer{}, fmt.Errorf("not a unix socket connection (%T)", c)
+		return nil, fmt.Errorf("not a unix socket connection (%T)", c)
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return Peer{}, err
+		return nil, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return Peer{}, err
+		return nil, err
 	}
 	if cerr != nil {
-		return Peer{}, fmt.Errorf("reading the peer's credentials: %w", cerr)
+		return nil, fmt.Errorf("reading the peer's credentials: %w", cerr)
+	}
+	return cred, nil
+}
+
+// unixPeer reads the peer's credentials from the kernel (SO_PEERCRED: what
+// it was when it connected, which it cannot fake) and applies the policy.
+func unixPeer(c net.Conn, group string, gid int, uids []int) (Peer, error) {
+	cred, err := peerCred(c)
+	if err != nil {
+		return Peer{}, err
 	}
 	return policy(int(cred.Uid), int(cred.Gid), group, gid, uids), nil
 }
@@ -139,7 +189,7 @@ func unixPeer(c net.Conn, group string, gid int, uids []int) (Peer, error) {
 // listed uids and the group's members (primary or supplementary, as the
 // user database says) are allowed.
 func policy(uid, pgid int, group string, gid int, uids []int) Peer {
-	p := Peer{ID: "uid " + strconv.Itoa(uid)}
+	p := Peer{ID: "uid " + strconv.Itoa(uid), Key: "uid:" + strconv.Itoa(uid)}
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		p.ID = fmt.Sprintf("user %s (uid %d)", u.Username, uid)
 	}

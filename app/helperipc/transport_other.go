@@ -19,6 +19,11 @@ type Config struct {
 
 var errUnsupported = errors.New("the helper channel exists on Linux and Windows only")
 
+// DefaultServer: no helper account on this platform.
+const DefaultServer = ""
+
+func checkServer(net.Conn, string) error { return errUnsupported }
+
 // Listen fails: the helper service's channel is built for Linux and Windows.
 func Listen(Config) (*Listener, error) { return nil, errUnsupported }
 

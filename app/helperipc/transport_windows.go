@@ -16,8 +16,55 @@ const DefaultAddress = `\\.\pipe\hyp-helper`
 // PipeSDDL is the pipe's ACL: SYSTEM and Administrators in full, users of
 // interactive logons (the desktop, a console, RDP) read and write, and
 // network logons denied first so the pipe is not reachable over SMB. It is
-// protected (P) from inherited entries.
-const PipeSDDL = "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;IU)"
+// protected (P) from inherited entries. The users' entry is 0x12019b:
+// FILE_GENERIC_READ and FILE_GENERIC_WRITE without FILE_APPEND_DATA, which
+// on a pipe is FILE_CREATE_PIPE_INSTANCE (GRGW included it: a user could add
+// instances of the helper's pipe and race it for clients).
+const PipeSDDL = "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;0x12019b;;;IU)"
+
+// DefaultServer is the helper's account: LocalSystem.
+const DefaultServer = "S-1-5-18"
+
+// checkServer makes sure the pipe's server process runs as the account
+// want (a SID), before the client writes anything: a user who created the
+// pipe first (the helper stopped) is not the helper.
+func checkServer(c net.Conn, want string) error {
+	pc, ok := c.(*pipeConn)
+	if !ok {
+		return fmt.Errorf("not a named pipe connection (%T)", c)
+	}
+	var pid uint32
+	if err := windows.GetNamedPipeServerProcessId(pc.h, &pid); err != nil {
+		return fmt.Errorf("finding the server's process: %w", err)
+	}
+	sid, err := processUser(pid)
+	if err != nil {
+		return err
+	}
+	if sid.String() != want {
+		return fmt.Errorf("it is served by %s (process %d), not by %s", sid, pid, want)
+	}
+	return nil
+}
+
+// processUser is the account a process runs as.
+func processUser(pid uint32) (*windows.SID, error) {
+	proc, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+	if err != nil {
+		return nil, fmt.Errorf("opening process %d: %w", pid, err)
+	}
+	defer windows.CloseHandle(proc)
+	var tok windows.Token
+	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &tok); err != nil {
+		return nil, fmt.Errorf("reading the token of process %d: %w", pid, err)
+	}
+	defer tok.Close()
+	u, err := tok.GetTokenUser()
+	if err != nil {
+		return nil, fmt.Errorf("reading the user of process %d: %w", pid, err)
+	}
+	return u.User.Sid.Copy()
+}
 
 // Config says where the helper listens.
 type Config struct {
@@ -68,6 +115,7 @@ func pipePeer(c net.Conn) (Peer, error) {
 	p := Peer{ID: fmt.Sprintf("process %d", pid), Allowed: true}
 	if u, err := tok.GetTokenUser(); err == nil {
 		p.ID = fmt.Sprintf("%s (process %d)", u.User.Sid, pid)
+		p.Key = u.User.Sid.String()
 		system, _ := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
 		if system != nil && u.User.Sid.Equals(system) {
 			p.Admin = true

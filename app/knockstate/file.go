@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -101,6 +102,9 @@ func (f *File) update(change func(*state) error) error {
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
 		return fmt.Errorf("creating the knock state directory: %w", err)
 	}
+	if err := checkOwnDir(filepath.Dir(f.Path)); err != nil {
+		return Use{}, err
+	}
 	unlock, err := lockFile(f.Path + ".lock")
 	if err != nil {
 		return fmt.Errorf("locking the knock state %s: %w", f.Path, err)
@@ -127,10 +131,15 @@ func (f *File) update(change func(*state) error) error {
 // an error rather than a fresh start, which could resend spent sequences
 // without a word.
 func (f *File) read() (*state, error) {
-	b, err := os.ReadFile(f.Path)
+	sf, err := openState(f.Path, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &state{Version: version}, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the knock state: %w", err)
+	}
+	b, err := io.ReadAll(sf)
+	sf.Close()
 	if err != nil {
 		return nil, fmt.Errorf("reading the knock state: %w", err)
 	}

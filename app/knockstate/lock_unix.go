@@ -8,11 +8,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile takes an exclusive flock on path (created 0600 if missing) and
+// lockFile takes an exclusive flock on path (created 0600 if missing; never
+// through a link, see openState) and
 // returns its release. The kernel drops the lock if the process dies, so a
 // crash never leaves the state locked.
 func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openState(path, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, err
 	}

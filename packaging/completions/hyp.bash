@@ -102,7 +102,7 @@ _hyp_complete() {
 	"helper status")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper add")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --no-command --socket --yes --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper remove")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper list")

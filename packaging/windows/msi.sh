@@ -6,7 +6,11 @@
 #
 # wixl has no Environment element, so the PATH entry (the MSI Environment table: "=-*PATH" is
 # set at install, removed at uninstall, machine-wide; "[~];" appends to what is there) and the
-# two standard actions that apply it are added to the built database with msibuild.
+# two standard actions that apply it are added to the built database with msibuild. So is the
+# ACL of ProgramData\hyp (the helper's store and log): wixl has no Permission element, and the
+# MsiLockPermissionsEx row (Windows Installer 5) makes CreateFolders create the folder owned by
+# SYSTEM, with SYSTEM and Administrators alone let in and nothing inherited from ProgramData,
+# whose entries let every user create folders there.
 #
 # Needs lib.sh's die and HYP_ROOT.
 hyp_msi() {
@@ -26,4 +30,8 @@ hyp_msi() {
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('RemoveEnvironmentStrings', 3300)" \
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('WriteEnvironmentStrings', 5200)" ||
 		die "msibuild could not add the PATH entry to $out"
+	msibuild "$out" \
+		-q 'CREATE TABLE `MsiLockPermissionsEx` (`MsiLockPermissionsEx` CHAR(72) NOT NULL, `LockObject` CHAR(72) NOT NULL, `Table` CHAR(32) NOT NULL, `SDDLText` LONGCHAR NOT NULL, `Condition` CHAR(255) PRIMARY KEY `MsiLockPermissionsEx`)' \
+		-q "INSERT INTO \`MsiLockPermissionsEx\` (\`MsiLockPermissionsEx\`, \`LockObject\`, \`Table\`, \`SDDLText\`) VALUES ('HelperDataACL', 'HYPDATA', 'CreateFolder', 'O:SYG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)')" ||
+		die "msibuild could not add the ACL of ProgramData\\hyp to $out"
 }
