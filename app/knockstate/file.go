@@ -103,7 +103,7 @@ func (f *File) update(change func(*state) error) error {
 		return fmt.Errorf("creating the knock state directory: %w", err)
 	}
 	if err := checkOwnDir(filepath.Dir(f.Path)); err != nil {
-		return Use{}, err
+		return err
 	}
 	unlock, err := lockFile(f.Path + ".lock")
 	if err != nil {

@@ -29,7 +29,7 @@ func TestFileRefusesAnotherUsersDirectory(t *testing.T) {
 	if err := os.Symlink(victim, filepath.Join(dir, FileName+".lock")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := (&File{Path: filepath.Join(dir, FileName)}).Reserve(testKey(t, 9), sequence.Defaults(), 1, at(300, 0))
+	_, err := (&File{Path: filepath.Join(dir, FileName)}).Reserve(testKey(t, 9), sequence.Defaults(), "gw.example.net", 1, at(300, 0))
 	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 		t.Fatalf("reserving in nobody's directory as root: %v", err)
 	}
@@ -51,7 +51,7 @@ func TestFileRefusesLinks(t *testing.T) {
 			if err := os.Symlink(victim, filepath.Join(dir, name)); err != nil {
 				t.Fatal(err)
 			}
-			_, err := (&File{Path: filepath.Join(dir, FileName)}).Reserve(testKey(t, 10), sequence.Defaults(), 1, at(300, 0))
+			_, err := (&File{Path: filepath.Join(dir, FileName)}).Reserve(testKey(t, 10), sequence.Defaults(), "gw.example.net", 1, at(300, 0))
 			if err == nil || !strings.Contains(err.Error(), "symbolic link") {
 				t.Fatalf("a linked %s: %v", name, err)
 			}

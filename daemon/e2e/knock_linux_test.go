@@ -135,7 +135,7 @@ func TestReplayRaceFromAttacker(t *testing.T) {
 	}
 	// The attacker's copy completes too (a spent sequence stays loaded) and is refused as a
 	// replay: by the spent store if it came before the kernel's mark, else flagged by the kernel.
-	waitLog(t, hypd, `msg="replay refused"`, 2*time.Second)
+	waitfor.For(t, "the attacker's copy refused as a replay", 2*time.Second, func() bool { return g.status().Server.ReplaysRefused > 0 })
 	st = g.status()
 	t.Logf("detector completions %d, replays refused %d", st.Detector.Completions, st.Server.ReplaysRefused)
 	if st.Server.ReplaysRefused != 1 || st.Server.Grants != 1 {

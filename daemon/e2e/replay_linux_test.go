@@ -58,7 +58,7 @@ func TestReplayIsLoggedAndRefused(t *testing.T) {
 		st := g.settle(before, len(k.ports))
 		waitLog(t, hypd, `msg="replay refused"`, 2*time.Second)
 		assertHidden(t, attacker)
-		assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+		assertNoGrantIn(t, g.status(), l.AttackerIP())
 
 		lines := replayLines(hypd.Output())
 		if len(lines) != 1 {
@@ -129,7 +129,7 @@ func TestReplayLoopFloodsNothing(t *testing.T) {
 	}
 	st := g.settle(before, sent*len(k.ports))
 	assertHidden(t, attacker)
-	assertNoGrantFor(t, hypd.Output(), l.AttackerIP())
+	assertNoGrantIn(t, g.status(), l.AttackerIP())
 
 	replays := st.Server.ReplaysRefused + st.Detector.ReplaysUnreported
 	t.Logf("%d replays sent: %d reported and refused, %d unreported, ring buffer drops %d, %d log lines",

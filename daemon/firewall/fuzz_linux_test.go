@@ -61,7 +61,7 @@ func wantShape(exprs []ruleExpr) string {
 // package as it sends them to the kernel.
 func builtRules(tb testing.TB) [][]ruleExpr {
 	var out [][]ruleExpr
-	for _, rules := range [][][]expr.Any{inputRules(true), forwardRules()} {
+	for _, rules := range [][][]expr.Any{inputRules(true), inputRules(false), forwardRules(true), forwardRules(false)} {
 		for _, r := range rules {
 			var exprs []ruleExpr
 			for _, e := range r {

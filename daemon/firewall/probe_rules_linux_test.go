@@ -64,7 +64,7 @@ func TestProtectedAnswersLikeUnused(t *testing.T) {
 		unusedUDP        = udpPort + 1
 	)
 	p := newPair(t)
-	echoServer(t, p.gw, tcpPort)
+	p.gw.TempEcho(t, tcpPort)
 	var udp net.PacketConn
 	if err := p.gw.do(func() (err error) {
 		udp, err = net.ListenPacket("udp", "[::]:3332")
@@ -123,7 +123,7 @@ func TestProtectedAnswersLikeUnused(t *testing.T) {
 // datagram's size.
 func TestStealthProtectedSilent(t *testing.T) {
 	p := newPair(t)
-	echoServer(t, p.gw, 2222)
+	p.gw.TempEcho(t, 2222)
 	openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}, {"udp", 3332}}, Stealth: true})
 	for _, gw := range []netip.Addr{gw4, gw6} {
 		mustDrop(t, p.cl, gw, 2222, "stealth, protected tcp port")
@@ -180,7 +180,7 @@ func TestForwardedProtectedAnswersLikeUnused(t *testing.T) {
 	nftScript(t, p.gw, `table ip nat {
 		chain prerouting { type nat hook prerouting priority dstnat; meta l4proto { tcp, udp } th dport 2222 dnat to 10.77.2.2:22; }
 	}`)
-	echoServer(t, srv, 22)
+	srv.TempEcho(t, 22)
 	var udp net.PacketConn
 	if err := srv.do(func() (err error) {
 		udp, err = net.ListenPacket("udp4", ":22")

@@ -96,7 +96,13 @@ func (b *Backend) RunAsService(ctx context.Context, name string) error {
 	if b.Client != nil && b.Client.Address != "" {
 		argv = append(argv, "--socket", b.Client.Address)
 	}
-	argv = append(argv, name, "-")
+	// The command root will run is on the elevated command line, where the polkit dialog (and
+	// the elevated hyp, which refuses one it was not shown) can see it.
+	if len(p.Command) == 0 {
+		argv = append(argv, "--no-command", name, "-")
+	} else {
+		argv = append(append(argv, name, "-", "--"), p.Command...)
+	}
 	elevate := b.Elevate
 	if elevate == nil {
 		elevate = platformElevate
