@@ -220,3 +220,34 @@ func flipByte(t *testing.T, path string, at int) {
 		t.Fatal(err)
 	}
 }
+
+// Issue #18, item 3: with the lock an abstract socket, any local user could make `hypd cleanup`
+// refuse, and `hypd cleanup --stop` SIGTERM whatever pid the squatter's socket reported. The
+// squatter now holds nothing hypd looks at: cleanup does its work and signals no one.
+func TestLockSquatterNeitherBlocksNorGetsSignalled(t *testing.T) {
+	g := newGateway(t, 30)
+	g.newKey("laptop", g.lab.GatewayIP())
+	nobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "socat", "ABSTRACT-LISTEN:hyp/hypd/hyp,fork", "/dev/null"}
+	squatter, err := g.lab.Gateway.Start("setpriv", nobody...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Kill()
+	waitfor.For(t, "the squatter listening", 5*time.Second, func() bool {
+		out, _ := g.lab.Gateway.Output("ss", "-Hlx")
+		return strings.Contains(string(out), "@hyp/hypd/hyp")
+	})
+	hypd := g.start("--services", fmt.Sprintf("tcp/%d", servicePort))
+	if err := hypd.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out, code := g.hypdCmd("cleanup", "--stop")
+	if code != 0 || !strings.Contains(out, "deleted nftables table inet hyp") || strings.Contains(out, "stopped hypd") {
+		t.Fatalf("hypd cleanup --stop with only a squatter: exit %d:\n%s", code, out)
+	}
+	select {
+	case <-squatter.Done():
+		t.Fatal("hypd cleanup --stop signalled the squatter")
+	default:
+	}
+}
