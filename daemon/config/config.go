@@ -226,17 +226,19 @@ func parse(data []byte, path string) (Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			// One line per problem: the TOML library quotes what it found, newlines included.
+			msg := oneLine(pe.Message)
 			if pe.LastKey != "" {
-				return Config{}, fmt.Errorf("config %s:%d: %s: %s", path, pe.Position.Line, pe.LastKey, pe.Message)
+				return Config{}, fmt.Errorf("config %s:%d: %s: %s", path, pe.Position.Line, oneLine(pe.LastKey), msg)
 			}
-			return Config{}, fmt.Errorf("config %s:%d: %s", path, pe.Position.Line, pe.Message)
+			return Config{}, fmt.Errorf("config %s:%d: %s", path, pe.Position.Line, msg)
 		}
 		// Type mismatches come as plain errors in the form
 		// `toml: line N (last key "K"): message`; give them the same shape.
 		if m := regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`).FindStringSubmatch(err.Error()); m != nil {
 			return Config{}, fmt.Errorf("config %s:%s: %s: %s", path, m[1], m[2], m[3])
 		}
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
+		return Config{}, fmt.Errorf("config %s: %s", path, oneLine(err.Error()))
 	}
 	if err := undecoded(data, md, "config "+path); err != nil {
 		return Config{}, err
@@ -357,4 +359,10 @@ func StateDirOf(path string) string {
 		return filepath.Join(filepath.Dir(path), c.StateDir)
 	}
 	return c.StateDir
+}
+
+// oneLine spells the line breaks of a message as \n and \r, so that an error is one line of the
+// log whatever the file held.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
 }
