@@ -59,7 +59,8 @@ func main() {
 		fmt.Printf("hyp-tray %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return
 	}
-	if err := checkDisplay(); err != nil {
+	// GLFW panics with a goroutine trace when it has no display to open.
+	if err := ui.CheckDisplay(waylandBuild); err != nil {
 		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err)
 		os.Exit(1)
 	}
@@ -79,7 +80,19 @@ func main() {
 	}
 }
 
+// forceQuit bounds how long hyp-tray may take to stop after SIGTERM or
+// Ctrl-C: the tray's own Quit waits up to 6 s for VPN commands, and the
+// shutdown after the window loop as long again. Past it, something blocks
+// the window loop, and the process ends without it.
+const forceQuit = 15 * time.Second
+
 func run(openWindow bool, logPath string) error {
+	// Caught from here on, so a signal while the tray starts up (the keyring,
+	// the D-Bus tray check) still quits cleanly; handled once the tray exists.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+
 	store, err := profiles.Open(profiles.Options{})
 	if err != nil {
 		return fmt.Errorf("opening the profile store: %w", err)
@@ -118,15 +131,17 @@ func run(openWindow bool, logPath string) error {
 	}
 
 	// Ctrl-C and SIGTERM quit like the menu's Quit. fyne catches them too, but only once its
-	// loop's goroutine got to run; a signal that arrives as the first window appears would
-	// otherwise kill the process mid-draw.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
+	// loop's goroutine got to run, and both only queue a Quit for that loop: a loop that is
+	// blocked (seen once: every thread in a futex) would leave the process deaf to them. So a
+	// second signal ends it at once, as without the tray, and past forceQuit it ends anyway.
 	go func() {
-		if _, ok := <-sig; ok {
-			fyne.Do(a.Quit)
-		}
+		s := <-sig
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		log.Printf("hyp-tray: %v: quitting", s)
+		tray.Quit()
+		time.Sleep(forceQuit)
+		log.Printf("hyp-tray: still running %v after %v; exiting without the window loop", forceQuit, s)
+		os.Exit(1)
 	}()
 
 	runApp(a)
