@@ -140,6 +140,13 @@ func TestRealTrayConnectsAlwaysOn(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command(filepath.Join(bin, "hyp"), "profile", "remove", "always").Run() })
 
+	// The connect ends in a notification: dunst takes it, so no notification server is
+	// activated on the bus to leave a popup on the screen the later tests capture.
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		t.Fatalf("session bus: %v", err)
+	}
+	startNotificationServer(t, conn, work)
 	logPath := filepath.Join(work, "tray.log")
 	tray := background(t, logPath, exec.Command(filepath.Join(bin, "hyp-tray")))
 	var got []byte
@@ -153,6 +160,8 @@ func TestRealTrayConnectsAlwaysOn(t *testing.T) {
 	if s := strings.TrimSpace(string(got)); s != "up always" {
 		t.Fatalf("the VPN command ran with %q, want \"up always\"", s)
 	}
+	// The user hears of it as of a click (and the popup is closed).
+	waitNotification(t, "hyp: always connected", 10*time.Second)
 	tray.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-tray.done:
