@@ -134,21 +134,27 @@ func run(openWindow bool, logPath string) error {
 	// loop's goroutine got to run, and both only queue a Quit for that loop: a loop that is
 	// blocked (seen once: every thread in a futex) would leave the process deaf to them. So a
 	// second signal ends it at once, as without the tray, and past forceQuit it ends anyway.
-	go func() {
-		s := <-sig
-		signal.Reset(os.Interrupt, syscall.SIGTERM)
-		log.Printf("hyp-tray: %v: quitting", s)
-		tray.Quit()
-		time.Sleep(forceQuit)
-		log.Printf("hyp-tray: still running %v after %v; exiting without the window loop", forceQuit, s)
-		os.Exit(1)
-	}()
+	go quitOnSignal(sig, tray.Quit, forceQuit, os.Exit)
 
 	runApp(a)
 	// Quitting from the window manager or a signal skips the menu's Quit:
 	// stop the runs (and the VPN commands they started) here too.
 	tray.Shutdown(6 * time.Second)
 	return nil
+}
+
+// quitOnSignal waits for the first signal, quits (the tray's Quit, which
+// ends the window loop, and so run), and exits with status 1 itself if the
+// process is still there after force. A second signal gets the default
+// action (the handlers are reset), as in any program that is not stuck.
+func quitOnSignal(sig <-chan os.Signal, quit func(), force time.Duration, exit func(code int)) {
+	s := <-sig
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	log.Printf("hyp-tray: %v: quitting", s)
+	quit()
+	time.Sleep(force)
+	log.Printf("hyp-tray: still running %v after %v; exiting without the window loop", force, s)
+	exit(1)
 }
 
 // runApp runs fyne's loop. fyne.io/systray dereferences a nil D-Bus
