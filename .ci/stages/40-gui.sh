@@ -5,7 +5,10 @@
 # over D-Bus for a profile whose gateway is hypd in a network namespace, checks that dunst (which
 # the test starts as the session's notification server) got the result, and screenshots the menu
 # and the profile window (kept in $HYP_ARTIFACTS, default dist/screenshots); then checks that
-# without a session bus it opens its window instead and quits without a panic. The test builds
+# without a session bus it opens its window instead and quits without a panic. quit_gui_test.go's
+# tests match the same -run pattern: DISPLAY naming no X server is one line and exit 1
+# (TestTrayCommandLineNoXServer), SIGTERM quits with status 0 (TestRealTrayQuitsOnSIGTERM), an
+# always-on profile connects at start (TestRealTrayConnectsAlwaysOn). The test builds
 # with -trimpath like `make build`, so the cgo packages come from the same Go build cache.
 (
 	set -euo pipefail

@@ -274,7 +274,7 @@ func helperSource(env *Env, inv *invoker, name string, uriArg []string) (profile
 			if err != nil {
 				return err
 			}
-			p.Gap, p.KeepAlive, p.Command = saved.Gap, saved.KeepAlive, saved.Command
+			p.Gap, p.KeepAlive, p.Command, p.Uses = saved.Gap, saved.KeepAlive, saved.Command, saved.Uses
 			if p.CheckPort == 0 {
 				p.CheckPort = saved.CheckPort
 			}

@@ -228,7 +228,7 @@ func (r *Runner) Add(ctx context.Context, h helperipc.HandOver) error {
 		return fmt.Errorf("the handed-over profile %s: %w", h.Name, err)
 	}
 	p := profiles.FromURI(h.Name, cp)
-	p.Command, p.KeepAlive, p.AlwaysOn = slices.Clone(h.Command), h.KeepAlive, true
+	p.Command, p.KeepAlive, p.Uses, p.AlwaysOn = slices.Clone(h.Command), h.KeepAlive, h.Uses, true
 	if h.Gap > 0 {
 		p.Gap = h.Gap
 	}

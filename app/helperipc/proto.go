@@ -75,7 +75,11 @@ type HandOver struct {
 	Command   []string      `json:"command,omitempty"`
 	KeepAlive time.Duration `json:"keepalive,omitempty"`
 	Gap       time.Duration `json:"gap,omitempty"`
-	Replace   bool          `json:"replace,omitempty"`
+	// Uses is the key's knocks per time step at the gateway (profiles.Profile.Uses; 0 means
+	// 1). The URI does not carry it, and a helper that knocks with the wrong count is refused
+	// for every knock after the first of a step.
+	Uses    int  `json:"uses,omitempty"`
+	Replace bool `json:"replace,omitempty"`
 }
 
 // Secret is a string that must reach the other end but never a log: it

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/hideyourports/hyp/core/keyfile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/internal/atomicfile"
 )
@@ -72,10 +73,12 @@ func (m *Memory) Len() int {
 	return len(m.keys)
 }
 
-// FileSecret keeps one profile's key in one file, base32 on one line, mode
-// 0600: the explicit choice for machines without a keyring. It reads the
-// reference hyp client's key files as they are. The name argument of the
-// SecretStore methods is ignored: the file belongs to one profile.
+// FileSecret keeps one profile's key in one file, mode 0600: the explicit
+// choice for machines without a keyring. It reads key files as core/keyfile
+// reads them for hyp and hypd: the reference hyp client's (base32 on one
+// line) and the gateway's TOML ones (`secret = "…"`, what `hypd secret new`
+// writes). The name argument of the SecretStore methods is ignored: the file
+// belongs to one profile.
 type FileSecret struct {
 	Path string
 }
@@ -85,12 +88,21 @@ func (f FileSecret) Get(string) (psk.Key, error) {
 	if _, err := os.Stat(f.Path); errors.Is(err, fs.ErrNotExist) {
 		return psk.Key{}, fmt.Errorf("secret file %s: %w", f.Path, ErrNoSecret)
 	}
-	return psk.ReadFile(f.Path)
+	kf, err := keyfile.ReadFile(f.Path)
+	if err != nil {
+		return psk.Key{}, err // names the file and line, never the key
+	}
+	return kf.Secret, nil
 }
 
 // Set implements SecretStore: the file is replaced atomically with mode 0600 (on Windows, an
-// ACL admitting only this user, SYSTEM and Administrators).
+// ACL admitting only this user, SYSTEM and Administrators). A file that holds k already is left
+// as it is: saving a profile (the tray saves on every edit) must not rewrite a gateway's TOML
+// key file, and its other settings with it, as a bare key.
 func (f FileSecret) Set(_ string, k psk.Key) error {
+	if kf, err := keyfile.ReadFile(f.Path); err == nil && kf.Secret.Equal(k) {
+		return nil
+	}
 	if err := atomicfile.Write(f.Path, []byte(k.Encode()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing secret file: %w", err)
 	}

@@ -14,6 +14,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -52,6 +53,13 @@ type Profile struct {
 	CheckPort uint16   // 0: no check
 	Command   []string // the VPN command as argv; empty: knock only
 	HasSecret bool     // a secret is stored for this profile
+	// KeepAlive re-knocks at this interval while connected; 0: off.
+	KeepAlive time.Duration
+	// Uses is how many knocks per time step the gateway accepts for the key
+	// (its uses setting); 0 means 1.
+	Uses int
+	// AlwaysOn: the tray connects the profile when it starts.
+	AlwaysOn bool
 }
 
 // StepState is where a step of a knock stands.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,6 +172,7 @@ func (t *Tray) Show(host TrayHost, noTray error) {
 	t.mu.Unlock()
 	t.Reload()
 	t.watchService(t.poll)
+	t.connectAlwaysOn()
 	if host != nil {
 		host.SetSystemTrayIcon(t.icons[Idle])
 		return
@@ -182,6 +184,50 @@ func (t *Tray) Show(host TrayHost, noTray error) {
 		why = noTray.Error()
 	}
 	w.Notice(fmt.Sprintf("hyp runs in this window because %s. Closing it quits hyp.", why))
+}
+
+// connectAlwaysOn connects each saved profile marked always-on, once, as its
+// Knock & Connect would. A profile the helper service lists is left to the
+// helper, which keeps it up already: both would run its VPN command. The
+// helper is asked off fyne's goroutine, for at most a few seconds.
+func (t *Tray) connectAlwaysOn() {
+	t.mu.Lock()
+	var names []string
+	for _, p := range t.profiles {
+		if p.AlwaysOn {
+			names = append(names, p.Name)
+		}
+	}
+	t.mu.Unlock()
+	if len(names) == 0 {
+		return
+	}
+	sb, ok := t.backend.(ServiceBackend)
+	if !ok {
+		for _, name := range names {
+			t.Start(name, ModeConnect, nil)
+		}
+		return
+	}
+	t.runs.Add(1)
+	go func() {
+		defer t.runs.Done()
+		ctx, cancel := context.WithTimeout(t.ctx, 3*time.Second)
+		// An error (no helper, or no answer) leaves every profile to the tray.
+		helperHas, err := sb.ServiceProfiles(ctx)
+		cancel()
+		fyne.Do(func() {
+			if t.ctx.Err() != nil {
+				return // quitting
+			}
+			for _, name := range names {
+				if err == nil && slices.ContainsFunc(helperHas, func(p ServiceProfile) bool { return p.Name == name }) {
+					continue
+				}
+				t.Start(name, ModeConnect, nil)
+			}
+		})
+	}()
 }
 
 // Reload reads the profiles again and rebuilds the menu.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -15,6 +16,8 @@ import (
 	"rsc.io/qr"
 
 	"github.com/hideyourports/hyp/app/command"
+	"github.com/hideyourports/hyp/app/profiles"
+	"github.com/hideyourports/hyp/core/keyfile"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -37,8 +40,11 @@ type ProfileWindow struct {
 	list   *widget.List
 
 	uri, name, host, check, secret, command               *widget.Entry
+	keepAlive, uses                                       *widget.Entry
 	scheme                                                *widget.Select
+	alwaysOn                                              *widget.Check
 	uriErr, nameErr, hostErr, checkErr, secretErr, cmdErr *widget.Label
+	keepErr, usesErr                                      *widget.Label
 	formErr                                               *widget.Label
 
 	apply, importKey, browse                 *widget.Button
@@ -93,9 +99,15 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 	w.command = widget.NewEntry()
 	w.command.SetPlaceHolder("VPN command (optional), e.g. wg-quick up office")
 	w.browse = widget.NewButton("Browse…", w.pickCommand)
+	w.keepAlive = widget.NewEntry()
+	w.keepAlive.SetPlaceHolder("off, or e.g. 25s: knock again this often while connected")
+	w.uses = widget.NewEntry()
+	w.uses.SetPlaceHolder("1: knocks per time step the gateway accepts for this key")
+	w.alwaysOn = widget.NewCheck("Connect when hyp starts", nil)
 
 	w.uriErr, w.nameErr, w.hostErr, w.checkErr = errLabel(), errLabel(), errLabel(), errLabel()
 	w.secretErr, w.cmdErr, w.formErr = errLabel(), errLabel(), errLabel()
+	w.keepErr, w.usesErr = errLabel(), errLabel()
 
 	w.save = widget.NewButton("Save", func() { w.Save() })
 	w.remove = widget.NewButton("Remove", w.confirmRemove)
@@ -115,6 +127,9 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 		widget.NewFormItem("Check", field(w.check, w.checkErr)),
 		widget.NewFormItem("Secret", field(w.secret, w.secretErr)),
 		widget.NewFormItem("VPN command", field(container.NewBorder(nil, nil, nil, w.browse, w.command), w.cmdErr)),
+		widget.NewFormItem("Keep-alive", field(w.keepAlive, w.keepErr)),
+		widget.NewFormItem("Uses", field(w.uses, w.usesErr)),
+		widget.NewFormItem("Always on", w.alwaysOn),
 	)
 	buttons := container.NewHBox(w.save, w.test, w.connect, w.qrB, w.remove)
 	if w.asService = w.serviceButton(); w.asService != nil {
@@ -252,7 +267,16 @@ func (w *ProfileWindow) fill(p Profile) {
 	}
 	w.secret.SetText("")
 	w.command.SetText(command.Join(p.Command))
-	for _, l := range []*widget.Label{w.uriErr, w.nameErr, w.hostErr, w.checkErr, w.secretErr, w.cmdErr, w.formErr} {
+	w.keepAlive.SetText("")
+	if p.KeepAlive > 0 {
+		w.keepAlive.SetText(p.KeepAlive.String())
+	}
+	w.uses.SetText("")
+	if p.Uses > 0 {
+		w.uses.SetText(strconv.Itoa(p.Uses))
+	}
+	w.alwaysOn.SetChecked(p.AlwaysOn)
+	for _, l := range []*widget.Label{w.uriErr, w.nameErr, w.hostErr, w.checkErr, w.secretErr, w.cmdErr, w.keepErr, w.usesErr, w.formErr} {
 		w.setErr(l, nil)
 	}
 }
@@ -296,7 +320,12 @@ func (w *ProfileWindow) applyURI() {
 	if name == "" {
 		name = w.name.Text
 	}
+	// A URI carries no keep-alive, uses or always-on: what the editor holds stays.
+	keepAlive, uses, alwaysOn := w.keepAlive.Text, w.uses.Text, w.alwaysOn.Checked
 	w.fill(Profile{Name: name, Host: p.Host, Params: p.Params, CheckPort: p.CheckPort, Command: w.commandArgs()})
+	w.keepAlive.SetText(keepAlive)
+	w.uses.SetText(uses)
+	w.alwaysOn.SetChecked(alwaysOn)
 	w.secret.SetText(p.Key.Encode())
 	if len(warnings) > 0 {
 		w.Notice("From the URI: " + strings.Join(warnings, "; "))
@@ -326,23 +355,59 @@ func (w *ProfileWindow) pickKeyFile() {
 	d.Show()
 }
 
-// ImportKeyFile reads a reference hyp key file into the secret field: those
-// files hold only the key, so the scheme becomes hyp and the user types the
-// host.
+// ImportKeyFile reads a key file into the editor with core/keyfile, the
+// reader hyp and hypd use. A reference hyp client's file holds only the key,
+// so the scheme becomes hyp; the gateway's TOML key file (what `hypd secret
+// new` writes) also brings the knock settings, the uses and a check port.
+// Neither names the gateway: the user types the host.
 func (w *ProfileWindow) ImportKeyFile(path string) {
-	k, err := psk.ReadFile(path)
+	kf, err := keyfile.ReadFile(path)
 	if err != nil {
 		w.setErr(w.secretErr, err)
 		return
 	}
+	if err := w.applyKeyFile(kf); err != nil {
+		w.setErr(w.secretErr, keyfile.In(path, err))
+		return
+	}
 	w.setErr(w.secretErr, nil)
-	w.secret.SetText(k.Encode())
-	w.scheme.SetSelected(string(sequence.Hyp))
+	w.secret.SetText(kf.Secret.Encode())
 	if w.name.Text == "" {
 		w.name.SetText(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)))
 	}
 	w.Notice(fmt.Sprintf("Key read from %s. Type the gateway's host, then Save.", filepath.Base(path)))
 	w.win.Canvas().Focus(w.host)
+}
+
+// applyKeyFile sets the scheme, uses and check port a key file implies,
+// checking all of them before it changes any field.
+func (w *ProfileWindow) applyKeyFile(kf *keyfile.File) error {
+	if !kf.TOML {
+		w.scheme.SetSelected(string(sequence.Hyp))
+		return nil
+	}
+	// A file that names no scheme has the gateway's default, which the
+	// gateway's own default (v2) stands in for.
+	params, err := kf.Params(sequence.V2)
+	if err != nil {
+		return err
+	}
+	uses, hasUses, err := kf.Int("uses")
+	if err == nil && hasUses && (uses < 1 || uses > sequence.MaxUses) {
+		err = &keyfile.Error{Line: kf.Line("uses"), Field: "uses", Msg: fmt.Sprintf("must be 1..%d, got %d", sequence.MaxUses, uses)}
+	}
+	if err != nil {
+		return err
+	}
+	w.scheme.SetSelected(string(params.Scheme))
+	w.params = params
+	if hasUses {
+		w.uses.SetText(strconv.FormatInt(uses, 10))
+	}
+	if port := kf.CheckPort(); port != 0 && strings.TrimSpace(w.check.Text) == "" {
+		w.check.SetText("tcp/" + strconv.Itoa(int(port)))
+	}
+	return nil
 }
 
 func (w *ProfileWindow) pickCommand() {
@@ -416,6 +481,9 @@ func (w *ProfileWindow) Save() bool {
 	cmd, err := command.Split(w.command.Text)
 	fail(w.cmdErr, err)
 
+	keepAlive, err := parseKeepAlive(w.keepAlive.Text)
+	fail(w.keepErr, err)
+
 	params := w.params
 	if s, err := sequence.ParseScheme(w.scheme.Selected); err == nil && s != params.Scheme {
 		w.schemeChanged(w.scheme.Selected)
@@ -424,11 +492,14 @@ func (w *ProfileWindow) Save() bool {
 	if err := params.Validate(); err != nil {
 		fail(w.formErr, fmt.Errorf("scheme settings: %w", err))
 	}
+	uses, err := parseUses(w.uses.Text, params.Scheme)
+	fail(w.usesErr, err)
 	if !ok {
 		return false
 	}
 
-	p := Profile{Name: name, Host: host, Params: params, CheckPort: checkPort, Command: cmd}
+	p := Profile{Name: name, Host: host, Params: params, CheckPort: checkPort, Command: cmd,
+		KeepAlive: keepAlive, Uses: uses, AlwaysOn: w.alwaysOn.Checked}
 	if err := w.backend.Save(w.current, p, key); err != nil {
 		w.setErr(w.formErr, fmt.Errorf("saving %s: %w", name, err))
 		return false
@@ -438,6 +509,45 @@ func (w *ProfileWindow) Save() bool {
 	w.reload()
 	w.tray.Reload()
 	return true
+}
+
+// parseKeepAlive reads the keep-alive field: empty, "0" or "off" turn it off;
+// anything else is a Go duration (25s, 1m30s) of at least
+// profiles.MinKeepAlive, so a typo cannot flood the gateway.
+func parseKeepAlive(text string) (time.Duration, error) {
+	text = strings.TrimSpace(text)
+	if text == "" || text == "0" || strings.EqualFold(text, "off") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(text)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("keep-alive %q: want a duration such as 25s or 1m, or off", text)
+	case d < 0:
+		return 0, fmt.Errorf("keep-alive %v: must not be negative", d)
+	case d < profiles.MinKeepAlive:
+		return 0, fmt.Errorf("keep-alive %v: must be at least %v (or off)", d, profiles.MinKeepAlive)
+	}
+	return d, nil
+}
+
+// parseUses reads the uses field: empty means the default, 1. The gateway's
+// uses setting of the key is what belongs here; scheme hyp counts no uses.
+func parseUses(text string, scheme sequence.Scheme) (int, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(text)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("uses %q: want a whole number, 1..%d", text, sequence.MaxUses)
+	case n < 1 || n > sequence.MaxUses:
+		return 0, fmt.Errorf("uses %d: must be 1..%d", n, sequence.MaxUses)
+	case n > 1 && scheme == sequence.Hyp:
+		return 0, fmt.Errorf("uses %d: scheme hyp has no use counter, so a key is good for one knock a step", n)
+	}
+	return n, nil
 }
 
 func (w *ProfileWindow) confirmRemove() {

@@ -286,7 +286,8 @@ func errorsShown(w *ProfileWindow) string {
 	var s []string
 	for _, l := range []*struct{ n, t string }{
 		{"uri", w.uriErr.Text}, {"name", w.nameErr.Text}, {"host", w.hostErr.Text}, {"check", w.checkErr.Text},
-		{"secret", w.secretErr.Text}, {"command", w.cmdErr.Text}, {"form", w.formErr.Text},
+		{"secret", w.secretErr.Text}, {"command", w.cmdErr.Text}, {"keep-alive", w.keepErr.Text}, {"uses", w.usesErr.Text},
+		{"form", w.formErr.Text},
 	} {
 		if l.t != "" {
 			s = append(s, l.n+": "+l.t)

@@ -59,7 +59,8 @@ func main() {
 		fmt.Printf("hyp-tray %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return
 	}
-	if err := checkDisplay(); err != nil {
+	// GLFW panics with a goroutine trace when it has no display to open.
+	if err := ui.CheckDisplay(waylandBuild); err != nil {
 		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err)
 		os.Exit(1)
 	}
@@ -79,7 +80,19 @@ func main() {
 	}
 }
 
+// forceQuit bounds how long hyp-tray may take to stop after SIGTERM or
+// Ctrl-C: the tray's own Quit waits up to 6 s for VPN commands, and the
+// shutdown after the window loop as long again. Past it, something blocks
+// the window loop, and the process ends without it.
+const forceQuit = 15 * time.Second
+
 func run(openWindow bool, logPath string) error {
+	// Caught from here on, so a signal while the tray starts up (the keyring,
+	// the D-Bus tray check) still quits cleanly; handled once the tray exists.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+
 	store, err := profiles.Open(profiles.Options{})
 	if err != nil {
 		return fmt.Errorf("opening the profile store: %w", err)
@@ -118,22 +131,30 @@ func run(openWindow bool, logPath string) error {
 	}
 
 	// Ctrl-C and SIGTERM quit like the menu's Quit. fyne catches them too, but only once its
-	// loop's goroutine got to run; a signal that arrives as the first window appears would
-	// otherwise kill the process mid-draw.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			fyne.Do(a.Quit)
-		}
-	}()
+	// loop's goroutine got to run, and both only queue a Quit for that loop: a loop that is
+	// blocked (seen once: every thread in a futex) would leave the process deaf to them. So a
+	// second signal ends it at once, as without the tray, and past forceQuit it ends anyway.
+	go quitOnSignal(sig, tray.Quit, forceQuit, os.Exit)
 
 	runApp(a)
 	// Quitting from the window manager or a signal skips the menu's Quit:
 	// stop the runs (and the VPN commands they started) here too.
 	tray.Shutdown(6 * time.Second)
 	return nil
+}
+
+// quitOnSignal waits for the first signal, quits (the tray's Quit, which
+// ends the window loop, and so run), and exits with status 1 itself if the
+// process is still there after force. A second signal gets the default
+// action (the handlers are reset), as in any program that is not stuck.
+func quitOnSignal(sig <-chan os.Signal, quit func(), force time.Duration, exit func(code int)) {
+	s := <-sig
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	log.Printf("hyp-tray: %v: quitting", s)
+	quit()
+	time.Sleep(force)
+	log.Printf("hyp-tray: still running %v after %v; exiting without the window loop", force, s)
+	exit(1)
 }
 
 // runApp runs fyne's loop. fyne.io/systray dereferences a nil D-Bus

@@ -41,7 +41,8 @@ func (b *Backend) Profiles() ([]ui.Profile, error) {
 	for _, p := range ps {
 		out = append(out, ui.Profile{
 			Name: p.Name, Host: p.Host, Params: p.Params, CheckPort: p.CheckPort,
-			Command: slices.Clone(p.Command),
+			Command:   slices.Clone(p.Command),
+			KeepAlive: p.KeepAlive, Uses: p.Uses, AlwaysOn: p.AlwaysOn,
 			// Put stores the key before the settings, so a listed profile
 			// has one; asking the keyring for each would prompt or stall.
 			HasSecret: true,
@@ -57,7 +58,7 @@ func (b *Backend) Save(previous string, p ui.Profile, key psk.Key) error {
 	var saved profiles.Profile
 	if previous != "" {
 		// Start from what is stored, so settings the window does not show
-		// (gap, keep-alive, always-on, secret file) survive an edit.
+		// (the gap, the secret file) survive an edit.
 		s, err := b.store.Settings(previous)
 		if err != nil {
 			return err
@@ -68,6 +69,7 @@ func (b *Backend) Save(previous string, p ui.Profile, key psk.Key) error {
 	}
 	saved.Name, saved.Host, saved.Params, saved.CheckPort = p.Name, p.Host, p.Params, p.CheckPort
 	saved.Command = slices.Clone(p.Command)
+	saved.KeepAlive, saved.Uses, saved.AlwaysOn = p.KeepAlive, p.Uses, p.AlwaysOn
 	if key.IsZero() {
 		if previous == "" {
 			return errors.New("a new profile needs its secret")

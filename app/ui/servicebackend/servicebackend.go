@@ -86,7 +86,7 @@ func (b *Backend) RunAsService(ctx context.Context, name string) error {
 	uri := p.URI()
 	if b.Elevate == nil && os.Geteuid() == 0 && runtime.GOOS != "windows" {
 		return b.client().Add(ctx, helperipc.HandOver{Name: name, URI: helperipc.NewSecret(uri), Command: p.Command,
-			KeepAlive: p.KeepAlive, Gap: p.Gap, Replace: true})
+			KeepAlive: p.KeepAlive, Gap: p.Gap, Uses: p.Uses, Replace: true})
 	}
 	hyp, err := b.hyp()
 	if err != nil {
