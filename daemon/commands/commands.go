@@ -31,7 +31,7 @@ type command = cmdline.Command[*env]
 func commandTable() []command {
 	cmds := []command{
 		{Name: "run", Args: "[--config FILE] [--interface IF]...", Summary: "run the gateway in the foreground (what the service runs)", Help: runHelp,
-			Setup: gatewaySetup("run", runGateway)},
+			Setup: gatewaySetup("run", runGateway), BadFlags: runBadFlags},
 		{Name: "check", Args: "[--config FILE]", Summary: "validate the configuration and the keys as hypd run would; exit non-zero with the reason",
 			Setup: gatewaySetup("check", runCheck)},
 		{Name: "config default", Summary: "print the commented default configuration file", Setup: noFlags("config default", runConfigDefault)},

@@ -46,8 +46,6 @@ type gatewayFlags struct {
 	knockTimeout                                   string
 	logLevel                                       string
 	control                                        string
-	// configFailed is set when the flags parsed but the configuration they name cannot be used.
-	configFailed bool
 }
 
 // register declares the flags of run and check on fs.
@@ -86,12 +84,10 @@ func gatewaySetup(name string, run func(ctx context.Context, e *env, g *gatewayF
 // load reads the config file (or the defaults) and lays the parsed flags over it. A reload
 // calls it again: the same flags, the file as it is now.
 func (g *gatewayFlags) load() (config.Config, error) {
-	g.configFailed = false
 	cfg := config.Default()
 	if g.configPath != "" {
 		c, err := config.Load(g.configPath)
 		if err != nil {
-			g.configFailed = true
 			return cfg, &cmdline.ExitError{Code: 2, Err: err}
 		}
 		cfg = c
@@ -143,10 +139,64 @@ func (g *gatewayFlags) load() (config.Config, error) {
 		cfg.LogLevel = g.logLevel
 	}
 	if err := cfg.Validate(); err != nil {
-		g.configFailed = true
 		return cfg, &cmdline.ExitError{Code: 2, Err: err}
 	}
 	return cfg, nil
+}
+
+// hideWhatIsKnown is what hypd run does when it cannot start with what it was given — a typo
+// in hypd.toml or in the unit's command line, a missing file, no interface: after a reboot
+// nothing would hide the protected services while the unit retries. Before the error is said,
+// it puts in place what hypd knows should be hidden: the last protection in every state
+// directory it may have used (the flag's, the config file's, the default), and what the key
+// files there name.
+func hideWhatIsKnown(e *env, known *config.Config, configPath string, stateDirs, keysDirs []string, reason error) {
+	if configPath == "" {
+		if _, err := os.Stat(config.DefaultPath); err == nil {
+			configPath = config.DefaultPath
+		}
+	}
+	if configPath != "" {
+		stateDirs = append(stateDirs, config.StateDirOf(configPath))
+		keysDirs = append(keysDirs, config.KeysDirOf(configPath))
+	}
+	stateDirs = append(stateDirs, config.DefaultStateDir)
+	keysDirs = append(keysDirs, config.DefaultKeysDir)
+	log, err := newLogger(e.stderr, "info", nil)
+	if err != nil {
+		return
+	}
+	if err := gateway.FailClosed(log, known, stateDirs, keysDirs, reason); err != nil {
+		fmt.Fprintf(e.stderr, "hypd: not putting the protection in place: %v\n", err)
+	}
+}
+
+// runBadFlags is hypd run's answer to flags that do not parse: the same as to a bad
+// configuration, with the --config, --state and --keys given before or after the bad flag.
+func runBadFlags(_ context.Context, e *env, args []string, err error) {
+	var configPath string
+	var stateDirs, keysDirs []string
+	for i, a := range args {
+		name, value, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		if !inline {
+			if i+1 >= len(args) {
+				continue
+			}
+			value = args[i+1]
+		}
+		switch name {
+		case "config":
+			configPath = value
+		case "state":
+			stateDirs = append(stateDirs, value)
+		case "keys":
+			keysDirs = append(keysDirs, value)
+		}
+	}
+	hideWhatIsKnown(e, nil, configPath, stateDirs, keysDirs, err)
 }
 
 func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
@@ -154,33 +204,15 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	noInterface := err == nil && len(cfg.Interfaces) == 0
 	if noInterface {
 		err = usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
-		// A config file that names no interface is a configuration error like any other (at
-		// boot, hide what is known); a command line without --interface is a usage error.
-		g.configFailed = g.configPath != ""
 	}
 	if err != nil {
-		if !g.configFailed {
-			return err
-		}
-		// The configuration cannot be used (a typo at boot): before saying so, put what hypd
-		// knows should be hidden in place, so the services stay hidden while the unit retries.
 		var known *config.Config
-		stateDir := config.DefaultStateDir
-		switch {
-		case noInterface:
-			known, stateDir = &cfg, cfg.StateDir
-		case g.stateDir != "":
-			stateDir = g.stateDir
-		case g.configPath != "":
-			stateDir = config.StateDirOf(g.configPath)
+		stateDirs, keysDirs := []string{g.stateDir}, []string{g.keys}
+		if noInterface {
+			known = &cfg
+			stateDirs = append(stateDirs, cfg.StateDir)
 		}
-		log, lerr := newLogger(e.stderr, "info", nil)
-		if lerr != nil {
-			return errors.Join(err, lerr)
-		}
-		if ferr := gateway.FailClosed(log, known, stateDir, err); ferr != nil {
-			fmt.Fprintf(e.stderr, "hypd: not putting the protection in place: %v\n", ferr)
-		}
+		hideWhatIsKnown(e, known, g.configPath, stateDirs, keysDirs, err)
 		return err
 	}
 	level := new(slog.LevelVar)

@@ -338,27 +338,34 @@ func locate(data []byte, path string, err error) error {
 // file that fails to load for any other reason (a typo elsewhere, a value out of range) still
 // tells hypd where its last protection is kept. A file that does not parse at all, or names no
 // usable directory, gives DefaultStateDir.
-func StateDirOf(path string) string {
+func StateDirOf(path string) string { return dirOf(path, "state_dir", DefaultStateDir) }
+
+// KeysDirOf is StateDirOf for keys_dir: where the key files are when the configuration that
+// names them does not load.
+func KeysDirOf(path string) string { return dirOf(path, "keys_dir", DefaultKeysDir) }
+
+// dirOf reads one directory setting from a configuration file that may not load as a whole,
+// falling back to def.
+func dirOf(path, key, def string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return DefaultStateDir
+		return def
 	}
-	var c struct {
-		StateDir string `toml:"state_dir"`
-	}
-	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
+	var c map[string]any
+	dir := ""
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err == nil {
+		dir, _ = c[key].(string)
+	} else if m := regexp.MustCompile(`(?m)^\s*` + key + `\s*=\s*(?:"([^"]+)"|'([^']+)')\s*(#.*)?$`).FindSubmatch(data); m != nil {
 		// Not TOML any more (a half-written edit): the line itself may still be intact.
-		if m := regexp.MustCompile(`(?m)^\s*state_dir\s*=\s*"([^"]+)"\s*(#.*)?$`).FindSubmatch(data); m != nil {
-			c.StateDir = string(m[1])
-		}
+		dir = string(m[1]) + string(m[2])
 	}
-	if c.StateDir == "" {
-		return DefaultStateDir
+	if dir == "" {
+		return def
 	}
-	if !filepath.IsAbs(c.StateDir) {
-		return filepath.Join(filepath.Dir(path), c.StateDir)
+	if !filepath.IsAbs(dir) {
+		return filepath.Join(filepath.Dir(path), dir)
 	}
-	return c.StateDir
+	return dir
 }
 
 // oneLine spells the line breaks of a message as \n and \r, so that an error is one line of the

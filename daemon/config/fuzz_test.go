@@ -112,7 +112,6 @@ func fuzzKey(defaults Config) Key {
 	}
 }
 
-
 // FuzzKeyFile feeds the .toml key file parser arbitrary files. Errors name the file and never
 // quote the secret; a key that loads is written back by keyFileContent (what `hypd secret new`
 // writes) and loads back as the same key.

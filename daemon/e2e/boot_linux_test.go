@@ -251,3 +251,50 @@ func TestLockSquatterNeitherBlocksNorGetsSignalled(t *testing.T) {
 	default:
 	}
 }
+
+// A typo on the unit's command line, or a config file with a typo whose state_dir is a TOML
+// literal string, or no config file at all at boot (found by the attacker review: each left the
+// table out and the service exposed, the first two with the state directory known). Each now
+// hides what the last run protected.
+func TestBootUsageErrorsKeepServicesHidden(t *testing.T) {
+	g := newGateway(t, 31)
+	l := g.lab
+	g.newKey("laptop", l.GatewayIP())
+	conf := filepath.Join(g.dir, "hypd.toml")
+	good := fmt.Sprintf("interfaces = [%q]\nservices = [\"tcp/%d\"]\nkeys_dir = '%s'\nstate_dir = '%s'\n", netlab.Iface, servicePort, g.keys, g.state)
+	if err := os.WriteFile(conf, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.args = []string{"--config", conf, "--control", g.sock}
+	hypd := g.restart()
+	if err := hypd.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
+	for _, c := range []struct {
+		name   string
+		config string // "" removes the file
+		args   []string
+	}{
+		{"unknown flag", good, []string{"run", "--config", conf, "--interfce", "eth0"}},
+		{"bad --services", good, []string{"run", "--config", conf, "--services", "tcp/2222,udp/5182O"}},
+		{"bad --open", good, []string{"run", "--config", conf, "--open", "5mins"}},
+		{"typo with a literal-string state_dir", good + "open = 5m\n", []string{"run", "--config", conf}},
+		{"no interface anywhere", strings.Replace(good, fmt.Sprintf("interfaces = [%q]\n", netlab.Iface), "", 1), []string{"run", "--config", conf}},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			l.Gateway.Output("nft", "delete", "table", "inet", "hyp")
+			if err := os.WriteFile(conf, []byte(c.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, code := g.hypdCmd(c.args...)
+			if code != 2 || !strings.Contains(out, "the protection is in place") {
+				t.Fatalf("hypd %s: exit %d, want 2 with the protection in place:\n%s", strings.Join(c.args, " "), code, out)
+			}
+			if !strings.Contains(g.nftSet("protected"), fmt.Sprintf("6 . %d", servicePort)) {
+				t.Fatalf("tcp/%d not hidden:\n%s", servicePort, g.ruleset())
+			}
+			assertHidden(t, attacker)
+		})
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,7 +67,11 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	tableUp := false
 	defer func() {
 		if err != nil && !tableUp {
-			failClosed(log, &cfg, last, err)
+			var lasts []Protection
+			if last != nil {
+				lasts = append(lasts, *last)
+			}
+			failClosed(log, &cfg, lasts, nil, err)
 		}
 	}()
 	last = readLastProtection(log, cfg.StateDir)
@@ -187,43 +193,69 @@ func readLastProtection(log *slog.Logger, stateDir string) *Protection {
 	return nil
 }
 
-// FailClosed is what hypd does when it cannot start with the configuration it was given (a typo
-// at boot, no interface named): it puts the protection it knows of in the kernel, so that the
-// protected services stay hidden while the service manager retries. cfg is nil when the
-// configuration did not load; the key files are then read from the default keys directory.
-// While another hypd runs it changes nothing and says so.
-func FailClosed(log *slog.Logger, cfg *config.Config, stateDir string, reason error) error {
+// FailClosed is what hypd does when it cannot start with what it was given (a typo in hypd.toml
+// or on the command line at boot, no interface named): it puts the protection it knows of in the
+// kernel, so that the protected services stay hidden while the service manager retries. cfg is
+// nil when the configuration did not load; then the last protections in every one of stateDirs
+// that has one, and the keys in every one of keysDirs, say what to hide. While another hypd runs
+// it changes nothing and says so.
+func FailClosed(log *slog.Logger, cfg *config.Config, stateDirs, keysDirs []string, reason error) error {
 	lock, err := AcquireLock(firewall.DefaultTable)
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	failClosed(log, cfg, readLastProtection(log, stateDir), reason)
+	var lasts []Protection
+	for _, dir := range unique(stateDirs) {
+		if p := readLastProtection(log, dir); p != nil {
+			lasts = append(lasts, *p)
+		}
+	}
+	failClosed(log, cfg, lasts, unique(keysDirs), reason)
 	return nil
 }
 
-// failClosed puts in the kernel everything hypd knows should be hidden: the last protection it
+func unique(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// failClosed puts in the kernel everything hypd knows should be hidden: the last protections it
 // applied and what the configuration (when it loaded) and the key files name; grants are
 // dropped, since no hypd stands behind them now. nftables tables do not survive a reboot:
 // without this, any failing start after a reboot would leave every protected service exposed
-// while the service manager retries. The caller holds the instance lock.
-func failClosed(log *slog.Logger, cfg *config.Config, last *Protection, reason error) {
+// while the service manager retries. The caller holds the instance lock. Without cfg the keys of
+// keysDirs count, with it those of cfg.KeysDir.
+func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDirs []string, reason error) {
 	c := config.Default()
 	if cfg != nil {
 		c = *cfg
+		keysDirs = []string{c.KeysDir}
 	}
 	var kept []firewall.Service
-	if last != nil {
-		kept = last.Protected
+	for i, last := range lasts {
+		kept = append(kept, last.Protected...)
 		if cfg == nil {
-			c.Public, c.Stealth = last.Public, last.Stealth
+			if i == 0 {
+				c.Public = last.Public
+			}
+			c.Stealth = c.Stealth || last.Stealth
 		}
 	}
-	keys, _ := config.LoadKeys(c.KeysDir, c)
+	var keys []config.Key
+	for _, dir := range keysDirs {
+		k, _ := config.LoadKeys(dir, c)
+		keys = append(keys, k...)
+	}
 	protected := servicesOf(protection(c, keys, kept))
 	if len(protected) == 0 && !c.Stealth {
 		log.Error("HYPD DID NOT START AND KNOWS OF NOTHING TO PROTECT: no last protection in the state directory, and neither the configuration nor a key file names a service; nothing is hidden",
-			"reason", reason, "state_dir", c.StateDir, "keys", c.KeysDir)
+			"reason", reason, "state_dir", c.StateDir, "keys", strings.Join(keysDirs, ","))
 		return
 	}
 	fw, err := firewall.Open(firewall.Config{Table: firewall.DefaultTable, Protected: protected, Public: c.Public, Stealth: c.Stealth})

@@ -16,7 +16,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 }
 
 // FailClosed needs Linux.
-func FailClosed(log *slog.Logger, cfg *config.Config, stateDir string, reason error) error {
+func FailClosed(log *slog.Logger, cfg *config.Config, stateDirs, keysDirs []string, reason error) error {
 	return errors.New("hypd runs on Linux only (XDP and nftables)")
 }
 

@@ -58,6 +58,11 @@ type Command[E any] struct {
 	Argv bool
 	// Hidden commands are spellings kept for compatibility: they run, but are not listed.
 	Hidden bool
+	// BadFlags, if set, sees the usage error of flags that do not parse before it is returned:
+	// a command that must act even then does it here (hypd run hides what it knows of, since a
+	// typo in a service's command line must not leave a gateway open after a reboot).
+	// It gets the arguments as given.
+	BadFlags func(ctx context.Context, env E, args []string, err error)
 	// Values says what a flag's value (by flag name) or, under "", the positional arguments
 	// complete to: "file", "dir", or a space-separated list of words. A flag with a value whose
 	// placeholder is FILE, PATH or DIR needs no entry.
@@ -255,7 +260,11 @@ func (p *Program[E]) run(ctx context.Context, env E, c Command[E], args []string
 		return nil
 	}
 	if err != nil {
-		return Usage("%s (see '%s help %s')", flagError(fs, err), p.Name, c.Name)
+		uerr := Usage("%s (see '%s help %s')", flagError(fs, err), p.Name, c.Name)
+		if c.BadFlags != nil {
+			c.BadFlags(ctx, env, args, uerr)
+		}
+		return uerr
 	}
 	if argv != nil {
 		pos = append(append(pos, "--"), argv...)
