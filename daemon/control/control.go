@@ -162,7 +162,19 @@ func Listen(path string, b Backend) (*Socket, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	})
+	// Reading the status is for the socket's group; changing what the gateway hides or who it
+	// lets in is root's alone (a group member could otherwise un-hide a kept service).
+	rootOnly := func(w http.ResponseWriter, r *http.Request) bool {
+		if root, _ := r.Context().Value(peerRootKey{}).(bool); root {
+			return true
+		}
+		http.Error(w, "only root may change the gateway (the socket's group may read its status): run this as root", http.StatusForbidden)
+		return false
+	}
 	mux.HandleFunc("POST /v1/revoke", func(w http.ResponseWriter, r *http.Request) {
+		if !rootOnly(w, r) {
+			return
+		}
 		addr, err := netip.ParseAddr(r.URL.Query().Get("addr"))
 		if err != nil {
 			http.Error(w, fmt.Sprintf("bad address %q", r.URL.Query().Get("addr")), http.StatusBadRequest)
@@ -177,6 +189,9 @@ func Listen(path string, b Backend) (*Socket, error) {
 		json.NewEncoder(w).Encode(revokeResult{Revoked: n})
 	})
 	mux.HandleFunc("POST /v1/unprotect", func(w http.ResponseWriter, r *http.Request) {
+		if !rootOnly(w, r) {
+			return
+		}
 		if err := b.Unprotect(r.URL.Query().Get("service")); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
