@@ -136,6 +136,9 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return Key{}, fmt.Errorf("key file %s: mode %04o lets group or others read it; refused (chmod 600 %s)", path, perm, path)
 	}
+	if why := ownerProblem(fi); why != "" {
+		return Key{}, fmt.Errorf("key file %s: %s", path, why)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
 		return Key{}, fmt.Errorf("key file %s: %w", path, err)

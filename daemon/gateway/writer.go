@@ -145,7 +145,7 @@ func (w *writer) noteKeyProblems(problems []error) {
 	for i, p := range problems {
 		texts[i] = p.Error()
 		if !slices.Contains(w.keyProblems, texts[i]) {
-			w.log.Error("key not loaded; the services it protected stay hidden", "err", p)
+			w.log.Error("key not loaded; services it protected before stay hidden, but a key file that never loaded protects nothing (name services in hypd.toml to hide them whatever the key files say)", "err", p)
 		}
 	}
 	w.mu.Lock()

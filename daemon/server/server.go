@@ -204,7 +204,13 @@ func (s *Server) SetKeys(keys []config.Key) error {
 	s.mu.Unlock()
 
 	for id, k := range s.keysSnapshot() {
-		if _, had := old[id]; had {
+		if prev, had := old[id]; had {
+			// The same key with other settings: what it opens, for how long, is an audit fact.
+			if !slices.Equal(prev.Services, k.Services) || prev.Open != k.Open || prev.Uses != k.Uses || prev.Params != k.Params {
+				s.log.Info("key changed", "key", k.Name, "id", k.Secret.ID(),
+					"services", firewall.JoinServices(k.Services), "was_services", firewall.JoinServices(prev.Services),
+					"open", k.Open.String(), "was_open", prev.Open.String(), "uses", k.Uses, "was_uses", prev.Uses)
+			}
 			continue
 		}
 		s.log.Info("key loaded", "key", k.Name, "id", k.Secret.ID(), "scheme", string(k.Params.Scheme),
