@@ -29,6 +29,7 @@ const DefaultLockDir = "/run/hyp/lock"
 // (/proc/locks), so nothing a lock holder writes is ever trusted to name the holder.
 type Lock struct {
 	f    *os.File
+	path string
 	once sync.Once
 }
 
@@ -86,6 +87,26 @@ func acquireLock(dir, table string) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
+	for {
+		f, err := lockFile(path, table)
+		if err != nil {
+			return nil, err
+		}
+		// The holder before us removes the file as it lets go (Close): a lock taken on a file
+		// that is no longer at path locks nothing, so take the one that is there now.
+		var held, now unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(path, &now) == nil && held.Ino == now.Ino && held.Dev == now.Dev {
+			// The pid in the file is for the admin reading it; hypd itself asks the kernel.
+			_ = f.Truncate(0)
+			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+			return &Lock{f: f, path: path}, nil
+		}
+		f.Close()
+	}
+}
+
+// lockFile opens path and takes its flock, or says who holds it.
+func lockFile(path, table string) (*os.File, error) {
 	// O_NOFOLLOW: the directory is root's, but a symlink there must never redirect root's create.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -94,7 +115,7 @@ func acquireLock(dir, table string) (*Lock, error) {
 	for try := 0; ; try++ {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			break
+			return f, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
@@ -109,17 +130,20 @@ func acquireLock(dir, table string) (*Lock, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// The pid in the file is for the admin reading it; hypd itself asks the kernel.
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return &Lock{f: f}, nil
 }
 
-// Close releases the lock. The file stays: removing it would let a starting hypd lock a new
-// file while a third process still waits on the old one.
+// Close releases the lock and removes its file while still holding it, so no lock file is left
+// per network namespace; a hypd that opened the file just before checks, once it holds the lock,
+// that the file is still the one at the path, and takes a new one if not (acquireLock).
 func (l *Lock) Close() error {
 	var err error
-	l.once.Do(func() { err = l.f.Close() })
+	l.once.Do(func() {
+		rerr := os.Remove(l.path)
+		if errors.Is(rerr, os.ErrNotExist) {
+			rerr = nil
+		}
+		err = errors.Join(rerr, l.f.Close())
+	})
 	if err != nil {
 		return fmt.Errorf("releasing the instance lock: %w", err)
 	}

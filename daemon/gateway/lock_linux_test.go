@@ -44,6 +44,9 @@ func TestLockIsOnePerTable(t *testing.T) {
 	if _, held, err := lockHolder(dir, table); held || err != nil {
 		t.Errorf("after Close: held %v, %v", held, err)
 	}
+	if path, _ := lockPath(dir, table); fileExists(path) {
+		t.Errorf("Close left the lock file %s", path)
+	}
 	again, err := acquireLock(dir, table)
 	if err != nil {
 		t.Fatalf("acquireLock after Close: %v", err)
@@ -131,5 +134,41 @@ func TestVerifiedHolderNamesTheKernelsHolder(t *testing.T) {
 	defer unix.Close(fd)
 	if pid != os.Getpid() {
 		t.Errorf("VerifiedHolder pid %d, want %d", pid, os.Getpid())
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// A hypd that opened the lock file just before its holder removed it and let go gets the flock
+// on a file no longer at the path: it must not count as the lock.
+func TestLockOnARemovedFileIsNotTheLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lock")
+	first, err := acquireLock(dir, "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := lockPath(dir, "race")
+	stale, err := os.Open(path) // the waiter's descriptor, opened before the holder lets go
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(stale.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("flock on the removed file: %v", err)
+	}
+	// The waiter holds a flock on the removed file; a new hypd must still get the real lock.
+	second, err := acquireLock(dir, "race")
+	if err != nil {
+		t.Fatalf("a flock on a removed file blocked the next hypd: %v", err)
+	}
+	defer second.Close()
+	if _, err := acquireLock(dir, "race"); err == nil {
+		t.Fatal("two hypds hold the lock")
 	}
 }
