@@ -217,7 +217,7 @@
 	# status in words; the service machinery with a stand-in helper (the test binary) under the
 	# service control manager: install, start once up, stop, uninstall of a running service
 	# (its process gone), a helper failing as it starts; the key-file ACL check of --secret-file.
-	for unit in "helper:CheckDescriptor|Seal|Reparse|Describe|Service|ExecutableDescriptor|ServiceLog|DescriptorGrantsRead" "profiles:ReadersBesidesOwner"; do
+	for unit in "helper:CheckDescriptor|Seal|Reparse|Describe|Service|ExecutableDescriptor|AncestorMayLetUsersAddFolders|ServiceLog|DescriptorGrantsRead" "profiles:ReadersBesidesOwner"; do
 		wine_tests "app/${unit%%:*}" "$work/${unit%%:*}.test.exe" -test.run "${unit#*:}"
 	done
 

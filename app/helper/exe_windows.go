@@ -19,6 +19,11 @@ const trustedInstallerSID = "S-1-5-80-956008885-3418522649-1831038044-1853292631
 const exeWriteMask = windows.FILE_WRITE_DATA | windows.FILE_APPEND_DATA | fileDeleteChild |
 	windows.DELETE | windows.WRITE_DAC | windows.WRITE_OWNER | windows.GENERIC_WRITE | windows.GENERIC_ALL
 
+// ancestorWriteMask is what lets a holder of a folder above hyp.exe's own replace what is
+// inside it: delete or rename a child, change the ACL or the owner. Adding a file or a folder
+// there cannot (every C:\ grants Authenticated Users that, to create folders).
+const ancestorWriteMask = fileDeleteChild | windows.DELETE | windows.WRITE_DAC | windows.WRITE_OWNER | windows.GENERIC_ALL
+
 // checkExecutable refuses to make exe the LocalSystem service unless only SYSTEM,
 // Administrators and TrustedInstaller can change it: the file and every folder above it owned
 // by one of them, and no ACL entry that lets anyone else write there. hyp.exe run from
@@ -40,7 +45,11 @@ func checkExecutable(exe string, note func(string)) error {
 		return fmt.Errorf("the helper would run %s as SYSTEM: %w", abs, err)
 	}
 	for p := abs; ; p = filepath.Dir(p) {
-		if why := unsafeForSystem(p); why != "" {
+		mask := uint32(exeWriteMask)
+		if p != abs && p != filepath.Dir(abs) {
+			mask = ancestorWriteMask
+		}
+		if why := unsafeForSystem(p, mask); why != "" {
 			return fmt.Errorf("the helper would run %s as SYSTEM, but %s %s: whoever can write there could replace what SYSTEM runs. "+
 				"Install hyp with its MSI (into Program Files), or copy hyp.exe into a folder only administrators may change, and run hyp helper install from there",
 				abs, p, why)
@@ -53,18 +62,18 @@ func checkExecutable(exe string, note func(string)) error {
 
 // unsafeForSystem says why someone besides SYSTEM, Administrators and TrustedInstaller could
 // change path, or "".
-func unsafeForSystem(path string) string {
+func unsafeForSystem(path string, mask uint32) string {
 	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
 		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
 	if err != nil {
 		return fmt.Sprintf("cannot be checked (%v)", err)
 	}
-	return descriptorLetsOthersWrite(sd)
+	return descriptorLetsOthersWrite(sd, mask)
 }
 
 // descriptorLetsOthersWrite says which owner or ACL entry of sd lets an account other than
 // SYSTEM, Administrators and TrustedInstaller change the object, or "".
-func descriptorLetsOthersWrite(sd *windows.SECURITY_DESCRIPTOR) string {
+func descriptorLetsOthersWrite(sd *windows.SECURITY_DESCRIPTOR, mask uint32) string {
 	system, err1 := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
 	admins, err2 := windows.CreateWellKnownSid(windows.WinBuiltinAdministratorsSid)
 	ti, err3 := windows.StringToSid(trustedInstallerSID)
@@ -92,7 +101,7 @@ func descriptorLetsOthersWrite(sd *windows.SECURITY_DESCRIPTOR) string {
 			continue // denials, and entries only for what is created inside later
 		}
 		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
-		if !trusted(sid) && ace.Mask&exeWriteMask != 0 {
+		if !trusted(sid) && uint32(ace.Mask)&mask != 0 {
 			return fmt.Sprintf("lets %s (%s) write to it (access mask %#x)", sid, accountName(sid), ace.Mask)
 		}
 	}

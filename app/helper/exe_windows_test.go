@@ -31,10 +31,34 @@ func TestExecutableDescriptor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := descriptorLetsOthersWrite(sd)
+			got := descriptorLetsOthersWrite(sd, exeWriteMask)
 			if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 				t.Fatalf("%s: %q, want %q", c.sddl, got, c.want)
 			}
 		})
+	}
+}
+
+// The root of C: lets Authenticated Users create folders (AD) and files (WD, on folders); that
+// cannot replace anything in Program Files, so a folder above hyp.exe's own may grant it, while
+// hyp.exe's own folder may not (a DLL beside hyp.exe would be loaded by SYSTEM).
+func TestAncestorMayLetUsersAddFolders(t *testing.T) {
+	const cRoot = "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)(A;;0x4;;;AU)(A;OICIIO;SDGXGWGR;;;AU)"
+	sd, err := windows.SecurityDescriptorFromString(cRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := descriptorLetsOthersWrite(sd, ancestorWriteMask); got != "" {
+		t.Errorf("C:\\ as an ancestor: %q, want it accepted", got)
+	}
+	if got := descriptorLetsOthersWrite(sd, exeWriteMask); !strings.Contains(got, "lets S-1-5-11") {
+		t.Errorf("C:\\ as hyp.exe's own folder: %q, want refused", got)
+	}
+	sd, err = windows.SecurityDescriptorFromString("O:BAD:(A;;FA;;;BA)(A;;SD;;;BU)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := descriptorLetsOthersWrite(sd, ancestorWriteMask); !strings.Contains(got, "lets S-1-5-32-545") {
+		t.Errorf("an ancestor users may delete: %q, want refused", got)
 	}
 }

@@ -99,6 +99,9 @@ func (f *File) Recent(k psk.Key, p sequence.Params, gateway string, now time.Tim
 func (f *File) update(change func(*state) error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := checkCreatePlace(filepath.Dir(f.Path)); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o700); err != nil {
 		return fmt.Errorf("creating the knock state directory: %w", err)
 	}

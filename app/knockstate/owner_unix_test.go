@@ -61,3 +61,20 @@ func TestFileRefusesLinks(t *testing.T) {
 		})
 	}
 }
+
+// A state directory that is a symbolic link to a directory this process owns is still refused:
+// under sudo -E, the user's link to a root directory must not pass root's owner check.
+func TestFileRefusesALinkedDirectory(t *testing.T) {
+	target := t.TempDir()
+	link := filepath.Join(t.TempDir(), "hyp")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (&File{Path: filepath.Join(link, FileName)}).Reserve(testKey(t, 11), sequence.Defaults(), "gw.example.net", 1, at(300, 0))
+	if err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("reserving through a linked state directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(target); len(entries) != 0 {
+		t.Fatalf("files were created through the link: %v", entries)
+	}
+}

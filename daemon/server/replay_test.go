@@ -260,6 +260,9 @@ func TestSpentGoFirstUnderSlotPressure(t *testing.T) {
 		{KeyID: 1, Window: cur, Counter: 1, Spent: true},
 	}
 	got := mostUseful(seqs, map[uint32]*config.Key{1: k}, now, 2)
+	if len(got) != 2 {
+		t.Fatalf("kept %d sequences, want 2: %+v", len(got), got)
+	}
 	for _, q := range got {
 		if q.Spent {
 			t.Errorf("kept spent sequence %+v over a live one: %+v", q, got)
