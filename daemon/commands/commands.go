@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
@@ -21,7 +22,10 @@ func usageError(format string, a ...any) error { return cmdline.Usage(format, a.
 
 // env is what a command may touch.
 type env struct {
-	version        string
+	version string
+	// defaultConfig is the config file run, check, init and start read when --config is not
+	// given (config.DefaultPath; tests point it elsewhere).
+	defaultConfig  string
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -34,7 +38,7 @@ func commandTable() []command {
 			Setup: gatewaySetup("run", runGateway), BadFlags: runBadFlags},
 		{Name: "check", Args: "[--config FILE]", Summary: "validate the configuration and the keys as hypd run would; exit non-zero with the reason",
 			Setup: gatewaySetup("check", runCheck)},
-		{Name: "config default", Summary: "print the commented default configuration file", Setup: noFlags("config default", runConfigDefault)},
+		{Name: "config default", Summary: "print the commented default configuration file (hypd init writes it)", Setup: noFlags("config default", runConfigDefault)},
 		{Name: "secret new", Args: "NAME", Summary: "make a key for a trusted agent and print its hyp:// profile URI", Help: secretNewHelp, Setup: secretNewSetup},
 		{Name: "generate secret", Summary: "print a new random key (the reference hyp spelling)", Hidden: true, Setup: noFlags("generate secret", runGenerateSecret)},
 		{Name: "status", Summary: "show what is protected, keys, grants, counters and interfaces of the running hypd", Setup: statusSetup("status", runStatus)},
@@ -68,7 +72,7 @@ func program(version string) *cmdline.Program[*env] {
 			return fmt.Sprintf("hypd %s %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 		Commands:   commandTable(),
-		Sample:     &env{version: version, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard},
+		Sample:     &env{version: version, defaultConfig: config.DefaultPath, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard},
 		ManSection: 8,
 		ManTail:    manTail,
 	}
@@ -83,7 +87,7 @@ func Run(ctx context.Context, version string, args []string, stdin io.Reader, st
 			version = bi.Main.Version
 		}
 	}
-	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{version: version, defaultConfig: config.DefaultPath, stdin: stdin, stdout: stdout, stderr: stderr}
 	return program(version).Run(ctx, e, args, stdout, stderr)
 }
 

@@ -440,4 +440,14 @@ func (b *backend) Revoke(addr netip.Addr) (int, error) {
 	return n, err
 }
 
+// Reload is hypd reload: the same full reload as SIGHUP, answered with its outcome.
+func (b *backend) Reload(ctx context.Context) (control.ReloadResult, error) {
+	applied, restart, err := b.g.w.Reload(ctx)
+	if err != nil {
+		return control.ReloadResult{}, err
+	}
+	b.g.log.Info("reloaded on request over the control socket")
+	return control.ReloadResult{Applied: applied, NeedsRestart: restart}, nil
+}
+
 func (b *backend) Unprotect(svc string) error { return b.g.w.Unprotect(context.Background(), svc) }

@@ -68,6 +68,9 @@ func (m *Manager) StateLine() string {
 	return fmt.Sprintf("service %s (%s%s): %s", Name, m.Service.Platform(), owner, m.State())
 }
 
+// Installed reports whether the service manager knows the service.
+func (m *Manager) Installed() bool { return m.installed() }
+
 // installed reports whether the service manager knows the service.
 func (m *Manager) installed() bool {
 	_, err := m.Service.Status()

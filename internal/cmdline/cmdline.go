@@ -336,6 +336,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// HiddenFlag starts the usage of a flag that is accepted but not listed: an old spelling kept
+// for scripts.
+const HiddenFlag = "\x00hidden: "
+
 // Flag is one flag as help, man and completion describe it.
 type Flag struct {
 	Name    string
@@ -349,6 +353,9 @@ func (c Command[E]) Flags(env E) []Flag {
 	fs, _ := c.flagSet(env)
 	var out []Flag
 	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, HiddenFlag) {
+			return
+		}
 		name, usage := flag.UnquoteUsage(f)
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			name = ""

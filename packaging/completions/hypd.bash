@@ -3,7 +3,7 @@ _hypd_complete() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd=${COMP_WORDS[1]:-}
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup install uninstall start stop restart service-status service-unit completion version help --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup init install uninstall start stop restart reload service-status service-unit completion version help --version --help" -- "$cur"))
 		return
 	fi
 	case $cmd in
@@ -25,12 +25,11 @@ _hypd_complete() {
 			return
 		fi
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
-	help) COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup install uninstall start stop restart service-status service-unit completion version help" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup init install uninstall start stop restart reload service-status service-unit completion version help" -- "$cur")); return ;;
 	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
 	esac
 	case "$cmd/$prev" in
 	"run/--config" | "run/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	"run/--control" | "run/-control") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"run/--interface" | "run/-interface") COMPREPLY=(); return ;;
 	"run/--keys" | "run/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"run/--knock-timeout" | "run/-knock-timeout") COMPREPLY=(); return ;;
@@ -40,9 +39,9 @@ _hypd_complete() {
 	"run/--scheme" | "run/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
 	"run/--services" | "run/-services") COMPREPLY=(); return ;;
 	"run/--skew" | "run/-skew") COMPREPLY=(); return ;;
+	"run/--socket" | "run/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"run/--state" | "run/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"check/--config" | "check/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	"check/--control" | "check/-control") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"check/--interface" | "check/-interface") COMPREPLY=(); return ;;
 	"check/--keys" | "check/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"check/--knock-timeout" | "check/-knock-timeout") COMPREPLY=(); return ;;
@@ -52,6 +51,7 @@ _hypd_complete() {
 	"check/--scheme" | "check/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
 	"check/--services" | "check/-services") COMPREPLY=(); return ;;
 	"check/--skew" | "check/-skew") COMPREPLY=(); return ;;
+	"check/--socket" | "check/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"check/--state" | "check/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"secret new/--config" | "secret new/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"secret new/--host" | "secret new/-host") COMPREPLY=(); return ;;
@@ -62,16 +62,26 @@ _hypd_complete() {
 	"grants/--socket" | "grants/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"revoke-grant/--socket" | "revoke-grant/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"unprotect/--socket" | "unprotect/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"init/--config" | "init/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"install/--config" | "install/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"start/--config" | "start/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"start/--log" | "start/-log") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"start/--socket" | "start/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"start/--wait" | "start/-wait") COMPREPLY=(); return ;;
+	"restart/--config" | "restart/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"restart/--log" | "restart/-log") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"restart/--socket" | "restart/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"restart/--wait" | "restart/-wait") COMPREPLY=(); return ;;
+	"reload/--socket" | "reload/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"service-unit/--config" | "service-unit/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"service-unit/--exec" | "service-unit/-exec") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"service-unit/--kernel" | "service-unit/-kernel") COMPREPLY=(); return ;;
 	esac
 	case $cmd in
 	"run")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --control --interface --keys --knock-timeout --log-level --open --public --scheme --services --skew --state --stealth --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --interface --keys --knock-timeout --log-level --open --public --scheme --services --skew --socket --state --stealth --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"check")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --control --interface --keys --knock-timeout --log-level --open --public --scheme --services --skew --state --stealth --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --interface --keys --knock-timeout --log-level --open --public --scheme --services --skew --socket --state --stealth --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
@@ -88,16 +98,20 @@ _hypd_complete() {
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"cleanup")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--stop --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"init")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"install")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"uninstall")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--purge --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"start")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --log --socket --wait --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"stop")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"restart")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --log --socket --wait --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"reload")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"service-status")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"service-unit")
