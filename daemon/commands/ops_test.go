@@ -115,3 +115,25 @@ func TestDefaultConfigSaysHowToReload(t *testing.T) {
 		t.Fatalf("config default head: %q", strings.SplitN(out, "\n\n", 2)[0])
 	}
 }
+
+// Item 3: secret new refuses without --host and writes nothing; --check gives the URI a check=
+// where the key's services have no TCP port.
+func TestSecretNewHostAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	def := filepath.Join(dir, "absent.toml")
+	code, out, errOut := runWith(t, def, "secret", "new", "dave", "--keys", dir, "--services", "tcp/22")
+	if code != 2 || out != "" || !strings.Contains(errOut, "--host is missing") || strings.Contains(errOut, "localhost") {
+		t.Fatalf("no --host: exit %d, %q, %q", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatal("secret new without --host wrote a key")
+	}
+	code, out, errOut = runWith(t, def, "secret", "new", "wg", "--keys", dir, "--host", "10.77.1.1", "--services", "udp/51820", "--check", "22")
+	if code != 0 || !strings.Contains(out, "check=tcp/22") || strings.Contains(errOut, "warning") {
+		t.Fatalf("--check: exit %d, %q, %q", code, out, errOut)
+	}
+	code, _, errOut = runWith(t, def, "secret", "new", "bad", "--keys", dir, "--host", "10.77.1.1", "--check", "70000")
+	if code != 2 || !strings.Contains(errOut, "--check 70000") {
+		t.Fatalf("--check 70000: exit %d, %q", code, errOut)
+	}
+}

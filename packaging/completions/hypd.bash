@@ -53,6 +53,7 @@ _hypd_complete() {
 	"check/--skew" | "check/-skew") COMPREPLY=(); return ;;
 	"check/--socket" | "check/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"check/--state" | "check/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	"secret new/--check" | "secret new/-check") COMPREPLY=(); return ;;
 	"secret new/--config" | "secret new/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"secret new/--host" | "secret new/-host") COMPREPLY=(); return ;;
 	"secret new/--keys" | "secret new/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -85,7 +86,7 @@ _hypd_complete() {
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --force --host --keys --qr --scheme --services --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --qr --scheme --services --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"generate secret")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"status")

@@ -51,6 +51,7 @@ complete -c hypd -n '__fish_seen_subcommand_from check' -l state -r -F -d 'DIR f
 complete -c hypd -n '__fish_seen_subcommand_from check' -l stealth -d 'also drop unsolicited connection attempts to every port neither public nor granted'
 complete -c hypd -n '__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from default' -a default -d 'print the commented default configuration file (hypd init writes it)'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and not __fish_seen_subcommand_from new' -a new -d 'make a key for a trusted agent and print its hyp:// profile URI'
+complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l check -r -d 'TCP PORT the client probes after a knock (the URI\'s check=; default: the first TCP service)'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l config -r -F -d 'hypd\'s config FILE, for its keys_dir and services (default: /etc/hyp/hypd.toml if it exists)'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l force -d 'overwrite an existing key file of that name'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l host -r -d 'the gateway\'s public HOST name or address, as clients will reach it (required)'
