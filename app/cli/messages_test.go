@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/app/cli"
+	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
 )
 
@@ -34,5 +35,26 @@ func TestProfileErrorNamesTheProfileOnce(t *testing.T) {
 	code, _, errOut := run(t, &cli.Env{LookupProfile: lookup}, "sequence", "office")
 	if code == 0 || strings.Count(errOut, `profile "office"`) != 1 {
 		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+// Issue 21 item 7: profile list --json, with durations as strings and [] for empty lists.
+func TestProfileListJSON(t *testing.T) {
+	env, _ := storeEnv(t, profiles.NewMemory())
+	code, out, _ := run(t, env, "profile", "list", "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("empty profile list --json: %d %q", code, out)
+	}
+	if code, _, errOut := run(t, env, "profile", "add", "office", "hyp://192.0.2.7?secret="+secret+"&check=tcp/22", "--keepalive", "45s"); code != 0 {
+		t.Fatalf("profile add: %d %q", code, errOut)
+	}
+	code, out, _ = run(t, env, "profile", "list", "--json")
+	for _, want := range []string{`"name": "office"`, `"keepalive": "45s"`, `"check": "tcp/22"`, `"command": []`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("profile list --json lacks %s: %d %q", want, code, out)
+		}
+	}
+	if strings.Contains(out, secret) || strings.Contains(out, "45000000000") {
+		t.Fatalf("profile list --json: %q", out)
 	}
 }

@@ -82,7 +82,7 @@ _hyp_complete() {
 	"profile add")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile list")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile show")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile remove")
@@ -106,7 +106,7 @@ _hyp_complete() {
 	"helper remove")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper list")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --json --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper run")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --service --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper live")
