@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -198,19 +197,5 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	return Program(env.Version).Run(ctx, env, args, env.Stdout, env.Stderr)
 }
 
-func versionString(linked string) string {
-	if linked != "" {
-		return linked
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
-}
+// versionString is the version all of hyp's binaries print.
+func versionString(linked string) string { return cmdline.VersionString(linked) }

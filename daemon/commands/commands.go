@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/hideyourports/hyp/daemon/config"
@@ -81,12 +80,7 @@ func program(version string) *cmdline.Program[*env] {
 // Run executes hypd with args (without the program name) and returns the exit status. version
 // is what `hypd version` prints.
 func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if version == "" {
-		version = "dev"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
-	}
+	version = cmdline.VersionString(version)
 	e := &env{version: version, defaultConfig: config.DefaultPath, stdin: stdin, stdout: stdout, stderr: stderr}
 	return program(version).Run(ctx, e, args, stdout, stderr)
 }

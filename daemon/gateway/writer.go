@@ -57,7 +57,7 @@ type writer struct {
 	keysChanged chan struct{} // coalesced: one pending reload of the keys is enough
 	unprotects  chan unprotectRequest
 	reloads     chan chan reloadReply // hypd reload over the control socket: SIGHUP with an answer
-	stopped     chan struct{} // closed when run returns: requests then fail at once
+	stopped     chan struct{}         // closed when run returns: requests then fail at once
 
 	// mu guards the fields below. Only run's goroutine writes them (under mu); Status reads them.
 	mu            sync.Mutex
