@@ -58,3 +58,32 @@ func TestProfileListJSON(t *testing.T) {
 		t.Fatalf("profile list --json: %q", out)
 	}
 }
+
+// Issue 21 item 4: TAB after hyp connect offers the saved profiles (hyp __complete profiles),
+// the completion scripts ask for them, and help lists completion and man.
+func TestCompleteProfilesAndHelp(t *testing.T) {
+	env, _ := storeEnv(t, profiles.NewMemory())
+	for _, n := range []string{"office", "home"} {
+		if code, _, errOut := run(t, env, "profile", "add", n, "hyp://192.0.2.7?secret="+secret); code != 0 {
+			t.Fatalf("profile add: %s", errOut)
+		}
+	}
+	code, out, _ := run(t, env, "__complete", "profiles")
+	if code != 0 || out != "home\noffice\n" && out != "office\nhome\n" {
+		t.Fatalf("__complete profiles: exit %d, %q", code, out)
+	}
+	_, script, _ := run(t, env, "completion", "bash")
+	if !strings.Contains(script, `"connect")`) || !strings.Contains(script, "hyp __complete profiles") {
+		t.Fatal("the bash completion does not ask hyp for the profiles")
+	}
+	_, out, _ = run(t, env, "help")
+	if !strings.Contains(out, "completion SHELL") || !strings.Contains(out, "  man ") {
+		t.Fatalf("hyp help: %s", out)
+	}
+	if code, out, _ := run(t, env, "help", "completion"); code != 0 || !strings.Contains(out, "Usage: hyp completion SHELL") {
+		t.Fatalf("hyp help completion: exit %d, %q", code, out)
+	}
+	if code, _, _ := run(t, env, "completion", "--help"); code != 0 {
+		t.Fatalf("hyp completion --help: exit %d", code)
+	}
+}

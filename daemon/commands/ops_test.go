@@ -137,3 +137,34 @@ func TestSecretNewHostAndCheck(t *testing.T) {
 		t.Fatalf("--check 70000: exit %d, %q", code, errOut)
 	}
 }
+
+// Item 4: hypd __complete keys lists the key files of the default config's keys directory; help
+// lists completion and man.
+func TestCompleteKeysAndHelpListsBuiltins(t *testing.T) {
+	dir := t.TempDir()
+	def := filepath.Join(dir, "hypd.toml")
+	if code, _, errOut := runWith(t, def, "init"); code != 0 {
+		t.Fatalf("init: %s", errOut)
+	}
+	keys := filepath.Join(dir, "keys")
+	for _, n := range []string{"alice.key", "bob.toml", ".hidden.key", "notes.txt"} {
+		os.WriteFile(filepath.Join(keys, n), nil, 0o600)
+	}
+	code, out, _ := runWith(t, def, "__complete", "keys")
+	if code != 0 || out != "alice\nbob\n" {
+		t.Fatalf("__complete keys: exit %d, %q", code, out)
+	}
+	code, out, _ = runWith(t, def, "__complete", "interfaces")
+	if code != 0 || !strings.Contains(out, "lo\n") {
+		t.Fatalf("__complete interfaces: exit %d, %q", code, out)
+	}
+	_, out, _ = run(t, "help")
+	for _, want := range []string{"completion SHELL", "man ", "init", "reload", "service-status"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hypd help lacks %q", want)
+		}
+	}
+	if code, out, _ := run(t, "completion", "--help"); code != 0 || !strings.Contains(out, "Usage: hypd completion SHELL") {
+		t.Errorf("completion --help: exit %d, %q", code, out)
+	}
+}

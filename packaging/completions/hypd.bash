@@ -3,7 +3,7 @@ _hypd_complete() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd=${COMP_WORDS[1]:-}
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup init install uninstall start stop restart reload service-status service-unit completion version help --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup init install uninstall start stop restart reload service-status service-unit completion man version help --version --help" -- "$cur"))
 		return
 	fi
 	case $cmd in
@@ -25,12 +25,12 @@ _hypd_complete() {
 			return
 		fi
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
-	help) COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup init install uninstall start stop restart reload service-status service-unit completion version help" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "run check config secret status grants revoke-grant unprotect cleanup init install uninstall start stop restart reload service-status service-unit completion man version help" -- "$cur")); return ;;
 	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
 	esac
 	case "$cmd/$prev" in
 	"run/--config" | "run/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	"run/--interface" | "run/-interface") COMPREPLY=(); return ;;
+	"run/--interface" | "run/-interface") local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete interfaces 2>/dev/null)" -- "$cur")); return ;;
 	"run/--keys" | "run/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"run/--knock-timeout" | "run/-knock-timeout") COMPREPLY=(); return ;;
 	"run/--log-level" | "run/-log-level") COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
@@ -42,7 +42,7 @@ _hypd_complete() {
 	"run/--socket" | "run/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"run/--state" | "run/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"check/--config" | "check/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	"check/--interface" | "check/-interface") COMPREPLY=(); return ;;
+	"check/--interface" | "check/-interface") local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete interfaces 2>/dev/null)" -- "$cur")); return ;;
 	"check/--keys" | "check/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"check/--knock-timeout" | "check/-knock-timeout") COMPREPLY=(); return ;;
 	"check/--log-level" | "check/-log-level") COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
@@ -86,7 +86,7 @@ _hypd_complete() {
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --qr --scheme --services --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --qr --scheme --services --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete keys 2>/dev/null)" -- "$cur")); fi ;;
 	"generate secret")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"status")
@@ -94,9 +94,9 @@ _hypd_complete() {
 	"grants")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"revoke-grant")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete grants 2>/dev/null)" -- "$cur")); fi ;;
 	"unprotect")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete services 2>/dev/null)" -- "$cur")); fi ;;
 	"cleanup")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--stop --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"init")
