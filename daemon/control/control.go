@@ -1,6 +1,6 @@
 // Package control is hypd's local status API: a unix socket that only root (and the socket's
-// group) can open, serving JSON over HTTP, and the client that `hypd status`, `hypd grants` and
-// `hypd revoke-grant` use. It never carries a secret: keys are listed by name and fingerprint.
+// group) can open, serving JSON over HTTP, and the client that `hypd status`, `hypd grants`,
+// `hypd revoke-grant`, `hypd unprotect` and `hypd reload` use. It never carries a secret: keys are listed by name and fingerprint.
 package control
 
 import (
