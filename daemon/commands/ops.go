@@ -262,14 +262,19 @@ func stopSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 // runStop stops the service under its manager, else the hypd holding the instance lock. A hypd
 // that is not running is not an error (LSB: stopping a stopped service succeeds).
 func runStop(e *env) error {
+	stoppedByManager := false
 	if m := managed(e); m != nil && m.State() == "running" {
 		if err := m.Stop(); err != nil {
 			return err
 		}
+		stoppedByManager = true
 	}
 	pid, running, err := gateway.LockHolder(firewall.DefaultTable)
 	if err != nil {
 		return err
+	}
+	if !running && stoppedByManager {
+		return nil // the Manager said so
 	}
 	if !running {
 		fmt.Fprintln(e.stdout, "hypd is not running; protected services stay hidden while its table inet hyp stays (hypd cleanup removes it)")

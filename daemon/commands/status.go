@@ -126,8 +126,11 @@ func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error 
 
 func printGrants(w *tabwriter.Writer, gs []control.Grant) {
 	fmt.Fprintf(w, "\ngrants (%d):\n", len(gs))
+	if len(gs) > 0 {
+		fmt.Fprintf(w, "  SOURCE\tSERVICE\tKEY\tLEFT\n")
+	}
 	for _, g := range gs {
-		fmt.Fprintf(w, "  %s\t%s\tkey %s\t%ds left\n", g.Source, g.Service, g.Key, g.SecondsLeft)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", g.Source, g.Service, g.Key, time.Duration(g.SecondsLeft)*time.Second)
 	}
 }
 
