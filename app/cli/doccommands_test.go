@@ -216,7 +216,9 @@ func TestDocumentedCommands(t *testing.T) {
 }
 
 // isPlaceholder reports whether a word stands for a command in the prose: COMMAND, VERB.
-func isPlaceholder(w string) bool { return w != "" && strings.ToUpper(w) == w && strings.ToLower(w) != w }
+func isPlaceholder(w string) bool {
+	return w != "" && strings.ToUpper(w) == w && strings.ToLower(w) != w
+}
 
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
