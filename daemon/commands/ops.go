@@ -145,7 +145,7 @@ type startFlags struct {
 func startSetup(verb string) func(*flag.FlagSet, *env) cmdline.Runner {
 	return func(fs *flag.FlagSet, e *env) cmdline.Runner {
 		var f startFlags
-		fs.StringVar(&f.config, "config", "", "config `FILE` hypd runs with (default: the installed service's, else "+config.DefaultPath+")")
+		fs.StringVar(&f.config, "config", "", "config `FILE` of a hypd started without a service manager (default "+config.DefaultPath+"); giving it starts hypd so even where systemd runs")
 		fs.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket `PATH` of the hypd it starts and waits for")
 		fs.StringVar(&f.log, "log", DefaultLog, "log `FILE` of a hypd started without a service manager (appended)")
 		fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for hypd to protect and answer, a `DURATION`")

@@ -15,6 +15,9 @@ import (
 // with exit 0; a hidden flag is accepted but not listed.
 func TestBuiltinsAreListedAndHaveHelp(t *testing.T) {
 	code, out, _, _ := runTool(t, "help")
+	if strings.Contains(out, "PROG") {
+		t.Errorf("help shows the placeholder PROG: %s", out)
+	}
 	for _, want := range []string{"completion SHELL", "man ", "version", "help [COMMAND]"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("help lacks %q: %s", want, out)

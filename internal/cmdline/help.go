@@ -16,7 +16,7 @@ func (p *Program[E]) overview(w io.Writer) {
 		fmt.Fprintf(w, "  %-18s %s\n", c.Name, c.Summary)
 	}
 	for _, b := range builtins {
-		fmt.Fprintf(w, "  %-18s %s\n", b.usage, b.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", b.usage, strings.ReplaceAll(b.summary, "PROG", p.Name))
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' for a command's flags.\n", p.Name)
 }
