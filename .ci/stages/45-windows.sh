@@ -3,7 +3,7 @@
 # `make package`, so one of them hits a warm Go build cache), then runs the Windows programs
 # under Debian's wine against a real gateway: hypd in a gateway network namespace, and wine
 # (wineserver included: it creates the sockets of every wine process) in a client namespace.
-# Under wine: the Windows-only unit tests (test binaries of internal/knocksock, app/helper,
+# Under wine: the Windows-only unit tests (test binaries of app/internal/knocksock, app/helper,
 # app/profiles), the knock vectors of core/testdata, `hyp.exe knock --check` opening a service
 # hidden by hypd; hyp-tray.exe under Xvfb with a profile added by hyp.exe (Credential Manager),
 # Knock & Connect clicked in its tray menu, opening the service and running the VPN command
@@ -48,7 +48,7 @@
 	# Built here, not taken from dist/ (make cross), which may be older than the tree.
 	exe=$work/hyp.exe
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$exe" ./app/cmd/hyp
-	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./internal/knocksock
+	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./app/internal/knocksock
 	GOOS=windows GOARCH=amd64 go test -c -o "$work/helper.test.exe" ./app/helper
 	GOOS=windows GOARCH=amd64 go test -c -o "$work/profiles.test.exe" ./app/profiles
 	CGO_ENABLED=0 go build -o "$work/hypd" ./daemon
@@ -210,7 +210,7 @@
 	}
 
 	# The knock socket's own tests (Winsock socket, bind, sendto, recvfrom, deadlines).
-	wine_tests internal/knocksock "$work/knocksock.test.exe"
+	wine_tests app/internal/knocksock "$work/knocksock.test.exe"
 
 	# The helper store's checks: security descriptors built from SDDL (owner, allowing entries,
 	# missing or unprotected DACL), DPAPI sealing (machine scope), links refused, the service

@@ -19,12 +19,12 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/internal/knocksock"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/internal/cmdline"
-	"github.com/hideyourports/hyp/internal/knocksock"
 )
 
 // Exit statuses.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hideyourports/hyp/internal/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 // The documents whose commands TestDocumentedCommands runs.

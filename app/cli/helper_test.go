@@ -12,8 +12,8 @@ import (
 
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // TestHelperCommands: helper add copies a saved profile with its key into a

@@ -106,7 +106,7 @@ func applyKeyFile(p *profile.Profile, kf *keyfile.File, path string) error {
 	if !kf.TOML {
 		return nil
 	}
-	params, err := kf.Params(p.Params.Scheme)
+	params, err := kf.Params(p.Params)
 	if err != nil {
 		return usageError("--secret: %w", keyfile.In(path, err))
 	}

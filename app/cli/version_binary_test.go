@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hideyourports/hyp/internal/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 // Issue 21 item 4: hyp and hypd of one build print the same version string (hyp-tray prints

@@ -18,8 +18,8 @@ import (
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 const uri = "hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&check=tcp/443"

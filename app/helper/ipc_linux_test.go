@@ -23,7 +23,7 @@ import (
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // gateKnocker records knocks; gateChecker answers only once opened.

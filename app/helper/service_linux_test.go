@@ -10,7 +10,7 @@ import (
 
 	"github.com/kardianos/service"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // copyExe writes a stand-in executable into dir, owned by root, mode 0755.

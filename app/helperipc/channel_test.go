@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // stubHandler is a Handler with two profiles; it records hand-overs.

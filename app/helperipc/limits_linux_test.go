@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestChannelPerPeerLimit: a member of the helper's group (here nobody, a

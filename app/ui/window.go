@@ -388,7 +388,7 @@ func (w *ProfileWindow) applyKeyFile(kf *keyfile.File) error {
 	}
 	// A file that names no scheme has the gateway's default, which the
 	// gateway's own default (v2) stands in for.
-	params, err := kf.Params(sequence.V2)
+	params, err := kf.Params(sequence.Defaults())
 	if err != nil {
 		return err
 	}

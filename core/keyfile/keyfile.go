@@ -33,7 +33,7 @@ const MaxSize = 64 << 10
 
 // Settings are the names a TOML key file may set. Anything else is an error,
 // so a misspelt setting is not silently ignored.
-var settings = []string{"secret", "scheme", "length", "step", "low", "high", "services", "open", "uses"}
+var settings = []string{"secret", "scheme", "realm", "length", "step", "low", "high", "services", "open", "uses"}
 
 // File is a key file read: its secret and, for a TOML file, its other
 // settings by name, checked for type by the accessors below.
@@ -231,11 +231,12 @@ func (f *File) Strings(name, want string) (list []string, ok bool, err error) {
 }
 
 // Params returns the knock parameters the file sets over the defaults of
-// scheme (the gateway's default scheme for a key that names none), checked
-// as a gateway checks them. A plain file sets none.
-func (f *File) Params(scheme sequence.Scheme) (sequence.Params, error) {
-	p := sequence.DefaultsFor(scheme)
-	if s, ok, err := f.String("scheme", `a string, "v2" or "hyp"`); err != nil {
+// def's scheme (the gateway's default scheme for a key that names none) and,
+// for v3, def's realm (the gateway's), checked as a gateway checks them. A
+// plain file sets none.
+func (f *File) Params(def sequence.Params) (sequence.Params, error) {
+	p := sequence.DefaultsFor(def.Scheme)
+	if s, ok, err := f.String("scheme", `a string, "v2", "v3" or "hyp"`); err != nil {
 		return p, err
 	} else if ok {
 		sch, err := sequence.ParseScheme(s)
@@ -243,6 +244,20 @@ func (f *File) Params(scheme sequence.Scheme) (sequence.Params, error) {
 			return p, &Error{Line: f.Line("scheme"), Field: "scheme", Msg: err.Error()}
 		}
 		p = sequence.DefaultsFor(sch)
+	}
+	if p.Scheme == sequence.V3 {
+		p.Realm = def.Realm
+	}
+	if r, ok, err := f.String("realm", "a string"); err != nil {
+		return p, err
+	} else if ok {
+		if p.Scheme != sequence.V3 {
+			return p, &Error{Line: f.Line("realm"), Field: "realm", Msg: fmt.Sprintf(`needs scheme = "v3" (the key's scheme is %s)`, p.Scheme)}
+		}
+		if err := sequence.CheckRealm(r); err != nil {
+			return p, &Error{Line: f.Line("realm"), Field: "realm", Msg: err.Error()}
+		}
+		p.Realm = r
 	}
 	for _, field := range []struct {
 		name string

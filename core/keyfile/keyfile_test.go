@@ -47,10 +47,10 @@ func TestParseTOMLForms(t *testing.T) {
 	if kf.CheckPort() != 22 {
 		t.Errorf("CheckPort = %d, want the first TCP service's 22", kf.CheckPort())
 	}
-	if p, err := kf.Params(sequence.V2); err != nil || p.Length != 5 || p.Step != 30 {
+	if p, err := kf.Params(sequence.Defaults()); err != nil || p.Length != 5 || p.Step != 30 {
 		t.Errorf("Params = %+v %v", p, err)
 	}
-	if p, err := kf.Params(sequence.Hyp); err == nil {
+	if p, err := kf.Params(sequence.HypDefaults()); err == nil {
 		t.Errorf("length 5 under the default scheme hyp: %+v accepted", p)
 	}
 }
@@ -83,7 +83,7 @@ func TestParseTOMLErrors(t *testing.T) {
 		}
 	}
 	kf, _ := keyfile.ParseTOML([]byte(s + "length = \"4\"\nservices = \"tcp/22\"\n"))
-	if _, err := kf.Params(sequence.V2); err == nil || err.Error() != "line 2: length: must be an integer" {
+	if _, err := kf.Params(sequence.Defaults()); err == nil || err.Error() != "line 2: length: must be an integer" {
 		t.Errorf("a quoted length: %v", err)
 	}
 	if _, _, err := kf.Strings("services", `a list such as ["tcp/22"]`); err == nil || !strings.Contains(err.Error(), "line 3: services: must be a list") {
@@ -136,7 +136,7 @@ func TestReadFile(t *testing.T) {
 	bad := write("bad.toml", "secret = \""+secret+"\"\nscheme = \"v9\"\n")
 	kf, err := keyfile.ReadFile(bad)
 	if err == nil {
-		_, err = kf.Params(sequence.V2)
+		_, err = kf.Params(sequence.Defaults())
 		err = keyfile.In(bad, err)
 	}
 	if err == nil || !strings.Contains(err.Error(), bad+":2: scheme: unknown scheme") {

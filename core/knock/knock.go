@@ -11,6 +11,7 @@ package knock
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -42,7 +43,8 @@ type Sender struct {
 }
 
 // PayloadFor returns the payload clients of a scheme send: nothing for v2,
-// one zero byte for hyp as the reference client does.
+// one zero byte for hyp as the reference client does. v3 datagrams carry
+// their tags instead (SendTagged).
 func PayloadFor(s sequence.Scheme) []byte {
 	if s == sequence.Hyp {
 		return []byte{0}
@@ -86,8 +88,17 @@ func (s *Sender) Resolve(ctx context.Context, host string) (netip.Addr, error) {
 // socket, waiting Gap (plus jitter) between datagrams. It returns the address
 // knocked, which is the address a check should dial: grants are per address.
 func (s *Sender) Send(ctx context.Context, host string, ports []uint16) (netip.Addr, error) {
+	return s.SendTagged(ctx, host, ports, nil)
+}
+
+// SendTagged is Send for a v3 sequence: datagram i carries the 8 bytes of
+// tags[i], big-endian, instead of Payload. nil tags is Send.
+func (s *Sender) SendTagged(ctx context.Context, host string, ports []uint16, tags []uint64) (netip.Addr, error) {
 	if len(ports) == 0 {
 		return netip.Addr{}, errors.New("no ports to knock")
+	}
+	if tags != nil && len(tags) != len(ports) {
+		return netip.Addr{}, fmt.Errorf("%d tags for %d ports", len(tags), len(ports))
 	}
 	target, err := s.Resolve(ctx, host)
 	if err != nil {
@@ -114,7 +125,11 @@ func (s *Sender) Send(ctx context.Context, host string, ports []uint16) (netip.A
 			}
 		}
 		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(target, port))
-		if _, err := conn.WriteTo(s.Payload, dst); err != nil {
+		payload := s.Payload
+		if tags != nil {
+			payload = binary.BigEndian.AppendUint64(make([]byte, 0, sequence.TagSize), tags[i])
+		}
+		if _, err := conn.WriteTo(payload, dst); err != nil {
 			return target, fmt.Errorf("sending knock %d of %d to %s port %d: %w", i+1, len(ports), target, port, err)
 		}
 	}
@@ -196,15 +211,15 @@ func (k *Knocker) Knock(ctx context.Context, p profile.Profile, counter uint32) 
 		now = k.Now
 	}
 	unix := now().Unix()
-	ports, err := sequence.PortsAt(p.Key, p.Params, unix, counter)
+	seq, err := sequence.At(p.Key, p.Params, unix, counter)
 	if err != nil {
 		return Result{}, fmt.Errorf("computing knock for %s: %w", p.Host, err)
 	}
-	res := Result{Window: p.Params.Window(unix), Counter: counter, Ports: ports}
+	res := Result{Window: seq.Window, Counter: counter, Ports: seq.Ports}
 	s := k.Sender
 	if s == nil {
 		s = &Sender{Payload: PayloadFor(p.Params.Scheme)}
 	}
-	res.Target, err = s.Send(ctx, p.Host, ports)
+	res.Target, err = s.SendTagged(ctx, p.Host, seq.Ports, seq.Tags)
 	return res, err
 }

@@ -115,13 +115,27 @@ func parse(uri string) (Profile, []string, error) {
 	}
 	if v, ok := values["scheme"]; ok {
 		if p.Params.Scheme, err = sequence.ParseScheme(v); err != nil {
-			return Profile{}, nil, fmt.Errorf(`parameter "scheme": must be v2 or hyp, got %q`, v)
+			return Profile{}, nil, fmt.Errorf(`parameter "scheme": must be v2, v3 or hyp, got %q`, v)
 		}
 		p.Params = sequence.DefaultsFor(p.Params.Scheme)
 	}
 	hyp := p.Params.Scheme == sequence.Hyp
+	if v, ok := values["realm"]; ok {
+		// A realm never changes the scheme by itself: a v2 URI with a realm
+		// added by hand would knock a sequence no v2 gateway accepts.
+		if p.Params.Scheme != sequence.V3 {
+			return Profile{}, nil, fmt.Errorf(`parameter "realm": needs scheme=v3 (scheme is %s)`, p.Params.Scheme)
+		}
+		if err := sequence.CheckRealm(v); err != nil {
+			return Profile{}, nil, fmt.Errorf(`parameter "realm": %w`, err)
+		}
+		p.Params.Realm = v
+	}
 	if v, ok := values["length"]; ok {
 		lo, hi := sequence.MinLength, sequence.MaxLength
+		if p.Params.Scheme == sequence.V3 {
+			lo, hi = sequence.MinLengthV3, sequence.MaxLengthV3
+		}
 		if hyp {
 			lo, hi = p.Params.Length, p.Params.Length
 		}
@@ -175,7 +189,7 @@ func parse(uri string) (Profile, []string, error) {
 	}
 	for name := range values {
 		switch name {
-		case "secret", "kc", "scheme", "length", "step", "low", "high", "name", "check":
+		case "secret", "kc", "scheme", "realm", "length", "step", "low", "high", "name", "check":
 		default:
 			warnings = append(warnings, fmt.Sprintf("unknown parameter %q ignored", name))
 		}
@@ -322,12 +336,15 @@ func (p Profile) uri(secret string) string {
 	b.WriteString(hostForURI(p.Host))
 	b.WriteString("?secret=")
 	b.WriteString(secret)
-	d := sequence.Defaults()
+	d := sequence.DefaultsFor(p.Params.Scheme)
 	if p.Params.Scheme == sequence.Hyp {
 		b.WriteString("&scheme=hyp")
 	} else {
-		if p.Params.Scheme != d.Scheme && p.Params.Scheme != "" {
+		if p.Params.Scheme != sequence.V2 && p.Params.Scheme != "" {
 			b.WriteString("&scheme=" + url.QueryEscape(string(p.Params.Scheme)))
+		}
+		if p.Params.Scheme == sequence.V3 && p.Params.Realm != "" {
+			b.WriteString("&realm=" + url.QueryEscape(p.Params.Realm))
 		}
 		if p.Params.Length != d.Length {
 			fmt.Fprintf(&b, "&length=%d", p.Params.Length)

@@ -1,6 +1,8 @@
-// Package sequence turns a key and a time step into knock ports, for the two
-// schemes of docs/protocol.md: v2 (the default, HMAC-SHA-256, configurable length
-// and port range, a use counter per window) and hyp (bit-for-bit the
+// Package sequence turns a key and a time step into knock ports, for the three
+// schemes of docs/protocol.md: v2 (HMAC-SHA-256, configurable length and port
+// range, a use counter per window), v3 (v2's construction bound to a realm,
+// the gateway's name, with an 8-byte tag in every datagram so a gateway
+// recognises a knock from its first datagram) and hyp (bit-for-bit the
 // reference hyp client, HMAC-SHA-1, four ports that only vary in the high
 // byte; kept for migration).
 //
@@ -16,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hideyourports/hyp/core/psk"
 )
@@ -26,6 +30,7 @@ type Scheme string
 // The schemes of docs/protocol.md sections 2 and 3.
 const (
 	V2  Scheme = "v2"
+	V3  Scheme = "v3"
 	Hyp Scheme = "hyp"
 )
 
@@ -39,19 +44,31 @@ const (
 	MaxSkew   = 10
 	MaxUses   = 1024
 
+	// v3 datagrams each carry a 64-bit tag, so one or two of them say
+	// more than a v2 sequence of 32; the cap bounds the gateway's tag
+	// table (one entry per datagram of every live sequence).
+	MinLengthV3 = 1
+	MaxLengthV3 = 8
+	// MaxRealm is the longest realm, in bytes of UTF-8.
+	MaxRealm = 64
+	// TagSize is the payload of a v3 datagram: its tag.
+	TagSize = 8
+
 	hypLength = 4
 	hypStep   = 30
 )
 
-// ParseScheme accepts "v2" or "hyp" (any case).
+// ParseScheme accepts "v2", "v3" or "hyp" (any case).
 func ParseScheme(s string) (Scheme, error) {
 	switch Scheme(lower(s)) {
 	case V2:
 		return V2, nil
+	case V3:
+		return V3, nil
 	case Hyp:
 		return Hyp, nil
 	}
-	return "", fmt.Errorf("unknown scheme %q (want v2 or hyp)", s)
+	return "", fmt.Errorf("unknown scheme %q (want v2, v3 or hyp)", s)
 }
 
 func lower(s string) string {
@@ -65,13 +82,16 @@ func lower(s string) string {
 }
 
 // Params select a scheme and its settings. Low and High are ignored by the
-// hyp scheme, whose ports span 0..65280 in steps of 256.
+// hyp scheme, whose ports span 0..65280 in steps of 256. Realm is v3's only:
+// the exact UTF-8 bytes, compared as bytes (no case folding or
+// normalisation), "" being a realm like any other.
 type Params struct {
 	Scheme Scheme
 	Length int   // ports per sequence
 	Step   int64 // seconds per time window
 	Low    uint16
 	High   uint16
+	Realm  string
 }
 
 // Defaults returns the v2 defaults of docs/protocol.md section 2.
@@ -79,25 +99,65 @@ func Defaults() Params {
 	return Params{Scheme: V2, Length: 4, Step: 30, Low: 1024, High: 65535}
 }
 
+// V3Defaults returns the v3 defaults of docs/protocol.md section 10 with the
+// given realm.
+func V3Defaults(realm string) Params {
+	return Params{Scheme: V3, Length: 2, Step: 30, Low: 1024, High: 65535, Realm: realm}
+}
+
 // HypDefaults returns the only valid settings of the hyp scheme.
 func HypDefaults() Params {
 	return Params{Scheme: Hyp, Length: hypLength, Step: hypStep, Low: 1024, High: 65535}
 }
 
-// DefaultsFor returns the defaults of scheme s: HypDefaults for hyp, Defaults for anything else.
+// DefaultsFor returns the defaults of scheme s: HypDefaults for hyp,
+// V3Defaults with no realm for v3, Defaults for anything else.
 func DefaultsFor(s Scheme) Params {
-	if s == Hyp {
+	switch s {
+	case Hyp:
 		return HypDefaults()
+	case V3:
+		return V3Defaults("")
 	}
 	return Defaults()
+}
+
+// CheckRealm reports why r cannot be a realm: longer than MaxRealm bytes,
+// not UTF-8, or holding a control character (which no one could type or
+// see in a URI or a config file).
+func CheckRealm(r string) error {
+	if len(r) > MaxRealm {
+		return fmt.Errorf("realm is %d bytes long, at most %d", len(r), MaxRealm)
+	}
+	if !utf8.ValidString(r) {
+		return errors.New("realm is not valid UTF-8")
+	}
+	for i, c := range r {
+		if unicode.IsControl(c) {
+			return fmt.Errorf("realm has a control character at byte %d", i)
+		}
+	}
+	return nil
 }
 
 // Validate reports the first setting out of range, naming it.
 func (p Params) Validate() error {
 	switch p.Scheme {
-	case V2:
-		if p.Length < MinLength || p.Length > MaxLength {
-			return fmt.Errorf("length must be %d..%d, got %d", MinLength, MaxLength, p.Length)
+	case V2, V3:
+		lo, hi := MinLength, MaxLength
+		if p.Scheme == V3 {
+			lo, hi = MinLengthV3, MaxLengthV3
+			if err := CheckRealm(p.Realm); err != nil {
+				return err
+			}
+		} else if p.Realm != "" {
+			return fmt.Errorf("scheme %s has no realm (realms need scheme v3)", p.Scheme)
+		}
+		if p.Length < lo || p.Length > hi {
+			if p.Scheme == V3 {
+				return fmt.Errorf("length must be %d..%d for scheme v3, got %d", lo, hi, p.Length)
+			}
+			return fmt.Errorf("length must be %d..%d, got %d", lo, hi, p.Length)
 		}
 		if p.Step < MinStep || p.Step > MaxStep {
 			return fmt.Errorf("step must be %d..%d seconds, got %d", MinStep, MaxStep, p.Step)
@@ -109,6 +169,9 @@ func (p Params) Validate() error {
 			return fmt.Errorf("high (%d) must not be below low (%d)", p.High, p.Low)
 		}
 	case Hyp:
+		if p.Realm != "" {
+			return errors.New("scheme hyp has no realm (realms need scheme v3)")
+		}
 		if p.Length != hypLength {
 			return fmt.Errorf("scheme hyp requires length %d, got %d", hypLength, p.Length)
 		}
@@ -116,7 +179,7 @@ func (p Params) Validate() error {
 			return fmt.Errorf("scheme hyp requires step %d, got %d", hypStep, p.Step)
 		}
 	default:
-		return fmt.Errorf("unknown scheme %q (want v2 or hyp)", string(p.Scheme))
+		return fmt.Errorf("unknown scheme %q (want v2, v3 or hyp)", string(p.Scheme))
 	}
 	return nil
 }
@@ -145,11 +208,32 @@ func PortsAt(k psk.Key, p Params, unix int64, counter uint32) ([]uint16, error) 
 	return Ports(k, p, p.Window(unix), counter)
 }
 
-// Candidate is one sequence a daemon should accept right now.
+// TagsAt returns the tags of the v3 sequence for the window holding unix
+// time t: the payload of datagram i is the 8 bytes of Tags[i], big-endian.
+// Other schemes have none.
+func TagsAt(k psk.Key, p Params, unix int64, counter uint32) ([]uint64, error) {
+	c, err := At(k, p, unix, counter)
+	return c.Tags, err
+}
+
+// At returns the whole sequence (ports, and tags for v3) for the window
+// holding unix time t.
+func At(k psk.Key, p Params, unix int64, counter uint32) (Candidate, error) {
+	w := p.Window(unix)
+	cs, err := Range(k, p, w, w, int(counter)+1)
+	if err != nil {
+		return Candidate{}, err
+	}
+	return cs[counter], nil
+}
+
+// Candidate is one sequence a daemon should accept right now. Tags is nil
+// except for v3, where it has one tag per port.
 type Candidate struct {
 	Window  uint64
 	Counter uint32
 	Ports   []uint16
+	Tags    []uint64
 }
 
 // Candidates lists the sequences valid at unix time t: windows T-skew..T+skew
@@ -206,14 +290,23 @@ func (gen *Generator) Append(dst []Candidate, k psk.Key, p Params, first, last u
 	}
 	n := int(last-first+1) * uses
 	ports := make([]uint16, n*p.Length)
+	var tags []uint64
+	if p.Scheme == V3 {
+		tags = make([]uint64, n*p.Length)
+	}
 	for w := first; w <= last; w++ {
 		for c := 0; c < uses; c++ {
 			out := ports[:p.Length:p.Length]
 			ports = ports[p.Length:]
-			if err := gen.g.fill(out, w, uint32(c)); err != nil {
+			var tout []uint64
+			if tags != nil {
+				tout = tags[:p.Length:p.Length]
+				tags = tags[p.Length:]
+			}
+			if err := gen.g.fill(out, tout, w, uint32(c)); err != nil {
 				return dst, err
 			}
-			dst = append(dst, Candidate{Window: w, Counter: uint32(c), Ports: out})
+			dst = append(dst, Candidate{Window: w, Counter: uint32(c), Ports: out, Tags: tout})
 		}
 	}
 	return dst, nil
@@ -315,28 +408,66 @@ func newGenerator(k psk.Key, p Params) (*generator, error) {
 	return g, nil
 }
 
-const v2Label = "hyp/knock/v2"
+const (
+	v2Label = "hyp/knock/v2"
+	v3Label = "hyp/knock/v3"
+)
 
 func (g *generator) ports(window uint64, counter uint32) ([]uint16, error) {
 	out := make([]uint16, g.p.Length)
-	if err := g.fill(out, window, counter); err != nil {
+	var tags []uint64
+	if g.p.Scheme == V3 {
+		tags = make([]uint64, g.p.Length)
+	}
+	if err := g.fill(out, tags, window, counter); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // fill writes the sequence of (window, counter) into out, which holds
-// p.Length ports.
-func (g *generator) fill(out []uint16, window uint64, counter uint32) error {
-	if g.p.Scheme == Hyp {
+// p.Length ports, and for v3 its tags into tags, of the same length.
+func (g *generator) fill(out []uint16, tags []uint64, window uint64, counter uint32) error {
+	switch g.p.Scheme {
+	case Hyp:
 		if counter != 0 {
 			return fmt.Errorf("scheme hyp has no use counter: must be 0, got %d", counter)
 		}
 		g.hyp(out, window)
-		return nil
+	case V3:
+		g.v3(out, tags, window, counter)
+	default:
+		g.v2(out, window, counter)
 	}
-	g.v2(out, window, counter)
 	return nil
+}
+
+// v3 is docs/protocol.md section 10: v2's construction with a realm in the
+// message and 12 bytes of the stream per datagram, a port from the first 4
+// and the tag from the next 8.
+func (g *generator) v3(out []uint16, tags []uint64, window uint64, counter uint32) {
+	var buf [len(v3Label) + 1 + MaxRealm + 8 + 4 + 1]byte
+	msg := append(buf[:0], v3Label...)
+	msg = append(msg, byte(len(g.p.Realm)))
+	msg = append(msg, g.p.Realm...)
+	msg = binary.BigEndian.AppendUint64(msg, window)
+	msg = binary.BigEndian.AppendUint32(msg, counter)
+	msg = append(msg, 0)
+
+	var stream [12 * MaxLengthV3]byte
+	need := 12 * len(out)
+	for j := 0; j*sha256.Size < need; j++ {
+		g.mac.Reset()
+		msg[len(msg)-1] = byte(j)
+		g.mac.Write(msg)
+		copy(stream[j*sha256.Size:], g.mac.Sum(g.sum[:0]))
+	}
+	span := uint32(g.p.High) - uint32(g.p.Low) + 1
+	for i := range out {
+		d := stream[12*i:]
+		out[i] = g.p.Low + uint16(binary.BigEndian.Uint32(d)%span)
+		tags[i] = binary.BigEndian.Uint64(d[4:])
+	}
 }
 
 // v2 is docs/protocol.md section 2.

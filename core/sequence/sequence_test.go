@@ -113,7 +113,7 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{sequence.Params{}, "unknown scheme"},
-		{sequence.Params{Scheme: "v3", Length: 4, Step: 30, Low: 1, High: 2}, "unknown scheme"},
+		{sequence.Params{Scheme: "v4", Length: 4, Step: 30, Low: 1, High: 2}, "unknown scheme"},
 		{with(d, func(p *sequence.Params) { p.Length = 1 }), "length"},
 		{with(d, func(p *sequence.Params) { p.Length = 33 }), "length"},
 		{with(d, func(p *sequence.Params) { p.Step = 0 }), "step"},

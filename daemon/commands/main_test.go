@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/hideyourports/hyp/internal/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 // The operations tests run the real hypd inside network namespaces (hypd start execs hypd run).

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 // readmeGatewayBlock is the README's "On the gateway" code block, line by line.

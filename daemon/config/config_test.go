@@ -178,7 +178,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"services", func(c *Config) { c.Services = append(c.Services, c.Services[0]) }},
 		{"services", func(c *Config) { c.Services = []firewall.Service{{Proto: "tcp"}} }},
 		{"open", func(c *Config) { c.Open = 25 * time.Hour }},
-		{"scheme", func(c *Config) { c.Scheme = "v3" }},
+		{"scheme", func(c *Config) { c.Scheme = "v4" }},
 		{"skew", func(c *Config) { c.Skew = -1 }},
 		{"uses", func(c *Config) { c.Uses = 2000 }},
 		{"knock_timeout", func(c *Config) { c.KnockTimeout = 0 }},

@@ -204,7 +204,7 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 	fail := func(field string, format string, args ...any) error {
 		return keyfile.In(k.Path, &keyfile.Error{Line: kf.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if k.Params, err = kf.Params(k.Params.Scheme); err != nil {
+	if k.Params, err = kf.Params(k.Params); err != nil {
 		return keyfile.In(k.Path, err)
 	}
 	if err := checkEntropy(k.Params); err != nil {

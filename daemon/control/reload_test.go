@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // reloadBackend is a fakeBackend that can reload: it refuses once told to.

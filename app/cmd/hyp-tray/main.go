@@ -24,12 +24,12 @@ import (
 
 	"github.com/hideyourports/hyp/app/autostart"
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/internal/cleanlocale"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
 	"github.com/hideyourports/hyp/app/ui/servicebackend"
 	"github.com/hideyourports/hyp/assets"
-	"github.com/hideyourports/hyp/internal/cleanlocale"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
 

@@ -28,8 +28,8 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // realHelper runs the real helper runner, on the real network (knocks to

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/knocksock"
+	"github.com/hideyourports/hyp/app/internal/knocksock"
 )
 
 // TestSendReceive sends a knock-sized datagram from one socket to another over loopback; on

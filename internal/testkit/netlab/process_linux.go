@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // Buffer collects a process's output; it is safe to write and read at once.

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/hideyourports/hyp/internal/testreport"
+	"github.com/hideyourports/hyp/internal/testkit/testreport"
 )
 
 func main() {

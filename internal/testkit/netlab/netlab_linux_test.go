@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/needs"
 	"github.com/hideyourports/hyp/internal/netns"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // Veth joins two namespaces; TempFD's descriptor is the namespace itself: a socket opened
