@@ -168,3 +168,12 @@ func TestCompleteKeysAndHelpListsBuiltins(t *testing.T) {
 		t.Errorf("completion --help: exit %d, %q", code, out)
 	}
 }
+
+// Item 1: secret new --config of a missing file names the command that writes it.
+func TestSecretNewMissingConfigSaysInit(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "hypd.toml")
+	code, out, errOut := run(t, "secret", "new", "x", "--config", missing, "--host", "10.77.1.1")
+	if code != 2 || out != "" || !strings.Contains(errOut, "hypd init --config "+missing) {
+		t.Fatalf("exit %d, %q, %q", code, out, errOut)
+	}
+}

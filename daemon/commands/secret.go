@@ -127,7 +127,7 @@ func secretConfig(path string) (config.Config, error) {
 		}
 		path = config.DefaultPath
 	}
-	return config.Load(path)
+	return loadConfigFile(path)
 }
 
 // firstTCP is the port of the first TCP service in list, 0 if none.
