@@ -203,12 +203,14 @@ func Run(ctx context.Context, env *Env, args []string) int {
 func versionString(linked string) string { return cmdline.VersionString(linked) }
 
 // profileArgs are the commands whose positional arguments are (or may be) saved profile names.
-var profileArgs = []string{"connect", "knock", "sequence", "profile show", "profile remove", "profile export", "helper add"}
+func profileArgs() []string {
+	return []string{"connect", "knock", "sequence", "profile show", "profile remove", "profile export", "helper add"}
+}
 
 // withProfileCompletion makes TAB offer the saved profiles' names where a command takes one.
 func withProfileCompletion(cmds []Command) []Command {
 	for i, c := range cmds {
-		if !slices.Contains(profileArgs, c.Name) {
+		if !slices.Contains(profileArgs(), c.Name) {
 			continue
 		}
 		v := map[string]string{"": "@profiles"}

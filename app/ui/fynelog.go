@@ -11,11 +11,13 @@ import (
 // hyp-tray: hyp keeps no Fyne preferences (an empty preferences file logs "EOF" at every start),
 // and a desktop without a notification service makes every notification log three lines. The
 // first record of each kind becomes one line of hyp's own; the rest are dropped.
-var fyneNoise = []struct{ reason, once string }{
-	{"Preferences load error", "hyp-tray: ignoring Fyne's preferences file (hyp keeps its settings in its own profile store)"},
-	{"Settings load error", "hyp-tray: ignoring Fyne's settings file; the default theme and scale apply"},
-	{"Unable to connect to session D-Bus", "hyp-tray: notifications are not shown: no D-Bus session bus"},
-	{"Failed to send message to bus", "hyp-tray: notifications are not shown: no notification service answers on the session bus"},
+func fyneNoise() []struct{ reason, once string } {
+	return []struct{ reason, once string }{
+		{"Preferences load error", "hyp-tray: ignoring Fyne's preferences file (hyp keeps its settings in its own profile store)"},
+		{"Settings load error", "hyp-tray: ignoring Fyne's settings file; the default theme and scale apply"},
+		{"Unable to connect to session D-Bus", "hyp-tray: notifications are not shown: no D-Bus session bus"},
+		{"Failed to send message to bus", "hyp-tray: notifications are not shown: no notification service answers on the session bus"},
+	}
 }
 
 // FyneLog is the log writer of hyp-tray: it passes every line on to w but Fyne's noise (see
@@ -40,7 +42,7 @@ func (f *FyneLog) Write(p []byte) (int, error) {
 	}
 	f.dropping = false
 	if bytes.Contains(p, []byte("Fyne error: ")) {
-		for _, n := range fyneNoise {
+		for _, n := range fyneNoise() {
 			if !bytes.Contains(p, []byte(n.reason)) {
 				continue
 			}

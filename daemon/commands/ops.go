@@ -234,6 +234,7 @@ func waitAnswer(ctx context.Context, socket string, wait time.Duration, exited <
 	}
 }
 
+// errExited is waitAnswer's error when the hypd it waits for exited first.
 var errExited = errors.New("exited")
 
 // lastLines is the end of the log written since offset, on one line: why a hypd started in the

@@ -119,7 +119,7 @@ func (p *Program[E]) fish() string {
 	fmt.Fprintf(&b, "complete -c %s -f\n", p.Name)
 	fmt.Fprintf(&b, "complete -c %s -n __fish_use_subcommand -l version -d 'print the version'\n", p.Name)
 	summaries := map[string]string{}
-	for _, b := range builtins {
+	for _, b := range builtins() {
 		summaries[b.name] = strings.ReplaceAll(b.summary, "PROG", p.Name)
 	}
 	for _, c := range p.Commands {

@@ -15,7 +15,7 @@ func (p *Program[E]) overview(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-18s %s\n", c.Name, c.Summary)
 	}
-	for _, b := range builtins {
+	for _, b := range builtins() {
 		fmt.Fprintf(w, "  %-18s %s\n", b.usage, strings.ReplaceAll(b.summary, "PROG", p.Name))
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' for a command's flags.\n", p.Name)
@@ -46,17 +46,19 @@ func (p *Program[E]) help(stdout, stderr io.Writer, env E, args []string) int {
 }
 
 // builtins are the commands every program has besides its table, in the order help lists them.
-var builtins = []struct{ name, usage, summary, help string }{
-	{"completion", "completion SHELL", "print the completion script for bash, zsh or fish",
-		"Completes commands, flags, files and, where they apply, saved names (profiles, keys,\nservices, interfaces). Install it with e.g.\n  PROG completion bash > /etc/bash_completion.d/PROG\n  PROG completion zsh > \"${fpath[1]}/_PROG\"\n  PROG completion fish > ~/.config/fish/completions/PROG.fish"},
-	{"man", "man", "print the man page (troff); e.g. PROG man | man -l -", ""},
-	{"version", "version", "print the version (also --version)", ""},
-	{"help", "help [COMMAND]", "show this, or one command's help (also COMMAND -h)", ""},
+func builtins() []struct{ name, usage, summary, help string } {
+	return []struct{ name, usage, summary, help string }{
+		{"completion", "completion SHELL", "print the completion script for bash, zsh or fish",
+			"Completes commands, flags, files and, where they apply, saved names (profiles, keys,\nservices, interfaces). Install it with e.g.\n  PROG completion bash > /etc/bash_completion.d/PROG\n  PROG completion zsh > \"${fpath[1]}/_PROG\"\n  PROG completion fish > ~/.config/fish/completions/PROG.fish"},
+		{"man", "man", "print the man page (troff); e.g. PROG man | man -l -", ""},
+		{"version", "version", "print the version (also --version)", ""},
+		{"help", "help [COMMAND]", "show this, or one command's help (also COMMAND -h)", ""},
+	}
 }
 
 // builtinHelp prints the help of a built-in command and reports whether name is one.
 func (p *Program[E]) builtinHelp(w io.Writer, name string) bool {
-	for _, b := range builtins {
+	for _, b := range builtins() {
 		if b.name != name {
 			continue
 		}
