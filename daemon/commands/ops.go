@@ -213,8 +213,10 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 	return nil
 }
 
-// waitAnswer waits until a hypd answers on socket, exited is closed, or wait passes.
-func waitAnswer(ctx context.Context, socket string, wait time.Duration, exited <-chan struct{}) error {
+// waitAnswer waits until the hypd of pid holds the instance lock and a hypd answers on socket
+// (it opens the socket only once its table is in place), exited is closed, or wait passes. The
+// lock tells that the answer is not from another network namespace's hypd on the same path.
+func waitAnswer(ctx context.Context, pid int, socket string, wait time.Duration, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -222,7 +224,15 @@ func waitAnswer(ctx context.Context, socket string, wait time.Duration, exited <
 	for {
 		_, err := control.NewClient(socket).Status(ctx)
 		if err == nil {
-			return nil
+			holder, held, lerr := gateway.LockHolder(firewall.DefaultTable)
+			switch {
+			case lerr != nil:
+				err = lerr
+			case held && holder == pid:
+				return nil
+			default:
+				err = fmt.Errorf("something answers on %s, but hypd (pid %d) does not hold the instance lock of this network namespace", socket, pid)
+			}
 		}
 		select {
 		case <-exited:

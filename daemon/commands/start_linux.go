@@ -47,7 +47,7 @@ func startBackground(ctx context.Context, e *env, path string, f startFlags) (in
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
-	err = waitAnswer(ctx, f.socket, f.wait, exited)
+	err = waitAnswer(ctx, pid, f.socket, f.wait, exited)
 	if errors.Is(err, errExited) {
 		<-exited
 		return pid, fmt.Errorf("hypd run exited at once (%v): %s", waitErr, lastLines(f.log, offset, 3))
