@@ -262,17 +262,18 @@ func lastLines(path string, offset int64, n int) string {
 }
 
 func stopSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
-	return func(_ context.Context, args []string) error {
+	socket := fs.String("socket", control.DefaultSocket, "control socket `PATH`, used where the kernel does not name the pid to signal")
+	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		return runStop(e)
+		return runStop(ctx, e, *socket)
 	}
 }
 
 // runStop stops the service under its manager, else the hypd holding the instance lock. A hypd
 // that is not running is not an error (LSB: stopping a stopped service succeeds).
-func runStop(e *env) error {
+func runStop(ctx context.Context, e *env, socket string) error {
 	stoppedByManager := false
 	if m := managed(e); m != nil && m.State() == "running" {
 		if err := m.Stop(); err != nil {
@@ -291,11 +292,38 @@ func runStop(e *env) error {
 		fmt.Fprintln(e.stdout, "hypd is not running; protected services stay hidden while its table inet hyp stays (hypd cleanup removes it)")
 		return nil
 	}
-	if pid, err = stopRunning(); err != nil {
+	if pid > 0 {
+		if pid, err = stopRunning(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "stopped hypd (pid %d); protected services stay hidden (the nftables table inet hyp stays; hypd cleanup removes it)\n", pid)
+		return nil
+	}
+	// The lock's holder is in another pid namespace (a container): ask it over its socket.
+	if err := control.NewClient(socket).Stop(ctx); err != nil {
+		return fmt.Errorf("hypd runs, the kernel does not name its pid, and its control socket did not take the stop: %w", err)
+	}
+	if err := waitReleased(ctx, 30*time.Second); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "stopped hypd (pid %d); protected services stay hidden (the nftables table inet hyp stays; hypd cleanup removes it)\n", pid)
+	fmt.Fprintln(e.stdout, "stopped hypd; protected services stay hidden (the nftables table inet hyp stays; hypd cleanup removes it)")
 	return nil
+}
+
+// waitReleased waits until no hypd holds the instance lock.
+func waitReleased(ctx context.Context, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		if _, held, err := gateway.LockHolder(firewall.DefaultTable); err == nil && !held {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("hypd accepted the stop but still holds its lock after %s", wait)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func reloadSetup(fs *flag.FlagSet, e *env) cmdline.Runner {

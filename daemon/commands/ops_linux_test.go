@@ -234,4 +234,22 @@ func TestUnprotectUnderStealthSaysStealthStillDrops(t *testing.T) {
 	if code == 0 || strings.Contains(out, "hypd unprotect: hypd:") || !strings.Contains(out, "hypd unprotect: tcp/2222 is named by config") {
 		t.Fatalf("unprotect of a configured service: exit %d: %s", code, out)
 	}
+
+	// The stop over the control socket (what hypd stop uses where the kernel does not name the
+	// lock holder's pid): hypd ends as on SIGTERM, and its table stays.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := control.NewClient(o.sock).Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.For(t, "hypd to stop", 30*time.Second, func() bool {
+		_, code := o.run("service-status")
+		return code == exitNotRunning
+	})
+	if _, err := o.lab.Gateway.Output("nft", "list", "table", "inet", "hyp"); err != nil {
+		t.Fatalf("the table went with hypd: %v", err)
+	}
+	if b, _ := os.ReadFile(o.log); !strings.Contains(string(b), "stopping on request over the control socket") {
+		t.Fatalf("the log does not say why hypd stopped:\n%s", b)
+	}
 }

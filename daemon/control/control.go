@@ -129,6 +129,12 @@ type Reloader interface {
 	Reload(ctx context.Context) (ReloadResult, error)
 }
 
+// Stopper is a Backend that can end its hypd on request (hypd stop, where the kernel's lock table
+// does not name the pid to signal): as SIGTERM does, the table stays in place.
+type Stopper interface {
+	Stop()
+}
+
 // ErrNotRunning is the client's error when nothing listens on the socket.
 var ErrNotRunning = errors.New("hypd is not running")
 
@@ -269,6 +275,19 @@ func Listen(path string, b Backend) (*Socket, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(res)
 	})
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
+		if !rootOnly(w, r) {
+			return
+		}
+		st, ok := b.(Stopper)
+		if !ok {
+			http.Error(w, "this hypd cannot stop on request; send it SIGTERM", http.StatusNotImplemented)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		// After the answer is on its way: stopping closes this socket.
+		go st.Stop()
+	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, peerRootKey{}, peerIsRoot(c))
@@ -388,6 +407,18 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 		return res, fmt.Errorf("decoding hypd's answer: %w", err)
 	}
 	return res, nil
+}
+
+// Stop asks hypd to stop, as SIGTERM does; it returns once hypd has accepted, not once it has
+// exited (the caller watches the instance lock for that).
+func (c *Client) Stop(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://hypd/v1/stop", nil)
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Unprotect asks hypd to stop hiding svc ("tcp/8443"); hypd refuses while the config or a key

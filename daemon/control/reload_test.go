@@ -73,3 +73,29 @@ func TestStatusJSONHasNoNull(t *testing.T) {
 		t.Fatalf("status JSON: %s", raw)
 	}
 }
+
+// stopBackend records a stop.
+type stopBackend struct {
+	fakeBackend
+	stopped chan struct{}
+}
+
+func (b *stopBackend) Stop() { close(b.stopped) }
+
+// hypd stop over the socket: accepted, then the backend stops; a backend that cannot says how.
+func TestStopOverTheSocket(t *testing.T) {
+	needs.Root(t, "changing the gateway over the control socket is root's")
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "hypd.sock")
+	b := &stopBackend{stopped: make(chan struct{})}
+	listen(t, sock, b)
+	if err := control.NewClient(sock).Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-b.stopped
+	plain := filepath.Join(dir, "plain.sock")
+	listen(t, plain, &fakeBackend{})
+	if err := control.NewClient(plain).Stop(context.Background()); err == nil || !strings.Contains(err.Error(), "SIGTERM") {
+		t.Fatalf("stop of a backend that cannot: %v", err)
+	}
+}

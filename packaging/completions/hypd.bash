@@ -69,6 +69,7 @@ _hypd_complete() {
 	"start/--log" | "start/-log") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"start/--socket" | "start/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"start/--wait" | "start/-wait") COMPREPLY=(); return ;;
+	"stop/--socket" | "stop/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"restart/--config" | "restart/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"restart/--log" | "restart/-log") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"restart/--socket" | "restart/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -108,7 +109,7 @@ _hypd_complete() {
 	"start")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --log --socket --wait --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"stop")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"restart")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --log --socket --wait --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"reload")

@@ -77,6 +77,7 @@ complete -c hypd -n '__fish_seen_subcommand_from start' -l config -r -F -d 'conf
 complete -c hypd -n '__fish_seen_subcommand_from start' -l log -r -F -d 'log FILE of a hypd started without a service manager (appended)'
 complete -c hypd -n '__fish_seen_subcommand_from start' -l socket -r -F -d 'control socket PATH of the hypd it starts and waits for'
 complete -c hypd -n '__fish_seen_subcommand_from start' -l wait -r -d 'how long to wait for hypd to protect and answer, a DURATION'
+complete -c hypd -n '__fish_seen_subcommand_from stop' -l socket -r -F -d 'control socket PATH, used where the kernel does not name the pid to signal'
 complete -c hypd -n '__fish_seen_subcommand_from restart' -l config -r -F -d 'config FILE of a hypd started without a service manager (default /etc/hyp/hypd.toml); giving it starts hypd so even where systemd runs'
 complete -c hypd -n '__fish_seen_subcommand_from restart' -l log -r -F -d 'log FILE of a hypd started without a service manager (appended)'
 complete -c hypd -n '__fish_seen_subcommand_from restart' -l socket -r -F -d 'control socket PATH of the hypd it starts and waits for'
