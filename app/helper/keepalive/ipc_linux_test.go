@@ -1,4 +1,4 @@
-package helper_test
+package keepalive_test
 
 import (
 	"bufio"
@@ -19,10 +19,12 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
-	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/helper/keepalive"
+	"github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
@@ -73,7 +75,7 @@ type ipcHelper struct {
 	checker *gateChecker
 	knocker *gateKnocker
 	vpn     *vpnLauncher
-	store   helper.Store
+	store   store.Store
 }
 
 func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
@@ -86,7 +88,7 @@ func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	os.Chmod(tmp, 0o755)
 	h := &ipcHelper{addr: filepath.Join(tmp, "run", "helper.sock"), checker: &gateChecker{}, knocker: &gateKnocker{}, vpn: &vpnLauncher{},
-		store: helper.Store{Dir: filepath.Join(tmp, "store")}}
+		store: store.Store{Dir: filepath.Join(tmp, "store")}}
 	// The test knocks more often in one time step than a one-use key allows (failed checks,
 	// a connect, a renewal); the gateway behind this key would accept eight.
 	office := testProfile(t, "office")
@@ -99,7 +101,7 @@ func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &helper.Runner{
+	r := &keepalive.Runner{
 		Store: h.store,
 		Connector: &connect.Connector{Knocker: h.knocker, Checker: h.checker, Launcher: h.vpn,
 			CheckWait: 200 * time.Millisecond, MaxDial: 50 * time.Millisecond},
@@ -329,7 +331,7 @@ func errText(err error) string {
 // asNobody runs this test binary as uid 65534 and decodes the JSON line it prints.
 func asNobody(t *testing.T, run string, env ...string) map[string]string {
 	t.Helper()
-	tmp, bin := copyTestBinary(t)
+	tmp, bin := testbin.CopySelf(t)
 	cmd := exec.Command(bin, "-test.run", run)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = tmp
