@@ -60,9 +60,6 @@ func v1Refusal() []byte {
 	return append(b, '\n')
 }
 
-// errV1Client ends a connection whose client spoke version 1 (it was answered in its own words).
-var errV1Client = errors.New("a version 1 client (answered with a version error)")
-
 // sniffConn watches the first byte the other end sends.
 type sniffConn struct {
 	net.Conn

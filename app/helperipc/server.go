@@ -194,12 +194,13 @@ func (c *servedConn) Peer() (Peer, error) {
 	return c.peer, c.peerErr
 }
 
-// Read answers a version 1 client in its own words: its request is a JSON line, not HTTP.
+// Read answers a version 1 client in its own words (its request is a JSON line, not HTTP),
+// then ends the connection as if the client had closed it, so that net/http adds nothing.
 func (c *servedConn) Read(p []byte) (int, error) {
 	n, err := c.sniffConn.Read(p)
 	if n > 0 && c.v1.Load() {
 		_ = writeWithin(c.Conn, c.timeout, v1Refusal())
-		return 0, errV1Client
+		return 0, io.EOF
 	}
 	return n, err
 }

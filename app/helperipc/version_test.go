@@ -3,8 +3,11 @@
 package helperipc
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,7 +16,7 @@ import (
 
 // TestOldClientIsToldTheVersion: a client of protocol version 1 (one JSON line each way, as the
 // hyp before the HTTP API spoke) gets an answer in its own protocol, an error line with the code
-// "version" naming both versions, which it prints; it is not left waiting. The server goes on
+// "version" naming both versions, which it prints, and nothing else; it is not left waiting. The server goes on
 // serving.
 func TestOldClientIsToldTheVersion(t *testing.T) {
 	_, addr := serveOn(t, Config{})
@@ -33,8 +36,15 @@ func TestOldClientIsToldTheVersion(t *testing.T) {
 		Code  string `json:"code"`
 		Error string `json:"error"`
 	}
-	if err := newLineReader(c).read(&r); err != nil {
-		t.Fatalf("a version 1 client read no line: %v", err)
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("a version 1 client was not answered and hung up on: %v (read %q)", err, all)
+	}
+	if n := bytes.Count(all, []byte("\n")); n != 1 {
+		t.Fatalf("a version 1 client got %d lines, want its one error line: %q", n, all)
+	}
+	if err := json.Unmarshal(all, &r); err != nil {
+		t.Fatalf("a version 1 client got %q: %v", all, err)
 	}
 	if r.V != 1 || r.Type != "error" || r.Code != "version" || !strings.Contains(r.Error, "protocol version 2") || !strings.Contains(r.Error, "not 1") {
 		t.Fatalf("a version 1 client got %+v", r)
