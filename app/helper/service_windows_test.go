@@ -170,3 +170,15 @@ func servicePID(t *testing.T, name string) uint32 {
 	}
 	return st.ProcessId
 }
+
+// tempDir is t.TempDir without failing the test when the directory cannot be removed: Go's
+// RemoveAll deletes with POSIX semantics (FILE_DISPOSITION_INFORMATION_EX), which wine 8 lacks.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hyp-helper-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
