@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/hideyourports/hyp/internal/servicerun"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestMain doubles as the service TestServiceLife installs: started by the service control
@@ -140,7 +141,7 @@ func TestServiceFailing(t *testing.T) {
 func testService(t *testing.T, name, dir string) Config {
 	t.Helper()
 	if !windows.GetCurrentProcessToken().IsElevated() {
-		t.Skip("needs an elevated prompt: it installs a service")
+		needs.Missing(t, "needs an elevated prompt: it installs a service")
 	}
 	exe, err := os.Executable()
 	if err != nil {
