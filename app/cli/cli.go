@@ -57,7 +57,7 @@ type Env struct {
 	// user's config directory and OS keyring.
 	Profiles func() (*profiles.Store, error)
 
-	// HelperDir is the helper service's store; "" => helper.DefaultDir().
+	// HelperDir is the helper service's store; "" => helperstore.DefaultDir() (app/helper/store).
 	HelperDir string
 	// HelperSocket is the helper's local channel; "" => helperipc.DefaultAddress.
 	HelperSocket string

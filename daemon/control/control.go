@@ -156,7 +156,7 @@ type Socket struct {
 }
 
 // CheckPath reports whether Listen can create a socket at path: its directory exists or can be
-// made, and path is free or an old socket. hypd checks this before it changes anything.
+// made, and path is free or an old socket. Listen starts with it.
 func CheckPath(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return fmt.Errorf("control socket %s: creating its directory: %w", path, err)
@@ -169,16 +169,11 @@ func CheckPath(path string) error {
 
 // Listen creates the socket at path (mode 0660, directory 0750) and serves b until Close.
 func Listen(path string, b Backend) (*Socket, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("creating control socket directory: %w", err)
+	if err := CheckPath(path); err != nil {
+		return nil, err
 	}
-	// A socket left by a killed hypd would make Listen fail; only remove it if it is a socket.
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
-		}
-		os.Remove(path)
-	}
+	// A socket left by a killed hypd would make Listen fail; CheckPath let only a socket through.
+	os.Remove(path)
 	// The socket is born under a temporary name and renamed into place once its mode is 0660, so
 	// there is no moment when the umask's mode lets anyone else connect at the real path.
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package helper
+package perm
 
 import (
 	"fmt"
@@ -8,32 +8,29 @@ import (
 	"syscall"
 )
 
-// DefaultDir is the helper's store.
-func DefaultDir() string { return "/etc/hyp/helper" }
-
-// requireAdmin refuses early, in one line, instead of failing on a
+// RequireAdmin refuses early, in one line, instead of failing on a
 // permission error halfway through.
-func requireAdmin(what string) error {
+func RequireAdmin(what string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%s needs root: the helper's store is readable by root only (try sudo)", what)
 	}
 	return nil
 }
 
-// secureDir makes dir (and its parents) and forces it to 0700.
-func secureDir(dir string) error {
+// SecureDir makes dir (and its parents) and forces it to 0700.
+func SecureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating the helper store: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("securing the helper store: %w", err)
 	}
-	return checkPrivate(dir, true)
+	return CheckPrivate(dir, true)
 }
 
-// checkPrivate accepts only a root-owned path that gives group and others
+// CheckPrivate accepts only a root-owned path that gives group and others
 // no access: 0700 for the directory, 0600 for a file, and no symlink.
-func checkPrivate(path string, dir bool) error {
+func CheckPrivate(path string, dir bool) error {
 	st, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("checking the helper store: %w", err)

@@ -1,11 +1,12 @@
-package helper_test
+package keepalive_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,10 +20,12 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
-	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/helper/keepalive"
+	"github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
@@ -73,7 +76,7 @@ type ipcHelper struct {
 	checker *gateChecker
 	knocker *gateKnocker
 	vpn     *vpnLauncher
-	store   helper.Store
+	store   store.Store
 }
 
 func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
@@ -86,7 +89,7 @@ func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	os.Chmod(tmp, 0o755)
 	h := &ipcHelper{addr: filepath.Join(tmp, "run", "helper.sock"), checker: &gateChecker{}, knocker: &gateKnocker{}, vpn: &vpnLauncher{},
-		store: helper.Store{Dir: filepath.Join(tmp, "store")}}
+		store: store.Store{Dir: filepath.Join(tmp, "store")}}
 	// The test knocks more often in one time step than a one-use key allows (failed checks,
 	// a connect, a renewal); the gateway behind this key would accept eight.
 	office := testProfile(t, "office")
@@ -99,7 +102,7 @@ func startIPCHelper(t testing.TB, cfg helperipc.Config) *ipcHelper {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &helper.Runner{
+	r := &keepalive.Runner{
 		Store: h.store,
 		Connector: &connect.Connector{Knocker: h.knocker, Checker: h.checker, Launcher: h.vpn,
 			CheckWait: 200 * time.Millisecond, MaxDial: 50 * time.Millisecond},
@@ -211,7 +214,7 @@ func TestIPCKnockAndConnect(t *testing.T) {
 	}
 
 	// No answer carries a key: the raw list has no secret in it.
-	raw := rawExchange(t, h.addr, `{"v":1,"op":"list"}`)
+	_, raw := rawExchange(t, h.addr, http.MethodGet, helperipc.PathProfiles, "")
 	secret := home.Key.Encode()
 	if strings.Contains(raw, secret) || strings.Contains(raw, "secret") {
 		t.Fatalf("the list leaks a key: %s", raw)
@@ -226,42 +229,52 @@ func fmtSecret(h helperipc.HandOver) string {
 	return string(b) + " " + h.URI.GoString()
 }
 
-// rawExchange sends one line and returns everything the helper answers.
-func rawExchange(t *testing.T, addr, line string) string {
+// rawExchange sends one HTTP request over the helper's socket and returns the status and
+// everything the helper answers.
+func rawExchange(t *testing.T, addr, method, path, body string) (int, string) {
 	t.Helper()
-	c, err := net.Dial("unix", addr)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", addr)
+		}}}
+	req, err := http.NewRequest(method, "http://hyp-helper"+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte(line + "\n")); err != nil {
+	resp, err := hc.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out.String()
+	return resp.StatusCode, string(b)
 }
 
-// TestIPCBadRequests: each malformed request gets one error line naming
-// what was wrong, and the helper keeps serving.
+// TestIPCBadRequests: each malformed request gets an error naming what was wrong, and the
+// helper keeps serving.
 func TestIPCBadRequests(t *testing.T) {
 	h := startIPCHelper(t, helperipc.Config{})
-	for _, c := range []struct{ line, code, want string }{
-		{`{"v":2,"op":"list"}`, "version", "protocol version 2"},
-		{`{"v":1,"op":"reboot"}`, "bad_request", `unknown operation "reboot"`},
-		{`not json`, "bad_request", "malformed"},
-		{`{"v":1,"op":"connect"}`, "bad_request", "no profile name"},
-		{`{"v":1,"op":"add"}`, "bad_request", "no profile"},
-		{`{"v":1,"op":"list","name":"` + strings.Repeat("x", helperipc.MaxMessage) + `"}`, "bad_request", "message over"},
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code, want         string
+	}{
+		{"GET", "/v1/profiles", "", 400, "version", "protocol version 1 is not spoken here"},
+		{"POST", "/v2/reboot", "{}", 404, "bad_request", `unknown operation "POST /v2/reboot"`},
+		{"POST", helperipc.PathProfiles, "{}", 404, "bad_request", "unknown operation"},
+		{"POST", helperipc.PathConnect, "not json", 400, "bad_request", "malformed"},
+		{"POST", helperipc.PathConnect, "{}", 400, "bad_request", "no profile name"},
+		{"POST", helperipc.PathAdd, "{}", 400, "bad_request", "no profile"},
+		{"POST", helperipc.PathConnect, `{"name":"` + strings.Repeat("x", helperipc.MaxMessage) + `"}`, 413, "bad_request", "message over"},
 	} {
-		got := rawExchange(t, h.addr, c.line)
-		var r helperipc.Response
-		if err := json.Unmarshal([]byte(got), &r); err != nil || r.Type != "error" || r.Code != c.code || !strings.Contains(r.Error, c.want) {
-			t.Errorf("%.40s: answered %q, want a %s error with %q", c.line, got, c.code, c.want)
+		status, got := rawExchange(t, h.addr, c.method, c.path, c.body)
+		var e helperipc.ErrorBody
+		if err := json.Unmarshal([]byte(got), &e); err != nil || status != c.status || e.Code != c.code || !strings.Contains(e.Error, c.want) {
+			t.Errorf("%s %s %.40s: answered %d %q, want %d, a %s error with %q", c.method, c.path, c.body, status, got, c.status, c.code, c.want)
 		}
 	}
 	if _, err := h.client().List(context.Background()); err != nil {
@@ -329,7 +342,7 @@ func errText(err error) string {
 // asNobody runs this test binary as uid 65534 and decodes the JSON line it prints.
 func asNobody(t *testing.T, run string, env ...string) map[string]string {
 	t.Helper()
-	tmp, bin := copyTestBinary(t)
+	tmp, bin := testbin.CopySelf(t)
 	cmd := exec.Command(bin, "-test.run", run)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = tmp

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package helper
+package perm
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"syscall"
 )
 
-// checkExecutable refuses to make exe the root service unless only root can
+// CheckExecutable refuses to make exe the root service unless only root can
 // change it: the file and every directory above it owned by root and
 // writable by nobody else (group write only for group root). A hyp in ~/bin,
 // /tmp or Downloads would give root to whoever can replace that file.
-func checkExecutable(exe string, _ func(string)) error {
+func CheckExecutable(exe string, _ func(string)) error {
 	resolved, err := filepath.EvalSymlinks(exe)
 	if err != nil {
 		return fmt.Errorf("finding the hyp executable %s: %w", exe, err)

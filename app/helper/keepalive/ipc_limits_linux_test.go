@@ -1,4 +1,4 @@
-package helper_test
+package keepalive_test
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package helper
+package elevate
 
 // CheckInvokerMayRead is Windows': elsewhere `hyp helper add` reads the invoking user's files
 // with that user's rights (AsUser) and needs no separate check.

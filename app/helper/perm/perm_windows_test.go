@@ -1,7 +1,6 @@
-package helper
+package perm
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,30 +48,6 @@ func TestCheckDescriptor(t *testing.T) {
 	}
 }
 
-// TestSeal: what the store writes is not the URI, decrypts to it, and a changed byte is
-// refused rather than decrypted to something else.
-func TestSeal(t *testing.T) {
-	uri := []byte("hyp://192.0.2.7?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ")
-	s, err := seal(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(s, "AAAQEAYEAUDAOCAJ") {
-		t.Fatal("the sealed text holds the key")
-	}
-	got, err := unseal(s)
-	if err != nil || !bytes.Equal(got, uri) {
-		t.Fatalf("unseal: %q, %v", got, err)
-	}
-	b := []byte(s)
-	b[len(b)/2] ^= 1
-	if got, err := unseal(string(b)); err == nil && bytes.Equal(got, uri) {
-		t.Fatal("a changed sealed text still decrypted to the URI")
-	} else if err == nil {
-		t.Fatalf("a changed sealed text decrypted to %q", got)
-	}
-}
-
 // TestRefusesReparsePoints: a link where the store or a profile is expected is refused. (Under
 // wine, whose links are Unix symbolic links, the refusal may be that the path cannot be
 // resolved rather than that it is a reparse point; refused it is either way.)
@@ -82,20 +57,20 @@ func TestRefusesReparsePoints(t *testing.T) {
 	if err := os.Mkdir(real, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := refuseReparse(real); err != nil {
+	if err := RefuseReparse(real); err != nil {
 		t.Fatalf("a plain directory: %v", err)
 	}
 	link := filepath.Join(dir, "helper")
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatalf("making a directory link: %v", err)
 	}
-	err := refuseReparse(link)
+	err := RefuseReparse(link)
 	if err == nil {
 		t.Fatal("a directory link was accepted")
 	}
 	t.Logf("refused: %v", err)
-	if err := checkPrivate(link, true); err == nil {
-		t.Fatal("checkPrivate accepted a directory link")
+	if err := CheckPrivate(link, true); err == nil {
+		t.Fatal("CheckPrivate accepted a directory link")
 	}
 }
 

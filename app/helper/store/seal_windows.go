@@ -1,4 +1,4 @@
-package helper
+package store
 
 import (
 	"encoding/base64"

@@ -1,4 +1,13 @@
-package helper
+// Package keepalive is the helper service's work: one keep-alive loop per profile of the
+// helper's store (knock, check, launch the profile's command, knock again before the grant
+// lapses, retry with a growing pause), and the live state of those loops, which it serves to
+// the logged-in user's programs as the app/helperipc Handler (list, knock now, take a profile
+// handed over).
+//
+// Who may enter: the helper service process alone runs a Runner (as root or LocalSystem, with
+// the store's keys); the user's programs reach it only through app/helperipc, which decides per
+// peer what each may ask. Nothing the Runner hands out carries a key.
+package keepalive
 
 import (
 	"context"
@@ -8,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
@@ -26,7 +36,7 @@ const (
 
 // Runner keeps every profile of the store alive until its context ends.
 type Runner struct {
-	Store     Store
+	Store     store.Store
 	Connector *connect.Connector // nil => the real network and clock
 	Logf      func(format string, a ...any)
 	Retry     time.Duration // 0 => DefaultRetry
@@ -50,7 +60,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	if len(all) == 0 {
-		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root or administrator)", r.Store.dir())
+		return fmt.Errorf("the helper store %s holds no profiles: add one with 'hyp helper add NAME' (as root or administrator)", r.Store.Directory())
 	}
 	conn := &connect.Connector{}
 	if r.Connector != nil {

@@ -1,4 +1,4 @@
-package helper
+package perm
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ const exeWriteMask = windows.FILE_WRITE_DATA | windows.FILE_APPEND_DATA | fileDe
 // there cannot (every C:\ grants Authenticated Users that, to create folders).
 const ancestorWriteMask = fileDeleteChild | windows.DELETE | windows.WRITE_DAC | windows.WRITE_OWNER | windows.GENERIC_ALL
 
-// checkExecutable refuses to make exe the LocalSystem service unless only SYSTEM,
+// CheckExecutable refuses to make exe the LocalSystem service unless only SYSTEM,
 // Administrators and TrustedInstaller can change it: the file and every folder above it owned
 // by one of them, and no ACL entry that lets anyone else write there. hyp.exe run from
 // Downloads would give SYSTEM to whoever can replace that file.
@@ -32,7 +32,7 @@ const ancestorWriteMask = fileDeleteChild | windows.DELETE | windows.WRITE_DAC |
 // Under wine, which keeps no ACLs (every file is owned by the one Unix user, and every process
 // runs as it), the check cannot pass and would prove nothing: it is left out there with a note.
 // Wine is known by HKLM\Software\Wine, which only an administrator could create on Windows.
-func checkExecutable(exe string, note func(string)) error {
+func CheckExecutable(exe string, note func(string)) error {
 	abs, err := filepath.Abs(exe)
 	if err != nil {
 		return err

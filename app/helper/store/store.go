@@ -1,17 +1,17 @@
-// Package helper is the client helper service: a background service
-// (systemd on Linux, a Windows service) that keeps access alive for always-on
-// profiles on machines that must stay connected with nobody logged in.
+// Package store is the helper service's own profile store: a service account cannot read a
+// user's keyring (it is locked with the user's login and bound to their session), so the helper
+// keeps the profiles it runs, keys included, in a directory only root reads (/etc/hyp/helper,
+// 0700, one 0600 file per profile) or, on Windows, hyp\helper in ProgramData, owned by
+// Administrators with an ACL that admits only SYSTEM and Administrators and every key sealed
+// with DPAPI in machine scope, as wireguard-windows keeps its configurations.
 //
-// A service account cannot read a user's keyring (it is locked with the
-// user's login and bound to their session), so the helper has its own store:
-// a root-only directory (/etc/hyp/helper, 0700, one 0600 file per profile)
-// or, on Windows, hyp\helper in ProgramData, owned by Administrators with an
-// ACL that admits only SYSTEM and Administrators and the keys sealed with
-// DPAPI. `hyp helper add NAME`, run as root or an administrator, copies a
-// profile and its key there from the user's store. The helper refuses a store
-// that others can read or replace (owner, permissions, links), as ssh refuses
-// a private key with loose permissions, and checks it at every load.
-package helper
+// Who may enter: root or an elevated administrator, and nobody else; every method says so in
+// one line otherwise (app/helper/perm.RequireAdmin). `hyp helper add NAME` copies a profile and
+// its key here from the user's store, the running helper (app/helper/keepalive) reads it at
+// start and writes a handed-over profile into it. The store refuses a directory or file that
+// others can read or replace (owner, permissions, links: app/helper/perm), as ssh refuses a
+// private key with loose permissions, and checks it at every load.
+package store
 
 import (
 	"bytes"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hideyourports/hyp/app/helper/perm"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
@@ -41,7 +42,8 @@ type Store struct {
 	Dir string // "" => DefaultDir()
 }
 
-func (s Store) dir() string {
+// Directory is the store's directory: Dir, or DefaultDir.
+func (s Store) Directory() string {
 	if s.Dir == "" {
 		return DefaultDir()
 	}
@@ -50,10 +52,10 @@ func (s Store) dir() string {
 
 // StatePath is the helper's knock state file (app/knockstate), in the store
 // beside the profiles: root only, like them, though it holds no secret.
-func (s Store) StatePath() string { return filepath.Join(s.dir(), knockstate.FileName) }
+func (s Store) StatePath() string { return filepath.Join(s.Directory(), knockstate.FileName) }
 
 // Path is the file that holds profile name.
-func (s Store) Path(name string) string { return filepath.Join(s.dir(), name+ext) }
+func (s Store) Path(name string) string { return filepath.Join(s.Directory(), name+ext) }
 
 // entry is one profile file: the full URI (with the key) and the settings
 // the URI does not carry.
@@ -71,7 +73,7 @@ const entryHeader = "# hyp helper profile (hyp helper add). Root only: it holds 
 // Add copies p, with its key, into the store. An existing entry is replaced
 // only with replace.
 func (s Store) Add(p profiles.Profile, replace bool) error {
-	if err := requireAdmin("hyp helper add"); err != nil {
+	if err := perm.RequireAdmin("hyp helper add"); err != nil {
 		return err
 	}
 	if err := p.Validate(); err != nil {
@@ -80,7 +82,7 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	if p.Key.IsZero() {
 		return fmt.Errorf("profile %q: no key to copy", p.Name)
 	}
-	if err := secureDir(s.dir()); err != nil {
+	if err := perm.SecureDir(s.Directory()); err != nil {
 		return err
 	}
 	path := s.Path(p.Name)
@@ -110,7 +112,7 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	}
 	// Read back what the file got (on Windows, the ACL it inherited): a key the helper would
 	// refuse at its next load must not be reported as copied.
-	if err := checkPrivate(path, false); err != nil {
+	if err := perm.CheckPrivate(path, false); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("helper profile %q was not saved: %w", p.Name, err)
 	}
@@ -119,7 +121,7 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 
 // Remove deletes a profile from the store.
 func (s Store) Remove(name string) error {
-	if err := requireAdmin("hyp helper remove"); err != nil {
+	if err := perm.RequireAdmin("hyp helper remove"); err != nil {
 		return err
 	}
 	if err := profiles.ValidateName(name); err != nil {
@@ -133,13 +135,13 @@ func (s Store) Remove(name string) error {
 }
 
 // List reads every profile, with its key, in name order. It refuses a store
-// that is not private (see checkPrivate): the helper will not knock with a
+// that is not private (see perm.CheckPrivate): the helper will not knock with a
 // key others could have read or replaced.
 func (s Store) List() ([]profiles.Profile, error) {
-	if err := requireAdmin("the helper"); err != nil {
+	if err := perm.RequireAdmin("the helper"); err != nil {
 		return nil, err
 	}
-	dir := s.dir()
+	dir := s.Directory()
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -147,7 +149,7 @@ func (s Store) List() ([]profiles.Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the helper store: %w", err)
 	}
-	if err := checkPrivate(dir, true); err != nil {
+	if err := perm.CheckPrivate(dir, true); err != nil {
 		return nil, err
 	}
 	var out []profiles.Profile
@@ -171,7 +173,7 @@ func (s Store) read(name string) (profiles.Profile, error) {
 	if err := profiles.ValidateName(name); err != nil {
 		return profiles.Profile{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := checkPrivate(path, false); err != nil {
+	if err := perm.CheckPrivate(path, false); err != nil {
 		return profiles.Profile{}, err
 	}
 	data, err := os.ReadFile(path)

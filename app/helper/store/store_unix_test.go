@@ -1,6 +1,6 @@
 //go:build !windows
 
-package helper_test
+package store_test
 
 import (
 	"os"
@@ -10,13 +10,14 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/helper/store"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 // TestStoreRefusesNonRoot runs the store as nobody in a child process.
 func TestStoreRefusesNonRoot(t *testing.T) {
 	if os.Getenv("HYP_HELPER_AS_NOBODY") == "1" {
-		s := helper.Store{Dir: os.Getenv("HYP_HELPER_DIR")}
+		s := store.Store{Dir: os.Getenv("HYP_HELPER_DIR")}
 		for _, err := range []error{s.Add(testProfile(t, "x"), false), s.Remove("x"), func() error { _, err := s.List(); return err }()} {
 			if err == nil || !strings.Contains(err.Error(), "needs root") || strings.Count(err.Error(), "\n") != 0 {
 				t.Fatalf("as nobody: %v", err)
@@ -25,7 +26,7 @@ func TestStoreRefusesNonRoot(t *testing.T) {
 		return
 	}
 	needRoot(t)
-	tmp, bin := copyTestBinary(t)
+	tmp, bin := testbin.CopySelf(t)
 	cmd := exec.Command(bin, "-test.run", "^TestStoreRefusesNonRoot$", "-test.v")
 	cmd.Env = append(os.Environ(), "HYP_HELPER_AS_NOBODY=1", "HYP_HELPER_DIR="+filepath.Join(tmp, "store"))
 	cmd.Dir = tmp
@@ -37,26 +38,4 @@ func TestStoreRefusesNonRoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tmp, "store")); !os.IsNotExist(err) {
 		t.Fatal("a non-root Add created the store")
 	}
-}
-
-// copyTestBinary copies this test binary into a fresh directory others may
-// enter, so a child can run it as another user.
-func copyTestBinary(t *testing.T) (dir, bin string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "hyp-helper-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin = filepath.Join(dir, "helper.test")
-	exe, _ := os.Executable()
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir, bin
 }

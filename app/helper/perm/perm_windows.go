@@ -1,4 +1,4 @@
-package helper
+package perm
 
 import (
 	"errors"
@@ -11,49 +11,38 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// DefaultDir is the helper's store: hyp\helper in the ProgramData known folder. The folder
-// comes from the known-folder API, not the %ProgramData% variable, which the user who starts
-// a command sets.
-func DefaultDir() string {
-	base, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, windows.KF_FLAG_DEFAULT)
-	if err != nil {
-		base = `C:\ProgramData` // the system's own default, should the API fail
-	}
-	return filepath.Join(base, "hyp", "helper")
-}
-
-// requireAdmin refuses early unless the process token is elevated.
-func requireAdmin(what string) error {
+// RequireAdmin refuses early unless the process token is elevated.
+func RequireAdmin(what string) error {
 	if !windows.GetCurrentProcessToken().IsElevated() {
 		return fmt.Errorf("%s needs an elevated administrator prompt: the helper's store is readable by SYSTEM and Administrators only", what)
 	}
 	return nil
 }
 
-// privateSDDL: owned by Administrators, full control to SYSTEM and Administrators only,
+// PrivateSDDL: owned by Administrators, full control to SYSTEM and Administrators only,
 // inherited by files and subfolders, and protected (P) from the inheritable entries of
 // ProgramData, which let every user read.
-const privateSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+const PrivateSDDL = "O:BAD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
-// secureDir makes dir (and a missing parent) with the private descriptor from the start, so
+// SecureDir makes dir (and a missing parent) with the private descriptor from the start, so
 // there is no moment a user could open it; an existing dir (which a standard user may have
 // made first, to own it) gets the owner and ACL replaced. Then it reads back what it set: a
 // system that does not keep ACLs (wine) fails here rather than at the next load.
-func secureDir(dir string) error {
-	sd, err := windows.SecurityDescriptorFromString(privateSDDL)
+func SecureDir(dir string) error {
+	sd, err := windows.SecurityDescriptorFromString(PrivateSDDL)
 	if err != nil {
 		return fmt.Errorf("building the helper store ACL: %w", err)
 	}
 	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := makePrivate(d, sd); err != nil {
+		if err := MakePrivate(d, sd); err != nil {
 			return err
 		}
 	}
-	return checkPrivate(dir, true)
+	return CheckPrivate(dir, true)
 }
 
-func makePrivate(dir string, sd *windows.SECURITY_DESCRIPTOR) error {
-	if err := refuseReparse(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+func MakePrivate(dir string, sd *windows.SECURITY_DESCRIPTOR) error {
+	if err := RefuseReparse(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	p, err := windows.UTF16PtrFromString(dir)
@@ -85,9 +74,9 @@ func makePrivate(dir string, sd *windows.SECURITY_DESCRIPTOR) error {
 	return nil
 }
 
-// refuseReparse fails for a junction, symbolic link or other reparse point: one planted in the
+// RefuseReparse fails for a junction, symbolic link or other reparse point: one planted in the
 // store would redirect the helper's reads and writes to where its planter chose.
-func refuseReparse(path string) error {
+func RefuseReparse(path string) error {
 	p, err := windows.UTF16PtrFromString(path)
 	if err != nil {
 		return err
@@ -105,11 +94,11 @@ func refuseReparse(path string) error {
 	return nil
 }
 
-// checkPrivate accepts a path that is no reparse point, resolves to itself (no junction above
+// CheckPrivate accepts a path that is no reparse point, resolves to itself (no junction above
 // it), and whose security descriptor checkDescriptor accepts. It runs after every change and
 // at every load.
-func checkPrivate(path string, dir bool) error {
-	if err := refuseReparse(path); err != nil {
+func CheckPrivate(path string, dir bool) error {
+	if err := RefuseReparse(path); err != nil {
 		return err
 	}
 	if err := checkFinalPath(path); err != nil {
@@ -142,16 +131,30 @@ func checkFinalPath(path string) error {
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer windows.CloseHandle(h)
+	if why := ResolvesElsewhere(h, abs); why != "" {
+		return fmt.Errorf("%s %s above the helper store redirects it", path, why)
+	}
+	return nil
+}
+
+// ResolvesElsewhere says where an opened file really is when that is not path (a junction
+// above it, or a link the open followed: wine's links are Unix ones, which it follows), or "".
+// The sentence completes one that starts with the path.
+func ResolvesElsewhere(h windows.Handle, path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Sprintf("cannot be resolved (%v)", err)
+	}
 	buf := make([]uint16, windows.MAX_LONG_PATH)
 	n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), volumeNameDOS)
 	if err != nil {
-		return fmt.Errorf("resolving %s: %w", path, err)
+		return fmt.Sprintf("cannot be resolved (%v)", err)
 	}
 	final := strings.TrimPrefix(windows.UTF16ToString(buf[:n]), `\\?\`)
 	if !strings.EqualFold(filepath.Clean(final), filepath.Clean(abs)) {
-		return fmt.Errorf("%s resolves to %s: a junction or link above the helper store redirects it", path, final)
+		return "resolves to " + final + ": a junction or link"
 	}
-	return nil
+	return ""
 }
 
 // checkDescriptor accepts a security descriptor owned by SYSTEM or Administrators whose DACL
