@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/connect"
@@ -374,11 +376,12 @@ func helperRemoveCommand() Command {
 func helperListCommand() Command {
 	return Command{
 		Name:    "helper list",
-		Args:    "[--dir DIR]",
+		Args:    "[--dir DIR] [--json]",
 		Summary: "list the helper's profiles (as root or administrator; keys are not shown)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
+			asJSON := fs.Bool("json", false, "print JSON")
 			return func(_ context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
@@ -387,14 +390,27 @@ func helperListCommand() Command {
 				if err != nil {
 					return err
 				}
-				for _, p := range all {
-					ka := p.KeepAlive
-					if ka <= 0 {
-						ka = keepalive.DefaultKeepAlive
+				keepAlive := func(p profiles.Profile) time.Duration {
+					if p.KeepAlive <= 0 {
+						return keepalive.DefaultKeepAlive
 					}
-					fmt.Fprintf(env.Stdout, "%s\t%s\tkey %s\tkeepalive %v\tcommand %s\n", p.Name, p.Host, p.Key.ID(), ka, dash(command.Join(p.Command)))
+					return p.KeepAlive
 				}
-				return nil
+				if *asJSON {
+					out := make([]profileJSON, 0, len(all))
+					for _, p := range all {
+						j := toProfileJSON(p, keepAlive(p))
+						j.KeyIn = "" // the helper keeps every key in its own store
+						out = append(out, j)
+					}
+					return writeJSON(env.Stdout, out)
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tHOST\tKEY ID\tKEEPALIVE\tCOMMAND")
+				for _, p := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Host, p.Key.ID(), keepAlive(p), dash(command.Join(p.Command)))
+				}
+				return tw.Flush()
 			}
 		},
 	}

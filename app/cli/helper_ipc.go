@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,9 +49,11 @@ func helperIPCCommands() []Command {
 						return err
 					}
 					if *asJSON {
-						enc := json.NewEncoder(env.Stdout)
-						enc.SetIndent("", "  ")
-						return enc.Encode(ps)
+						out := make([]liveJSON, 0, len(ps))
+						for _, p := range ps {
+							out = append(out, toLiveJSON(p))
+						}
+						return writeJSON(env.Stdout, out)
 					}
 					tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "NAME\tHOST\tSTATE\tLAST KNOCK\tLAST ERROR")
