@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -95,4 +96,38 @@ func TestPipeOwnedBySystem(t *testing.T) {
 		t.Fatalf("a client of LocalSystem, on a pipe owned by SYSTEM: %v", err)
 	}
 	t.Logf("under wine, which lets any process name SYSTEM the owner: the client accepted the SYSTEM-owned pipe")
+}
+
+// TestDialAccessWithinUsersEntry: what a client asks of the pipe (dialAccess) is all within
+// what PipeSDDL grants interactive users, READ_CONTROL included (the client reads the pipe's
+// owner): a standard user's open is not denied. GENERIC_WRITE was not: on a pipe it includes
+// FILE_CREATE_PIPE_INSTANCE, which the users' entry leaves out. (Wine does not check pipe ACLs
+// on open, so this is checked on the masks.)
+func TestDialAccessWithinUsersEntry(t *testing.T) {
+	sd, err := windows.SecurityDescriptorFromString(PipeSDDL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iu, _ := windows.CreateWellKnownSid(windows.WinInteractiveSid)
+	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &ace); err != nil {
+			t.Fatal(err)
+		}
+		if ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE || !(*windows.SID)(unsafe.Pointer(&ace.SidStart)).Equals(iu) {
+			continue
+		}
+		if extra := uint32(dialAccess) &^ uint32(ace.Mask); extra != 0 {
+			t.Fatalf("a client asks for %#x, of which %#x interactive users are not granted (%#x)", uint32(dialAccess), extra, ace.Mask)
+		}
+		if dialAccess&windows.READ_CONTROL == 0 {
+			t.Fatalf("a client's handle (%#x) could not read the pipe's owner", uint32(dialAccess))
+		}
+		return
+	}
+	t.Fatalf("no entry for interactive users in %s", sd)
 }
