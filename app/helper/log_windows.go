@@ -167,6 +167,9 @@ func openLogHandle(path string, sd *windows.SECURITY_DESCRIPTOR) (windows.Handle
 	if err == nil {
 		return h, false, nil
 	}
+	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		return 0, false, fmt.Errorf("opening the helper log %s: %w: its ACL keeps the helper out (someone else made it): remove it (as an administrator) and start the helper again", path, err)
+	}
 	if !errors.Is(err, windows.ERROR_FILE_NOT_FOUND) {
 		return 0, false, fmt.Errorf("opening the helper log %s: %w", path, err)
 	}
