@@ -13,8 +13,9 @@ import (
 // TestListenRefusesUserAncestor: the helper (root) will not make its socket anywhere under a
 // directory a user owns, or one others may write to without the sticky bit, however deep and
 // however root's own the directories below it are: that user could rename the path out from
-// under the helper between its check and its chmod. The refusal names the directory, and
-// nothing is created in that tree.
+// under the helper between its check and its chmod. Nor through a user's symbolic link (in a
+// sticky directory such as /tmp), which the user could repoint for the clients. The refusal
+// names the directory or link, and nothing is created in that tree.
 func TestListenRefusesUserAncestor(t *testing.T) {
 	needs.Root(t, "chowns a directory to nobody")
 	base := t.TempDir()
@@ -49,6 +50,34 @@ func TestListenRefusesUserAncestor(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.dir+", above the helper's socket directory") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("listening on %s: %v (want %s named, %q)", tc.sock, err, tc.dir, tc.want)
 		}
+		t.Logf("refused: %v", err)
+	}
+	// A user's link in a sticky directory, to root's own directory: the path clients follow is
+	// the user's to repoint.
+	sticky := filepath.Join(base, "tmp")
+	if err := os.Mkdir(sticky, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	rootsOwn := filepath.Join(base, "roots")
+	if err := os.Mkdir(rootsOwn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	usersLink := filepath.Join(sticky, "link")
+	if err := os.Symlink(rootsOwn, usersLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(usersLink, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if ln, err := Listen(Config{Address: filepath.Join(usersLink, "helper.sock")}); err == nil {
+		ln.Close()
+		t.Errorf("listened through a user's link %s", usersLink)
+	} else if !strings.Contains(err.Error(), usersLink+", on the way") || !strings.Contains(err.Error(), "not root's") {
+		t.Errorf("listening through a user's link: %v", err)
+	} else {
 		t.Logf("refused: %v", err)
 	}
 	if _, err := os.Lstat(filepath.Join(owned, "run", "deeper")); !os.IsNotExist(err) {

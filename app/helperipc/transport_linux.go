@@ -181,6 +181,13 @@ func checkAncestors(dir string) error {
 	cur := "/"
 	for _, part := range append([]string{""}, strings.Split(strings.TrimPrefix(dir, "/"), "/")...) {
 		cur = filepath.Join(cur, part)
+		if lst, err := os.Lstat(cur); err == nil && lst.Mode().Type() == fs.ModeSymlink {
+			// A link is as good as who made it: one of a user's (in a sticky /tmp) could be
+			// pointed elsewhere for the clients that follow it.
+			if sys, ok := lst.Sys().(*syscall.Stat_t); !ok || (sys.Uid != 0 && int(sys.Uid) != os.Geteuid()) {
+				return fmt.Errorf("%s, on the way to the helper's socket directory %s, is a link that is not root's: the helper's socket must be where only root can change entries (the default %s is)", cur, dir, DefaultAddress)
+			}
+		}
 		st, err := os.Stat(cur)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // MkdirAll makes the rest as root's
