@@ -5,9 +5,15 @@ package bpf
 const (
 	// MaxLen is the longest sequence the program can follow.
 	MaxLen = 32
-	// K is how many sequences one first port can start and so how many
-	// candidates one source can follow at once.
+	// K is how many port sequences one pair of first ports can start and
+	// so how many candidates one source can follow at once. No count of
+	// sequences at one first port limits anything.
 	K = 8
+	// MaxTagLen is the longest tagged (v3) sequence.
+	MaxTagLen = 8
+	// TK is how many tagged sequences one source can be part-way through at
+	// once.
+	TK = 4
 	// MaxPayload is the largest UDP payload that still counts as a knock.
 	MaxPayload = 16
 
@@ -40,6 +46,9 @@ func UnpackCandidate(c uint64) (id, gen, pos uint32) {
 type Options struct {
 	MaxSequences uint32
 	MaxSources   uint32
+	// MaxTags bounds the tags of loaded tagged sequences (0: twice
+	// MaxSequences, v3's default length). Memory follows what is loaded.
+	MaxTags uint32
 }
 
 func (o Options) withDefaults() Options {
@@ -48,6 +57,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSources == 0 {
 		o.MaxSources = DefaultMaxSources
+	}
+	if o.MaxTags == 0 {
+		o.MaxTags = 2 * o.MaxSequences
 	}
 	return o
 }

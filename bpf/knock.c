@@ -10,12 +10,22 @@
 // matches anything, so a prober learns nothing from the answer (there is
 // none: the datagram never reaches the stack, so no ICMP either). While
 // dropping it, the program follows its source address through the loaded
-// sequences and emits one ring-buffer record when a source has sent every port
-// of one sequence, consecutively, in order, within the knock timeout.
+// sequences and emits one ring-buffer record when a source has sent one whole
+// sequence in order within the knock timeout.
 //
-// Per packet the cost is a few array lookups, one hash lookup of the
-// destination, one conntrack lookup and one LRU hash lookup; the memory is
-// bounded by the map sizes whatever an attacker sends.
+// Two kinds of sequence (docs/protocol.md 5 and 10):
+// - port sequences (v2, hyp) are told from noise by their ports alone: a
+//   source's progress follows every datagram, and one that matches no
+//   candidate resets it. The first datagram only notes its port (pending);
+//   the second looks the pair of ports up, so no count of sequences at one
+//   first port limits which can start.
+// - tagged sequences (v3) carry an 8-byte tag in each datagram: a datagram
+//   whose tag is not live costs one hash lookup and writes nothing, and does
+//   not reset a source's tagged progress.
+// A gateway that has no port sequences loaded does no per-source work for
+// noise at all.
+//
+// The memory is bounded by the map sizes whatever an attacker sends.
 
 #include "hyp_kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -24,9 +34,18 @@
 // MAX_LEN is the longest sequence (docs/protocol.md: N is 2..32). A power of two so
 // that a masked index is provably inside ports[] for the verifier.
 #define MAX_LEN 32
-// K is how many sequences one first port can start, and so how many
+// K is how many sequences one pair of first ports can start, and so how many
 // candidates one source can follow at once. Also a power of two.
 #define K 8
+// MAX_TAG_LEN is the longest tagged (v3) sequence (docs/protocol.md 10).
+#define MAX_TAG_LEN 8
+// TK is how many tagged sequences one source can be part-way through at once
+// (users behind one address knocking together). A power of two.
+#define TK 4
+// A tag is exactly this many payload bytes.
+#define TAG_SIZE 8
+// pending in progress: the first port of a port sequence arrived.
+#define PENDING 0x10000
 // Knock datagrams carry at most this many payload bytes (docs/protocol.md 4).
 #define MAX_PAYLOAD 16
 #define DEFAULT_TIMEOUT_NS (5ULL * 1000 * 1000 * 1000)
@@ -47,6 +66,9 @@
 #define IP_MF_OFFSET 0x3fff // MF flag and fragment offset bits of frag_off
 
 #define BPF_F_CURRENT_NETNS_ID (-1)
+#ifndef BPF_F_NO_PREALLOC
+#define BPF_F_NO_PREALLOC (1U << 0)
+#endif
 #define CT_DIR_REPLY 1 // IP_CT_DIR_REPLY
 #define MAX_LOCAL_ADDRS 4096
 
@@ -99,12 +121,24 @@ struct sequence {
 	__u64 replay_ns;
 };
 
-// first_port lists the sequence slots that start at one port. count is the
-// true number of live sequences starting there; when it exceeds K only the
-// first K can be started and the overflow counter says so.
-struct first_port {
+// pair lists the port-sequence slots whose first two ports are the key's
+// (first << 16 | second). count is the true number of live sequences there;
+// when it exceeds K only the first K can be started and the overflow counter
+// says so. Random ports make that about impossible (docs/gateway.md).
+struct pair {
 	__u32 count;
 	__u32 ids[K];
+};
+
+// tag is the value of the tags map: the 8 bytes of a live tag (as they are
+// in the datagram) -> the slot of its sequence, its generation, the port the
+// datagram must go to, its position and the sequence's length.
+struct tag {
+	__u32 id;
+	__u32 gen;
+	__u16 port;
+	__u8 pos;
+	__u8 len;
 };
 
 // A candidate is one sequence a source is part-way through, packed into one
@@ -118,14 +152,22 @@ struct first_port {
 #define CAND_POS(c) (((__u32)(c) >> 24) & 0xff)
 #define CAND_GEN(c) ((__u32)((c) >> 32))
 
-// progress is what one source has done so far. start_ns is when the first
-// port of these candidates arrived: the whole sequence must fit in the
-// timeout. n = 0 is empty progress.
+// progress is what one source has done so far in port sequences. start_ns is
+// when the first port of these candidates arrived: the whole sequence must fit
+// in the timeout. pending (PENDING | port) says only a first port arrived;
+// else n candidates follow. n = 0 and pending = 0 is empty progress.
 struct progress {
 	__u64 start_ns;
 	__u32 n;
-	__u32 _pad;
+	__u32 pending;
 	__u64 c[K];
+};
+
+// tag_progress is one source's progress in tagged sequences: up to TK
+// candidates (0 = none), each with the time its first datagram arrived.
+struct tag_progress {
+	__u64 c[TK];
+	__u64 start_ns[TK];
 };
 
 // addr is a source address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
@@ -152,11 +194,15 @@ struct record {
 // destination counts as the gateway's own, so no knock is missed (fail safe
 // for knocks) at the price of judging forwarded traffic as before.
 // raw_ifaces is the number of entries in the raw_ifaces map, so that the
-// usual gateway, with none, never looks there.
+// usual gateway, with none, never looks there. port_seqs and tag_seqs are 1
+// while sequences of that kind are loaded: without port sequences noise
+// writes no per-source state, without tagged ones no tag is looked up.
 struct settings {
 	__u64 timeout_ns;
 	__u32 local_filter;
 	__u32 raw_ifaces;
+	__u32 port_seqs;
+	__u32 tag_seqs;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -190,13 +236,26 @@ struct {
 	__type(value, struct sequence);
 } sequences SEC(".maps");
 
-// Indexed by destination port: one inlined array lookup per datagram.
+// Port sequences by their first two ports. Entries are made only for loaded
+// sequences, so no prealloc: the size is a bound (the loader sets it to the
+// number of slots), the memory follows what is loaded.
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, struct first_port);
-} first_ports SEC(".maps");
+	__type(value, struct pair);
+} pairs SEC(".maps");
+
+// Live tags of tagged sequences: every datagram of every loaded v3 sequence.
+// Keyed by the payload's 8 bytes as they are. Sized by the loader.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct tag);
+} tags SEC(".maps");
 
 // Port bitmaps: bit p%64 of word p/64. Each is 8 KiB, so it stays in cache
 // under a flood, where the 2.5 MiB first_ports array would not.
@@ -209,7 +268,7 @@ struct {
 	__type(value, __u64);
 } udp_services SEC(".maps");
 
-// first_port_bits: ports where first_ports has a non-empty entry.
+// first_port_bits: ports where at least one port sequence starts.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1024);
@@ -226,6 +285,15 @@ struct {
 	__type(key, struct addr);
 	__type(value, struct progress);
 } sources SEC(".maps");
+
+// Tagged progress, apart from the port sequences': written only by a
+// datagram with a live tag, which an attacker without the key cannot send.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct addr);
+	__type(value, struct tag_progress);
+} tag_sources SEC(".maps");
 
 // The gateway's own unicast addresses, on every interface of its network
 // namespace (a knock to the LAN address arriving on the WAN side is still to
@@ -352,85 +420,191 @@ static __always_inline int advance(struct stats *cnt, struct progress *p, const 
 	return 1;
 }
 
-// knock handles one knock candidate (already known to be dropped) from src to
-// dport. docs/protocol.md 5: live progress advances only the candidates whose next
-// port is exactly dport; if none survives, progress resets and dport is tried
-// as a first port. So completing a sequence needs its ports as consecutive
-// datagrams from one source, which no sweep of distinct ports can supply
-// except for a sequence that is itself a run of the sweep's order.
+// start_pair moves a source whose pending first port was first on by dport:
+// the candidates are the sequences that start with (first, dport). It returns
+// 1 if dport completed a sequence or started at least one candidate.
+static __always_inline int start_pair(struct stats *cnt, struct progress *p, const struct addr *src,
+				      __u32 family, __u16 first, __u16 dport)
+{
+	__u32 key = ((__u32)first << 16) | dport;
+	struct pair *pr = bpf_map_lookup_elem(&pairs, &key);
+	if (!pr)
+		return 0;
+	__u32 count = pr->count;
+	if (count > K)
+		cnt->overflows++;
+	__u64 next[K] = {};
+	__u32 n = 0;
+	for (__u32 i = 0; i < K; i++) {
+		if (i >= count)
+			break;
+		__u32 id = pr->ids[i];
+		struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
+		// The pair entry is rewritten after the slot, so check the
+		// slot really starts with this pair.
+		if (!s || s->gen == 0 || s->len < 2 || s->len > MAX_LEN || s->ports[0] != first ||
+		    s->ports[1] != dport)
+			continue;
+		if (s->len == 2) {
+			emit(cnt, src, family, s, id);
+			p->pending = 0;
+			p->n = 0;
+			return 1;
+		}
+		next[n & (K - 1)] = CAND(id, s->gen, 2);
+		n++;
+	}
+	if (!n)
+		return 0;
+	for (__u32 i = 0; i < K; i++)
+		p->c[i] = next[i];
+	p->n = n;
+	p->pending = 0;
+	cnt->hits++;
+	return 1;
+}
+
+// knock handles one datagram (already known to be dropped) from src to dport
+// for the port sequences. docs/protocol.md 5: live progress advances only the
+// candidates whose next port is exactly dport; if none survives, progress
+// resets and dport is tried as a first port. So completing a sequence needs
+// its ports as consecutive datagrams from one source, which no sweep of
+// distinct ports can supply except for a sequence that is itself a run of the
+// sweep's order.
 //
 // An existing entry is updated in place rather than replaced or deleted:
 // an LRU update allocates a node and a delete takes the bucket lock, which
 // would make every knock-sized datagram of a flood several times dearer.
-static __always_inline void knock(const struct addr *src, __u32 family, __u16 dport)
+static __always_inline void knock(struct stats *cnt, const struct settings *cfg, const struct addr *src,
+				  __u32 family, __u16 dport)
 {
-	__u32 zero = 0;
-	struct stats *cnt = bpf_map_lookup_elem(&counters, &zero);
-	if (!cnt)
-		return;
-	cnt->seen++;
-
 	__u64 now = 0; // read only when needed: the clock is not free in a VM
-	__u32 n = 0;
 	struct progress *p = bpf_map_lookup_elem(&sources, src);
-	if (p && p->n) {
+	int live = p && (p->n || p->pending);
+	if (live) {
 		__u64 timeout = DEFAULT_TIMEOUT_NS;
-		struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
 		if (cfg && cfg->timeout_ns)
 			timeout = cfg->timeout_ns;
 		now = bpf_ktime_get_ns();
 		// now < start_ns happens when another CPU stored the entry
 		// after we read the clock: that progress is fresh.
 		if (now < p->start_ns || now - p->start_ns <= timeout) {
-			if (advance(cnt, p, src, family, dport))
+			__u32 pending = p->pending;
+			if (pending) {
+				if (start_pair(cnt, p, src, family, pending & 0xffff, dport))
+					return;
+			} else if (advance(cnt, p, src, family, dport)) {
 				return;
+			}
 			cnt->resets++;
 		}
 	}
 
-	__u64 start[K] = {};
-	__u32 port = dport;
-	struct first_port *fp = NULL;
-	if (port_bit(&first_port_bits, dport))
-		fp = bpf_map_lookup_elem(&first_ports, &port);
-	if (fp) {
-		__u32 count = fp->count;
-		if (count > K)
-			cnt->overflows++;
-		for (__u32 i = 0; i < K; i++) {
-			if (i >= count)
-				break;
-			__u32 id = fp->ids[i];
-			struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
-			// The first-port entry is rewritten after the slot, so
-			// check the slot really starts here.
-			if (!s || s->gen == 0 || s->len < 2 || s->len > MAX_LEN || s->ports[0] != dport)
-				continue;
-			start[n & (K - 1)] = CAND(id, s->gen, 1);
-			n++;
-		}
-	}
-	if (!n) {
-		if (p && p->n)
+	if (!port_bit(&first_port_bits, dport)) {
+		if (live) {
 			p->n = 0;
+			p->pending = 0;
+		}
 		return;
 	}
 	cnt->hits++;
 	if (!now)
 		now = bpf_ktime_get_ns();
 	if (p) {
-		// Candidates first and n last, so a concurrent reader sees
-		// whole candidates, old or new.
-		for (__u32 i = 0; i < K; i++)
-			p->c[i] = start[i];
+		// n first, pending last, so a concurrent reader never sees
+		// old candidates with the new start.
+		p->n = 0;
 		p->start_ns = now;
-		p->n = n;
+		p->pending = PENDING | dport;
 		return;
 	}
-	struct progress fresh = {.start_ns = now, .n = n};
-	for (__u32 i = 0; i < K; i++)
-		fresh.c[i] = start[i];
+	struct progress fresh = {.start_ns = now, .pending = PENDING | dport};
 	bpf_map_update_elem(&sources, src, &fresh, BPF_ANY);
+}
+
+// tag_done emits the record of tagged sequence id if its slot still holds it.
+static __always_inline void tag_done(struct stats *cnt, const struct addr *src, __u32 family, __u32 id,
+				     __u32 gen, __u32 len)
+{
+	struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
+	if (!s || s->gen == 0 || s->gen != gen || s->len != len)
+		return;
+	emit(cnt, src, family, s, id);
+}
+
+// tag_knock handles a datagram whose payload is the live tag t. docs/protocol.md
+// 10: datagram 0 of a sequence starts a candidate; datagram i > 0 advances
+// only a candidate at exactly (that sequence, i) started within the timeout;
+// anything else changes nothing, so no datagram resets tagged progress.
+static __always_inline void tag_knock(struct stats *cnt, const struct settings *cfg, const struct addr *src,
+				      __u32 family, __u16 dport, const struct tag *t)
+{
+	__u32 id = t->id, gen = t->gen, pos = t->pos, len = t->len;
+	// A tag counts only at its own port.
+	if (t->port != dport || gen == 0 || len == 0 || len > MAX_TAG_LEN || pos >= len)
+		return;
+	if (len == 1) {
+		cnt->hits++;
+		tag_done(cnt, src, family, id, gen, len);
+		return;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	struct tag_progress *p = bpf_map_lookup_elem(&tag_sources, src);
+	__u64 timeout = DEFAULT_TIMEOUT_NS;
+	if (cfg && cfg->timeout_ns)
+		timeout = cfg->timeout_ns;
+	if (pos == 0) {
+		cnt->hits++;
+		__u64 c = CAND(id, gen, 1);
+		if (!p) {
+			struct tag_progress fresh = {};
+			fresh.c[0] = c;
+			fresh.start_ns[0] = now;
+			bpf_map_update_elem(&tag_sources, src, &fresh, BPF_ANY);
+			return;
+		}
+		// The same sequence again restarts it; else a free or
+		// timed-out place, else the oldest.
+		__u32 pick = 0;
+		__u64 oldest = ~0ULL;
+		for (__u32 i = 0; i < TK; i++) {
+			__u64 ci = p->c[i];
+			__u64 st = p->start_ns[i];
+			if (!ci || (CAND_ID(ci) == id && CAND_GEN(ci) == gen) || (now >= st && now - st > timeout)) {
+				pick = i;
+				break;
+			}
+			if (st < oldest) {
+				oldest = st;
+				pick = i;
+			}
+		}
+		pick &= TK - 1;
+		p->c[pick] = 0;
+		p->start_ns[pick] = now;
+		p->c[pick] = c;
+		return;
+	}
+	if (!p)
+		return;
+	for (__u32 i = 0; i < TK; i++) {
+		__u64 ci = p->c[i];
+		if (!ci || CAND_ID(ci) != id || CAND_GEN(ci) != gen || CAND_POS(ci) != pos)
+			continue;
+		__u64 st = p->start_ns[i];
+		if (now >= st && now - st > timeout) {
+			p->c[i] = 0;
+			return;
+		}
+		cnt->hits++;
+		if (pos + 1 == len) {
+			p->c[i] = 0;
+			tag_done(cnt, src, family, id, gen, len);
+			return;
+		}
+		p->c[i] = CAND(id, gen, pos + 1);
+		return;
+	}
 }
 
 // to_gateway says whether dst is one of the gateway's own addresses. A router
@@ -595,11 +769,31 @@ int xdp_knock(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (!to_gateway(cfg, &dst))
 		return XDP_PASS;
+	struct stats *cnt = bpf_map_lookup_elem(&counters, &zero);
+	if (!cnt)
+		return XDP_DROP;
+
+	// A live tag makes the datagram a knock (a false match is one in
+	// 2^64 per live tag), so it needs no reply check.
+	void *payload = (void *)(udp + 1);
+	if (ulen - sizeof(*udp) == TAG_SIZE && cfg && cfg->tag_seqs && payload + TAG_SIZE <= end) {
+		__u64 key;
+		__builtin_memcpy(&key, payload, TAG_SIZE);
+		struct tag *t = bpf_map_lookup_elem(&tags, &key);
+		if (t) {
+			cnt->seen++;
+			tag_knock(cnt, cfg, &src, family, dport, t);
+			return XDP_DROP;
+		}
+	}
+
 	// Last, as the dearest test: only datagrams that would be dropped pay.
 	if (is_reply(ctx, &tup, tup_sz))
 		return XDP_PASS;
 
-	knock(&src, family, dport);
+	cnt->seen++;
+	if (!cfg || cfg->port_seqs)
+		knock(cnt, cfg, &src, family, dport);
 	return XDP_DROP;
 }
 

@@ -13,10 +13,18 @@ import (
 type (
 	// Sequence is a value of the sequences map (slot id -> sequence).
 	Sequence = knockSequence
-	// FirstPort is a value of the first_ports map (port -> slot ids).
-	FirstPort = knockFirstPort
-	// Progress is a value of the sources map (source -> candidates).
+	// Pair is a value of the pairs map (first << 16 | second port -> slot
+	// ids of the port sequences that start with those two ports).
+	Pair = knockPair
+	// Tag is a value of the tags map (8 payload bytes -> where that tag
+	// belongs).
+	Tag = knockTag
+	// Progress is a value of the sources map (source -> candidates in port
+	// sequences).
 	Progress = knockProgress
+	// TagProgress is a value of the tag_sources map (source -> candidates in
+	// tagged sequences).
+	TagProgress = knockTagProgress
 	// Addr is a key of the sources map: IPv6, or IPv4 mapped into IPv6.
 	Addr = knockAddr
 	// Record is one ring-buffer record: a completed sequence.
@@ -33,11 +41,17 @@ type Objects struct {
 	Program *ebpf.Program
 
 	Sequences   *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
-	FirstPorts  *ebpf.Map // u32 port -> FirstPort (array)
+	// Pairs is u32 (first << 16 | second port) -> Pair (hash): the port
+	// sequences by their first two ports.
+	Pairs *ebpf.Map
+	// Tags is [8]byte (the tag, big-endian, as the datagram carries it) ->
+	// Tag (hash): every datagram of every loaded tagged sequence.
+	Tags        *ebpf.Map
+	TagSources  *ebpf.Map // Addr -> TagProgress (LRU hash)
 	UDPServices *ebpf.Map // u32 port/64 -> u64 bitmap of UDP service ports (array)
 	// FirstPortBits is a u32 port/64 -> u64 bitmap (array) of the ports
-	// whose FirstPorts entry is not empty: the program reads FirstPorts
-	// only for those.
+	// where a port sequence starts: a source's first datagram there is
+	// noted, to any other port it is noise.
 	FirstPortBits *ebpf.Map
 	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
 	// LocalAddrs is Addr -> u8 (hash): the gateway's own addresses. The
@@ -72,6 +86,9 @@ func Load(opts Options) (*Objects, error) {
 	}
 	spec.Maps[knockMapSequences].MaxEntries = opts.MaxSequences
 	spec.Maps[knockMapSources].MaxEntries = opts.MaxSources
+	spec.Maps[knockMapTagSources].MaxEntries = opts.MaxSources
+	spec.Maps[knockMapPairs].MaxEntries = opts.MaxSequences
+	spec.Maps[knockMapTags].MaxEntries = opts.MaxTags
 
 	o := &Objects{}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
@@ -83,7 +100,9 @@ func Load(opts Options) (*Objects, error) {
 	}
 	o.Program = o.objs.XdpKnock
 	o.Sequences = o.objs.Sequences
-	o.FirstPorts = o.objs.FirstPorts
+	o.Pairs = o.objs.Pairs
+	o.Tags = o.objs.Tags
+	o.TagSources = o.objs.TagSources
 	o.UDPServices = o.objs.UdpServices
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
@@ -123,13 +142,15 @@ func (o *Objects) Close() error {
 		o.objs.XdpKnock.Close(),
 		o.objs.Config.Close(),
 		o.objs.Counters.Close(),
-		o.objs.FirstPorts.Close(),
+		o.objs.Pairs.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
 		o.objs.RawIfaces.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),
+		o.objs.TagSources.Close(),
+		o.objs.Tags.Close(),
 		o.objs.UdpServices.Close(),
 	)
 }

@@ -13,8 +13,14 @@ func TestLayout(t *testing.T) {
 	if got := len(Sequence{}.Ports); got != MaxLen {
 		t.Errorf("Sequence.Ports has %d entries, MaxLen = %d", got, MaxLen)
 	}
-	if got := len(FirstPort{}.Ids); got != K {
-		t.Errorf("FirstPort.Ids has %d entries, K = %d", got, K)
+	if got := len(Pair{}.Ids); got != K {
+		t.Errorf("Pair.Ids has %d entries, K = %d", got, K)
+	}
+	if got := len(TagProgress{}.C); got != TK {
+		t.Errorf("TagProgress.C has %d entries, TK = %d", got, TK)
+	}
+	if got := binary.Size(Tag{}); got != 12 {
+		t.Errorf("Tag is %d bytes, want 12", got)
 	}
 	if got := len(Progress{}.C); got != K {
 		t.Errorf("Progress.C has %d entries, K = %d", got, K)
@@ -66,6 +72,15 @@ func TestLoad(t *testing.T) {
 	}
 	if got := o.Sources.MaxEntries(); got != 128 {
 		t.Errorf("sources map has %d entries, want 128", got)
+	}
+	if got := o.TagSources.MaxEntries(); got != 128 {
+		t.Errorf("tag_sources map has %d entries, want 128", got)
+	}
+	if got, want := o.Pairs.MaxEntries(), uint32(1024); got != want {
+		t.Errorf("pairs map has %d entries, want %d", got, want)
+	}
+	if got, want := o.Tags.MaxEntries(), uint32(2048); got != want {
+		t.Errorf("tags map has %d entries, want %d (twice the slots)", got, want)
 	}
 	if got := o.LocalAddrs.MaxEntries(); got != MaxLocalAddrs {
 		t.Errorf("local_addrs map has %d entries, MaxLocalAddrs = %d", got, MaxLocalAddrs)
