@@ -40,7 +40,7 @@ type Objects struct {
 	// Program is the XDP program: attach it, or run it with Program.Run.
 	Program *ebpf.Program
 
-	Sequences   *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
+	Sequences *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
 	// Pairs is u32 (first << 16 | second port) -> Pair (hash): the port
 	// sequences by their first two ports.
 	Pairs *ebpf.Map

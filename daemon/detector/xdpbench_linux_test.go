@@ -104,3 +104,6 @@ func randomV3Seqs(rng *rand.Rand, keys, windows int) []Sequence {
 	}
 	return out
 }
+
+func setTags(s *Sequence, tags []uint64) { s.Tags = tags }
+func seqTags(s *Sequence) []uint64       { return s.Tags }
