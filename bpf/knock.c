@@ -197,12 +197,18 @@ struct record {
 // usual gateway, with none, never looks there. port_seqs and tag_seqs are 1
 // while sequences of that kind are loaded: without port sequences noise
 // writes no per-source state, without tagged ones no tag is looked up.
+// reply_jiffies is 0 until tc_egress watches every interface the program is
+// on; then a datagram is checked against conntrack only if its destination
+// port sent or received a UDP datagram within that many jiffies (see
+// reply_ports).
 struct settings {
 	__u64 timeout_ns;
 	__u32 local_filter;
 	__u32 raw_ifaces;
 	__u32 port_seqs;
 	__u32 tag_seqs;
+	__u32 reply_jiffies;
+	__u32 _pad;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -275,6 +281,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } first_port_bits SEC(".maps");
+
+// reply_ports: per local UDP port, the jiffies (low 32 bits, | 1) when a UDP
+// datagram last left from it (tc_egress, after NAT: a masqueraded flow's
+// port is the one on the wire) or a reply to it passed. A reply is possible
+// only to such a port, so the conntrack lookup, the dearest step, is done
+// only for those: a random-port flood pays one array read instead. 256 KiB.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} reply_ports SEC(".maps");
 
 // LRU because sources are attacker-chosen (and spoofable): a flood of new
 // sources evicts the oldest progress instead of failing inserts, so memory
@@ -638,6 +656,36 @@ static __always_inline int is_reply(struct xdp_md *ctx, struct bpf_sock_tuple *t
 	return reply;
 }
 
+// stamp notes that a datagram left from, or a reply came to, local port port.
+static __always_inline void stamp(__u16 port)
+{
+	__u32 key = port;
+	__u32 *st = bpf_map_lookup_elem(&reply_ports, &key);
+	if (st) {
+		__u32 now = (__u32)bpf_jiffies64() | 1;
+		if (*st != now)
+			*st = now;
+	}
+}
+
+// may_be_reply says whether a datagram to local port port can be a reply in
+// a flow conntrack knows: always, unless tc_egress is watching (reply_jiffies
+// set) and port has had no UDP traffic out (or replies in) for longer than
+// any conntrack UDP timeout.
+static __always_inline int may_be_reply(const struct settings *cfg, __u16 port)
+{
+	if (!cfg || !cfg->reply_jiffies)
+		return 1;
+	__u32 key = port;
+	__u32 *st = bpf_map_lookup_elem(&reply_ports, &key);
+	if (!st)
+		return 1;
+	__u32 last = *st;
+	// | 1 as stamps are: an even now would read a stamp of this very
+	// jiffy as from the future.
+	return last && ((__u32)bpf_jiffies64() | 1) - last <= cfg->reply_jiffies;
+}
+
 SEC("xdp")
 int xdp_knock(struct xdp_md *ctx)
 {
@@ -787,14 +835,77 @@ int xdp_knock(struct xdp_md *ctx)
 		}
 	}
 
-	// Last, as the dearest test: only datagrams that would be dropped pay.
-	if (is_reply(ctx, &tup, tup_sz))
+	// Last, as the dearest test: only datagrams that would be dropped, to
+	// a port that can have a reply, pay.
+	if (may_be_reply(cfg, dport) && is_reply(ctx, &tup, tup_sz)) {
+		// A flow whose replies alone keep conntrack's entry alive
+		// stays exempt as long.
+		stamp(dport);
 		return XDP_PASS;
+	}
 
 	cnt->seen++;
 	if (!cfg || cfg->port_seqs)
 		knock(cnt, cfg, &src, family, dport);
 	return XDP_DROP;
+}
+
+// tc_egress runs on the egress of every interface xdp_knock is attached to
+// and stamps the UDP source port of each datagram leaving there (reply_ports).
+// It only reads; every packet goes on unchanged.
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+	// Ethernet + one VLAN tag + IPv6 + UDP: the most the parse reads.
+	const __u32 need = 14 + 4 + 40 + 8;
+	// Headers in paged data (rare on egress) are pulled in; where the
+	// packet is shorter than need the pull fails and all of it is linear.
+	if ((void *)(long)skb->data + need > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, need);
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u32 zero = 0;
+	__u32 ifindex = skb->ifindex;
+	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
+
+	__u8 version;
+	void *l3;
+	if (cfg && cfg->raw_ifaces && bpf_map_lookup_elem(&raw_ifaces, &ifindex)) {
+		l3 = data;
+	} else {
+		struct ethhdr *eth = data;
+		if ((void *)(eth + 1) > end)
+			return TCX_NEXT;
+		l3 = eth + 1;
+		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+			l3 += sizeof(struct vlan_hdr);
+	}
+	__u8 *v = l3;
+	if ((void *)(v + 1) > end)
+		return TCX_NEXT;
+	version = *v >> 4;
+
+	struct udphdr *udp;
+	if (version == 4) {
+		struct iphdr *ip = l3;
+		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl < 5)
+			return TCX_NEXT;
+		// Later fragments carry no ports; the first one does.
+		if (ip->frag_off & bpf_htons(0x1fff))
+			return TCX_NEXT;
+		udp = l3 + ip->ihl * 4;
+	} else if (version == 6) {
+		struct ipv6hdr *ip6 = l3;
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP)
+			return TCX_NEXT;
+		udp = (void *)(ip6 + 1);
+	} else {
+		return TCX_NEXT;
+	}
+	if ((void *)(udp + 1) > end)
+		return TCX_NEXT;
+	stamp(bpf_ntohs(udp->source));
+	return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -58,12 +58,14 @@ type knockSequence struct {
 }
 
 type knockSettings struct {
-	_           structs.HostLayout
-	TimeoutNs   uint64
-	LocalFilter uint32
-	RawIfaces   uint32
-	PortSeqs    uint32
-	TagSeqs     uint32
+	_            structs.HostLayout
+	TimeoutNs    uint64
+	LocalFilter  uint32
+	RawIfaces    uint32
+	PortSeqs     uint32
+	TagSeqs      uint32
+	ReplyJiffies uint32
+	Pad          uint32
 }
 
 type knockStats struct {
@@ -103,11 +105,13 @@ const (
 	knockMapPairs         = "pairs"
 	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
+	knockMapReplyPorts    = "reply_ports"
 	knockMapSequences     = "sequences"
 	knockMapSources       = "sources"
 	knockMapTagSources    = "tag_sources"
 	knockMapTags          = "tags"
 	knockMapUdpServices   = "udp_services"
+	knockProgTcEgress     = "tc_egress"
 	knockProgXdpKnock     = "xdp_knock"
 	knockVarUnusedRecord  = "unused_record"
 )
@@ -154,6 +158,7 @@ type knockSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type knockProgramSpecs struct {
+	TcEgress *ebpf.ProgramSpec `ebpf:"tc_egress"`
 	XdpKnock *ebpf.ProgramSpec `ebpf:"xdp_knock"`
 }
 
@@ -168,6 +173,7 @@ type knockMapSpecs struct {
 	Pairs         *ebpf.MapSpec `ebpf:"pairs"`
 	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
+	ReplyPorts    *ebpf.MapSpec `ebpf:"reply_ports"`
 	Sequences     *ebpf.MapSpec `ebpf:"sequences"`
 	Sources       *ebpf.MapSpec `ebpf:"sources"`
 	TagSources    *ebpf.MapSpec `ebpf:"tag_sources"`
@@ -209,6 +215,7 @@ type knockMaps struct {
 	Pairs         *ebpf.Map `ebpf:"pairs"`
 	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
+	ReplyPorts    *ebpf.Map `ebpf:"reply_ports"`
 	Sequences     *ebpf.Map `ebpf:"sequences"`
 	Sources       *ebpf.Map `ebpf:"sources"`
 	TagSources    *ebpf.Map `ebpf:"tag_sources"`
@@ -225,6 +232,7 @@ func (m *knockMaps) Close() error {
 		m.Pairs,
 		m.RawIfaces,
 		m.Records,
+		m.ReplyPorts,
 		m.Sequences,
 		m.Sources,
 		m.TagSources,
@@ -244,11 +252,13 @@ type knockVariables struct {
 //
 // It can be passed to loadKnockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type knockPrograms struct {
+	TcEgress *ebpf.Program `ebpf:"tc_egress"`
 	XdpKnock *ebpf.Program `ebpf:"xdp_knock"`
 }
 
 func (p *knockPrograms) Close() error {
 	return _KnockClose(
+		p.TcEgress,
 		p.XdpKnock,
 	)
 }

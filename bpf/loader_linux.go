@@ -39,6 +39,13 @@ type (
 type Objects struct {
 	// Program is the XDP program: attach it, or run it with Program.Run.
 	Program *ebpf.Program
+	// Egress is the tc (tcx) program for the egress of the interfaces
+	// Program is on: it notes the local UDP ports datagrams leave from
+	// (ReplyPorts), so Program asks conntrack about replies only there.
+	Egress *ebpf.Program
+	// ReplyPorts is u32 port -> u32 jiffies (array): when a UDP datagram
+	// last left from the port, or a reply to it passed.
+	ReplyPorts *ebpf.Map
 
 	Sequences *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
 	// Pairs is u32 (first << 16 | second port) -> Pair (hash): the port
@@ -99,6 +106,8 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("loading knock program: %w", err)
 	}
 	o.Program = o.objs.XdpKnock
+	o.Egress = o.objs.TcEgress
+	o.ReplyPorts = o.objs.ReplyPorts
 	o.Sequences = o.objs.Sequences
 	o.Pairs = o.objs.Pairs
 	o.Tags = o.objs.Tags
@@ -140,12 +149,14 @@ func (o *Objects) Close() error {
 	// The generated Close stops at the first error; close everything.
 	return errors.Join(
 		o.objs.XdpKnock.Close(),
+		o.objs.TcEgress.Close(),
 		o.objs.Config.Close(),
 		o.objs.Counters.Close(),
 		o.objs.Pairs.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
 		o.objs.RawIfaces.Close(),
+		o.objs.ReplyPorts.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),

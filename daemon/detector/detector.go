@@ -102,6 +102,9 @@ type Config struct {
 	// eventBuf, for tests, sizes the receive buffer of the rtnetlink
 	// event socket (0: 4 MiB), so that a test can make it overflow.
 	eventBuf int
+	// replyNow, for tests, turns the reply prefilter on as soon as the
+	// egress program is attached, without the warm-up of one reply window.
+	replyNow bool
 }
 
 // Counters are the program's counters, summed over CPUs, plus Stale.

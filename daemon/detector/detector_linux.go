@@ -164,11 +164,18 @@ func Open(cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	names := slices.Compact(slices.Sorted(slices.Values(cfg.Interfaces)))
-	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf)
+	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf, cfg.replyNow)
 	if err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil
+}
+
+// settingsNow returns the settings as last written.
+func (d *Detector) settingsNow() bpf.Settings {
+	d.setMu.Lock()
+	defer d.setMu.Unlock()
+	return d.settings
 }
 
 // setLocalFilter switches the program between judging every destination
