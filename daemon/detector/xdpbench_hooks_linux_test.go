@@ -10,7 +10,7 @@ import (
 // benchmark runs against the code before v3 tags and the reply prefilter, for comparison).
 
 func setTags(s *Sequence, tags []uint64) { s.Tags = tags }
-func seqTags(s *Sequence) []uint64     { return s.Tags }
+func seqTags(s *Sequence) []uint64       { return s.Tags }
 
 // enablePrefilter turns the reply prefilter on with a 10-minute window, as Open does once the
 // egress program has watched every interface that long.
