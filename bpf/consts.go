@@ -47,7 +47,8 @@ type Options struct {
 	MaxSequences uint32
 	MaxSources   uint32
 	// MaxTags bounds the tags of loaded tagged sequences (0: twice
-	// MaxSequences, v3's default length). Memory follows what is loaded.
+	// MaxSequences, v3's default length). The map is preallocated: about
+	// 80 bytes of kernel memory each.
 	MaxTags uint32
 }
 

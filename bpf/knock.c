@@ -66,9 +66,6 @@
 #define IP_MF_OFFSET 0x3fff // MF flag and fragment offset bits of frag_off
 
 #define BPF_F_CURRENT_NETNS_ID (-1)
-#ifndef BPF_F_NO_PREALLOC
-#define BPF_F_NO_PREALLOC (1U << 0)
-#endif
 #define CT_DIR_REPLY 1 // IP_CT_DIR_REPLY
 #define MAX_LOCAL_ADDRS 4096
 
@@ -242,12 +239,12 @@ struct {
 	__type(value, struct sequence);
 } sequences SEC(".maps");
 
-// Port sequences by their first two ports. Entries are made only for loaded
-// sequences, so no prealloc: the size is a bound (the loader sets it to the
-// number of slots), the memory follows what is loaded.
+// Port sequences by their first two ports; the loader sizes it to the number
+// of slots. Preallocated, as tags: a time step at 100,000 keys deletes and
+// inserts 100,000 entries, and without prealloc each costs a kernel
+// allocation or free (measured: half again the step's CPU time).
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct pair);
@@ -257,7 +254,6 @@ struct {
 // Keyed by the payload's 8 bytes as they are. Sized by the loader.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 131072);
 	__type(key, __u64);
 	__type(value, struct tag);

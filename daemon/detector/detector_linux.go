@@ -459,6 +459,7 @@ type mapsKernel struct {
 	objs     *bpf.Objects
 	settings func(func(*bpf.Settings)) error
 	vals     []bpf.Sequence // reused: a start with many keys writes hundreds of batches
+	pairs    []bpf.Pair     // reused likewise
 }
 
 func (k *mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
@@ -517,9 +518,12 @@ func (k *mapsKernel) writePairs(keys []uint32, counts []uint32, ids [][]uint32) 
 		if del {
 			n, err = deleteKeys(k.objs.Pairs, keys[done:end])
 		} else {
-			vals := make([]bpf.Pair, end-done)
+			if cap(k.pairs) < end-done {
+				k.pairs = make([]bpf.Pair, end-done)
+			}
+			vals := k.pairs[:end-done]
 			for i := range vals {
-				vals[i].Count = counts[done+i]
+				vals[i] = bpf.Pair{Count: counts[done+i]}
 				copy(vals[i].Ids[:], ids[done+i])
 			}
 			n, err = update(k.objs.Pairs, keys[done:end], vals)
