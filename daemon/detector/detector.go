@@ -308,8 +308,8 @@ type table struct {
 	// dirty marks first ports whose bitmap word is not yet written, and
 	// dirtyPairs the pairs whose entry is not (a write failed, or not yet
 	// flushed); every change retries them. nDirty counts the bits.
-	dirty      [1 << 10]uint64
-	nDirty     int
+	dirty  [1 << 10]uint64
+	nDirty int
 	// dirtyPairs may hold a pair more than once: a slice, sorted and
 	// compacted by flush, is cheaper than a set for 200,000 a step.
 	dirtyPairs []uint32
@@ -317,12 +317,12 @@ type table struct {
 
 func newTable(n int) *table {
 	t := &table{
-		slots:      make([]slot, n),
-		byIdent:    make(map[ident]uint32),
-		byPort:     new([1 << 16][]uint32),
-		free:       make([]uint32, n),
-		nFree:      n,
-		kinds:      -1,
+		slots:   make([]slot, n),
+		byIdent: make(map[ident]uint32),
+		byPort:  new([1 << 16][]uint32),
+		free:    make([]uint32, n),
+		nFree:   n,
+		kinds:   -1,
 	}
 	for i := range t.free {
 		t.free[i] = uint32(i)
