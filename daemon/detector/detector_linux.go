@@ -393,6 +393,12 @@ func (d *Detector) Interfaces() []InterfaceState {
 // the gateway's own high ports are judged as knocks.
 func (d *Detector) ConntrackReplies() bool { return d.objs.ConntrackReplies }
 
+// ReplyPrefilter says whether the program asks conntrack only about datagrams
+// to ports that had UDP traffic out lately (the egress program is on every
+// attached interface and has watched for a whole reply window), rather than
+// about every datagram it would drop.
+func (d *Detector) ReplyPrefilter() bool { return d.settingsNow().ReplyJiffies != 0 }
+
 // AttachModes maps each configured interface to its Interfaces mode:
 // "native", "generic", "missing" or "error: ...".
 func (d *Detector) AttachModes() map[string]string {

@@ -258,7 +258,7 @@ func testReplyToGatewayFlow(t *testing.T, prefilter bool) {
 	gwFD, resFD := newNS(t, gw), newNS(t, res)
 	veth(t, gw, "hyps0", res, "hypr0", 62)
 	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD, replyNow: prefilter})
-	if on := d.settingsNow().ReplyJiffies != 0; on != prefilter {
+	if on := d.ReplyPrefilter(); on != prefilter {
 		t.Fatalf("reply prefilter on: %v, want %v", on, prefilter)
 	}
 	if err := d.SetSequences([]Sequence{seqA}); err != nil {

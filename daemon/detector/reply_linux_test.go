@@ -38,7 +38,7 @@ func TestReplyPrefilterNAT(t *testing.T) {
 	if err := d.SetSequences([]Sequence{seqA}); err != nil {
 		t.Fatal(err)
 	}
-	if d.settingsNow().ReplyJiffies == 0 {
+	if !d.ReplyPrefilter() {
 		t.Fatal("reply prefilter is off: the egress program did not attach")
 	}
 

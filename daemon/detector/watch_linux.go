@@ -36,10 +36,10 @@ type watcher struct {
 	onChange func(InterfaceState)
 	settings func(func(*bpf.Settings)) error // changes the program's settings
 	eventBuf int                             // receive buffer of events (0: the default)
-	// noSeed (tests) turns the reply prefilter on as soon as the egress
+	// replyNow (tests) turns the reply prefilter on as soon as the egress
 	// program is attached, as if the warm-up window had passed.
-	noSeed  bool
-	resyncs atomic.Uint64 // times the event queue overflowed
+	replyNow bool
+	resyncs  atomic.Uint64 // times the event queue overflowed
 
 	events       *nlSocket // subscribed to link and address changes
 	stopR, stopW *os.File
@@ -57,6 +57,7 @@ type watcher struct {
 	ifaces map[string]*ifaceState
 	raw    map[int]bool
 	timers []*time.Timer // pending replyFilter calls, stopped by release
+	closed bool          // release has run: a late timer changes nothing
 
 	// The watcher goroutine alone uses addrs, filterOK and needSync.
 	addrs    map[netip.Addr]map[int]struct{} // address -> ifindexes holding it
@@ -79,7 +80,7 @@ type ifaceState struct {
 // configured interface that exists and then follows changes until stop. The
 // order matters: attached with the filter on and the map still empty, the
 // program would pass every knock.
-func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), settings func(func(*bpf.Settings)) error, eventBuf int, noSeed bool) (*watcher, error) {
+func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), settings func(func(*bpf.Settings)) error, eventBuf int, replyNow bool) (*watcher, error) {
 	info, err := objs.Program.Info()
 	if err != nil {
 		return nil, fmt.Errorf("reading the knock program's id: %w", err)
@@ -93,7 +94,7 @@ func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(Inter
 		settings: settings,
 		raw:      make(map[int]bool),
 		eventBuf: eventBuf,
-		noSeed:   noSeed,
+		replyNow: replyNow,
 		done:     make(chan struct{}),
 		ifaces:   make(map[string]*ifaceState),
 		addrs:    make(map[netip.Addr]map[int]struct{}),
@@ -318,7 +319,7 @@ func (w *watcher) attach(name string, l linkMsg) error {
 	old = st.egress
 	st.link, st.egress, st.mode = xl, el, mode
 	st.egressAt = time.Now()
-	if el != nil && !w.noSeed {
+	if el != nil && !w.replyNow {
 		// Flows that left before the egress program saw them have
 		// no stamp: the prefilter waits until they are over.
 		w.timers = append(w.timers, time.AfterFunc(replyWindow(), func() { _ = w.replyFilter() }))
@@ -358,11 +359,15 @@ func replyWindow() time.Duration {
 func (w *watcher) replyFilter() error {
 	window := replyWindow()
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
 	on, any := true, false
 	for _, st := range w.ifaces {
 		if st.link != nil {
 			any = true
-			on = on && st.egress != nil && (w.noSeed || time.Since(st.egressAt) >= window)
+			on = on && st.egress != nil && (w.replyNow || time.Since(st.egressAt) >= window)
 		}
 	}
 	w.mu.Unlock()
@@ -628,7 +633,7 @@ func (w *watcher) release() error {
 	for _, t := range w.timers {
 		t.Stop()
 	}
-	w.timers = nil
+	w.timers, w.closed = nil, true
 	for i := len(w.names) - 1; i >= 0; i-- {
 		st := w.ifaces[w.names[i]]
 		if st.egress != nil {
