@@ -35,6 +35,11 @@ const (
 // bits.
 const MaxSlots = 1 << 24
 
+// PreallocLimit is the largest pairs or tags map that is preallocated
+// (about 100 and 80 bytes of kernel memory an entry, used or not); a larger
+// one allocates its entries as they are inserted.
+const PreallocLimit = 1 << 20
+
 // UnpackCandidate splits one Progress candidate into its slot id,
 // generation and the number of ports matched (see CAND in knock.c).
 func UnpackCandidate(c uint64) (id, gen, pos uint32) {
@@ -47,8 +52,8 @@ type Options struct {
 	MaxSequences uint32
 	MaxSources   uint32
 	// MaxTags bounds the tags of loaded tagged sequences (0: twice
-	// MaxSequences, v3's default length). The map is preallocated: about
-	// 80 bytes of kernel memory each.
+	// MaxSequences, v3's default length). Up to PreallocLimit the map is
+	// preallocated.
 	MaxTags uint32
 }
 

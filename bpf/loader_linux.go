@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // The generated C types, exported under the names the rest of hyp uses.
@@ -96,6 +97,15 @@ func Load(opts Options) (*Objects, error) {
 	spec.Maps[knockMapTagSources].MaxEntries = opts.MaxSources
 	spec.Maps[knockMapPairs].MaxEntries = opts.MaxSequences
 	spec.Maps[knockMapTags].MaxEntries = opts.MaxTags
+	// Preallocated, a time step's deletes and inserts cost half the kernel
+	// time; but a preallocated map holds its whole size in kernel memory,
+	// used or not (a gateway of v3 keys alone uses no pair, one of v2 keys
+	// no tag). Past PreallocLimit entries the memory matters more.
+	for _, m := range []*ebpf.MapSpec{spec.Maps[knockMapPairs], spec.Maps[knockMapTags]} {
+		if m.MaxEntries > PreallocLimit {
+			m.Flags |= unix.BPF_F_NO_PREALLOC
+		}
+	}
 
 	o := &Objects{}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/hideyourports/hyp/internal/needs"
 )
@@ -97,5 +98,35 @@ func TestLoad(t *testing.T) {
 	}
 	if ret != 2 { // XDP_PASS
 		t.Errorf("verdict %d for a bare ARP frame, want XDP_PASS", ret)
+	}
+}
+
+// TestLoadLargeMapsNotPreallocated: past PreallocLimit the pairs and tags maps allocate their
+// entries as they are inserted, so a gateway sized for a million keys does not hold gigabytes of
+// kernel memory for maps of a kind it may not use; below it they are preallocated.
+func TestLoadLargeMapsNotPreallocated(t *testing.T) {
+	needs.Root(t, "loads a BPF program")
+	for _, c := range []struct {
+		slots uint32
+		pairs bool // NO_PREALLOC
+		tags  bool
+	}{
+		{1024, false, false},
+		{PreallocLimit/2 + 1, false, true},
+		{PreallocLimit + 1, true, true},
+	} {
+		o, err := Load(Options{MaxSequences: c.slots, MaxSources: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Pairs.Flags()&unix.BPF_F_NO_PREALLOC != 0; got != c.pairs {
+			t.Errorf("%d slots: pairs map not preallocated: %v, want %v", c.slots, got, c.pairs)
+		}
+		if got := o.Tags.Flags()&unix.BPF_F_NO_PREALLOC != 0; got != c.tags {
+			t.Errorf("%d slots: tags map (%d) not preallocated: %v, want %v", c.slots, o.Tags.MaxEntries(), got, c.tags)
+		}
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
