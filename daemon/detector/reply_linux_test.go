@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestReplyPrefilterNAT: a host behind the gateway, masqueraded, talks UDP from a port outside
