@@ -313,7 +313,10 @@ func (w *watcher) attach(name string, l linkMsg) error {
 	if xl != nil {
 		// Without it the program keeps asking conntrack about every
 		// datagram (replyFilter), as before: slower, never wrong.
-		el, _ = link.AttachTCX(link.TCXOptions{Program: w.objs.Egress, Attach: ebpf.AttachTCXEgress, Interface: index})
+		// First in the chain: a program before it that redirected a
+		// datagram (to leave elsewhere) would hide it; stamping one a
+		// later program drops costs only a lookup.
+		el, _ = link.AttachTCX(link.TCXOptions{Program: w.objs.Egress, Attach: ebpf.AttachTCXEgress, Interface: index, Anchor: link.Head()})
 	}
 	w.mu.Lock()
 	old = st.egress
