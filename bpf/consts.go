@@ -29,6 +29,9 @@ const (
 	// DefaultMaxSources is the default number of sources whose progress
 	// the LRU map follows at once.
 	DefaultMaxSources = 65536
+	// MaxTagSources bounds the sources followed through tagged sequences
+	// at once (LRU): 16,384 clients part-way through a v3 knock.
+	MaxTagSources = 16384
 )
 
 // MaxSlots bounds Options.MaxSequences: a candidate keeps a slot id in 24

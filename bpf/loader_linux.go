@@ -94,7 +94,10 @@ func Load(opts Options) (*Objects, error) {
 	}
 	spec.Maps[knockMapSequences].MaxEntries = opts.MaxSequences
 	spec.Maps[knockMapSources].MaxEntries = opts.MaxSources
-	spec.Maps[knockMapTagSources].MaxEntries = opts.MaxSources
+	// Only a datagram with a live tag makes an entry there, which an
+	// attacker without the key cannot send: room for the clients knocking
+	// at once is enough.
+	spec.Maps[knockMapTagSources].MaxEntries = min(opts.MaxSources, MaxTagSources)
 	spec.Maps[knockMapPairs].MaxEntries = opts.MaxSequences
 	spec.Maps[knockMapTags].MaxEntries = opts.MaxTags
 	// Preallocated, a time step's deletes and inserts cost half the kernel
