@@ -855,55 +855,47 @@ int xdp_knock(struct xdp_md *ctx)
 SEC("tc")
 int tc_egress(struct __sk_buff *skb)
 {
-	// Ethernet + one VLAN tag + IPv6 + UDP: the most the parse reads.
-	const __u32 need = 14 + 4 + 40 + 8;
-	// Headers in paged data (rare on egress) are pulled in; where the
-	// packet is shorter than need the pull fails and all of it is linear.
-	if ((void *)(long)skb->data + need > (void *)(long)skb->data_end)
-		bpf_skb_pull_data(skb, need);
-	void *data = (void *)(long)skb->data;
-	void *end = (void *)(long)skb->data_end;
+	// bpf_skb_load_bytes, not packet pointers: it reads headers in paged
+	// data too, where pulling them in would unclone (copy) every TCP
+	// segment on its way out.
 	__u32 zero = 0;
 	__u32 ifindex = skb->ifindex;
 	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
-
-	__u8 version;
-	void *l3;
-	if (cfg && cfg->raw_ifaces && bpf_map_lookup_elem(&raw_ifaces, &ifindex)) {
-		l3 = data;
-	} else {
-		struct ethhdr *eth = data;
-		if ((void *)(eth + 1) > end)
+	__u32 off = 0;
+	if (!cfg || !cfg->raw_ifaces || !bpf_map_lookup_elem(&raw_ifaces, &ifindex)) {
+		__be16 proto;
+		if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
 			return TCX_NEXT;
-		l3 = eth + 1;
-		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
-			l3 += sizeof(struct vlan_hdr);
+		off = sizeof(struct ethhdr);
+		if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+			off += sizeof(struct vlan_hdr);
 	}
-	__u8 *v = l3;
-	if ((void *)(v + 1) > end)
+	__u8 version;
+	if (bpf_skb_load_bytes(skb, off, &version, 1))
 		return TCX_NEXT;
-	version = *v >> 4;
-
-	struct udphdr *udp;
+	version >>= 4;
 	if (version == 4) {
-		struct iphdr *ip = l3;
-		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl < 5)
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
 			return TCX_NEXT;
 		// Later fragments carry no ports; the first one does.
-		if (ip->frag_off & bpf_htons(0x1fff))
+		if (ip.protocol != IPPROTO_UDP || ip.ihl < 5 || (ip.frag_off & bpf_htons(0x1fff)))
 			return TCX_NEXT;
-		udp = l3 + ip->ihl * 4;
+		off += ip.ihl * 4;
 	} else if (version == 6) {
-		struct ipv6hdr *ip6 = l3;
-		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP)
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
 			return TCX_NEXT;
-		udp = (void *)(ip6 + 1);
+		if (ip6.nexthdr != IPPROTO_UDP)
+			return TCX_NEXT;
+		off += sizeof(ip6);
 	} else {
 		return TCX_NEXT;
 	}
-	if ((void *)(udp + 1) > end)
+	__be16 sport;
+	if (bpf_skb_load_bytes(skb, off, &sport, sizeof(sport)))
 		return TCX_NEXT;
-	stamp(bpf_ntohs(udp->source));
+	stamp(bpf_ntohs(sport));
 	return TCX_NEXT;
 }
 
