@@ -5,9 +5,15 @@ package bpf
 const (
 	// MaxLen is the longest sequence the program can follow.
 	MaxLen = 32
-	// K is how many sequences one first port can start and so how many
-	// candidates one source can follow at once.
+	// K is how many port sequences one pair of first ports can start and
+	// so how many candidates one source can follow at once. No count of
+	// sequences at one first port limits anything.
 	K = 8
+	// MaxTagLen is the longest tagged (v3) sequence.
+	MaxTagLen = 8
+	// TK is how many tagged sequences one source can be part-way through at
+	// once.
+	TK = 4
 	// MaxPayload is the largest UDP payload that still counts as a knock.
 	MaxPayload = 16
 
@@ -23,11 +29,19 @@ const (
 	// DefaultMaxSources is the default number of sources whose progress
 	// the LRU map follows at once.
 	DefaultMaxSources = 65536
+	// MaxTagSources bounds the sources followed through tagged sequences
+	// at once (LRU): 16,384 clients part-way through a v3 knock.
+	MaxTagSources = 16384
 )
 
 // MaxSlots bounds Options.MaxSequences: a candidate keeps a slot id in 24
 // bits.
 const MaxSlots = 1 << 24
+
+// PreallocLimit is the largest pairs or tags map that is preallocated
+// (about 100 and 80 bytes of kernel memory an entry, used or not); a larger
+// one allocates its entries as they are inserted.
+const PreallocLimit = 1 << 20
 
 // UnpackCandidate splits one Progress candidate into its slot id,
 // generation and the number of ports matched (see CAND in knock.c).
@@ -40,6 +54,10 @@ func UnpackCandidate(c uint64) (id, gen, pos uint32) {
 type Options struct {
 	MaxSequences uint32
 	MaxSources   uint32
+	// MaxTags bounds the tags of loaded tagged sequences (0: twice
+	// MaxSequences, v3's default length). Up to PreallocLimit the map is
+	// preallocated.
+	MaxTags uint32
 }
 
 func (o Options) withDefaults() Options {
@@ -48,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSources == 0 {
 		o.MaxSources = DefaultMaxSources
+	}
+	if o.MaxTags == 0 {
+		o.MaxTags = 2 * o.MaxSequences
 	}
 	return o
 }

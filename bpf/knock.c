@@ -10,12 +10,22 @@
 // matches anything, so a prober learns nothing from the answer (there is
 // none: the datagram never reaches the stack, so no ICMP either). While
 // dropping it, the program follows its source address through the loaded
-// sequences and emits one ring-buffer record when a source has sent every port
-// of one sequence, consecutively, in order, within the knock timeout.
+// sequences and emits one ring-buffer record when a source has sent one whole
+// sequence in order within the knock timeout.
 //
-// Per packet the cost is a few array lookups, one hash lookup of the
-// destination, one conntrack lookup and one LRU hash lookup; the memory is
-// bounded by the map sizes whatever an attacker sends.
+// Two kinds of sequence (docs/protocol.md 5 and 10):
+// - port sequences (v2, hyp) are told from noise by their ports alone: a
+//   source's progress follows every datagram, and one that matches no
+//   candidate resets it. The first datagram only notes its port (pending);
+//   the second looks the pair of ports up, so no count of sequences at one
+//   first port limits which can start.
+// - tagged sequences (v3) carry an 8-byte tag in each datagram: a datagram
+//   whose tag is not live costs one hash lookup and writes nothing, and does
+//   not reset a source's tagged progress.
+// A gateway that has no port sequences loaded does no per-source work for
+// noise at all.
+//
+// The memory is bounded by the map sizes whatever an attacker sends.
 
 #include "hyp_kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -24,9 +34,18 @@
 // MAX_LEN is the longest sequence (docs/protocol.md: N is 2..32). A power of two so
 // that a masked index is provably inside ports[] for the verifier.
 #define MAX_LEN 32
-// K is how many sequences one first port can start, and so how many
+// K is how many sequences one pair of first ports can start, and so how many
 // candidates one source can follow at once. Also a power of two.
 #define K 8
+// MAX_TAG_LEN is the longest tagged (v3) sequence (docs/protocol.md 10).
+#define MAX_TAG_LEN 8
+// TK is how many tagged sequences one source can be part-way through at once
+// (users behind one address knocking together). A power of two.
+#define TK 4
+// A tag is exactly this many payload bytes.
+#define TAG_SIZE 8
+// pending in progress: the first port of a port sequence arrived.
+#define PENDING 0x10000
 // Knock datagrams carry at most this many payload bytes (docs/protocol.md 4).
 #define MAX_PAYLOAD 16
 #define DEFAULT_TIMEOUT_NS (5ULL * 1000 * 1000 * 1000)
@@ -99,12 +118,24 @@ struct sequence {
 	__u64 replay_ns;
 };
 
-// first_port lists the sequence slots that start at one port. count is the
-// true number of live sequences starting there; when it exceeds K only the
-// first K can be started and the overflow counter says so.
-struct first_port {
+// pair lists the port-sequence slots whose first two ports are the key's
+// (first << 16 | second). count is the true number of live sequences there;
+// when it exceeds K only the first K can be started and the overflow counter
+// says so. Random ports make that about impossible (docs/gateway.md).
+struct pair {
 	__u32 count;
 	__u32 ids[K];
+};
+
+// tag is the value of the tags map: the 8 bytes of a live tag (as they are
+// in the datagram) -> the slot of its sequence, its generation, the port the
+// datagram must go to, its position and the sequence's length.
+struct tag {
+	__u32 id;
+	__u32 gen;
+	__u16 port;
+	__u8 pos;
+	__u8 len;
 };
 
 // A candidate is one sequence a source is part-way through, packed into one
@@ -118,14 +149,22 @@ struct first_port {
 #define CAND_POS(c) (((__u32)(c) >> 24) & 0xff)
 #define CAND_GEN(c) ((__u32)((c) >> 32))
 
-// progress is what one source has done so far. start_ns is when the first
-// port of these candidates arrived: the whole sequence must fit in the
-// timeout. n = 0 is empty progress.
+// progress is what one source has done so far in port sequences. start_ns is
+// when the first port of these candidates arrived: the whole sequence must fit
+// in the timeout. pending (PENDING | port) says only a first port arrived;
+// else n candidates follow. n = 0 and pending = 0 is empty progress.
 struct progress {
 	__u64 start_ns;
 	__u32 n;
-	__u32 _pad;
+	__u32 pending;
 	__u64 c[K];
+};
+
+// tag_progress is one source's progress in tagged sequences: up to TK
+// candidates (0 = none), each with the time its first datagram arrived.
+struct tag_progress {
+	__u64 c[TK];
+	__u64 start_ns[TK];
 };
 
 // addr is a source address: IPv6 as is, IPv4 as ::ffff:a.b.c.d.
@@ -152,11 +191,21 @@ struct record {
 // destination counts as the gateway's own, so no knock is missed (fail safe
 // for knocks) at the price of judging forwarded traffic as before.
 // raw_ifaces is the number of entries in the raw_ifaces map, so that the
-// usual gateway, with none, never looks there.
+// usual gateway, with none, never looks there. port_seqs and tag_seqs are 1
+// while sequences of that kind are loaded: without port sequences noise
+// writes no per-source state, without tagged ones no tag is looked up.
+// reply_jiffies is 0 until tc_egress watches every interface the program is
+// on; then a datagram is checked against conntrack only if its destination
+// port sent or received a UDP datagram within that many jiffies (see
+// reply_ports).
 struct settings {
 	__u64 timeout_ns;
 	__u32 local_filter;
 	__u32 raw_ifaces;
+	__u32 port_seqs;
+	__u32 tag_seqs;
+	__u32 reply_jiffies;
+	__u32 _pad;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -190,13 +239,25 @@ struct {
 	__type(value, struct sequence);
 } sequences SEC(".maps");
 
-// Indexed by destination port: one inlined array lookup per datagram.
+// Port sequences by their first two ports; the loader sizes it to the number
+// of slots. Preallocated, as tags, up to a size (the loader decides): a time
+// step at 100,000 keys deletes and inserts 100,000 entries, and without
+// prealloc each costs a kernel allocation or free.
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, struct first_port);
-} first_ports SEC(".maps");
+	__type(value, struct pair);
+} pairs SEC(".maps");
+
+// Live tags of tagged sequences: every datagram of every loaded v3 sequence.
+// Keyed by the payload's 8 bytes as they are. Sized by the loader.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct tag);
+} tags SEC(".maps");
 
 // Port bitmaps: bit p%64 of word p/64. Each is 8 KiB, so it stays in cache
 // under a flood, where the 2.5 MiB first_ports array would not.
@@ -209,13 +270,25 @@ struct {
 	__type(value, __u64);
 } udp_services SEC(".maps");
 
-// first_port_bits: ports where first_ports has a non-empty entry.
+// first_port_bits: ports where at least one port sequence starts.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u64);
 } first_port_bits SEC(".maps");
+
+// reply_ports: per local UDP port, the jiffies (low 32 bits, | 1) when a UDP
+// datagram last left from it (tc_egress, after NAT: a masqueraded flow's
+// port is the one on the wire) or a reply to it passed. A reply is possible
+// only to such a port, so the conntrack lookup, the dearest step, is done
+// only for those: a random-port flood pays one array read instead. 256 KiB.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} reply_ports SEC(".maps");
 
 // LRU because sources are attacker-chosen (and spoofable): a flood of new
 // sources evicts the oldest progress instead of failing inserts, so memory
@@ -226,6 +299,15 @@ struct {
 	__type(key, struct addr);
 	__type(value, struct progress);
 } sources SEC(".maps");
+
+// Tagged progress, apart from the port sequences': written only by a
+// datagram with a live tag, which an attacker without the key cannot send.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct addr);
+	__type(value, struct tag_progress);
+} tag_sources SEC(".maps");
 
 // The gateway's own unicast addresses, on every interface of its network
 // namespace (a knock to the LAN address arriving on the WAN side is still to
@@ -286,7 +368,7 @@ static __always_inline void emit(struct stats *cnt, const struct addr *src, __u3
 	if (s->flags & SEQ_SPENT) {
 		// A replay. The check and the store race between CPUs, which
 		// costs at most a record per CPU: the bound is what matters.
-		__u64 now = bpf_ktime_get_ns();
+		__u64 now = bpf_ktime_get_coarse_ns();
 		__u64 last = s->replay_ns;
 		if (last && now >= last && now - last < REPLAY_REPORT_NS) {
 			cnt->replays_unreported++;
@@ -352,85 +434,194 @@ static __always_inline int advance(struct stats *cnt, struct progress *p, const 
 	return 1;
 }
 
-// knock handles one knock candidate (already known to be dropped) from src to
-// dport. docs/protocol.md 5: live progress advances only the candidates whose next
-// port is exactly dport; if none survives, progress resets and dport is tried
-// as a first port. So completing a sequence needs its ports as consecutive
-// datagrams from one source, which no sweep of distinct ports can supply
-// except for a sequence that is itself a run of the sweep's order.
+// start_pair moves a source whose pending first port was first on by dport:
+// the candidates are the sequences that start with (first, dport). It returns
+// 1 if dport completed a sequence or started at least one candidate.
+static __always_inline int start_pair(struct stats *cnt, struct progress *p, const struct addr *src,
+				      __u32 family, __u16 first, __u16 dport)
+{
+	__u32 key = ((__u32)first << 16) | dport;
+	struct pair *pr = bpf_map_lookup_elem(&pairs, &key);
+	if (!pr)
+		return 0;
+	__u32 count = pr->count;
+	if (count > K)
+		cnt->overflows++;
+	__u64 next[K] = {};
+	__u32 n = 0;
+	for (__u32 i = 0; i < K; i++) {
+		if (i >= count)
+			break;
+		__u32 id = pr->ids[i];
+		struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
+		// The pair entry is rewritten after the slot, so check the
+		// slot really starts with this pair.
+		if (!s || s->gen == 0 || s->len < 2 || s->len > MAX_LEN || s->ports[0] != first ||
+		    s->ports[1] != dport)
+			continue;
+		if (s->len == 2) {
+			emit(cnt, src, family, s, id);
+			p->pending = 0;
+			p->n = 0;
+			return 1;
+		}
+		next[n & (K - 1)] = CAND(id, s->gen, 2);
+		n++;
+	}
+	if (!n)
+		return 0;
+	for (__u32 i = 0; i < K; i++)
+		p->c[i] = next[i];
+	p->n = n;
+	p->pending = 0;
+	cnt->hits++;
+	return 1;
+}
+
+// knock handles one datagram (already known to be dropped) from src to dport
+// for the port sequences. docs/protocol.md 5: live progress advances only the
+// candidates whose next port is exactly dport; if none survives, progress
+// resets and dport is tried as a first port. So completing a sequence needs
+// its ports as consecutive datagrams from one source, which no sweep of
+// distinct ports can supply except for a sequence that is itself a run of the
+// sweep's order.
 //
 // An existing entry is updated in place rather than replaced or deleted:
 // an LRU update allocates a node and a delete takes the bucket lock, which
 // would make every knock-sized datagram of a flood several times dearer.
-static __always_inline void knock(const struct addr *src, __u32 family, __u16 dport)
+static __always_inline void knock(struct stats *cnt, const struct settings *cfg, const struct addr *src,
+				  __u32 family, __u16 dport)
 {
-	__u32 zero = 0;
-	struct stats *cnt = bpf_map_lookup_elem(&counters, &zero);
-	if (!cnt)
-		return;
-	cnt->seen++;
-
-	__u64 now = 0; // read only when needed: the clock is not free in a VM
-	__u32 n = 0;
+	// Read only when needed. The coarse clock (one tick, 1 to 10 ms,
+	// against a timeout of seconds) reads the time the last tick stored
+	// instead of the clock source: about 20 ns less a datagram in a VM.
+	__u64 now = 0;
 	struct progress *p = bpf_map_lookup_elem(&sources, src);
-	if (p && p->n) {
+	int live = p && (p->n || p->pending);
+	if (live) {
 		__u64 timeout = DEFAULT_TIMEOUT_NS;
-		struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
 		if (cfg && cfg->timeout_ns)
 			timeout = cfg->timeout_ns;
-		now = bpf_ktime_get_ns();
+		now = bpf_ktime_get_coarse_ns();
 		// now < start_ns happens when another CPU stored the entry
 		// after we read the clock: that progress is fresh.
 		if (now < p->start_ns || now - p->start_ns <= timeout) {
-			if (advance(cnt, p, src, family, dport))
+			__u32 pending = p->pending;
+			if (pending) {
+				if (start_pair(cnt, p, src, family, pending & 0xffff, dport))
+					return;
+			} else if (advance(cnt, p, src, family, dport)) {
 				return;
+			}
 			cnt->resets++;
 		}
 	}
 
-	__u64 start[K] = {};
-	__u32 port = dport;
-	struct first_port *fp = NULL;
-	if (port_bit(&first_port_bits, dport))
-		fp = bpf_map_lookup_elem(&first_ports, &port);
-	if (fp) {
-		__u32 count = fp->count;
-		if (count > K)
-			cnt->overflows++;
-		for (__u32 i = 0; i < K; i++) {
-			if (i >= count)
-				break;
-			__u32 id = fp->ids[i];
-			struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
-			// The first-port entry is rewritten after the slot, so
-			// check the slot really starts here.
-			if (!s || s->gen == 0 || s->len < 2 || s->len > MAX_LEN || s->ports[0] != dport)
-				continue;
-			start[n & (K - 1)] = CAND(id, s->gen, 1);
-			n++;
-		}
-	}
-	if (!n) {
-		if (p && p->n)
+	if (!port_bit(&first_port_bits, dport)) {
+		if (live) {
 			p->n = 0;
+			p->pending = 0;
+		}
 		return;
 	}
 	cnt->hits++;
 	if (!now)
-		now = bpf_ktime_get_ns();
+		now = bpf_ktime_get_coarse_ns();
 	if (p) {
-		// Candidates first and n last, so a concurrent reader sees
-		// whole candidates, old or new.
-		for (__u32 i = 0; i < K; i++)
-			p->c[i] = start[i];
+		// n first, pending last, so a concurrent reader never sees
+		// old candidates with the new start.
+		p->n = 0;
 		p->start_ns = now;
-		p->n = n;
+		p->pending = PENDING | dport;
 		return;
 	}
-	struct progress fresh = {.start_ns = now, .n = n};
-	for (__u32 i = 0; i < K; i++)
-		fresh.c[i] = start[i];
+	struct progress fresh = {.start_ns = now, .pending = PENDING | dport};
 	bpf_map_update_elem(&sources, src, &fresh, BPF_ANY);
+}
+
+// tag_done emits the record of tagged sequence id if its slot still holds it.
+static __always_inline void tag_done(struct stats *cnt, const struct addr *src, __u32 family, __u32 id,
+				     __u32 gen, __u32 len)
+{
+	struct sequence *s = bpf_map_lookup_elem(&sequences, &id);
+	if (!s || s->gen == 0 || s->gen != gen || s->len != len)
+		return;
+	emit(cnt, src, family, s, id);
+}
+
+// tag_knock handles a datagram whose payload is the live tag t. docs/protocol.md
+// 10: datagram 0 of a sequence starts a candidate; datagram i > 0 advances
+// only a candidate at exactly (that sequence, i) started within the timeout;
+// anything else changes nothing, so no datagram resets tagged progress.
+static __always_inline void tag_knock(struct stats *cnt, const struct settings *cfg, const struct addr *src,
+				      __u32 family, __u16 dport, const struct tag *t)
+{
+	__u32 id = t->id, gen = t->gen, pos = t->pos, len = t->len;
+	// A tag counts only at its own port.
+	if (t->port != dport || gen == 0 || len == 0 || len > MAX_TAG_LEN || pos >= len)
+		return;
+	if (len == 1) {
+		cnt->hits++;
+		tag_done(cnt, src, family, id, gen, len);
+		return;
+	}
+	__u64 now = bpf_ktime_get_coarse_ns();
+	struct tag_progress *p = bpf_map_lookup_elem(&tag_sources, src);
+	__u64 timeout = DEFAULT_TIMEOUT_NS;
+	if (cfg && cfg->timeout_ns)
+		timeout = cfg->timeout_ns;
+	if (pos == 0) {
+		cnt->hits++;
+		__u64 c = CAND(id, gen, 1);
+		if (!p) {
+			struct tag_progress fresh = {};
+			fresh.c[0] = c;
+			fresh.start_ns[0] = now;
+			bpf_map_update_elem(&tag_sources, src, &fresh, BPF_ANY);
+			return;
+		}
+		// The same sequence again restarts it; else a free or
+		// timed-out place, else the oldest.
+		__u32 pick = 0;
+		__u64 oldest = ~0ULL;
+		for (__u32 i = 0; i < TK; i++) {
+			__u64 ci = p->c[i];
+			__u64 st = p->start_ns[i];
+			if (!ci || (CAND_ID(ci) == id && CAND_GEN(ci) == gen) || (now >= st && now - st > timeout)) {
+				pick = i;
+				break;
+			}
+			if (st < oldest) {
+				oldest = st;
+				pick = i;
+			}
+		}
+		pick &= TK - 1;
+		p->c[pick] = 0;
+		p->start_ns[pick] = now;
+		p->c[pick] = c;
+		return;
+	}
+	if (!p)
+		return;
+	for (__u32 i = 0; i < TK; i++) {
+		__u64 ci = p->c[i];
+		if (!ci || CAND_ID(ci) != id || CAND_GEN(ci) != gen || CAND_POS(ci) != pos)
+			continue;
+		__u64 st = p->start_ns[i];
+		if (now >= st && now - st > timeout) {
+			p->c[i] = 0;
+			return;
+		}
+		cnt->hits++;
+		if (pos + 1 == len) {
+			p->c[i] = 0;
+			tag_done(cnt, src, family, id, gen, len);
+			return;
+		}
+		p->c[i] = CAND(id, gen, pos + 1);
+		return;
+	}
 }
 
 // to_gateway says whether dst is one of the gateway's own addresses. A router
@@ -462,6 +653,36 @@ static __always_inline int is_reply(struct xdp_md *ctx, struct bpf_sock_tuple *t
 	int reply = opts.dir == CT_DIR_REPLY;
 	bpf_ct_release(ct);
 	return reply;
+}
+
+// stamp notes that a datagram left from, or a reply came to, local port port.
+static __always_inline void stamp(__u16 port)
+{
+	__u32 key = port;
+	__u32 *st = bpf_map_lookup_elem(&reply_ports, &key);
+	if (st) {
+		__u32 now = (__u32)bpf_jiffies64() | 1;
+		if (*st != now)
+			*st = now;
+	}
+}
+
+// may_be_reply says whether a datagram to local port port can be a reply in
+// a flow conntrack knows: always, unless tc_egress is watching (reply_jiffies
+// set) and port has had no UDP traffic out (or replies in) for longer than
+// any conntrack UDP timeout.
+static __always_inline int may_be_reply(const struct settings *cfg, __u16 port)
+{
+	if (!cfg || !cfg->reply_jiffies)
+		return 1;
+	__u32 key = port;
+	__u32 *st = bpf_map_lookup_elem(&reply_ports, &key);
+	if (!st)
+		return 1;
+	__u32 last = *st;
+	// | 1 as stamps are: an even now would read a stamp of this very
+	// jiffy as from the future.
+	return last && ((__u32)bpf_jiffies64() | 1) - last <= cfg->reply_jiffies;
 }
 
 SEC("xdp")
@@ -595,12 +816,87 @@ int xdp_knock(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (!to_gateway(cfg, &dst))
 		return XDP_PASS;
-	// Last, as the dearest test: only datagrams that would be dropped pay.
-	if (is_reply(ctx, &tup, tup_sz))
-		return XDP_PASS;
+	struct stats *cnt = bpf_map_lookup_elem(&counters, &zero);
+	if (!cnt)
+		return XDP_DROP;
 
-	knock(&src, family, dport);
+	// A live tag makes the datagram a knock (a false match is one in
+	// 2^64 per live tag), so it needs no reply check.
+	void *payload = (void *)(udp + 1);
+	if (ulen - sizeof(*udp) == TAG_SIZE && cfg && cfg->tag_seqs && payload + TAG_SIZE <= end) {
+		__u64 key;
+		__builtin_memcpy(&key, payload, TAG_SIZE);
+		struct tag *t = bpf_map_lookup_elem(&tags, &key);
+		if (t) {
+			cnt->seen++;
+			tag_knock(cnt, cfg, &src, family, dport, t);
+			return XDP_DROP;
+		}
+	}
+
+	// Last, as the dearest test: only datagrams that would be dropped, to
+	// a port that can have a reply, pay.
+	if (may_be_reply(cfg, dport) && is_reply(ctx, &tup, tup_sz)) {
+		// A flow whose replies alone keep conntrack's entry alive
+		// stays exempt as long.
+		stamp(dport);
+		return XDP_PASS;
+	}
+
+	cnt->seen++;
+	if (!cfg || cfg->port_seqs)
+		knock(cnt, cfg, &src, family, dport);
 	return XDP_DROP;
+}
+
+// tc_egress runs on the egress of every interface xdp_knock is attached to
+// and stamps the UDP source port of each datagram leaving there (reply_ports).
+// It only reads; every packet goes on unchanged.
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+	// bpf_skb_load_bytes, not packet pointers: it reads headers in paged
+	// data too, where pulling them in would unclone (copy) every TCP
+	// segment on its way out.
+	__u32 zero = 0;
+	__u32 ifindex = skb->ifindex;
+	struct settings *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u32 off = 0;
+	if (!cfg || !cfg->raw_ifaces || !bpf_map_lookup_elem(&raw_ifaces, &ifindex)) {
+		__be16 proto;
+		if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
+			return TCX_NEXT;
+		off = sizeof(struct ethhdr);
+		if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+			off += sizeof(struct vlan_hdr);
+	}
+	__u8 version;
+	if (bpf_skb_load_bytes(skb, off, &version, 1))
+		return TCX_NEXT;
+	version >>= 4;
+	if (version == 4) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
+			return TCX_NEXT;
+		// Later fragments carry no ports; the first one does.
+		if (ip.protocol != IPPROTO_UDP || ip.ihl < 5 || (ip.frag_off & bpf_htons(0x1fff)))
+			return TCX_NEXT;
+		off += ip.ihl * 4;
+	} else if (version == 6) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
+			return TCX_NEXT;
+		if (ip6.nexthdr != IPPROTO_UDP)
+			return TCX_NEXT;
+		off += sizeof(ip6);
+	} else {
+		return TCX_NEXT;
+	}
+	__be16 sport;
+	if (bpf_skb_load_bytes(skb, off, &sport, sizeof(sport)))
+		return TCX_NEXT;
+	stamp(bpf_ntohs(sport));
+	return TCX_NEXT;
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -18,7 +18,7 @@ type knockAddr struct {
 	W [4]uint32
 }
 
-type knockFirstPort struct {
+type knockPair struct {
 	_     structs.HostLayout
 	Count uint32
 	Ids   [8]uint32
@@ -28,7 +28,7 @@ type knockProgress struct {
 	_       structs.HostLayout
 	StartNs uint64
 	N       uint32
-	Pad     uint32
+	Pending uint32
 	C       [8]uint64
 }
 
@@ -58,10 +58,14 @@ type knockSequence struct {
 }
 
 type knockSettings struct {
-	_           structs.HostLayout
-	TimeoutNs   uint64
-	LocalFilter uint32
-	RawIfaces   uint32
+	_            structs.HostLayout
+	TimeoutNs    uint64
+	LocalFilter  uint32
+	RawIfaces    uint32
+	PortSeqs     uint32
+	TagSeqs      uint32
+	ReplyJiffies uint32
+	Pad          uint32
 }
 
 type knockStats struct {
@@ -75,6 +79,21 @@ type knockStats struct {
 	ReplaysUnreported uint64
 }
 
+type knockTag struct {
+	_    structs.HostLayout
+	Id   uint32
+	Gen  uint32
+	Port uint16
+	Pos  uint8
+	Len  uint8
+}
+
+type knockTagProgress struct {
+	_       structs.HostLayout
+	C       [4]uint64
+	StartNs [4]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -82,13 +101,17 @@ const (
 	knockMapConfig        = "config"
 	knockMapCounters      = "counters"
 	knockMapFirstPortBits = "first_port_bits"
-	knockMapFirstPorts    = "first_ports"
 	knockMapLocalAddrs    = "local_addrs"
+	knockMapPairs         = "pairs"
 	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
+	knockMapReplyPorts    = "reply_ports"
 	knockMapSequences     = "sequences"
 	knockMapSources       = "sources"
+	knockMapTagSources    = "tag_sources"
+	knockMapTags          = "tags"
 	knockMapUdpServices   = "udp_services"
+	knockProgTcEgress     = "tc_egress"
 	knockProgXdpKnock     = "xdp_knock"
 	knockVarUnusedRecord  = "unused_record"
 )
@@ -135,6 +158,7 @@ type knockSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type knockProgramSpecs struct {
+	TcEgress *ebpf.ProgramSpec `ebpf:"tc_egress"`
 	XdpKnock *ebpf.ProgramSpec `ebpf:"xdp_knock"`
 }
 
@@ -145,12 +169,15 @@ type knockMapSpecs struct {
 	Config        *ebpf.MapSpec `ebpf:"config"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
-	FirstPorts    *ebpf.MapSpec `ebpf:"first_ports"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
+	Pairs         *ebpf.MapSpec `ebpf:"pairs"`
 	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
+	ReplyPorts    *ebpf.MapSpec `ebpf:"reply_ports"`
 	Sequences     *ebpf.MapSpec `ebpf:"sequences"`
 	Sources       *ebpf.MapSpec `ebpf:"sources"`
+	TagSources    *ebpf.MapSpec `ebpf:"tag_sources"`
+	Tags          *ebpf.MapSpec `ebpf:"tags"`
 	UdpServices   *ebpf.MapSpec `ebpf:"udp_services"`
 }
 
@@ -184,12 +211,15 @@ type knockMaps struct {
 	Config        *ebpf.Map `ebpf:"config"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
-	FirstPorts    *ebpf.Map `ebpf:"first_ports"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
+	Pairs         *ebpf.Map `ebpf:"pairs"`
 	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
+	ReplyPorts    *ebpf.Map `ebpf:"reply_ports"`
 	Sequences     *ebpf.Map `ebpf:"sequences"`
 	Sources       *ebpf.Map `ebpf:"sources"`
+	TagSources    *ebpf.Map `ebpf:"tag_sources"`
+	Tags          *ebpf.Map `ebpf:"tags"`
 	UdpServices   *ebpf.Map `ebpf:"udp_services"`
 }
 
@@ -198,12 +228,15 @@ func (m *knockMaps) Close() error {
 		m.Config,
 		m.Counters,
 		m.FirstPortBits,
-		m.FirstPorts,
 		m.LocalAddrs,
+		m.Pairs,
 		m.RawIfaces,
 		m.Records,
+		m.ReplyPorts,
 		m.Sequences,
 		m.Sources,
+		m.TagSources,
+		m.Tags,
 		m.UdpServices,
 	)
 }
@@ -219,11 +252,13 @@ type knockVariables struct {
 //
 // It can be passed to loadKnockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type knockPrograms struct {
+	TcEgress *ebpf.Program `ebpf:"tc_egress"`
 	XdpKnock *ebpf.Program `ebpf:"xdp_knock"`
 }
 
 func (p *knockPrograms) Close() error {
 	return _KnockClose(
+		p.TcEgress,
 		p.XdpKnock,
 	)
 }

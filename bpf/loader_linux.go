@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // The generated C types, exported under the names the rest of hyp uses.
@@ -13,10 +14,18 @@ import (
 type (
 	// Sequence is a value of the sequences map (slot id -> sequence).
 	Sequence = knockSequence
-	// FirstPort is a value of the first_ports map (port -> slot ids).
-	FirstPort = knockFirstPort
-	// Progress is a value of the sources map (source -> candidates).
+	// Pair is a value of the pairs map (first << 16 | second port -> slot
+	// ids of the port sequences that start with those two ports).
+	Pair = knockPair
+	// Tag is a value of the tags map (8 payload bytes -> where that tag
+	// belongs).
+	Tag = knockTag
+	// Progress is a value of the sources map (source -> candidates in port
+	// sequences).
 	Progress = knockProgress
+	// TagProgress is a value of the tag_sources map (source -> candidates in
+	// tagged sequences).
+	TagProgress = knockTagProgress
 	// Addr is a key of the sources map: IPv6, or IPv4 mapped into IPv6.
 	Addr = knockAddr
 	// Record is one ring-buffer record: a completed sequence.
@@ -31,13 +40,26 @@ type (
 type Objects struct {
 	// Program is the XDP program: attach it, or run it with Program.Run.
 	Program *ebpf.Program
+	// Egress is the tc (tcx) program for the egress of the interfaces
+	// Program is on: it notes the local UDP ports datagrams leave from
+	// (ReplyPorts), so Program asks conntrack about replies only there.
+	Egress *ebpf.Program
+	// ReplyPorts is u32 port -> u32 jiffies (array): when a UDP datagram
+	// last left from the port, or a reply to it passed.
+	ReplyPorts *ebpf.Map
 
-	Sequences   *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
-	FirstPorts  *ebpf.Map // u32 port -> FirstPort (array)
+	Sequences *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
+	// Pairs is u32 (first << 16 | second port) -> Pair (hash): the port
+	// sequences by their first two ports.
+	Pairs *ebpf.Map
+	// Tags is [8]byte (the tag, big-endian, as the datagram carries it) ->
+	// Tag (hash): every datagram of every loaded tagged sequence.
+	Tags        *ebpf.Map
+	TagSources  *ebpf.Map // Addr -> TagProgress (LRU hash)
 	UDPServices *ebpf.Map // u32 port/64 -> u64 bitmap of UDP service ports (array)
 	// FirstPortBits is a u32 port/64 -> u64 bitmap (array) of the ports
-	// whose FirstPorts entry is not empty: the program reads FirstPorts
-	// only for those.
+	// where a port sequence starts: a source's first datagram there is
+	// noted, to any other port it is noise.
 	FirstPortBits *ebpf.Map
 	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
 	// LocalAddrs is Addr -> u8 (hash): the gateway's own addresses. The
@@ -72,6 +94,21 @@ func Load(opts Options) (*Objects, error) {
 	}
 	spec.Maps[knockMapSequences].MaxEntries = opts.MaxSequences
 	spec.Maps[knockMapSources].MaxEntries = opts.MaxSources
+	// Only a datagram with a live tag makes an entry there, which an
+	// attacker without the key cannot send: room for the clients knocking
+	// at once is enough.
+	spec.Maps[knockMapTagSources].MaxEntries = min(opts.MaxSources, MaxTagSources)
+	spec.Maps[knockMapPairs].MaxEntries = opts.MaxSequences
+	spec.Maps[knockMapTags].MaxEntries = opts.MaxTags
+	// Preallocated, a time step's deletes and inserts cost half the kernel
+	// time; but a preallocated map holds its whole size in kernel memory,
+	// used or not (a gateway of v3 keys alone uses no pair, one of v2 keys
+	// no tag). Past PreallocLimit entries the memory matters more.
+	for _, m := range []*ebpf.MapSpec{spec.Maps[knockMapPairs], spec.Maps[knockMapTags]} {
+		if m.MaxEntries > PreallocLimit {
+			m.Flags |= unix.BPF_F_NO_PREALLOC
+		}
+	}
 
 	o := &Objects{}
 	if err := spec.LoadAndAssign(&o.objs, nil); err != nil {
@@ -82,8 +119,12 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("loading knock program: %w", err)
 	}
 	o.Program = o.objs.XdpKnock
+	o.Egress = o.objs.TcEgress
+	o.ReplyPorts = o.objs.ReplyPorts
 	o.Sequences = o.objs.Sequences
-	o.FirstPorts = o.objs.FirstPorts
+	o.Pairs = o.objs.Pairs
+	o.Tags = o.objs.Tags
+	o.TagSources = o.objs.TagSources
 	o.UDPServices = o.objs.UdpServices
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
@@ -121,15 +162,19 @@ func (o *Objects) Close() error {
 	// The generated Close stops at the first error; close everything.
 	return errors.Join(
 		o.objs.XdpKnock.Close(),
+		o.objs.TcEgress.Close(),
 		o.objs.Config.Close(),
 		o.objs.Counters.Close(),
-		o.objs.FirstPorts.Close(),
+		o.objs.Pairs.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
 		o.objs.RawIfaces.Close(),
+		o.objs.ReplyPorts.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),
+		o.objs.TagSources.Close(),
+		o.objs.Tags.Close(),
 		o.objs.UdpServices.Close(),
 	)
 }

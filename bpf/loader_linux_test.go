@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
@@ -13,8 +14,14 @@ func TestLayout(t *testing.T) {
 	if got := len(Sequence{}.Ports); got != MaxLen {
 		t.Errorf("Sequence.Ports has %d entries, MaxLen = %d", got, MaxLen)
 	}
-	if got := len(FirstPort{}.Ids); got != K {
-		t.Errorf("FirstPort.Ids has %d entries, K = %d", got, K)
+	if got := len(Pair{}.Ids); got != K {
+		t.Errorf("Pair.Ids has %d entries, K = %d", got, K)
+	}
+	if got := len(TagProgress{}.C); got != TK {
+		t.Errorf("TagProgress.C has %d entries, TK = %d", got, TK)
+	}
+	if got := binary.Size(Tag{}); got != 12 {
+		t.Errorf("Tag is %d bytes, want 12", got)
 	}
 	if got := len(Progress{}.C); got != K {
 		t.Errorf("Progress.C has %d entries, K = %d", got, K)
@@ -67,6 +74,15 @@ func TestLoad(t *testing.T) {
 	if got := o.Sources.MaxEntries(); got != 128 {
 		t.Errorf("sources map has %d entries, want 128", got)
 	}
+	if got := o.TagSources.MaxEntries(); got != 128 {
+		t.Errorf("tag_sources map has %d entries, want 128", got)
+	}
+	if got, want := o.Pairs.MaxEntries(), uint32(1024); got != want {
+		t.Errorf("pairs map has %d entries, want %d", got, want)
+	}
+	if got, want := o.Tags.MaxEntries(), uint32(2048); got != want {
+		t.Errorf("tags map has %d entries, want %d (twice the slots)", got, want)
+	}
 	if got := o.LocalAddrs.MaxEntries(); got != MaxLocalAddrs {
 		t.Errorf("local_addrs map has %d entries, MaxLocalAddrs = %d", got, MaxLocalAddrs)
 	}
@@ -82,5 +98,35 @@ func TestLoad(t *testing.T) {
 	}
 	if ret != 2 { // XDP_PASS
 		t.Errorf("verdict %d for a bare ARP frame, want XDP_PASS", ret)
+	}
+}
+
+// TestLoadLargeMapsNotPreallocated: past PreallocLimit the pairs and tags maps allocate their
+// entries as they are inserted, so a gateway sized for a million keys does not hold gigabytes of
+// kernel memory for maps of a kind it may not use; below it they are preallocated.
+func TestLoadLargeMapsNotPreallocated(t *testing.T) {
+	needs.Root(t, "loads a BPF program")
+	for _, c := range []struct {
+		slots uint32
+		pairs bool // NO_PREALLOC
+		tags  bool
+	}{
+		{1024, false, false},
+		{PreallocLimit/2 + 1, false, true},
+		{PreallocLimit + 1, true, true},
+	} {
+		o, err := Load(Options{MaxSequences: c.slots, MaxSources: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Pairs.Flags()&unix.BPF_F_NO_PREALLOC != 0; got != c.pairs {
+			t.Errorf("%d slots: pairs map not preallocated: %v, want %v", c.slots, got, c.pairs)
+		}
+		if got := o.Tags.Flags()&unix.BPF_F_NO_PREALLOC != 0; got != c.tags {
+			t.Errorf("%d slots: tags map (%d) not preallocated: %v, want %v", c.slots, o.Tags.MaxEntries(), got, c.tags)
+		}
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -81,6 +81,32 @@ struct xdp_md {
 	__u32 egress_ifindex;
 };
 
+/* The head of the UAPI __sk_buff, up to data_end: the program reads no field
+ * past it, and the verifier checks accesses by offset. */
+struct __sk_buff {
+	__u32 len;
+	__u32 pkt_type;
+	__u32 mark;
+	__u32 queue_mapping;
+	__u32 protocol;
+	__u32 vlan_present;
+	__u32 vlan_tci;
+	__u32 vlan_proto;
+	__u32 priority;
+	__u32 ingress_ifindex;
+	__u32 ifindex;
+	__u32 tc_index;
+	__u32 cb[5];
+	__u32 hash;
+	__u32 tc_classid;
+	__u32 data;
+	__u32 data_end;
+};
+
+/* tcx return codes (include/uapi/linux/bpf.h): TCX_NEXT lets the next
+ * program and the stack have the packet as if this one were not there. */
+#define TCX_NEXT -1
+
 struct bpf_sock_tuple {
 	union {
 		struct {

@@ -11,15 +11,15 @@
 // and re-created, so a reconnecting uplink never locks clients out.
 //
 // The kernel maps address sequences by slot id; this package allocates the
-// ids, keeps the first-port index consistent, and validates every record
-// against its own table, so a record for a sequence removed in the meantime
-// is never reported.
+// ids, keeps the indexes consistent (port sequences by their first two ports,
+// tagged sequences by every tag), and validates every record against its own
+// table, so a record for a sequence removed in the meantime is never
+// reported.
 package detector
 
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -35,11 +35,17 @@ const DefaultKnockTimeout = 5 * time.Second
 // counter). KeyID is the daemon's index of the key; it is reported back in
 // the Record. A Spent sequence opened once already: the kernel still follows
 // it, so that a replay is reported (Record.Replay), until its window passes.
+//
+// Tags, when set (scheme v3, sequence.Candidate.Tags), are the payloads of
+// the datagrams, one per port: datagram i carries the 8 bytes of Tags[i],
+// big-endian. A tagged sequence has 1 to bpf.MaxTagLen datagrams, a port
+// sequence (Tags nil) 2 to bpf.MaxLen.
 type Sequence struct {
 	KeyID   uint32
 	Window  uint64
 	Counter uint32
 	Ports   []uint16
+	Tags    []uint64
 	Spent   bool
 }
 
@@ -85,6 +91,9 @@ type Config struct {
 	// MaxSources is how many sources' progress is followed at once
 	// (LRU; 0 = 65536).
 	MaxSources int
+	// MaxTags bounds the tags of loaded tagged (v3) sequences: one per
+	// datagram (0 = twice MaxSequences, enough for v3's default length 2).
+	MaxTags int
 	// RunStats turns on the kernel's BPF run-time statistics
 	// (BPF_ENABLE_STATS) while the detector is open, for RunStats. It
 	// costs two clock reads per packet for every BPF program.
@@ -93,6 +102,9 @@ type Config struct {
 	// eventBuf, for tests, sizes the receive buffer of the rtnetlink
 	// event socket (0: 4 MiB), so that a test can make it overflow.
 	eventBuf int
+	// replyNow, for tests, turns the reply prefilter on as soon as the
+	// egress program is attached, without the warm-up of one reply window.
+	replyNow bool
 }
 
 // Counters are the program's counters, summed over CPUs, plus Stale.
@@ -104,7 +116,7 @@ type Counters struct {
 	Hits         uint64 // datagrams that started or advanced a candidate
 	Resets       uint64 // live progress that no candidate survived
 	Completions  uint64 // sequences completed in the kernel and reported
-	Overflows    uint64 // first-port lookups with more than bpf.K sequences
+	Overflows    uint64 // first-two-port lookups with more than bpf.K sequences
 	RingbufDrops uint64 // completions lost because the ring buffer was full
 	// ReplaysUnreported counts completions of spent sequences that were
 	// not reported because one of the same sequence was, within a second.
@@ -156,6 +168,13 @@ func (s *Sequence) ident() ident { return newIdent(s.KeyID, s.Window, s.Counter)
 
 // validate checks one input sequence; i is its index for the error.
 func (s *Sequence) validate(i int) error {
+	if s.Tags != nil {
+		if n := len(s.Ports); n < 1 || n > bpf.MaxTagLen || len(s.Tags) != n {
+			return fmt.Errorf("sequence %d (key %d, window %d, counter %d): %d ports and %d tags, want 1 to %d of each",
+				i, s.KeyID, s.Window, s.Counter, n, len(s.Tags), bpf.MaxTagLen)
+		}
+		return nil
+	}
 	if n := len(s.Ports); n < 2 || n > bpf.MaxLen {
 		return fmt.Errorf("sequence %d (key %d, window %d, counter %d): %d ports, want 2 to %d",
 			i, s.KeyID, s.Window, s.Counter, n, bpf.MaxLen)
@@ -177,21 +196,39 @@ type kernel interface {
 	// writeSlots stores seqs[i] in slot ids[i] with gens[i] (and
 	// seqs[i].Spent); a nil seq and gen 0 clear the slot.
 	writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error)
-	// writeFirstPorts stores the first-port entry of each port: counts[i]
-	// live sequences start there, ids[i] are the first (at most bpf.K).
-	writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error)
-	// writeFirstPortBits stores words[i] of the bitmap of ports with a
-	// non-empty first-port entry (word w covers ports 64w..64w+63).
+	// writePairs stores the entry of each pair key (first << 16 | second
+	// port): counts[i] live port sequences start there, ids[i] are the
+	// first (at most bpf.K). A count of 0 deletes the entry.
+	writePairs(keys []uint32, counts []uint32, ids [][]uint32) (int, error)
+	// writeFirstPortBits stores words[i] of the bitmap of ports where a
+	// port sequence starts (word w covers ports 64w..64w+63).
 	writeFirstPortBits(words []uint32, bits []uint64) (int, error)
+	// writeTags stores the tags of tagged sequences.
+	writeTags(tags []tagEntry) (int, error)
+	// deleteTags removes tags; one not there is not an error.
+	deleteTags(tags []uint64) (int, error)
+	// setKinds says which kinds of sequence are loaded, so that the
+	// program skips the work of a kind that is not.
+	setKinds(port, tagged bool) error
 	// markSpent sets the spent flag of the sequence in slot id, if the
 	// slot still has generation gen, leaving its ports and gen as they are.
 	markSpent(id, gen uint32) error
 }
 
+// tagEntry is one tag of a tagged sequence: the program finds the sequence by
+// it, at position pos of len.
+type tagEntry struct {
+	tag     uint64
+	id, gen uint32
+	port    uint16
+	pos     uint8
+	len     uint8
+}
+
 // slot is a loaded sequence as userspace remembers it: not its ports, which
-// only the kernel needs, but their first (for the first-port index) and a
-// hash that tells a changed sequence from an unchanged one. 32 bytes, where
-// a copy of the ports would double it: a table for 100,000 keys has 500,000.
+// only the kernel needs, but their first two (for the pair index) and a hash
+// that tells a changed sequence from an unchanged one. 40 bytes, where a copy
+// of the ports would double it: a table for 100,000 keys has 500,000.
 type slot struct {
 	window  uint64
 	sum     uint64
@@ -199,14 +236,32 @@ type slot struct {
 	counter uint32
 	gen     uint32 // 0 = free
 	first   uint16
+	second  uint16
 	spent   bool
+	tagged  bool
+	// tagsOut: some of a tagged slot's tags are not in the kernel (a write
+	// failed), so a whole set replaces the slot.
+	tagsOut bool
 }
 
 func (s *slot) ident() ident { return ident{s.window, s.key, s.counter} }
 
-// holds says whether the slot has seq as it is: its ports and whether it is spent.
+// holds says whether the slot has seq as it is: its ports (and tags), and
+// spent if seq is. Spent is one-way: a set that says not spent does not undo
+// MarkSpent, because a set computed before a knock opened (the daemon's
+// time step racing its grant path) would otherwise make the sequence
+// openable again until the daemon refused it in userspace.
 func (s *slot) holds(seq *Sequence) bool {
-	return s.sum == portsSum(seq.Ports) && s.spent == seq.Spent
+	return s.sum == seqSum(seq) && (s.spent || !seq.Spent) && !s.tagsOut
+}
+
+// seqSum hashes a sequence's ports, their number and its tags (FNV-1a).
+func seqSum(seq *Sequence) uint64 {
+	h := portsSum(seq.Ports)
+	for _, t := range seq.Tags {
+		h = (h ^ t) * 1099511628211
+	}
+	return h
 }
 
 // portsSum hashes a sequence's ports and their number (FNV-1a).
@@ -219,16 +274,26 @@ func portsSum(ports []uint16) uint64 {
 	return h
 }
 
+func pairKey(first, second uint16) uint32 { return uint32(first)<<16 | uint32(second) }
+
 // table is userspace's view of the sequences in the kernel. It is not safe
 // for concurrent use; the Detector guards it.
 type table struct {
 	slots   []slot
 	byIdent map[ident]uint32
-	// byPort lists, per first port, the live slot ids in the order they
-	// were added: the first bpf.K are the ones the kernel sees. An array,
-	// not a map: every port is a possible index, and a map that loses and
-	// regains a third of its entries each step slows down.
+	// byPort lists, per first port, the live port-sequence slot ids in the
+	// order they were added; a pair's kernel entry lists the first bpf.K
+	// of those with its second port. An array, not a map: every port is a
+	// possible index, and a map that loses and regains a third of its
+	// entries each step slows down.
 	byPort *[1 << 16][]uint32
+	// tags holds the tags of each tagged slot, to delete them with it; nil
+	// until the first tagged sequence.
+	tags [][]uint64
+	// staleTags are tags of removed sequences whose delete failed: retried
+	// with every change (they name a slot generation that is gone, so the
+	// program ignores them meanwhile).
+	staleTags []uint64
 	// free is a FIFO of free slot ids. FIFO, not LIFO, so that a freed
 	// slot is reused as late as possible: a program run that read the old
 	// slot just before it was cleared is long over by then.
@@ -236,10 +301,18 @@ type table struct {
 	freeAt  int // index of the head of free in the ring
 	nFree   int
 	lastGen uint32
-	// dirty marks first ports whose kernel entry is not yet written (a
-	// write failed); every change retries them. nDirty counts the bits.
+	// nPort and nTagged count live slots of each kind; kinds is what the
+	// kernel was last told (bit 0 port, bit 1 tagged), -1 before.
+	nPort, nTagged int
+	kinds          int
+	// dirty marks first ports whose bitmap word is not yet written, and
+	// dirtyPairs the pairs whose entry is not (a write failed, or not yet
+	// flushed); every change retries them. nDirty counts the bits.
 	dirty  [1 << 10]uint64
 	nDirty int
+	// dirtyPairs may hold a pair more than once: a slice, sorted and
+	// compacted by flush, is cheaper than a set for 200,000 a step.
+	dirtyPairs []uint32
 }
 
 func newTable(n int) *table {
@@ -249,6 +322,7 @@ func newTable(n int) *table {
 		byPort:  new([1 << 16][]uint32),
 		free:    make([]uint32, n),
 		nFree:   n,
+		kinds:   -1,
 	}
 	for i := range t.free {
 		t.free[i] = uint32(i)
@@ -284,7 +358,8 @@ func (t *table) nextGen() uint32 {
 }
 
 // set replaces the live set with seqs: it costs a pass over the whole set,
-// for a start or a reload; a time step uses apply.
+// for a start or a reload; a time step uses apply. A loaded sequence that is
+// spent stays spent whatever seqs says (slot.holds).
 func (t *table) set(k kernel, seqs []Sequence) error {
 	if t.len() == 0 && ascending(seqs) {
 		// A start: nothing to diff against, and input in order has no duplicates, so no map
@@ -339,7 +414,9 @@ func ascending(seqs []Sequence) bool {
 
 // apply removes the sequences named in remove (those not loaded are
 // skipped) and adds those in add; an added sequence that is loaded already
-// replaces the loaded one. Its cost is that of the change alone.
+// replaces the loaded one, unless the loaded one holds it (slot.holds: the
+// same ports and tags, and spent stays spent). Its cost is that of the
+// change alone.
 func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 	seen := make(map[ident]int, len(add))
 	for i := range add {
@@ -354,19 +431,44 @@ func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 		seen[id] = i
 	}
 	rm := make([]ident, 0, len(remove)+len(add))
+	removed := make(map[ident]bool, len(remove))
 	for _, r := range remove {
-		rm = append(rm, newIdent(r.KeyID, r.Window, r.Counter))
+		id := newIdent(r.KeyID, r.Window, r.Counter)
+		rm = append(rm, id)
+		removed[id] = true
 	}
+	// An added sequence loaded as it is stays (and stays spent); one
+	// loaded otherwise is replaced. One index lookup per added sequence:
+	// only those loaded go to change as removals.
+	var fresh []Sequence
 	for i := range add {
-		rm = append(rm, add[i].ident())
+		id := add[i].ident()
+		slotID, ok := t.byIdent[id]
+		keep := ok && !removed[id] && t.slots[slotID].holds(&add[i])
+		if keep && fresh == nil {
+			// Copy, not filter in place: add is the caller's.
+			fresh = append(make([]Sequence, 0, len(add)), add[:i]...)
+		}
+		if keep {
+			continue
+		}
+		if ok {
+			rm = append(rm, id)
+		}
+		if fresh != nil {
+			fresh = append(fresh, add[i])
+		}
+	}
+	if fresh != nil {
+		add = fresh
 	}
 	return t.change(k, rm, add)
 }
 
 // change clears the slots of remove (idents not loaded are skipped), then
-// writes add to fresh slots, then the first-port entries and bitmap words
-// they touch. Removals take effect first, and a first-port entry or bitmap
-// bit never leads to a slot not yet written. The input is valid and add has
+// writes add to fresh slots, then the tags, pair entries and bitmap words
+// they touch. Removals take effect first, and no tag, pair entry or bitmap
+// bit ever leads to a slot not yet written. The input is valid and add has
 // no idents that stay loaded.
 func (t *table) change(k kernel, remove []ident, add []Sequence) error {
 	var clear []uint32
@@ -381,13 +483,47 @@ func (t *table) change(k kernel, remove []ident, add []Sequence) error {
 		return fmt.Errorf("loading %d sequences: %d slots free after removing %d, need %d (raise MaxSequences)",
 			t.len()-len(clear)+len(add), t.nFree+len(clear), len(clear), len(add))
 	}
+	// A kind is switched on before its sequences arrive and off after the
+	// last is gone, so the program never skips a loaded sequence.
+	port, tagged := t.nPort > 0, t.nTagged > 0
+	for i := range add {
+		if add[i].Tags != nil {
+			tagged = true
+		} else {
+			port = true
+		}
+	}
+	if err := t.tellKinds(k, port, tagged); err != nil {
+		return err
+	}
 	if err := t.clearSlots(k, clear); err != nil {
 		return err
 	}
 	if err := t.addSlots(k, add); err != nil {
 		return err
 	}
-	return t.flush(k)
+	if err := t.flush(k); err != nil {
+		return err
+	}
+	return t.tellKinds(k, t.nPort > 0, t.nTagged > 0)
+}
+
+func (t *table) tellKinds(k kernel, port, tagged bool) error {
+	kinds := 0
+	if port {
+		kinds |= 1
+	}
+	if tagged {
+		kinds |= 2
+	}
+	if kinds == t.kinds {
+		return nil
+	}
+	if err := k.setKinds(port, tagged); err != nil {
+		return fmt.Errorf("telling the knock program which sequences are loaded: %w", err)
+	}
+	t.kinds = kinds
+	return nil
 }
 
 // batch bounds one write to the kernel, so that a start with many keys
@@ -395,7 +531,7 @@ func (t *table) change(k kernel, remove []ident, add []Sequence) error {
 const batch = 4096
 
 // clearSlots empties slots in the kernel first, so the sequences are dead
-// before anything else changes, then forgets them.
+// before anything else changes, then forgets them and deletes their tags.
 func (t *table) clearSlots(k kernel, ids []uint32) error {
 	seqs := make([]*Sequence, min(len(ids), batch))
 	gens := make([]uint32, len(seqs))
@@ -411,33 +547,56 @@ func (t *table) clearSlots(k kernel, ids []uint32) error {
 			return fmt.Errorf("removing sequence (key %d, window %d, counter %d): %w", s.key, s.window, s.counter, err)
 		}
 	}
+	return t.dropStaleTags(k)
+}
+
+// dropStaleTags deletes the tags of removed sequences from the kernel.
+func (t *table) dropStaleTags(k kernel) error {
+	for len(t.staleTags) > 0 {
+		chunk := t.staleTags[:min(len(t.staleTags), batch)]
+		n, err := k.deleteTags(chunk)
+		t.staleTags = t.staleTags[n:]
+		if err != nil {
+			return fmt.Errorf("removing %d tags of removed sequences: %w", len(t.staleTags), err)
+		}
+	}
+	t.staleTags = nil
 	return nil
 }
 
 func (t *table) forget(id uint32) {
 	s := &t.slots[id]
-	port := s.first
-	ids := t.byPort[port]
-	if i := slices.Index(ids, id); i >= 0 {
-		ids = slices.Delete(ids, i, i+1)
+	if s.tagged {
+		t.staleTags = append(t.staleTags, t.tags[id]...)
+		t.tags[id] = nil
+		t.nTagged--
+	} else {
+		port := s.first
+		ids := t.byPort[port]
+		if i := slices.Index(ids, id); i >= 0 {
+			ids = slices.Delete(ids, i, i+1)
+		}
+		if len(ids) == 0 {
+			ids = nil
+		}
+		t.byPort[port] = ids
+		t.markDirty(port, s.second)
+		t.nPort--
 	}
-	if len(ids) == 0 {
-		ids = nil
-	}
-	t.byPort[port] = ids
-	t.markDirty(port)
 	delete(t.byIdent, s.ident())
 	*s = slot{}
 	t.release(id)
 }
 
-// addSlots writes new sequences to fresh slots. Their first ports are only
-// marked dirty: flush writes first-port entries after every slot they name.
+// addSlots writes new sequences to fresh slots, then the tags of each batch.
+// Pair entries and bitmap words are only marked dirty: flush writes them
+// after every slot they name.
 func (t *table) addSlots(k kernel, add []Sequence) error {
 	n := min(len(add), batch)
 	ids := make([]uint32, n)
 	seqs := make([]*Sequence, n)
 	gens := make([]uint32, n)
+	var tags []tagEntry
 	for len(add) > 0 {
 		chunk := add[:min(len(add), batch)]
 		add = add[len(chunk):]
@@ -445,13 +604,41 @@ func (t *table) addSlots(k kernel, add []Sequence) error {
 			ids[i], seqs[i], gens[i] = t.alloc(), &chunk[i], t.nextGen()
 		}
 		done, err := k.writeSlots(ids[:len(chunk)], seqs[:len(chunk)], gens[:len(chunk)])
+		tags = tags[:0]
 		for i := range chunk[:done] {
 			t.record(ids[i], &chunk[i], gens[i])
+			for j, tag := range chunk[i].Tags {
+				tags = append(tags, tagEntry{tag: tag, id: ids[i], gen: gens[i], port: chunk[i].Ports[j],
+					pos: uint8(j), len: uint8(len(chunk[i].Tags))})
+			}
 		}
 		if err != nil {
 			t.unalloc(len(chunk) - done)
 			seq := &chunk[done]
 			return fmt.Errorf("adding sequence (key %d, window %d, counter %d): %w", seq.KeyID, seq.Window, seq.Counter, err)
+		}
+		if err := t.writeTags(k, tags); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTags writes tags; on failure the slots of those not written are
+// marked, so that a whole set replaces them.
+func (t *table) writeTags(k kernel, tags []tagEntry) error {
+	for rest := tags; len(rest) > 0; {
+		chunk := rest[:min(len(rest), batch)]
+		rest = rest[len(chunk):]
+		n, err := k.writeTags(chunk)
+		if err != nil {
+			for _, e := range chunk[n:] {
+				t.slots[e.id].tagsOut = true
+			}
+			for _, e := range rest {
+				t.slots[e.id].tagsOut = true
+			}
+			return fmt.Errorf("adding %d tags (raise MaxTags if the map is full): %w", len(chunk)-n+len(rest), err)
 		}
 	}
 	return nil
@@ -461,26 +648,38 @@ func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	s := &t.slots[id]
 	s.gen = gen
 	s.window, s.key, s.counter = seq.Window, seq.KeyID, seq.Counter
-	s.first, s.sum, s.spent = seq.Ports[0], portsSum(seq.Ports), seq.Spent
+	s.first, s.sum, s.spent = seq.Ports[0], seqSum(seq), seq.Spent
 	t.byIdent[seq.ident()] = id
+	if seq.Tags != nil {
+		s.tagged = true
+		if t.tags == nil {
+			t.tags = make([][]uint64, len(t.slots))
+		}
+		t.tags[id] = slices.Clone(seq.Tags)
+		t.nTagged++
+		return
+	}
+	s.second = seq.Ports[1]
 	port := seq.Ports[0]
 	t.byPort[port] = append(t.byPort[port], id)
-	t.markDirty(port)
+	t.markDirty(port, s.second)
+	t.nPort++
 }
 
-func (t *table) markDirty(port uint16) {
-	if t.dirty[port>>6]&(1<<(port&63)) == 0 {
-		t.dirty[port>>6] |= 1 << (port & 63)
+func (t *table) markDirty(first, second uint16) {
+	if t.dirty[first>>6]&(1<<(first&63)) == 0 {
+		t.dirty[first>>6] |= 1 << (first & 63)
 		t.nDirty++
 	}
+	t.dirtyPairs = append(t.dirtyPairs, pairKey(first, second))
 }
 
 // markSpent flags one loaded sequence as spent in its slot, keeping its slot
 // and generation: sources part-way through it keep their progress, and a
 // record of it already in the ring buffer stays valid (the daemon refuses it
-// from its spent store). Its first port is rewritten so that live sequences
-// come before spent ones in the bpf.K the kernel follows. A sequence not
-// loaded or already spent is left alone.
+// from its spent store). A port sequence's pair entry is rewritten so that
+// live sequences come before spent ones in the bpf.K the kernel follows. A
+// sequence not loaded or already spent is left alone.
 func (t *table) markSpent(k kernel, id ident) error {
 	slotID, ok := t.byIdent[id]
 	if !ok || t.slots[slotID].spent {
@@ -493,7 +692,9 @@ func (t *table) markSpent(k kernel, id ident) error {
 		return fmt.Errorf("marking sequence (key %d, window %d, counter %d) spent: %w", s.key, s.window, s.counter, err)
 	}
 	s.spent = true
-	t.markDirty(s.first)
+	if !s.tagged {
+		t.markDirty(s.first, s.second)
+	}
 	return t.flush(k)
 }
 
@@ -505,45 +706,56 @@ func (t *table) remove(k kernel, id ident) error {
 	return t.change(k, []ident{id}, nil)
 }
 
-// flush writes the first-port entries of every dirty port, then the bitmap
-// words that cover them.
+// flush writes the entries of every dirty pair (deleting those no sequence
+// starts with any more), then the bitmap words that cover the dirty ports.
 func (t *table) flush(k kernel) error {
+	if len(t.dirtyPairs) > 0 {
+		slices.Sort(t.dirtyPairs)
+		t.dirtyPairs = slices.Compact(t.dirtyPairs)
+		var ids []uint32
+		n := min(len(t.dirtyPairs), batch)
+		counts := make([]uint32, n)
+		lists := make([][]uint32, n)
+		flat := make([]uint32, 0, n*bpf.K)
+		for len(t.dirtyPairs) > 0 {
+			chunk := t.dirtyPairs[:min(len(t.dirtyPairs), batch)]
+			flat = flat[:0]
+			for i, key := range chunk {
+				first, second := uint16(key>>16), uint16(key)
+				ids = ids[:0]
+				for _, id := range t.byPort[first] {
+					if t.slots[id].second == second {
+						ids = append(ids, id)
+					}
+				}
+				at := len(flat)
+				flat = t.appendFirstK(flat, ids)
+				counts[i], lists[i] = uint32(len(ids)), flat[at:]
+			}
+			done, err := k.writePairs(chunk, counts[:len(chunk)], lists[:len(chunk)])
+			t.dirtyPairs = t.dirtyPairs[done:]
+			if err != nil {
+				return fmt.Errorf("writing the sequences that start with ports %d, %d: %w", chunk[done]>>16, chunk[done]&0xffff, err)
+			}
+		}
+		t.dirtyPairs = t.dirtyPairs[:0]
+	}
 	if t.nDirty == 0 {
 		return nil
 	}
-	ports := make([]uint16, 0, t.nDirty)
-	for w, word := range t.dirty {
-		for ; word != 0; word &= word - 1 {
-			ports = append(ports, uint16(w<<6|bits.TrailingZeros64(word)))
-		}
-	}
-	for rest := ports; len(rest) > 0; {
-		chunk := rest[:min(len(rest), batch)]
-		rest = rest[len(chunk):]
-		counts := make([]uint32, len(chunk))
-		ids := make([][]uint32, len(chunk))
-		for i, p := range chunk {
-			l := t.byPort[p]
-			counts[i], ids[i] = uint32(len(l)), t.firstK(l)
-		}
-		if n, err := k.writeFirstPorts(chunk, counts, ids); err != nil {
-			return fmt.Errorf("writing first port %d: %w", chunk[n], err)
-		}
-	}
 	var words []uint32
 	var set []uint64
-	for i, p := range ports {
-		word := p >> 6
-		if i > 0 && ports[i-1]>>6 == word {
+	for w, word := range t.dirty {
+		if word == 0 {
 			continue
 		}
 		var b uint64
 		for j := range uint16(64) {
-			if len(t.byPort[word<<6|j]) > 0 {
+			if len(t.byPort[uint16(w)<<6|j]) > 0 {
 				b |= 1 << j
 			}
 		}
-		words, set = append(words, uint32(word)), append(set, b)
+		words, set = append(words, uint32(w)), append(set, b)
 	}
 	if n, err := k.writeFirstPortBits(words, set); err != nil {
 		w := words[n]
@@ -553,28 +765,21 @@ func (t *table) flush(k kernel) error {
 	return nil
 }
 
-// firstK is what the kernel's first-port entry lists of the live slot ids l:
-// at most bpf.K, those not spent first, each group in the order it was added.
-// A port shared by more than bpf.K sequences then never lets a spent one
-// crowd out one that can still open.
-func (t *table) firstK(l []uint32) []uint32 {
+// appendFirstK appends to dst what the kernel's pair entry lists of the live
+// slot ids l: at most bpf.K, those not spent first, each group in the order it
+// was added. A pair shared by more than bpf.K sequences then never lets a
+// spent one crowd out one that can still open.
+func (t *table) appendFirstK(dst, l []uint32) []uint32 {
 	n := min(len(l), bpf.K)
-	spent := false
-	for _, id := range l {
-		spent = spent || t.slots[id].spent
-	}
-	if !spent {
-		return l[:n]
-	}
-	out := make([]uint32, 0, n)
+	start := len(dst)
 	for _, want := range []bool{false, true} {
 		for _, id := range l {
-			if len(out) < n && t.slots[id].spent == want {
-				out = append(out, id)
+			if len(dst)-start < n && t.slots[id].spent == want {
+				dst = append(dst, id)
 			}
 		}
 	}
-	return out
+	return dst
 }
 
 // lookup returns the sequence in slot id if its generation is gen.

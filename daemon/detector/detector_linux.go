@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -70,7 +71,11 @@ func Load(cfg Config) (*Detector, error) {
 		return nil, fmt.Errorf("detector config: MaxSources %d out of range 0 to %d", cfg.MaxSources, 1<<24)
 	}
 
-	objs, err := bpf.Load(bpf.Options{MaxSequences: uint32(cfg.MaxSequences), MaxSources: uint32(cfg.MaxSources)})
+	if cfg.MaxTags < 0 || cfg.MaxTags > bpf.MaxSlots*bpf.MaxTagLen {
+		return nil, fmt.Errorf("detector config: MaxTags %d out of range 0 to %d", cfg.MaxTags, bpf.MaxSlots*bpf.MaxTagLen)
+	}
+
+	objs, err := bpf.Load(bpf.Options{MaxSequences: uint32(cfg.MaxSequences), MaxSources: uint32(cfg.MaxSources), MaxTags: uint32(cfg.MaxTags)})
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +83,8 @@ func Load(cfg Config) (*Detector, error) {
 		objs:    objs,
 		readSem: make(chan struct{}, 1),
 		tab:     newTable(int(objs.Sequences.MaxEntries())),
-		kern:    &mapsKernel{objs: objs},
 	}
+	d.kern = &mapsKernel{objs: objs, settings: d.updateSettings}
 	if err := d.setup(cfg); err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
@@ -159,11 +164,18 @@ func Open(cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	names := slices.Compact(slices.Sorted(slices.Values(cfg.Interfaces)))
-	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf)
+	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf, cfg.replyNow)
 	if err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil
+}
+
+// settingsNow returns the settings as last written.
+func (d *Detector) settingsNow() bpf.Settings {
+	d.setMu.Lock()
+	defer d.setMu.Unlock()
+	return d.settings
 }
 
 // setLocalFilter switches the program between judging every destination
@@ -381,6 +393,12 @@ func (d *Detector) Interfaces() []InterfaceState {
 // the gateway's own high ports are judged as knocks.
 func (d *Detector) ConntrackReplies() bool { return d.objs.ConntrackReplies }
 
+// ReplyPrefilter says whether the program asks conntrack only about datagrams
+// to ports that had UDP traffic out lately (the egress program is on every
+// attached interface and has watched for a whole reply window), rather than
+// about every datagram it would drop.
+func (d *Detector) ReplyPrefilter() bool { return d.settingsNow().ReplyJiffies != 0 }
+
 // AttachModes maps each configured interface to its Interfaces mode:
 // "native", "generic", "missing" or "error: ...".
 func (d *Detector) AttachModes() map[string]string {
@@ -444,8 +462,10 @@ func (d *Detector) close() error {
 // mapsKernel writes the table's state into the bpf maps, a batch per
 // syscall (BPF_MAP_UPDATE_BATCH) where the kernel has it.
 type mapsKernel struct {
-	objs *bpf.Objects
-	vals []bpf.Sequence // reused: a start with many keys writes hundreds of batches
+	objs     *bpf.Objects
+	settings func(func(*bpf.Settings)) error
+	vals     []bpf.Sequence // reused: a start with many keys writes hundreds of batches
+	pairs    []bpf.Pair     // reused likewise
 }
 
 func (k *mapsKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
@@ -490,25 +510,76 @@ func (k *mapsKernel) markSpent(id, gen uint32) error {
 	return nil
 }
 
-func (k *mapsKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
-	keys := make([]uint32, len(ports))
-	vals := make([]bpf.FirstPort, len(ports))
-	for i, p := range ports {
-		keys[i] = uint32(p)
-		vals[i].Count = counts[i]
-		copy(vals[i].Ids[:], ids[i])
+func (k *mapsKernel) writePairs(keys []uint32, counts []uint32, ids [][]uint32) (int, error) {
+	// Updates and deletes keep their order within each run of one kind.
+	done := 0
+	for done < len(keys) {
+		del := counts[done] == 0
+		end := done + 1
+		for end < len(keys) && (counts[end] == 0) == del {
+			end++
+		}
+		var n int
+		var err error
+		if del {
+			n, err = deleteKeys(k.objs.Pairs, keys[done:end])
+		} else {
+			if cap(k.pairs) < end-done {
+				k.pairs = make([]bpf.Pair, end-done)
+			}
+			vals := k.pairs[:end-done]
+			for i := range vals {
+				vals[i] = bpf.Pair{Count: counts[done+i]}
+				copy(vals[i].Ids[:], ids[done+i])
+			}
+			n, err = update(k.objs.Pairs, keys[done:end], vals)
+		}
+		done += n
+		if err != nil {
+			return done, err
+		}
 	}
-	return update(k.objs.FirstPorts, keys, vals)
+	return done, nil
+}
+
+func (k *mapsKernel) writeTags(tags []tagEntry) (int, error) {
+	keys := make([][8]byte, len(tags))
+	vals := make([]bpf.Tag, len(tags))
+	for i, e := range tags {
+		binary.BigEndian.PutUint64(keys[i][:], e.tag)
+		vals[i] = bpf.Tag{Id: e.id, Gen: e.gen, Port: e.port, Pos: e.pos, Len: e.len}
+	}
+	return update(k.objs.Tags, keys, vals)
+}
+
+func (k *mapsKernel) deleteTags(tags []uint64) (int, error) {
+	keys := make([][8]byte, len(tags))
+	for i, t := range tags {
+		binary.BigEndian.PutUint64(keys[i][:], t)
+	}
+	return deleteKeys(k.objs.Tags, keys)
+}
+
+func (k *mapsKernel) setKinds(port, tagged bool) error {
+	return k.settings(func(s *bpf.Settings) {
+		s.PortSeqs, s.TagSeqs = 0, 0
+		if port {
+			s.PortSeqs = 1
+		}
+		if tagged {
+			s.TagSeqs = 1
+		}
+	})
 }
 
 func (k *mapsKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, error) {
 	return update(k.objs.FirstPortBits, words, bits)
 }
 
-// update writes vals[i] at keys[i] of an array map, in order, and returns
-// how many it wrote. Array maps take a batch in one syscall since Linux 5.6;
-// before, or for a single entry, one update per entry.
-func update[V any](m *ebpf.Map, keys []uint32, vals []V) (int, error) {
+// update writes vals[i] at keys[i] of an array or hash map, in order, and
+// returns how many it wrote. Both take a batch in one syscall since Linux
+// 5.6; before, or for a single entry, one update per entry.
+func update[K, V any](m *ebpf.Map, keys []K, vals []V) (int, error) {
 	if len(keys) > 1 {
 		n, err := m.BatchUpdate(keys, vals, nil)
 		if !errors.Is(err, ebpf.ErrNotSupported) {
@@ -520,6 +591,41 @@ func update[V any](m *ebpf.Map, keys []uint32, vals []V) (int, error) {
 	}
 	for i := range keys {
 		if err := m.Update(keys[i], &vals[i], ebpf.UpdateAny); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
+}
+
+// deleteKeys deletes keys from a hash map, in one syscall where the kernel
+// takes a batch (Linux 5.6), and returns how many are gone. A key not there
+// counts as gone.
+func deleteKeys[K any](m *ebpf.Map, keys []K) (int, error) {
+	if len(keys) > 1 {
+		n, err := m.BatchDelete(keys, nil)
+		switch {
+		case err == nil:
+			return n, nil
+		case errors.Is(err, ebpf.ErrNotSupported):
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			// The batch stops at a missing key: the ones before it
+			// are gone; go on one by one from there.
+			keys = keys[n:]
+			done, err := deleteEach(m, keys)
+			return n + done, err
+		default:
+			if n >= len(keys) {
+				n = len(keys) - 1
+			}
+			return n, err
+		}
+	}
+	return deleteEach(m, keys)
+}
+
+func deleteEach[K any](m *ebpf.Map, keys []K) (int, error) {
+	for i := range keys {
+		if err := m.Delete(keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return i, err
 		}
 	}

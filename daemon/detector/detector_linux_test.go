@@ -560,24 +560,50 @@ func TestStaleRecordSkipped(t *testing.T) {
 	}
 }
 
-func TestFirstPortOverflow(t *testing.T) {
+// TestNoFirstPortCap: any number of port sequences can start at one first port (the old program
+// followed only bpf.K of them, so a port shared by more could not start the rest); the limit is
+// bpf.K sequences that share their first two ports, and it is tested here at bpf.K and beyond.
+func TestNoFirstPortCap(t *testing.T) {
 	h := newHarness(t, Config{})
+	// 4 x 1024 sequences at one first port: more than the hyp scheme's 256 first ports give any
+	// port with 256 keys x 3 windows, and more than v2 at 1,000,000 keys.
 	var seqs []Sequence
-	for i := range bpf.K + 2 {
-		seqs = append(seqs, Sequence{KeyID: uint32(i), Window: 1, Ports: []uint16{7000, uint16(8000 + i), 9000, uint16(10000 + i)}})
+	for i := range 4096 {
+		seqs = append(seqs, Sequence{KeyID: uint32(i), Window: 1, Ports: []uint16{7000, uint16(8000 + i), 9000, uint16(10000 + i%7)}})
 	}
 	h.set(seqs...)
 	src := addr("10.77.0.2")
-	last := seqs[bpf.K+1]
+	for _, i := range []int{0, bpf.K, bpf.K + 1, 1000, 4095} {
+		h.knock(src, seqs[i].Ports...)
+		h.wantRecord(recordFor(src, seqs[i]))
+	}
+	if c := h.counters(); c.Overflows != 0 {
+		t.Errorf("overflows = %d, want 0", c.Overflows)
+	}
+}
+
+// TestPairLimit: bpf.K sequences that share their first two ports all start, each also while all
+// bpf.K are candidates at once; one more is counted as an overflow and cannot start until one of
+// the first bpf.K is removed.
+func TestPairLimit(t *testing.T) {
+	h := newHarness(t, Config{})
+	var seqs []Sequence
+	for i := range bpf.K + 1 {
+		seqs = append(seqs, Sequence{KeyID: uint32(i), Window: 1, Ports: []uint16{7000, 7001, 9000, uint16(10000 + i)}})
+	}
+	h.set(seqs...)
+	src := addr("10.77.0.2")
+	last := seqs[bpf.K]
 	h.knock(src, last.Ports...)
 	h.wantCompletions(0)
 	if c := h.counters(); c.Overflows != 1 {
 		t.Errorf("overflows = %d, want 1", c.Overflows)
 	}
-	// The first K start fine, even with all K as candidates at once.
-	h.knock(src, seqs[3].Ports...)
-	h.wantRecord(recordFor(src, seqs[3]))
-	// Spend two: the overflowed ones move up and work.
+	for i := range bpf.K {
+		h.knock(src, seqs[i].Ports...)
+		h.wantRecord(recordFor(src, seqs[i]))
+	}
+	// Remove two: the overflowed one moves up and works.
 	for _, s := range seqs[:2] {
 		if err := h.d.Remove(s.KeyID, s.Window, s.Counter); err != nil {
 			t.Fatal(err)

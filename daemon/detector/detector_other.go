@@ -56,6 +56,9 @@ func (d *Detector) Interfaces() []InterfaceState { return nil }
 // ConntrackReplies is false: nothing is ever loaded.
 func (d *Detector) ConntrackReplies() bool { return false }
 
+// ReplyPrefilter is false: nothing is ever loaded.
+func (d *Detector) ReplyPrefilter() bool { return false }
+
 // RunStats fails: the knock detector runs only on Linux.
 func (d *Detector) RunStats() (uint64, uint64, error) { return 0, 0, errNotLinux }
 

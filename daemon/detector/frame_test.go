@@ -10,7 +10,8 @@ type frame struct {
 	src, dst  netip.Addr // family picks IPv4 or IPv6
 	sport     uint16
 	dport     uint16
-	payload   int      // UDP payload bytes
+	payload   int      // UDP payload bytes (zeros)
+	body      []byte   // UDP payload; overrides payload when set
 	proto     uint8    // 0 = UDP
 	vlans     []uint16 // TPIDs of VLAN tags, outermost first
 	ipOptions int      // IPv4 option bytes (multiple of 4, at most 40)
@@ -45,6 +46,9 @@ func (f frame) bytes() []byte {
 	var l4 []byte
 	switch proto {
 	case 17:
+		if f.body != nil {
+			f.payload = len(f.body)
+		}
 		ulen := 8 + f.payload
 		if f.udpLen != 0 {
 			ulen = f.udpLen
@@ -53,7 +57,11 @@ func (f frame) bytes() []byte {
 		l4 = be.AppendUint16(l4, f.dport)
 		l4 = be.AppendUint16(l4, uint16(ulen))
 		l4 = be.AppendUint16(l4, 0) // checksum: optional, and XDP ignores it
-		l4 = append(l4, make([]byte, f.payload)...)
+		if f.body != nil {
+			l4 = append(l4, f.body...)
+		} else {
+			l4 = append(l4, make([]byte, f.payload)...)
+		}
 	case 6:
 		l4 = be.AppendUint16(l4, f.sport)
 		l4 = be.AppendUint16(l4, f.dport)

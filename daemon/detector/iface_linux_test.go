@@ -238,6 +238,18 @@ func haveCtLookup(t *testing.T) bool {
 // table (which has ct state rules) exists. An unsolicited datagram of the same
 // size to the same port is still dropped as a knock candidate.
 func TestReplyToGatewayFlowPasses(t *testing.T) {
+	testReplyToGatewayFlow(t, false)
+}
+
+// TestReplyPrefilter: the same with the reply prefilter on (as it is once the egress program has
+// watched for a whole reply window): the gateway's query leaves through the egress program, which
+// stamps its port, so the reply is looked up in conntrack and passes; the unsolicited datagram to
+// the same port is still dropped.
+func TestReplyPrefilter(t *testing.T) {
+	testReplyToGatewayFlow(t, true)
+}
+
+func testReplyToGatewayFlow(t *testing.T, prefilter bool) {
 	needRoot(t)
 	if !haveCtLookup(t) {
 		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+): replies are judged like any datagram")
@@ -245,7 +257,10 @@ func TestReplyToGatewayFlowPasses(t *testing.T) {
 	gw, res := nsName("gw"), nsName("res")
 	gwFD, resFD := newNS(t, gw), newNS(t, res)
 	veth(t, gw, "hyps0", res, "hypr0", 62)
-	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD})
+	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD, replyNow: prefilter})
+	if on := d.ReplyPrefilter(); on != prefilter {
+		t.Fatalf("reply prefilter on: %v, want %v", on, prefilter)
+	}
 	if err := d.SetSequences([]Sequence{seqA}); err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,11 @@ func TestMarkSpentKeepsSlotAndGen(t *testing.T) {
 	}
 	k.check(t, tab)
 
-	// A whole set that says the same (spent) changes nothing; one that says not spent replaces it.
+	// A whole set that says the same (spent) changes nothing; nor does one that says not spent:
+	// spent is one-way. The daemon computes a set from its spent store and can race a knock that
+	// opens meanwhile (its time step against its grant path); a set computed just before the
+	// grant would otherwise make the sequence openable again in the kernel (the old behaviour
+	// replaced it with a live copy).
 	seqs[0].Spent = true
 	k.log = nil
 	if err := tab.set(k, seqs); err != nil {
@@ -74,9 +78,28 @@ func TestMarkSpentKeepsSlotAndGen(t *testing.T) {
 	if err := tab.set(k, seqs); err != nil {
 		t.Fatal(err)
 	}
+	if len(k.log) != 0 {
+		t.Errorf("set with Spent false wrote %v", k.log)
+	}
 	nid := tab.byIdent[newIdent(1, 10, 0)]
+	if got, _ := tab.lookup(nid, tab.slots[nid].gen); !got.Spent || nid != id || !k.slots[id].seq.Spent {
+		t.Error("set with Spent false un-marked the spent sequence")
+	}
+	// Nor does a time step's Update that adds it again.
+	if err := tab.apply(k, nil, seqs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.log) != 0 || !k.slots[id].seq.Spent {
+		t.Errorf("apply with Spent false wrote %v; kernel slot %+v", k.log, k.slots[id])
+	}
+	// A sequence whose ports changed under the same ident is a new sequence, not spent.
+	seqs[0].Ports = []uint16{900, 901}
+	if err := tab.set(k, seqs); err != nil {
+		t.Fatal(err)
+	}
+	nid = tab.byIdent[newIdent(1, 10, 0)]
 	if got, _ := tab.lookup(nid, tab.slots[nid].gen); got.Spent {
-		t.Error("set with Spent false left the sequence spent")
+		t.Error("a changed sequence kept the spent flag")
 	}
 }
 
@@ -105,14 +128,15 @@ func TestMarkSpentFailureKeepsItLive(t *testing.T) {
 	}
 }
 
-// TestSpentGoLastAtAFirstPort: where more than bpf.K sequences start at one port, the kernel's
-// entry lists the live ones first, so spent sequences never crowd out one that can still open.
-func TestSpentGoLastAtAFirstPort(t *testing.T) {
+// TestSpentGoLastAtAPair: where more than bpf.K sequences start with one pair of ports, the
+// kernel's entry lists the live ones first, so spent sequences never crowd out one that can still
+// open.
+func TestSpentGoLastAtAPair(t *testing.T) {
 	k := newFakeKernel()
 	tab := newTable(32)
 	var seqs []Sequence
 	for c := range uint32(10) {
-		seqs = append(seqs, Sequence{KeyID: 1, Window: 10, Counter: c, Ports: []uint16{500, uint16(600 + c)}})
+		seqs = append(seqs, Sequence{KeyID: 1, Window: 10, Counter: c, Ports: []uint16{500, 600, uint16(700 + c)}})
 	}
 	if err := tab.set(k, seqs); err != nil {
 		t.Fatal(err)
@@ -122,9 +146,9 @@ func TestSpentGoLastAtAFirstPort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	listed := k.ports[500]
-	if len(listed) != 8 || k.counts[500] != 10 {
-		t.Fatalf("port 500 lists %d ids, count %d; want 8 of 10", len(listed), k.counts[500])
+	listed := k.ports[pairKey(500, 600)]
+	if len(listed) != 8 || k.counts[pairKey(500, 600)] != 10 {
+		t.Fatalf("pair 500,600 lists %d ids, count %d; want 8 of 10", len(listed), k.counts[pairKey(500, 600)])
 	}
 	var counters []uint32
 	for _, id := range listed {

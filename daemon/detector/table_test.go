@@ -11,11 +11,14 @@ import (
 // fakeKernel records what the table writes, in order, and can fail writes.
 type fakeKernel struct {
 	slots  map[uint32]fakeSlot
-	ports  map[uint16][]uint32 // first-port ids as written
-	counts map[uint16]uint32
+	ports  map[uint32][]uint32 // pair (first << 16 | second) -> ids as written
+	counts map[uint32]uint32
 	bits   map[uint32]uint64
-	log    []string
-	fail   func(op string) bool
+	tags   map[uint64]tagEntry
+	// port and tagged are what setKinds said last.
+	port, tagged bool
+	log          []string
+	fail         func(op string) bool
 }
 
 type fakeSlot struct {
@@ -24,7 +27,8 @@ type fakeSlot struct {
 }
 
 func newFakeKernel() *fakeKernel {
-	return &fakeKernel{slots: map[uint32]fakeSlot{}, ports: map[uint16][]uint32{}, counts: map[uint16]uint32{}, bits: map[uint32]uint64{}}
+	return &fakeKernel{slots: map[uint32]fakeSlot{}, ports: map[uint32][]uint32{}, counts: map[uint32]uint32{},
+		bits: map[uint32]uint64{}, tags: map[uint64]tagEntry{}}
 }
 
 func (k *fakeKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
@@ -54,16 +58,51 @@ func (k *fakeKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, err
 	return len(words), nil
 }
 
-func (k *fakeKernel) writeFirstPorts(ports []uint16, counts []uint32, ids [][]uint32) (int, error) {
-	for i, port := range ports {
+func (k *fakeKernel) writePairs(keys []uint32, counts []uint32, ids [][]uint32) (int, error) {
+	for i, key := range keys {
 		if k.fail != nil && k.fail("port") {
 			return i, errors.New("injected port failure")
 		}
-		k.ports[port] = slices.Clone(ids[i])
-		k.counts[port] = counts[i]
+		if counts[i] == 0 {
+			delete(k.ports, key)
+			delete(k.counts, key)
+		} else {
+			k.ports[key] = slices.Clone(ids[i])
+			k.counts[key] = counts[i]
+		}
 		k.log = append(k.log, "port")
 	}
-	return len(ports), nil
+	return len(keys), nil
+}
+
+func (k *fakeKernel) writeTags(tags []tagEntry) (int, error) {
+	for i, e := range tags {
+		if k.fail != nil && k.fail("tag") {
+			return i, errors.New("injected tag failure")
+		}
+		k.tags[e.tag] = e
+		k.log = append(k.log, "tag")
+	}
+	return len(tags), nil
+}
+
+func (k *fakeKernel) deleteTags(tags []uint64) (int, error) {
+	for i, tag := range tags {
+		if k.fail != nil && k.fail("untag") {
+			return i, errors.New("injected tag delete failure")
+		}
+		delete(k.tags, tag)
+		k.log = append(k.log, "untag")
+	}
+	return len(tags), nil
+}
+
+func (k *fakeKernel) setKinds(port, tagged bool) error {
+	if k.fail != nil && k.fail("kinds") {
+		return errors.New("injected settings failure")
+	}
+	k.port, k.tagged = port, tagged
+	return nil
 }
 
 // check compares the fake kernel with the table: every live sequence in its
@@ -85,17 +124,45 @@ func (k *fakeKernel) check(t *testing.T, tab *table) {
 			t.Errorf("port %d: bitmap bit %v, %d live sequences start there", port, set, len(tab.byPort[uint16(port)]))
 		}
 	}
-	for port, ids := range k.ports {
-		if int(k.counts[port]) != len(tab.byPort[port]) {
-			t.Errorf("port %d: count %d, table %d", port, k.counts[port], len(tab.byPort[port]))
+	live := map[uint32]uint32{}
+	nTagged := 0
+	for id, s := range k.slots {
+		if s.seq.Tags != nil {
+			nTagged++
+			for i, tag := range s.seq.Tags {
+				e, ok := k.tags[tag]
+				if !ok || e.id != id || e.gen != s.gen || e.port != s.seq.Ports[i] || int(e.pos) != i || int(e.len) != len(s.seq.Tags) {
+					t.Errorf("slot %d tag %d: kernel has %+v %v", id, i, e, ok)
+				}
+			}
+			continue
 		}
-		if len(ids) > bpf.K {
-			t.Errorf("port %d: %d ids written", port, len(ids))
+		live[pairKey(s.seq.Ports[0], s.seq.Ports[1])]++
+	}
+	for tag, e := range k.tags {
+		if s, ok := k.slots[e.id]; !ok || s.gen != e.gen {
+			t.Errorf("tag %#x names slot %d gen %d, not loaded", tag, e.id, e.gen)
+		}
+	}
+	if (nTagged > 0) != k.tagged || (len(k.slots)-nTagged > 0) != k.port {
+		t.Errorf("kinds: port %v tagged %v; %d slots, %d tagged", k.port, k.tagged, len(k.slots), nTagged)
+	}
+	for key, n := range live {
+		if k.counts[key] != n {
+			t.Errorf("pair %d,%d: count %d, %d live", key>>16, key&0xffff, k.counts[key], n)
+		}
+	}
+	for key, ids := range k.ports {
+		if live[key] == 0 {
+			t.Errorf("pair %d,%d: entry %v with no live sequence", key>>16, key&0xffff, ids)
+		}
+		if len(ids) > bpf.K || len(ids) != min(int(k.counts[key]), bpf.K) {
+			t.Errorf("pair %d,%d: %d ids written, count %d", key>>16, key&0xffff, len(ids), k.counts[key])
 		}
 		for _, id := range ids {
 			s, ok := k.slots[id]
-			if !ok || s.seq.Ports[0] != port {
-				t.Errorf("port %d lists slot %d holding %+v", port, id, s)
+			if !ok || pairKey(s.seq.Ports[0], s.seq.Ports[1]) != key {
+				t.Errorf("pair %d,%d lists slot %d holding %+v", key>>16, key&0xffff, id, s)
 			}
 		}
 	}
@@ -134,14 +201,18 @@ func TestTableRotation(t *testing.T) {
 	if tab.len() != 30 {
 		t.Errorf("len %d, want 30", tab.len())
 	}
-	// Each of 5 first ports has 6 live sequences; with 10 a port holds more
-	// than K and the kernel sees K and the true count.
-	if err := tab.set(k, append(live, seqs(20, 99)[5:]...)); err != nil {
+	// More than K sequences that start with one pair of ports: the kernel
+	// sees K and the true count.
+	var same []Sequence
+	for i := range bpf.K + 1 {
+		same = append(same, Sequence{KeyID: uint32(100 + i), Window: 99, Ports: []uint16{1000, 2000, uint16(i), 4}})
+	}
+	if err := tab.set(k, append(live, same...)); err != nil {
 		t.Fatal(err)
 	}
 	k.check(t, tab)
-	if k.counts[1000] != 9 || len(k.ports[1000]) != bpf.K {
-		t.Errorf("port 1000: count %d, %d ids", k.counts[1000], len(k.ports[1000]))
+	if key := pairKey(1000, 2000); k.counts[key] != bpf.K+1 || len(k.ports[key]) != bpf.K {
+		t.Errorf("pair 1000,2000: count %d, %d ids", k.counts[key], len(k.ports[key]))
 	}
 }
 
@@ -195,7 +266,8 @@ func TestTableOrderOfWrites(t *testing.T) {
 	if err := tab.set(k, seqs(1, 2)); err != nil {
 		t.Fatal(err)
 	}
-	// Removals clear slots before anything else.
+	// Removals clear slots before anything else; the pair of the removed
+	// sequence is deleted (also logged as "port").
 	if want := []string{"clear", "clear", "slot", "port", "port", "bits"}; !slices.Equal(k.log, want) {
 		t.Errorf("writes %v, want %v", k.log, want)
 	}
@@ -216,7 +288,7 @@ func TestTableFailuresLeaveConsistentState(t *testing.T) {
 	}
 	k.check(t, tab)
 	if len(k.ports) != 3 {
-		t.Errorf("%d first ports written, want 3", len(k.ports))
+		t.Errorf("%d pairs written, want 3", len(k.ports))
 	}
 
 	k.fail = func(op string) bool { return op == "slot" }

@@ -7,9 +7,12 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -33,7 +36,10 @@ type watcher struct {
 	onChange func(InterfaceState)
 	settings func(func(*bpf.Settings)) error // changes the program's settings
 	eventBuf int                             // receive buffer of events (0: the default)
-	resyncs  atomic.Uint64                   // times the event queue overflowed
+	// replyNow (tests) turns the reply prefilter on as soon as the egress
+	// program is attached, as if the warm-up window had passed.
+	replyNow bool
+	resyncs  atomic.Uint64 // times the event queue overflowed
 
 	events       *nlSocket // subscribed to link and address changes
 	stopR, stopW *os.File
@@ -50,6 +56,8 @@ type watcher struct {
 	mu     sync.Mutex
 	ifaces map[string]*ifaceState
 	raw    map[int]bool
+	timers []*time.Timer // pending replyFilter calls, stopped by release
+	closed bool          // release has run: a late timer changes nothing
 
 	// The watcher goroutine alone uses addrs, filterOK and needSync.
 	addrs    map[netip.Addr]map[int]struct{} // address -> ifindexes holding it
@@ -59,9 +67,12 @@ type watcher struct {
 
 // ifaceState is one configured interface as the watcher left it.
 type ifaceState struct {
-	index int       // 0: missing
-	link  link.Link // nil: not attached
-	mode  string    // "native", "generic", "missing" or "error: ..."
+	index  int       // 0: missing
+	link   link.Link // nil: not attached
+	egress link.Link // tcx egress link of bpf.Objects.Egress; nil: none
+	// egressAt is when egress was attached.
+	egressAt time.Time
+	mode     string // "native", "generic", "missing" or "error: ..."
 }
 
 // startWatcher opens the netlink sockets inside namespace fd (0: the current
@@ -69,7 +80,7 @@ type ifaceState struct {
 // configured interface that exists and then follows changes until stop. The
 // order matters: attached with the filter on and the map still empty, the
 // program would pass every knock.
-func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), settings func(func(*bpf.Settings)) error, eventBuf int) (*watcher, error) {
+func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(InterfaceState), settings func(func(*bpf.Settings)) error, eventBuf int, replyNow bool) (*watcher, error) {
 	info, err := objs.Program.Info()
 	if err != nil {
 		return nil, fmt.Errorf("reading the knock program's id: %w", err)
@@ -83,6 +94,7 @@ func startWatcher(fd int, objs *bpf.Objects, names []string, onChange func(Inter
 		settings: settings,
 		raw:      make(map[int]bool),
 		eventBuf: eventBuf,
+		replyNow: replyNow,
 		done:     make(chan struct{}),
 		ifaces:   make(map[string]*ifaceState),
 		addrs:    make(map[netip.Addr]map[int]struct{}),
@@ -297,10 +309,78 @@ func (w *watcher) attach(name string, l linkMsg) error {
 			mode = "generic"
 		}
 	}
+	var el link.Link
+	if xl != nil {
+		// Without it the program keeps asking conntrack about every
+		// datagram (replyFilter), as before: slower, never wrong.
+		// First in the chain: a program before it that redirected a
+		// datagram (to leave elsewhere) would hide it; stamping one a
+		// later program drops costs only a lookup.
+		el, _ = link.AttachTCX(link.TCXOptions{Program: w.objs.Egress, Attach: ebpf.AttachTCXEgress, Interface: index, Anchor: link.Head()})
+	}
 	w.mu.Lock()
-	st.link, st.mode = xl, mode
+	old = st.egress
+	st.link, st.egress, st.mode = xl, el, mode
+	st.egressAt = time.Now()
+	if el != nil && !w.replyNow {
+		// Flows that left before the egress program saw them have
+		// no stamp: the prefilter waits until they are over.
+		w.timers = append(w.timers, time.AfterFunc(replyWindow(), func() { _ = w.replyFilter() }))
+	}
 	w.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	if ferr := w.replyFilter(); ferr != nil && err == nil {
+		err = fmt.Errorf("attaching knock detector to %q: %w", name, ferr)
+	}
 	return err
+}
+
+// replyWindow bounds how long after a local UDP port's last datagram out (or
+// reply in) a reply to it can still arrive: conntrack keeps a UDP entry for
+// nf_conntrack_udp_timeout_stream (120 s by default) after its last packet;
+// twice the longest sysctl, at least 10 minutes, leaves room for an nftables
+// ct timeout policy that stretches it.
+func replyWindow() time.Duration {
+	longest := 120 * time.Second
+	for _, f := range []string{"nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"} {
+		b, err := os.ReadFile("/proc/sys/net/netfilter/" + f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
+			longest = max(longest, time.Duration(n)*time.Second)
+		}
+	}
+	return max(2*longest, 10*time.Minute)
+}
+
+// replyFilter turns the reply prefilter on while every interface the program
+// is on has had the egress program for a whole reply window (so every flow
+// that can still have a reply was stamped), and off otherwise.
+func (w *watcher) replyFilter() error {
+	window := replyWindow()
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	on, any := true, false
+	for _, st := range w.ifaces {
+		if st.link != nil {
+			any = true
+			on = on && st.egress != nil && (w.replyNow || time.Since(st.egressAt) >= window)
+		}
+	}
+	w.mu.Unlock()
+	var j uint32
+	if on && any {
+		// jiffies run at CONFIG_HZ, at most 1000 a second: counting
+		// 1000 makes the window at least replyWindow on any kernel.
+		j = uint32(window / time.Millisecond)
+	}
+	return w.settings(func(s *bpf.Settings) { s.ReplyJiffies = j })
 }
 
 // setRaw adds index to, or removes it from, the program's set of interfaces
@@ -334,9 +414,12 @@ func (w *watcher) setRaw(index int, raw bool) error {
 func (w *watcher) detach(name string) {
 	w.mu.Lock()
 	st := w.ifaces[name]
-	old, index := st.link, st.index
-	st.link, st.index, st.mode = nil, 0, "missing"
+	old, oldEgress, index := st.link, st.egress, st.index
+	st.link, st.egress, st.index, st.mode = nil, nil, 0, "missing"
 	w.mu.Unlock()
+	if oldEgress != nil {
+		_ = oldEgress.Close()
+	}
 	if old != nil {
 		_ = old.Close()
 	}
@@ -550,8 +633,18 @@ func (w *watcher) stop() error {
 func (w *watcher) release() error {
 	var errs []error
 	w.mu.Lock()
+	for _, t := range w.timers {
+		t.Stop()
+	}
+	w.timers, w.closed = nil, true
 	for i := len(w.names) - 1; i >= 0; i-- {
 		st := w.ifaces[w.names[i]]
+		if st.egress != nil {
+			if err := st.egress.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("detaching egress watch from %q: %w", w.names[i], err))
+			}
+			st.egress = nil
+		}
 		if st.link != nil {
 			if err := st.link.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("detaching knock detector from %q: %w", w.names[i], err))

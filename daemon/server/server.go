@@ -395,7 +395,7 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 		// A spent sequence is loaded as spent, so that a replay of it, also after a restart, is
 		// reported and refused, not lost among the noise.
 		used := s.opts.Spent.Spent(spent.Use{Key: fp, Step: k.Params.Step, Window: c.Window, Counter: c.Counter})
-		seqs = append(seqs, detector.Sequence{KeyID: id, Window: c.Window, Counter: c.Counter, Ports: c.Ports, Spent: used})
+		seqs = append(seqs, detector.Sequence{KeyID: id, Window: c.Window, Counter: c.Counter, Ports: c.Ports, Tags: c.Tags, Spent: used})
 	}
 	return seqs, cands
 }
