@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	// The detector is loaded and attached before the table: it is the part most likely to fail
 	// (kernel features, permissions), and it holds no sequence until the first pass below has
 	// protected what the keys name.
-	det, err := openDetector(cfg, protected, slots, log)
+	det, err := openDetector(cfg, protected, slots, server.Tags(keys, cfg.Skew, slots), log)
 	if err != nil {
 		return fmt.Errorf("starting the knock detector: %w", err)
 	}
@@ -292,12 +292,13 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-func openDetector(cfg config.Config, protected []firewall.Service, slots int, log *slog.Logger) (*detector.Detector, error) {
+func openDetector(cfg config.Config, protected []firewall.Service, slots, tags int, log *slog.Logger) (*detector.Detector, error) {
 	return detector.Open(detector.Config{
 		Interfaces:   cfg.Interfaces,
 		UDPServices:  udpPorts(protected, cfg.Public),
 		KnockTimeout: cfg.KnockTimeout,
 		MaxSequences: slots,
+		MaxTags:      tags,
 		// A deleted, re-created or failing uplink is worth a line: knocks on it depend on it.
 		OnInterface: func(s detector.InterfaceState) {
 			if s.Attached() {

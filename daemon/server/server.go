@@ -499,6 +499,9 @@ func Slots(keys []config.Key, skew int) (int, error) {
 	if skew < 0 || skew > sequence.MaxSkew {
 		return 0, fmt.Errorf("sizing the detector: skew %d out of range 0 to %d", skew, sequence.MaxSkew)
 	}
+	if err := checkHypLimit(keys, skew); err != nil {
+		return 0, err
+	}
 	need := 0
 	for _, k := range keys {
 		need += (2*skew + 2) * max(k.Uses, 1)
