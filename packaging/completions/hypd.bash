@@ -56,7 +56,8 @@ _hypd_complete() {
 	"secret new/--config" | "secret new/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"secret new/--host" | "secret new/-host") COMPREPLY=(); return ;;
 	"secret new/--keys" | "secret new/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	"secret new/--scheme" | "secret new/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"secret new/--realm" | "secret new/-realm") COMPREPLY=(); return ;;
+	"secret new/--scheme" | "secret new/-scheme") COMPREPLY=($(compgen -W "v3 v2 hyp" -- "$cur")); return ;;
 	"secret new/--services" | "secret new/-services") COMPREPLY=(); return ;;
 	"status/--socket" | "status/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"grants/--socket" | "grants/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -75,7 +76,7 @@ _hypd_complete() {
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --force --host --keys --qr --scheme --services --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--config --force --host --keys --qr --realm --scheme --services --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"generate secret")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"status")
