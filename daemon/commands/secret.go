@@ -43,7 +43,7 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 
 type secretOptions struct {
 	keys, config, host, services, scheme, realm string
-	force, qr                            bool
+	force, qr                                   bool
 }
 
 func runSecretNew(e *env, name string, o secretOptions) error {
