@@ -149,3 +149,32 @@ func (p Profile) RemoveSite(name string) (Profile, error) {
 	q.SiteList = slices.Delete(q.SiteList, i, i+1)
 	return q.normalSites(), nil
 }
+
+// Update changes the settings of the profile name with change, under the store's lock, without
+// touching its key (which stays where it is, in the keyring or its file). change gets the
+// profile without its key; what it returns is validated and saved. Its name must not change.
+func (s *Store) Update(name string, change func(Profile) (Profile, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.load()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(all, func(p Profile) bool { return p.Name == name })
+	if i < 0 {
+		return fmt.Errorf("profile %q: %w", name, ErrNotFound)
+	}
+	p, err := change(all[i].Clone())
+	if err != nil {
+		return err
+	}
+	if p.Name != name {
+		return fmt.Errorf("profile %q: an update may not rename it (to %q)", name, p.Name)
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	p.Key = all[i].Key // never a key in the file: the loaded profile has none
+	all[i] = p
+	return s.save(all)
+}
