@@ -83,7 +83,7 @@ func (r Result) String() string {
 // run is one knock or connection in progress.
 type run struct {
 	cancel context.CancelFunc
-	up     bool // the connection came up; the run lasts until it ends
+	up     bool   // the connection came up; the run lasts until it ends
 	site   string // the site of the last step that named one
 }
 
