@@ -84,3 +84,29 @@ func TestSecretNewRealm(t *testing.T) {
 		t.Errorf("--realm with v2: exit %d, %q", code, errOut)
 	}
 }
+
+// hypd check at a gateway with a realm shows the realm and each key's, and names a v2 key file
+// it refuses, with exit 1; without it the check passes.
+func TestCheckShowsTheRealm(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	cfgPath := filepath.Join(dir, "hypd.toml")
+	if err := os.WriteFile(cfgPath, []byte("keys_dir = \""+keys+"\"\nservices = [\"tcp/22\"]\nscheme = \"v3\"\nrealm = \"office\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "secret", "new", "laptop", "--config", cfgPath, "--host", "gw.example.net"); code != 0 {
+		t.Fatalf("secret new: %d %s", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(keys, "old.toml"), []byte("secret = \"AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ\"\nscheme = \"v2\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "check", "--config", cfgPath, "--interface", "lo")
+	if code != 1 || !strings.Contains(out, `laptop`) || !strings.Contains(out, `v3 realm "office"`) || !strings.Contains(errOut, "old.toml") || !strings.Contains(errOut, "loads only v3 keys") {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+	os.Remove(filepath.Join(keys, "old.toml"))
+	code, out, errOut = run(t, "check", "--config", cfgPath, "--interface", "lo")
+	if code != 0 || !strings.Contains(out, `realm "office": only v3 keys load here`) {
+		t.Fatalf("clean check: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/psk"
-	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/core/sequence"
+	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/waitfor"
 )
