@@ -1,14 +1,18 @@
 package commands
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
+	"github.com/hideyourports/hyp/daemon/control"
+	"github.com/hideyourports/hyp/daemon/server"
 )
 
 // New keys are v3: the URI carries scheme=v3 and the gateway's realm, and the key file names no
@@ -108,5 +112,35 @@ func TestCheckShowsTheRealm(t *testing.T) {
 	code, out, errOut = run(t, "check", "--config", cfgPath, "--interface", "lo")
 	if code != 0 || !strings.Contains(out, `realm "office": only v3 keys load here`) {
 		t.Fatalf("clean check: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// realmBackend serves the status of a gateway with a realm and one v3 key.
+type realmBackend struct{}
+
+func (realmBackend) Status() (control.Status, error) {
+	realm := "zürich"
+	return control.Status{Started: time.Now(), Realm: "office",
+		Keys: []server.KeyInfo{{Name: "laptop", ID: "0a1b2c3d", Scheme: "v3", Realm: &realm, Services: []string{"tcp/22"}, Open: "1m0s"}}}, nil
+}
+func (realmBackend) Revoke(netip.Addr) (int, error) { return 0, nil }
+func (realmBackend) Unprotect(string) error         { return nil }
+
+// hypd status shows the gateway's realm and each v3 key's.
+func TestStatusShowsTheRealm(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hypd.sock")
+	s, err := control.Listen(sock, realmBackend{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	code, out, errOut := run(t, "status", "--socket", sock)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{`"office" (only v3 keys load`, `laptop  v3 realm "zürich"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("hypd status lacks %q:\n%s", want, out)
+		}
 	}
 }
