@@ -3,8 +3,8 @@
 # `make package`, so one of them hits a warm Go build cache), then runs the Windows programs
 # under Debian's wine against a real gateway: hypd in a gateway network namespace, and wine
 # (wineserver included: it creates the sockets of every wine process) in a client namespace.
-# Under wine: the Windows-only unit tests (test binaries of internal/knocksock, app/helper,
-# app/profiles), the knock vectors of core/testdata, `hyp.exe knock --check` opening a service
+# Under wine: the Windows-only unit tests (test binaries of app/internal/knocksock, app/helper and its
+# store, perm and elevate, app/profiles), the knock vectors of core/testdata, `hyp.exe knock --check` opening a service
 # hidden by hypd; hyp-tray.exe under Xvfb with a profile added by hyp.exe (Credential Manager),
 # Knock & Connect clicked in its tray menu, opening the service and running the VPN command
 # (screenshots into $HYP_ARTIFACTS, default dist/screenshots; docs/screenshots keeps copies);
@@ -48,8 +48,10 @@
 	# Built here, not taken from dist/ (make cross), which may be older than the tree.
 	exe=$work/hyp.exe
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 go build -trimpath -o "$exe" ./app/cmd/hyp
-	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./internal/knocksock
-	GOOS=windows GOARCH=amd64 go test -c -o "$work/helper.test.exe" ./app/helper
+	GOOS=windows GOARCH=amd64 go test -c -o "$work/knocksock.test.exe" ./app/internal/knocksock
+	for pkg in helper helper/store helper/perm helper/elevate; do
+		GOOS=windows GOARCH=amd64 go test -c -o "$work/${pkg//\//-}.test.exe" "./app/$pkg"
+	done
 	GOOS=windows GOARCH=amd64 go test -c -o "$work/profiles.test.exe" ./app/profiles
 	CGO_ENABLED=0 go build -o "$work/hypd" ./daemon
 
@@ -210,15 +212,21 @@
 	}
 
 	# The knock socket's own tests (Winsock socket, bind, sendto, recvfrom, deadlines).
-	wine_tests internal/knocksock "$work/knocksock.test.exe"
+	wine_tests app/internal/knocksock "$work/knocksock.test.exe"
 
-	# The helper store's checks: security descriptors built from SDDL (owner, allowing entries,
-	# missing or unprotected DACL), DPAPI sealing (machine scope), links refused, the service
-	# status in words; the service machinery with a stand-in helper (the test binary) under the
-	# service control manager: install, start once up, stop, uninstall of a running service
-	# (its process gone), a helper failing as it starts; the key-file ACL check of --secret-file.
-	for unit in "helper:CheckDescriptor|Seal|Reparse|Describe|Service|ExecutableDescriptor|AncestorMayLetUsersAddFolders|ServiceLog|DescriptorGrantsRead" "profiles:ReadersBesidesOwner"; do
-		wine_tests "app/${unit%%:*}" "$work/${unit%%:*}.test.exe" -test.run "${unit#*:}"
+	# The helper's rooms (app/helper/...): the store's and the executable's checks (perm:
+	# security descriptors built from SDDL: owner, allowing entries, missing or unprotected DACL;
+	# links refused), DPAPI sealing in machine scope (store), the key-file check of an elevated
+	# hyp helper add against the unelevated token (elevate); the service status in words, its log
+	# refusing links, and the service machinery with a stand-in helper (the test binary) under
+	# the service control manager: install, start once up, stop, uninstall of a running service
+	# (its process gone), a helper failing as it starts (helper); the key-file ACL check of
+	# --secret-file (profiles).
+	for unit in "helper:Describe|Service" "helper/store:Seal" \
+		"helper/perm:CheckDescriptor|Reparse|ExecutableDescriptor|AncestorMayLetUsersAddFolders" \
+		"helper/elevate:DescriptorGrantsRead" "profiles:ReadersBesidesOwner"; do
+		pkg=${unit%%:*}
+		wine_tests "app/$pkg" "$work/${pkg//\//-}.test.exe" -test.run "${unit#*:}"
 	done
 
 	# hyp.exe knock --check against hypd: closed before, open after, closed again once revoked.

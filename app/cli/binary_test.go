@@ -18,8 +18,8 @@ import (
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m, "hyp", "hypd")) }

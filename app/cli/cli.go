@@ -14,17 +14,17 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/internal/knocksock"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/internal/cmdline"
-	"github.com/hideyourports/hyp/internal/knocksock"
 )
 
 // Exit statuses.
@@ -57,7 +57,7 @@ type Env struct {
 	// user's config directory and OS keyring.
 	Profiles func() (*profiles.Store, error)
 
-	// HelperDir is the helper service's store; "" => helper.DefaultDir().
+	// HelperDir is the helper service's store; "" => helperstore.DefaultDir() (app/helper/store).
 	HelperDir string
 	// HelperSocket is the helper's local channel; "" => helperipc.DefaultAddress.
 	HelperSocket string
@@ -144,7 +144,8 @@ keep the secret in the operating system's keyring.`,
 		Version: func() string {
 			return fmt.Sprintf("hyp %s %s %s/%s", versionString(version), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
-		Commands:   Commands(),
+		Commands:   withProfileCompletion(Commands()),
+		Complete:   complete,
 		Sample:     &Env{},
 		ManSection: 1,
 		ManTail:    manTail,
@@ -199,19 +200,48 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	return Program(env.Version).Run(ctx, env, args, env.Stdout, env.Stderr)
 }
 
-func versionString(linked string) string {
-	if linked != "" {
-		return linked
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+// versionString is the version all of hyp's binaries print.
+func versionString(linked string) string { return cmdline.VersionString(linked) }
+
+// profileArgs are the commands whose positional arguments are (or may be) saved profile names.
+func profileArgs() []string {
+	return []string{"connect", "knock", "sequence", "profile show", "profile remove", "profile export", "helper add"}
+}
+
+// withProfileCompletion makes TAB offer the saved profiles' names where a command takes one.
+func withProfileCompletion(cmds []Command) []Command {
+	for i, c := range cmds {
+		if !slices.Contains(profileArgs(), c.Name) {
+			continue
 		}
+		v := map[string]string{"": "@profiles"}
+		for k, val := range c.Values {
+			if k != "" {
+				v[k] = val
+			}
+		}
+		cmds[i].Values = v
 	}
-	return v
+	return cmds
+}
+
+// complete lists the words of a dynamic completion: the saved profiles' names (read from the
+// profile store alone: no key is read, the keyring is not asked).
+func complete(_ context.Context, env *Env, kind string) []string {
+	if kind != "profiles" {
+		return nil
+	}
+	s, err := env.store()
+	if err != nil {
+		return nil
+	}
+	all, err := s.List()
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(all))
+	for _, p := range all {
+		names = append(names, p.Name)
+	}
+	return names
 }

@@ -105,7 +105,7 @@ func connectTarget(env *Env, arg string, tf targetFlags) (profiles.Profile, erro
 	if arg != "-" && !profile.IsURI(arg) && tf.secretFile == "" {
 		p, found, err := env.lookupSaved(arg)
 		if err != nil {
-			return profiles.Profile{}, usageError("profile %q: %w", arg, err)
+			return profiles.Profile{}, profileError(arg, err)
 		}
 		if found {
 			cp, err := applyTargetFlags(env, p.Profile, tf, false)

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/profile"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/testbin"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // keyLab is a gatewayLab whose key was made by `hypd secret new --services`, so its file is

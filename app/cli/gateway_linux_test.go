@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/testbin"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // gatewayLab is hypd on the gateway of a netlab lab, hiding an echo service, and hyp run on its

@@ -14,10 +14,15 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/hideyourports/hyp/app/command"
 	"github.com/hideyourports/hyp/app/connect"
 	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/helper/elevate"
+	"github.com/hideyourports/hyp/app/helper/keepalive"
+	helperstore "github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
@@ -39,7 +44,7 @@ type helperFlags struct {
 }
 
 func (h *helperFlags) register(fs *flag.FlagSet, env *Env, withName bool) {
-	fs.StringVar(&h.dir, "dir", env.HelperDir, "the helper's store `DIR` (default "+helper.DefaultDir()+")")
+	fs.StringVar(&h.dir, "dir", env.HelperDir, "the helper's store `DIR` (default "+helperstore.DefaultDir()+")")
 	if withName {
 		fs.StringVar(&h.name, "name", helper.ServiceName, "service `NAME`")
 	}
@@ -234,7 +239,7 @@ func asInvoker(inv *invoker, fn func() error) error {
 	if inv == nil {
 		return fn()
 	}
-	return helper.AsUser(inv.uid, inv.gid, inv.groups, fn)
+	return elevate.AsUser(inv.uid, inv.gid, inv.groups, fn)
 }
 
 // helperSource finds what helper add copies: the user's saved profile, with
@@ -283,7 +288,7 @@ func helperSource(env *Env, inv *invoker, name string, uriArg []string) (profile
 		// Windows: the elevated process is the same user with more rights; a secret_file
 		// only those rights open is not the user's to hand over (Linux reads as the user).
 		if saved, err := s.Settings(name); err == nil && saved.SecretFile != "" {
-			if err := helper.CheckInvokerMayRead(saved.SecretFile); err != nil {
+			if err := elevate.CheckInvokerMayRead(saved.SecretFile); err != nil {
 				return err
 			}
 		}
@@ -358,7 +363,7 @@ func helperRemoveCommand() Command {
 				if err != nil {
 					return err
 				}
-				if err := (helper.Store{Dir: h.dir}).Remove(name); err != nil {
+				if err := (helperstore.Store{Dir: h.dir}).Remove(name); err != nil {
 					return err
 				}
 				fmt.Fprintf(env.Stdout, "removed %s from the helper; run 'hyp helper restart' to stop using it\n", name)
@@ -371,27 +376,41 @@ func helperRemoveCommand() Command {
 func helperListCommand() Command {
 	return Command{
 		Name:    "helper list",
-		Args:    "[--dir DIR]",
+		Args:    "[--dir DIR] [--json]",
 		Summary: "list the helper's profiles (as root or administrator; keys are not shown)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
 			var h helperFlags
 			h.register(fs, env, false)
+			asJSON := fs.Bool("json", false, "print JSON")
 			return func(_ context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
 				}
-				all, err := (helper.Store{Dir: h.dir}).List()
+				all, err := (helperstore.Store{Dir: h.dir}).List()
 				if err != nil {
 					return err
 				}
-				for _, p := range all {
-					ka := p.KeepAlive
-					if ka <= 0 {
-						ka = helper.DefaultKeepAlive
+				keepAlive := func(p profiles.Profile) time.Duration {
+					if p.KeepAlive <= 0 {
+						return keepalive.DefaultKeepAlive
 					}
-					fmt.Fprintf(env.Stdout, "%s\t%s\tkey %s\tkeepalive %v\tcommand %s\n", p.Name, p.Host, p.Key.ID(), ka, dash(command.Join(p.Command)))
+					return p.KeepAlive
 				}
-				return nil
+				if *asJSON {
+					out := make([]profileJSON, 0, len(all))
+					for _, p := range all {
+						j := toProfileJSON(p, keepAlive(p))
+						j.KeyIn = "" // the helper keeps every key in its own store
+						out = append(out, j)
+					}
+					return writeJSON(env.Stdout, out)
+				}
+				tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tHOST\tKEY ID\tKEEPALIVE\tCOMMAND")
+				for _, p := range all {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Host, p.Key.ID(), keepAlive(p), dash(command.Join(p.Command)))
+				}
+				return tw.Flush()
 			}
 		},
 	}
@@ -422,7 +441,7 @@ control manager and logs to helper.log in the store directory.`,
 }
 
 func runHelper(ctx context.Context, env *Env, h helperFlags, sock string, asService bool) error {
-	runner := &helper.Runner{Store: helper.Store{Dir: h.dir}, Connector: &connect.Connector{
+	runner := &keepalive.Runner{Store: helperstore.Store{Dir: h.dir}, Connector: &connect.Connector{
 		Knocker: &connect.NetKnocker{Listen: env.Listen, Resolver: env.Resolver},
 		Checker: &knock.Checker{Dial: env.Dial},
 		Clock:   envClock{env},

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // elevatedEnv is a profile store of nobody's (a directory nobody owns, in a

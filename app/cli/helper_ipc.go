@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hideyourports/hyp/app/helper"
+	helperstore "github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/internal/cmdline"
@@ -50,9 +49,11 @@ func helperIPCCommands() []Command {
 						return err
 					}
 					if *asJSON {
-						enc := json.NewEncoder(env.Stdout)
-						enc.SetIndent("", "  ")
-						return enc.Encode(ps)
+						out := make([]liveJSON, 0, len(ps))
+						for _, p := range ps {
+							out = append(out, toLiveJSON(p))
+						}
+						return writeJSON(env.Stdout, out)
 					}
 					tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "NAME\tHOST\tSTATE\tLAST KNOCK\tLAST ERROR")
@@ -106,7 +107,7 @@ func handOverOrStore(ctx context.Context, env *Env, dir, sock string, p profiles
 	c := &helperipc.Client{Address: sock}
 	// Only a helper of the store being written may take it over: a --dir
 	// other than the default is a store no running helper reads.
-	if dir == "" || dir == helper.DefaultDir() {
+	if dir == "" || dir == helperstore.DefaultDir() {
 		core := p.Profile
 		core.Name = p.Name
 		err := c.Add(ctx, helperipc.HandOver{Name: p.Name, URI: helperipc.NewSecret(core.URI()), Command: p.Command,
@@ -118,7 +119,7 @@ func handOverOrStore(ctx context.Context, env *Env, dir, sock string, p profiles
 			return "", err
 		}
 	}
-	st := helper.Store{Dir: dir}
+	st := helperstore.Store{Dir: dir}
 	if err := st.Add(p, force); err != nil {
 		return "", err
 	}

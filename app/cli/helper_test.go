@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // TestHelperCommands: helper add copies a saved profile with its key into a
@@ -44,8 +45,13 @@ func TestHelperCommands(t *testing.T) {
 		t.Fatalf("second helper add: %d %q", code, errOut)
 	}
 	code, out, _ = run(t, env, "helper", "list")
-	if code != 0 || !strings.Contains(out, "office") || !strings.Contains(out, "keepalive 10s") {
+	if code != 0 || !strings.HasPrefix(out, "NAME ") || !strings.Contains(out, "KEEPALIVE") || !regexp.MustCompile(`office +192\.0\.2\.7 +\S+ +10s +-`).MatchString(out) {
 		t.Fatalf("helper list: %d %q", code, out)
+	}
+	// Issue 21 item 7: --json on every listing, durations as "10s", [] for no command.
+	code, out, _ = run(t, env, "helper", "list", "--json")
+	if code != 0 || !strings.Contains(out, `"keepalive": "10s"`) || !strings.Contains(out, `"command": []`) || strings.Contains(out, secret) {
+		t.Fatalf("helper list --json: %d %q", code, out)
 	}
 
 	// helper run in the foreground knocks at once and stops when
@@ -69,6 +75,9 @@ func TestHelperCommands(t *testing.T) {
 		return code == 0 && strings.Contains(out, "office  192.0.2.7  up")
 	}) {
 		t.Fatalf("helper live: %s", live)
+	}
+	if code, out, errOut := run(t, env, "helper", "live", "--json", "--socket", sock); code != 0 || !strings.Contains(out, `"keepalive": "10s"`) || strings.Contains(out, "10000000000") || !strings.Contains(out, `"command": []`) {
+		t.Fatalf("helper live --json: %d %q %q", code, out, errOut)
 	}
 	if code, out, errOut := run(t, env, "helper", "connect", "--socket", sock, "office"); code != 0 || !strings.Contains(out, "connected: office is up; nothing sent") {
 		t.Fatalf("helper connect: %d %q %q", code, out, errOut)

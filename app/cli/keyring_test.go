@@ -10,7 +10,7 @@ import (
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/psk"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestSecretServiceProfileCommands runs profile add/show/update/remove against the

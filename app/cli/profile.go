@@ -256,6 +256,7 @@ func profileListCommand() Command {
 		Args:    "",
 		Summary: "list saved profiles (no keys are read)",
 		Setup: func(fs *flag.FlagSet, env *Env) cmdline.Runner {
+			asJSON := fs.Bool("json", false, "print JSON")
 			return func(_ context.Context, args []string) error {
 				if len(args) != 0 {
 					return usageError("takes no arguments")
@@ -267,6 +268,13 @@ func profileListCommand() Command {
 				all, err := s.List()
 				if err != nil {
 					return err
+				}
+				if *asJSON {
+					out := make([]profileJSON, 0, len(all))
+					for _, p := range all {
+						out = append(out, toProfileJSON(p, p.KeepAlive))
+					}
+					return writeJSON(env.Stdout, out)
 				}
 				if len(all) == 0 {
 					fmt.Fprintf(env.Stderr, "hyp: no profiles in %s (add one with 'hyp profile add NAME URI')\n", s.Path())

@@ -152,7 +152,7 @@ func baseProfile(env *Env, arg string, f targetFlags) (p profile.Profile, warnin
 	if f.secretFile == "" {
 		p, found, err := env.lookupSaved(arg)
 		if err != nil {
-			return profile.Profile{}, nil, false, usageError("profile %q: %w", arg, err)
+			return profile.Profile{}, nil, false, profileError(arg, err)
 		}
 		if found {
 			return p.Profile, nil, false, nil
@@ -208,4 +208,13 @@ func redactSecret(s string) string {
 			s = ""
 		}
 	}
+}
+
+// profileError is bad input about the saved profile name: the error names the profile once,
+// whether or not the store's error already did.
+func profileError(name string, err error) error {
+	if strings.Contains(err.Error(), fmt.Sprintf("profile %q", name)) {
+		return usageError("%w", err)
+	}
+	return usageError("profile %q: %w", name, err)
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // TestExecLauncherStopsGracefully: cancel sends SIGTERM, so a VPN client can

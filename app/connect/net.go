@@ -6,9 +6,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hideyourports/hyp/app/internal/knocksock"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/knock"
-	"github.com/hideyourports/hyp/internal/knocksock"
 )
 
 // NetKnocker is the real Knocker: a knock.Sender with the profile's gap and

@@ -3,6 +3,8 @@ package helper
 import (
 	"io"
 	"path/filepath"
+
+	"github.com/hideyourports/hyp/app/helper/store"
 )
 
 // maxLog is the size at which the service log starts afresh.
@@ -10,10 +12,10 @@ const maxLog = 1 << 20
 
 // logPath is the log the helper writes when it runs as a Windows service (which has no console
 // and whose event log wine does not keep): helper.log beside the store directory (in
-// ProgramData\hyp, which secureDir makes private with the store). Not in the store: the helper
+// ProgramData\hyp, which perm.SecureDir makes private with the store). Not in the store: the helper
 // must be able to say why it stopped when the store is what is wrong. The log holds no keys.
 func logPath(cfg Config) string {
-	return filepath.Join(filepath.Dir(Store{Dir: cfg.Dir}.dir()), "helper.log")
+	return filepath.Join(filepath.Dir(store.Store{Dir: cfg.Dir}.Directory()), "helper.log")
 }
 
 // OpenServiceLog opens the service log for appending, starting it afresh when it has grown

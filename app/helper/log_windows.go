@@ -6,10 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/hideyourports/hyp/app/helper/perm"
 )
 
 // openLog opens the service log as LocalSystem without letting a user steer it: its folder
@@ -19,18 +20,18 @@ import (
 // reparse point, a folder or has other hard links. Only then is an overgrown log truncated:
 // never at open, which would truncate whatever a link named.
 func openLog(path string) (io.WriteCloser, error) {
-	sd, err := windows.SecurityDescriptorFromString(privateSDDL)
+	sd, err := windows.SecurityDescriptorFromString(perm.PrivateSDDL)
 	if err != nil {
 		return nil, fmt.Errorf("building the helper log's ACL: %w", err)
 	}
 	dir := filepath.Dir(path)
-	if err := makePrivate(dir, sd); err != nil {
+	if err := perm.MakePrivate(dir, sd); err != nil {
 		return nil, fmt.Errorf("the helper log's folder: %w", err)
 	}
-	if err := refuseReparse(dir); err != nil {
+	if err := perm.RefuseReparse(dir); err != nil {
 		return nil, fmt.Errorf("the helper log's folder: %w", err)
 	}
-	if err := refuseReparse(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := perm.RefuseReparse(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("the helper log: %w", err)
 	}
 	h, err := openLogHandle(path, sd)
@@ -44,7 +45,7 @@ func openLog(path string) (io.WriteCloser, error) {
 	}
 	why := logFileProblem(info)
 	if why == "" {
-		why = resolvesElsewhere(h, path)
+		why = perm.ResolvesElsewhere(h, path)
 	}
 	if why != "" {
 		windows.CloseHandle(h)
@@ -85,25 +86,6 @@ func openLogHandle(path string, sd *windows.SECURITY_DESCRIPTOR) (windows.Handle
 		return 0, fmt.Errorf("opening the helper log %s: %w", path, err)
 	}
 	return h, nil
-}
-
-// resolvesElsewhere says where an opened file really is when that is not path (a link that
-// the open followed: wine's links are Unix ones, which it follows), or "".
-func resolvesElsewhere(h windows.Handle, path string) string {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Sprintf("cannot be resolved (%v)", err)
-	}
-	buf := make([]uint16, windows.MAX_LONG_PATH)
-	n, err := windows.GetFinalPathNameByHandle(h, &buf[0], uint32(len(buf)), volumeNameDOS)
-	if err != nil {
-		return fmt.Sprintf("cannot be resolved (%v)", err)
-	}
-	final := strings.TrimPrefix(windows.UTF16ToString(buf[:n]), `\\?\`)
-	if !strings.EqualFold(filepath.Clean(final), filepath.Clean(abs)) {
-		return "resolves to " + final + ": a link"
-	}
-	return ""
 }
 
 // logFileProblem says why an opened log file is not one to write as SYSTEM, or "".

@@ -1,3 +1,18 @@
+// Package helper is the client helper service: a background service (a systemd unit on Linux,
+// a Windows service) that keeps access alive for always-on profiles on machines that must stay
+// connected with nobody logged in. Like wireguard-windows' manager it is the one privileged
+// process, and this package is what wires it together: installing and controlling the OS
+// service (Control, Status), running it under the service manager (Run) with its log
+// (OpenServiceLog), around the pieces in its own rooms:
+//
+//   - app/helper/store: the profiles the helper keeps, keys included (DPAPI-sealed on Windows);
+//   - app/helper/perm: which files it may trust (the store's and its executable's owner and ACL);
+//   - app/helper/elevate: the hand-over from an elevated `hyp helper add` to the user's rights;
+//   - app/helper/keepalive: the keep-alive loops and their live state;
+//   - app/helperipc: the local channel the user's tray and CLI talk to it over.
+//
+// Who may enter: installing, controlling and running the service needs root or an elevated
+// administrator (perm.RequireAdmin); Status may be asked by anyone.
 package helper
 
 import (
@@ -6,6 +21,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hideyourports/hyp/app/helper/keepalive"
+	"github.com/hideyourports/hyp/app/helper/perm"
 	"github.com/hideyourports/hyp/internal/servicerun"
 )
 
@@ -26,7 +43,7 @@ const StopTimeout = servicerun.DefaultStopTimeout
 // Config says how the service is installed.
 type Config struct {
 	Name       string // "" => ServiceName
-	Dir        string // the helper store; "" => DefaultDir()
+	Dir        string // the helper store; "" => store.DefaultDir()
 	Executable string // the hyp binary; "" => this executable
 }
 
@@ -65,7 +82,7 @@ const (
 // under the Windows service control manager, which then sees a failure as the
 // service stopping with an error and applies its recovery actions; elsewhere
 // the service manager (systemd) runs the foreground process.
-func Run(ctx context.Context, cfg Config, r *Runner, asService bool) error {
+func Run(ctx context.Context, cfg Config, r *keepalive.Runner, asService bool) error {
 	return servicerun.Run(ctx, cfg.name(), asService, func(ctx context.Context, ready func()) error {
 		prev := r.Ready
 		r.Ready = func() {
@@ -78,7 +95,9 @@ func Run(ctx context.Context, cfg Config, r *Runner, asService bool) error {
 		if err != nil && ctx.Err() == nil {
 			// Logged before the service manager hears of the stop, so that a status asked
 			// right after it can already show why.
-			r.logf("helper stopped: %v", err)
+			if r.Logf != nil {
+				r.Logf("helper stopped: %v", err)
+			}
 		}
 		return err
 	})
@@ -88,7 +107,7 @@ func Run(ctx context.Context, cfg Config, r *Runner, asService bool) error {
 // what a person should know although the action succeeded (a setting this
 // system lacks).
 func Control(cfg Config, action string, note func(string)) error {
-	if err := requireAdmin("hyp helper " + action); err != nil {
+	if err := perm.RequireAdmin("hyp helper " + action); err != nil {
 		return err
 	}
 	switch action {
@@ -101,7 +120,7 @@ func Control(cfg Config, action string, note func(string)) error {
 		if err != nil {
 			return err
 		}
-		if err := checkExecutable(exe, note); err != nil {
+		if err := perm.CheckExecutable(exe, note); err != nil {
 			return fmt.Errorf("install %s: %w", cfg.name(), err)
 		}
 	}

@@ -10,7 +10,8 @@ import (
 
 	"github.com/kardianos/service"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/app/helper/perm"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // copyExe writes a stand-in executable into dir, owned by root, mode 0755.
@@ -95,10 +96,10 @@ func TestInstallRefusesExecutableOthersCanWrite(t *testing.T) {
 			}
 		})
 	}
-	if err := checkExecutable(copyExe(t, runDir(t)), nil); err != nil {
+	if err := perm.CheckExecutable(copyExe(t, runDir(t)), nil); err != nil {
 		t.Fatalf("a root-only executable: %v", err)
 	}
-	if err := checkExecutable("/bin/sh", nil); err != nil {
+	if err := perm.CheckExecutable("/bin/sh", nil); err != nil {
 		t.Fatalf("/bin/sh: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 
 	"github.com/hideyourports/hyp/internal/servicerun"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestMain doubles as the service TestServiceLife installs: started by the service control
@@ -140,7 +141,7 @@ func TestServiceFailing(t *testing.T) {
 func testService(t *testing.T, name, dir string) Config {
 	t.Helper()
 	if !windows.GetCurrentProcessToken().IsElevated() {
-		t.Skip("needs an elevated prompt: it installs a service")
+		needs.Missing(t, "needs an elevated prompt: it installs a service")
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -169,4 +170,16 @@ func servicePID(t *testing.T, name string) uint32 {
 		t.Fatalf("querying %s: %+v, %v", name, st, err)
 	}
 	return st.ProcessId
+}
+
+// tempDir is t.TempDir without failing the test when the directory cannot be removed: Go's
+// RemoveAll deletes with POSIX semantics (FILE_DISPOSITION_INFORMATION_EX), which wine 8 lacks.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hyp-helper-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -6,17 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/testbin"
 )
 
 // TestChannelPerPeerLimit: a member of the helper's group (here nobody, a
@@ -29,7 +30,7 @@ func TestChannelPerPeerLimit(t *testing.T) {
 		return
 	}
 	needs.Root(t, "runs the client as nobody, which only root can")
-	dir, bin := copyTestBinaryTo(t)
+	dir, bin := testbin.CopySelf(t)
 	_, addr := serveOn(t, Config{Address: filepath.Join(dir, "helper.sock"), Group: "hyp-no-such-group", UIDs: []int{65534}, Mode: 0o666})
 	cmd := exec.Command(bin, "-test.run", "^TestChannelPerPeerLimit$")
 	cmd.Env = append(os.Environ(), "HYP_IPC_LIMIT_ADDR="+addr)
@@ -84,22 +85,27 @@ func limitChild(addr string) {
 	} else {
 		out["command"] = fmt.Sprint("list failed: ", err, ps)
 	}
-	var held []net.Conn
+	// Each connect holds its connection once the helper streams its first step.
+	hold, release := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	held := 0
 	for range MaxConnsPerPeer {
-		c, err := dialTransport(context.Background(), addr)
-		if err != nil {
-			break
+		first := make(chan struct{}, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			(&Client{Address: addr}).Connect(hold, "slow", func(Step) { first <- struct{}{} })
+			close(first)
+		}()
+		select {
+		case _, ok := <-first:
+			if ok {
+				held++
+			}
+		case <-time.After(10 * time.Second):
 		}
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		var r Response
-		_, werr := c.Write([]byte(`{"v":1,"op":"connect","name":"slow"}` + "\n"))
-		if werr != nil || newLineReader(c).read(&r) != nil || r.Type != TypeStep {
-			c.Close()
-			break
-		}
-		held = append(held, c)
 	}
-	out["held"] = fmt.Sprint(len(held))
+	out["held"] = fmt.Sprint(held)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = (&Client{Address: addr}).Connect(ctx, "slow", nil)
@@ -112,9 +118,8 @@ func limitChild(addr string) {
 	os.Stdout.Write(append(b, '\n'))
 	var buf [1]byte
 	os.Stdin.Read(buf[:])
-	for _, c := range held {
-		c.Close()
-	}
+	release()
+	wg.Wait()
 }
 
 // TestPeerLimitsKeepAdminSlots: users in all hold at most
@@ -153,26 +158,4 @@ full:
 	if rel, why := l.take(Peer{ID: "uid 2000", Key: "uid:2000"}); rel == nil {
 		t.Fatalf("a released slot is not free again: %s", why)
 	}
-}
-
-// copyTestBinaryTo copies this test binary into a fresh directory others may
-// enter, so a child can run it as another user.
-func copyTestBinaryTo(t *testing.T) (dir, bin string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "hyp-helperipc-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin = filepath.Join(dir, "helperipc.test")
-	exe, _ := os.Executable()
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir, bin
 }

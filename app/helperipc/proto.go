@@ -1,23 +1,35 @@
-// Package helperipc is the local channel between the helper service (root on
-// Linux, LocalSystem on Windows) and the programs of the logged-in user (the
-// tray, the CLI): the shape of wireguard-windows, one privileged manager and
-// an unprivileged face talking to it.
+// Package helperipc is the local API between the helper service (root on Linux, LocalSystem on
+// Windows) and the programs of the logged-in user (the tray, the CLI): the shape of
+// wireguard-windows, one privileged manager and an unprivileged face talking to it.
 //
-// It owns the protocol (versioned messages, one JSON object a line, bounded
-// in size and time), the client and the server, and the two transports,
-// which differ only in how they listen, dial and tell who is on the other
-// end: a unix socket checked by peer credentials (SO_PEERCRED) on Linux, a
-// named pipe with an ACL on Windows.
+// It is HTTP, as hypd's control socket (daemon/control) is and as tailscale's LocalAPI is for
+// everything: one style for both local APIs of the project, and net/http brings what a
+// hand-made line protocol had to build and test itself: framing, status codes, size limits
+// (http.MaxBytesReader), server timeouts, a request context that ends when the client hangs
+// up, and a streamed response for the steps of a knock (one JSON object per line, flushed as
+// each step happens). Anyone can read it with curl --unix-socket.
 //
-// A connection carries one request. The server answers with zero or more
-// "step" lines (the progress of a knock) and one final "done" or "error"
-// line, then closes. What a peer may ask depends on who it is: listing and
-// knocking are for the allowed users (see the transports), handing a
-// profile over (which makes the helper run its command with its own rights)
-// only for root or an elevated administrator.
+// It owns the API (versioned paths under /v2/, the JSON bodies, the limits), the client and the
+// server, and the two transports, which differ only in how they listen, dial and tell who is on
+// the other end: a unix socket checked by peer credentials (SO_PEERCRED) on Linux, a named pipe
+// with an ACL on Windows. The peer's identity is read from the kernel once per connection and
+// attached to it (http.Server.ConnContext); a connection carries one request.
 //
-// No response ever carries a key: the hand-over request is the only message
-// with a secret in it, typed as Secret so that printing it shows nothing.
+//	GET  /v2/profiles  the helper's profiles with live state
+//	POST /v2/connect   {"name":...}: knock now; 200 streams {"type":"step"} lines, then "done" or "error"
+//	POST /v2/add       a HandOver: store a profile and keep it alive (root or an elevated administrator)
+//
+// Errors are a status code and {"code":...,"error":...}. What a peer may ask depends on who it
+// is: listing and knocking are for the allowed users (see the transports), handing a profile over
+// (which makes the helper run its command with its own rights) only for root or an elevated
+// administrator.
+//
+// Version 1 was a line-JSON protocol of its own. The two refuse each other in words, not by
+// hanging: a v1 client gets a v1 error line saying this helper speaks version 2, and a v2 client
+// that meets a v1 helper says so (ErrVersion).
+//
+// No response ever carries a key: the hand-over request is the only message with a secret in
+// it, typed as Secret so that printing it shows nothing.
 package helperipc
 
 import (
@@ -27,44 +39,44 @@ import (
 	"time"
 )
 
-// Version is the protocol version; a server answers a request of another
-// version with an error naming both.
-const Version = 1
+// Version is the API version: the first element of every path (/v2/...) and the value of the
+// ProtocolHeader of every answer. A request for another version is refused naming both.
+const Version = 2
+
+// ProtocolHeader carries Version in every answer of the helper; a client refuses an answer
+// without it (something else, or another release of the helper, is listening).
+const ProtocolHeader = "Hyp-Helper-Protocol"
 
 // Limits of the channel.
 const (
-	// MaxMessage bounds one line (request or response): a profile list of
-	// a few hundred entries fits; a peer that streams garbage does not make
-	// the helper buffer it.
+	// MaxMessage bounds a request body and one line or body of an answer: a profile list of a
+	// few hundred entries fits; a peer that streams garbage does not make the helper buffer it.
 	MaxMessage = 256 << 10
-	// RequestTimeout bounds how long the server waits for the request line
-	// after accepting a connection, and each write of a response.
+	// RequestTimeout bounds how long the server waits for a request (headers and body) after
+	// accepting a connection, and each write of an answer.
 	RequestTimeout = 5 * time.Second
-	// ConnectTimeout bounds one connect request on the server: a helper
-	// profile that never opens must not hold a connection forever.
+	// ConnectTimeout bounds one connect request on the server: a helper profile that never
+	// opens must not hold a connection forever.
 	ConnectTimeout = 2 * time.Minute
 	// MaxConns bounds the connections served at once.
 	MaxConns = 16
-	// AdminConns of them are kept for administrators (root, SYSTEM, an
-	// elevated administrator): users hold at most MaxConns-AdminConns.
+	// AdminConns of them are kept for administrators (root, SYSTEM, an elevated administrator):
+	// users hold at most MaxConns-AdminConns.
 	AdminConns = 4
 	// MaxConnsPerPeer bounds the connections one user (uid, SID) holds.
 	MaxConnsPerPeer = 4
 )
 
-// Operations.
+// Paths of the API.
 const (
-	OpList    = "list"    // the helper's profiles with live state
-	OpConnect = "connect" // knock now and (re)launch the command; steps until it is up
-	OpAdd     = "add"     // a profile handed over from a user's keyring (admin only)
+	PathProfiles = "/v2/profiles" // GET: the helper's profiles with live state
+	PathConnect  = "/v2/connect"  // POST ConnectRequest: knock now and (re)launch the command; steps until it is up
+	PathAdd      = "/v2/add"      // POST HandOver: a profile handed over from a user's keyring (admin only)
 )
 
-// Request is what a client sends, as one line.
-type Request struct {
-	V    int       `json:"v"`
-	Op   string    `json:"op"`
-	Name string    `json:"name,omitempty"` // OpConnect
-	Add  *HandOver `json:"add,omitempty"`  // OpAdd
+// ConnectRequest is the body of a connect.
+type ConnectRequest struct {
+	Name string `json:"name"`
 }
 
 // HandOver is a profile handed from a user's keyring to the helper: the full
@@ -105,21 +117,30 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.s) }
 // UnmarshalJSON implements json.Unmarshaler.
 func (s *Secret) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &s.s) }
 
-// Response types.
+// Line types of a streamed connect answer.
 const (
 	TypeStep  = "step"
 	TypeDone  = "done"
 	TypeError = "error"
 )
 
-// Response is one line the server sends.
-type Response struct {
-	V        int            `json:"v"`
-	Type     string         `json:"type"`
-	Step     *Step          `json:"step,omitempty"`     // TypeStep
-	Profiles []ProfileState `json:"profiles,omitempty"` // TypeDone of OpList
-	Code     string         `json:"code,omitempty"`     // TypeError
-	Error    string         `json:"error,omitempty"`    // TypeError
+// StreamLine is one line of a connect answer: steps, then one "done" or "error".
+type StreamLine struct {
+	Type  string `json:"type"`
+	Step  *Step  `json:"step,omitempty"`  // TypeStep
+	Code  string `json:"code,omitempty"`  // TypeError
+	Error string `json:"error,omitempty"` // TypeError
+}
+
+// ErrorBody is the body of every answer that is not 2xx.
+type ErrorBody struct {
+	Code  string `json:"code"`
+	Error string `json:"error"`
+}
+
+// ProfileList is the body of a GET /v2/profiles answer.
+type ProfileList struct {
+	Profiles []ProfileState `json:"profiles"`
 }
 
 // Step is one step of a knock, as the helper's connect flow reported it.
@@ -156,8 +177,8 @@ type ProfileState struct {
 const (
 	CodeDenied     = "denied"      // the peer may not ask this
 	CodeNotFound   = "not_found"   // no such helper profile
-	CodeBadRequest = "bad_request" // malformed, too large, unknown op
-	CodeVersion    = "version"     // another protocol version
+	CodeBadRequest = "bad_request" // malformed, too large, unknown path
+	CodeVersion    = "version"     // another API version
 	CodeFailed     = "failed"      // the operation ran and failed
 	CodeBusy       = "busy"        // too many connections
 )
@@ -172,6 +193,8 @@ var (
 	// ErrNotHelper: something listens on the channel, but not as the
 	// helper's account; the client sent it nothing.
 	ErrNotHelper = errors.New("the helper channel is not served by the helper service")
+	// ErrVersion: the helper speaks another version of the API (another release of hyp).
+	ErrVersion = errors.New("helper protocol version mismatch")
 )
 
 // RemoteError is an error the helper sent back.
@@ -189,6 +212,8 @@ func (e *RemoteError) Is(target error) bool {
 		return e.Code == CodeDenied
 	case ErrNotFound:
 		return e.Code == CodeNotFound
+	case ErrVersion:
+		return e.Code == CodeVersion
 	}
 	return false
 }

@@ -18,12 +18,12 @@ func TestSecretIsRedacted(t *testing.T) {
 			t.Errorf("%s of a hand-over: %s", f, s)
 		}
 	}
-	b, err := json.Marshal(Request{V: Version, Op: OpAdd, Add: &h})
+	b, err := json.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Request
-	if err := json.Unmarshal(b, &back); err != nil || back.Add.URI.Reveal() != uri {
+	var back HandOver
+	if err := json.Unmarshal(b, &back); err != nil || back.URI.Reveal() != uri {
 		t.Fatalf("round trip: %s -> %+v %v", b, back, err)
 	}
 }
@@ -32,7 +32,7 @@ func TestRemoteErrorCodes(t *testing.T) {
 	for _, c := range []struct {
 		code string
 		is   error
-	}{{CodeDenied, ErrDenied}, {CodeNotFound, ErrNotFound}} {
+	}{{CodeDenied, ErrDenied}, {CodeNotFound, ErrNotFound}, {CodeVersion, ErrVersion}} {
 		err := error(&RemoteError{Code: c.code, Message: "x"})
 		if !errors.Is(err, c.is) || errors.Is(err, ErrNoHelper) {
 			t.Errorf("code %s: Is(%v) false", c.code, c.is)

@@ -2,9 +2,15 @@ package helperipc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -59,49 +65,49 @@ type Server struct {
 	RequestTimeout, ConnectTimeout time.Duration
 }
 
-// Serve accepts connections until ctx is done, then closes ln and waits for
-// the connections being served.
+// connKey is the request context key of the *servedConn a request came on.
+type connKey struct{}
+
+// Serve answers requests until ctx is done, then closes ln and waits for the requests being
+// served (their contexts end with ctx). It returns an error only when ln fails on its own.
 func (s *Server) Serve(ctx context.Context, ln *Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	slots := make(chan struct{}, MaxConns)
+	sl := &servedListener{ln: ln, ctx: ctx, slots: make(chan struct{}, MaxConns), logf: s.logf, timeout: s.requestTimeout()}
 	lim := &peerLimits{byPeer: map[string]int{}}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("helper channel: accepting: %w", err)
-			}
-			// One failed accept (a client that left at once, a broken
-			// pipe instance) is no reason to stop serving; a pause keeps a
-			// lasting failure from spinning.
-			s.logf("helper channel: accepting: %v", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			s.refuse(c, CodeBusy, "too many connections; try again")
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			defer c.Close()
-			s.serve(ctx, ln, c, lim)
-		}()
+	hs := &http.Server{
+		Handler: &api{s: s, lim: lim},
+		// The request's headers within RequestTimeout; its body is given as long again by the
+		// handler, which then lifts the read deadline so that the server notices a client that
+		// hangs up during a connect. No ReadTimeout or WriteTimeout: they would cut a connect's
+		// stream off; each write of an answer has its own deadline instead.
+		ReadHeaderTimeout: s.requestTimeout(),
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext: func(cctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(cctx, connKey{}, c)
+		},
+		ErrorLog: log.New(logWriter(s.logf), "helper channel: ", 0),
 	}
+	// One request a connection: the per-peer limit counts connections, as the peer's identity
+	// is read once per connection.
+	hs.SetKeepAlivesEnabled(false)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(sl) }()
+	select {
+	case err := <-served:
+		ln.Close()
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("helper channel: accepting: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close() // a connection that never sent its request: cut it
+	}
+	<-served
+	return nil
 }
 
 func (s *Server) requestTimeout() time.Duration {
@@ -111,15 +117,101 @@ func (s *Server) requestTimeout() time.Duration {
 	return RequestTimeout
 }
 
-func (s *Server) refuse(c net.Conn, code, msg string) {
-	_ = write(c, s.requestTimeout(), Response{V: Version, Type: TypeError, Code: code, Error: msg})
-	c.Close()
-}
-
 func (s *Server) logf(format string, a ...any) {
 	if s.Logf != nil {
 		s.Logf(format, a...)
 	}
+}
+
+// logWriter hands net/http's own complaints to Logf.
+type logWriter func(format string, a ...any)
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w("%s", strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// servedListener gives every accepted connection a slot of MaxConns (or marks it busy, to be
+// answered so) and a way to learn its peer, and does not give up on a failed accept.
+type servedListener struct {
+	ln      *Listener
+	ctx     context.Context
+	slots   chan struct{}
+	logf    func(format string, a ...any)
+	timeout time.Duration
+}
+
+func (l *servedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			// One failed accept (a client that left at once, a broken pipe instance) is no
+			// reason to stop serving; a pause keeps a lasting failure from spinning.
+			l.logf("helper channel: accepting: %v", err)
+			select {
+			case <-l.ctx.Done():
+				return nil, net.ErrClosed
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		sc := &servedConn{sniffConn: sniffConn{Conn: c}, peerOf: l.ln.peer, timeout: l.timeout}
+		select {
+		case l.slots <- struct{}{}:
+			sc.release = func() { <-l.slots }
+		default:
+			sc.busy = true
+		}
+		return sc, nil
+	}
+}
+
+func (l *servedListener) Close() error   { return l.ln.Close() }
+func (l *servedListener) Addr() net.Addr { return l.ln.Addr() }
+
+// servedConn is a connection the server answers: its slot, its peer (read from the kernel at
+// most once) and the check for a version 1 client.
+type servedConn struct {
+	sniffConn
+	peerOf  func(net.Conn) (Peer, error)
+	timeout time.Duration
+	busy    bool // accepted while all MaxConns slots were taken: answered "busy"
+
+	once    sync.Once // guards peer and peerErr
+	peer    Peer
+	peerErr error
+
+	closeOnce sync.Once
+	release   func() // frees the slot; nil when busy
+}
+
+// Peer is who is on the other end, asked of the transport on first use.
+func (c *servedConn) Peer() (Peer, error) {
+	c.once.Do(func() { c.peer, c.peerErr = c.peerOf(c.Conn) })
+	return c.peer, c.peerErr
+}
+
+// Read answers a version 1 client in its own words (its request is a JSON line, not HTTP),
+// then ends the connection as if the client had closed it, so that net/http adds nothing.
+func (c *servedConn) Read(p []byte) (int, error) {
+	n, err := c.sniffConn.Read(p)
+	if n > 0 && c.v1.Load() {
+		_ = writeWithin(c.Conn, c.timeout, v1Refusal())
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+func (c *servedConn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.release != nil {
+			c.release()
+		}
+	})
+	return c.Conn.Close()
 }
 
 // peerLimits bounds what one user holds of the server: a member of the
@@ -160,112 +252,200 @@ func (l *peerLimits) take(p Peer) (release func(), why string) {
 	}, ""
 }
 
-// serve answers the one request of a connection.
-func (s *Server) serve(ctx context.Context, ln *Listener, c net.Conn, lim *peerLimits) {
-	reply := func(r Response) error {
-		r.V = Version
-		return write(c, s.requestTimeout(), r)
+// api is the HTTP side of a Server.
+type api struct {
+	s   *Server
+	lim *peerLimits
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(ProtocolHeader, strconv.Itoa(Version))
+	s := a.s
+	rc := http.NewResponseController(w)
+	// Every answer is written within RequestTimeout (a connect's stream: each line).
+	_ = rc.SetWriteDeadline(time.Now().Add(s.requestTimeout()))
+	sc, _ := r.Context().Value(connKey{}).(*servedConn)
+	if sc == nil {
+		fail(w, http.StatusInternalServerError, CodeFailed, "a request without its connection")
+		return
 	}
-	fail := func(code string, format string, a ...any) {
-		_ = reply(Response{Type: TypeError, Code: code, Error: fmt.Sprintf(format, a...)})
+	if sc.busy {
+		fail(w, http.StatusServiceUnavailable, CodeBusy, "too many connections; try again")
+		return
 	}
-	peer, err := ln.peer(c)
+	peer, err := sc.Peer()
 	if err != nil {
 		s.logf("helper channel: refused a connection: cannot tell who it is: %v", err)
-		fail(CodeDenied, "cannot tell who you are: %v", err)
+		fail(w, http.StatusForbidden, CodeDenied, "cannot tell who you are: %v", err)
 		return
 	}
 	if !peer.Allowed {
 		s.logf("helper channel: refused %s: %s", peer.ID, peer.Why)
-		fail(CodeDenied, "%s may not use the helper service: %s", peer.ID, peer.Why)
+		fail(w, http.StatusForbidden, CodeDenied, "%s may not use the helper service: %s", peer.ID, peer.Why)
 		return
 	}
-	release, why := lim.take(peer)
+	release, why := a.lim.take(peer)
 	if release == nil {
 		s.logf("helper channel: refused %s: %s", peer.ID, why)
-		fail(CodeBusy, "too many requests: %s; try again", why)
+		fail(w, http.StatusServiceUnavailable, CodeBusy, "too many requests: %s; try again", why)
 		return
 	}
 	defer release()
-	if err := c.SetReadDeadline(time.Now().Add(s.requestTimeout())); err != nil {
+	if v, ok := pathVersion(r.URL.Path); ok && v != strconv.Itoa(Version) {
+		fail(w, http.StatusBadRequest, CodeVersion, "protocol version %s is not spoken here (this helper speaks %d): use a hyp of the same release as the helper", v, Version)
 		return
 	}
-	var req Request
-	if err := newLineReader(c).read(&req); err != nil {
-		fail(CodeBadRequest, "reading the request: %v", err)
-		return
-	}
-	if req.V != Version {
-		fail(CodeVersion, "protocol version %d is not spoken here (this helper speaks %d): use a hyp of the same release as the helper", req.V, Version)
-		return
-	}
-	switch req.Op {
-	case OpList:
+	switch {
+	case r.URL.Path == PathProfiles && r.Method == http.MethodGet:
 		ps := s.Handler.Profiles()
 		if !peer.Admin {
-			// The commands are root's (they may carry a token or a path
-			// worth hiding): users see that a profile runs one, not which.
+			// The commands are root's (they may carry a token or a path worth hiding): users
+			// see that a profile runs one, not which.
 			for i := range ps {
 				if len(ps[i].Command) > 0 {
 					ps[i].Command = []string{HiddenCommand}
 				}
 			}
 		}
-		_ = reply(Response{Type: TypeDone, Profiles: ps})
-	case OpConnect:
-		if req.Name == "" {
-			fail(CodeBadRequest, "connect: no profile name")
+		a.send(w, rc, http.StatusOK, ProfileList{Profiles: ps})
+	case r.URL.Path == PathConnect && r.Method == http.MethodPost:
+		var req ConnectRequest
+		if !a.body(w, r, rc, &req) {
 			return
 		}
-		cto := s.ConnectTimeout
-		if cto <= 0 {
-			cto = ConnectTimeout
+		if req.Name == "" {
+			fail(w, http.StatusBadRequest, CodeBadRequest, "connect: no profile name")
+			return
 		}
-		cctx, cancel := context.WithTimeout(ctx, cto)
-		defer cancel()
-		// A peer that hangs up no longer waits for the steps: stop
-		// following (the helper's own attempt goes on regardless).
-		go watchHangUp(c, cancel)
-		var werr error
-		err := s.Handler.Connect(cctx, req.Name, func(st Step) {
-			if werr == nil {
-				werr = reply(Response{Type: TypeStep, Step: &st})
-			}
-		})
-		switch {
-		case errors.Is(err, ErrNotFound):
-			fail(CodeNotFound, "%v", err)
-		case err != nil:
-			fail(CodeFailed, "%v", err)
-		default:
-			_ = reply(Response{Type: TypeDone})
-		}
-	case OpAdd:
+		a.connect(w, r, rc, req.Name)
+	case r.URL.Path == PathAdd && r.Method == http.MethodPost:
 		if !peer.Admin {
 			s.logf("helper channel: refused a hand-over from %s: not an administrator", peer.ID)
-			fail(CodeDenied, "%s may not hand profiles over: the helper runs their commands with its own rights, so only root or an elevated administrator may (use 'Run as a service…', which asks for them)", peer.ID)
+			fail(w, http.StatusForbidden, CodeDenied, "%s may not hand profiles over: the helper runs their commands with its own rights, so only root or an elevated administrator may (use 'Run as a service…', which asks for them)", peer.ID)
 			return
 		}
-		if req.Add == nil || req.Add.Name == "" || req.Add.URI.IsZero() {
-			fail(CodeBadRequest, "add: no profile (name and URI) in the request")
+		var h HandOver
+		if !a.body(w, r, rc, &h) {
 			return
 		}
-		if err := s.Handler.Add(ctx, *req.Add); err != nil {
-			fail(CodeFailed, "%v", err)
+		if h.Name == "" || h.URI.IsZero() {
+			fail(w, http.StatusBadRequest, CodeBadRequest, "add: no profile (name and URI) in the request")
 			return
 		}
-		s.logf("helper channel: %s handed over profile %s", peer.ID, req.Add.Name)
-		_ = reply(Response{Type: TypeDone})
+		if err := s.Handler.Add(r.Context(), h); err != nil {
+			fail(w, http.StatusInternalServerError, CodeFailed, "%v", err)
+			return
+		}
+		s.logf("helper channel: %s handed over profile %s", peer.ID, h.Name)
+		a.send(w, rc, http.StatusOK, struct{}{})
 	default:
-		fail(CodeBadRequest, "unknown operation %q (want %s, %s or %s)", req.Op, OpList, OpConnect, OpAdd)
+		fail(w, http.StatusNotFound, CodeBadRequest, "unknown operation %q (want GET %s, POST %s or POST %s)", r.Method+" "+r.URL.Path, PathProfiles, PathConnect, PathAdd)
 	}
 }
 
-// watchHangUp cancels when the peer closes its end: a client sends nothing
-// after its request, so any read result means it is gone.
-func watchHangUp(c net.Conn, cancel context.CancelFunc) {
-	_ = c.SetReadDeadline(time.Time{})
-	var b [1]byte
-	_, _ = c.Read(b[:])
-	cancel()
+// pathVersion is the "N" of a path that starts with /vN/.
+func pathVersion(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/v")
+	if !ok {
+		return "", false
+	}
+	v, _, ok := strings.Cut(rest, "/")
+	if !ok || v == "" || strings.Trim(v, "0123456789") != "" {
+		return "", false
+	}
+	return v, true
+}
+
+// body reads a JSON request body of at most MaxMessage bytes within RequestTimeout, or answers
+// why not. It reads to the end: only then does the server watch for the client hanging up.
+func (a *api) body(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, v any) bool {
+	_ = rc.SetReadDeadline(time.Now().Add(a.s.requestTimeout()))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxMessage))
+	_ = rc.SetReadDeadline(time.Time{})
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		fail(w, http.StatusRequestEntityTooLarge, CodeBadRequest, "reading the request: %v", errTooLarge)
+		return false
+	case err != nil:
+		fail(w, http.StatusBadRequest, CodeBadRequest, "reading the request: %v", err)
+		return false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		fail(w, http.StatusBadRequest, CodeBadRequest, "reading the request: malformed message: %v", err)
+		return false
+	}
+	return true
+}
+
+// send writes one JSON answer within RequestTimeout.
+func (a *api) send(w http.ResponseWriter, rc *http.ResponseController, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, CodeFailed, "encoding the answer: %v", err)
+		return
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(a.s.requestTimeout()))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// connect follows a knock: the steps stream as they happen, one JSON line each, flushed; an
+// error before the first step is an answer of its own with its status code.
+func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, name string) {
+	cto := a.s.ConnectTimeout
+	if cto <= 0 {
+		cto = ConnectTimeout
+	}
+	// The request's context ends when the client hangs up (net/http watches the connection
+	// once the body is read) or the helper stops: then stop following; the helper's own
+	// attempt goes on regardless.
+	ctx, cancel := context.WithTimeout(r.Context(), cto)
+	defer cancel()
+	started := false
+	var werr error
+	line := func(l StreamLine) {
+		if werr != nil {
+			return
+		}
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			werr = err
+			return
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(a.s.requestTimeout()))
+		if _, werr = w.Write(append(b, '\n')); werr == nil {
+			werr = rc.Flush()
+		}
+		if werr != nil {
+			cancel() // nobody reads the steps any more
+		}
+	}
+	err := a.s.Handler.Connect(ctx, name, func(st Step) { line(StreamLine{Type: TypeStep, Step: &st}) })
+	code, status := CodeFailed, http.StatusInternalServerError
+	if errors.Is(err, ErrNotFound) {
+		code, status = CodeNotFound, http.StatusNotFound
+	}
+	switch {
+	case err != nil && !started:
+		fail(w, status, code, "%v", err)
+	case err != nil:
+		line(StreamLine{Type: TypeError, Code: code, Error: err.Error()})
+	default:
+		line(StreamLine{Type: TypeDone})
+	}
+}
+
+// fail answers with an error body.
+func fail(w http.ResponseWriter, status int, code, format string, a ...any) {
+	b, _ := json.Marshal(ErrorBody{Code: code, Error: fmt.Sprintf(format, a...)})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 func testAddress(t *testing.T) string { return filepath.Join(t.TempDir(), "helper.sock") }

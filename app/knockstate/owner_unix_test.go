@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestFileRefusesAnotherUsersDirectory: root (hyp under sudo -E, with the

@@ -2,7 +2,10 @@
 
 package profiles
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+)
 
 // ReadableByOthers names who besides the owner may read path ("" when nobody): group or others,
 // by the mode bits.
@@ -11,7 +14,12 @@ func ReadableByOthers(path string) (string, error) {
 	if err != nil || m == 0 {
 		return "", err
 	}
-	return fmt.Sprintf("group or others (mode %04o)", m), nil
+	// The file's whole mode, as ls shows it (0644), not only the loose bits (0044).
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("group or others (mode %04o)", st.Mode().Perm()), nil
 }
 
 // looseKeyFix is the command that makes a key file private.

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/app/profiles"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // needSecretService skips unless the test runs against a real Secret Service

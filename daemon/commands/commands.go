@@ -10,9 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
+	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
@@ -21,7 +21,10 @@ func usageError(format string, a ...any) error { return cmdline.Usage(format, a.
 
 // env is what a command may touch.
 type env struct {
-	version        string
+	version string
+	// defaultConfig is the config file run, check, init and start read when --config is not
+	// given (config.DefaultPath; tests point it elsewhere).
+	defaultConfig  string
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -31,16 +34,18 @@ type command = cmdline.Command[*env]
 func commandTable() []command {
 	cmds := []command{
 		{Name: "run", Args: "[--config FILE] [--interface IF]...", Summary: "run the gateway in the foreground (what the service runs)", Help: runHelp,
-			Setup: gatewaySetup("run", runGateway), BadFlags: runBadFlags},
+			Setup: gatewaySetup("run", runGateway), BadFlags: runBadFlags, Values: map[string]string{"interface": "@interfaces"}},
 		{Name: "check", Args: "[--config FILE]", Summary: "validate the configuration and the keys as hypd run would; exit non-zero with the reason",
-			Setup: gatewaySetup("check", runCheck)},
-		{Name: "config default", Summary: "print the commented default configuration file", Setup: noFlags("config default", runConfigDefault)},
-		{Name: "secret new", Args: "NAME", Summary: "make a key for a trusted agent and print its hyp:// profile URI", Help: secretNewHelp, Setup: secretNewSetup},
+			Setup: gatewaySetup("check", runCheck), Values: map[string]string{"interface": "@interfaces"}},
+		{Name: "config default", Summary: "print the commented default configuration file (hypd init writes it)", Setup: noFlags("config default", runConfigDefault)},
+		{Name: "secret new", Args: "NAME", Summary: "make a key for a trusted agent and print its hyp:// profile URI", Help: secretNewHelp, Setup: secretNewSetup,
+			Values: map[string]string{"": "@keys"}},
 		{Name: "generate secret", Summary: "print a new random key (the reference hyp spelling)", Hidden: true, Setup: noFlags("generate secret", runGenerateSecret)},
 		{Name: "status", Summary: "show what is protected, keys, grants, counters and interfaces of the running hypd", Setup: statusSetup("status", runStatus)},
 		{Name: "grants", Summary: "list the open grants", Setup: statusSetup("grants", runGrants)},
-		{Name: "revoke-grant", Args: "ADDR", Summary: "close every grant of a source address now", Setup: statusSetup("revoke-grant", runRevokeGrant)},
-		{Name: "unprotect", Args: "SERVICE", Summary: "stop hiding a service that no key or config names any more", Setup: statusSetup("unprotect", runUnprotect),
+		{Name: "revoke-grant", Args: "ADDR", Summary: "close every grant of a source address now", Setup: statusSetup("revoke-grant", runRevokeGrant),
+			Values: map[string]string{"": "@grants"}},
+		{Name: "unprotect", Args: "SERVICE", Summary: "stop hiding a service that no key or config names any more", Setup: statusSetup("unprotect", runUnprotect), Values: map[string]string{"": "@services"},
 			Help: "A service a key file named stays protected after that file is deleted or stops loading. `hypd status` shows it as kept; this exposes it. Refused while the config or a loaded key still names the service."},
 		{Name: "cleanup", Summary: "delete hypd's nftables table (protected services become reachable); refused while hypd runs", Setup: cleanupSetup},
 	}
@@ -68,22 +73,18 @@ func program(version string) *cmdline.Program[*env] {
 			return fmt.Sprintf("hypd %s %s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 		Commands:   commandTable(),
-		Sample:     &env{version: version, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard},
+		Sample:     &env{version: version, defaultConfig: config.DefaultPath, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard},
 		ManSection: 8,
 		ManTail:    manTail,
+		Complete:   complete,
 	}
 }
 
 // Run executes hypd with args (without the program name) and returns the exit status. version
 // is what `hypd version` prints.
 func Run(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if version == "" {
-		version = "dev"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
-	}
-	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr}
+	version = cmdline.VersionString(version)
+	e := &env{version: version, defaultConfig: config.DefaultPath, stdin: stdin, stdout: stdout, stderr: stderr}
 	return program(version).Run(ctx, e, args, stdout, stderr)
 }
 

@@ -219,14 +219,15 @@ func TestCheckReportsBadKeyFiles(t *testing.T) {
 	if code, _, errOut := run(t, "check", "--keys", dir, "--interface", "lo"); code != 1 || !strings.Contains(errOut, "opens no service") {
 		t.Errorf("check with a key that opens nothing: exit %d, %q", code, errOut)
 	}
-	if code, _, errOut := run(t, "check", "--keys", filepath.Join(dir, "nope"), "--interface", "lo"); code != 1 || !strings.Contains(errOut, "does not exist (hypd secret new NAME makes it") {
+	if code, _, errOut := run(t, "check", "--keys", filepath.Join(dir, "nope"), "--interface", "lo"); code != 1 || !strings.Contains(errOut, "does not exist: hypd init makes it") {
 		t.Errorf("check without a keys directory: exit %d, %q", code, errOut)
 	}
 }
 
 func TestStatusWithoutDaemonSaysSo(t *testing.T) {
 	code, _, errOut := run(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock"))
-	if code != 1 || !strings.Contains(errOut, "hypd is not running: nothing listens on") || strings.Contains(errOut, "http://") {
+	// LSB: status of a program that is not running exits 3.
+	if code != 3 || !strings.Contains(errOut, "hypd is not running: nothing listens on") || strings.Contains(errOut, "http://") {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }

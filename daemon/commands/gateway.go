@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,8 +40,10 @@ func (l *listFlag) Set(v string) error {
 
 // gatewayFlags are the flags of run and check: each overrides the config file when given.
 type gatewayFlags struct {
-	fs                                             *flag.FlagSet
-	configPath                                     string
+	fs *flag.FlagSet
+	// configPath is --config, or defaultConfig when that exists: read by default, as wg-quick
+	// and fwknopd read theirs.
+	configPath, defaultConfig                      string
 	interfaces                                     listFlag
 	keys, services, public, open, scheme, stateDir string
 	stealth                                        bool
@@ -52,7 +56,7 @@ type gatewayFlags struct {
 // register declares the flags of run and check on fs.
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	g.fs = fs
-	fs.StringVar(&g.configPath, "config", "", "TOML config `FILE` (see hypd config default); flags override it")
+	fs.StringVar(&g.configPath, "config", "", "TOML config `FILE` (default "+config.DefaultPath+" if it exists; hypd init writes it); flags override it")
 	fs.Var(&g.interfaces, "interface", "`IF` to watch for knocks (repeat, or comma-separate, for several uplinks)")
 	fs.StringVar(&g.keys, "keys", "", "`DIR` of key files, one per trusted agent (default "+config.DefaultKeysDir+")")
 	fs.StringVar(&g.services, "services", "", "protected services: a `LIST` such as tcp/22,udp/51820")
@@ -64,14 +68,16 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.skew, "skew", 0, "`N` time steps accepted either side of now, 0..10 (default 1)")
 	fs.StringVar(&g.knockTimeout, "knock-timeout", "", "how long a whole knock may take, a `DURATION` such as 5s (default 5s)")
 	fs.StringVar(&g.logLevel, "log-level", "", "log level: `debug|info|warn|error` (default info)")
-	fs.StringVar(&g.control, "control", control.DefaultSocket, "control socket `PATH` (empty: none)")
+	fs.StringVar(&g.control, "socket", control.DefaultSocket, "control socket `PATH` (empty: none)")
+	// The old spelling, kept for scripts: hypd status and the others call it --socket.
+	fs.StringVar(&g.control, "control", control.DefaultSocket, cmdline.HiddenFlag+"old spelling of --socket")
 }
 
 // gatewaySetup is the Setup of run and check: their flags, and the runner that takes no
 // positional arguments.
 func gatewaySetup(name string, run func(ctx context.Context, e *env, g *gatewayFlags) error) func(*flag.FlagSet, *env) cmdline.Runner {
 	return func(fs *flag.FlagSet, e *env) cmdline.Runner {
-		g := &gatewayFlags{}
+		g := &gatewayFlags{defaultConfig: e.defaultConfig}
 		g.register(fs)
 		return func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
@@ -86,8 +92,13 @@ func gatewaySetup(name string, run func(ctx context.Context, e *env, g *gatewayF
 // calls it again: the same flags, the file as it is now.
 func (g *gatewayFlags) load() (config.Config, error) {
 	cfg := config.Default()
+	if g.configPath == "" && g.defaultConfig != "" {
+		if _, err := os.Stat(g.defaultConfig); err == nil {
+			g.configPath = g.defaultConfig // a reload reads the same file, even if it goes
+		}
+	}
 	if g.configPath != "" {
-		c, err := config.Load(g.configPath)
+		c, err := loadConfigFile(g.configPath)
 		if err != nil {
 			return cfg, &cmdline.ExitError{Code: 2, Err: err}
 		}
@@ -143,6 +154,49 @@ func (g *gatewayFlags) load() (config.Config, error) {
 		return cfg, &cmdline.ExitError{Code: 2, Err: err}
 	}
 	return cfg, nil
+}
+
+// loadConfigFile is config.Load with what to do about the usual mistakes: a file that is not
+// there names the command that writes it, and a duration without quotes says they need them.
+func loadConfigFile(path string) (config.Config, error) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		return cfg, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		how := "hypd init writes the default one"
+		if path != config.DefaultPath {
+			how = "hypd init --config " + path + " writes the default one there"
+		}
+		return cfg, fmt.Errorf("config file %s does not exist: %s", path, how)
+	}
+	if hint := unquotedDuration(path); hint != "" {
+		return cfg, fmt.Errorf("%w (%s)", err, hint)
+	}
+	return cfg, err
+}
+
+// unquotedDuration finds a duration written without quotes (open = 5m), which TOML cannot parse,
+// and says how to write it.
+func unquotedDuration(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	re := regexp.MustCompile(`(?m)^\s*([a-z_]+)\s*=\s*([0-9][0-9.]*(?:ns|us|µs|ms|s|m|h)(?:[0-9.]+(?:ns|us|µs|ms|s|m|h))*)\s*(?:#.*)?$`)
+	m := re.FindSubmatch(b)
+	if m == nil {
+		return ""
+	}
+	return fmt.Sprintf("durations are quoted strings: write %s = %q", m[1], m[2])
+}
+
+// noInterface is the error of a configuration that names no interface, saying where to name one.
+func noInterface(configPath string) string {
+	if configPath == "" {
+		return "no interface: give --interface IF (repeatable), or hypd init and set interfaces = [\"eth0\"] in " + config.DefaultPath
+	}
+	return "no interface: set interfaces = [\"eth0\"] in " + configPath + ", or give --interface IF (repeatable)"
 }
 
 // hideWhatIsKnown is what hypd run does when it cannot start with what it was given — a typo
@@ -202,14 +256,14 @@ func runBadFlags(_ context.Context, e *env, args []string, err error) {
 
 func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	cfg, err := g.load()
-	noInterface := err == nil && len(cfg.Interfaces) == 0
-	if noInterface {
-		err = usageError("no interface: give --interface IF (repeatable) or interfaces in the config file")
+	noIface := err == nil && len(cfg.Interfaces) == 0
+	if noIface {
+		err = usageError("%s", noInterface(g.configPath))
 	}
 	if err != nil {
 		var known *config.Config
 		stateDirs, keysDirs := []string{g.stateDir}, []string{g.keys}
-		if noInterface {
+		if noIface {
 			known = &cfg
 			stateDirs = append(stateDirs, cfg.StateDir)
 		}
@@ -237,7 +291,7 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	loadConfig := func() (config.Config, error) {
 		c, err := g.load()
 		if err == nil && len(c.Interfaces) == 0 {
-			err = errors.New("no interface: give --interface IF (repeatable) or interfaces in the config file")
+			err = errors.New(noInterface(g.configPath))
 		}
 		return c, err
 	}
@@ -257,10 +311,10 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 	}
 	// What hypd run would refuse, check refuses too.
 	if len(cfg.Interfaces) == 0 {
-		return usageError("no interface: give --interface IF or interfaces in the config file")
+		return usageError("%s", noInterface(g.configPath))
 	}
 	if fi, err := os.Stat(cfg.KeysDir); err != nil || !fi.IsDir() {
-		return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("keys directory %s does not exist (hypd secret new NAME makes it and the first key)", cfg.KeysDir)}
+		return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("keys directory %s does not exist: hypd init makes it (or hypd secret new NAME, with the first key)", cfg.KeysDir)}
 	}
 	for _, name := range cfg.Interfaces {
 		if _, err := net.InterfaceByName(name); err != nil {
@@ -318,12 +372,24 @@ func runCleanup(e *env, stop bool) error {
 	if running {
 		if !stop {
 			return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("hypd (pid %d) is running and would re-create its table at once; nothing was deleted. "+
-				"Stop it first (hypd stop, or systemctl stop hypd), or run hypd cleanup --stop", pid)}
+				"Stop it first (hypd stop), or run hypd cleanup --stop", pid)}
 		}
 		if pid, err = stopRunning(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "stopped hypd (pid %d); if it runs as a service, `hypd stop` or `systemctl disable --now hypd` keeps it from starting again\n", pid)
+		if systemdRuns() {
+			fmt.Fprintf(e.stdout, "stopped hypd (pid %d); if it runs as a service, `systemctl disable hypd` keeps it from starting again at boot\n", pid)
+		} else {
+			fmt.Fprintf(e.stdout, "stopped hypd (pid %d)\n", pid)
+		}
+	}
+	exists, err := tableExists(firewall.DefaultTable)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		fmt.Fprintf(e.stdout, "no nftables table inet %s in this network namespace: nothing to delete\n", firewall.DefaultTable)
+		return nil
 	}
 	if err := firewall.Cleanup(firewall.DefaultTable, 0); err != nil {
 		return err

@@ -28,6 +28,7 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	fs.StringVar(&o.config, "config", "", "hypd's config `FILE`, for its keys_dir and services (default: "+config.DefaultPath+" if it exists)")
 	fs.StringVar(&o.host, "host", "", "the gateway's public `HOST` name or address, as clients will reach it (required)")
 	fs.StringVar(&o.services, "services", "", "services this key opens (default: the config's), e.g. `tcp/22`; the first TCP one is the URI's check=")
+	fs.UintVar(&o.check, "check", 0, "TCP `PORT` the client probes after a knock (the URI's check=; default: the first TCP service)")
 	fs.StringVar(&o.scheme, "scheme", "v3", "knock scheme: `v3|v2|hyp` (v2 for clients without v3, hyp for reference hyp clients; neither at a gateway with a realm)")
 	fs.StringVar(&o.realm, "realm", "", "the key's `REALM`, written into its key file (default: realm of the config, written nowhere, so the key follows the gateway's)")
 	fs.BoolVar(&o.force, "force", false, "overwrite an existing key file of that name")
@@ -44,6 +45,7 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 type secretOptions struct {
 	keys, config, host, services, scheme, realm string
 	force, qr                                   bool
+	check                                       uint
 }
 
 func runSecretNew(e *env, name string, o secretOptions) error {
@@ -90,11 +92,17 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 	if checkPort == 0 && len(k.Services) == 0 {
 		checkPort = firstTCP(cfg.Services)
 	}
+	if o.check > 65535 {
+		return usageError("--check %d: not a TCP port (1..65535)", o.check)
+	}
+	if o.check != 0 {
+		checkPort = uint16(o.check)
+	}
 	path, err := config.WriteKeyFile(*keys, name, k, *force)
 	if err != nil {
 		return &cmdline.ExitError{Code: 2, Err: err}
 	}
-	fmt.Fprintf(e.stderr, "hypd: wrote %s (0600); a running hypd picks it up by itself\n", path)
+	fmt.Fprintf(e.stderr, "wrote %s (0600); a running hypd picks it up by itself\n", path)
 	// An IPv6 address may come bracketed, as in a URI; the profile adds the brackets itself.
 	if h, ok := strings.CutPrefix(*host, "["); ok {
 		if h, ok = strings.CutSuffix(h, "]"); ok {
@@ -102,7 +110,7 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 		}
 	}
 	if checkPort == 0 {
-		fmt.Fprintln(e.stderr, "hypd: warning: no TCP service known for this key (give --services tcp/PORT, or services in the config), so the URI has no check=: clients cannot tell whether a knock opened anything")
+		fmt.Fprintln(e.stderr, "warning: no TCP service known for this key, so the URI has no check= and clients cannot tell whether a knock opened anything: give --check PORT, --services with a tcp/PORT, or services in the config")
 	}
 	// URI writes the key's check (kc=) beside the secret, so a client
 	// refuses a key that was mistyped on the way.
@@ -124,7 +132,7 @@ func secretConfig(path string) (config.Config, error) {
 		}
 		path = config.DefaultPath
 	}
-	return config.Load(path)
+	return loadConfigFile(path)
 }
 
 // firstTCP is the port of the first TCP service in list, 0 if none.

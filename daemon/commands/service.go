@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,15 +18,19 @@ import (
 	"github.com/hideyourports/hyp/internal/servicerun"
 )
 
-// serviceCommands are the service-management verbs.
+// serviceCommands are the service-management verbs. Each works through the service manager
+// where one runs and hypd is installed under it, and otherwise through the instance lock and the
+// control socket (ops.go): hypd behaves the same in a container or a namespace without systemd.
 func serviceCommands() []command {
 	return []command{
+		{Name: "init", Args: "[--config FILE]", Summary: "write the commented default config (if missing) and make the keys directory, with the right modes", Help: initHelp, Setup: initSetup},
 		{Name: "install", Summary: "install hypd as a system service (enabled at boot, not started); writes the default config if missing", Setup: installSetup},
 		{Name: "uninstall", Summary: "stop and remove the service; --purge also deletes the nftables table (unhides) and the spent-knock state", Setup: uninstallSetup},
-		{Name: "start", Summary: "start the service and wait until hypd answers", Setup: serviceAction("start")},
-		{Name: "stop", Summary: "stop the service; protected services stay hidden", Setup: serviceAction("stop")},
-		{Name: "restart", Summary: "restart the service (the table stays in place meanwhile)", Setup: serviceAction("restart")},
-		{Name: "service-status", Summary: "print the service manager's state of hypd (hypd status shows the gateway itself)", Setup: serviceAction("service-status")},
+		{Name: "start", Summary: "start hypd (the service, or hypd run in the background) and wait until it protects and answers", Help: startHelp, Setup: startSetup("start")},
+		{Name: "stop", Summary: "stop the running hypd; protected services stay hidden", Setup: stopSetup},
+		{Name: "restart", Summary: "stop and start hypd (the table stays in place meanwhile)", Setup: startSetup("restart")},
+		{Name: "reload", Summary: "read the configuration and the keys again, as SIGHUP does, and say what changed", Setup: reloadSetup},
+		{Name: "service-status", Summary: "say whether hypd runs and who started it; exit 0 running, 3 not running, 4 unknown (hypd status shows the gateway itself)", Setup: serviceStatusSetup},
 		{Name: "service-unit", Summary: "print the hardened systemd unit hypd install writes (the packages ship it)", Setup: serviceUnitSetup},
 	}
 }
@@ -74,39 +77,6 @@ func uninstallSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 			return err
 		}
 		return m.Uninstall(*purge)
-	}
-}
-
-func serviceAction(verb string) func(*flag.FlagSet, *env) cmdline.Runner {
-	return func(_ *flag.FlagSet, e *env) cmdline.Runner {
-		return func(ctx context.Context, args []string) error { return runServiceAction(ctx, e, verb, args) }
-	}
-}
-
-func runServiceAction(ctx context.Context, e *env, verb string, args []string) error {
-	{
-		if err := noArgs(args); err != nil {
-			return err
-		}
-		m, err := newManager(e, "", false)
-		if err != nil {
-			return err
-		}
-		switch verb {
-		case "start":
-			err = m.Start(ctx)
-		case "restart":
-			err = m.Restart(ctx)
-		case "stop":
-			err = m.Stop()
-		case "service-status":
-			fmt.Fprintln(e.stdout, m.StateLine())
-		}
-		var ce *service.ConfigError
-		if errors.As(err, &ce) {
-			return &cmdline.ExitError{Code: 2, Err: err}
-		}
-		return err
 	}
 }
 
@@ -227,12 +197,17 @@ func pingControl(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return summary(st), nil
+}
+
+// summary is one line of what a running hypd does.
+func summary(st control.Status) string {
 	ifs := make([]string, 0, len(st.Interfaces))
 	for name, mode := range st.Interfaces {
 		ifs = append(ifs, name+" ("+mode+")")
 	}
 	sort.Strings(ifs)
-	return fmt.Sprintf("%d key(s), interfaces %s, %d grant(s)", len(st.Keys), strings.Join(ifs, ", "), len(st.Grants)), nil
+	return fmt.Sprintf("%d key(s), interfaces %s, %d grant(s)", len(st.Keys), strings.Join(ifs, ", "), len(st.Grants))
 }
 
 // serviceStateLine is the service manager's one-line view of hypd, or "" when hypd is not

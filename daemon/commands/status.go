@@ -68,8 +68,9 @@ func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error 
 	}
 	st, err := control.NewClient(f.socket).Status(ctx)
 	if err != nil {
-		return err
+		return statusError(err, f.socket)
 	}
+	st.Normalize()
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -133,8 +134,11 @@ func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error 
 
 func printGrants(w *tabwriter.Writer, gs []control.Grant) {
 	fmt.Fprintf(w, "\ngrants (%d):\n", len(gs))
+	if len(gs) > 0 {
+		fmt.Fprintf(w, "  SOURCE\tSERVICE\tKEY\tLEFT\n")
+	}
 	for _, g := range gs {
-		fmt.Fprintf(w, "  %s\t%s\tkey %s\t%ds left\n", g.Source, g.Service, g.Key, g.SecondsLeft)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", g.Source, g.Service, g.Key, time.Duration(g.SecondsLeft)*time.Second)
 	}
 }
 
@@ -147,6 +151,7 @@ func runGrants(ctx context.Context, e *env, f statusFlags, args []string) error 
 		return err
 	}
 	if f.json {
+		st.Normalize()
 		return json.NewEncoder(e.stdout).Encode(st.Grants)
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -183,8 +188,16 @@ func runUnprotect(ctx context.Context, e *env, f statusFlags, args []string) err
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if err := control.NewClient(f.socket).Unprotect(ctx, svc.String()); err != nil {
+	c := control.NewClient(f.socket)
+	if err := c.Unprotect(ctx, svc.String()); err != nil {
 		return err
+	}
+	st, err := c.Status(ctx)
+	if err == nil && st.Stealth {
+		// Stealth drops every port that is neither public nor granted: giving up the knock does
+		// not make the service answer.
+		fmt.Fprintf(e.stdout, "%s is no longer protected by a knock, but stealth still drops new connections to it: list it in public in the config (then hypd reload) to let everyone reach it\n", svc)
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s is no longer protected: it answers everyone again unless another firewall hides it\n", svc)
 	return nil

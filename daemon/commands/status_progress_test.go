@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // progressBackend serves a status with or without the progress counters, as the socket gives

@@ -33,3 +33,17 @@ func stopRunning() (int, error) {
 	}
 	return pid, fmt.Errorf("hypd (pid %d) did not stop within 30s of SIGTERM; nothing was deleted", pid)
 }
+
+// hupRunning sends SIGHUP, the reload, to the hypd holding the instance lock, through a pidfd as
+// stopRunning does.
+func hupRunning() (int, error) {
+	pid, fd, err := gateway.VerifiedHolder(firewall.DefaultTable)
+	if err != nil {
+		return pid, err
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, unix.SIGHUP, nil, 0); err != nil {
+		return pid, fmt.Errorf("reloading hypd (pid %d): %w", pid, err)
+	}
+	return pid, nil
+}

@@ -16,10 +16,10 @@ configuration hypd cannot use at start puts the last protection back in place. C
 its table from outside are repaired within milliseconds. Only hypd cleanup or hypd uninstall
 --purge delete the table.`
 
-const runHelp = `Flags override the config file (hypd config default prints a commented one). SIGHUP
-(systemctl reload hypd) reads the configuration and the keys again: a configuration that does
-not load is refused and the running one stays; interfaces, keys_dir, state_dir, skew and metrics
-need a restart. Changes in the keys directory are picked up without a reload.
+const runHelp = `Without --config, hypd reads /etc/hyp/hypd.toml when it exists (hypd init writes it); flags
+override the file. hypd reload (or SIGHUP, systemctl reload hypd) reads the configuration and the
+keys again: a configuration that does not load is refused and the running one stays;
+interfaces, keys_dir, state_dir, skew and metrics need a restart. Changes in the keys directory are picked up without a reload.
 
 Exit status 2: the configuration cannot be used; hypd first puts the last protection back in place
 (a missing table after a reboot, a flushed chain), and the service retries.`
@@ -46,8 +46,17 @@ What the table protected last: restored when hypd cannot start with its configur
 .TP
 .I /run/hyp/hypd.sock
 The control socket (root and its group only).
+.TP
+.I /var/log/hyp/hypd.log
+The log of a hypd that hypd start ran without a service manager (under systemd: the journal).
 .SH EXIT STATUS
 0 on success, 2 for bad input (flags, configuration, key files), 1 for anything else.
+.B hypd status
+and
+.B hypd service\-status
+exit 0 when hypd runs, 3 when it does not and 4 when that cannot be told (LSB);
+.B hypd reload
+exits 7 when no hypd runs.
 .SH COEXISTENCE
 hypd owns one nftables table,
 .BR "inet hyp" ,

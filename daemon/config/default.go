@@ -7,7 +7,8 @@ package config
 // ports to close.
 func DefaultTOML() string {
 	return `# hypd configuration. Durations are strings such as "90s", "5m" or "1h30m".
-# Every setting shows its default; hypd reads this file only at start.
+# Every setting shows its default; hypd reads this file at start and again
+# on hypd reload (or SIGHUP), which says what waits for a restart.
 
 # Interfaces knocks arrive on; the knock detector attaches to each.
 # Required, e.g. ["eth0"] or ["eth0", "wg0"].

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/core/psk"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // A key file another user owns, or one with a second hard link (through which its owner can

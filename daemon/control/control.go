@@ -1,6 +1,6 @@
 // Package control is hypd's local status API: a unix socket that only root (and the socket's
-// group) can open, serving JSON over HTTP, and the client that `hypd status`, `hypd grants` and
-// `hypd revoke-grant` use. It never carries a secret: keys are listed by name and fingerprint.
+// group) can open, serving JSON over HTTP, and the client that `hypd status`, `hypd grants`,
+// `hypd revoke-grant`, `hypd unprotect` and `hypd reload` use. It never carries a secret: keys are listed by name and fingerprint.
 package control
 
 import (
@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,6 +88,58 @@ type Status struct {
 	TableRepairs uint64 `json:"table_repairs"`
 }
 
+// Normalize gives every list of st a non-nil value, so the JSON says [] (and {}) where there is
+// nothing, never null: scripts iterate over it without a null check.
+func (st *Status) Normalize() {
+	if st.Keys == nil {
+		st.Keys = []server.KeyInfo{}
+	}
+	for i := range st.Keys {
+		if st.Keys[i].Services == nil {
+			st.Keys[i].Services = []string{}
+		}
+	}
+	if st.Grants == nil {
+		st.Grants = []Grant{}
+	}
+	if st.Interfaces == nil {
+		st.Interfaces = map[string]string{}
+	}
+	if st.Protected == nil {
+		st.Protected = []Protected{}
+	}
+	for i := range st.Protected {
+		if st.Protected[i].From == nil {
+			st.Protected[i].From = []string{}
+		}
+	}
+	if st.KeyProblems == nil {
+		st.KeyProblems = []string{}
+	}
+}
+
+// ReloadResult is what a reload of the configuration did: the settings it applied and those
+// that changed but wait for a restart. A refused configuration is an error, not a result.
+type ReloadResult struct {
+	Applied      []string `json:"applied"`
+	NeedsRestart []string `json:"needs_restart"`
+}
+
+// Reloader is a Backend that can read its configuration again on request (hypd reload): the
+// same full reload as SIGHUP, with its outcome. A Backend without it answers 501.
+type Reloader interface {
+	Reload(ctx context.Context) (ReloadResult, error)
+}
+
+// Stopper is a Backend that can end its hypd on request (hypd stop, where the kernel's lock table
+// does not name the pid to signal): as SIGTERM does, the table stays in place.
+type Stopper interface {
+	Stop()
+}
+
+// ErrNotRunning is the client's error when nothing listens on the socket.
+var ErrNotRunning = errors.New("hypd is not running")
+
 // Backend is what the socket serves.
 type Backend interface {
 	Status() (Status, error)
@@ -105,7 +158,7 @@ type Socket struct {
 }
 
 // CheckPath reports whether Listen can create a socket at path: its directory exists or can be
-// made, and path is free or an old socket. hypd checks this before it changes anything.
+// made, and path is free or an old socket. Listen starts with it.
 func CheckPath(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return fmt.Errorf("control socket %s: creating its directory: %w", path, err)
@@ -118,16 +171,11 @@ func CheckPath(path string) error {
 
 // Listen creates the socket at path (mode 0660, directory 0750) and serves b until Close.
 func Listen(path string, b Backend) (*Socket, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("creating control socket directory: %w", err)
+	if err := CheckPath(path); err != nil {
+		return nil, err
 	}
-	// A socket left by a killed hypd would make Listen fail; only remove it if it is a socket.
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
-		}
-		os.Remove(path)
-	}
+	// A socket left by a killed hypd would make Listen fail; CheckPath let only a socket through.
+	os.Remove(path)
 	// The socket is born under a temporary name and renamed into place once its mode is 0660, so
 	// there is no moment when the umask's mode lets anyone else connect at the real path.
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
@@ -161,6 +209,7 @@ func Listen(path string, b Backend) (*Socket, error) {
 		if root, _ := r.Context().Value(peerRootKey{}).(bool); !root {
 			st.Detector.Progress = nil
 		}
+		st.Normalize()
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	})
@@ -199,6 +248,42 @@ func Listen(path string, b Backend) (*Socket, error) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		if !rootOnly(w, r) {
+			return
+		}
+		rl, ok := b.(Reloader)
+		if !ok {
+			http.Error(w, "this hypd cannot reload on request; send it SIGHUP", http.StatusNotImplemented)
+			return
+		}
+		res, err := rl.Reload(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		if res.Applied == nil {
+			res.Applied = []string{}
+		}
+		if res.NeedsRestart == nil {
+			res.NeedsRestart = []string{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(res)
+	})
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, r *http.Request) {
+		if !rootOnly(w, r) {
+			return
+		}
+		st, ok := b.(Stopper)
+		if !ok {
+			http.Error(w, "this hypd cannot stop on request; send it SIGTERM", http.StatusNotImplemented)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		// After the answer is on its way: stopping closes this socket.
+		go st.Stop()
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -256,7 +341,7 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		}
 		switch {
 		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
-			return nil, fmt.Errorf("hypd is not running: nothing listens on %s (hypd start, or hypd service-status)", c.path)
+			return nil, fmt.Errorf("%w: nothing listens on %s (hypd start starts it)", ErrNotRunning, c.path)
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
 			return nil, fmt.Errorf("no permission to open %s: run as root, or as a member of the socket's group (%w)", c.path, syscall.EACCES)
 		}
@@ -265,7 +350,8 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
-		return nil, fmt.Errorf("hypd: %s", string(b))
+		// The command line names hypd and the command already: the answer is the whole message.
+		return nil, errors.New(strings.TrimSpace(string(b)))
 	}
 	return resp, nil
 }
@@ -302,6 +388,34 @@ func (c *Client) Revoke(ctx context.Context, addr netip.Addr) (int, error) {
 		return 0, fmt.Errorf("decoding hypd's answer: %w", err)
 	}
 	return res.Revoked, nil
+}
+
+// Reload asks hypd to read its configuration and keys again, as SIGHUP does, and waits for the
+// outcome: an error says why the configuration was refused (hypd runs on with the last good one).
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var res ReloadResult
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://hypd/v1/reload", nil)
+	resp, err := c.do(req)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return res, fmt.Errorf("decoding hypd's answer: %w", err)
+	}
+	return res, nil
+}
+
+// Stop asks hypd to stop, as SIGTERM does; it returns once hypd has accepted, not once it has
+// exited (the caller watches the instance lock for that).
+func (c *Client) Stop(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://hypd/v1/stop", nil)
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 // Unprotect asks hypd to stop hiding svc ("tcp/8443"); hypd refuses while the config or a key

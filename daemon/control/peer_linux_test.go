@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // TestProgressCountersForRootOnly: the socket's group may read the status, but the progress

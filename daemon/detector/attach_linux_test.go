@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/netlab"
 	"github.com/hideyourports/hyp/internal/netns"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // nsOf is the lab namespace of a name newNetNS made.

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // nlBytes is m as it travels on the socket: header, then data.

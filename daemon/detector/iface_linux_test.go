@@ -14,9 +14,9 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/hideyourports/hyp/internal/needs"
 	"github.com/hideyourports/hyp/internal/netns"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // nsName is a namespace name unique to this test process.

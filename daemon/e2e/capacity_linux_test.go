@@ -2,7 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 	"os"
 	"path/filepath"
 	"strings"

@@ -15,8 +15,8 @@ import (
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // Fleets (docs/gateway.md, "Fleets, HA pairs and key rollout"): gateways that hold the same key

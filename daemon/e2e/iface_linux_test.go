@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // ipBatchIn runs ip commands in a lab namespace.

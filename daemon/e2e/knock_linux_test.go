@@ -18,7 +18,7 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // TestKnockOpensForTheClientOnly walks the main path: hidden before, open within a second after

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // metricsAddr is where the gateways of these tests serve Prometheus metrics, on their loopback.

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // nmapPorts is the part of nmap's XML output the default-mode tests read: per port the state,

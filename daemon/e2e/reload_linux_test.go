@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // SIGHUP (systemctl reload hypd) reads the whole configuration again: what can change live is

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/netlab"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // probeTimeout bounds a connection attempt; on a veth an answer takes

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )

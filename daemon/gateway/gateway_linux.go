@@ -354,7 +354,7 @@ func (g *gateway) serve(ctx context.Context, metricsLn net.Listener, running fun
 	served := make(chan error, 1)
 	wg.Go(func() { served <- g.srv.Serve(ctx) })
 
-	b := &backend{g: g, started: time.Now()}
+	b := &backend{g: g, started: time.Now(), stop: stop}
 	if metricsLn != nil {
 		ms := &http.Server{Handler: metricsHandler(b), ReadHeaderTimeout: 5 * time.Second}
 		wg.Go(func() { _ = ms.Serve(metricsLn) })
@@ -382,6 +382,13 @@ func (g *gateway) serve(ctx context.Context, metricsLn net.Listener, running fun
 type backend struct {
 	g       *gateway
 	started time.Time
+	stop    context.CancelFunc // ends serve, as SIGTERM does: hypd stop over the socket
+}
+
+// Stop ends this hypd as SIGTERM would: the table stays, grants expire on time.
+func (b *backend) Stop() {
+	b.g.log.Info("stopping on request over the control socket")
+	b.stop()
 }
 
 func (b *backend) Status() (control.Status, error) {
@@ -439,6 +446,16 @@ func (b *backend) Revoke(addr netip.Addr) (int, error) {
 		b.g.log.Info("grants revoked on request", "source", addr, "revoked", n)
 	}
 	return n, err
+}
+
+// Reload is hypd reload: the same full reload as SIGHUP, answered with its outcome.
+func (b *backend) Reload(ctx context.Context) (control.ReloadResult, error) {
+	applied, restart, err := b.g.w.Reload(ctx)
+	if err != nil {
+		return control.ReloadResult{}, err
+	}
+	b.g.log.Info("reloaded on request over the control socket")
+	return control.ReloadResult{Applied: applied, NeedsRestart: restart}, nil
 }
 
 func (b *backend) Unprotect(svc string) error { return b.g.w.Unprotect(context.Background(), svc) }

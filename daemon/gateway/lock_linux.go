@@ -44,7 +44,7 @@ func (e *RunningError) Error() string {
 	if e.PID > 0 {
 		who = fmt.Sprintf("another hypd (pid %d)", e.PID)
 	}
-	return fmt.Sprintf("%s already runs the gateway of table inet %s in this network namespace; nothing was changed (stop it first: hypd stop, or systemctl stop hypd)", who, e.Table)
+	return fmt.Sprintf("%s already runs the gateway of table inet %s in this network namespace; nothing was changed (stop it first: hypd stop)", who, e.Table)
 }
 
 // lockPath names the lock of table in the calling process's network namespace.

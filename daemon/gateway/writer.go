@@ -56,7 +56,8 @@ type writer struct {
 
 	keysChanged chan struct{} // coalesced: one pending reload of the keys is enough
 	unprotects  chan unprotectRequest
-	stopped     chan struct{} // closed when run returns: requests then fail at once
+	reloads     chan chan reloadReply // hypd reload over the control socket: SIGHUP with an answer
+	stopped     chan struct{}         // closed when run returns: requests then fail at once
 
 	// mu guards the fields below. Only run's goroutine writes them (under mu); Status reads them.
 	mu            sync.Mutex
@@ -65,6 +66,13 @@ type writer struct {
 	origins       []Origin           // what the table protects now, and why
 	keyProblems   []string
 	configProblem string
+}
+
+// reloadReply is the outcome of one reload: what it applied, what waits for a restart, or why
+// the configuration was refused.
+type reloadReply struct {
+	applied, restart []string
+	err              error
 }
 
 type unprotectRequest struct {
@@ -85,6 +93,7 @@ func newWriter(w *writer) *writer {
 	}
 	w.keysChanged = make(chan struct{}, 1)
 	w.unprotects = make(chan unprotectRequest)
+	w.reloads = make(chan chan reloadReply)
 	w.stopped = make(chan struct{})
 	return w
 }
@@ -175,9 +184,26 @@ func (w *writer) run(ctx context.Context, reload <-chan struct{}) {
 		case <-w.keysChanged:
 			pass("the keys")
 		case <-reload:
-			reloaded := w.reloadConfig()
+			_, reloaded := w.reloadConfig()
 			pass("the reloaded configuration")
 			reloaded()
+		case reply := <-w.reloads:
+			// The same full reload as SIGHUP; the answer waits for the pass, so a client that
+			// hears "reloaded" finds the new protection in place.
+			res, reloaded := w.reloadConfig()
+			if res.err == nil {
+				if err := w.apply(); err != nil {
+					w.log.Error("applying the reloaded configuration; retrying", "err", err)
+					retry = time.After(retryAfter)
+					res.err = fmt.Errorf("the configuration loaded but applying it failed (retrying): %w", err)
+				} else {
+					retry = nil
+				}
+			} else {
+				pass("the keys")
+			}
+			reloaded()
+			reply <- res
 		case r := <-w.unprotects:
 			r.reply <- w.unprotect(r.svc)
 		case <-retry:
@@ -190,6 +216,20 @@ func (w *writer) run(ctx context.Context, reload <-chan struct{}) {
 			step.Reset(time.Until(w.srv.NextBoundary(w.now())) + 5*time.Millisecond)
 		}
 	}
+}
+
+// Reload asks the writer for a full reload, as SIGHUP does, and waits for its outcome.
+func (w *writer) Reload(ctx context.Context) (applied, restart []string, err error) {
+	reply := make(chan reloadReply, 1)
+	select {
+	case w.reloads <- reply:
+	case <-w.stopped:
+		return nil, nil, errors.New("hypd is stopping")
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	r := <-reply
+	return r.applied, r.restart, r.err
 }
 
 // Unprotect asks the writer to give up a kept service and waits for the answer.
@@ -223,7 +263,7 @@ func (w *writer) unprotect(svc firewall.Service) error {
 		return fmt.Errorf("%s is not protected", svc)
 	}
 	if len(named) > 0 {
-		return fmt.Errorf("%s is named by %s; remove it there first (then reload: systemctl reload hypd)", svc, strings.Join(named, ", "))
+		return fmt.Errorf("%s is named by %s; remove it there first (then hypd reload)", svc, strings.Join(named, ", "))
 	}
 	before := w.kept
 	w.mu.Lock()
@@ -243,10 +283,10 @@ func (w *writer) unprotect(svc firewall.Service) error {
 // configuration that does not load is refused whole: hypd keeps running with the last good one
 // and says why. What can change live is applied by the pass that follows; what cannot is named.
 // It returns what to log once that pass is done, so the log says "reloaded" only after it is.
-func (w *writer) reloadConfig() (done func()) {
+func (w *writer) reloadConfig() (res reloadReply, done func()) {
 	if w.loadConfig == nil {
 		w.log.Info("SIGHUP: reloading keys")
-		return func() {}
+		return reloadReply{applied: []string{"keys"}}, func() {}
 	}
 	next, err := w.loadConfig()
 	if err != nil {
@@ -254,7 +294,7 @@ func (w *writer) reloadConfig() (done func()) {
 		w.configProblem = err.Error()
 		w.mu.Unlock()
 		w.log.Error("configuration not reloaded; hypd keeps running with the last good one", "err", err)
-		return func() {}
+		return reloadReply{err: fmt.Errorf("configuration not reloaded, hypd runs on with the last good one: %w", err)}, func() {}
 	}
 	prev := w.cfg
 	// Settings that name the kernel objects or files hypd holds open need a restart; keep the
@@ -306,10 +346,10 @@ func (w *writer) reloadConfig() (done func()) {
 	w.mu.Unlock()
 	// Services, public, stealth and the key defaults take effect in the pass that follows, which
 	// protects what the keys name before any of their sequences is loaded.
-	return func() {
+	return reloadReply{applied: append(applied, "keys"), restart: restart}, func() {
 		w.log.Info("configuration reloaded", "applied", applied, "needs_restart", restart)
 		if len(restart) > 0 {
-			w.log.Warn("some changed settings take effect only after a restart (systemctl restart hypd)", "settings", restart)
+			w.log.Warn("some changed settings take effect only after a restart (hypd restart)", "settings", restart)
 		}
 	}
 }

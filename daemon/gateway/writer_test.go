@@ -15,7 +15,7 @@ import (
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/firewall"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // world records, in one order, every call the writer makes into the kernel-facing fakes, and

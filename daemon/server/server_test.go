@@ -23,7 +23,7 @@ import (
 	"github.com/hideyourports/hyp/daemon/detector"
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 type fakeDetector struct {

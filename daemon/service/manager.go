@@ -40,15 +40,16 @@ type Manager struct {
 
 func (m *Manager) path(p string) string { return filepath.Join(m.Root, p) }
 
-// State is the service's state in words: "running", "stopped", "not installed", or the
-// service manager's own complaint.
+// State is the service's state in words: "running", "stopped", "not installed", or "unknown"
+// with the service manager's own complaint.
 func (m *Manager) State() string {
 	st, err := m.Service.Status()
 	switch {
 	case errors.Is(err, kardianos.ErrNotInstalled):
 		return "not installed"
 	case err != nil:
-		return err.Error()
+		// The manager's own words ("exit status 1" from a tool it ran) say nothing alone.
+		return fmt.Sprintf("unknown (%s cannot tell: %v)", m.Service.Platform(), err)
 	case st == kardianos.StatusRunning:
 		return "running"
 	case st == kardianos.StatusStopped:
@@ -67,6 +68,9 @@ func (m *Manager) StateLine() string {
 	}
 	return fmt.Sprintf("service %s (%s%s): %s", Name, m.Service.Platform(), owner, m.State())
 }
+
+// Installed reports whether the service manager knows the service.
+func (m *Manager) Installed() bool { return m.installed() }
 
 // installed reports whether the service manager knows the service.
 func (m *Manager) installed() bool {

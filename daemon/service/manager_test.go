@@ -342,3 +342,15 @@ func TestStateLine(t *testing.T) {
 		t.Errorf("stop does not say services stay hidden: %q", f.out)
 	}
 }
+
+// Issue 21 item 2: a service manager that cannot tell says so, not only "exit status 1".
+func TestStateOfAManagerThatCannotTell(t *testing.T) {
+	f := newFixture(t)
+	f.svc.call("install")
+	f.svc.mu.Lock()
+	f.svc.failed = true
+	f.svc.mu.Unlock()
+	if got := f.m.State(); !strings.HasPrefix(got, "unknown (fake-systemd cannot tell: ") {
+		t.Errorf("State = %q", got)
+	}
+}

@@ -96,16 +96,16 @@ func writeTemp(path string, r io.Reader, perm fs.FileMode) (name string, err err
 	}()
 	// Chmod before writing: a private file is never readable by others, not even briefly.
 	if err = f.Chmod(perm); err != nil {
-		return "", fmt.Errorf("setting the mode of %s: %w", name, err)
+		return "", fmt.Errorf("setting the mode of %s: %w", tmp, err)
 	}
 	if _, err = io.Copy(f, r); err != nil {
-		return "", fmt.Errorf("writing %s: %w", name, err)
+		return "", fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	if err = f.Sync(); err != nil {
-		return "", fmt.Errorf("syncing %s: %w", name, err)
+		return "", fmt.Errorf("syncing %s: %w", tmp, err)
 	}
 	if err = f.Close(); err != nil {
-		return "", fmt.Errorf("closing %s: %w", name, err)
+		return "", fmt.Errorf("closing %s: %w", tmp, err)
 	}
 	return tmp, nil
 }

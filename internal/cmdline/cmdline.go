@@ -64,8 +64,9 @@ type Command[E any] struct {
 	// It gets the arguments as given.
 	BadFlags func(ctx context.Context, env E, args []string, err error)
 	// Values says what a flag's value (by flag name) or, under "", the positional arguments
-	// complete to: "file", "dir", or a space-separated list of words. A flag with a value whose
-	// placeholder is FILE, PATH or DIR needs no entry.
+	// complete to: "file", "dir", a space-separated list of words, or "@KIND": the words the
+	// program's Complete gives for KIND when TAB is pressed (saved profiles, key names). A flag
+	// with a value whose placeholder is FILE, PATH or DIR needs no entry.
 	Values map[string]string
 }
 
@@ -89,7 +90,14 @@ type Program[E any] struct {
 	// EXIT STATUS, SEE ALSO...).
 	ManSection int
 	ManTail    string
+	// Complete, if set, lists the words of a dynamic completion kind (Values "@KIND"); the
+	// completion scripts ask for them by running `PROG __complete KIND`. It must be quick and
+	// print nothing else: a kind it cannot list now gives no words.
+	Complete func(ctx context.Context, env E, kind string) []string
 }
+
+// completeCommand is the hidden command the completion scripts run for dynamic words.
+const completeCommand = "__complete"
 
 // Run runs the command line args (without the program's name) and returns the exit status.
 // Output goes to stdout; errors to stderr, one line each, "PROG COMMAND: reason".
@@ -108,8 +116,19 @@ func (p *Program[E]) Run(ctx context.Context, env E, args []string, stdout, stde
 	switch args[0] {
 	case "help":
 		return p.help(stdout, stderr, env, args[1:])
+	case completeCommand:
+		if len(args) == 2 && p.Complete != nil {
+			for _, w := range p.Complete(ctx, env, args[1]) {
+				fmt.Fprintln(stdout, w)
+			}
+		}
+		return ExitOK
 	case "completion":
-		if len(args) != 2 || isHelpFlag(args[1]) {
+		if len(args) == 2 && isHelpFlag(args[1]) {
+			p.builtinHelp(stdout, "completion")
+			return ExitOK
+		}
+		if len(args) != 2 {
 			fmt.Fprintf(stderr, "%s completion: want one shell: %s (e.g. %s completion bash > /etc/bash_completion.d/%s)\n", p.Name, strings.Join(Shells(), ", "), p.Name, p.Name)
 			return ExitUsage
 		}
@@ -119,7 +138,10 @@ func (p *Program[E]) Run(ctx context.Context, env E, args []string, stdout, stde
 		}
 		return ExitOK
 	case "man":
-		// Not listed: the packages' man page is generated with it.
+		if len(args) > 1 && isHelpFlag(args[1]) {
+			p.builtinHelp(stdout, "man")
+			return ExitOK
+		}
 		if err := p.WriteMan(stdout); err != nil {
 			fmt.Fprintf(stderr, "%s man: %v\n", p.Name, err)
 			return ExitFail
@@ -336,6 +358,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// HiddenFlag starts the usage of a flag that is accepted but not listed: an old spelling kept
+// for scripts.
+const HiddenFlag = "\x00hidden: "
+
 // Flag is one flag as help, man and completion describe it.
 type Flag struct {
 	Name    string
@@ -349,6 +375,9 @@ func (c Command[E]) Flags(env E) []Flag {
 	fs, _ := c.flagSet(env)
 	var out []Flag
 	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, HiddenFlag) {
+			return
+		}
 		name, usage := flag.UnquoteUsage(f)
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			name = ""

@@ -131,7 +131,7 @@ func TestBashCompletion(t *testing.T) {
 		want  []string
 	}{
 		{[]string{"tool", "pro"}, []string{"profile"}},
-		{[]string{"tool", ""}, []string{"--help", "--version", "completion", "help", "knock", "profile", "version"}},
+		{[]string{"tool", ""}, []string{"--help", "--version", "completion", "help", "knock", "man", "profile", "version"}},
 		{[]string{"tool", "profile", ""}, []string{"add", "list"}},
 		{[]string{"tool", "profile", "a"}, []string{"add"}},
 		{[]string{"tool", "knock", "--s"}, []string{"--scheme", "--secret"}},

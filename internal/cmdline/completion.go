@@ -40,7 +40,7 @@ func (p *Program[E]) topWords() []string {
 			out = append(out, first)
 		}
 	}
-	return append(out, "completion", "version", "help")
+	return append(out, "completion", "man", "version", "help")
 }
 
 func fnName(prog string) string { return "_" + strings.ReplaceAll(prog, "-", "_") + "_complete" }
@@ -75,7 +75,7 @@ func (p *Program[E]) bash() string {
 			if f.Value == "" {
 				continue
 			}
-			fmt.Fprintf(&b, "\t%q | %q) %s; return ;;\n", c.Name+"/--"+f.Name, c.Name+"/-"+f.Name, compgenFor(c.valueKind(f)))
+			fmt.Fprintf(&b, "\t%q | %q) %s; return ;;\n", c.Name+"/--"+f.Name, c.Name+"/-"+f.Name, p.compgenFor(c.valueKind(f)))
 		}
 	}
 	b.WriteString("\tesac\n")
@@ -87,7 +87,7 @@ func (p *Program[E]) bash() string {
 			names = append(names, dashes(f.Name)+f.Name)
 		}
 		names = append(names, "--help")
-		pos := compgenFor(c.Values[""])
+		pos := p.compgenFor(c.Values[""])
 		fmt.Fprintf(&b, "\t%q)\n\t\tif [[ $cur == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); else %s; fi ;;\n",
 			c.Name, strings.Join(names, " "), pos)
 	}
@@ -96,7 +96,11 @@ func (p *Program[E]) bash() string {
 	return b.String()
 }
 
-func compgenFor(kind string) string {
+func (p *Program[E]) compgenFor(kind string) string {
+	if k, ok := strings.CutPrefix(kind, "@"); ok {
+		// The words come from the program itself, as they are now (saved profiles, key files).
+		return fmt.Sprintf(`local IFS=$'\n'; COMPREPLY=($(compgen -W "$(%s %s %s 2>/dev/null)" -- "$cur"))`, p.Name, completeCommand, k)
+	}
 	switch kind {
 	case "":
 		return "COMPREPLY=()"
@@ -114,7 +118,10 @@ func (p *Program[E]) fish() string {
 	fmt.Fprintf(&b, "# fish completion for %s, generated from its command table (%s completion fish).\n", p.Name, p.Name)
 	fmt.Fprintf(&b, "complete -c %s -f\n", p.Name)
 	fmt.Fprintf(&b, "complete -c %s -n __fish_use_subcommand -l version -d 'print the version'\n", p.Name)
-	summaries := map[string]string{"completion": "print the shell completion script", "version": "print the version", "help": "show help"}
+	summaries := map[string]string{}
+	for _, b := range builtins() {
+		summaries[b.name] = strings.ReplaceAll(b.summary, "PROG", p.Name)
+	}
 	for _, c := range p.Commands {
 		words := strings.Fields(c.Name)
 		if _, ok := summaries[words[0]]; !ok && !c.Hidden {
@@ -153,6 +160,10 @@ func (p *Program[E]) fish() string {
 				case "":
 					b.WriteString(" -r")
 				default:
+					if k, ok := strings.CutPrefix(kind, "@"); ok {
+						fmt.Fprintf(&b, " -x -a '(%s %s %s 2>/dev/null)'", p.Name, completeCommand, k)
+						break
+					}
 					fmt.Fprintf(&b, " -x -a %s", fishQuote(kind))
 				}
 			}
@@ -160,6 +171,8 @@ func (p *Program[E]) fish() string {
 		}
 		if k := c.Values[""]; k == "file" || k == "dir" {
 			fmt.Fprintf(&b, "complete -c %s -n '%s' -F\n", p.Name, cond)
+		} else if d, ok := strings.CutPrefix(k, "@"); ok {
+			fmt.Fprintf(&b, "complete -c %s -n '%s' -a '(%s %s %s 2>/dev/null)'\n", p.Name, cond, p.Name, completeCommand, d)
 		}
 	}
 	return b.String()

@@ -15,7 +15,9 @@ func (p *Program[E]) overview(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-18s %s\n", c.Name, c.Summary)
 	}
-	fmt.Fprintf(w, "  %-18s %s\n  %-18s %s\n", "version", "print the version (also --version)", "help [COMMAND]", "show this, or one command's help (also COMMAND -h)")
+	for _, b := range builtins() {
+		fmt.Fprintf(w, "  %-18s %s\n", b.usage, strings.ReplaceAll(b.summary, "PROG", p.Name))
+	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' for a command's flags.\n", p.Name)
 }
 
@@ -24,8 +26,7 @@ func (p *Program[E]) help(stdout, stderr io.Writer, env E, args []string) int {
 		p.overview(stdout)
 		return ExitOK
 	}
-	if len(args) == 1 && (args[0] == "version" || args[0] == "help") {
-		fmt.Fprintf(stdout, "Usage: %s %s\n", p.Name, map[string]string{"version": "version", "help": "help [COMMAND]"}[args[0]])
+	if len(args) == 1 && p.builtinHelp(stdout, args[0]) {
 		return ExitOK
 	}
 	c, n, err := p.resolve(args)
@@ -42,6 +43,32 @@ func (p *Program[E]) help(stdout, stderr io.Writer, env E, args []string) int {
 	}
 	p.commandHelp(stdout, c, env)
 	return ExitOK
+}
+
+// builtins are the commands every program has besides its table, in the order help lists them.
+func builtins() []struct{ name, usage, summary, help string } {
+	return []struct{ name, usage, summary, help string }{
+		{"completion", "completion SHELL", "print the completion script for bash, zsh or fish",
+			"Completes commands, flags, files and, where they apply, saved names (profiles, keys,\nservices, interfaces). Install it with e.g.\n  PROG completion bash > /etc/bash_completion.d/PROG\n  PROG completion zsh > \"${fpath[1]}/_PROG\"\n  PROG completion fish > ~/.config/fish/completions/PROG.fish"},
+		{"man", "man", "print the man page (troff); e.g. PROG man | man -l -", ""},
+		{"version", "version", "print the version (also --version)", ""},
+		{"help", "help [COMMAND]", "show this, or one command's help (also COMMAND -h)", ""},
+	}
+}
+
+// builtinHelp prints the help of a built-in command and reports whether name is one.
+func (p *Program[E]) builtinHelp(w io.Writer, name string) bool {
+	for _, b := range builtins() {
+		if b.name != name {
+			continue
+		}
+		fmt.Fprintf(w, "Usage: %s %s\n\n%s\n", p.Name, b.usage, strings.ReplaceAll(b.summary, "PROG", p.Name))
+		if b.help != "" {
+			fmt.Fprintf(w, "\n%s\n", strings.ReplaceAll(b.help, "PROG", p.Name))
+		}
+		return true
+	}
+	return false
 }
 
 func (p *Program[E]) groupHelp(w io.Writer, group string) {

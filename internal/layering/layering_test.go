@@ -113,12 +113,93 @@ func TestLayers(t *testing.T) {
 	}
 }
 
+// testTools are the packages that are test tooling themselves and so may
+// import internal/testkit from non-test code: the kit, the systemd test
+// harness and the bench and flood programs.
+var testTools = []string{"internal/testkit/", "packaging/systemdtest", "daemon/tools/", "daemon/e2e/cmd/"}
+
+// sharedExceptions are internal/ packages one side uses with the test kit
+// rather than with the other side, and why they still belong here.
+var sharedExceptions = map[string]string{
+	"internal/netns":    "the daemon's detector and firewall and the test kit's namespace lab enter namespaces alike",
+	"internal/layering": "this test",
+}
+
+// roomViolations reports what the layout promises beyond the layers: product
+// code never imports the test kit, and a package in internal/ outside the
+// kit is one that both daemon/ and app/ use (a client-only helper lives in
+// app/internal, a daemon-only one under daemon/).
+func roomViolations(pkgs []pkg) []string {
+	var bad []string
+	users := map[string]map[string]bool{} // internal package -> sides that import it
+	for _, p := range pkgs {
+		from, ok := layerOf(p.ImportPath)
+		if !ok {
+			continue
+		}
+		tool := false
+		for _, t := range testTools {
+			tool = tool || inLayer(from, t)
+		}
+		for _, imp := range p.Imports {
+			to, ok := layerOf(imp)
+			if !ok {
+				continue
+			}
+			if inLayer(to, "internal/testkit/") && !tool {
+				bad = append(bad, p.ImportPath+" imports "+imp+" (only tests and test tools may use internal/testkit)")
+			}
+			if inLayer(to, "internal/") && !inLayer(to, "internal/testkit/") {
+				for _, side := range []string{"app/", "daemon/"} {
+					if inLayer(from, side) {
+						if users[to] == nil {
+							users[to] = map[string]bool{}
+						}
+						users[to][side] = true
+					}
+				}
+			}
+		}
+	}
+	for _, p := range pkgs {
+		rel, ok := layerOf(p.ImportPath)
+		if !ok || !inLayer(rel, "internal/") || inLayer(rel, "internal/testkit/") || sharedExceptions[rel] != "" {
+			continue
+		}
+		if !users[rel]["app/"] || !users[rel]["daemon/"] {
+			bad = append(bad, p.ImportPath+" is in internal/ but not used by both app/ and daemon/ (move it to the side that uses it)")
+		}
+	}
+	return bad
+}
+
+func TestRooms(t *testing.T) {
+	for _, goos := range []string{"linux", "windows"} {
+		for _, v := range roomViolations(list(t, goos)) {
+			t.Errorf("GOOS=%s: %s", goos, v)
+		}
+	}
+}
+
+func TestRoomRulesCatchAMisplacedPackage(t *testing.T) {
+	bad := roomViolations([]pkg{
+		{ImportPath: module + "/daemon/config", Imports: []string{module + "/internal/testkit/waitfor", module + "/internal/atomicfile"}},
+		{ImportPath: module + "/app/profiles", Imports: []string{module + "/internal/atomicfile", module + "/internal/knocksock"}},
+		{ImportPath: module + "/daemon/tools/bench", Imports: []string{module + "/internal/testkit/netlab"}},
+		{ImportPath: module + "/internal/atomicfile"},
+		{ImportPath: module + "/internal/knocksock"},
+	})
+	if len(bad) != 2 || !strings.Contains(bad[0], "daemon/config imports") || !strings.Contains(bad[1], "internal/knocksock is in internal/") {
+		t.Fatalf("violations = %q, want daemon/config's test-kit import and the client-only internal/knocksock", bad)
+	}
+}
+
 // TestRulesCatchAWrongImport proves the check is not vacuous: the import this test was
 // written for (the daemon's secret command drawing QR codes with the client's package) fails.
 func TestRulesCatchAWrongImport(t *testing.T) {
 	bad := violations([]pkg{
 		{ImportPath: module + "/daemon/commands", Imports: []string{module + "/app/qrterm", "fmt"}},
-		{ImportPath: module + "/core/knock", TestImports: []string{module + "/internal/waitfor"}},
+		{ImportPath: module + "/core/knock", TestImports: []string{module + "/internal/testkit/waitfor"}},
 		{ImportPath: module + "/bpfextra", Imports: []string{module + "/app/cli"}},
 		{ImportPath: module + "/app/cli", Imports: []string{module + "/internal/cmdline", module + "/core/psk"}},
 	})

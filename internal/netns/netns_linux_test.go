@@ -10,7 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hideyourports/hyp/internal/needs"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
 // interfaces lists the interface names the calling thread sees.

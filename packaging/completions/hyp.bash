@@ -3,7 +3,7 @@ _hyp_complete() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd=${COMP_WORDS[1]:-}
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "sequence knock connect profile site helper completion version help --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "sequence knock connect profile site helper completion man version help --version --help" -- "$cur"))
 		return
 	fi
 	case $cmd in
@@ -25,7 +25,7 @@ _hyp_complete() {
 			return
 		fi
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
-	help) COMPREPLY=($(compgen -W "sequence knock connect profile site helper completion version help" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "sequence knock connect profile site helper completion man version help" -- "$cur")); return ;;
 	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
 	esac
 	case "$cmd/$prev" in
@@ -88,21 +88,21 @@ _hyp_complete() {
 	esac
 	case $cmd in
 	"sequence")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --realm --scheme --secret --time --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --realm --scheme --secret --time --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"knock")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --realm --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --realm --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"connect")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --realm --scheme --secret --site --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --realm --scheme --secret --site --uses --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"profile add")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile list")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile show")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"profile remove")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"profile export")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--qr --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--qr --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"site add")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --first --force --host --realm --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"site list")
@@ -122,11 +122,11 @@ _hyp_complete() {
 	"helper status")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper add")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --no-command --socket --yes --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --no-command --socket --yes --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"helper remove")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper list")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --json --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper run")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --service --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper live")

@@ -24,12 +24,13 @@ import (
 
 	"github.com/hideyourports/hyp/app/autostart"
 	"github.com/hideyourports/hyp/app/connect"
+	"github.com/hideyourports/hyp/app/internal/cleanlocale"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
 	"github.com/hideyourports/hyp/app/ui/servicebackend"
 	"github.com/hideyourports/hyp/assets"
-	"github.com/hideyourports/hyp/internal/cleanlocale"
+	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
 // appID matches FyneApp.toml; fyne keys preferences and notifications on it.
@@ -52,11 +53,8 @@ func main() {
 		os.Exit(2)
 	}
 	if *showVersion {
-		v := version
-		if v == "" {
-			v = "dev"
-		}
-		fmt.Printf("hyp-tray %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		// The same version string as hyp and hypd print.
+		fmt.Printf("hyp-tray %s %s %s/%s\n", cmdline.VersionString(version), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return
 	}
 	// GLFW panics with a goroutine trace when it has no display to open.
@@ -68,6 +66,8 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hyp-tray: %v\n", err) // the log goes to stderr, then
 	}
+	// Fyne logs through the standard logger too; its noise stays out of hyp-tray's log.
+	log.SetOutput(ui.NewFyneLog(log.Writer()))
 	err = run(*window, logPath)
 	if err != nil {
 		log.Printf("hyp-tray: %v", err)

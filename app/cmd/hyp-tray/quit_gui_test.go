@@ -19,7 +19,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // TestTrayCommandLineNoXServer: DISPLAY names a display nobody serves. GLFW used to panic with

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/app/connect"
-	"github.com/hideyourports/hyp/app/helper"
+	helperstore "github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
@@ -42,7 +42,7 @@ func TestRunAsServiceKeepsUses(t *testing.T) {
 	if err := b.RunAsService(ctx, "home"); err != nil {
 		t.Fatal(err)
 	}
-	all, err := (helper.Store{Dir: h.store}).List()
+	all, err := (helperstore.Store{Dir: h.store}).List()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ import (
 
 	"github.com/hideyourports/hyp/app/cli"
 	"github.com/hideyourports/hyp/app/connect"
-	"github.com/hideyourports/hyp/app/helper"
+	"github.com/hideyourports/hyp/app/helper/keepalive"
+	helperstore "github.com/hideyourports/hyp/app/helper/store"
 	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
@@ -28,8 +29,8 @@ import (
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/needs"
-	"github.com/hideyourports/hyp/internal/waitfor"
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
 // realHelper runs the real helper runner, on the real network (knocks to
@@ -62,14 +63,14 @@ func startHelper(t *testing.T) *realHelper {
 	p := profiles.FromURI("office", cp)
 	p.Command = []string{"/bin/sh", "-c", "echo up > " + h.mark + "; exec sleep 600"}
 	p.KeepAlive = 30 * time.Second
-	if err := (helper.Store{Dir: h.store}).Add(p, false); err != nil {
+	if err := (helperstore.Store{Dir: h.store}).Add(p, false); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := helperipc.Listen(helperipc.Config{Address: h.addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &helper.Runner{Store: helper.Store{Dir: h.store}, IPC: ln, Retry: time.Hour, Logf: t.Logf,
+	r := &keepalive.Runner{Store: helperstore.Store{Dir: h.store}, IPC: ln, Retry: time.Hour, Logf: t.Logf,
 		Connector: &connect.Connector{CheckWait: 300 * time.Millisecond, MaxDial: 100 * time.Millisecond}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -20,7 +20,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 const (

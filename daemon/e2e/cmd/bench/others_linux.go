@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // knockdSequence is knockd's sequence: four UDP ports, as long as a hyp knock.

@@ -20,7 +20,7 @@ import (
 	"github.com/hideyourports/hyp/core/knock"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/internal/netlab"
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // spoofPrefix is where the spoofed flood's source addresses come from: a benchmarking range
