@@ -155,3 +155,25 @@ func TestNoSiteOpens(t *testing.T) {
 		t.Errorf("%d Failed steps; want 2 (the last site's and the summary)", failed)
 	}
 }
+
+// An HA pair whose members have a realm each, behind one address: after a failover the first
+// site's knocks go to the member of the other realm and open nothing; the second site still has
+// its knock (the knock state keeps each realm's uses apart) and opens.
+func TestSitesOfOneAddress(t *testing.T) {
+	n := &siteNet{realm: map[string]string{"10.77.9.1": "vpn-b"}, knocked: map[string]bool{}}
+	p, _, err := profile.Parse("hyp://10.77.9.1?secret=AAAQEAYEAUDAOCAJBIFQYDIOB4IBCEQTCQKRMFYYDENBWHA5DYPQ&scheme=v3&realm=vpn-a&check=tcp/22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pp, err := profiles.FromURI("vpn", p).AddSite(profiles.Site{Name: "b", Host: "10.77.9.1", Realm: "vpn-b"}, "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &connect.Connector{Knocker: n, Checker: n, Clock: newClock(true), State: &knockstate.Memory{}, CheckWait: 50 * time.Millisecond}
+	if err := c.KnockOnly(context.Background(), pp, nil); err != nil {
+		t.Fatalf("the second member did not get its knock: %v", err)
+	}
+	if want := []string{"10.77.9.1 vpn-a", "10.77.9.1 vpn-a", "10.77.9.1 vpn-b"}; !slices.Equal(n.sent, want) {
+		t.Errorf("knocks %v; want %v", n.sent, want)
+	}
+}
