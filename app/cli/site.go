@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 
 	"github.com/hideyourports/hyp/app/profiles"
@@ -198,4 +199,15 @@ func applySite(p profiles.Profile, site string) (profiles.Profile, error) {
 		return p, usageError("--site: %w", err)
 	}
 	return q, nil
+}
+
+// showSites adds a realm line and, for a profile with sites, one line per site to hyp profile
+// show.
+func showSites(w io.Writer, p profiles.Profile) {
+	if p.Params.Scheme == sequence.V3 && len(p.SiteList) == 0 {
+		fmt.Fprintf(w, "realm:      %s\n", strconv.Quote(p.Params.Realm))
+	}
+	for i, s := range p.SiteList {
+		fmt.Fprintf(w, "site %d:     %s (%s)\n", i+1, s.Name, describeSite(s))
+	}
 }

@@ -61,6 +61,10 @@ func TestSiteCommandsAndConnect(t *testing.T) {
 		t.Fatalf("site list: %d %q", code, out)
 	}
 	grepDir(t, dir, secret[:16])
+	code, out, _ = run(t, env, "profile", "show", "office")
+	if code != 0 || !strings.Contains(out, "site 1:     a (192.0.2.1, realm \"a\")") || !strings.Contains(out, "site 2:     b (192.0.2.2, realm \"b\")") {
+		t.Errorf("profile show: %d %q", code, out)
+	}
 	// A URI with another key, or other knock settings, is not a site of this profile.
 	other := strings.Replace(siteURIb, secret, "B"+secret[1:], 1)
 	if code, _, errOut := run(t, env, "site", "add", "office", "c", other); code != 2 || !strings.Contains(errOut, "another key") {
