@@ -37,8 +37,8 @@ func (c *Connector) openSites(ctx context.Context, p profiles.Profile, progress 
 			r.report(Connected, nil, "site %s answered: %s is open", s.Name, r.p.Host)
 			return r, nil
 		}
-		if ctx.Err() != nil {
-			return nil, err
+		if ctx.Err() != nil || len(sites) == 1 {
+			return nil, err // one site (--site): its own failure says it all
 		}
 		reasons = append(reasons, fmt.Sprintf("site %s: %v", s.Name, err))
 		last = err
