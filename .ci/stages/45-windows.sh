@@ -217,14 +217,15 @@
 	# The helper's rooms (app/helper/...): the store's and the executable's checks (perm:
 	# security descriptors built from SDDL: owner, allowing entries, missing or unprotected DACL;
 	# links refused), DPAPI sealing in machine scope (store), the key-file check of an elevated
-	# hyp helper add against the unelevated token (elevate); the service status in words, its log
-	# refusing links, and the service machinery with a stand-in helper (the test binary) under
+	# hyp helper add against the unelevated token, on the handle the key is read from (elevate);
+	# the service status in words, its log refusing links and taken over from a user who made it
+	# first, and the service machinery with a stand-in helper (the test binary) under
 	# the service control manager: install, start once up, stop, uninstall of a running service
 	# (its process gone), a helper failing as it starts (helper); the key-file ACL check of
 	# --secret-file (profiles).
 	for unit in "helper:Describe|Service" "helper/store:Seal" \
 		"helper/perm:CheckDescriptor|Reparse|ExecutableDescriptor|AncestorMayLetUsersAddFolders" \
-		"helper/elevate:DescriptorGrantsRead" "profiles:ReadersBesidesOwner"; do
+		"helper/elevate:DescriptorGrantsRead|ReadKeyFile" "profiles:ReadersBesidesOwner"; do
 		pkg=${unit%%:*}
 		wine_tests "app/$pkg" "$work/${pkg//\//-}.test.exe" -test.run "${unit#*:}"
 	done

@@ -287,12 +287,17 @@ func helperSource(env *Env, inv *invoker, name string, uriArg []string) (profile
 		}
 		// Windows: the elevated process is the same user with more rights; a secret_file
 		// only those rights open is not the user's to hand over (Linux reads as the user).
-		if saved, err := s.Settings(name); err == nil && saved.SecretFile != "" {
-			if err := elevate.CheckInvokerMayRead(saved.SecretFile); err != nil {
-				return err
+		// The key is read from the very handle its ACL was checked on (ReadKeyFile), never by
+		// name again: a junction swapped in between would have the elevated hyp read another file.
+		if saved, serr := s.Settings(name); serr == nil && saved.SecretFile != "" {
+			kf, rerr := elevate.ReadKeyFile(saved.SecretFile)
+			if err = rerr; err == nil {
+				p = saved
+				p.Key = kf.Secret
 			}
+		} else {
+			p, err = s.Get(name)
 		}
-		p, err = s.Get(name)
 		switch {
 		case errors.Is(err, profiles.ErrNotFound):
 			return usageError("no profile %q in %s", name, s.Path())

@@ -173,6 +173,12 @@ func (l *pipeListener) Close() error {
 
 func (l *pipeListener) Addr() net.Addr { return pipeAddr(l.name) }
 
+// dialAccess is what a client asks of the pipe: read (READ_CONTROL included, which
+// checkServer needs to read the pipe's owner) and write data. Not GENERIC_WRITE: on a pipe it
+// includes FILE_APPEND_DATA, which is FILE_CREATE_PIPE_INSTANCE, and PipeSDDL keeps that from
+// interactive users, so such an open is denied to every standard user.
+const dialAccess = windows.FILE_GENERIC_READ | windows.FILE_WRITE_DATA
+
 // dialPipe opens the pipe, waiting while every instance is busy.
 func dialPipe(ctx context.Context, name string) (net.Conn, error) {
 	p, err := windows.UTF16PtrFromString(name)
@@ -182,7 +188,7 @@ func dialPipe(ctx context.Context, name string) (net.Conn, error) {
 	for {
 		// SECURITY_IDENTIFICATION: the helper may learn who we are, not
 		// act as us.
-		h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil, windows.OPEN_EXISTING,
+		h, err := windows.CreateFile(p, dialAccess, 0, nil, windows.OPEN_EXISTING,
 			windows.FILE_FLAG_OVERLAPPED|windows.SECURITY_SQOS_PRESENT|windows.SECURITY_IDENTIFICATION, 0)
 		if err == nil {
 			return newPipeConn(h, pipeAddr(name)), nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/windows"
 )
@@ -25,51 +26,76 @@ const PipeSDDL = "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;0x12019b;;;IU)"
 // DefaultServer is the helper's account: LocalSystem.
 const DefaultServer = "S-1-5-18"
 
-// checkServer makes sure the pipe's server process runs as the account
-// want (a SID), before the client writes anything: a user who created the
-// pipe first (the helper stopped) is not the helper.
+// checkServer makes sure the pipe was made by the account want (a SID),
+// before the client writes anything: a user who created the pipe first (the
+// helper stopped) is not the helper. It reads the owner of the pipe from the
+// client's own handle (which its GENERIC_READ lets it do): Listen makes the
+// helper's pipe owned by its account, LocalSystem, and nobody else can make
+// an object owned by SYSTEM (an owner other than one's own user or owner
+// groups takes SeRestorePrivilege, which standard users lack). Asking for
+// the server process's token instead fails for every standard user: a
+// SYSTEM process's token admits SYSTEM and Administrators only.
 func checkServer(c net.Conn, want string) error {
 	pc, ok := c.(*pipeConn)
 	if !ok {
 		return fmt.Errorf("not a named pipe connection (%T)", c)
 	}
-	var pid uint32
-	if err := windows.GetNamedPipeServerProcessId(pc.h, &pid); err != nil {
-		return fmt.Errorf("finding the server's process: %w", err)
-	}
-	sid, err := processUser(pid)
+	sd, err := windows.GetSecurityInfo(pc.h, windows.SE_KERNEL_OBJECT, windows.OWNER_SECURITY_INFORMATION)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading the owner of the pipe: %w", err)
 	}
-	if sid.String() != want {
-		return fmt.Errorf("it is served by %s (process %d), not by %s", sid, pid, want)
+	return ownerIs(sd, want)
+}
+
+// ownerIs accepts a pipe's security descriptor whose owner is want (a SID).
+// The error completes "the helper channel is not served by the helper
+// service: PIPE: ".
+func ownerIs(sd *windows.SECURITY_DESCRIPTOR, want string) error {
+	owner, _, err := sd.Owner()
+	if err != nil || owner == nil {
+		return fmt.Errorf("it is served by a pipe without an owner, not one made by %s", accountName(want))
+	}
+	if got := owner.String(); got != want {
+		return fmt.Errorf("it is served by a pipe owned by %s, not by %s: another process made it (the helper service is not running?)", accountName(got), accountName(want))
 	}
 	return nil
 }
 
-// processUser is the account a process runs as.
-func processUser(pid uint32) (*windows.SID, error) {
-	proc, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+// accountName is a SID with the name of the account it is when that is known.
+func accountName(sid string) string {
+	s, err := windows.StringToSid(sid)
 	if err != nil {
-		return nil, fmt.Errorf("opening process %d: %w", pid, err)
+		return sid
 	}
-	defer windows.CloseHandle(proc)
-	var tok windows.Token
-	if err := windows.OpenProcessToken(proc, windows.TOKEN_QUERY, &tok); err != nil {
-		return nil, fmt.Errorf("reading the token of process %d: %w", pid, err)
+	account, domain, _, err := s.LookupAccount("")
+	if err != nil || account == "" {
+		return sid
 	}
-	defer tok.Close()
-	u, err := tok.GetTokenUser()
+	if domain != "" {
+		account = domain + `\` + account
+	}
+	return fmt.Sprintf("%s (%s)", sid, account)
+}
+
+// ownedSDDL is sddl with the owner set to this process's account when it
+// names none: the pipe's owner is what clients check (checkServer), and the
+// token's default owner may be a group (Administrators) instead.
+func ownedSDDL(sddl string) (string, error) {
+	if strings.HasPrefix(sddl, "O:") {
+		return sddl, nil
+	}
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
 	if err != nil {
-		return nil, fmt.Errorf("reading the user of process %d: %w", pid, err)
+		return "", fmt.Errorf("reading this process's account: %w", err)
 	}
-	return u.User.Sid.Copy()
+	return "O:" + u.User.Sid.String() + sddl, nil
 }
 
 // Config says where the helper listens.
 type Config struct {
 	Address string // "" => DefaultAddress
-	// SDDL replaces PipeSDDL (tests); "" => PipeSDDL.
+	// SDDL replaces PipeSDDL (tests); "" => PipeSDDL. Without an owner
+	// (O:) the pipe is owned by this process's account.
 	SDDL string
 }
 
@@ -83,6 +109,10 @@ func Listen(cfg Config) (*Listener, error) {
 	sddl := cfg.SDDL
 	if sddl == "" {
 		sddl = PipeSDDL
+	}
+	sddl, err := ownedSDDL(sddl)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	ln, err := listenPipe(addr, sddl)
 	if err != nil {

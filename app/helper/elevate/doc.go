@@ -5,7 +5,8 @@
 // of the user's choosing).
 //
 // On Linux AsUser runs a function on a thread that has dropped to the user's uid, gid and
-// groups; on Windows CheckInvokerMayRead asks the unelevated token UAC linked to this one
-// whether it may read a file. Who may enter: only the elevated `hyp helper add` path; a process
+// groups; on Windows ReadKeyFile opens a key file once (never through a link at its name), asks
+// the unelevated token UAC linked to this one whether it may read it by the ACL of that handle,
+// and reads the key from the same handle. Who may enter: only the elevated `hyp helper add` path; a process
 // that is not elevated has nothing to hand over and gains nothing here.
 package elevate

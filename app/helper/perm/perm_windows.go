@@ -157,12 +157,25 @@ func ResolvesElsewhere(h windows.Handle, path string) string {
 	return ""
 }
 
+// CheckFileDescriptor is checkDescriptor for a file's descriptor read from its handle (the
+// helper's log): nil when SYSTEM, Administrators or self (this process's account; nil: none
+// besides) own it and nobody else is let in. The error completes a sentence that starts with
+// the path.
+func CheckFileDescriptor(sd *windows.SECURITY_DESCRIPTOR, self *windows.SID) error {
+	return checkOwned(sd, false, self)
+}
+
 // checkDescriptor accepts a security descriptor owned by SYSTEM or Administrators whose DACL
 // lets nobody else in: every entry that allows is for SYSTEM or Administrators, entries that
 // deny are fine, and any other kind of entry is refused as not understood. A directory's DACL
 // must also be protected from the inheritable entries of its parent. The error completes a
 // sentence that starts with the path.
 func checkDescriptor(sd *windows.SECURITY_DESCRIPTOR, dir bool) error {
+	return checkOwned(sd, dir, nil)
+}
+
+// checkOwned is checkDescriptor with self (when not nil) trusted as SYSTEM and Administrators are.
+func checkOwned(sd *windows.SECURITY_DESCRIPTOR, dir bool, self *windows.SID) error {
 	system, err := windows.CreateWellKnownSid(windows.WinLocalSystemSid)
 	if err != nil {
 		return fmt.Errorf("cannot be checked: %w", err)
@@ -171,7 +184,9 @@ func checkDescriptor(sd *windows.SECURITY_DESCRIPTOR, dir bool) error {
 	if err != nil {
 		return fmt.Errorf("cannot be checked: %w", err)
 	}
-	trusted := func(s *windows.SID) bool { return s != nil && (s.Equals(system) || s.Equals(admins)) }
+	trusted := func(s *windows.SID) bool {
+		return s != nil && (s.Equals(system) || s.Equals(admins) || (self != nil && s.Equals(self)))
+	}
 	owner, _, err := sd.Owner()
 	if err != nil || owner == nil {
 		return errors.New("has no owner")
