@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/hideyourports/hyp/app/helperipc"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -210,4 +211,13 @@ func showSites(w io.Writer, p profiles.Profile) {
 	for i, s := range p.SiteList {
 		fmt.Fprintf(w, "site %d:     %s (%s)\n", i+1, s.Name, describeSite(s))
 	}
+}
+
+// handOverSites are p's sites as the helper's channel carries them.
+func handOverSites(p profiles.Profile) []helperipc.Site {
+	var out []helperipc.Site
+	for _, s := range p.SiteList {
+		out = append(out, helperipc.Site{Name: s.Name, Host: s.Host, Realm: s.Realm, Check: s.CheckPort})
+	}
+	return out
 }

@@ -178,3 +178,16 @@ func (s *Store) Update(name string, change func(Profile) (Profile, error)) error
 	all[i] = p
 	return s.save(all)
 }
+
+// WithSites returns p with sites as its sites, its host and realm those of the first, checked
+// as any profile's: what a copy of a profile that lost its sites on the way (a URI carries one
+// gateway) gets back.
+func (p Profile) WithSites(sites []Site) (Profile, error) {
+	q := p.Clone()
+	q.SiteList = slices.Clone(sites)
+	q = q.normalSites()
+	if err := q.validateSites(); err != nil {
+		return Profile{}, err
+	}
+	return q, nil
+}
