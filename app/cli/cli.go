@@ -127,6 +127,7 @@ func Commands() []Command {
 		connectCommand(),
 	}
 	cmds = append(cmds, profileCommands()...)
+	cmds = append(cmds, siteCommands()...)
 	return append(cmds, helperCommands()...)
 }
 

@@ -24,7 +24,10 @@ func connectCommand() Command {
 host with --secret FILE); if it has a check port, waits until that answers
 (knocking once more with the next time step if it does not); then runs the
 profile's VPN command (or the one after "--") and re-knocks every keep-alive
-interval while the command runs. A check port that answers from here before
+interval while the command runs. A profile with sites (hyp site add) is
+knocked site by site, in order, each with its own realm, and the first that
+opens is used (a site without a check port counts as open once knocked);
+--site NAME knocks that site only. A check port that answers from here before
 the first knock needs no knock; a keep-alive with no knock left in the time
 step is fine while the check port answers. Interrupting hyp stops the command with
 SIGTERM. Each step is printed as it happens.
@@ -38,11 +41,13 @@ the VPN command failed; 2 bad input.`,
 				keepAlive time.Duration
 				knockOnly bool
 				uses      int
+				site      string
 			)
 			tf.register(fs, true)
 			fs.DurationVar(&checkWait, "check-wait", connect.DefaultCheckWait, "how long each check waits for the port to answer")
 			fs.DurationVar(&keepAlive, "keepalive", 0, "re-knock every `DURATION` while connected (default: the profile's)")
 			fs.BoolVar(&knockOnly, "knock-only", false, "knock and check, but launch nothing and do not keep alive")
+			fs.StringVar(&site, "site", "", "knock only the profile's site `NAME` (default: its sites in order, the first that opens)")
 			fs.IntVar(&uses, "uses", 0, "the gateway accepts `N` knocks per time step for this key (hypd's uses; default: the profile's, else 1)")
 			return func(ctx context.Context, args []string) error {
 				pos, argv := splitArgv(args)
@@ -55,6 +60,9 @@ the VPN command failed; 2 bad input.`,
 				}
 				p, err := connectTarget(env, arg, tf)
 				if err != nil {
+					return err
+				}
+				if p, err = applySite(p, site); err != nil {
 					return err
 				}
 				if argv != nil {

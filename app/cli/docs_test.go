@@ -51,7 +51,7 @@ func TestBashCompletionOfHyp(t *testing.T) {
 		{[]string{"hyp", "helper", "st"}, []string{"start", "status", "stop"}},
 		{[]string{"hyp", "knock", "--sec"}, []string{"--secret"}},
 		{[]string{"hyp", "knock", "gw", "--secret", "ke"}, []string{"key.txt"}},
-		{[]string{"hyp", "knock", "--scheme", ""}, []string{"hyp", "v2"}},
+		{[]string{"hyp", "knock", "--scheme", ""}, []string{"hyp", "v2", "v3"}},
 		{[]string{"hyp", "knock", "--check", ""}, nil},
 	} {
 		got, err := cmdline.BashComplete(dir, script, c.words...)

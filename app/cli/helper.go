@@ -283,7 +283,12 @@ func helperSource(env *Env, inv *invoker, name string, uriArg []string) (profile
 			if p.CheckPort == 0 {
 				p.CheckPort = saved.CheckPort
 			}
-			return nil
+			if len(saved.SiteList) > 0 && saved.Host == p.Host {
+				// The URI is the saved profile's first site (what the tray hands over): the
+				// other sites come with the saved settings.
+				p, err = p.WithSites(saved.SiteList)
+			}
+			return err
 		}
 		// Windows: the elevated process is the same user with more rights; a secret_file
 		// only those rights open is not the user's to hand over (Linux reads as the user).

@@ -111,7 +111,7 @@ func handOverOrStore(ctx context.Context, env *Env, dir, sock string, p profiles
 		core := p.Profile
 		core.Name = p.Name
 		err := c.Add(ctx, helperipc.HandOver{Name: p.Name, URI: helperipc.NewSecret(core.URI()), Command: p.Command,
-			KeepAlive: p.KeepAlive, Gap: p.Gap, Uses: p.Uses, Replace: force})
+			KeepAlive: p.KeepAlive, Gap: p.Gap, Uses: p.Uses, Replace: force, Sites: handOverSites(p)})
 		if err == nil {
 			return fmt.Sprintf("handed profile %s (key %s) to the running helper, which keeps it alive from now on", p.Name, p.Key.ID()), nil
 		}

@@ -380,6 +380,7 @@ func profileShowCommand() Command {
 				fmt.Fprintf(w, "host:       %s\n", p.Host)
 				fmt.Fprintf(w, "scheme:     %s (length %d, step %ds, ports %d-%d)\n", p.Params.Scheme, p.Params.Length, p.Params.Step, p.Params.Low, p.Params.High)
 				fmt.Fprintf(w, "check:      %s\n", checkText(p.CheckPort))
+				showSites(w, p)
 				fmt.Fprintf(w, "gap:        %v\n", p.Gap)
 				fmt.Fprintf(w, "keepalive:  %s\n", durText(p.KeepAlive))
 				fmt.Fprintf(w, "uses:       %d per time step\n", max(p.Uses, 1))

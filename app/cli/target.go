@@ -17,12 +17,14 @@ import (
 type targetFlags struct {
 	secretFile string
 	scheme     string
+	realm      string
 	check      string
 }
 
 func (t *targetFlags) register(fs *flag.FlagSet, withCheck bool) {
 	fs.StringVar(&t.secretFile, "secret", "", "read the key from `FILE` (base32, as the reference client's; or the gateway's NAME.toml)")
-	fs.StringVar(&t.scheme, "scheme", "", "knock scheme `v2|hyp` (default: the URI's, else v2)")
+	fs.StringVar(&t.scheme, "scheme", "", "knock scheme `v2|v3|hyp` (default: the URI's, else v2)")
+	fs.StringVar(&t.realm, "realm", "", "the gateway's `REALM`, for scheme v3 (default: the URI's)")
 	if withCheck {
 		fs.StringVar(&t.check, "check", "", "after knocking, wait until `tcp/PORT` answers (exit 1 if it never does)")
 	}
@@ -75,6 +77,15 @@ func applyTargetFlags(env *Env, p profile.Profile, f targetFlags, byHost bool) (
 		if s != p.Params.Scheme {
 			p.Params = sequence.DefaultsFor(s)
 		}
+	}
+	if f.realm != "" {
+		if p.Params.Scheme != sequence.V3 {
+			return profile.Profile{}, usageError("--realm needs scheme v3 (the knock's scheme is %s)", p.Params.Scheme)
+		}
+		if err := sequence.CheckRealm(f.realm); err != nil {
+			return profile.Profile{}, usageError("--realm %q: %v", f.realm, err)
+		}
+		p.Params.Realm = f.realm
 	}
 	if f.check != "" {
 		if p.CheckPort, err = profile.ParseCheck(f.check); err != nil {

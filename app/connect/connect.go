@@ -84,6 +84,8 @@ func (k StepKind) String() string {
 type Step struct {
 	Kind    StepKind
 	Profile string
+	// Site is the site of the profile the step is about; "" for a profile without sites.
+	Site    string
 	Message string
 	Err     error
 	At      time.Time
@@ -181,8 +183,8 @@ type Connector struct {
 // on success, ctx.Err() when cancelled (after stopping the command), or the
 // error of the Failed step.
 func (c *Connector) Run(ctx context.Context, p profiles.Profile, progress func(Step)) error {
-	r := c.runner(p, progress)
-	if err := r.open(ctx); err != nil {
+	r, err := c.openSites(ctx, p, progress)
+	if err != nil {
 		return err
 	}
 	if len(p.Command) == 0 {
@@ -197,7 +199,8 @@ func (c *Connector) Run(ctx context.Context, p profiles.Profile, progress func(S
 // KnockOnly knocks, checks and retries like Run, then returns: no command,
 // no keep-alive.
 func (c *Connector) KnockOnly(ctx context.Context, p profiles.Profile, progress func(Step)) error {
-	return c.runner(p, progress).open(ctx)
+	_, err := c.openSites(ctx, p, progress)
+	return err
 }
 
 func (c *Connector) runner(p profiles.Profile, progress func(Step)) *runner {
@@ -233,7 +236,8 @@ func (c *Connector) runner(p profiles.Profile, progress func(Step)) *runner {
 // runner is one Run: a copy of the Connector with defaults filled in.
 type runner struct {
 	c        Connector
-	p        profiles.Profile
+	p        profiles.Profile // for a profile with sites, as it knocks the site (profiles.At)
+	site     string           // the site's name; "" for a profile without sites
 	progress func(Step)
 }
 
@@ -250,20 +254,21 @@ func (r *runner) report(kind StepKind, err error, format string, a ...any) {
 	if r.progress == nil {
 		return
 	}
-	r.progress(Step{Kind: kind, Profile: r.p.Name, Message: fmt.Sprintf(format, a...), Err: err, At: r.c.Clock.Now()})
+	r.progress(Step{Kind: kind, Profile: r.p.Name, Site: r.site, Message: fmt.Sprintf(format, a...), Err: err, At: r.c.Clock.Now()})
 }
 
 // fail reports a Failed step and returns its error.
 func (r *runner) fail(err error, format string, a ...any) error {
 	msg := fmt.Sprintf(format, a...)
 	r.report(Failed, err, "%s", msg)
-	return &Error{Profile: r.p.Name, Reason: msg, Err: err}
+	return &Error{Profile: r.p.Name, Site: r.site, Reason: msg, Err: err}
 }
 
 // Error is what Run returns for a Failed step: Reason is the sentence the
 // step carried.
 type Error struct {
 	Profile string
+	Site    string // the site that failed, for a profile with sites; "" when all did
 	Reason  string
 	Err     error
 }

@@ -92,6 +92,19 @@ type HandOver struct {
 	// for every knock after the first of a step.
 	Uses    int  `json:"uses,omitempty"`
 	Replace bool `json:"replace,omitempty"`
+	// Sites are the profile's gateways in the order it tries them (app/profiles.Site); none for
+	// a profile of one gateway, whose host and realm the URI carries. A helper from before sites
+	// ignores them and knocks the URI's host, the first site's.
+	Sites []Site `json:"sites,omitempty"`
+}
+
+// Site is one gateway of a handed-over profile: host, realm and its own check port (0: the
+// URI's).
+type Site struct {
+	Name  string `json:"name"`
+	Host  string `json:"host"`
+	Realm string `json:"realm,omitempty"`
+	Check uint16 `json:"check,omitempty"`
 }
 
 // Secret is a string that must reach the other end but never a log: it

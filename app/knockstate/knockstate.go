@@ -24,6 +24,7 @@
 package knockstate
 
 import (
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -116,10 +117,17 @@ type use struct {
 const version = 1
 
 func keyName(k psk.Key, p sequence.Params, gateway string) string {
-	if gateway == "" {
-		return fmt.Sprintf("%s/%d", k.Fingerprint(), p.Step)
+	name := fmt.Sprintf("%s/%d", k.Fingerprint(), p.Step)
+	if gateway != "" {
+		name += "/" + gateway
 	}
-	return fmt.Sprintf("%s/%d/%s", k.Fingerprint(), p.Step, gateway)
+	if p.Scheme == sequence.V3 {
+		// Each realm's sequences are their own: the members of an HA pair with a realm each
+		// share one address, and a use knocked with one realm's sequence is not spent at the
+		// other. Hex, so a realm holds no separator. v2 and hyp names stay as they were.
+		name += "/v3:" + hex.EncodeToString([]byte(p.Realm))
+	}
+	return name
 }
 
 // reserve picks the next use for a key at a gateway, records it in s, and

@@ -59,6 +59,9 @@ type Profile struct {
 	// SecretFile, when set, names the 0600 file that holds the key instead
 	// of the OS keyring (headless machines, reference hyp key files).
 	SecretFile string
+	// SiteList, when set, is the gateways this key knocks, tried in order
+	// (see Sites and At); the embedded Host and realm are then its first's.
+	SiteList []Site
 }
 
 // FromURI makes a profile from a parsed hyp:// URI with this client's
@@ -73,6 +76,7 @@ func FromURI(name string, p profile.Profile) Profile {
 // Clone returns a copy that shares no slices with p.
 func (p Profile) Clone() Profile {
 	p.Command = slices.Clone(p.Command)
+	p.SiteList = slices.Clone(p.SiteList)
 	return p
 }
 
@@ -98,6 +102,9 @@ func (p Profile) Validate() error {
 		return fmt.Errorf("uses: must be 0..%d, got %d", sequence.MaxUses, p.Uses)
 	case p.Uses > 1 && p.Params.Scheme == sequence.Hyp:
 		return fmt.Errorf("uses: scheme hyp has no use counter, so uses must be 1, got %d", p.Uses)
+	}
+	if err := p.validateSites(); err != nil {
+		return err
 	}
 	if len(p.Command) > 0 && strings.TrimSpace(p.Command[0]) == "" {
 		return errors.New("command: the program (first word) is empty")

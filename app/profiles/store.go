@@ -207,6 +207,7 @@ type record struct {
 	Name       string   `toml:"name"`
 	Host       string   `toml:"host"`
 	Scheme     string   `toml:"scheme"`
+	Realm      string   `toml:"realm,omitempty"`
 	Length     int      `toml:"length"`
 	Step       int64    `toml:"step"`
 	Low        int      `toml:"low"`
@@ -218,6 +219,16 @@ type record struct {
 	Command    []string `toml:"command,omitempty"`
 	AlwaysOn   bool     `toml:"always_on,omitempty"`
 	SecretFile string   `toml:"secret_file,omitempty"`
+	// Sites are [[profile.site]] tables; a profile from before sites has none.
+	Sites []siteRecord `toml:"site,omitempty"`
+}
+
+// siteRecord is one [[profile.site]] table.
+type siteRecord struct {
+	Name  string `toml:"name"`
+	Host  string `toml:"host"`
+	Realm string `toml:"realm,omitempty"`
+	Check string `toml:"check,omitempty"`
 }
 
 type fileFormat struct {
@@ -301,6 +312,22 @@ func (r record) profile() (Profile, error) {
 	}
 	p := Profile{Profile: profile.Profile{Name: r.Name, Host: r.Host}, Uses: r.Uses, Command: r.Command, AlwaysOn: r.AlwaysOn, SecretFile: r.SecretFile}
 	p.Params = sequence.DefaultsFor(s)
+	if r.Realm != "" {
+		if s != sequence.V3 {
+			return Profile{}, fmt.Errorf("realm: needs scheme v3 (scheme is %s)", s)
+		}
+		p.Params.Realm = r.Realm
+	}
+	for i, sr := range r.Sites {
+		site := Site{Name: sr.Name, Host: sr.Host, Realm: sr.Realm}
+		if sr.Check != "" {
+			if site.CheckPort, err = profile.ParseCheck(sr.Check); err != nil {
+				return Profile{}, fmt.Errorf("site %d (%q): check: %w", i+1, sr.Name, err)
+			}
+		}
+		p.SiteList = append(p.SiteList, site)
+	}
+	p = p.normalSites()
 	if r.Length != 0 {
 		p.Params.Length = r.Length
 	}
@@ -349,6 +376,16 @@ func toRecord(p Profile) record {
 	}
 	if p.KeepAlive > 0 {
 		r.KeepAlive = p.KeepAlive.String()
+	}
+	if p.Params.Scheme == sequence.V3 {
+		r.Realm = p.Params.Realm
+	}
+	for _, s := range p.SiteList {
+		sr := siteRecord{Name: s.Name, Host: s.Host, Realm: s.Realm}
+		if s.CheckPort != 0 {
+			sr.Check = fmt.Sprintf("tcp/%d", s.CheckPort)
+		}
+		r.Sites = append(r.Sites, sr)
 	}
 	return r
 }

@@ -81,6 +81,9 @@ type Step struct {
 	// Up says the connection is up: the VPN command runs, and the run goes on
 	// (keep-alive knocks) until the command ends or the user disconnects.
 	Up bool
+	// Site is the site of a profile with sites that the step is about; the
+	// last one a run reports is the site it connected to.
+	Site string
 }
 
 // String is the step as one line of the step list.

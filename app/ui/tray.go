@@ -53,6 +53,17 @@ type Result struct {
 	Last    Step // the last step the backend reported
 	WasUp   bool // the connection had come up (and has now ended)
 	At      time.Time
+	// Site is the site of the profile the run knocked last (connected to, if it did); "" for a
+	// profile without sites.
+	Site string
+}
+
+// via names the site a profile with sites connected to, for a status line.
+func via(site string) string {
+	if site == "" {
+		return ""
+	}
+	return " via site " + site
 }
 
 // String is the result as the tray's status line shows it.
@@ -64,15 +75,16 @@ func (r Result) String() string {
 	case r.Err != nil:
 		return fmt.Sprintf("%s failed at %s: %s", r.Profile, at, shorten(r.Err.Error(), 80))
 	case r.Mode == ModeKnock:
-		return fmt.Sprintf("%s knocked at %s", r.Profile, at)
+		return fmt.Sprintf("%s knocked%s at %s", r.Profile, via(r.Site), at)
 	}
-	return fmt.Sprintf("%s connected at %s", r.Profile, at)
+	return fmt.Sprintf("%s connected%s at %s", r.Profile, via(r.Site), at)
 }
 
 // run is one knock or connection in progress.
 type run struct {
 	cancel context.CancelFunc
-	up     bool // the connection came up; the run lasts until it ends
+	up     bool   // the connection came up; the run lasts until it ends
+	site   string // the site of the last step that named one
 }
 
 // TrayHost is the part of fyne's desktop.App the tray uses, so tests can
@@ -387,10 +399,13 @@ func (t *Tray) step(name string, s Step) {
 		return
 	}
 	wentUp := s.Up && !r.up
+	if s.Site != "" {
+		r.site = s.Site
+	}
 	switch {
 	case wentUp:
 		r.up = true
-		t.status = fmt.Sprintf("%s connected at %s", name, t.now().Format("15:04:05"))
+		t.status = fmt.Sprintf("%s connected%s at %s", name, via(r.site), t.now().Format("15:04:05"))
 	case r.up && s.State != StepFailed:
 		// Keep-alive knocks of a connection that is up: the status stays.
 	default:
@@ -400,7 +415,7 @@ func (t *Tray) step(name string, s Step) {
 	t.mu.Unlock()
 	t.refresh()
 	if wentUp {
-		t.notify(&fyne.Notification{Title: "hyp: " + name + " connected", Content: s.String()})
+		t.notify(&fyne.Notification{Title: "hyp: " + name + " connected" + via(r.site), Content: s.String()})
 	}
 }
 
@@ -420,6 +435,7 @@ func (t *Tray) finish(r Result) {
 	t.mu.Lock()
 	if run := t.running[r.Profile]; run != nil {
 		r.WasUp = run.up
+		r.Site = run.site
 	}
 	delete(t.running, r.Profile)
 	t.last = &r
@@ -454,7 +470,7 @@ func (t *Tray) finish(r Result) {
 		n.Title += " knocked"
 		n.Content = r.Last.String()
 	default:
-		n.Title += " connected"
+		n.Title += " connected" + via(r.Site)
 		n.Content = r.Last.String()
 	}
 	t.notify(n)

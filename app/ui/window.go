@@ -91,7 +91,9 @@ func newProfileWindow(a fyne.App, b Backend, t *Tray) *ProfileWindow {
 	w.name.SetPlaceHolder("e.g. office")
 	w.host = widget.NewEntry()
 	w.host.SetPlaceHolder("gateway name or address")
-	w.scheme = widget.NewSelect([]string{string(sequence.V2), string(sequence.Hyp)}, w.schemeChanged)
+	// v3's realm has no field: it comes with the URI (or the key file) and stays with the
+	// profile through an edit; sites are the CLI's (hyp site add).
+	w.scheme = widget.NewSelect([]string{string(sequence.V2), string(sequence.V3), string(sequence.Hyp)}, w.schemeChanged)
 	w.scheme.SetSelected(string(sequence.V2))
 	w.check = widget.NewEntry()
 	w.check.SetPlaceHolder("tcp/22 (optional)")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -329,13 +330,20 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 		if k.Params.Scheme == sequence.Hyp {
 			note = "  (warning: 32-bit reference hyp scheme)"
 		}
-		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, k.Params.Scheme, firewall.JoinServices(k.Services), k.Open, note)
+		scheme := string(k.Params.Scheme)
+		if k.Params.Scheme == sequence.V3 {
+			scheme += " realm " + strconv.Quote(k.Params.Realm)
+		}
+		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, scheme, firewall.JoinServices(k.Services), k.Open, note)
 	}
 	switch {
 	case len(problems) > 0:
 		return &cmdline.ExitError{Code: 1, Err: fmt.Errorf("%d key file(s) in %s cannot be used", len(problems), cfg.KeysDir)}
 	case len(keys) == 0:
 		fmt.Fprintf(e.stdout, "note: no keys yet in %s; every protected service stays hidden until one loads (hypd secret new NAME)\n", cfg.KeysDir)
+	}
+	if cfg.Realm != "" {
+		fmt.Fprintf(e.stdout, "realm %q: only v3 keys load here\n", cfg.Realm)
 	}
 	fmt.Fprintf(e.stdout, "config ok: %d key(s), interfaces %v\n", len(keys), cfg.Interfaces)
 	return nil

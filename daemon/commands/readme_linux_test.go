@@ -100,7 +100,7 @@ func TestREADMEGatewayQuickStart(t *testing.T) {
 		}
 	}
 	// What it wrote went to the overlays, not to the host's own directories.
-	for _, p := range []string{"etc/hyp/hypd.toml", "etc/hyp/keys/laptop.key", "var/log/hyp/hypd.log"} {
+	for _, p := range []string{"etc/hyp/hypd.toml", "etc/hyp/keys/laptop.toml", "var/log/hyp/hypd.log"} {
 		if _, err := os.Stat(filepath.Join(tmp, "up", p)); err != nil {
 			t.Errorf("the quick start did not write /%s: %v", p, err)
 		}

@@ -29,7 +29,8 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	fs.StringVar(&o.host, "host", "", "the gateway's public `HOST` name or address, as clients will reach it (required)")
 	fs.StringVar(&o.services, "services", "", "services this key opens (default: the config's), e.g. `tcp/22`; the first TCP one is the URI's check=")
 	fs.UintVar(&o.check, "check", 0, "TCP `PORT` the client probes after a knock (the URI's check=; default: the first TCP service)")
-	fs.StringVar(&o.scheme, "scheme", "v2", "knock scheme: `v2|hyp` (hyp for reference hyp clients)")
+	fs.StringVar(&o.scheme, "scheme", "v3", "knock scheme: `v3|v2|hyp` (v2 for clients without v3, hyp for reference hyp clients; neither at a gateway with a realm)")
+	fs.StringVar(&o.realm, "realm", "", "the key's `REALM`, written into its key file (default: realm of the config, written nowhere, so the key follows the gateway's)")
 	fs.BoolVar(&o.force, "force", false, "overwrite an existing key file of that name")
 	fs.BoolVar(&o.qr, "qr", false, "also draw the profile URI as a QR code")
 	return func(ctx context.Context, args []string) error {
@@ -42,9 +43,9 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 }
 
 type secretOptions struct {
-	keys, config, host, services, scheme string
-	force, qr                            bool
-	check                                uint
+	keys, config, host, services, scheme, realm string
+	force, qr                                   bool
+	check                                       uint
 }
 
 func runSecretNew(e *env, name string, o secretOptions) error {
@@ -73,8 +74,12 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 	if err != nil {
 		return err
 	}
-	k := config.Key{Name: name, Secret: key, Params: sequence.Defaults()}
-	k.Params.Scheme = sch
+	k := config.Key{Name: name, Secret: key}
+	// uriParams are what the client knocks: the key's, with the realm it has at this gateway.
+	uriParams, err := secretParams(&k, sch, o.realm, cfg)
+	if err != nil {
+		return err
+	}
 	if *services != "" {
 		if k.Services, err = firewall.ParseServices(*services); err != nil {
 			return usageError("--services: %v", err)
@@ -109,7 +114,7 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 	}
 	// URI writes the key's check (kc=) beside the secret, so a client
 	// refuses a key that was mistyped on the way.
-	p := profile.Profile{Name: name, Host: *host, Key: key, Params: k.Params, CheckPort: checkPort}
+	p := profile.Profile{Name: name, Host: *host, Key: key, Params: uriParams, CheckPort: checkPort}
 	fmt.Fprintln(e.stdout, p.URI())
 	if *showQR {
 		return qrterm.Write(e.stdout, p.URI())
@@ -185,4 +190,30 @@ func validHost(h string) error {
 		}
 	}
 	return nil
+}
+
+// secretParams sets k's knock parameters for scheme sch and the --realm flag, and returns the
+// ones its URI carries. Without --realm a v3 key file names no realm, so it takes the realm of
+// whichever gateway loads it (a key set rolled out to a fleet); the URI carries the config's.
+// A gateway with a realm loads only v3 keys, so v2 and hyp are refused there before a file is
+// written.
+func secretParams(k *config.Key, sch sequence.Scheme, realm string, cfg config.Config) (sequence.Params, error) {
+	if sch != sequence.V3 {
+		if realm != "" {
+			return sequence.Params{}, usageError("--realm needs --scheme v3 (realms are v3's)")
+		}
+		if cfg.Realm != "" {
+			return sequence.Params{}, usageError("--scheme %s: this gateway has realm %q and loads only v3 keys; leave --scheme out (v3)", sch, cfg.Realm)
+		}
+		k.Params = sequence.DefaultsFor(sch)
+		return k.Params, nil
+	}
+	if err := sequence.CheckRealm(realm); err != nil {
+		return sequence.Params{}, usageError("--realm %q: %v", realm, err)
+	}
+	k.Params = sequence.V3Defaults(realm)
+	if realm == "" {
+		return sequence.V3Defaults(cfg.Realm), nil
+	}
+	return k.Params, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,6 +84,9 @@ func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error 
 	}
 	sort.Strings(ifs)
 	fmt.Fprintf(w, "interfaces:\t%s\n", strings.Join(ifs, ", "))
+	if st.Realm != "" {
+		fmt.Fprintf(w, "realm:\t%q (only v3 keys load; a knock made for another realm opens nothing here)\n", st.Realm)
+	}
 	if st.ConfigProblem != "" {
 		fmt.Fprintf(w, "config:\tthe last reload was refused, running with the previous configuration: %s\n", st.ConfigProblem)
 	}
@@ -96,7 +100,11 @@ func runStatus(ctx context.Context, e *env, f statusFlags, args []string) error 
 	}
 	fmt.Fprintf(w, "\nkeys (%d):\n", len(st.Keys))
 	for _, k := range st.Keys {
-		fmt.Fprintf(w, "  %s\t%s\tid %s\t%s\topen %s\n", k.Name, k.Scheme, k.ID, strings.Join(k.Services, ","), k.Open)
+		scheme := k.Scheme
+		if k.Realm != nil {
+			scheme += " realm " + strconv.Quote(*k.Realm)
+		}
+		fmt.Fprintf(w, "  %s\t%s\tid %s\t%s\topen %s\n", k.Name, scheme, k.ID, strings.Join(k.Services, ","), k.Open)
 	}
 	if len(st.KeyProblems) > 0 {
 		fmt.Fprintf(w, "\nkey files not loaded (%d; their services stay hidden):\n", len(st.KeyProblems))

@@ -24,9 +24,11 @@ interfaces, keys_dir, state_dir, skew and metrics need a restart. Changes in the
 Exit status 2: the configuration cannot be used; hypd first puts the last protection back in place
 (a missing table after a reboot, a flushed chain), and the service retries.`
 
-const secretNewHelp = `Writes NAME's key to the keys directory (mode 0600; NAME.key, or NAME.toml when it names
-services or a scheme) and prints the hyp:// profile URI for the agent's client. The URI holds
-the secret: hand it over privately. An existing key is never replaced without --force.`
+const secretNewHelp = `Writes NAME's key to the keys directory (mode 0600; NAME.toml, or NAME.key for a plain v2 key)
+and prints the hyp:// profile URI for the agent's client. The URI holds the secret: hand it
+over privately. An existing key is never replaced without --force. New keys are scheme v3,
+bound to the realm: --realm, else the config's (then the key file names none and takes the
+realm of each gateway it is copied to); the URI carries scheme=v3&realm=.`
 
 const manTail = `.SH FILES
 .TP

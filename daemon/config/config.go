@@ -50,6 +50,11 @@ type Config struct {
 	Open time.Duration `toml:"open"`
 	// Scheme is the default knock scheme of keys that do not name one.
 	Scheme sequence.Scheme `toml:"scheme"`
+	// Realm, when set, binds this gateway's knocks to a name (scheme v3,
+	// docs/protocol.md section 10): a knock made for a gateway of another
+	// realm opens nothing here, whatever key it was made with. A gateway
+	// with a realm loads only v3 keys; "" is no realm (the gateway of old).
+	Realm string `toml:"realm"`
 	// StateDir holds the spent-sequence record that makes knocks one-time
 	// across restarts.
 	StateDir string `toml:"state_dir"`
@@ -71,6 +76,16 @@ type Config struct {
 	// Keep it on loopback or a management network: the metrics name no secret, but they say
 	// how busy the gateway is.
 	Metrics string `toml:"metrics"`
+}
+
+// KeyDefaults returns the knock parameters of a key file that names none:
+// the default scheme's, bound to the gateway's realm when the scheme is v3.
+func (c Config) KeyDefaults() sequence.Params {
+	p := sequence.DefaultsFor(c.Scheme)
+	if p.Scheme == sequence.V3 {
+		p.Realm = c.Realm
+	}
+	return p
 }
 
 // Default returns the configuration of an empty config file.
@@ -143,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := sequence.ParseScheme(string(c.Scheme)); err != nil {
 		errs = append(errs, &FieldError{"scheme", err})
+	}
+	if err := sequence.CheckRealm(c.Realm); err != nil {
+		errs = append(errs, &FieldError{"realm", err})
 	}
 	if c.Skew < 0 || c.Skew > sequence.MaxSkew {
 		errs = append(errs, fieldErr("skew", "must be 0..%d time steps, got %d", sequence.MaxSkew, c.Skew))

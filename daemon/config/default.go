@@ -31,9 +31,19 @@ open = "1m"
 # or others (chmod 600). Changes are picked up without a restart.
 keys_dir = "/etc/hyp/keys"
 
-# Scheme of keys that do not name one: "v2", or "hyp" for the reference
-# hyp client (32-bit sequences; for migration only).
+# Scheme of keys that do not name one: "v2"; "v3", v2 bound to the realm
+# below; or "hyp" for the reference hyp client (32-bit sequences; for
+# migration only).
 scheme = "v2"
+
+# This gateway's realm, e.g. its public host name or a site name ("office",
+# "gw1.example.com"; up to 64 bytes, compared exactly). With a realm, a knock
+# made for a gateway of another realm opens nothing here even when both hold
+# the same key file: only scheme v3 keys load (set scheme = "v3" above, or
+# scheme = "v3" in each key file; v2 and hyp key files are refused by name).
+# An HA pair that serves one address shares one realm. A key file may set
+# its own realm. Empty: no realm, every scheme loads (as before realms).
+realm = ""
 
 # Where hypd remembers spent knocks, so a knock stays one-time across restarts.
 state_dir = "/var/lib/hyp"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,7 +150,7 @@ func loadKey(path string, defaults Config) (Key, error) {
 	k := Key{
 		Name:     keyName(filepath.Base(path)),
 		Path:     path,
-		Params:   sequence.DefaultsFor(defaults.Scheme),
+		Params:   defaults.KeyDefaults(),
 		Services: slices.Clone(defaults.Services),
 		Open:     defaults.Open,
 		Uses:     defaults.Uses,
@@ -167,7 +168,27 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
+	if err := checkRealm(k, defaults); err != nil {
+		return Key{}, err
+	}
 	return k, nil
+}
+
+// checkRealm refuses, at a gateway with a realm, a key whose sequences are
+// bound to no realm (v2, hyp): loaded, it would open this gateway with a
+// knock made for any gateway holding the same key, which is what the realm
+// is there to prevent (docs/gateway.md, fleets). A gateway without a realm
+// takes every scheme, as it always has.
+func checkRealm(k Key, defaults Config) error {
+	if defaults.Realm == "" || k.Params.Scheme == sequence.V3 {
+		return nil
+	}
+	how := `add scheme = "v3" to this key file`
+	if k.Params.Scheme == defaults.Scheme {
+		how = `set scheme = "v3" in hypd.toml (or in this key file)`
+	}
+	return fmt.Errorf("key file %s: scheme %s binds its knocks to no realm, and this gateway has realm %q, so it loads only v3 keys (a %s knock for any gateway holding this key would open this one); refused: %s, and give its clients a URI with scheme=v3&realm=%s",
+		k.Path, k.Params.Scheme, defaults.Realm, k.Params.Scheme, how, url.QueryEscape(defaults.Realm))
 }
 
 // MinBits is the least a v2 sequence may carry. An attacker who sends N knocks a second hits one
@@ -204,7 +225,11 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 	fail := func(field string, format string, args ...any) error {
 		return keyfile.In(k.Path, &keyfile.Error{Line: kf.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if k.Params, err = kf.Params(k.Params); err != nil {
+	// The gateway's realm goes with its default scheme whatever that is: a
+	// file that names scheme v3 at a gateway whose default is v2 takes it too.
+	def := k.Params
+	def.Realm = defaults.Realm
+	if k.Params, err = kf.Params(def); err != nil {
 		return keyfile.In(k.Path, err)
 	}
 	if err := checkEntropy(k.Params); err != nil {
@@ -284,7 +309,8 @@ func ValidKeyName(name string) error {
 
 // WriteKeyFile stores k in dir as NAME.key (just the base32 secret) when
 // nothing but the secret differs from the defaults, else as NAME.toml with
-// the settings that do. A field that is zero or equal to its default
+// the settings that do. A v3 key's realm is written only when it is set: a
+// file without one takes the realm of the gateway that loads it. A field that is zero or equal to its default
 // (sequence.Defaults(), Default().Open, Default().Uses; no services) is left
 // out, so hypd applies hypd.toml's setting to it when it loads the key.
 // The file is written 0600 through a temporary file, fsync and rename, so
@@ -344,7 +370,28 @@ func keyFileContent(k Key) ([]byte, string, error) {
 	var b strings.Builder
 	set := func(key, value string) { fmt.Fprintf(&b, "%s = %s\n", key, value) }
 	def := Default()
-	if k.Params != (sequence.Params{}) && k.Params != sequence.Defaults() {
+	if k.Params.Scheme == sequence.V3 {
+		// Only what differs from v3's defaults: a key file that names no
+		// realm takes the gateway's, so one file serves a fleet of realms.
+		if err := k.Params.Validate(); err != nil {
+			return nil, "", err
+		}
+		set("scheme", strconv.Quote(string(k.Params.Scheme)))
+		if k.Params.Realm != "" {
+			set("realm", strconv.Quote(k.Params.Realm))
+		}
+		d := sequence.V3Defaults(k.Params.Realm)
+		if k.Params.Length != d.Length {
+			set("length", strconv.Itoa(k.Params.Length))
+		}
+		if k.Params.Step != d.Step {
+			set("step", strconv.FormatInt(k.Params.Step, 10))
+		}
+		if k.Params.Low != d.Low || k.Params.High != d.High {
+			set("low", strconv.Itoa(int(k.Params.Low)))
+			set("high", strconv.Itoa(int(k.Params.High)))
+		}
+	} else if k.Params != (sequence.Params{}) && k.Params != sequence.Defaults() {
 		if err := k.Params.Validate(); err != nil {
 			return nil, "", err
 		}

@@ -78,6 +78,8 @@ type Status struct {
 	Interfaces map[string]string `json:"interfaces"`
 	Protected  []Protected       `json:"protected"`
 	Stealth    bool              `json:"stealth"`
+	// Realm is the gateway's realm (hypd.toml); empty: none, every scheme loads.
+	Realm string `json:"realm,omitempty"`
 	// KeyProblems are the key files that did not load, each with its reason.
 	KeyProblems []string `json:"key_problems"`
 	// ConfigProblem is why the last reload of the configuration was refused; empty if it was not.

@@ -74,7 +74,7 @@ func (g *gateway) ruleset() string {
 // newKeyFor makes a key with `hypd secret new NAME --services LIST` and returns its URI.
 func (g *gateway) newKeyFor(name, services string) string {
 	g.t.Helper()
-	out, err := g.lab.Gateway.Output(bin("hypd"), "secret", "new", name, "--keys", g.keys, "--host", g.lab.GatewayIP().String(), "--services", services)
+	out, err := g.lab.Gateway.Output(bin("hypd"), "secret", "new", name, "--keys", g.keys, "--host", g.lab.GatewayIP().String(), "--services", services, "--scheme", "v2")
 	if err != nil {
 		g.t.Fatalf("hypd secret new %s: %v", name, err)
 	}

@@ -398,6 +398,7 @@ func (b *backend) Status() (control.Status, error) {
 	st := control.Status{
 		Started:       b.started.UTC(),
 		Stealth:       snap.cfg.Stealth,
+		Realm:         snap.cfg.Realm,
 		KeyProblems:   snap.keyProblems,
 		ConfigProblem: snap.configProblem,
 		TableRepairs:  g.repairs.Load(),

@@ -320,8 +320,8 @@ func (w *writer) reloadConfig() (res reloadReply, done func()) {
 	if !slices.Equal(prev.Services, next.Services) || !slices.Equal(prev.Public, next.Public) || prev.Stealth != next.Stealth {
 		applied = append(applied, "services, public, stealth")
 	}
-	if prev.Open != next.Open || prev.Uses != next.Uses || prev.Scheme != next.Scheme {
-		applied = append(applied, "key defaults (open, uses, scheme)")
+	if prev.Open != next.Open || prev.Uses != next.Uses || prev.Scheme != next.Scheme || prev.Realm != next.Realm {
+		applied = append(applied, "key defaults (open, uses, scheme, realm)")
 	}
 	if prev.KnockTimeout != next.KnockTimeout {
 		if err := w.det.SetKnockTimeout(next.KnockTimeout); err != nil {

@@ -99,9 +99,11 @@ type Stats struct {
 
 // KeyInfo is the public view of a loaded key: never its secret.
 type KeyInfo struct {
-	Name     string   `json:"name"`
-	ID       string   `json:"id"`
-	Scheme   string   `json:"scheme"`
+	Name   string `json:"name"`
+	ID     string `json:"id"`
+	Scheme string `json:"scheme"`
+	// Realm is a v3 key's realm; a v3 key may have the empty realm, so it is always there for v3.
+	Realm    *string  `json:"realm,omitempty"`
 	Services []string `json:"services"`
 	Open     string   `json:"open"`
 	Uses     int      `json:"uses"`
@@ -670,7 +672,12 @@ func (s *Server) Keys() []KeyInfo {
 		for i, sv := range k.Services {
 			svcs[i] = sv.String()
 		}
-		out = append(out, KeyInfo{Name: k.Name, ID: k.Secret.ID(), Scheme: string(k.Params.Scheme), Services: svcs, Open: k.Open.String(), Uses: k.Uses})
+		info := KeyInfo{Name: k.Name, ID: k.Secret.ID(), Scheme: string(k.Params.Scheme), Services: svcs, Open: k.Open.String(), Uses: k.Uses}
+		if k.Params.Scheme == sequence.V3 {
+			realm := k.Params.Realm
+			info.Realm = &realm
+		}
+		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

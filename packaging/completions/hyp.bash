@@ -3,7 +3,7 @@ _hyp_complete() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd=${COMP_WORDS[1]:-}
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "sequence knock connect profile helper completion man version help --version --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "sequence knock connect profile site helper completion man version help --version --help" -- "$cur"))
 		return
 	fi
 	case $cmd in
@@ -13,34 +13,44 @@ _hyp_complete() {
 			return
 		fi
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
+	site)
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "add list remove" -- "$cur"))
+			return
+		fi
+		cmd="$cmd ${COMP_WORDS[2]}" ;;
 	helper)
 		if [ "$COMP_CWORD" -eq 2 ]; then
 			COMPREPLY=($(compgen -W "install uninstall start stop restart status add remove list run live connect" -- "$cur"))
 			return
 		fi
 		cmd="$cmd ${COMP_WORDS[2]}" ;;
-	help) COMPREPLY=($(compgen -W "sequence knock connect profile helper completion man version help" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "sequence knock connect profile site helper completion man version help" -- "$cur")); return ;;
 	completion) COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur")); return ;;
 	esac
 	case "$cmd/$prev" in
 	"sequence/--counter" | "sequence/-counter") COMPREPLY=(); return ;;
-	"sequence/--scheme" | "sequence/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"sequence/--realm" | "sequence/-realm") COMPREPLY=(); return ;;
+	"sequence/--scheme" | "sequence/-scheme") COMPREPLY=($(compgen -W "v2 v3 hyp" -- "$cur")); return ;;
 	"sequence/--secret" | "sequence/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"sequence/--time" | "sequence/-time") COMPREPLY=(); return ;;
 	"knock/--check" | "knock/-check") COMPREPLY=(); return ;;
 	"knock/--check-wait" | "knock/-check-wait") COMPREPLY=(); return ;;
 	"knock/--gap" | "knock/-gap") COMPREPLY=(); return ;;
 	"knock/--maxjitter" | "knock/-maxjitter") COMPREPLY=(); return ;;
+	"knock/--realm" | "knock/-realm") COMPREPLY=(); return ;;
 	"knock/--refresh" | "knock/-refresh") COMPREPLY=(); return ;;
 	"knock/--refreshtime" | "knock/-refreshtime") COMPREPLY=(); return ;;
-	"knock/--scheme" | "knock/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"knock/--scheme" | "knock/-scheme") COMPREPLY=($(compgen -W "v2 v3 hyp" -- "$cur")); return ;;
 	"knock/--secret" | "knock/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"knock/--uses" | "knock/-uses") COMPREPLY=(); return ;;
 	"connect/--check" | "connect/-check") COMPREPLY=(); return ;;
 	"connect/--check-wait" | "connect/-check-wait") COMPREPLY=(); return ;;
 	"connect/--keepalive" | "connect/-keepalive") COMPREPLY=(); return ;;
-	"connect/--scheme" | "connect/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"connect/--realm" | "connect/-realm") COMPREPLY=(); return ;;
+	"connect/--scheme" | "connect/-scheme") COMPREPLY=($(compgen -W "v2 v3 hyp" -- "$cur")); return ;;
 	"connect/--secret" | "connect/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	"connect/--site" | "connect/-site") COMPREPLY=(); return ;;
 	"connect/--uses" | "connect/-uses") COMPREPLY=(); return ;;
 	"profile add/--check" | "profile add/-check") COMPREPLY=(); return ;;
 	"profile add/--gap" | "profile add/-gap") COMPREPLY=(); return ;;
@@ -50,6 +60,10 @@ _hyp_complete() {
 	"profile add/--secret" | "profile add/-secret") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"profile add/--secret-file" | "profile add/-secret-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"profile add/--uses" | "profile add/-uses") COMPREPLY=(); return ;;
+	"site add/--check" | "site add/-check") COMPREPLY=(); return ;;
+	"site add/--first" | "site add/-first") COMPREPLY=(); return ;;
+	"site add/--host" | "site add/-host") COMPREPLY=(); return ;;
+	"site add/--realm" | "site add/-realm") COMPREPLY=(); return ;;
 	"helper install/--dir" | "helper install/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"helper install/--name" | "helper install/-name") COMPREPLY=(); return ;;
 	"helper uninstall/--dir" | "helper uninstall/-dir") COMPREPLY=($(compgen -d -- "$cur")); return ;;
@@ -74,11 +88,11 @@ _hyp_complete() {
 	esac
 	case $cmd in
 	"sequence")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --scheme --secret --time --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --realm --scheme --secret --time --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"knock")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --realm --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"connect")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --scheme --secret --uses --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --realm --scheme --secret --site --uses --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"profile add")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile list")
@@ -89,6 +103,12 @@ _hyp_complete() {
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
 	"profile export")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--qr --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+	"site add")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --first --force --host --realm --help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"site list")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
+	"site remove")
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper install")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper uninstall")

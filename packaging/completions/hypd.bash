@@ -57,7 +57,8 @@ _hypd_complete() {
 	"secret new/--config" | "secret new/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"secret new/--host" | "secret new/-host") COMPREPLY=(); return ;;
 	"secret new/--keys" | "secret new/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	"secret new/--scheme" | "secret new/-scheme") COMPREPLY=($(compgen -W "v2 hyp" -- "$cur")); return ;;
+	"secret new/--realm" | "secret new/-realm") COMPREPLY=(); return ;;
+	"secret new/--scheme" | "secret new/-scheme") COMPREPLY=($(compgen -W "v3 v2 hyp" -- "$cur")); return ;;
 	"secret new/--services" | "secret new/-services") COMPREPLY=(); return ;;
 	"status/--socket" | "status/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"grants/--socket" | "grants/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -87,7 +88,7 @@ _hypd_complete() {
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --qr --scheme --services --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete keys 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --qr --realm --scheme --services --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete keys 2>/dev/null)" -- "$cur")); fi ;;
 	"generate secret")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"status")

@@ -229,6 +229,15 @@ func (r *Runner) Add(ctx context.Context, h helperipc.HandOver) error {
 	}
 	p := profiles.FromURI(h.Name, cp)
 	p.Command, p.KeepAlive, p.Uses, p.AlwaysOn = slices.Clone(h.Command), h.KeepAlive, h.Uses, true
+	if len(h.Sites) > 0 {
+		var sites []profiles.Site
+		for _, s := range h.Sites {
+			sites = append(sites, profiles.Site{Name: s.Name, Host: s.Host, Realm: s.Realm, CheckPort: s.Check})
+		}
+		if p, err = p.WithSites(sites); err != nil {
+			return fmt.Errorf("the handed-over profile %s: %w", h.Name, err)
+		}
+	}
 	if h.Gap > 0 {
 		p.Gap = h.Gap
 	}

@@ -66,6 +66,16 @@ type entry struct {
 	KeepAlive string   `toml:"keepalive,omitempty"`
 	Uses      int      `toml:"uses,omitempty"`
 	Command   []string `toml:"command,omitempty"`
+	// Sites are the profile's gateways after the URI's (app/profiles.Site), tried in order.
+	Sites []entrySite `toml:"site,omitempty"`
+}
+
+// entrySite is one [[site]] table of an entry.
+type entrySite struct {
+	Name  string `toml:"name"`
+	Host  string `toml:"host"`
+	Realm string `toml:"realm,omitempty"`
+	Check uint16 `toml:"check,omitempty"`
 }
 
 const entryHeader = "# hyp helper profile (hyp helper add). Root only: it holds the key.\n"
@@ -92,6 +102,9 @@ func (s Store) Add(p profiles.Profile, replace bool) error {
 	core := p.Profile
 	core.Name = p.Name
 	e := entry{URI: core.URI(), Gap: p.Gap.String(), Uses: p.Uses, Command: p.Command}
+	for _, site := range p.SiteList {
+		e.Sites = append(e.Sites, entrySite{Name: site.Name, Host: site.Host, Realm: site.Realm, Check: site.CheckPort})
+	}
 	if sealed {
 		var err error
 		if e.SealedURI, err = seal([]byte(e.URI)); err != nil {
@@ -212,6 +225,15 @@ func (s Store) read(name string) (profiles.Profile, error) {
 	p := profiles.FromURI(name, cp)
 	p.Command, p.Uses = e.Command, e.Uses
 	p.AlwaysOn = true
+	if len(e.Sites) > 0 {
+		var sites []profiles.Site
+		for _, s := range e.Sites {
+			sites = append(sites, profiles.Site{Name: s.Name, Host: s.Host, Realm: s.Realm, CheckPort: s.Check})
+		}
+		if p, err = p.WithSites(sites); err != nil {
+			return profiles.Profile{}, fmt.Errorf("%s: site: %w", path, err)
+		}
+	}
 	if e.Gap != "" {
 		if p.Gap, err = time.ParseDuration(e.Gap); err != nil {
 			return profiles.Profile{}, fmt.Errorf("%s: gap: %w", path, err)

@@ -70,6 +70,11 @@ func (b *Backend) Save(previous string, p ui.Profile, key psk.Key) error {
 	saved.Name, saved.Host, saved.Params, saved.CheckPort = p.Name, p.Host, p.Params, p.CheckPort
 	saved.Command = slices.Clone(p.Command)
 	saved.KeepAlive, saved.Uses, saved.AlwaysOn = p.KeepAlive, p.Uses, p.AlwaysOn
+	if len(saved.SiteList) > 0 {
+		// The window shows a profile with sites as its first site: an edit of the host or realm
+		// is that site's (the profile's own are the first site's whenever it is read).
+		saved.SiteList[0].Host, saved.SiteList[0].Realm = p.Host, p.Params.Realm
+	}
 	if key.IsZero() {
 		if previous == "" {
 			return errors.New("a new profile needs its secret")
@@ -158,7 +163,7 @@ func stepTitle(k connect.StepKind) string {
 // while it lasts) once the VPN command has started, or, for a profile with
 // keep-alive and no command, once the gateway opened.
 func uiStep(p profiles.Profile, s connect.Step) ui.Step {
-	u := ui.Step{Title: stepTitle(s.Kind), Detail: s.Message, State: ui.StepOK}
+	u := ui.Step{Title: stepTitle(s.Kind), Detail: s.Message, State: ui.StepOK, Site: s.Site}
 	switch {
 	case s.Kind == connect.Knocking || s.Kind == connect.Checking:
 		u.State = ui.StepRunning

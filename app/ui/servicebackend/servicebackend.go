@@ -85,8 +85,12 @@ func (b *Backend) RunAsService(ctx context.Context, name string) error {
 	}
 	uri := p.URI()
 	if b.Elevate == nil && os.Geteuid() == 0 && runtime.GOOS != "windows" {
+		var sites []helperipc.Site
+		for _, s := range p.SiteList {
+			sites = append(sites, helperipc.Site{Name: s.Name, Host: s.Host, Realm: s.Realm, Check: s.CheckPort})
+		}
 		return b.client().Add(ctx, helperipc.HandOver{Name: name, URI: helperipc.NewSecret(uri), Command: p.Command,
-			KeepAlive: p.KeepAlive, Gap: p.Gap, Uses: p.Uses, Replace: true})
+			KeepAlive: p.KeepAlive, Gap: p.Gap, Uses: p.Uses, Replace: true, Sites: sites})
 	}
 	hyp, err := b.hyp()
 	if err != nil {
