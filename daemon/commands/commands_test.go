@@ -53,7 +53,7 @@ func TestSecretNewWritesKeyAndPrintsURI(t *testing.T) {
 	}
 
 	// No overwrite without --force, and the old key stays.
-	code, _, errOut = run(t, "secret", "new", "laptop", "--keys", dir, "--host", "gw.example.net")
+	code, _, errOut = run(t, "secret", "new", "laptop", "--keys", dir, "--host", "gw.example.net", "--check", "22")
 	if code != 2 || !strings.Contains(errOut, "--force") {
 		t.Fatalf("second secret new: exit %d, %q; want 2 and a hint at --force", code, errOut)
 	}
@@ -61,7 +61,7 @@ func TestSecretNewWritesKeyAndPrintsURI(t *testing.T) {
 	if len(keys2) != 1 || !keys2[0].Secret.Equal(p.Key) {
 		t.Fatal("existing key changed without --force")
 	}
-	code, out, _ = run(t, "secret", "new", "laptop", "--keys", dir, "--host", "gw.example.net", "--force", "--scheme", "hyp", "--qr")
+	code, out, _ = run(t, "secret", "new", "laptop", "--keys", dir, "--host", "gw.example.net", "--check", "22", "--force", "--scheme", "hyp", "--qr")
 	if code != 0 || !strings.Contains(out, "█") || !strings.Contains(out, "scheme=hyp") {
 		t.Fatalf("--force --qr: exit %d, output %q", code, out)
 	}

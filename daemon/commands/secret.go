@@ -31,6 +31,7 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	fs.UintVar(&o.check, "check", 0, "TCP `PORT` the client probes after a knock (the URI's check=; default: the first TCP service)")
 	fs.StringVar(&o.scheme, "scheme", "v3", "knock scheme: `v3|v2|hyp` (v2 for clients without v3, hyp for reference hyp clients; neither at a gateway with a realm)")
 	fs.StringVar(&o.realm, "realm", "", "the key's `REALM`, written into its key file (default: realm of the config, written nowhere, so the key follows the gateway's)")
+	fs.BoolVar(&o.noCheck, "no-check", false, "write a URI without check=, for a key that opens only UDP services (WireGuard's: nothing a client could probe)")
 	fs.BoolVar(&o.force, "force", false, "overwrite an existing key file of that name")
 	fs.BoolVar(&o.qr, "qr", false, "also draw the profile URI as a QR code")
 	return func(ctx context.Context, args []string) error {
@@ -44,7 +45,7 @@ func secretNewSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 
 type secretOptions struct {
 	keys, config, host, services, scheme, realm string
-	force, qr                                   bool
+	force, qr, noCheck                          bool
 	check                                       uint
 }
 
@@ -98,6 +99,16 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 	if o.check != 0 {
 		checkPort = uint16(o.check)
 	}
+	// Without check= a client cannot tell a knock that opened from one that did not, so it is
+	// written always, unless the admin says there is nothing to probe.
+	if o.noCheck {
+		if o.check != 0 {
+			return usageError("--check and --no-check contradict each other: give one")
+		}
+		checkPort = 0
+	} else if checkPort == 0 {
+		return usageError("no TCP service known for key %s, so its URI would have no check= and clients could not tell whether a knock opened anything: give --check PORT, --services with a tcp/PORT, or services in the config (or --no-check for a key that opens only UDP services)", name)
+	}
 	path, err := config.WriteKeyFile(*keys, name, k, *force)
 	if err != nil {
 		return &cmdline.ExitError{Code: 2, Err: err}
@@ -108,9 +119,6 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 		if h, ok = strings.CutSuffix(h, "]"); ok {
 			*host = h
 		}
-	}
-	if checkPort == 0 {
-		fmt.Fprintln(e.stderr, "warning: no TCP service known for this key, so the URI has no check= and clients cannot tell whether a knock opened anything: give --check PORT, --services with a tcp/PORT, or services in the config")
 	}
 	// URI writes the key's check (kc=) beside the secret, so a client
 	// refuses a key that was mistyped on the way.

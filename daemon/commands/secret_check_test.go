@@ -54,10 +54,21 @@ func TestSecretNewWritesKeyCheckAndCheckPort(t *testing.T) {
 		t.Fatalf("the key did not go to the config's keys_dir: %v %v", ks, problems)
 	}
 
-	// Nothing to check: the URI says so on stderr, and still carries kc.
+	// Nothing to check: refused, naming the ways out, and nothing written.
 	code, out, errOut = run(t, "secret", "new", "carol", "--keys", filepath.Join(dir, "c"), "--host", "10.77.1.1", "--services", "udp/51820")
-	if code != 0 || strings.Contains(out, "check=") || !strings.Contains(out, "&kc=") || !strings.Contains(errOut, "no TCP service") {
+	if code != 2 || out != "" || !strings.Contains(errOut, "no TCP service known for key carol") || !strings.Contains(errOut, "--no-check") {
 		t.Fatalf("UDP only: exit %d, %q, %q", code, out, errOut)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "c")); len(entries) != 0 {
+		t.Fatalf("a refused secret new wrote %d files", len(entries))
+	}
+	// ... unless the admin says there is nothing to probe: no check=, and still kc.
+	code, out, errOut = run(t, "secret", "new", "carol", "--keys", filepath.Join(dir, "c"), "--host", "10.77.1.1", "--services", "udp/51820", "--no-check")
+	if code != 0 || strings.Contains(out, "check=") || !strings.Contains(out, "&kc=") {
+		t.Fatalf("UDP only with --no-check: exit %d, %q, %q", code, out, errOut)
+	}
+	if code, _, errOut = run(t, "secret", "new", "dave", "--keys", filepath.Join(dir, "c"), "--host", "10.77.1.1", "--check", "22", "--no-check"); code != 2 || !strings.Contains(errOut, "contradict") {
+		t.Fatalf("--check with --no-check: exit %d, %q", code, errOut)
 	}
 }
 

@@ -88,7 +88,7 @@ _hypd_complete() {
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --qr --realm --scheme --services --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete keys 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --no-check --qr --realm --scheme --services --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete keys 2>/dev/null)" -- "$cur")); fi ;;
 	"generate secret")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"status")

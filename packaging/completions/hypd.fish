@@ -57,6 +57,7 @@ complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcomm
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l force -d 'overwrite an existing key file of that name'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l host -r -d 'the gateway\'s public HOST name or address, as clients will reach it (required)'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l keys -r -F -d 'key DIR (default: keys_dir of the config, else /etc/hyp/keys)'
+complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l no-check -d 'write a URI without check=, for a key that opens only UDP services (WireGuard\'s: nothing a client could probe)'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l qr -d 'also draw the profile URI as a QR code'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l realm -r -d 'the key\'s REALM, written into its key file (default: realm of the config, written nowhere, so the key follows the gateway\'s)'
 complete -c hypd -n '__fish_seen_subcommand_from secret; and __fish_seen_subcommand_from new' -l scheme -x -a 'v3 v2 hyp' -d 'knock scheme: v3|v2|hyp (v2 for clients without v3, hyp for reference hyp clients; neither at a gateway with a realm)'
