@@ -70,7 +70,7 @@
 	done
 	ip netns exec "$gw" socat TCP-LISTEN:2222,fork,reuseaddr 'SYSTEM:echo hello from the hidden service' &
 	pids+=($!)
-	gwuri=$("$work/hypd" secret new laptop --keys "$work/keys" --host "$gwaddr")
+	gwuri=$("$work/hypd" secret new laptop --keys "$work/keys" --host "$gwaddr" --check 2222)
 	ip netns exec "$gw" "$work/hypd" run --interface "$vg" --keys "$work/keys" --services tcp/2222 \
 		--open 30s --state "$work/state" --control "$work/hypd.sock" >"$work/hypd.log" 2>&1 &
 	pids+=($!)
