@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/hideyourports/hyp/app/command"
 )
 
 // ExecLauncher runs the VPN command with os/exec: argv as given, no shell.
@@ -47,4 +52,44 @@ func (p execProcess) Wait() error {
 		return fmt.Errorf("killed (%v)", ee.ProcessState)
 	}
 	return err
+}
+
+// commandError is a failure of the VPN command told without naming it: exec's errors carry
+// argv[0] or the path it resolved to ("fork/exec /usr/bin/wg-quick: permission denied"),
+// and a helper profile's command is not for its users to read. Unwrap is the launcher's own
+// error, for the command's owner.
+type commandError struct {
+	text string
+	err  error
+}
+
+func (e *commandError) Error() string { return e.text }
+func (e *commandError) Unwrap() error { return e.err }
+
+// commandCause is why the command failed, without its name or path: the cause exec wrapped
+// (executable file not found, permission denied), the exit status, or, for an error of
+// another kind, its text with every mention of the command cut out.
+func commandCause(err error, argv []string) string {
+	var ee *exec.Error
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &ee) && ee.Err != nil:
+		err = ee.Err
+	case errors.As(err, &pe) && pe.Err != nil:
+		err = pe.Err
+	}
+	text := err.Error()
+	if len(argv) == 0 {
+		return text
+	}
+	hide := []string{command.Join(argv), argv[0]}
+	if base := filepath.Base(argv[0]); base != argv[0] {
+		hide = append(hide, base)
+	}
+	for _, h := range hide {
+		if h != "" {
+			text = strings.ReplaceAll(text, h, "the command")
+		}
+	}
+	return text
 }

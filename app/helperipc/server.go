@@ -298,16 +298,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == PathProfiles && r.Method == http.MethodGet:
 		ps := s.Handler.Profiles()
-		if !peer.Admin {
-			// The commands are root's (they may carry a token or a path worth hiding): users
-			// see that a profile runs one, not which.
-			for i := range ps {
-				if len(ps[i].Command) > 0 {
-					ps[i].Command = []string{HiddenCommand}
-				}
-			}
-		}
-		a.send(w, rc, http.StatusOK, ProfileList{Profiles: ps})
+		a.send(w, rc, http.StatusOK, ProfileList{Profiles: viewFor(peer, ps).profiles(ps)})
 	case r.URL.Path == PathConnect && r.Method == http.MethodPost:
 		var req ConnectRequest
 		if !a.body(w, r, rc, &req) {
@@ -317,7 +308,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusBadRequest, CodeBadRequest, "connect: no profile name")
 			return
 		}
-		a.connect(w, r, rc, req.Name)
+		a.connect(w, r, rc, req.Name, peer)
 	case r.URL.Path == PathAdd && r.Method == http.MethodPost:
 		if !peer.Admin {
 			s.logf("helper channel: refused a hand-over from %s: not an administrator", peer.ID)
@@ -393,7 +384,7 @@ func (a *api) send(w http.ResponseWriter, rc *http.ResponseController, status in
 
 // connect follows a knock: the steps stream as they happen, one JSON line each, flushed; an
 // error before the first step is an answer of its own with its status code.
-func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, name string) {
+func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, name string, peer Peer) {
 	cto := a.s.ConnectTimeout
 	if cto <= 0 {
 		cto = ConnectTimeout
@@ -403,12 +394,15 @@ func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseC
 	// attempt goes on regardless.
 	ctx, cancel := context.WithTimeout(r.Context(), cto)
 	defer cancel()
+	// What the peer may read: every line and the error pass through it.
+	v := viewFor(peer, a.s.Handler.Profiles())
 	started := false
 	var werr error
 	line := func(l StreamLine) {
 		if werr != nil {
 			return
 		}
+		l = v.line(l)
 		if !started {
 			w.Header().Set("Content-Type", "application/x-ndjson")
 			w.WriteHeader(http.StatusOK)
@@ -434,7 +428,7 @@ func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseC
 	}
 	switch {
 	case err != nil && !started:
-		fail(w, status, code, "%v", err)
+		fail(w, status, code, "%s", v.text(err.Error()))
 	case err != nil:
 		line(StreamLine{Type: TypeError, Code: code, Error: err.Error()})
 	default:
