@@ -71,10 +71,10 @@ type connKey struct{}
 // Serve answers requests until ctx is done, then closes ln and waits for the requests being
 // served (their contexts end with ctx). It returns an error only when ln fails on its own.
 func (s *Server) Serve(ctx context.Context, ln *Listener) error {
-	sl := &servedListener{ln: ln, ctx: ctx, slots: make(chan struct{}, MaxConns), logf: s.logf, timeout: s.requestTimeout()}
-	lim := &peerLimits{byPeer: map[string]int{}}
+	sl := &servedListener{ln: ln, ctx: ctx, slots: make(chan struct{}, MaxConns), lim: &peerLimits{byPeer: map[string]int{}},
+		logf: s.logf, timeout: s.requestTimeout()}
 	hs := &http.Server{
-		Handler: &api{s: s, lim: lim},
+		Handler: &api{s: s},
 		// The request's headers within RequestTimeout; its body is given as long again by the
 		// handler, which then lifts the read deadline so that the server notices a client that
 		// hangs up during a connect. No ReadTimeout or WriteTimeout: they would cut a connect's
@@ -131,12 +131,19 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// servedListener gives every accepted connection a slot of MaxConns (or marks it busy, to be
-// answered so) and a way to learn its peer, and does not give up on a failed accept.
+// servedListener reads every accepted connection's peer from the kernel at once and gives the
+// connection a place within the peer's limits and a slot of MaxConns, or answers it "busy" and
+// closes it then and there; it does not give up on a failed accept.
+//
+// The limits apply at accept, not once the request has come: a connection holds its slot from
+// accept until it ends, and one that never sends a request holds it for the header timeout, so
+// limits applied after the headers would let one user hold every slot with idle connections,
+// opened again as they time out, and shut root out.
 type servedListener struct {
 	ln      *Listener
 	ctx     context.Context
 	slots   chan struct{}
+	lim     *peerLimits
 	logf    func(format string, a ...any)
 	timeout time.Duration
 }
@@ -158,41 +165,76 @@ func (l *servedListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
-		sc := &servedConn{sniffConn: sniffConn{Conn: c}, peerOf: l.ln.peer, timeout: l.timeout}
-		select {
-		case l.slots <- struct{}{}:
-			sc.release = func() { <-l.slots }
-		default:
-			sc.busy = true
+		if sc := l.admit(c); sc != nil {
+			return sc, nil
 		}
-		return sc, nil
 	}
 }
+
+// admit gives c its place within its peer's limits and a slot, or answers it "busy", closes
+// it and returns nil. A peer that may not use the helper, or that cannot be told, is held to
+// a user's limits: it is answered why not, and must not crowd out the others meanwhile.
+func (l *servedListener) admit(c net.Conn) *servedConn {
+	peer, perr := l.ln.peer(c)
+	key := peer
+	if perr != nil {
+		key = Peer{ID: "a peer that cannot be told", Key: "\x00unknown"}
+	}
+	if !key.Allowed {
+		key.Admin = false
+	}
+	release, why := l.lim.take(key)
+	if release == nil {
+		l.refuse(c, key, why)
+		return nil
+	}
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		release()
+		l.refuse(c, key, fmt.Sprintf("all %d connections are taken", MaxConns))
+		return nil
+	}
+	sc := &servedConn{sniffConn: sniffConn{Conn: c}, timeout: l.timeout, peer: peer, peerErr: perr}
+	sc.release = func() {
+		release()
+		<-l.slots
+	}
+	return sc
+}
+
+// refuse answers a connection beyond its peer's limits "busy" (the answer an HTTP client
+// reads as the response to its request) and closes it, without waiting for the request.
+func (l *servedListener) refuse(c net.Conn, p Peer, why string) {
+	l.logf("helper channel: refused %s: %s", p.ID, why)
+	b, _ := json.Marshal(ErrorBody{Code: CodeBusy, Error: "too many requests: " + why + "; try again"})
+	resp := fmt.Sprintf("HTTP/1.1 %d %s\r\n%s: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n",
+		http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), ProtocolHeader, Version, len(b)+1, b)
+	_ = writeWithin(c, refuseTimeout, []byte(resp))
+	c.Close()
+}
+
+// refuseTimeout bounds the "busy" answer written from the accept loop: the loop must not wait on
+// a peer that does not read.
+const refuseTimeout = 50 * time.Millisecond
 
 func (l *servedListener) Close() error   { return l.ln.Close() }
 func (l *servedListener) Addr() net.Addr { return l.ln.Addr() }
 
-// servedConn is a connection the server answers: its slot, its peer (read from the kernel at
-// most once) and the check for a version 1 client.
+// servedConn is a connection the server answers: its place and slot, its peer (read from the
+// kernel at accept) and the check for a version 1 client.
 type servedConn struct {
 	sniffConn
-	peerOf  func(net.Conn) (Peer, error)
 	timeout time.Duration
-	busy    bool // accepted while all MaxConns slots were taken: answered "busy"
-
-	once    sync.Once // guards peer and peerErr
-	peer    Peer
-	peerErr error
+	peer    Peer  // set at accept, read-only after
+	peerErr error // why the peer could not be told; set at accept
 
 	closeOnce sync.Once
-	release   func() // frees the slot; nil when busy
+	release   func() // frees the place and the slot
 }
 
-// Peer is who is on the other end, asked of the transport on first use.
-func (c *servedConn) Peer() (Peer, error) {
-	c.once.Do(func() { c.peer, c.peerErr = c.peerOf(c.Conn) })
-	return c.peer, c.peerErr
-}
+// Peer is who is on the other end, as the transport told at accept.
+func (c *servedConn) Peer() (Peer, error) { return c.peer, c.peerErr }
 
 // Read answers a version 1 client in its own words (its request is a JSON line, not HTTP),
 // then ends the connection as if the client had closed it, so that net/http adds nothing.
@@ -223,7 +265,8 @@ type peerLimits struct {
 	users  int            // connections served for non-admin peers in all
 }
 
-// take reserves a connection for p, or says why not.
+// take reserves a connection for p, or says why not. The caller makes sure that p.Admin is set
+// only for an allowed peer.
 func (l *peerLimits) take(p Peer) (release func(), why string) {
 	if p.Admin {
 		return func() {}, "" // bounded by MaxConns alone: the slots users may not take are root's
@@ -254,8 +297,7 @@ func (l *peerLimits) take(p Peer) (release func(), why string) {
 
 // api is the HTTP side of a Server.
 type api struct {
-	s   *Server
-	lim *peerLimits
+	s *Server
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -269,10 +311,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, CodeFailed, "a request without its connection")
 		return
 	}
-	if sc.busy {
-		fail(w, http.StatusServiceUnavailable, CodeBusy, "too many connections; try again")
-		return
-	}
 	peer, err := sc.Peer()
 	if err != nil {
 		s.logf("helper channel: refused a connection: cannot tell who it is: %v", err)
@@ -284,13 +322,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, CodeDenied, "%s may not use the helper service: %s", peer.ID, peer.Why)
 		return
 	}
-	release, why := a.lim.take(peer)
-	if release == nil {
-		s.logf("helper channel: refused %s: %s", peer.ID, why)
-		fail(w, http.StatusServiceUnavailable, CodeBusy, "too many requests: %s; try again", why)
-		return
-	}
-	defer release()
 	if v, ok := pathVersion(r.URL.Path); ok && v != strconv.Itoa(Version) {
 		fail(w, http.StatusBadRequest, CodeVersion, "protocol version %s is not spoken here (this helper speaks %d): use a hyp of the same release as the helper", v, Version)
 		return
