@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,15 +69,19 @@ func (e *commandError) Unwrap() error { return e.err }
 
 // commandCause is why the command failed, without its name or path: the cause exec wrapped
 // (executable file not found, permission denied), the exit status, or, for an error of
-// another kind, its text with every mention of the command cut out.
+// another kind, its text with every mention of the command cut out. Only exec's own errors
+// are unwrapped: one wrapped in an explanation (startError on Windows: the command needs an
+// administrator) keeps the explanation.
 func commandCause(err error, argv []string) string {
-	var ee *exec.Error
-	var pe *fs.PathError
-	switch {
-	case errors.As(err, &ee) && ee.Err != nil:
-		err = ee.Err
-	case errors.As(err, &pe) && pe.Err != nil:
-		err = pe.Err
+	switch e := err.(type) {
+	case *exec.Error:
+		if e.Err != nil {
+			err = e.Err
+		}
+	case *fs.PathError:
+		if e.Err != nil {
+			err = e.Err
+		}
 	}
 	text := err.Error()
 	if len(argv) == 0 {
@@ -86,9 +91,17 @@ func commandCause(err error, argv []string) string {
 	if base := filepath.Base(argv[0]); base != argv[0] {
 		hide = append(hide, base)
 	}
-	for _, h := range hide {
-		if h != "" {
-			text = strings.ReplaceAll(text, h, "the command")
+	// Quoted first (exec.Error quotes the name, doubling a Windows path's backslashes), then
+	// as written.
+	for _, quoted := range []bool{true, false} {
+		for _, h := range hide {
+			switch {
+			case h == "":
+			case quoted:
+				text = strings.ReplaceAll(text, strconv.Quote(h), "the command")
+			default:
+				text = strings.ReplaceAll(text, h, "the command")
+			}
 		}
 	}
 	return text

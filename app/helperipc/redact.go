@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hideyourports/hyp/app/command"
@@ -44,6 +45,12 @@ func viewFor(p Peer, profiles []ProfileState) view {
 		}
 	}
 	hide = slices.DeleteFunc(hide, func(s string) bool { return len(s) < 2 || s == "." })
+	for _, h := range hide {
+		// As exec's errors and %q write it: a Windows path's backslashes doubled.
+		if q := strconv.Quote(h); q != `"`+h+`"` {
+			hide = append(hide, q)
+		}
+	}
 	slices.SortFunc(hide, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	return view{hide: slices.Compact(hide)}
 }

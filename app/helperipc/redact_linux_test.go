@@ -19,7 +19,9 @@ var leakyCommand = []string{"/usr/bin/wg-quick", "up", "office", "--token=tok-s3
 func (leakyHandler) Profiles() []ProfileState {
 	return []ProfileState{{Name: "office", Host: "10.77.1.1", Command: append([]string(nil), leakyCommand...),
 		Status:    "started /usr/bin/wg-quick up office --token=tok-s3cr3t",
-		LastError: `could not start the VPN command "/usr/bin/wg-quick": fork/exec /usr/bin/wg-quick: permission denied`}}
+		LastError: `could not start the VPN command "/usr/bin/wg-quick": fork/exec /usr/bin/wg-quick: permission denied`},
+		{Name: "branch", Host: "10.77.1.2", Command: []string{`C:\Program Files\Secret VPN\secretvpn.exe`, "/connect"},
+			LastError: `exec: "C:\\Program Files\\Secret VPN\\secretvpn.exe": the requested operation requires elevation`}}
 }
 
 func (leakyHandler) Connect(_ context.Context, name string, progress func(Step)) error {
@@ -84,12 +86,12 @@ func everything(t *testing.T, c *Client) string {
 // names one or its parts, whatever the handler's texts say. An administrator reads them all.
 func TestServerHidesCommandsFromUsers(t *testing.T) {
 	user := everything(t, serveAs(t, Peer{ID: "uid 1000", Key: "uid:1000", Allowed: true}))
-	for _, part := range []string{"wg-quick", "/usr/bin", "up office", "s3cr3t"} {
+	for _, part := range []string{"wg-quick", "/usr/bin", "up office", "s3cr3t", "ecret", "/connect"} {
 		if strings.Contains(user, part) {
 			t.Errorf("a user reads %q:\n%s", part, user)
 		}
 	}
-	for _, want := range []string{HiddenCommand, "started " + hiddenText, "exit status 1", "permission denied"} {
+	for _, want := range []string{HiddenCommand, "started " + hiddenText, "exit status 1", "permission denied", "requires elevation"} {
 		if !strings.Contains(user, want) {
 			t.Errorf("a user does not read %q:\n%s", want, user)
 		}
