@@ -14,9 +14,9 @@ import (
 
 // TestIdleConnectionsRefusedAtAccept: the per-peer limit applies when a connection is
 // accepted, not when its request arrives. A user who opens connection after connection and
-// sends nothing holds MaxConnsPerPeer of them; each further one is answered "busy" and closed
-// at once (long before the header timeout), so the slots stay free and root is served. The
-// user is told apart by the address its connections are bound to.
+// sends nothing holds MaxConnsPerPeer of them; each further one takes no slot and is answered
+// "busy" and closed within refuseTimeout (long before the header timeout), so the slots stay
+// free and root is served. The user is told apart by the address its connections are bound to.
 func TestIdleConnectionsRefusedAtAccept(t *testing.T) {
 	dir := t.TempDir()
 	addr := filepath.Join(dir, "helper.sock")

@@ -1,6 +1,7 @@
 package helperipc
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,7 +73,8 @@ type connKey struct{}
 // served (their contexts end with ctx). It returns an error only when ln fails on its own.
 func (s *Server) Serve(ctx context.Context, ln *Listener) error {
 	sl := &servedListener{ln: ln, ctx: ctx, slots: make(chan struct{}, MaxConns), lim: &peerLimits{byPeer: map[string]int{}},
-		logf: s.logf, timeout: s.requestTimeout()}
+		refusing: make(chan struct{}, maxRefusing), logf: s.logf, timeout: s.requestTimeout()}
+	defer sl.refusals.Wait()
 	hs := &http.Server{
 		Handler: &api{s: s},
 		// The request's headers within RequestTimeout; its body is given as long again by the
@@ -80,7 +82,7 @@ func (s *Server) Serve(ctx context.Context, ln *Listener) error {
 		// hangs up during a connect. No ReadTimeout or WriteTimeout: they would cut a connect's
 		// stream off; each write of an answer has its own deadline instead.
 		ReadHeaderTimeout: s.requestTimeout(),
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext: func(cctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(cctx, connKey{}, c)
@@ -140,12 +142,14 @@ func (w logWriter) Write(b []byte) (int, error) {
 // limits applied after the headers would let one user hold every slot with idle connections,
 // opened again as they time out, and shut root out.
 type servedListener struct {
-	ln      *Listener
-	ctx     context.Context
-	slots   chan struct{}
-	lim     *peerLimits
-	logf    func(format string, a ...any)
-	timeout time.Duration
+	ln       *Listener
+	ctx      context.Context
+	slots    chan struct{}
+	lim      *peerLimits
+	refusing chan struct{}  // a place for each connection being refused (maxRefusing)
+	refusals sync.WaitGroup // the goroutines refusing connections; Serve waits for them
+	logf     func(format string, a ...any)
+	timeout  time.Duration
 }
 
 func (l *servedListener) Accept() (net.Conn, error) {
@@ -203,20 +207,47 @@ func (l *servedListener) admit(c net.Conn) *servedConn {
 	return sc
 }
 
-// refuse answers a connection beyond its peer's limits "busy" (the answer an HTTP client
-// reads as the response to its request) and closes it, without waiting for the request.
+// refuse answers a connection beyond its peer's limits "busy" and closes it, holding no slot.
+// The answer follows the request, read within refuseTimeout (an HTTP client takes an answer that
+// comes before its request for garbage, and a unix socket closed with unread data resets the
+// other end); a connection that sends nothing by then is answered all the same. At most
+// maxRefusing connections are being refused at once: beyond that one is closed unanswered.
 func (l *servedListener) refuse(c net.Conn, p Peer, why string) {
 	l.logf("helper channel: refused %s: %s", p.ID, why)
-	b, _ := json.Marshal(ErrorBody{Code: CodeBusy, Error: "too many requests: " + why + "; try again"})
-	resp := fmt.Sprintf("HTTP/1.1 %d %s\r\n%s: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n",
-		http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), ProtocolHeader, Version, len(b)+1, b)
-	_ = writeWithin(c, refuseTimeout, []byte(resp))
-	c.Close()
+	select {
+	case l.refusing <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	l.refusals.Add(1)
+	go func() {
+		defer l.refusals.Done()
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		deadline := time.Now().Add(refuseTimeout)
+		_ = c.SetReadDeadline(deadline)
+		if req, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, maxHeaderBytes+MaxMessage))); err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(req.Body, MaxMessage))
+		}
+		b, _ := json.Marshal(ErrorBody{Code: CodeBusy, Error: "too many requests: " + why + "; try again"})
+		resp := fmt.Sprintf("HTTP/1.1 %d %s\r\n%s: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n",
+			http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), ProtocolHeader, Version, len(b)+1, b)
+		_ = c.SetWriteDeadline(deadline.Add(refuseTimeout))
+		_, _ = c.Write([]byte(resp))
+	}()
 }
 
-// refuseTimeout bounds the "busy" answer written from the accept loop: the loop must not wait on
-// a peer that does not read.
-const refuseTimeout = 50 * time.Millisecond
+const (
+	// refuseTimeout bounds the wait for a refused connection's request, and the write of its
+	// answer: a client sends its request at once.
+	refuseTimeout = time.Second
+	// maxRefusing bounds the connections being refused at once (each holds a goroutine for up
+	// to 2*refuseTimeout, and no slot).
+	maxRefusing = 4 * MaxConns
+	// maxHeaderBytes bounds a request's headers (http.Server.MaxHeaderBytes).
+	maxHeaderBytes = 16 << 10
+)
 
 func (l *servedListener) Close() error   { return l.ln.Close() }
 func (l *servedListener) Addr() net.Addr { return l.ln.Addr() }
