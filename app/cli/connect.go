@@ -83,7 +83,7 @@ the VPN command failed; 2 bad input.`,
 					c.Launcher = &connect.ExecLauncher{Stdout: env.Stdout, Stderr: env.Stderr}
 				}
 				progress := func(s connect.Step) {
-					fmt.Fprintf(env.Stdout, "%s %-10s %s\n", s.At.Format("15:04:05"), s.Kind, s.Message)
+					fmt.Fprintf(env.Stdout, "%s %-10s %s\n", s.At.Format("15:04:05"), s.Kind, s.Text())
 				}
 				run := c.Run
 				if knockOnly {

@@ -81,17 +81,32 @@ func (k StepKind) String() string {
 
 // Step is one progress report. Message is a complete sentence for people;
 // Err is set on Failed (and on a failed KeepAlive).
+//
+// Neither Message nor Err names the VPN command: a helper profile's command is
+// root's (it may carry a token or a path worth hiding) and the helper passes
+// both on to the users it serves. Detail is the same sentence naming the
+// command, for a step about it, for whoever owns the command (the CLI's own
+// user, the helper's log); "" for the other steps.
 type Step struct {
 	Kind    StepKind
 	Profile string
 	// Site is the site of the profile the step is about; "" for a profile without sites.
 	Site    string
 	Message string
+	Detail  string
 	Err     error
 	At      time.Time
 }
 
 func (s Step) String() string { return s.Kind.String() + ": " + s.Message }
+
+// Text is the sentence for the command's owner: Detail when the step has one, else Message.
+func (s Step) Text() string {
+	if s.Detail != "" {
+		return s.Detail
+	}
+	return s.Message
+}
 
 // Knocker sends one knock for p at the time step holding at, with a use
 // counter. *NetKnocker is the real one. The Connector picks at and counter
@@ -255,6 +270,23 @@ func (r *runner) report(kind StepKind, err error, format string, a ...any) {
 		return
 	}
 	r.progress(Step{Kind: kind, Profile: r.p.Name, Site: r.site, Message: fmt.Sprintf(format, a...), Err: err, At: r.c.Clock.Now()})
+}
+
+// reportCommand reports a step about the VPN command: public without the argv, detail with it.
+func (r *runner) reportCommand(kind StepKind, err error, public, detail string) {
+	if r.progress == nil {
+		return
+	}
+	r.progress(Step{Kind: kind, Profile: r.p.Name, Site: r.site, Message: public, Detail: detail, Err: err, At: r.c.Clock.Now()})
+}
+
+// failCommand reports a Failed step about the VPN command and returns its error, whose text
+// (and the wrapped Err's) does not name the command; errors.Unwrap reaches the launcher's own.
+func (r *runner) failCommand(err error, publicf, detail string) error {
+	perr := &commandError{text: commandCause(err, r.p.Command), err: err}
+	msg := fmt.Sprintf(publicf, perr.text)
+	r.reportCommand(Failed, perr, msg, detail)
+	return &Error{Profile: r.p.Name, Site: r.site, Reason: msg, Err: perr}
 }
 
 // fail reports a Failed step and returns its error.
@@ -547,9 +579,9 @@ func (r *runner) launch(ctx context.Context) error {
 	defer stop()
 	proc, err := r.c.Launcher.Start(pctx, r.p.Command)
 	if err != nil {
-		return r.fail(err, "could not start the VPN command %q: %v", r.p.Command[0], err)
+		return r.failCommand(err, "could not start the VPN command: %s", fmt.Sprintf("could not start the VPN command %q: %v", r.p.Command[0], err))
 	}
-	r.report(Launched, nil, "started %s", command.Join(r.p.Command))
+	r.reportCommand(Launched, nil, "started the VPN command", "started "+command.Join(r.p.Command))
 	exited := make(chan error, 1)
 	go func() { exited <- proc.Wait() }()
 	return r.keepAlive(ctx, exited)
@@ -575,15 +607,15 @@ func (r *runner) keepAlive(ctx context.Context, exited <-chan error) error {
 		case <-ctx.Done():
 			if exited != nil {
 				<-exited // the launcher stops the process on cancel
-				r.report(Stopped, nil, "cancelled; stopped %s", r.p.Command[0])
+				r.reportCommand(Stopped, nil, "cancelled; stopped the VPN command", "cancelled; stopped "+r.p.Command[0])
 				return ctx.Err()
 			}
 			return r.cancelled(ctx)
 		case err := <-exited:
 			if err != nil {
-				return r.fail(err, "the VPN command %s ended: %v", r.p.Command[0], err)
+				return r.failCommand(err, "the VPN command ended: %s", fmt.Sprintf("the VPN command %s ended: %v", r.p.Command[0], err))
 			}
-			r.report(Exited, nil, "the VPN command %s finished", r.p.Command[0])
+			r.reportCommand(Exited, nil, "the VPN command finished", "the VPN command "+r.p.Command[0]+" finished")
 			if r.p.KeepAlive <= 0 {
 				return nil
 			}

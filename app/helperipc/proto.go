@@ -12,8 +12,11 @@
 // It owns the API (versioned paths under /v2/, the JSON bodies, the limits), the client and the
 // server, and the two transports, which differ only in how they listen, dial and tell who is on
 // the other end: a unix socket checked by peer credentials (SO_PEERCRED) on Linux, a named pipe
-// with an ACL on Windows. The peer's identity is read from the kernel once per connection and
-// attached to it (http.Server.ConnContext); a connection carries one request.
+// with an ACL on Windows. The peer's identity is read from the kernel once per connection, at
+// accept, where the per-peer limits and the administrators' reserved connections apply (a
+// connection beyond them is answered busy and closed before it can hold a slot), and attached
+// to it (http.Server.ConnContext); a connection carries one request. What a user (not an
+// administrator) reads passes through one view in the server that hides the profiles' commands.
 //
 //	GET  /v2/profiles  the helper's profiles with live state
 //	POST /v2/connect   {"name":...}: knock now; 200 streams {"type":"step"} lines, then "done" or "error"
@@ -174,14 +177,15 @@ type ProfileState struct {
 	Name      string        `json:"name"`
 	Host      string        `json:"host"`
 	CheckPort uint16        `json:"check_port,omitempty"`
-	Command   []string      `json:"command,omitempty"` // [HiddenCommand] for users`
+	Command   []string      `json:"command,omitempty"` // [HiddenCommand] for users
 	KeepAlive time.Duration `json:"keepalive,omitempty"`
 	// Connected: the gateway opened and the command runs (or, without a
 	// command, the keep-alive knocks go on).
 	Connected bool      `json:"connected"`
 	LastKnock time.Time `json:"last_knock,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
-	// Status is the last step's sentence.
+	// Status is the last step's sentence. It and LastError do not name the command (the
+	// server cuts it out for users should a handler's text slip).
 	Status string    `json:"status,omitempty"`
 	Since  time.Time `json:"since,omitzero"` // when Status was reported
 }

@@ -1,6 +1,7 @@
 package helperipc
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,16 +72,17 @@ type connKey struct{}
 // Serve answers requests until ctx is done, then closes ln and waits for the requests being
 // served (their contexts end with ctx). It returns an error only when ln fails on its own.
 func (s *Server) Serve(ctx context.Context, ln *Listener) error {
-	sl := &servedListener{ln: ln, ctx: ctx, slots: make(chan struct{}, MaxConns), logf: s.logf, timeout: s.requestTimeout()}
-	lim := &peerLimits{byPeer: map[string]int{}}
+	sl := &servedListener{ln: ln, ctx: ctx, slots: make(chan struct{}, MaxConns), lim: &peerLimits{byPeer: map[string]int{}},
+		refusing: make(chan struct{}, maxRefusing), logf: s.logf, timeout: s.requestTimeout()}
+	defer sl.refusals.Wait()
 	hs := &http.Server{
-		Handler: &api{s: s, lim: lim},
+		Handler: &api{s: s},
 		// The request's headers within RequestTimeout; its body is given as long again by the
 		// handler, which then lifts the read deadline so that the server notices a client that
 		// hangs up during a connect. No ReadTimeout or WriteTimeout: they would cut a connect's
 		// stream off; each write of an answer has its own deadline instead.
 		ReadHeaderTimeout: s.requestTimeout(),
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ConnContext: func(cctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(cctx, connKey{}, c)
@@ -131,14 +133,23 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// servedListener gives every accepted connection a slot of MaxConns (or marks it busy, to be
-// answered so) and a way to learn its peer, and does not give up on a failed accept.
+// servedListener reads every accepted connection's peer from the kernel at once and gives the
+// connection a place within the peer's limits and a slot of MaxConns, or answers it "busy" and
+// closes it then and there; it does not give up on a failed accept.
+//
+// The limits apply at accept, not once the request has come: a connection holds its slot from
+// accept until it ends, and one that never sends a request holds it for the header timeout, so
+// limits applied after the headers would let one user hold every slot with idle connections,
+// opened again as they time out, and shut root out.
 type servedListener struct {
-	ln      *Listener
-	ctx     context.Context
-	slots   chan struct{}
-	logf    func(format string, a ...any)
-	timeout time.Duration
+	ln       *Listener
+	ctx      context.Context
+	slots    chan struct{}
+	lim      *peerLimits
+	refusing chan struct{}  // a place for each connection being refused (maxRefusing)
+	refusals sync.WaitGroup // the goroutines refusing connections; Serve waits for them
+	logf     func(format string, a ...any)
+	timeout  time.Duration
 }
 
 func (l *servedListener) Accept() (net.Conn, error) {
@@ -158,41 +169,103 @@ func (l *servedListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
-		sc := &servedConn{sniffConn: sniffConn{Conn: c}, peerOf: l.ln.peer, timeout: l.timeout}
-		select {
-		case l.slots <- struct{}{}:
-			sc.release = func() { <-l.slots }
-		default:
-			sc.busy = true
+		if sc := l.admit(c); sc != nil {
+			return sc, nil
 		}
-		return sc, nil
 	}
 }
+
+// admit gives c its place within its peer's limits and a slot, or answers it "busy", closes
+// it and returns nil. A peer that may not use the helper, or that cannot be told, is held to
+// a user's limits: it is answered why not, and must not crowd out the others meanwhile.
+func (l *servedListener) admit(c net.Conn) *servedConn {
+	peer, perr := l.ln.peer(c)
+	key := peer
+	if perr != nil {
+		key = Peer{ID: "a peer that cannot be told", Key: "\x00unknown"}
+	}
+	if !key.Allowed {
+		key.Admin = false
+	}
+	release, why := l.lim.take(key)
+	if release == nil {
+		l.refuse(c, key, why)
+		return nil
+	}
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		release()
+		l.refuse(c, key, fmt.Sprintf("all %d connections are taken", MaxConns))
+		return nil
+	}
+	sc := &servedConn{sniffConn: sniffConn{Conn: c}, timeout: l.timeout, peer: peer, peerErr: perr}
+	sc.release = func() {
+		release()
+		<-l.slots
+	}
+	return sc
+}
+
+// refuse answers a connection beyond its peer's limits "busy" and closes it, holding no slot.
+// The answer follows the request, read within refuseTimeout (an HTTP client takes an answer that
+// comes before its request for garbage, and a unix socket closed with unread data resets the
+// other end); a connection that sends nothing by then is answered all the same. At most
+// maxRefusing connections are being refused at once: beyond that one is closed unanswered.
+func (l *servedListener) refuse(c net.Conn, p Peer, why string) {
+	l.logf("helper channel: refused %s: %s", p.ID, why)
+	select {
+	case l.refusing <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	l.refusals.Add(1)
+	go func() {
+		defer l.refusals.Done()
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		deadline := time.Now().Add(refuseTimeout)
+		_ = c.SetReadDeadline(deadline)
+		if req, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, maxHeaderBytes+MaxMessage))); err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(req.Body, MaxMessage))
+		}
+		b, _ := json.Marshal(ErrorBody{Code: CodeBusy, Error: "too many requests: " + why + "; try again"})
+		resp := fmt.Sprintf("HTTP/1.1 %d %s\r\n%s: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s\n",
+			http.StatusServiceUnavailable, http.StatusText(http.StatusServiceUnavailable), ProtocolHeader, Version, len(b)+1, b)
+		_ = c.SetWriteDeadline(deadline.Add(refuseTimeout))
+		_, _ = c.Write([]byte(resp))
+	}()
+}
+
+const (
+	// refuseTimeout bounds the wait for a refused connection's request, and the write of its
+	// answer: a client sends its request at once.
+	refuseTimeout = time.Second
+	// maxRefusing bounds the connections being refused at once (each holds a goroutine for up
+	// to 2*refuseTimeout, and no slot).
+	maxRefusing = 4 * MaxConns
+	// maxHeaderBytes bounds a request's headers (http.Server.MaxHeaderBytes).
+	maxHeaderBytes = 16 << 10
+)
 
 func (l *servedListener) Close() error   { return l.ln.Close() }
 func (l *servedListener) Addr() net.Addr { return l.ln.Addr() }
 
-// servedConn is a connection the server answers: its slot, its peer (read from the kernel at
-// most once) and the check for a version 1 client.
+// servedConn is a connection the server answers: its place and slot, its peer (read from the
+// kernel at accept) and the check for a version 1 client.
 type servedConn struct {
 	sniffConn
-	peerOf  func(net.Conn) (Peer, error)
 	timeout time.Duration
-	busy    bool // accepted while all MaxConns slots were taken: answered "busy"
-
-	once    sync.Once // guards peer and peerErr
-	peer    Peer
-	peerErr error
+	peer    Peer  // set at accept, read-only after
+	peerErr error // why the peer could not be told; set at accept
 
 	closeOnce sync.Once
-	release   func() // frees the slot; nil when busy
+	release   func() // frees the place and the slot
 }
 
-// Peer is who is on the other end, asked of the transport on first use.
-func (c *servedConn) Peer() (Peer, error) {
-	c.once.Do(func() { c.peer, c.peerErr = c.peerOf(c.Conn) })
-	return c.peer, c.peerErr
-}
+// Peer is who is on the other end, as the transport told at accept.
+func (c *servedConn) Peer() (Peer, error) { return c.peer, c.peerErr }
 
 // Read answers a version 1 client in its own words (its request is a JSON line, not HTTP),
 // then ends the connection as if the client had closed it, so that net/http adds nothing.
@@ -223,7 +296,8 @@ type peerLimits struct {
 	users  int            // connections served for non-admin peers in all
 }
 
-// take reserves a connection for p, or says why not.
+// take reserves a connection for p, or says why not. The caller makes sure that p.Admin is set
+// only for an allowed peer.
 func (l *peerLimits) take(p Peer) (release func(), why string) {
 	if p.Admin {
 		return func() {}, "" // bounded by MaxConns alone: the slots users may not take are root's
@@ -254,8 +328,7 @@ func (l *peerLimits) take(p Peer) (release func(), why string) {
 
 // api is the HTTP side of a Server.
 type api struct {
-	s   *Server
-	lim *peerLimits
+	s *Server
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -269,10 +342,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, CodeFailed, "a request without its connection")
 		return
 	}
-	if sc.busy {
-		fail(w, http.StatusServiceUnavailable, CodeBusy, "too many connections; try again")
-		return
-	}
 	peer, err := sc.Peer()
 	if err != nil {
 		s.logf("helper channel: refused a connection: cannot tell who it is: %v", err)
@@ -284,13 +353,6 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, CodeDenied, "%s may not use the helper service: %s", peer.ID, peer.Why)
 		return
 	}
-	release, why := a.lim.take(peer)
-	if release == nil {
-		s.logf("helper channel: refused %s: %s", peer.ID, why)
-		fail(w, http.StatusServiceUnavailable, CodeBusy, "too many requests: %s; try again", why)
-		return
-	}
-	defer release()
 	if v, ok := pathVersion(r.URL.Path); ok && v != strconv.Itoa(Version) {
 		fail(w, http.StatusBadRequest, CodeVersion, "protocol version %s is not spoken here (this helper speaks %d): use a hyp of the same release as the helper", v, Version)
 		return
@@ -298,16 +360,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == PathProfiles && r.Method == http.MethodGet:
 		ps := s.Handler.Profiles()
-		if !peer.Admin {
-			// The commands are root's (they may carry a token or a path worth hiding): users
-			// see that a profile runs one, not which.
-			for i := range ps {
-				if len(ps[i].Command) > 0 {
-					ps[i].Command = []string{HiddenCommand}
-				}
-			}
-		}
-		a.send(w, rc, http.StatusOK, ProfileList{Profiles: ps})
+		a.send(w, rc, http.StatusOK, ProfileList{Profiles: viewFor(peer, ps).profiles(ps)})
 	case r.URL.Path == PathConnect && r.Method == http.MethodPost:
 		var req ConnectRequest
 		if !a.body(w, r, rc, &req) {
@@ -317,7 +370,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusBadRequest, CodeBadRequest, "connect: no profile name")
 			return
 		}
-		a.connect(w, r, rc, req.Name)
+		a.connect(w, r, rc, req.Name, peer)
 	case r.URL.Path == PathAdd && r.Method == http.MethodPost:
 		if !peer.Admin {
 			s.logf("helper channel: refused a hand-over from %s: not an administrator", peer.ID)
@@ -393,7 +446,7 @@ func (a *api) send(w http.ResponseWriter, rc *http.ResponseController, status in
 
 // connect follows a knock: the steps stream as they happen, one JSON line each, flushed; an
 // error before the first step is an answer of its own with its status code.
-func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, name string) {
+func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, name string, peer Peer) {
 	cto := a.s.ConnectTimeout
 	if cto <= 0 {
 		cto = ConnectTimeout
@@ -403,12 +456,15 @@ func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseC
 	// attempt goes on regardless.
 	ctx, cancel := context.WithTimeout(r.Context(), cto)
 	defer cancel()
+	// What the peer may read: every line and the error pass through it.
+	v := viewFor(peer, a.s.Handler.Profiles())
 	started := false
 	var werr error
 	line := func(l StreamLine) {
 		if werr != nil {
 			return
 		}
+		l = v.line(l)
 		if !started {
 			w.Header().Set("Content-Type", "application/x-ndjson")
 			w.WriteHeader(http.StatusOK)
@@ -434,7 +490,7 @@ func (a *api) connect(w http.ResponseWriter, r *http.Request, rc *http.ResponseC
 	}
 	switch {
 	case err != nil && !started:
-		fail(w, status, code, "%v", err)
+		fail(w, status, code, "%s", v.text(err.Error()))
 	case err != nil:
 		line(StreamLine{Type: TypeError, Code: code, Error: err.Error()})
 	default:

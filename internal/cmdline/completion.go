@@ -98,8 +98,11 @@ func (p *Program[E]) bash() string {
 
 func (p *Program[E]) compgenFor(kind string) string {
 	if k, ok := strings.CutPrefix(kind, "@"); ok {
-		// The words come from the program itself, as they are now (saved profiles, key files).
-		return fmt.Sprintf(`local IFS=$'\n'; COMPREPLY=($(compgen -W "$(%s %s %s 2>/dev/null)" -- "$cur"))`, p.Name, completeCommand, k)
+		// The words come from the program itself, as they are now (saved profiles, key files,
+		// interface names), one a line, and are data: compgen -W would expand them (a name
+		// "$(reboot)" would run when root presses TAB) and an unquoted $(...) would glob them,
+		// so each line is read as it is and kept when it starts with the word being completed.
+		return fmt.Sprintf(`local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(%s %s %s 2>/dev/null)`, p.Name, completeCommand, k)
 	}
 	switch kind {
 	case "":

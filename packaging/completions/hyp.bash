@@ -88,21 +88,21 @@ _hyp_complete() {
 	esac
 	case $cmd in
 	"sequence")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --realm --scheme --secret --time --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--counter --realm --scheme --secret --time --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"knock")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --realm --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --gap --maxjitter --realm --refresh --refreshtime --scheme --secret --uses -v --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"connect")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --realm --scheme --secret --site --uses --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --check-wait --keepalive --knock-only --realm --scheme --secret --site --uses --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"profile add")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--always-on --check --force --gap --host --keepalive --scheme --secret --secret-file --uses --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile list")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"profile show")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"profile remove")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"profile export")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--qr --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--qr --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"site add")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --first --force --host --realm --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"site list")
@@ -122,7 +122,7 @@ _hyp_complete() {
 	"helper status")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --name --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper add")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --no-command --socket --yes --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hyp __complete profiles 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --force --no-command --socket --yes --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hyp __complete profiles 2>/dev/null); fi ;;
 	"helper remove")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--dir --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"helper list")

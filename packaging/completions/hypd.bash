@@ -30,7 +30,7 @@ _hypd_complete() {
 	esac
 	case "$cmd/$prev" in
 	"run/--config" | "run/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	"run/--interface" | "run/-interface") local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete interfaces 2>/dev/null)" -- "$cur")); return ;;
+	"run/--interface" | "run/-interface") local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hypd __complete interfaces 2>/dev/null); return ;;
 	"run/--keys" | "run/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"run/--knock-timeout" | "run/-knock-timeout") COMPREPLY=(); return ;;
 	"run/--log-level" | "run/-log-level") COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
@@ -42,7 +42,7 @@ _hypd_complete() {
 	"run/--socket" | "run/-socket") COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	"run/--state" | "run/-state") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"check/--config" | "check/-config") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	"check/--interface" | "check/-interface") local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete interfaces 2>/dev/null)" -- "$cur")); return ;;
+	"check/--interface" | "check/-interface") local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hypd __complete interfaces 2>/dev/null); return ;;
 	"check/--keys" | "check/-keys") COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	"check/--knock-timeout" | "check/-knock-timeout") COMPREPLY=(); return ;;
 	"check/--log-level" | "check/-log-level") COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
@@ -88,7 +88,7 @@ _hypd_complete() {
 	"config default")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"secret new")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --no-check --qr --realm --scheme --services --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete keys 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--check --config --force --host --keys --no-check --qr --realm --scheme --services --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hypd __complete keys 2>/dev/null); fi ;;
 	"generate secret")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"status")
@@ -96,9 +96,9 @@ _hypd_complete() {
 	"grants")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"revoke-grant")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete grants 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hypd __complete grants 2>/dev/null); fi ;;
 	"unprotect")
-		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else local IFS=$'\n'; COMPREPLY=($(compgen -W "$(hypd __complete services 2>/dev/null)" -- "$cur")); fi ;;
+		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--socket --help" -- "$cur")); else local w; while IFS= read -r w; do [[ $w == "$cur"* ]] && COMPREPLY+=("$w"); done < <(hypd __complete services 2>/dev/null); fi ;;
 	"cleanup")
 		if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W "--stop --help" -- "$cur")); else COMPREPLY=(); fi ;;
 	"init")

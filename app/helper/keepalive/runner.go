@@ -115,7 +115,8 @@ func (r *Runner) loop(ctx context.Context, conn *connect.Connector, p profiles.P
 	for {
 		start := clock.Now()
 		err := conn.Run(ctx, p, func(s connect.Step) {
-			r.logf("%s: %s", p.Name, s)
+			// The log is root's (private): it names the command; what users read does not.
+			r.logf("%s: %s: %s", p.Name, s.Kind, s.Text())
 			r.observe(p.Name, s)
 		})
 		r.ended(p.Name)

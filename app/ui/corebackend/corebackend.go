@@ -163,7 +163,7 @@ func stepTitle(k connect.StepKind) string {
 // while it lasts) once the VPN command has started, or, for a profile with
 // keep-alive and no command, once the gateway opened.
 func uiStep(p profiles.Profile, s connect.Step) ui.Step {
-	u := ui.Step{Title: stepTitle(s.Kind), Detail: s.Message, State: ui.StepOK, Site: s.Site}
+	u := ui.Step{Title: stepTitle(s.Kind), Detail: s.Text(), State: ui.StepOK, Site: s.Site}
 	switch {
 	case s.Kind == connect.Knocking || s.Kind == connect.Checking:
 		u.State = ui.StepRunning
