@@ -258,20 +258,6 @@ func waitAnswer(ctx context.Context, pid int, socket string, wait time.Duration,
 // errExited is waitAnswer's error when the hypd it waits for exited first.
 var errExited = errors.New("exited")
 
-// lastLines is the end of the log written since offset, on one line: why a hypd started in the
-// background did not come up.
-func lastLines(path string, offset int64, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil || int64(len(b)) < offset {
-		return ""
-	}
-	lines := strings.Split(strings.TrimSpace(string(b[offset:])), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
-
 func stopSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	socket := fs.String("socket", control.DefaultSocket, "control socket `PATH`, used where the kernel does not name the pid to signal")
 	return func(ctx context.Context, args []string) error {
