@@ -112,6 +112,10 @@ func runInit(e *env, path string) error {
 		return &cmdline.ExitError{Code: 2, Err: err}
 	}
 	if fi, err := os.Stat(cfg.KeysDir); err == nil && fi.IsDir() {
+		// hypd would load no key from it: say so now, not at the first knock.
+		if err := config.CheckKeysDir(cfg.KeysDir); err != nil {
+			return &cmdline.ExitError{Code: 2, Err: err}
+		}
 		fmt.Fprintf(e.stdout, "kept the existing keys directory %s\n", cfg.KeysDir)
 	} else {
 		if err := os.MkdirAll(cfg.KeysDir, 0o700); err != nil {

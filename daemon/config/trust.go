@@ -40,3 +40,17 @@ func readTrusted(path string) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// CheckKeysDir says why LoadKeys would refuse dir as a whole (it is not root's, or group or
+// others may write into it, and it is not a root-owned sticky directory), or nil. hypd init asks
+// it of a keys directory it keeps.
+func CheckKeysDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("keys directory: %w", err)
+	}
+	if why, _ := keysDirProblem(dir, fi); why != "" {
+		return fmt.Errorf("keys directory %s: %s", dir, why)
+	}
+	return nil
+}
