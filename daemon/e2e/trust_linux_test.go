@@ -34,7 +34,7 @@ func TestConfigOthersCanWriteKeepsServicesHidden(t *testing.T) {
 	assertHidden(t, attacker)
 
 	// What the file's other owner writes: the protected service made public.
-	opened := good + fmt.Sprintf("public = [\"tcp/%d\"]\n", servicePort)
+	opened := strings.Replace(good, "services = ", "public = ", 1)
 	loosen := func() {
 		t.Helper()
 		if err := os.WriteFile(conf, []byte(opened), 0o666); err != nil {
