@@ -42,4 +42,3 @@ func TestListenRefusesALiveSocket(t *testing.T) {
 		t.Fatalf("the first hypd no longer answers: %v", err)
 	}
 }
-
