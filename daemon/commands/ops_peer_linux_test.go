@@ -106,3 +106,30 @@ func TestOpsRefuseAnotherNamespacesHypd(t *testing.T) {
 		t.Fatalf("the other namespace's hypd was asked to reload %d and stop %d times", r, st)
 	}
 }
+
+// The other direction, with a real hypd: seen from a process of another network namespace (this
+// test, on the host), the lab's hypd is not "this namespace's hypd". The peer check refuses it by
+// pid (visible here) and, where pids are not visible, the network namespace it reports to root
+// is what refuses it.
+func TestAnotherNamespaceSeesTheLabsHypdAsForeign(t *testing.T) {
+	o := newOpsLab(t, 124)
+	o.writeConf(`services = ["tcp/2222"]`)
+	out, code := o.run("start", "--config", o.conf, "--socket", o.sock, "--log", o.log)
+	mustHave(t, "start", out, code, 0, "started hypd (pid")
+
+	ctx := context.Background()
+	st, err := control.NewClient(o.sock).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.NetNS == 0 || st.NetNS == control.NetNS() {
+		t.Fatalf("the lab's hypd reports network namespace %d; this test runs in %d", st.NetNS, control.NetNS())
+	}
+	if _, err := sameNetNS(ctx, control.NewClient(o.sock), o.sock); err == nil || !strings.Contains(err.Error(), "runs in another network namespace") {
+		t.Fatalf("sameNetNS from another namespace: %v", err)
+	}
+	// By pid: the instance lock of this (the host's) namespace is not the lab hypd's.
+	if _, err := hypdClient(o.sock, 0).Reload(ctx); err == nil || !strings.Contains(err.Error(), "served by pid") {
+		t.Fatalf("reload from another namespace: %v", err)
+	}
+}
