@@ -23,16 +23,24 @@ func openLog(path string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("log file %s: creating its directory: %w", path, err)
 	}
-	if err := logDirProblem(dir); err != nil {
+	// The file is opened relative to the directory checked, so a swap of the directory between
+	// check and open changes nothing.
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("log file %s: its directory: %w", path, err)
+	}
+	defer unix.Close(dfd)
+	if err := logDirProblem(dfd, dir); err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o640)
+	fd, err := unix.Openat(dfd, filepath.Base(path), unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o640)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("log file %s is a symbolic link; refused (give --log the file itself)", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
+	f := os.NewFile(uintptr(fd), path)
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		f.Close()
@@ -65,9 +73,9 @@ func openLog(path string) (*os.File, error) {
 
 // logDirProblem refuses a log directory that another user owns or can write into, unless it is
 // root's and sticky.
-func logDirProblem(dir string) error {
+func logDirProblem(dfd int, dir string) error {
 	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	if err := unix.Fstat(dfd, &st); err != nil {
 		return err
 	}
 	sticky := st.Mode&unix.S_ISVTX != 0
