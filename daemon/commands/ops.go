@@ -112,6 +112,10 @@ func runInit(e *env, path string) error {
 		return &cmdline.ExitError{Code: 2, Err: err}
 	}
 	if fi, err := os.Stat(cfg.KeysDir); err == nil && fi.IsDir() {
+		// hypd would load no key from it: say so now, not at the first knock.
+		if err := config.CheckKeysDir(cfg.KeysDir); err != nil {
+			return &cmdline.ExitError{Code: 2, Err: err}
+		}
 		fmt.Fprintf(e.stdout, "kept the existing keys directory %s\n", cfg.KeysDir)
 	} else {
 		if err := os.MkdirAll(cfg.KeysDir, 0o700); err != nil {
@@ -205,7 +209,7 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 	if err != nil {
 		return err
 	}
-	st, err := control.NewClient(f.socket).Status(ctx)
+	st, err := sameNetNS(ctx, hypdClient(f.socket, pid), f.socket)
 	if err != nil {
 		return err
 	}
@@ -213,16 +217,27 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 	return nil
 }
 
-// waitAnswer waits until the hypd of pid holds the instance lock and a hypd answers on socket
+// waitAnswer waits until the hypd of pid holds the instance lock and answers on socket itself
 // (it opens the socket only once its table is in place), exited is closed, or wait passes. The
-// lock tells that the answer is not from another network namespace's hypd on the same path.
+// answer must come from pid (SO_PEERCRED): another process on the path (another network
+// namespace's hypd) fails the wait at once, since the hypd started never replaces a live socket.
 func waitAnswer(ctx context.Context, pid int, socket string, wait time.Duration, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	c := hypdClient(socket, pid)
 	for {
-		_, err := control.NewClient(socket).Status(ctx)
+		_, err := c.Status(ctx)
+		var pe *control.PeerError
+		if errors.As(err, &pe) {
+			select {
+			case <-exited:
+				return errExited
+			default:
+			}
+			return fmt.Errorf("cannot answer on %s: %w", socket, err)
+		}
 		if err == nil {
 			holder, held, lerr := gateway.LockHolder(firewall.DefaultTable)
 			switch {
@@ -246,20 +261,6 @@ func waitAnswer(ctx context.Context, pid int, socket string, wait time.Duration,
 
 // errExited is waitAnswer's error when the hypd it waits for exited first.
 var errExited = errors.New("exited")
-
-// lastLines is the end of the log written since offset, on one line: why a hypd started in the
-// background did not come up.
-func lastLines(path string, offset int64, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil || int64(len(b)) < offset {
-		return ""
-	}
-	lines := strings.Split(strings.TrimSpace(string(b[offset:])), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
 
 func stopSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	socket := fs.String("socket", control.DefaultSocket, "control socket `PATH`, used where the kernel does not name the pid to signal")
@@ -299,8 +300,13 @@ func runStop(ctx context.Context, e *env, socket string) error {
 		fmt.Fprintf(e.stdout, "stopped hypd (pid %d); protected services stay hidden (the nftables table inet hyp stays; hypd cleanup removes it)\n", pid)
 		return nil
 	}
-	// The lock's holder is in another pid namespace (a container): ask it over its socket.
-	if err := control.NewClient(socket).Stop(ctx); err != nil {
+	// The lock's holder is in another pid namespace (a container): ask it over its socket, once
+	// sure that what answers there is this network namespace's hypd.
+	c := hypdClient(socket, 0)
+	if _, err := sameNetNS(ctx, c, socket); err != nil {
+		return fmt.Errorf("hypd runs, the kernel does not name its pid, and its control socket cannot take the stop: %w", err)
+	}
+	if err := c.Stop(ctx); err != nil {
 		return fmt.Errorf("hypd runs, the kernel does not name its pid, and its control socket did not take the stop: %w", err)
 	}
 	if err := waitReleased(ctx, 30*time.Second); err != nil {
@@ -340,7 +346,12 @@ func reloadSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 // says what it applied. A hypd that does not answer there (started with another --socket) gets
 // SIGHUP through the instance lock.
 func runReload(ctx context.Context, e *env, socket string) error {
-	res, err := control.NewClient(socket).Reload(ctx)
+	c := hypdClient(socket, 0)
+	_, err := sameNetNS(ctx, c, socket)
+	var res control.ReloadResult
+	if err == nil {
+		res, err = c.Reload(ctx)
+	}
 	if errors.Is(err, control.ErrNotRunning) {
 		pid, running, lerr := gateway.LockHolder(firewall.DefaultTable)
 		if lerr != nil {

@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 )
 
@@ -21,12 +19,9 @@ func startBackground(ctx context.Context, e *env, path string, f startFlags) (in
 	if err != nil {
 		return 0, err
 	}
-	if err := os.MkdirAll(filepath.Dir(f.log), 0o750); err != nil {
-		return 0, fmt.Errorf("log file %s: creating its directory: %w", f.log, err)
-	}
-	logf, err := os.OpenFile(f.log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	logf, err := openLog(f.log)
 	if err != nil {
-		return 0, fmt.Errorf("log file %s: %w", f.log, err)
+		return 0, err
 	}
 	defer logf.Close()
 	offset, err := logf.Seek(0, 2)
@@ -50,7 +45,7 @@ func startBackground(ctx context.Context, e *env, path string, f startFlags) (in
 	err = waitAnswer(ctx, pid, f.socket, f.wait, exited)
 	if errors.Is(err, errExited) {
 		<-exited
-		return pid, fmt.Errorf("hypd run exited at once (%v): %s", waitErr, lastLines(f.log, offset, 3))
+		return pid, fmt.Errorf("hypd run exited at once (%v): %s", waitErr, lastLines(logf, offset, 3))
 	}
 	if err != nil {
 		return pid, fmt.Errorf("hypd run (pid %d) %w; it keeps running, see %s (hypd stop stops it)", pid, err, f.log)

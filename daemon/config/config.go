@@ -217,9 +217,9 @@ func checkUses(n int) error {
 // file keep their Default values; relative directories are taken relative
 // to the file's directory. Errors name the file, and the line where known.
 func Load(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readTrusted(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("reading config: %w", err)
+		return Config{}, err
 	}
 	c, err := parse(data, path)
 	if err != nil {

@@ -74,6 +74,16 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading keys directory: %w", err)}
 	}
+	// Who can write the directory can write the keys: it is checked before any is trusted. (A
+	// swap of the directory after the check is the directory watcher's to report; it loads again.)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, []error{fmt.Errorf("reading keys directory: %w", err)}
+	}
+	why, sticky := keysDirProblem(dir, fi)
+	if why != "" {
+		return nil, []error{fmt.Errorf("keys directory %s: %s", dir, why)}
+	}
 	byName := map[string]string{}     // key name -> path that claimed it
 	bySecret := map[[32]byte]string{} // hash of secret -> path that holds it
 	for _, e := range entries {
@@ -81,6 +91,14 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
+		if sticky {
+			if li, err := os.Lstat(path); err == nil {
+				if why := entryOwnerProblem(li); why != "" {
+					problems = append(problems, fmt.Errorf("key file %s: %s", path, why))
+					continue
+				}
+			}
+		}
 		k, err := loadKey(path, defaults)
 		if errors.Is(err, errNotFile) {
 			continue

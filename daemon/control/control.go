@@ -86,6 +86,10 @@ type Status struct {
 	ConfigProblem string `json:"config_problem,omitempty"`
 	// TableRepairs counts the times the nftables table was changed from outside and rebuilt.
 	TableRepairs uint64 `json:"table_repairs"`
+	// NetNS is the inode of the answering hypd's network namespace, for root alone (0 to
+	// others): where the kernel does not name the peer's pid (another pid namespace), it is what
+	// tells the commands that the hypd on a socket path is the one of their network namespace.
+	NetNS uint64 `json:"netns,omitempty"`
 }
 
 // Normalize gives every list of st a non-nil value, so the JSON says [] (and {}) where there is
@@ -174,7 +178,12 @@ func Listen(path string, b Backend) (*Socket, error) {
 	if err := CheckPath(path); err != nil {
 		return nil, err
 	}
-	// A socket left by a killed hypd would make Listen fail; CheckPath let only a socket through.
+	// A socket left by a killed hypd would make Listen fail, so a stale one is replaced; but one
+	// that answers is another hypd's (another network namespace, same path), and removing it
+	// would send that hypd's commands here (the attacker review, F3).
+	if err := refuseLive(path); err != nil {
+		return nil, err
+	}
 	os.Remove(path)
 	// The socket is born under a temporary name and renamed into place once its mode is 0660, so
 	// there is no moment when the umask's mode lets anyone else connect at the real path.
@@ -197,6 +206,7 @@ func Listen(path string, b Backend) (*Socket, error) {
 		return nil, fmt.Errorf("moving control socket into place at %s: %w", path, err)
 	}
 	var ln net.Listener = ul
+	netns := NetNS()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := b.Status()
@@ -206,8 +216,11 @@ func Listen(path string, b Backend) (*Socket, error) {
 		}
 		// The socket is mode 0660: its group may read the status, and the progress counters are
 		// an oracle for the keys (docs/protocol.md, security).
-		if root, _ := r.Context().Value(peerRootKey{}).(bool); !root {
+		if root, _ := r.Context().Value(peerRootKey{}).(bool); root {
+			st.NetNS = netns
+		} else {
 			st.Detector.Progress = nil
+			st.NetNS = 0
 		}
 		st.Normalize()
 		w.Header().Set("Content-Type", "application/json")
@@ -297,6 +310,26 @@ func Listen(path string, b Backend) (*Socket, error) {
 	return s, nil
 }
 
+// refuseLive errs when something answers at path: a live socket is another hypd's.
+func refuseLive(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return nil // nothing there (CheckPath refused anything but a socket)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		// ECONNREFUSED: nobody listens, a stale socket. Anything else (EACCES cannot happen to
+		// root) is not an answer either.
+		return nil
+	}
+	who := "another hypd"
+	if pid := peerPID(c); pid > 0 {
+		who = fmt.Sprintf("another hypd (pid %d)", pid)
+	}
+	c.Close()
+	return fmt.Errorf("%s serves %s: give this hypd another control socket (--socket PATH); the running one's socket was left in place", who, path)
+}
+
 // Close stops serving and removes the socket.
 func (s *Socket) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -322,12 +355,40 @@ type Client struct {
 }
 
 // NewClient returns a client for the socket at path.
-func NewClient(path string) *Client {
+func NewClient(path string) *Client { return newClient(path, nil) }
+
+// PeerError is a CheckedClient's error when the process serving the socket is not the one the
+// check wants: nothing was asked of it.
+type PeerError struct {
+	Path string
+	Err  error
+}
+
+func (e *PeerError) Error() string { return e.Err.Error() }
+func (e *PeerError) Unwrap() error { return e.Err }
+
+// NewCheckedClient returns a client for the socket at path that, on every connection, calls
+// check with the pid of the process listening there as the kernel names it (SO_PEERCRED; 0 when
+// it is in a pid namespace this one cannot see) and sends nothing if check errs: the commands
+// that act on "the" hypd must not act on whichever process holds the path.
+func NewCheckedClient(path string, check func(pid int) error) *Client {
+	return newClient(path, check)
+}
+
+func newClient(path string, check func(pid int) error) *Client {
 	return &Client{path: path, hc: &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil || check == nil {
+				return c, err
+			}
+			if err := check(peerPID(c)); err != nil {
+				c.Close()
+				return nil, &PeerError{Path: path, Err: err}
+			}
+			return c, nil
 		}},
 	}}
 }
@@ -339,7 +400,10 @@ func (c *Client) do(req *http.Request) (*http.Response, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // not `Get "http://hypd/v1/status"`: the URL is an implementation detail
 		}
+		var pe *PeerError
 		switch {
+		case errors.As(err, &pe):
+			return nil, pe
 		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 			return nil, fmt.Errorf("%w: nothing listens on %s (hypd start starts it)", ErrNotRunning, c.path)
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
