@@ -552,32 +552,37 @@ static __always_inline void tag_done(struct stats *cnt, const struct addr *src, 
 }
 
 // tag_start_place picks the place in p where a first datagram of sequence
-// (id, gen) starts its candidate. In order:
+// (id, gen) starts its candidate, or returns TK: start none. In order:
 //  1. the place where that sequence is at position 1 (its first datagram
 //     seen again: a retry, or a copy): restarted there, so copies never take
 //     more than one place;
 //  2. an empty or timed-out place;
-//  3. the oldest candidate at position 1, one that has seen only its first
+//  3. none if the sequence is further along in a place: a retry needs no
+//     second place while that one lives (it resends the datagram that
+//     candidate waits for), and a copy of datagram 0 must push nobody out;
+//  4. the oldest candidate at position 1, one that has seen only its first
 //     datagram;
-//  4. only when every place is further along: the oldest place.
+//  5. every place is further along: the oldest.
 // A candidate further along (datagram 1 or more matched) is never restarted
 // by a first datagram, not even of its own sequence: datagram 0 is the one an
 // observer sees first and can copy from the client's address, and each
 // datagram of a knock is worth more than the last. So a copied or retried
 // datagram 0 costs a knock in progress nothing, and pushing one out takes TK
-// live sequences each past its first datagram from that address (docs/protocol.md
-// 10). Step 4 keeps a fresh start always possible: refusing it instead would
-// let whoever holds TK places further along keep that address from
-// starting any knock, by renewing them.
+// other live sequences each past its first datagram from that address
+// (docs/protocol.md 10). Step 5 keeps a fresh start always possible:
+// refusing it would let whoever holds TK places further along keep that
+// address from starting any knock, by renewing them. Oldest is by the coarse
+// clock: of candidates started in one tick, the lowest place goes.
 static __always_inline __u32 tag_start_place(const struct tag_progress *p, __u32 id, __u32 gen, __u64 now,
 					     __u64 timeout)
 {
-	__u32 free = TK, young = TK, old = TK;
+	__u32 free = TK, young = TK, old = TK, along = 0;
 	__u64 young_st = ~0ULL, old_st = ~0ULL;
 	for (__u32 i = 0; i < TK; i++) {
 		__u64 ci = p->c[i];
 		__u64 st = p->start_ns[i];
-		if (ci && CAND_ID(ci) == id && CAND_GEN(ci) == gen && CAND_POS(ci) == 1)
+		int same = ci && CAND_ID(ci) == id && CAND_GEN(ci) == gen;
+		if (same && CAND_POS(ci) == 1)
 			return i;
 		// now < st: another CPU stored it after we read the clock.
 		if (!ci || (now >= st && now - st > timeout)) {
@@ -585,6 +590,8 @@ static __always_inline __u32 tag_start_place(const struct tag_progress *p, __u32
 				free = i;
 			continue;
 		}
+		if (same)
+			along = 1;
 		if (CAND_POS(ci) <= 1 && st < young_st) {
 			young_st = st;
 			young = i;
@@ -596,6 +603,8 @@ static __always_inline __u32 tag_start_place(const struct tag_progress *p, __u32
 	}
 	if (free != TK)
 		return free;
+	if (along)
+		return TK;
 	if (young != TK)
 		return young;
 	return old;
@@ -633,7 +642,10 @@ static __always_inline void tag_knock(struct stats *cnt, const struct settings *
 			bpf_map_update_elem(&tag_sources, src, &fresh, BPF_ANY);
 			return;
 		}
-		__u32 pick = tag_start_place(p, id, gen, now, timeout) & (TK - 1);
+		__u32 pick = tag_start_place(p, id, gen, now, timeout);
+		if (pick >= TK)
+			return;
+		pick &= TK - 1;
 		p->c[pick] = 0;
 		p->start_ns[pick] = now;
 		p->c[pick] = c;
