@@ -567,9 +567,9 @@ static __always_inline void tag_done(struct stats *cnt, const struct addr *src, 
 // by a first datagram, not even of its own sequence: datagram 0 is the one an
 // observer sees first and can copy from the client's address, and each
 // datagram of a knock is worth more than the last. So a copied or retried
-// datagram 0 costs a knock in progress nothing, and pushing one out takes TK
-// other live sequences each past its first datagram from that address
-// (docs/protocol.md 10). Step 5 keeps a fresh start always possible:
+// datagram 0 costs a knock in progress nothing, and pushing one out takes
+// TK - 1 other live sequences past their first datagram from that address
+// and then a first datagram of yet another (docs/protocol.md 10). Step 5 keeps a fresh start always possible:
 // refusing it would let whoever holds TK places further along keep that
 // address from starting any knock, by renewing them. Oldest is by the coarse
 // clock: of candidates started in one tick, the lowest place goes.
