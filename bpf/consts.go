@@ -12,8 +12,8 @@ const (
 	// MaxTagLen is the longest tagged (v3) sequence.
 	MaxTagLen = 8
 	// TK is how many tagged sequences one source can be part-way through at
-	// once.
-	TK = 4
+	// once (knock.c's tag_start_place says which place a new one takes).
+	TK = 8
 	// MaxPayload is the largest UDP payload that still counts as a knock.
 	MaxPayload = 16
 

@@ -40,8 +40,10 @@
 // MAX_TAG_LEN is the longest tagged (v3) sequence (docs/protocol.md 10).
 #define MAX_TAG_LEN 8
 // TK is how many tagged sequences one source can be part-way through at once
-// (users behind one address knocking together). A power of two.
-#define TK 4
+// (users behind one address knocking together). A power of two. 8 places are
+// 128 bytes a source in tag_sources, which only a live tag writes (2 MiB at
+// bpf.MaxTagSources), and only a live tag's datagram walks them.
+#define TK 8
 // A tag is exactly this many payload bytes.
 #define TAG_SIZE 8
 // pending in progress: the first port of a port sequence arrived.
@@ -549,10 +551,70 @@ static __always_inline void tag_done(struct stats *cnt, const struct addr *src, 
 	emit(cnt, src, family, s, id);
 }
 
+// tag_start_place picks the place in p where a first datagram of sequence
+// (id, gen) starts its candidate, or returns TK: start none. In order:
+//  1. the place where that sequence is at position 1 (its first datagram
+//     seen again: a retry, or a copy): restarted there, so copies never take
+//     more than one place;
+//  2. an empty or timed-out place;
+//  3. none if the sequence is further along in a place: a retry needs no
+//     second place while that one lives (it resends the datagram that
+//     candidate waits for), and a copy of datagram 0 must push nobody out;
+//  4. the oldest candidate at position 1, one that has seen only its first
+//     datagram;
+//  5. every place is further along: the oldest.
+// A candidate further along (datagram 1 or more matched) is never restarted
+// by a first datagram, not even of its own sequence: datagram 0 is the one an
+// observer sees first and can copy from the client's address, and each
+// datagram of a knock is worth more than the last. So a copied or retried
+// datagram 0 costs a knock in progress nothing, and pushing one out takes
+// TK - 1 other live sequences past their first datagram from that address
+// and then a first datagram of yet another (docs/protocol.md 10). Step 5 keeps a fresh start always possible:
+// refusing it would let whoever holds TK places further along keep that
+// address from starting any knock, by renewing them. Oldest is by the coarse
+// clock: of candidates started in one tick, the lowest place goes.
+static __always_inline __u32 tag_start_place(const struct tag_progress *p, __u32 id, __u32 gen, __u64 now,
+					     __u64 timeout)
+{
+	__u32 free = TK, young = TK, old = TK, along = 0;
+	__u64 young_st = ~0ULL, old_st = ~0ULL;
+	for (__u32 i = 0; i < TK; i++) {
+		__u64 ci = p->c[i];
+		__u64 st = p->start_ns[i];
+		int same = ci && CAND_ID(ci) == id && CAND_GEN(ci) == gen;
+		if (same && CAND_POS(ci) == 1)
+			return i;
+		// now < st: another CPU stored it after we read the clock.
+		if (!ci || (now >= st && now - st > timeout)) {
+			if (free == TK)
+				free = i;
+			continue;
+		}
+		if (same)
+			along = 1;
+		if (CAND_POS(ci) <= 1 && st < young_st) {
+			young_st = st;
+			young = i;
+		}
+		if (st < old_st) {
+			old_st = st;
+			old = i;
+		}
+	}
+	if (free != TK)
+		return free;
+	if (along)
+		return TK;
+	if (young != TK)
+		return young;
+	return old;
+}
+
 // tag_knock handles a datagram whose payload is the live tag t. docs/protocol.md
-// 10: datagram 0 of a sequence starts a candidate; datagram i > 0 advances
-// only a candidate at exactly (that sequence, i) started within the timeout;
-// anything else changes nothing, so no datagram resets tagged progress.
+// 10: datagram 0 of a sequence starts a candidate (tag_start_place says
+// where); datagram i > 0 advances only a candidate at exactly (that sequence,
+// i) started within the timeout; anything else changes nothing, so no
+// datagram resets tagged progress.
 static __always_inline void tag_knock(struct stats *cnt, const struct settings *cfg, const struct addr *src,
 				      __u32 family, __u16 dport, const struct tag *t)
 {
@@ -580,22 +642,9 @@ static __always_inline void tag_knock(struct stats *cnt, const struct settings *
 			bpf_map_update_elem(&tag_sources, src, &fresh, BPF_ANY);
 			return;
 		}
-		// The same sequence again restarts it; else a free or
-		// timed-out place, else the oldest.
-		__u32 pick = 0;
-		__u64 oldest = ~0ULL;
-		for (__u32 i = 0; i < TK; i++) {
-			__u64 ci = p->c[i];
-			__u64 st = p->start_ns[i];
-			if (!ci || (CAND_ID(ci) == id && CAND_GEN(ci) == gen) || (now >= st && now - st > timeout)) {
-				pick = i;
-				break;
-			}
-			if (st < oldest) {
-				oldest = st;
-				pick = i;
-			}
-		}
+		__u32 pick = tag_start_place(p, id, gen, now, timeout);
+		if (pick >= TK)
+			return;
 		pick &= TK - 1;
 		p->c[pick] = 0;
 		p->start_ns[pick] = now;
@@ -604,6 +653,9 @@ static __always_inline void tag_knock(struct stats *cnt, const struct settings *
 	}
 	if (!p)
 		return;
+	// Two places can hold the sequence at one position (a retry caught up
+	// with the first try): a timed-out one is cleared and the search goes
+	// on, so the live one still advances.
 	for (__u32 i = 0; i < TK; i++) {
 		__u64 ci = p->c[i];
 		if (!ci || CAND_ID(ci) != id || CAND_GEN(ci) != gen || CAND_POS(ci) != pos)
@@ -611,15 +663,20 @@ static __always_inline void tag_knock(struct stats *cnt, const struct settings *
 		__u64 st = p->start_ns[i];
 		if (now >= st && now - st > timeout) {
 			p->c[i] = 0;
-			return;
+			continue;
 		}
 		cnt->hits++;
-		if (pos + 1 == len) {
-			p->c[i] = 0;
-			tag_done(cnt, src, family, id, gen, len);
+		if (pos + 1 < len) {
+			p->c[i] = CAND(id, gen, pos + 1);
 			return;
 		}
-		p->c[i] = CAND(id, gen, pos + 1);
+		// Done: no place of this sequence is needed any more.
+		for (__u32 j = 0; j < TK; j++) {
+			__u64 cj = p->c[j];
+			if (cj && CAND_ID(cj) == id && CAND_GEN(cj) == gen)
+				p->c[j] = 0;
+		}
+		tag_done(cnt, src, family, id, gen, len);
 		return;
 	}
 }

@@ -90,8 +90,8 @@ type knockTag struct {
 
 type knockTagProgress struct {
 	_       structs.HostLayout
-	C       [4]uint64
-	StartNs [4]uint64
+	C       [8]uint64
+	StartNs [8]uint64
 }
 
 // Names of all BPF objects in the ELF.
