@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +47,9 @@ type bench struct {
 	// timing is hypd's own account of its grants: spend, allow, remove.
 	timing []row
 	scales []scaleRow
-	load   string // load average when the run began
+	// goalRows are issue #20's goals, hypd vs goal.
+	goalRows []goalRow
+	load     string // load average when the run began
 }
 
 // row is one line of the result table.
@@ -130,7 +131,7 @@ func run(o options) (err error) {
 	for _, phase := range []struct {
 		name string
 		run  func() error
-	}{{"hypd", b.hyp}, {"knockd", b.knockd}, {"fwknopd", b.fwknopd}, {"scale", b.scale}} {
+	}{{"hypd", b.hyp}, {"knockd", b.knockd}, {"fwknopd", b.fwknopd}, {"goals", b.goals}} {
 		if !o.phase(phase.name) {
 			continue
 		}
@@ -171,7 +172,7 @@ func (b *bench) hyp() error {
 	l := b.lab
 	keys := filepath.Join(b.dir, "hyp-keys")
 	// One fresh key per knock: for the latency, and for each flood the knocks are sent under.
-	secrets, err := writeKeys(keys, b.o.knocks+len(floodKinds)*b.o.floodKnocks)
+	secrets, err := writeKeys(keys, b.o.knocks+len(floodKinds)*b.o.floodKnocks, sequence.V2)
 	if err != nil {
 		return err
 	}
@@ -294,28 +295,7 @@ func (b *bench) latency(send func(i int, src netip.Addr) error) (latencies, erro
 
 // knocks runs n knocks from the first n sources, waiting at most timeout for each to open.
 func (b *bench) knocks(n int, timeout time.Duration, send func(i int, src netip.Addr) error) (latencies, error) {
-	var res latencies
-	for i, src := range b.sources[:n] {
-		if err := send(i, src); err != nil {
-			return res, err
-		}
-		t0 := time.Now()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-			c, err := b.lab.Client.Dial(ctx, "tcp", netip.AddrPortFrom(b.lab.GatewayIP(), servicePort), src)
-			cancel()
-			if err == nil {
-				res.d = append(res.d, time.Since(t0))
-				c.Close()
-				break
-			}
-			if time.Since(t0) > timeout {
-				res.failed++
-				break
-			}
-		}
-	}
-	return res, nil
+	return b.knocksFrom(b.sources[:n], timeout, send)
 }
 
 func (b *bench) addLatency(daemon string, l latencies) {
