@@ -112,13 +112,15 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu sync.Mutex // guards keys, keysGen, ids, nextID, stats
+	mu sync.Mutex // guards keys, keysGen, steps, ids, nextID, stats
 	// keys is replaced whole by SetKeys and never modified after, so a snapshot is the map itself.
 	keys    map[uint32]*config.Key
-	keysGen uint64            // counts SetKeys calls
-	ids     map[string]uint32 // "name/fingerprint" -> stable id, so reloads keep kernel progress valid
-	nextID  uint32
-	stats   Stats
+	keysGen uint64 // counts SetKeys calls
+	// steps are the distinct step sizes of keys, so that a time step need not find them again.
+	steps  []int64
+	ids    map[keyIdent]uint32 // stable id per key, so reloads keep kernel progress valid
+	nextID uint32
+	stats  Stats
 
 	replays replayLog // rate-limits the "replay refused" line; has its own lock
 
@@ -138,13 +140,26 @@ type Server struct {
 	gen     sequence.Generator
 }
 
-// loadedKey is what Refresh loaded for one key: windows first..last (none if first > last),
-// with the key's settings at the time, so a reload that changes them replaces its sequences.
+// keyIdent names a key across reloads: its file name and its secret's fingerprint. The name is
+// the key's own string, so an entry costs no allocation.
+type keyIdent struct {
+	name string
+	fp   psk.Fingerprint
+}
+
+// loadedKey is what Refresh loaded for one key: windows first..last (none if first > last), and
+// the key it loaded them for, so that a reload that changes its settings replaces its sequences.
+// The key is one of SetKeys' (never modified): while the pointer is the same, so are the settings,
+// and a time step compares nothing else. Kept small: there is one per key.
 type loadedKey struct {
-	params      sequence.Params
-	uses        int
+	key         *config.Key
 	first, last uint64
 	fp          psk.Fingerprint // of the key, kept: it costs a hash to compute
+}
+
+// sameSettings reports whether k would load the same sequences as prev.key did.
+func (lk *loadedKey) sameSettings(k *config.Key) bool {
+	return lk.key == k || (lk.key.Params == k.Params && lk.key.Uses == k.Uses)
 }
 
 // New returns a Server with no keys; call SetKeys before Serve.
@@ -162,7 +177,7 @@ func New(o Options) (*Server, error) {
 		opts:   o,
 		log:    o.Logger,
 		keys:   make(map[uint32]*config.Key),
-		ids:    make(map[string]uint32),
+		ids:    make(map[keyIdent]uint32),
 		nextID: 1,
 		loaded: make(map[uint32]*loadedKey),
 	}, nil
@@ -176,30 +191,33 @@ func New(o Options) (*Server, error) {
 // key must never be able to knock before its services are hidden.
 func (s *Server) SetKeys(keys []config.Key) error {
 	next := make(map[uint32]*config.Key, len(keys))
+	idents := make([]keyIdent, len(keys))
+	for i := range keys {
+		idents[i] = keyIdent{keys[i].Name, keys[i].Secret.Fingerprint()}
+	}
+	var steps []int64
 	s.mu.Lock()
 	old := s.keys
-	seen := make(map[string]bool, len(keys))
+	ids := make(map[keyIdent]uint32, len(keys))
 	for i := range keys {
-		k := &keys[i]
-		ident := k.Name + "/" + k.Secret.ID()
-		if seen[ident] {
+		k, ident := &keys[i], idents[i]
+		if _, dup := ids[ident]; dup {
 			continue
 		}
-		seen[ident] = true
 		id, ok := s.ids[ident]
 		if !ok {
 			id = s.nextID
 			s.nextID++
-			s.ids[ident] = id
 		}
+		ids[ident] = id
 		next[id] = k
-	}
-	for ident := range s.ids {
-		if !seen[ident] {
-			delete(s.ids, ident)
+		if !slices.Contains(steps, k.Params.Step) {
+			steps = append(steps, k.Params.Step)
 		}
 	}
+	s.ids = ids
 	s.keys = next
+	s.steps = steps
 	s.keysGen++
 	s.mu.Unlock()
 
@@ -254,19 +272,19 @@ func (s *Server) Refresh() error {
 	defer s.refreshMu.Unlock()
 	now := s.opts.Now().Unix()
 	s.mu.Lock()
-	keys, keysGen := s.keys, s.keysGen
+	keys, keysGen, steps := s.keys, s.keysGen, s.steps
 	s.mu.Unlock()
-	bounds := s.advance(keys, now)
+	wins := s.advance(steps, now)
 
 	need := 0
 	for _, k := range keys {
-		first, last := s.acceptable(k, now, bounds)
+		first, last := wins.of(k.Params.Step)
 		if first <= last {
 			need += int(last-first+1) * max(k.Uses, 1)
 		}
 	}
 	if !s.synced || (s.opts.MaxSequences > 0 && need > s.opts.MaxSequences) {
-		return s.rebuild(keys, keysGen, now, need, bounds)
+		return s.rebuild(keys, keysGen, now, need, wins)
 	}
 
 	remove := make([]detector.Ref, 0, len(keys))
@@ -281,15 +299,16 @@ func (s *Server) Refresh() error {
 		}
 	}
 	for id, k := range keys {
-		first, last := s.acceptable(k, now, bounds)
+		first, last := wins.of(k.Params.Step)
 		prev := s.loaded[id]
-		if prev == nil || prev.params != k.Params || prev.uses != k.Uses {
+		if prev == nil || !prev.sameSettings(k) {
 			if prev != nil {
 				remove = appendRefs(remove, id, prev, 1, 0)
 			}
-			prev = &loadedKey{params: k.Params, uses: k.Uses, first: 1, last: 0, fp: k.Secret.Fingerprint()}
+			prev = &loadedKey{first: 1, last: 0, fp: k.Secret.Fingerprint()}
 			s.loaded[id] = prev
 		}
+		prev.key = k
 		remove = appendRefs(remove, id, prev, first, last)
 		if prev.first > prev.last {
 			add, scratch = s.appendSequences(add, scratch, id, k, prev.fp, first, last)
@@ -310,22 +329,35 @@ func (s *Server) Refresh() error {
 	return nil
 }
 
-// window is the spent store's bounds for one step size (Spent.Bounds).
-type window struct {
-	floor, ceiling uint64
-	ok             bool
+// stepWindows is, for one step size, the windows to load now: first..last, none if first > last.
+type stepWindows struct {
+	step        int64
+	first, last uint64
+}
+
+// windows are the stepWindows of every step size in use: one or a few, so a linear search.
+type windows []stepWindows
+
+// of returns the windows to load for a key of step size step; none for a step not in ws.
+func (ws windows) of(step int64) (first, last uint64) {
+	for _, w := range ws {
+		if w.step == step {
+			return w.first, w.last
+		}
+	}
+	return 1, 0
 }
 
 // advance records the current window of every step size in use in the spent store, and returns
-// the store's bounds for each, read once rather than once per key.
-func (s *Server) advance(keys map[uint32]*config.Key, now int64) map[int64]window {
+// for each the windows to load now (acceptable), computed once per step size rather than once
+// per key.
+func (s *Server) advance(steps []int64, now int64) windows {
 	skew := s.opts.Skew
-	steps := map[int64]bool{}
-	bounds := make(map[int64]window)
-	for _, k := range keys {
-		steps[k.Params.Step] = true
-	}
-	for step := range steps {
+	wins := make(windows, 0, len(steps))
+	for _, step := range steps {
+		if step <= 0 {
+			continue // Params.Validate refuses it; nothing of such a key can be loaded
+		}
 		cur := uint64(0)
 		if now > 0 {
 			cur = uint64(now / step)
@@ -340,20 +372,19 @@ func (s *Server) advance(keys map[uint32]*config.Key, now int64) map[int64]windo
 			s.log.Warn("the clock is behind time windows already used; knocks are refused until it catches up",
 				"step", step, "window", cur, "first_accepted", floor)
 		}
-		bounds[step] = window{floor, ceiling, ok}
+		first, last := acceptable(cur, uint64(skew), floor, ceiling, ok)
+		wins = append(wins, stepWindows{step, first, last})
 	}
-	return bounds
+	return wins
 }
 
-// acceptable is the range of windows of k to load now: T-skew..T+skew (none below 0), within the
-// spent store's bounds. It is empty (first > last) when the store has no bounds for the step.
-func (s *Server) acceptable(k *config.Key, now int64, bounds map[int64]window) (first, last uint64) {
-	b := bounds[k.Params.Step]
-	floor, ceiling, ok := b.floor, b.ceiling, b.ok
+// acceptable is the range of windows to load when cur is the current one: cur-skew..cur+skew
+// (none below 0), within the spent store's bounds floor..ceiling. It is empty (first > last)
+// when the store has no bounds (ok false).
+func acceptable(cur, skew, floor, ceiling uint64, ok bool) (first, last uint64) {
 	if !ok {
 		return 1, 0
 	}
-	cur, skew := k.Params.Window(now), uint64(s.opts.Skew)
 	first, last = floor, min(cur+skew, ceiling)
 	if cur > skew {
 		first = max(floor, cur-skew)
@@ -367,7 +398,7 @@ func appendRefs(refs []detector.Ref, id uint32, prev *loadedKey, first, last uin
 		if w >= first && w <= last {
 			continue
 		}
-		for c := range max(prev.uses, 1) {
+		for c := range max(prev.key.Uses, 1) {
 			refs = append(refs, detector.Ref{KeyID: id, Window: w, Counter: uint32(c)})
 		}
 	}
@@ -402,7 +433,7 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 
 // rebuild computes every acceptable sequence of every key and makes it the detector's whole set:
 // at the start, after a failed write, and while the keys need more slots than there are.
-func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int, bounds map[int64]window) error {
+func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int, wins windows) error {
 	ids := make([]uint32, 0, len(keys))
 	for id := range keys {
 		ids = append(ids, id)
@@ -413,10 +444,12 @@ func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64,
 	var scratch []sequence.Candidate
 	for _, id := range ids {
 		k := keys[id]
-		first, last := s.acceptable(k, now, bounds)
-		lk := &loadedKey{params: k.Params, uses: k.Uses, first: first, last: last, fp: k.Secret.Fingerprint()}
+		first, last := wins.of(k.Params.Step)
+		lk := &loadedKey{key: k, first: first, last: last}
 		if prev := s.loaded[id]; prev != nil {
 			lk.fp = prev.fp
+		} else {
+			lk.fp = k.Secret.Fingerprint()
 		}
 		loaded[id] = lk
 		seqs, scratch = s.appendSequences(seqs, scratch, id, k, lk.fp, first, last)

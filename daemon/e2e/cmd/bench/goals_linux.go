@@ -42,6 +42,7 @@ type scaleRow struct {
 	endRSS            uint64
 	rotation          time.Duration // 0: not measured
 	latency           latencies
+	connect           time.Duration // median connect from a granted source: the client's own share
 	mapsCounted       int
 	// xdp is the program's time per packet under a random-port flood, from one source and
 	// spoofed; sent is the datagrams of each flood.
@@ -166,6 +167,11 @@ func (b *bench) scaleOne(n int, scheme sequence.Scheme, what scaleWhat) (scaleRo
 	if err != nil {
 		return r, err
 	}
+	if len(r.latency.d) > 0 {
+		if r.connect, err = b.connectTime(b.sources[0], 20); err != nil {
+			return r, err
+		}
+	}
 
 	if what.floods {
 		prog, err := xdpProgram(l.Gateway)
@@ -243,12 +249,34 @@ func (b *bench) knockKey(src netip.Addr, k psk.Key, p sequence.Params) error {
 		if c.Tags != nil {
 			payload = binary.BigEndian.AppendUint64(nil, c.Tags[i])
 		}
+		if i > 0 {
+			time.Sleep(200 * time.Microsecond) // keep them in order through the veth's queue
+		}
 		if _, err := conn.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(b.lab.GatewayIP(), port))); err != nil {
 			return fmt.Errorf("sending to port %d: %w", port, err)
 		}
-		time.Sleep(200 * time.Microsecond) // keep them in order through the veth's queue
 	}
 	return nil
+}
+
+// connectTime is the median of n connects to the service from src, which holds a grant: what the
+// client's own connect costs (the namespace switch, the handshake through the veth), the floor
+// under every knock-to-open time.
+func (b *bench) connectTime(src netip.Addr, n int) (time.Duration, error) {
+	var d []time.Duration
+	for range n {
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := b.lab.Client.Dial(ctx, "tcp", netip.AddrPortFrom(b.lab.GatewayIP(), servicePort), src)
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("connect from %s, which holds a grant: %w", src, err)
+		}
+		d = append(d, time.Since(t0))
+		c.Close()
+	}
+	slices.Sort(d)
+	return d[len(d)/2], nil
 }
 
 // xdpFlood floods the gateway's random ports with b.o.flood datagrams of size bytes and returns
@@ -420,7 +448,8 @@ func (b *bench) judge() {
 		if len(r.latency.d) > 0 {
 			d := slices.Sorted(slices.Values(r.latency.d))
 			p50, p99 := d[len(d)/2], d[max(0, (len(d)*99+99)/100-1)]
-			b.goal(fmt.Sprintf("knock-to-open p50 (%d knocks, state on disk), %s", len(d), tag), ms(p50), "≤ 0.20 ms", p50 <= goalP50, judged)
+			b.goal(fmt.Sprintf("knock-to-open p50 (%d knocks, state on disk), %s", len(d), tag),
+				fmt.Sprintf("%s (of which a connect alone, from a granted source: %s)", ms(p50), ms(r.connect)), "≤ 0.20 ms", p50 <= goalP50, judged)
 			b.goal(fmt.Sprintf("knock-to-open p99 (%d knocks), %s", len(d), tag), ms(p99), "≤ 5.00 ms", p99 <= goalP99 && r.latency.failed == 0, judged)
 		}
 	}

@@ -185,10 +185,15 @@ its "hypd running" line. RSS: VmRSS after the start and at the end of the run, a
 peak). BPF maps: the memlock of the maps hypd holds, from /proc/PID/fdinfo. CPU per step: all
 of hypd's threads (schedstat, ns) from 1 s before a window boundary to 3 s after it, with no
 knocks (measured for every v2 size and the largest v3 one). Knock-to-open: up to 50 knocks, as
-in the latency row. XDP: ns per packet under the random-port floods, one source / spoofed.
+in the latency row but with the clock started as the knock's last datagram leaves (the latency
+row above starts it 200 µs later, after the pause that keeps a knock's datagrams in order).
+Connect alone: the median of 20 connects from a source that holds a grant, the same way the
+knock-to-open loop connects (each from a thread switched into the client's namespace): the
+client's own share of every knock-to-open time. XDP: ns per packet under the random-port
+floods, one source / spoofed.
 
-| keys | scheme | start-up | RSS start / end (peak) | BPF maps | CPU per time step | knock-to-open | XDP ns/packet, one source / spoofed |
-|---|---|---|---|---|---|---|---|
+| keys | scheme | start-up | RSS start / end (peak) | BPF maps | CPU per time step | knock-to-open | connect alone | XDP ns/packet, one source / spoofed |
+|---|---|---|---|---|---|---|---|---|
 `)
 		for _, r := range b.scales {
 			step := "-"
@@ -199,8 +204,8 @@ in the latency row. XDP: ns per packet under the random-port floods, one source 
 			if a, ok := r.xdp[xdpOneSource]; ok {
 				xdp = fmt.Sprintf("%.1f / %.1f", a.ns, r.xdp[xdpSpoofed].ns)
 			}
-			fmt.Fprintf(&sb, "| %d | %s | %.2f s | %.1f / %.1f MB (%.1f MB) | %.1f MB | %s | %s | %s |\n", r.keys, r.scheme, r.startup.Seconds(),
-				mb(r.rss), mb(r.endRSS), mb(r.peakRSS), mb(r.bpf), step, latString(r.latency), xdp)
+			fmt.Fprintf(&sb, "| %d | %s | %.2f s | %.1f / %.1f MB (%.1f MB) | %.1f MB | %s | %s | %s | %s |\n", r.keys, r.scheme, r.startup.Seconds(),
+				mb(r.rss), mb(r.endRSS), mb(r.peakRSS), mb(r.bpf), step, latString(r.latency), ms(r.connect), xdp)
 		}
 	}
 	if b.o.serverBench != "" {
