@@ -47,6 +47,8 @@ type bench struct {
 	// timing is hypd's own account of its grants: spend, allow, remove.
 	timing []row
 	scales []scaleRow
+	// dialer connects from the client's namespace.
+	dialer *nsDialer
 	// goalRows are issue #20's goals, hypd vs goal.
 	goalRows []goalRow
 	load     string // load average when the run began
@@ -110,6 +112,10 @@ func run(o options) (err error) {
 	}
 	defer os.RemoveAll(dir)
 	b := &bench{o: o, lab: l, dir: dir, load: loadAvg()}
+	if b.dialer, err = newNSDialer(l.Client.Name); err != nil {
+		return err
+	}
+	defer b.dialer.Close()
 	if b.fs, err = fileSystem(dir); err != nil {
 		return err
 	}
@@ -272,11 +278,13 @@ func (b *bench) sendFrom(src, dst netip.Addr, payload []byte, ports []uint16) er
 		return err
 	}
 	defer c.Close()
-	for _, p := range ports {
+	for i, p := range ports {
+		if i > 0 {
+			time.Sleep(200 * time.Microsecond) // keep them in order through the veth's queue
+		}
 		if _, err := c.WriteTo(payload, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, p))); err != nil {
 			return fmt.Errorf("sending to port %d: %w", p, err)
 		}
-		time.Sleep(200 * time.Microsecond) // keep them in order through the veth's queue
 	}
 	return nil
 }

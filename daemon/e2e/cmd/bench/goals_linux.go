@@ -259,21 +259,19 @@ func (b *bench) knockKey(src netip.Addr, k psk.Key, p sequence.Params) error {
 	return nil
 }
 
-// connectTime is the median of n connects to the service from src, which holds a grant: what the
-// client's own connect costs (the namespace switch, the handshake through the veth), the floor
-// under every knock-to-open time.
+// connectTime is the median of n connects to the service from src, which holds a grant, made as
+// knocksFrom makes them: the client's own share of every knock-to-open time.
 func (b *bench) connectTime(src netip.Addr, n int) (time.Duration, error) {
 	var d []time.Duration
 	for range n {
-		t0 := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := b.lab.Client.Dial(ctx, "tcp", netip.AddrPortFrom(b.lab.GatewayIP(), servicePort), src)
-		cancel()
+		took, ok, err := b.dialer.opens(netip.AddrPortFrom(b.lab.GatewayIP(), servicePort), src, time.Second)
 		if err != nil {
-			return 0, fmt.Errorf("connect from %s, which holds a grant: %w", src, err)
+			return 0, err
 		}
-		d = append(d, time.Since(t0))
-		c.Close()
+		if !ok {
+			return 0, fmt.Errorf("no connect from %s, which holds a grant, within 1 s", src)
+		}
+		d = append(d, took)
 	}
 	slices.Sort(d)
 	return d[len(d)/2], nil
@@ -346,28 +344,24 @@ func (b *bench) knocksUnderFlood(srcs []netip.Addr, scheme sequence.Scheme, send
 	return tried, opened, nil
 }
 
-// knocksFrom knocks once from each of srcs, waiting at most timeout for each to open: a connect
-// from its source is tried every millisecond.
+// knocksFrom knocks once from each of srcs, waiting at most timeout for each to open: from the
+// moment send returns (the knock's last datagram sent), a connect from its source is tried
+// every probeEvery (nsDialer.opens).
 func (b *bench) knocksFrom(srcs []netip.Addr, timeout time.Duration, send func(i int, src netip.Addr) error) (latencies, error) {
 	var res latencies
+	to := netip.AddrPortFrom(b.lab.GatewayIP(), servicePort)
 	for i, src := range srcs {
 		if err := send(i, src); err != nil {
 			return res, err
 		}
-		t0 := time.Now()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-			c, err := b.lab.Client.Dial(ctx, "tcp", netip.AddrPortFrom(b.lab.GatewayIP(), servicePort), src)
-			cancel()
-			if err == nil {
-				res.d = append(res.d, time.Since(t0))
-				c.Close()
-				break
-			}
-			if time.Since(t0) > timeout {
-				res.failed++
-				break
-			}
+		took, ok, err := b.dialer.opens(to, src, timeout)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.d = append(res.d, took)
+		} else {
+			res.failed++
 		}
 	}
 	return res, nil

@@ -116,9 +116,12 @@ other, each daemon protecting it:
 **Latency**: every knock comes from a fresh source address of the client (the gateway's
 neighbour entries for them are pinned, so no knock waits for ARP). The clock starts when the last
 datagram of the knock has been sent (for fwknop: its one SPA datagram, made ahead with
-` + "`fwknop -T -B`" + `) and stops at the first successful TCP connect to the service, trying a
-connect every millisecond (each try waits at most 1 ms for the SYN-ACK), so the resolution is
-about 1 ms.
+` + "`fwknop -T -B`" + `) and stops at the first successful TCP connect to the service: a new
+non-blocking connect every 50 µs, overlapping (a SYN that arrived before the grant is dropped
+and would only be sent again a second later), from one thread that stays in the client's
+namespace, so the resolution is about 50 µs. (Before 2026-12-05 the clock started 200 µs after
+the last datagram, a connect was tried every millisecond, each from a fresh thread switched into
+the namespace: a knock that missed the first try counted about 1 ms.)
 
 **Knocks during a flood**: while the attacker floods random ports (from its own address, then
 from random spoofed sources in 198.18.0.0/15 through a raw socket), the client sends knocks from
@@ -185,12 +188,9 @@ its "hypd running" line. RSS: VmRSS after the start and at the end of the run, a
 peak). BPF maps: the memlock of the maps hypd holds, from /proc/PID/fdinfo. CPU per step: all
 of hypd's threads (schedstat, ns) from 1 s before a window boundary to 3 s after it, with no
 knocks (measured for every v2 size and the largest v3 one). Knock-to-open: up to 50 knocks, as
-in the latency row but with the clock started as the knock's last datagram leaves (the latency
-row above starts it 200 µs later, after the pause that keeps a knock's datagrams in order).
-Connect alone: the median of 20 connects from a source that holds a grant, the same way the
-knock-to-open loop connects (each from a thread switched into the client's namespace): the
-client's own share of every knock-to-open time. XDP: ns per packet under the random-port
-floods, one source / spoofed.
+in the latency row. Connect alone: the median of 20 connects from a source that holds a grant,
+made as the knock-to-open loop makes them: the client's own share of every knock-to-open time.
+XDP: ns per packet under the random-port floods, one source / spoofed.
 
 | keys | scheme | start-up | RSS start / end (peak) | BPF maps | CPU per time step | knock-to-open | connect alone | XDP ns/packet, one source / spoofed |
 |---|---|---|---|---|---|---|---|---|
