@@ -112,9 +112,12 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu sync.Mutex // guards keys, keysGen, steps, ids, nextID, stats
+	mu sync.Mutex // guards keys, fps, keysGen, steps, ids, nextID, stats
 	// keys is replaced whole by SetKeys and never modified after, so a snapshot is the map itself.
-	keys    map[uint32]*config.Key
+	keys map[uint32]*config.Key
+	// fps are the keys' fingerprints (the spent store's name for a key), computed once by SetKeys
+	// (a hash each); replaced whole with keys.
+	fps     map[uint32]psk.Fingerprint
 	keysGen uint64 // counts SetKeys calls
 	// steps are the distinct step sizes of keys, so that a time step need not find them again.
 	steps  []int64
@@ -177,6 +180,7 @@ func New(o Options) (*Server, error) {
 		opts:   o,
 		log:    o.Logger,
 		keys:   make(map[uint32]*config.Key),
+		fps:    make(map[uint32]psk.Fingerprint),
 		ids:    make(map[keyIdent]uint32),
 		nextID: 1,
 		loaded: make(map[uint32]*loadedKey),
@@ -191,6 +195,7 @@ func New(o Options) (*Server, error) {
 // key must never be able to knock before its services are hidden.
 func (s *Server) SetKeys(keys []config.Key) error {
 	next := make(map[uint32]*config.Key, len(keys))
+	fps := make(map[uint32]psk.Fingerprint, len(keys))
 	idents := make([]keyIdent, len(keys))
 	for i := range keys {
 		idents[i] = keyIdent{keys[i].Name, keys[i].Secret.Fingerprint()}
@@ -211,12 +216,13 @@ func (s *Server) SetKeys(keys []config.Key) error {
 		}
 		ids[ident] = id
 		next[id] = k
+		fps[id] = ident.fp
 		if !slices.Contains(steps, k.Params.Step) {
 			steps = append(steps, k.Params.Step)
 		}
 	}
 	s.ids = ids
-	s.keys = next
+	s.keys, s.fps = next, fps
 	s.steps = steps
 	s.keysGen++
 	s.mu.Unlock()
@@ -272,7 +278,7 @@ func (s *Server) Refresh() error {
 	defer s.refreshMu.Unlock()
 	now := s.opts.Now().Unix()
 	s.mu.Lock()
-	keys, keysGen, steps := s.keys, s.keysGen, s.steps
+	keys, fps, keysGen, steps := s.keys, s.fps, s.keysGen, s.steps
 	s.mu.Unlock()
 	wins := s.advance(steps, now)
 
@@ -284,7 +290,7 @@ func (s *Server) Refresh() error {
 		}
 	}
 	if !s.synced || (s.opts.MaxSequences > 0 && need > s.opts.MaxSequences) {
-		return s.rebuild(keys, keysGen, now, need, wins)
+		return s.rebuild(keys, fps, keysGen, now, need, wins)
 	}
 
 	remove := make([]detector.Ref, 0, len(keys))
@@ -305,7 +311,7 @@ func (s *Server) Refresh() error {
 			if prev != nil {
 				remove = appendRefs(remove, id, prev, 1, 0)
 			}
-			prev = &loadedKey{first: 1, last: 0, fp: k.Secret.Fingerprint()}
+			prev = &loadedKey{first: 1, last: 0, fp: fps[id]}
 			s.loaded[id] = prev
 		}
 		prev.key = k
@@ -433,7 +439,7 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 
 // rebuild computes every acceptable sequence of every key and makes it the detector's whole set:
 // at the start, after a failed write, and while the keys need more slots than there are.
-func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int, wins windows) error {
+func (s *Server) rebuild(keys map[uint32]*config.Key, fps map[uint32]psk.Fingerprint, keysGen uint64, now int64, need int, wins windows) error {
 	ids := make([]uint32, 0, len(keys))
 	for id := range keys {
 		ids = append(ids, id)
@@ -445,12 +451,7 @@ func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64,
 	for _, id := range ids {
 		k := keys[id]
 		first, last := wins.of(k.Params.Step)
-		lk := &loadedKey{key: k, first: first, last: last}
-		if prev := s.loaded[id]; prev != nil {
-			lk.fp = prev.fp
-		} else {
-			lk.fp = k.Secret.Fingerprint()
-		}
+		lk := &loadedKey{key: k, first: first, last: last, fp: fps[id]}
 		loaded[id] = lk
 		seqs, scratch = s.appendSequences(seqs, scratch, id, k, lk.fp, first, last)
 	}
@@ -580,6 +581,7 @@ func (s *Server) Handle(rec detector.Record) error {
 	s.mu.Lock()
 	s.stats.HandledRecords++
 	k, ok := s.keys[rec.KeyID]
+	fp := s.fps[rec.KeyID]
 	if !ok {
 		s.stats.UnknownKey++
 	}
@@ -607,7 +609,7 @@ func (s *Server) Handle(rec detector.Record) error {
 		return s.remove(rec)
 	}
 
-	use := spent.Use{Key: k.Secret.Fingerprint(), Step: k.Params.Step, Window: rec.Window, Counter: rec.Counter}
+	use := spent.Use{Key: fp, Step: k.Params.Step, Window: rec.Window, Counter: rec.Counter}
 	fresh, err := s.opts.Spent.Spend(use)
 	if err != nil {
 		// Fail closed: a use we could not record could be replayed after a restart. Nor can it be
