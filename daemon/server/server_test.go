@@ -819,7 +819,7 @@ func TestStepsMatchRebuild(t *testing.T) {
 		ref := &fakeDetector{}
 		r, _ := New(Options{Skew: 2, Detector: ref, Firewall: &fakeFirewall{}, Spent: st, Now: clk.Now, Logger: quiet})
 		s.mu.Lock()
-		r.keys, r.fps, r.ids, r.nextID, r.steps = s.keys, s.fps, s.ids, s.nextID, s.steps
+		r.keys, r.list, r.ids, r.nextID, r.steps = s.keys, s.list, s.ids, s.nextID, s.steps
 		s.mu.Unlock()
 		if err := r.Refresh(); err != nil {
 			t.Fatal(err)
