@@ -135,6 +135,9 @@ type Server struct {
 	// time step computes and writes only the window it makes acceptable and removes the one it
 	// expires. Spent sequences stay loaded, marked spent, until their window expires.
 	loaded map[uint32]*loadedKey
+	// aligned is loaded again, in list's order (aligned[i] is list[i]'s), valid while seenGen is
+	// current: a time step then reaches each key's state in memory order, without a map lookup.
+	aligned []*loadedKey
 	// synced says loaded mirrors the detector. It is false before the first refresh, after a
 	// write to the detector failed and while keys are left out for want of slots; Refresh then
 	// rewrites the whole set.
@@ -311,16 +314,24 @@ func (s *Server) Refresh() error {
 			}
 		}
 	}
-	for _, e := range list {
+	aligned := s.aligned
+	if s.seenGen != keysGen || len(aligned) != len(list) {
+		aligned = make([]*loadedKey, len(list))
+		for i, e := range list {
+			aligned[i] = s.loaded[e.id]
+		}
+	}
+	for i, e := range list {
 		id, k := e.id, e.key
 		first, last := wins.of(k.Params.Step)
-		prev := s.loaded[id]
+		prev := aligned[i]
 		if prev == nil || !prev.sameSettings(k) {
 			if prev != nil {
 				remove = appendRefs(remove, id, prev, 1, 0)
 			}
 			prev = &loadedKey{first: 1, last: 0}
 			s.loaded[id] = prev
+			aligned[i] = prev
 		}
 		prev.key = k
 		remove = appendRefs(remove, id, prev, first, last)
@@ -334,7 +345,7 @@ func (s *Server) Refresh() error {
 		}
 		prev.first, prev.last = first, last
 	}
-	s.seenGen = keysGen
+	s.seenGen, s.aligned = keysGen, aligned
 	if err := s.opts.Detector.Update(remove, add); err != nil {
 		s.synced = false
 		return fmt.Errorf("writing %d sequences to the detector and removing %d: %w", len(add), len(remove), err)
@@ -449,11 +460,14 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 // at the start, after a failed write, and while the keys need more slots than there are.
 func (s *Server) rebuild(keys map[uint32]*config.Key, list []listed, keysGen uint64, now int64, need int, wins windows) error {
 	loaded := make(map[uint32]*loadedKey, len(list))
+	aligned := make([]*loadedKey, len(list))
+	states := make([]loadedKey, len(list)) // one allocation, in list's order
 	seqs := make([]detector.Sequence, 0, need)
 	var scratch []sequence.Candidate
-	for _, e := range list {
+	for i, e := range list {
 		first, last := wins.of(e.key.Params.Step)
-		loaded[e.id] = &loadedKey{key: e.key, first: first, last: last}
+		states[i] = loadedKey{key: e.key, first: first, last: last}
+		loaded[e.id], aligned[i] = &states[i], &states[i]
 		seqs, scratch = s.appendSequences(seqs, scratch, e.id, e.key, e.fp, first, last)
 	}
 	leftOut := 0
@@ -468,7 +482,7 @@ func (s *Server) rebuild(keys map[uint32]*config.Key, list []listed, keysGen uin
 		return fmt.Errorf("writing %d sequences to the detector: %w", len(seqs), err)
 	}
 	if leftOut == 0 {
-		s.loaded, s.synced, s.seenGen = loaded, true, keysGen
+		s.loaded, s.aligned, s.synced, s.seenGen = loaded, aligned, true, keysGen
 	}
 	s.setLoaded(leftOut)
 	return nil
