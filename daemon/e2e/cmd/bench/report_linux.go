@@ -245,6 +245,10 @@ XDP: ns per packet under the random-port floods, one source / spoofed.
 			"includes contention, the XDP program's own time per packet too; compare the daemons within this run, as ratios, "+
 			"not with another run's numbers.", b.load, runtime.NumCPU()))
 	}
+	// The before-and-after record is written by hand once a change is measured; a new run keeps it.
+	if kept := keptSection(path, beforeAfter); kept != "" {
+		sb.WriteString("\n" + kept)
+	}
 	if len(b.notes) > 0 {
 		sb.WriteString("\n## Notes\n\n")
 		for _, n := range b.notes {
@@ -256,6 +260,28 @@ XDP: ns per packet under the random-port floods, one source / spoofed.
 	}
 	fmt.Println("wrote", path)
 	return nil
+}
+
+// beforeAfter heads the section of docs/bench.md that a run keeps as it was.
+const beforeAfter = "## Before and after"
+
+// keptSection returns the section of the file at path that starts with the line heading, up to
+// the next section ("## ") or the end; empty when there is none.
+func keptSection(path, heading string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	text := string(data)
+	i := strings.Index(text, "\n"+heading+"\n")
+	if i < 0 {
+		return ""
+	}
+	rest := text[i+1:]
+	if j := strings.Index(rest[len(heading):], "\n## "); j >= 0 {
+		rest = rest[:len(heading)+j+1]
+	}
+	return strings.TrimRight(rest, "\n") + "\n"
 }
 
 // benchLines are the result lines of a go test -bench output file.
