@@ -138,15 +138,21 @@ func (b *bench) grantTiming(out string) {
 		fmt.Printf("  %-8s %-58s %s\n", r.daemon, r.what, r.value)
 	}
 	// The median grant's share of the median knock-to-open: what hypd itself spends before the
-	// port is open (spend and allow; the removal comes after).
+	// port is open (spend and allow; the removal comes after). The element is in the set once the
+	// kernel has committed Allow's batch, before hypd has read the kernel's answer and been
+	// scheduled again; on a busy machine that wait can make Allow's time longer than the whole
+	// knock-to-open, so the share is only stated where it is one.
 	for _, m := range b.medians {
 		if m.daemon != "hypd" {
 			continue
 		}
 		own := (spend[len(spend)/2] + allow[len(allow)/2]) / 1000
 		total := float64(m.med.Microseconds()) / 1000
-		b.timing = append(b.timing, row{"hypd", "share of the median knock-to-open spent inside hypd before the port opens",
-			fmt.Sprintf("%.2f ms of %.2f ms (%.0f%%); the rest is the packets, XDP, the ring buffer's wake-up and the client's connect loop", own, total, 100*own/total)})
+		v := fmt.Sprintf("%.2f ms of %.2f ms (%.0f%%); the rest is the packets, XDP, the ring buffer's wake-up and the client's connect", own, total, 100*own/total)
+		if own > total {
+			v = fmt.Sprintf("%.2f ms, more than the median knock-to-open of %.2f ms: the port opened before Allow returned (the element is in the set once the kernel commits; Allow's time also holds the wait for hypd to run again)", own, total)
+		}
+		b.timing = append(b.timing, row{"hypd", "share of the median knock-to-open spent inside hypd before the port opens", v})
 	}
 }
 
