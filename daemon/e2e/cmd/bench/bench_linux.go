@@ -134,10 +134,14 @@ func run(o options) (err error) {
 
 	fmt.Printf("hyp gateway bench: %d knocks per latency row, %d datagrams per flood\n", o.knocks, o.flood)
 	fmt.Printf("state directory %s on %s\n", dir, b.fs)
+	// The goals run before knockd and fwknopd: without XDP their floods reach the stack, and
+	// every spoofed datagram leaves a conntrack entry; a table full of them slows the XDP
+	// program's conntrack lookup for the next half minute (a run measured 1,150 ns per packet at
+	// 10 keys after them, 245 ns before).
 	for _, phase := range []struct {
 		name string
 		run  func() error
-	}{{"hypd", b.hyp}, {"knockd", b.knockd}, {"fwknopd", b.fwknopd}, {"goals", b.goals}} {
+	}{{"hypd", b.hyp}, {"goals", b.goals}, {"knockd", b.knockd}, {"fwknopd", b.fwknopd}} {
 		if !o.phase(phase.name) {
 			continue
 		}
