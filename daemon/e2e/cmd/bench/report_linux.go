@@ -180,7 +180,7 @@ The other rows are from the table below.
 	}
 	if len(b.scales) > 0 {
 		sb.WriteString(`
-## hypd from 10 to 100,000 keys
+## hypd from 10 to 100,000 keys (1,000,000 with -million)
 
 Key files written straight into the keys directory (one use each, skew 1, the detector sized
 from the keys; v3 keys are TOML files with scheme = "v3" and a realm). Start-up: from ` + "`hypd run`" + ` to
