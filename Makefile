@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 CROSS := linux/amd64 linux/arm64 linux/arm linux/mips linux/mipsle linux/ppc64le linux/s390x \
          linux/riscv64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64 freebsd/amd64
 
-.PHONY: help build test fuzz lint cross generate check-generate cli-docs package demo bench clean
+.PHONY: help build test fuzz lint cross generate check-generate cli-docs package demo bench bench-hypd clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,8 +83,11 @@ package: ## build release packages into dist/ (slow: cgo, cross builds)
 demo: build ## run the gateway demo in throwaway network namespaces (root)
 	bash .ci/demo
 
-bench: ## run the benchmarks and the comparison with knockd and fwknop
+bench: ## run the benchmarks and the comparison with knockd and fwknop (writes docs/bench.md)
 	bash .ci/bench
+
+bench-hypd: ## hypd's goals alone (issue #20), at 10 and 100,000 keys, into /tmp/hyp-bench.md
+	HYP_BENCH_QUICK=1 bash .ci/bench
 
 .PHONY: fresh-check
 fresh-check: ## run the README's commands in a fresh minimal Debian 12 chroot (root; 30 to 50 min)

@@ -25,6 +25,9 @@
 //	    meta l4proto udp meta l4proto . th dport @protected udp length > 24 counter reject with icmpx port-unreachable
 //	    # the rest (knock-sized UDP; everything with Config.Stealth):
 //	    meta l4proto . th dport @protected counter drop
+//	    # without Config.Stealth: knock-sized datagrams XDP did not see or parse, as XDP drops
+//	    # them (knockSizedRule):
+//	    meta l4proto udp fib daddr type local udp length <= 24 meta l4proto . udp dport != @public counter drop
 //	    # only with Config.Stealth:
 //	    meta l4proto . th dport @public accept
 //	    meta nfproto ipv6 ip6 saddr fe80::/10 udp dport 546 accept

@@ -94,6 +94,7 @@ var wantInput = []string{
 	"meta l4proto . tcp dport @protected counter reject with tcp reset",
 	"meta l4proto . udp dport @protected udp length > 24 counter reject",
 	"meta l4proto . th dport @protected counter drop",
+	"fib daddr type local udp length <= 24 meta l4proto . udp dport != @public counter drop",
 }
 
 var wantStealth = []string{

@@ -130,6 +130,8 @@ func exprName(e expr.Any) string {
 		return "hash"
 	case *expr.Byteorder:
 		return "byteorder"
+	case *expr.Fib:
+		return "fib"
 	}
 	return fmt.Sprintf("%T", e)
 }

@@ -310,8 +310,36 @@ func inputRules(stealth bool) [][]expr.Any {
 			append(l4proto(protoTCP), &expr.Counter{}, verdict(expr.VerdictDrop)),
 			append(l4proto(protoUDP), &expr.Counter{}, verdict(expr.VerdictDrop)),
 		)
+	} else {
+		rules = append(rules, knockSizedRule())
 	}
 	return rules
+}
+
+// knockSizedRule mirrors, without stealth, the XDP detector's drop of knock-sized datagrams
+// (payload 0..16 bytes) to the gateway's own addresses on ports that are not UDP services. Most
+// such datagrams never get here, but some do: those XDP does not parse (IPv6 extension headers,
+// IPv4 fragments, which conntrack reassembles before this chain, double VLAN tags) and those that
+// arrive on an interface hypd does not watch. Without this rule the kernel would answer them
+// with an ICMP port unreachable on an unused port while a protected UDP port stays silent
+// (protectedRules drops its knock-sized datagrams), and the difference would show a scanner
+// which ports are protected. The protected ports' own knock-sized datagrams are dropped by the
+// rule before; public UDP services pass, as in XDP (the detector passes Protected and Public
+// UDP ports); replies were accepted by the first rule.
+//
+// meta l4proto udp fib daddr type local udp length <= 24 meta l4proto . udp dport != @public counter drop
+func knockSizedRule() []expr.Any {
+	return append(l4proto(protoUDP),
+		&expr.Fib{Register: reg1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 4, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpLte, Register: reg1, Data: binaryutil.BigEndian.PutUint16(maxKnockUDPLen)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, false),
+		&expr.Lookup{SourceRegister: reg1, SetName: setPublic, Invert: true},
+		&expr.Counter{},
+		verdict(expr.VerdictDrop),
+	)
 }
 
 // forwardRules is the forward chain. It protects only flows the gateway

@@ -125,7 +125,10 @@ type Config struct {
 	// service the host offers in Public, including udp/67 for a DHCP server
 	// and udp/53 for a DNS server.
 	Stealth bool
-	// Public services stay open to everyone in stealth mode; ignored otherwise.
+	// Public services stay open to everyone in stealth mode. Without stealth only their UDP
+	// ports count: knock-sized datagrams (payload 0..16 bytes) to them pass, as the XDP detector
+	// passes them, where every other local port drops them (knockSizedRule); a UDP service of
+	// the host whose clients send datagrams that small belongs here.
 	Public []Service
 	// NetNS is an open file descriptor of the network namespace to work in;
 	// 0 means the caller's namespace.

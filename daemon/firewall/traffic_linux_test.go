@@ -146,24 +146,12 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 	}
 }
 
-// udpProbe sends one datagram from the client and reports whether an ICMP
+// udpProbe sends one datagram from the client, too long to be a knock (a knock-sized one draws
+// nothing from any port without stealth either: knockSizedRule), and reports whether an ICMP
 // port-unreachable came back (read fails with ECONNREFUSED) or nothing did.
 func udpProbe(t *testing.T, ns *testNS, to netip.Addr, port uint16) error {
 	t.Helper()
-	var c net.Conn
-	if err := ns.do(func() (err error) {
-		c, err = net.Dial("udp", netip.AddrPortFrom(to, port).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(probeTimeout))
-	if _, err := c.Write([]byte("x")); err != nil {
-		return err
-	}
-	_, err := c.Read(make([]byte, 16))
-	return err
+	return udpProbeLen(t, ns, to, port, maxKnockUDPLen-8+1)
 }
 
 // TestTrafficStealth: with Stealth, an unused port and a protected one look

@@ -72,7 +72,7 @@ func replayServer(t *testing.T, det Detector, sp Spent) (*Server, *fakeFirewall,
 	if err := s.SetKeys([]config.Key{k}); err != nil {
 		t.Fatal(err)
 	}
-	id := s.ids["laptop/"+key.ID()]
+	id := s.ids[keyIdent{"laptop", key.Fingerprint()}]
 	return s, fw, clk, &logBuf, id, k.Params.Window(clk.Now().Unix())
 }
 

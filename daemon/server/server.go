@@ -114,13 +114,20 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu sync.Mutex // guards keys, keysGen, ids, nextID, stats
+	mu sync.Mutex // guards keys, list, keysGen, steps, ids, nextID, stats
 	// keys is replaced whole by SetKeys and never modified after, so a snapshot is the map itself.
-	keys    map[uint32]*config.Key
-	keysGen uint64            // counts SetKeys calls
-	ids     map[string]uint32 // "name/fingerprint" -> stable id, so reloads keep kernel progress valid
-	nextID  uint32
-	stats   Stats
+	keys map[uint32]*config.Key
+	// list is keys in the order SetKeys was given them, with their fingerprints (computed once,
+	// a hash each); replaced whole with keys. A time step walks it rather than the map: in this
+	// order the keys lie one after the other in memory, and at 100,000 keys a walk in the map's
+	// order spent most of its time waiting for memory, a cache miss per key.
+	list    []listed
+	keysGen uint64 // counts SetKeys calls
+	// steps are the distinct step sizes of keys, so that a time step need not find them again.
+	steps  []int64
+	ids    map[keyIdent]uint32 // stable id per key, so reloads keep kernel progress valid
+	nextID uint32
+	stats  Stats
 
 	replays replayLog // rate-limits the "replay refused" line; has its own lock
 
@@ -130,6 +137,9 @@ type Server struct {
 	// time step computes and writes only the window it makes acceptable and removes the one it
 	// expires. Spent sequences stay loaded, marked spent, until their window expires.
 	loaded map[uint32]*loadedKey
+	// aligned is loaded again, in list's order (aligned[i] is list[i]'s), valid while seenGen is
+	// current: a time step then reaches each key's state in memory order, without a map lookup.
+	aligned []*loadedKey
 	// synced says loaded mirrors the detector. It is false before the first refresh, after a
 	// write to the detector failed and while keys are left out for want of slots; Refresh then
 	// rewrites the whole set.
@@ -140,13 +150,32 @@ type Server struct {
 	gen     sequence.Generator
 }
 
-// loadedKey is what Refresh loaded for one key: windows first..last (none if first > last),
-// with the key's settings at the time, so a reload that changes them replaces its sequences.
+// keyIdent names a key across reloads: its file name and its secret's fingerprint. The name is
+// the key's own string, so an entry costs no allocation.
+type keyIdent struct {
+	name string
+	fp   psk.Fingerprint
+}
+
+// listed is one key of Server.list.
+type listed struct {
+	id  uint32
+	key *config.Key
+	fp  psk.Fingerprint // the spent store's name for the key
+}
+
+// loadedKey is what Refresh loaded for one key: windows first..last (none if first > last), and
+// the key it loaded them for, so that a reload that changes its settings replaces its sequences.
+// The key is one of SetKeys' (never modified): while the pointer is the same, so are the settings,
+// and a time step compares nothing else. Kept small: there is one per key.
 type loadedKey struct {
-	params      sequence.Params
-	uses        int
+	key         *config.Key
 	first, last uint64
-	fp          psk.Fingerprint // of the key, kept: it costs a hash to compute
+}
+
+// sameSettings reports whether k would load the same sequences as prev.key did.
+func (lk *loadedKey) sameSettings(k *config.Key) bool {
+	return lk.key == k || (lk.key.Params == k.Params && lk.key.Uses == k.Uses)
 }
 
 // New returns a Server with no keys; call SetKeys before Serve.
@@ -164,7 +193,7 @@ func New(o Options) (*Server, error) {
 		opts:   o,
 		log:    o.Logger,
 		keys:   make(map[uint32]*config.Key),
-		ids:    make(map[string]uint32),
+		ids:    make(map[keyIdent]uint32),
 		nextID: 1,
 		loaded: make(map[uint32]*loadedKey),
 	}, nil
@@ -178,30 +207,35 @@ func New(o Options) (*Server, error) {
 // key must never be able to knock before its services are hidden.
 func (s *Server) SetKeys(keys []config.Key) error {
 	next := make(map[uint32]*config.Key, len(keys))
+	list := make([]listed, 0, len(keys))
+	idents := make([]keyIdent, len(keys))
+	for i := range keys {
+		idents[i] = keyIdent{keys[i].Name, keys[i].Secret.Fingerprint()}
+	}
+	var steps []int64
 	s.mu.Lock()
 	old := s.keys
-	seen := make(map[string]bool, len(keys))
+	ids := make(map[keyIdent]uint32, len(keys))
 	for i := range keys {
-		k := &keys[i]
-		ident := k.Name + "/" + k.Secret.ID()
-		if seen[ident] {
+		k, ident := &keys[i], idents[i]
+		if _, dup := ids[ident]; dup {
 			continue
 		}
-		seen[ident] = true
 		id, ok := s.ids[ident]
 		if !ok {
 			id = s.nextID
 			s.nextID++
-			s.ids[ident] = id
 		}
+		ids[ident] = id
 		next[id] = k
-	}
-	for ident := range s.ids {
-		if !seen[ident] {
-			delete(s.ids, ident)
+		list = append(list, listed{id, k, ident.fp})
+		if !slices.Contains(steps, k.Params.Step) {
+			steps = append(steps, k.Params.Step)
 		}
 	}
-	s.keys = next
+	s.ids = ids
+	s.keys, s.list = next, list
+	s.steps = steps
 	s.keysGen++
 	s.mu.Unlock()
 
@@ -256,19 +290,19 @@ func (s *Server) Refresh() error {
 	defer s.refreshMu.Unlock()
 	now := s.opts.Now().Unix()
 	s.mu.Lock()
-	keys, keysGen := s.keys, s.keysGen
+	keys, list, keysGen, steps := s.keys, s.list, s.keysGen, s.steps
 	s.mu.Unlock()
-	bounds := s.advance(keys, now)
+	wins := s.advance(steps, now)
 
 	need := 0
-	for _, k := range keys {
-		first, last := s.acceptable(k, now, bounds)
+	for _, e := range list {
+		first, last := wins.of(e.key.Params.Step)
 		if first <= last {
-			need += int(last-first+1) * max(k.Uses, 1)
+			need += int(last-first+1) * max(e.key.Uses, 1)
 		}
 	}
 	if !s.synced || (s.opts.MaxSequences > 0 && need > s.opts.MaxSequences) {
-		return s.rebuild(keys, keysGen, now, need, bounds)
+		return s.rebuild(keys, list, keysGen, now, need, wins)
 	}
 
 	remove := make([]detector.Ref, 0, len(keys))
@@ -282,28 +316,38 @@ func (s *Server) Refresh() error {
 			}
 		}
 	}
-	for id, k := range keys {
-		first, last := s.acceptable(k, now, bounds)
-		prev := s.loaded[id]
-		if prev == nil || prev.params != k.Params || prev.uses != k.Uses {
+	aligned := s.aligned
+	if s.seenGen != keysGen || len(aligned) != len(list) {
+		aligned = make([]*loadedKey, len(list))
+		for i, e := range list {
+			aligned[i] = s.loaded[e.id]
+		}
+	}
+	for i, e := range list {
+		id, k := e.id, e.key
+		first, last := wins.of(k.Params.Step)
+		prev := aligned[i]
+		if prev == nil || !prev.sameSettings(k) {
 			if prev != nil {
 				remove = appendRefs(remove, id, prev, 1, 0)
 			}
-			prev = &loadedKey{params: k.Params, uses: k.Uses, first: 1, last: 0, fp: k.Secret.Fingerprint()}
+			prev = &loadedKey{first: 1, last: 0}
 			s.loaded[id] = prev
+			aligned[i] = prev
 		}
+		prev.key = k
 		remove = appendRefs(remove, id, prev, first, last)
 		if prev.first > prev.last {
-			add, scratch = s.appendSequences(add, scratch, id, k, prev.fp, first, last)
+			add, scratch = s.appendSequences(add, scratch, id, k, e.fp, first, last)
 		} else {
 			if prev.first > 0 {
-				add, scratch = s.appendSequences(add, scratch, id, k, prev.fp, first, min(last, prev.first-1))
+				add, scratch = s.appendSequences(add, scratch, id, k, e.fp, first, min(last, prev.first-1))
 			}
-			add, scratch = s.appendSequences(add, scratch, id, k, prev.fp, max(first, prev.last+1), last)
+			add, scratch = s.appendSequences(add, scratch, id, k, e.fp, max(first, prev.last+1), last)
 		}
 		prev.first, prev.last = first, last
 	}
-	s.seenGen = keysGen
+	s.seenGen, s.aligned = keysGen, aligned
 	if err := s.opts.Detector.Update(remove, add); err != nil {
 		s.synced = false
 		return fmt.Errorf("writing %d sequences to the detector and removing %d: %w", len(add), len(remove), err)
@@ -312,22 +356,35 @@ func (s *Server) Refresh() error {
 	return nil
 }
 
-// window is the spent store's bounds for one step size (Spent.Bounds).
-type window struct {
-	floor, ceiling uint64
-	ok             bool
+// stepWindows is, for one step size, the windows to load now: first..last, none if first > last.
+type stepWindows struct {
+	step        int64
+	first, last uint64
+}
+
+// windows are the stepWindows of every step size in use: one or a few, so a linear search.
+type windows []stepWindows
+
+// of returns the windows to load for a key of step size step; none for a step not in ws.
+func (ws windows) of(step int64) (first, last uint64) {
+	for _, w := range ws {
+		if w.step == step {
+			return w.first, w.last
+		}
+	}
+	return 1, 0
 }
 
 // advance records the current window of every step size in use in the spent store, and returns
-// the store's bounds for each, read once rather than once per key.
-func (s *Server) advance(keys map[uint32]*config.Key, now int64) map[int64]window {
+// for each the windows to load now (acceptable), computed once per step size rather than once
+// per key.
+func (s *Server) advance(steps []int64, now int64) windows {
 	skew := s.opts.Skew
-	steps := map[int64]bool{}
-	bounds := make(map[int64]window)
-	for _, k := range keys {
-		steps[k.Params.Step] = true
-	}
-	for step := range steps {
+	wins := make(windows, 0, len(steps))
+	for _, step := range steps {
+		if step <= 0 {
+			continue // Params.Validate refuses it; nothing of such a key can be loaded
+		}
 		cur := uint64(0)
 		if now > 0 {
 			cur = uint64(now / step)
@@ -342,20 +399,19 @@ func (s *Server) advance(keys map[uint32]*config.Key, now int64) map[int64]windo
 			s.log.Warn("the clock is behind time windows already used; knocks are refused until it catches up",
 				"step", step, "window", cur, "first_accepted", floor)
 		}
-		bounds[step] = window{floor, ceiling, ok}
+		first, last := acceptable(cur, uint64(skew), floor, ceiling, ok)
+		wins = append(wins, stepWindows{step, first, last})
 	}
-	return bounds
+	return wins
 }
 
-// acceptable is the range of windows of k to load now: T-skew..T+skew (none below 0), within the
-// spent store's bounds. It is empty (first > last) when the store has no bounds for the step.
-func (s *Server) acceptable(k *config.Key, now int64, bounds map[int64]window) (first, last uint64) {
-	b := bounds[k.Params.Step]
-	floor, ceiling, ok := b.floor, b.ceiling, b.ok
+// acceptable is the range of windows to load when cur is the current one: cur-skew..cur+skew
+// (none below 0), within the spent store's bounds floor..ceiling. It is empty (first > last)
+// when the store has no bounds (ok false).
+func acceptable(cur, skew, floor, ceiling uint64, ok bool) (first, last uint64) {
 	if !ok {
 		return 1, 0
 	}
-	cur, skew := k.Params.Window(now), uint64(s.opts.Skew)
 	first, last = floor, min(cur+skew, ceiling)
 	if cur > skew {
 		first = max(floor, cur-skew)
@@ -369,7 +425,7 @@ func appendRefs(refs []detector.Ref, id uint32, prev *loadedKey, first, last uin
 		if w >= first && w <= last {
 			continue
 		}
-		for c := range max(prev.uses, 1) {
+		for c := range max(prev.key.Uses, 1) {
 			refs = append(refs, detector.Ref{KeyID: id, Window: w, Counter: uint32(c)})
 		}
 	}
@@ -404,24 +460,17 @@ func (s *Server) appendSequences(seqs []detector.Sequence, scratch []sequence.Ca
 
 // rebuild computes every acceptable sequence of every key and makes it the detector's whole set:
 // at the start, after a failed write, and while the keys need more slots than there are.
-func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64, need int, bounds map[int64]window) error {
-	ids := make([]uint32, 0, len(keys))
-	for id := range keys {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	loaded := make(map[uint32]*loadedKey, len(keys))
+func (s *Server) rebuild(keys map[uint32]*config.Key, list []listed, keysGen uint64, now int64, need int, wins windows) error {
+	loaded := make(map[uint32]*loadedKey, len(list))
+	aligned := make([]*loadedKey, len(list))
+	states := make([]loadedKey, len(list)) // one allocation, in list's order
 	seqs := make([]detector.Sequence, 0, need)
 	var scratch []sequence.Candidate
-	for _, id := range ids {
-		k := keys[id]
-		first, last := s.acceptable(k, now, bounds)
-		lk := &loadedKey{params: k.Params, uses: k.Uses, first: first, last: last, fp: k.Secret.Fingerprint()}
-		if prev := s.loaded[id]; prev != nil {
-			lk.fp = prev.fp
-		}
-		loaded[id] = lk
-		seqs, scratch = s.appendSequences(seqs, scratch, id, k, lk.fp, first, last)
+	for i, e := range list {
+		first, last := wins.of(e.key.Params.Step)
+		states[i] = loadedKey{key: e.key, first: first, last: last}
+		loaded[e.id], aligned[i] = &states[i], &states[i]
+		seqs, scratch = s.appendSequences(seqs, scratch, e.id, e.key, e.fp, first, last)
 	}
 	leftOut := 0
 	if limit := s.opts.MaxSequences; limit > 0 && len(seqs) > limit {
@@ -435,7 +484,7 @@ func (s *Server) rebuild(keys map[uint32]*config.Key, keysGen uint64, now int64,
 		return fmt.Errorf("writing %d sequences to the detector: %w", len(seqs), err)
 	}
 	if leftOut == 0 {
-		s.loaded, s.synced, s.seenGen = loaded, true, keysGen
+		s.loaded, s.aligned, s.synced, s.seenGen = loaded, aligned, true, keysGen
 	}
 	s.setLoaded(leftOut)
 	return nil

@@ -819,7 +819,7 @@ func TestStepsMatchRebuild(t *testing.T) {
 		ref := &fakeDetector{}
 		r, _ := New(Options{Skew: 2, Detector: ref, Firewall: &fakeFirewall{}, Spent: st, Now: clk.Now, Logger: quiet})
 		s.mu.Lock()
-		r.keys, r.ids, r.nextID = s.keys, s.ids, s.nextID
+		r.keys, r.list, r.ids, r.nextID, r.steps = s.keys, s.list, s.ids, s.nextID, s.steps
 		s.mu.Unlock()
 		if err := r.Refresh(); err != nil {
 			t.Fatal(err)
@@ -865,7 +865,9 @@ func TestStepsMatchRebuild(t *testing.T) {
 	}
 	check("after a failed write")
 	det.take()
-	// A reload: b's uses change, c goes, d comes; a is untouched.
+	// A reload: b's uses change, c goes, d comes; a is untouched. The server keeps pointers into
+	// the keys it was given (SetKeys), so the reload's are new ones, as the gateway's are.
+	keys = slices.Clone(keys)
 	keys[1].Uses = 1
 	if err := s.SetKeys([]config.Key{keys[0], keys[1], mk("d", 1)}); err != nil {
 		t.Fatal(err)

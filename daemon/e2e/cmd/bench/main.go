@@ -12,10 +12,16 @@
 //     run-time statistics, and hypd's own account of each grant's steps (its debug log);
 //   - how many knocks open within 1 s while the attacker floods random ports, from one address
 //     and from spoofed ones;
-//   - hypd with 10 to 100,000 keys: start-up, memory, BPF map memory, CPU per time step and
-//     knock-to-open latency.
+//   - the goals of issue #20, hypd with 10 to 100,000 keys of scheme v2 and v3 (-scale, -schemes):
+//     start-up, memory, BPF map memory, CPU per time step, knock-to-open latency, the XDP
+//     program's time per packet under a random-port flood from one source and from spoofed ones,
+//     and at 100,000 keys the knocks that open during a million-datagram spoofed flood; with
+//     -million also 1,000,000 keys. Each is printed as "hypd vs goal".
 //
-// Numbers are printed, never judged: a bench has no pass or fail, only the table.
+// `-phases goals` runs the hypd part alone, without knockd and fwknopd (make bench-hypd).
+//
+// The bench has no pass or fail: it prints the numbers, and says for each goal whether this run
+// met it.
 package main
 
 import (
@@ -25,6 +31,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hideyourports/hyp/core/sequence"
 )
 
 func main() {
@@ -37,9 +45,19 @@ func main() {
 	flag.StringVar(&o.serverBench, "server-bench", "", "`file` with `go test -bench` output of daemon/server and daemon/spent to quote")
 	flag.StringVar(&o.dir, "dir", "/var/lib/hyp-bench", "`directory` on a disk for keys and hypd's state (not a tmpfs)")
 	flag.IntVar(&o.floodKnocks, "flood-knocks", 30, "knocks sent under each flood, each given 1 s to open")
-	scale := flag.String("scale", "10,1000,10000,100000", "comma-separated key `counts` for the scale table (empty: none)")
-	phases := flag.String("phases", "hypd,knockd,fwknopd,scale", "comma-separated `phases` to run")
+	scale := flag.String("scale", "10,10000,100000", "comma-separated key `counts` for the goals (empty: none)")
+	schemes := flag.String("schemes", "v2,v3", "comma-separated knock `schemes` of the goals' keys")
+	flag.BoolVar(&o.million, "million", false, "also run hypd with 1,000,000 keys (start-up, memory, knock-to-open, time step)")
+	phases := flag.String("phases", "hypd,knockd,fwknopd,goals", "comma-separated `phases` to run (hypd, knockd, fwknopd, goals)")
 	flag.Parse()
+	for _, f := range strings.Split(*schemes, ",") {
+		sch, err := sequence.ParseScheme(strings.TrimSpace(f))
+		if err != nil || sch == sequence.Hyp {
+			fmt.Fprintf(os.Stderr, "bench: -schemes: %q is not v2 or v3\n", f)
+			os.Exit(2)
+		}
+		o.schemes = append(o.schemes, sch)
+	}
 	for _, f := range strings.Split(*scale, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -69,6 +87,8 @@ type options struct {
 	dir           string
 	floodKnocks   int
 	scale         []int
+	schemes       []sequence.Scheme
+	million       bool
 	phases        []string
 }
 

@@ -184,6 +184,13 @@ func (b *bench) fwknopd() error {
 		return err
 	}
 	// The protected service, hidden the iptables way; fwknopd puts its jump to FWKNOP_INPUT first.
+	// Gone with the phase: the DROP and fwknopd's grants (FW_ACCESS_TIMEOUT 300) would otherwise
+	// decide what the later phases' sources can reach (a source fwknopd never granted could not
+	// connect however hypd answered its knock).
+	defer func() {
+		_, _ = l.Gateway.Output(ipt, "-F")
+		_, _ = l.Gateway.Output(ipt, "-X")
+	}()
 	for _, rule := range [][]string{
 		{"-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
 		{"-A", "INPUT", "-p", "tcp", "--dport", fmt.Sprint(servicePort), "-j", "DROP"},
