@@ -116,7 +116,7 @@ func TestLayers(t *testing.T) {
 // testTools are the packages that are test tooling themselves and so may
 // import internal/testkit from non-test code: the kit, the systemd test
 // harness and the bench and flood programs.
-var testTools = []string{"internal/testkit/", "packaging/systemdtest", "daemon/tools/", "daemon/e2e/cmd/"}
+var testTools = []string{"internal/testkit/", "packaging/systemdtest", "daemon/tools/"}
 
 // sharedExceptions are internal/ packages one side uses with the test kit
 // rather than with the other side, and why they still belong here.

@@ -95,7 +95,7 @@ func (b *bench) recordCPU(kind floodKind, daemon string, cpu time.Duration) {
 func (b *bench) write(path string) error {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "# hyp gateway benchmarks\n\n")
-	fmt.Fprintf(&sb, "Written by `make bench` (`.ci/bench`, which runs `daemon/e2e/cmd/bench`) on %s.\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&sb, "Written by `make bench` (`.ci/bench`, which runs `daemon/tools/bench`) on %s.\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&sb, "Machine: %s, %d CPUs, %s of memory, Linux %s; load average %s when the run began (the machine is shared).\n", cpuModel(), runtime.NumCPU(), memTotal(), kernel(), b.load)
 	fmt.Fprintf(&sb, "hypd's state directory (its spent log) is on %s: a disk, not a tmpfs.\n", b.fs)
 	sb.WriteString("Numbers from one run; expect some noise.\n\n")
@@ -128,7 +128,7 @@ from random spoofed sources in 198.18.0.0/15 through a raw socket), the client s
 fresh sources (each daemon's grants are flushed before each flood); a knock counts if its
 connect succeeds within 1 s.
 
-**Flood**: ` + "`daemon/e2e/cmd/flood`" + ` sends knock-sized datagrams (UDP, empty payload) from
+**Flood**: ` + "`daemon/tools/flood`" + ` sends knock-sized datagrams (UDP, empty payload) from
 the attacker with sendmmsg, to random ports 1..65535, then again to one port the daemon listens
 for. CPU is the daemon's utime+stime from /proc/PID/stat (10 ms ticks) over the flood plus one
 second. The kernel's own work (XDP, or the ICMP errors and pcap copies without it) is not in

@@ -79,7 +79,7 @@ func run(o options) (err error) {
 	}
 	for _, name := range []string{"hyp", "hypd", "flood"} {
 		if _, err := os.Stat(filepath.Join(o.bin, name)); err != nil {
-			return fmt.Errorf("-bin %s: %w (make build; go build -o %s/flood ./daemon/e2e/cmd/flood)", o.bin, err, o.bin)
+			return fmt.Errorf("-bin %s: %w (make build; go build -o %s/flood ./daemon/tools/flood)", o.bin, err, o.bin)
 		}
 	}
 	if o.bin, err = filepath.Abs(o.bin); err != nil {
