@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -114,12 +115,12 @@ func (g *gatewayFlags) load() (config.Config, error) {
 		cfg.KeysDir = g.keys
 	}
 	if set["services"] {
-		if cfg.Services, err = firewall.ParseServices(g.services); err != nil {
+		if cfg.Services, err = protected.ParseServices(g.services); err != nil {
 			return cfg, usageError("--services: %v", err)
 		}
 	}
 	if set["public"] {
-		if cfg.Public, err = firewall.ParseServices(g.public); err != nil {
+		if cfg.Public, err = protected.ParseServices(g.public); err != nil {
 			return cfg, usageError("--public: %v", err)
 		}
 	}
@@ -334,7 +335,7 @@ func runCheck(_ context.Context, e *env, g *gatewayFlags) error {
 		if k.Params.Scheme == sequence.V3 {
 			scheme += " realm " + strconv.Quote(k.Params.Realm)
 		}
-		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, scheme, firewall.JoinServices(k.Services), k.Open, note)
+		fmt.Fprintf(e.stdout, "key %-20s %s %s open %s%s\n", k.Name, scheme, protected.JoinServices(k.Services), k.Open, note)
 	}
 	switch {
 	case len(problems) > 0:

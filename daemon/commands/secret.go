@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net"
 	"net/netip"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/internal/cmdline"
 	"github.com/hideyourports/hyp/internal/qrterm"
 )
@@ -82,7 +82,7 @@ func runSecretNew(e *env, name string, o secretOptions) error {
 		return err
 	}
 	if *services != "" {
-		if k.Services, err = firewall.ParseServices(*services); err != nil {
+		if k.Services, err = protected.ParseServices(*services); err != nil {
 			return usageError("--services: %v", err)
 		}
 	}
@@ -144,7 +144,7 @@ func secretConfig(path string) (config.Config, error) {
 }
 
 // firstTCP is the port of the first TCP service in list, 0 if none.
-func firstTCP(list []firewall.Service) uint16 {
+func firstTCP(list []protected.Service) uint16 {
 	for _, s := range list {
 		if s.Proto == "tcp" {
 			return s.Port

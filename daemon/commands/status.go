@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/control"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
 
@@ -184,7 +184,7 @@ func runUnprotect(ctx context.Context, e *env, f statusFlags, args []string) err
 	if err != nil {
 		return err
 	}
-	svc, err := firewall.ParseService(svcArg)
+	svc, err := protected.ParseService(svcArg)
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 // Default paths of the packaged daemon.
@@ -44,7 +44,7 @@ type Config struct {
 	KeysDir string `toml:"keys_dir"`
 	// Services are protected: closed except to sources with a grant.
 	// The default for every key.
-	Services []firewall.Service `toml:"services"`
+	Services []protected.Service `toml:"services"`
 	// Open is how long a grant lasts; connections made in that time stay
 	// up. The default for every key.
 	Open time.Duration `toml:"open"`
@@ -62,7 +62,7 @@ type Config struct {
 	// neither public nor granted.
 	Stealth bool `toml:"stealth"`
 	// Public services stay open to everyone in stealth mode.
-	Public []firewall.Service `toml:"public"`
+	Public []protected.Service `toml:"public"`
 	// Skew is how many time steps either side of now a knock may be from.
 	Skew int `toml:"skew"`
 	// Uses is how many knocks per key and time step are accepted (counters
@@ -184,7 +184,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkServices(field string, svcs []firewall.Service) []error {
+func checkServices(field string, svcs []protected.Service) []error {
 	var errs []error
 	for i, s := range svcs {
 		if err := s.Validate(); err != nil {
@@ -266,7 +266,7 @@ func parse(data []byte, path string) (Config, error) {
 	}
 	// `x = []` and a missing x mean the same; keep one form so a Config
 	// compares equal however it was written.
-	for _, p := range []*[]firewall.Service{&c.Services, &c.Public} {
+	for _, p := range []*[]protected.Service{&c.Services, &c.Public} {
 		if len(*p) == 0 {
 			*p = nil
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
@@ -60,7 +60,7 @@ func TestDefaultTOMLParsesToDefault(t *testing.T) {
 func validConfig() Config {
 	c := Default()
 	c.Interfaces = []string{"eth0"}
-	c.Services = []firewall.Service{{Proto: "tcp", Port: 22}}
+	c.Services = []protected.Service{{Proto: "tcp", Port: 22}}
 	return c
 }
 
@@ -87,12 +87,12 @@ log_level = "debug"
 	want := Config{
 		Interfaces:   []string{"eth0", "wg0"},
 		KeysDir:      filepath.Join(dir, "keys"),
-		Services:     []firewall.Service{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 51820}},
+		Services:     []protected.Service{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 51820}},
 		Open:         90 * time.Second,
 		Scheme:       sequence.Hyp,
 		StateDir:     "/var/lib/hyp-test",
 		Stealth:      true,
-		Public:       []firewall.Service{{Proto: "tcp", Port: 443}},
+		Public:       []protected.Service{{Proto: "tcp", Port: 443}},
 		Skew:         2,
 		Uses:         3,
 		KnockTimeout: 2 * time.Second,
@@ -176,7 +176,7 @@ func TestValidateNamesField(t *testing.T) {
 		{"keys_dir", func(c *Config) { c.KeysDir = "keys" }},
 		{"state_dir", func(c *Config) { c.StateDir = "" }},
 		{"services", func(c *Config) { c.Services = append(c.Services, c.Services[0]) }},
-		{"services", func(c *Config) { c.Services = []firewall.Service{{Proto: "tcp"}} }},
+		{"services", func(c *Config) { c.Services = []protected.Service{{Proto: "tcp"}} }},
 		{"open", func(c *Config) { c.Open = 25 * time.Hour }},
 		{"scheme", func(c *Config) { c.Scheme = "v4" }},
 		{"skew", func(c *Config) { c.Skew = -1 }},

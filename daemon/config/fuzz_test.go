@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"reflect"
 	"regexp"
 	"slices"
@@ -13,7 +14,6 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 const fuzzConfigPath = "/etc/hyp/hypd.toml"
@@ -145,8 +145,8 @@ func FuzzKeyFile(f *testing.F) {
 		f.Add(c)
 	}
 	defaults := Default()
-	defaults.Services = []firewall.Service{{Proto: "tcp", Port: 22}}
-	defaults.Public = []firewall.Service{{Proto: "tcp", Port: 80}}
+	defaults.Services = []protected.Service{{Proto: "tcp", Port: 22}}
+	defaults.Public = []protected.Service{{Proto: "tcp", Port: 80}}
 	f.Fuzz(func(t *testing.T, data string) {
 		k := fuzzKey(defaults)
 		err := k.parseTOML([]byte(data), defaults)

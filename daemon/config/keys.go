@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"io/fs"
 	"math"
@@ -19,7 +20,6 @@ import (
 	"github.com/hideyourports/hyp/core/keyfile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
@@ -30,7 +30,7 @@ type Key struct {
 	Path     string
 	Secret   psk.Key
 	Params   sequence.Params
-	Services []firewall.Service
+	Services []protected.Service
 	Open     time.Duration
 	Uses     int
 }
@@ -285,7 +285,7 @@ func (k *Key) parseTOML(data []byte, defaults Config) error {
 	if ok {
 		k.Services = nil
 		for i, s := range list {
-			svc, err := firewall.ParseService(s)
+			svc, err := protected.ParseService(s)
 			if err != nil {
 				return fail("services", "item %d: %v", i+1, err)
 			}

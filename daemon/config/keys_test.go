@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,20 +13,19 @@ import (
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 var (
-	ssh = firewall.Service{Proto: "tcp", Port: 22}
-	wg  = firewall.Service{Proto: "udp", Port: 51820}
+	ssh = protected.Service{Proto: "tcp", Port: 22}
+	wg  = protected.Service{Proto: "udp", Port: 51820}
 )
 
 func daemonDefaults() Config {
 	c := validConfig()
-	c.Services = []firewall.Service{ssh, wg}
+	c.Services = []protected.Service{ssh, wg}
 	c.Open = 2 * time.Minute
 	c.Uses = 2
-	c.Public = []firewall.Service{{Proto: "tcp", Port: 80}}
+	c.Public = []protected.Service{{Proto: "tcp", Port: 80}}
 	return c
 }
 
@@ -96,14 +96,14 @@ uses = 4
 	if !alice.Secret.Equal(ref) || alice.Path != filepath.Join(dir, "alice") {
 		t.Errorf("alice: %v at %s", alice.Secret, alice.Path)
 	}
-	if alice.Params != sequence.Defaults() || !slices.Equal(alice.Services, []firewall.Service{ssh, wg}) || alice.Open != 2*time.Minute || alice.Uses != 2 {
+	if alice.Params != sequence.Defaults() || !slices.Equal(alice.Services, []protected.Service{ssh, wg}) || alice.Open != 2*time.Minute || alice.Uses != 2 {
 		t.Errorf("alice does not have the daemon's defaults: %+v", alice)
 	}
 	if !carolK.Secret.Equal(carol) {
 		t.Error("carol's secret")
 	}
 	wantParams := sequence.Params{Scheme: sequence.V2, Length: 6, Step: 60, Low: 2000, High: 3000}
-	if carolK.Params != wantParams || !slices.Equal(carolK.Services, []firewall.Service{ssh, {Proto: "tcp", Port: 443}}) || carolK.Open != 10*time.Minute || carolK.Uses != 4 {
+	if carolK.Params != wantParams || !slices.Equal(carolK.Services, []protected.Service{ssh, {Proto: "tcp", Port: 443}}) || carolK.Open != 10*time.Minute || carolK.Uses != 4 {
 		t.Errorf("carol's settings: %+v", carolK)
 	}
 	if daveK.Params != sequence.HypDefaults() || daveK.Uses != 2 {
@@ -263,7 +263,7 @@ func TestWriteKeyFile(t *testing.T) {
 	full := Key{
 		Secret:   newSecret(t),
 		Params:   sequence.Params{Scheme: sequence.V2, Length: 5, Step: 45, Low: 3000, High: 4000},
-		Services: []firewall.Service{wg},
+		Services: []protected.Service{wg},
 		Open:     90 * time.Second,
 		Uses:     3,
 	}

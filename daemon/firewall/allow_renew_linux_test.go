@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"bytes"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestAllowOneMessage(t *testing.T) {
 	}
 	f := &Firewall{cfg: Config{Table: "hyp"}, conn: conn, table: &nftables.Table{Name: "hyp", Family: nftables.TableFamilyINet}, renewInPlace: true}
 	f.allow4, f.allow6 = f.allowSet(false), f.allowSet(true)
-	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh, wireguard}, 90*time.Second, "test"); err != nil {
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []protected.Service{ssh, wireguard}, 90*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	newElem := netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSETELEM)
@@ -50,7 +51,7 @@ func TestAllowOneMessage(t *testing.T) {
 // older kernels need; and the probe leaves no element behind.
 func TestAllowRenewsBothWays(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh, wireguard}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh, wireguard}})
 	t.Logf("this kernel renews in place: %v", f.renewInPlace)
 	if g := grantsOf(t, f); len(g) != 0 {
 		t.Fatalf("grants after Open: %v, want none (the renewal probe must not stay)", g)
@@ -61,7 +62,7 @@ func TestAllowRenewsBothWays(t *testing.T) {
 		f.renewInPlace = inPlace
 		f.mu.Unlock()
 		for _, ttl := range []time.Duration{10 * time.Second, 100 * time.Second, 5 * time.Second} {
-			if err := f.Allow(a, []Service{ssh}, ttl, "test"); err != nil {
+			if err := f.Allow(a, []protected.Service{ssh}, ttl, "test"); err != nil {
 				t.Fatal(err)
 			}
 			if left := grantsOf(t, f)["10.77.1.2 tcp/22"]; left > ttl || left < ttl-time.Second {

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,12 +12,12 @@ import (
 // renews the same one, "grants" lists a set of 1000 grants.
 func BenchmarkAllow(b *testing.B) {
 	ns := newNS(b)
-	f, err := Open(Config{Protected: []Service{ssh}, NetNS: ns.fd})
+	f, err := Open(Config{Protected: []protected.Service{ssh}, NetNS: ns.fd})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	svcs := []Service{ssh, wireguard}
+	svcs := []protected.Service{ssh, wireguard}
 	b.Run("new", func(b *testing.B) {
 		i := uint32(0)
 		for b.Loop() {
@@ -38,13 +39,13 @@ func BenchmarkAllow(b *testing.B) {
 	if err := Cleanup("", ns.fd); err != nil {
 		b.Fatal(err)
 	}
-	f2, err := Open(Config{Protected: []Service{ssh}, NetNS: ns.fd})
+	f2, err := Open(Config{Protected: []protected.Service{ssh}, NetNS: ns.fd})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f2.Close()
 	for i := range 1000 {
-		if err := f2.Allow(netip.AddrFrom4([4]byte{10, 77, byte(i >> 8), byte(i)}), []Service{ssh}, time.Minute, "test"); err != nil {
+		if err := f2.Allow(netip.AddrFrom4([4]byte{10, 77, byte(i >> 8), byte(i)}), []protected.Service{ssh}, time.Minute, "test"); err != nil {
 			b.Fatal(err)
 		}
 	}

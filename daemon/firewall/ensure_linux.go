@@ -5,12 +5,13 @@ package firewall
 import (
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 )
 
 // Reconfigure makes the table match new protected and public services and stealth setting (a key
 // file that names its own services was added or removed), in one atomic batch that keeps the
 // grants, as Open does. The table name and namespace stay those Open was given.
-func (f *Firewall) Reconfigure(protected, public []Service, stealth bool) error {
+func (f *Firewall) Reconfigure(protected, public []protected.Service, stealth bool) error {
 	f.mu.Lock()
 	cfg := f.cfg
 	f.mu.Unlock()

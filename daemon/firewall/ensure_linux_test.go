@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,12 +12,12 @@ import (
 
 func TestReconfigureKeepsGrants(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
 	a := netip.MustParseAddr("10.77.1.2")
-	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
+	if err := f.Allow(a, []protected.Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Reconfigure([]Service{ssh, wireguard}, nil, true); err != nil {
+	if err := f.Reconfigure([]protected.Service{ssh, wireguard}, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	if out := ns.run(t, "nft", "-p", "list", "set", "inet", "hyp", "protected"); !strings.Contains(out, "17 . 51820") || !strings.Contains(out, "6 . 22") {
@@ -28,7 +29,7 @@ func TestReconfigureKeepsGrants(t *testing.T) {
 	if g := grantsOf(t, f); g["10.77.1.2 tcp/22"] < 50*time.Second {
 		t.Errorf("grant lost by Reconfigure: %v", g)
 	}
-	if err := f.Reconfigure([]Service{ssh}, []Service{ssh}, false); err == nil {
+	if err := f.Reconfigure([]protected.Service{ssh}, []protected.Service{ssh}, false); err == nil {
 		t.Error("Reconfigure accepted a service both public and protected")
 	}
 }
@@ -37,7 +38,7 @@ func TestReconfigureKeepsGrants(t *testing.T) {
 // repaired, keeping the grants where the allow sets survived.
 func TestRepairFindsAndUndoesEveryOutsideChange(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh, wireguard}, Public: []Service{{"tcp", 443}}, Stealth: true})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh, wireguard}, Public: []protected.Service{{Proto: "tcp", Port: 443}}, Stealth: true})
 	if drift, err := f.Repair(); err != nil || len(drift) != 0 {
 		t.Fatalf("Repair on an intact table = %v, %v; want no drift", drift, err)
 	}
@@ -61,7 +62,7 @@ func TestRepairFindsAndUndoesEveryOutsideChange(t *testing.T) {
 		{"foreign chain", []string{"nft", "add", "chain", "inet", "hyp", "extra"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
+			if err := f.Allow(a, []protected.Service{ssh}, time.Minute, "test"); err != nil {
 				t.Fatal(err)
 			}
 			ns.run(t, c.cmd...)
@@ -94,7 +95,7 @@ func TestRepairFindsAndUndoesEveryOutsideChange(t *testing.T) {
 // rather than its (here: hour-long) interval.
 func TestWatchRepairsOnNotification(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
 	ctx, cancel := context.WithCancel(context.Background())
 	repaired := make(chan []string, 8)
 	done := make(chan error, 1)
@@ -128,7 +129,7 @@ func TestWatchRepairsOnNotification(t *testing.T) {
 		{"nft", "flush", "ruleset"},
 	} {
 		// A grant (our own change) must not count as drift.
-		if err := f.Allow(netip.MustParseAddr("10.77.1.9"), []Service{ssh}, time.Minute, "test"); err != nil {
+		if err := f.Allow(netip.MustParseAddr("10.77.1.9"), []protected.Service{ssh}, time.Minute, "test"); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()

@@ -3,6 +3,7 @@ package firewall
 import (
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"slices"
 	"sync"
@@ -308,7 +309,7 @@ func (f *Firewall) reconcile() error {
 	}
 	for _, x := range []struct {
 		set  string
-		svcs []Service
+		svcs []protected.Service
 	}{{setProtected, f.cfg.Protected}, {setPublic, f.cfg.Public}} {
 		if len(x.svcs) == 0 {
 			continue
@@ -373,7 +374,7 @@ func (f *Firewall) recordGoldenLocked(chains map[string]*nftables.Chain) error {
 }
 
 // grantElems returns the allow4 and allow6 elements for addr and svcs.
-func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration, key string) (netip.Addr, []nftables.SetElement, error) {
+func grantElems(addr netip.Addr, svcs []protected.Service, ttl time.Duration, key string) (netip.Addr, []nftables.SetElement, error) {
 	if !addr.IsValid() {
 		return addr, nil, errors.New("address: not set")
 	}
@@ -407,7 +408,7 @@ func grantElems(addr netip.Addr, svcs []Service, ttl time.Duration, key string) 
 // Key names the key that granted; it is the elements' comment, so Grants (and `nft list`) show it.
 // A renewal in place keeps an element's comment: a grant renewed by another key still names the
 // key that opened it (with add, delete, add it names the last).
-func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
+func (f *Firewall) Allow(addr netip.Addr, svcs []protected.Service, ttl time.Duration, key string) error {
 	if ttl < time.Millisecond {
 		return fmt.Errorf("allowing %s: ttl %v: must be at least 1ms", addr, ttl)
 	}

@@ -3,6 +3,7 @@ package firewall
 import (
 	"context"
 	"encoding/json"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -67,8 +68,8 @@ func chainRules(t *testing.T, ns *testNS, table, chain string) []string {
 }
 
 var (
-	ssh       = Service{"tcp", 22}
-	wireguard = Service{"udp", 51820}
+	ssh       = protected.Service{Proto: "tcp", Port: 22}
+	wireguard = protected.Service{Proto: "udp", Port: 51820}
 )
 
 func openNS(t *testing.T, ns *testNS, cfg Config) *Firewall {
@@ -121,7 +122,7 @@ var wantForward = []string{
 
 func TestOpenBuildsTable(t *testing.T) {
 	ns := newNS(t)
-	openNS(t, ns, Config{Protected: []Service{ssh, wireguard}})
+	openNS(t, ns, Config{Protected: []protected.Service{ssh, wireguard}})
 
 	got := listJSON(t, ns, "hyp")
 	sets := map[string]string{}
@@ -179,7 +180,7 @@ func itoa(n int) string {
 
 func TestOpenStealthRules(t *testing.T) {
 	ns := newNS(t)
-	openNS(t, ns, Config{Protected: []Service{ssh}, Stealth: true, Public: []Service{{"tcp", 80}}})
+	openNS(t, ns, Config{Protected: []protected.Service{ssh}, Stealth: true, Public: []protected.Service{{Proto: "tcp", Port: 80}}})
 	want := wantStealth
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, want) {
 		t.Errorf("input rules:\n%s\nwant:\n%s", strings.Join(r, "\n"), strings.Join(want, "\n"))
@@ -204,18 +205,18 @@ func grantsOf(t *testing.T, f *Firewall) map[string]time.Duration {
 
 func TestAllowRenewRevoke(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh, wireguard}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh, wireguard}})
 	a4 := netip.MustParseAddr("10.77.1.2")
 	a6 := netip.MustParseAddr("fd77:1::2")
 	other := netip.MustParseAddr("10.77.1.3")
 
-	if err := f.Allow(a4, []Service{ssh, wireguard}, 10*time.Second, "test"); err != nil {
+	if err := f.Allow(a4, []protected.Service{ssh, wireguard}, 10*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(a6, []Service{ssh}, 10*time.Second, "test"); err != nil {
+	if err := f.Allow(a6, []protected.Service{ssh}, 10*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(other, []Service{ssh}, 10*time.Second, "test"); err != nil {
+	if err := f.Allow(other, []protected.Service{ssh}, 10*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	g := grantsOf(t, f)
@@ -232,7 +233,7 @@ func TestAllowRenewRevoke(t *testing.T) {
 	}
 
 	// Renewal, longer and shorter: the grant's time left becomes the new ttl.
-	if err := f.Allow(a4, []Service{ssh}, 100*time.Second, "test"); err != nil {
+	if err := f.Allow(a4, []protected.Service{ssh}, 100*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if left := grantsOf(t, f)["10.77.1.2 tcp/22"]; left <= 99*time.Second || left > 100*time.Second {
@@ -241,7 +242,7 @@ func TestAllowRenewRevoke(t *testing.T) {
 	if left := grantsOf(t, f)["10.77.1.2 udp/51820"]; left > 10*time.Second {
 		t.Errorf("renewing tcp/22 changed udp/51820: %v left", left)
 	}
-	if err := f.Allow(a4, []Service{ssh}, 5*time.Second, "test"); err != nil {
+	if err := f.Allow(a4, []protected.Service{ssh}, 5*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if left := grantsOf(t, f)["10.77.1.2 tcp/22"]; left > 5*time.Second {
@@ -268,10 +269,10 @@ func TestAllowRenewRevoke(t *testing.T) {
 
 func TestGrantExpiresByItself(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
 	a := netip.MustParseAddr("fd77:1::2")
 	start := time.Now()
-	if err := f.Allow(a, []Service{ssh}, 2*time.Second, "test"); err != nil {
+	if err := f.Allow(a, []protected.Service{ssh}, 2*time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	for len(grantsOf(t, f)) != 0 {
@@ -284,7 +285,7 @@ func TestGrantExpiresByItself(t *testing.T) {
 		t.Errorf("a 2s grant vanished after %v", d)
 	}
 	// An expired element can be granted again (no stale entry in the way).
-	if err := f.Allow(a, []Service{ssh}, time.Second, "test"); err != nil {
+	if err := f.Allow(a, []protected.Service{ssh}, time.Second, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if len(grantsOf(t, f)) != 1 {
@@ -294,18 +295,18 @@ func TestGrantExpiresByItself(t *testing.T) {
 
 func TestReopenKeepsGrantsAndRebuildsRules(t *testing.T) {
 	ns := newNS(t)
-	f, err := Open(Config{Protected: []Service{ssh}, NetNS: ns.fd})
+	f, err := Open(Config{Protected: []protected.Service{ssh}, NetNS: ns.fd})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := netip.MustParseAddr("10.77.1.2")
-	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
+	if err := f.Allow(a, []protected.Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err == nil {
+	if err := f.Allow(a, []protected.Service{ssh}, time.Minute, "test"); err == nil {
 		t.Error("Allow after Close succeeded")
 	}
 	if _, err := f.Grants(); err == nil {
@@ -317,7 +318,7 @@ func TestReopenKeepsGrantsAndRebuildsRules(t *testing.T) {
 	}
 
 	// hypd restarts with another config: grants stay, rules follow the config.
-	f2 := openNS(t, ns, Config{Protected: []Service{wireguard}, Stealth: true})
+	f2 := openNS(t, ns, Config{Protected: []protected.Service{wireguard}, Stealth: true})
 	g := grantsOf(t, f2)
 	if left, ok := g["10.77.1.2 tcp/22"]; !ok || left < 50*time.Second {
 		t.Errorf("grant after reopen: %v", g)
@@ -329,7 +330,7 @@ func TestReopenKeepsGrantsAndRebuildsRules(t *testing.T) {
 		t.Errorf("protected set after reopen:\n%s", out)
 	}
 	// And back without stealth: the stealth rules go.
-	openNS(t, ns, Config{Protected: []Service{wireguard}})
+	openNS(t, ns, Config{Protected: []protected.Service{wireguard}})
 	if r := chainRules(t, ns, "hyp", "input"); !slices.Equal(r, wantInput) {
 		t.Errorf("input rules after second reopen: %v", r)
 	}
@@ -347,7 +348,7 @@ func TestOpenReplacesForeignLayout(t *testing.T) {
 		chain junk { ip saddr @junk drop; }
 	}`
 	nftScript(t, ns, script)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
 	out := listJSON(t, ns, "hyp")
 	var names []string
 	for _, o := range out.Nftables {
@@ -363,7 +364,7 @@ func TestOpenReplacesForeignLayout(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("objects %v, want %v", names, want)
 	}
-	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute, "test"); err != nil {
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []protected.Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatalf("allow into recreated set: %v", err)
 	}
 }
@@ -386,8 +387,8 @@ func TestCleanupDeletesOnlyOurTable(t *testing.T) {
 	table ip hyp {
 		chain input { type filter hook input priority 0; }
 	}`)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
-	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute, "test"); err != nil {
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []protected.Service{ssh}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := Cleanup("", ns.fd); err != nil {
@@ -411,7 +412,7 @@ func TestCleanupDeletesOnlyOurTable(t *testing.T) {
 // on one Firewall (meaningful under -race).
 func TestConcurrentUse(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for i := range 4 {
@@ -420,7 +421,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			a := netip.AddrFrom4([4]byte{10, 77, 2, byte(i + 1)})
 			for range 20 {
-				if err := f.Allow(a, []Service{ssh}, time.Minute, "test"); err != nil {
+				if err := f.Allow(a, []protected.Service{ssh}, time.Minute, "test"); err != nil {
 					errs <- err
 					return
 				}
@@ -449,11 +450,11 @@ func TestConcurrentUse(t *testing.T) {
 // The key that granted is kept in the set element's comment, so `hypd status` can name it.
 func TestGrantsNameTheKey(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh}})
-	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []Service{ssh}, time.Minute, "laptop"); err != nil {
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh}})
+	if err := f.Allow(netip.MustParseAddr("10.77.1.2"), []protected.Service{ssh}, time.Minute, "laptop"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Allow(netip.MustParseAddr("fd77:1::2"), []Service{ssh}, time.Minute, "phone@home"); err != nil {
+	if err := f.Allow(netip.MustParseAddr("fd77:1::2"), []protected.Service{ssh}, time.Minute, "phone@home"); err != nil {
 		t.Fatal(err)
 	}
 	gs, err := f.Grants()

@@ -5,6 +5,7 @@ package firewall
 import (
 	"context"
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"time"
 )
@@ -19,7 +20,7 @@ type Firewall struct{}
 func Open(cfg Config) (*Firewall, error) { return nil, errUnsupported }
 
 // Allow always fails on this platform.
-func (f *Firewall) Allow(addr netip.Addr, svcs []Service, ttl time.Duration, key string) error {
+func (f *Firewall) Allow(addr netip.Addr, svcs []protected.Service, ttl time.Duration, key string) error {
 	return errUnsupported
 }
 
@@ -36,7 +37,7 @@ func (f *Firewall) Close() error { return nil }
 func Cleanup(table string, netnsFD int) error { return errUnsupported }
 
 // Reconfigure always fails on this platform.
-func (f *Firewall) Reconfigure(protected, public []Service, stealth bool) error {
+func (f *Firewall) Reconfigure(protected, public []protected.Service, stealth bool) error {
 	return errUnsupported
 }
 

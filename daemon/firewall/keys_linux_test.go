@@ -3,6 +3,7 @@ package firewall
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"strings"
 	"sync"
@@ -17,15 +18,15 @@ import (
 func TestGrantKeyLayout(t *testing.T) {
 	for _, tc := range []struct {
 		addr string
-		svc  Service
+		svc  protected.Service
 		want []byte
 	}{
-		{"10.77.1.2", Service{"tcp", 22}, []byte{
+		{"10.77.1.2", protected.Service{Proto: "tcp", Port: 22}, []byte{
 			10, 77, 1, 2, // ipv4_addr
 			6, 0, 0, 0, // inet_proto tcp, padded to 4
 			0x00, 0x16, 0, 0, // inet_service 22 big-endian, padded to 4
 		}},
-		{"fd77::2", Service{"udp", 51820}, []byte{
+		{"fd77::2", protected.Service{Proto: "udp", Port: 51820}, []byte{
 			0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, // ipv6_addr
 			17, 0, 0, 0, // inet_proto udp
 			0xca, 0x6c, 0, 0, // 51820
@@ -152,14 +153,14 @@ func TestAllowWireFormat(t *testing.T) {
 
 	for _, tc := range []struct {
 		addr, set string
-		svcs      []Service
+		svcs      []protected.Service
 		keys      [][]byte
 	}{
-		{"::ffff:10.77.1.2", "allow4", []Service{{"tcp", 22}, {"udp", 51820}}, [][]byte{
+		{"::ffff:10.77.1.2", "allow4", []protected.Service{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 51820}}, [][]byte{
 			{10, 77, 1, 2, 6, 0, 0, 0, 0, 22, 0, 0},
 			{10, 77, 1, 2, 17, 0, 0, 0, 0xca, 0x6c, 0, 0},
 		}},
-		{"fd77::2%veth0", "allow6", []Service{{"tcp", 443}}, [][]byte{
+		{"fd77::2%veth0", "allow6", []protected.Service{{Proto: "tcp", Port: 443}}, [][]byte{
 			{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 6, 0, 0, 0, 0x01, 0xbb, 0, 0},
 		}},
 	} {
@@ -213,14 +214,14 @@ func TestAllowRejectsBadInput(t *testing.T) {
 	a := netip.MustParseAddr("10.77.1.2")
 	for _, tc := range []struct {
 		addr netip.Addr
-		svcs []Service
+		svcs []protected.Service
 		ttl  time.Duration
 		want string
 	}{
-		{a, []Service{{"tcp", 22}}, 0, "ttl 0s: must be at least 1ms"},
+		{a, []protected.Service{{Proto: "tcp", Port: 22}}, 0, "ttl 0s: must be at least 1ms"},
 		{a, nil, time.Second, "no services"},
-		{a, []Service{{"icmp", 1}}, time.Second, `service "icmp/1"`},
-		{netip.Addr{}, []Service{{"tcp", 22}}, time.Second, "address: not set"},
+		{a, []protected.Service{{Proto: "icmp", Port: 1}}, time.Second, `service "icmp/1"`},
+		{netip.Addr{}, []protected.Service{{Proto: "tcp", Port: 22}}, time.Second, "address: not set"},
 	} {
 		if err := f.Allow(tc.addr, tc.svcs, tc.ttl, "test"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Allow(%v, %v, %v) = %v, want %q", tc.addr, tc.svcs, tc.ttl, err, tc.want)

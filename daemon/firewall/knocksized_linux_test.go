@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net"
 	"net/netip"
 	"slices"
@@ -23,7 +24,7 @@ func TestKnockSizedSilentWithoutXDP(t *testing.T) {
 	p := newPair(t)
 	echoUDP(t, p.gw, protectedUDP)
 	echoUDP(t, p.gw, publicUDP)
-	openNS(t, p.gw, Config{Protected: []Service{{"udp", protectedUDP}}, Public: []Service{{"udp", publicUDP}}})
+	openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "udp", Port: protectedUDP}}, Public: []protected.Service{{Proto: "udp", Port: publicUDP}}})
 
 	for _, tc := range []struct {
 		name string

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net"
 	"net/netip"
 	"strings"
@@ -83,7 +84,7 @@ func TestProtectedAnswersLikeUnused(t *testing.T) {
 			udp.WriteTo(b[:n], from)
 		}
 	}()
-	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", tcpPort}, {"udp", udpPort}}})
+	f := openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: tcpPort}, {Proto: "udp", Port: udpPort}}})
 
 	for _, tc := range []struct {
 		name     string
@@ -103,7 +104,7 @@ func TestProtectedAnswersLikeUnused(t *testing.T) {
 				}
 			}
 
-			if err := f.Allow(tc.from, []Service{{"tcp", tcpPort}, {"udp", udpPort}}, time.Minute, "test"); err != nil {
+			if err := f.Allow(tc.from, []protected.Service{{Proto: "tcp", Port: tcpPort}, {Proto: "udp", Port: udpPort}}, time.Minute, "test"); err != nil {
 				t.Fatal(err)
 			}
 			mustConnect(t, p.cl, tc.gw, tcpPort, "granted").Close()
@@ -124,7 +125,7 @@ func TestProtectedAnswersLikeUnused(t *testing.T) {
 func TestStealthProtectedSilent(t *testing.T) {
 	p := newPair(t)
 	p.gw.TempEcho(t, 2222)
-	openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}, {"udp", 3332}}, Stealth: true})
+	openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: 2222}, {Proto: "udp", Port: 3332}}, Stealth: true})
 	for _, gw := range []netip.Addr{gw4, gw6} {
 		mustDrop(t, p.cl, gw, 2222, "stealth, protected tcp port")
 		for _, n := range []int{1, 17, 100} {
@@ -145,7 +146,7 @@ func TestOutputChainLabelsLikeTheKernel(t *testing.T) {
 	}{{"1", false, 1}, {"3", false, 1}, {"0", false, 0}, {"2", false, 0}, {"1", true, 0}} {
 		ns := newNS(t)
 		ns.run(t, "sysctl", "-qw", "net.ipv6.auto_flowlabels="+c.auto)
-		f := openNS(t, ns, Config{Protected: []Service{ssh}, Stealth: c.stealth})
+		f := openNS(t, ns, Config{Protected: []protected.Service{ssh}, Stealth: c.stealth})
 		r := chainRules(t, ns, "hyp", "output")
 		if len(r) != c.rules {
 			t.Errorf("auto_flowlabels %s, stealth %v: output chain %q, want %d rules", c.auto, c.stealth, r, c.rules)
@@ -203,7 +204,7 @@ func TestForwardedProtectedAnswersLikeUnused(t *testing.T) {
 		t.Fatalf("udp through the DNAT before the firewall: %v", err)
 	}
 
-	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}, {"udp", 2222}}})
+	f := openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: 2222}, {Proto: "udp", Port: 2222}}})
 	mustRefuse(t, p.cl, gw4, 2223, "the gateway's unused port")
 	mustRefuse(t, p.cl, gw4, 2222, "DNATed protected tcp port, no grant")
 	for _, port := range []uint16{2223, 2222} {
@@ -214,7 +215,7 @@ func TestForwardedProtectedAnswersLikeUnused(t *testing.T) {
 	if err := udpProbeLen(t, p.cl, gw4, 2222, 8); err == nil || !isTimeout(err) {
 		t.Errorf("DNATed protected udp port, knock-sized datagram: %v, want no answer", err)
 	}
-	if err := f.Allow(cl4, []Service{{"tcp", 2222}, {"udp", 2222}}, time.Minute, "test"); err != nil {
+	if err := f.Allow(cl4, []protected.Service{{Proto: "tcp", Port: 2222}, {Proto: "udp", Port: 2222}}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	mustConnect(t, p.cl, gw4, 2222, "DNATed protected port, granted").Close()

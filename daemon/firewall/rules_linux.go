@@ -3,6 +3,7 @@ package firewall
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 
 	"github.com/google/nftables"
@@ -66,7 +67,7 @@ func serviceKeyType() nftables.SetDatatype {
 	return nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)
 }
 
-// protoNumber maps a validated Service protocol to its IP protocol number.
+// protoNumber maps a validated protected.Service protocol to its IP protocol number.
 func protoNumber(proto string) (byte, error) {
 	switch proto {
 	case "tcp":
@@ -89,7 +90,7 @@ func protoName(n byte) (string, bool) {
 
 // serviceKey is the element key of the protected and public sets:
 // inet_proto padded to 4 bytes, then the port in network order padded to 4.
-func serviceKey(s Service) ([]byte, error) {
+func serviceKey(s protected.Service) ([]byte, error) {
 	p, err := protoNumber(s.Proto)
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func serviceKey(s Service) ([]byte, error) {
 // already a multiple of the register size) followed by serviceKey. The
 // padding bytes must be zero: the kernel zeroes the rest of a register when
 // a rule loads 1 or 2 bytes into it, and the set compares whole registers.
-func grantKey(a netip.Addr, s Service) ([]byte, error) {
+func grantKey(a netip.Addr, s protected.Service) ([]byte, error) {
 	sk, err := serviceKey(s)
 	if err != nil {
 		return nil, err
@@ -113,21 +114,21 @@ func grantKey(a netip.Addr, s Service) ([]byte, error) {
 }
 
 // parseGrantKey is the inverse of grantKey for an element read back.
-func parseGrantKey(k []byte, v6 bool) (netip.Addr, Service, error) {
+func parseGrantKey(k []byte, v6 bool) (netip.Addr, protected.Service, error) {
 	alen := 4
 	if v6 {
 		alen = 16
 	}
 	if len(k) != alen+2*concatFieldLen {
-		return netip.Addr{}, Service{}, fmt.Errorf("set element key: %d bytes, want %d", len(k), alen+2*concatFieldLen)
+		return netip.Addr{}, protected.Service{}, fmt.Errorf("set element key: %d bytes, want %d", len(k), alen+2*concatFieldLen)
 	}
 	addr, _ := netip.AddrFromSlice(k[:alen])
 	proto, ok := protoName(k[alen])
 	if !ok {
-		return netip.Addr{}, Service{}, fmt.Errorf("set element key: unknown protocol %d", k[alen])
+		return netip.Addr{}, protected.Service{}, fmt.Errorf("set element key: unknown protocol %d", k[alen])
 	}
 	port := binary.BigEndian.Uint16(k[alen+concatFieldLen:])
-	return addr, Service{Proto: proto, Port: port}, nil
+	return addr, protected.Service{Proto: proto, Port: port}, nil
 }
 
 // Expression builders. Each returns the expressions of one rule; the

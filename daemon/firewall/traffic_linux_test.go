@@ -3,6 +3,7 @@ package firewall
 import (
 	"bufio"
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net"
 	"net/netip"
 	"syscall"
@@ -121,10 +122,10 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			p.gw.TempEcho(t, port)
 			mustConnect(t, p.cl, tc.gw, port, "before the firewall").Close()
 
-			f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", port}}})
+			f := openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: port}}})
 			mustRefuse(t, p.cl, tc.gw, port, "protected, no grant")
 
-			if err := f.Allow(tc.from, []Service{{"tcp", port}}, 2*time.Second, "test"); err != nil {
+			if err := f.Allow(tc.from, []protected.Service{{Proto: "tcp", Port: port}}, 2*time.Second, "test"); err != nil {
 				t.Fatal(err)
 			}
 			kept := mustConnect(t, p.cl, tc.gw, port, "granted")
@@ -134,7 +135,7 @@ func TestTrafficGrantAndExpiry(t *testing.T) {
 			echo(t, kept, "connection established during the grant, after expiry")
 
 			// Revoke closes a live grant at once.
-			if err := f.Allow(tc.from, []Service{{"tcp", port}}, time.Minute, "test"); err != nil {
+			if err := f.Allow(tc.from, []protected.Service{{Proto: "tcp", Port: port}}, time.Minute, "test"); err != nil {
 				t.Fatal(err)
 			}
 			mustConnect(t, p.cl, tc.gw, port, "granted again").Close()
@@ -157,14 +158,14 @@ func udpProbe(t *testing.T, ns *testNS, to netip.Addr, port uint16) error {
 // TestTrafficStealth: with Stealth, an unused port and a protected one look
 // the same to a scanner (no RST, no ICMP), public ports and ICMP still work.
 func TestTrafficStealth(t *testing.T) {
-	const protected, public, unused = 2222, 2223, 2299
+	const hidden, public, unused = 2222, 2223, 2299
 	p := newPair(t)
-	p.gw.TempEcho(t, protected)
+	p.gw.TempEcho(t, hidden)
 	p.gw.TempEcho(t, public)
 
 	// Without stealth the kernel answers for an unused port: this is what
 	// stealth must hide.
-	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", protected}}, Public: []Service{{"tcp", public}}})
+	f := openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: hidden}}, Public: []protected.Service{{Proto: "tcp", Port: public}}})
 	if _, err := dial(t, p.cl, gw4, unused); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("without stealth, unused port: %v, want connection refused", err)
 	}
@@ -172,11 +173,11 @@ func TestTrafficStealth(t *testing.T) {
 		t.Fatalf("without stealth, unused udp port: %v, want ICMP port unreachable", err)
 	}
 
-	openNS(t, p.gw, Config{Protected: []Service{{"tcp", protected}}, Public: []Service{{"tcp", public}}, Stealth: true})
+	openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: hidden}}, Public: []protected.Service{{Proto: "tcp", Port: public}}, Stealth: true})
 	for _, gw := range []netip.Addr{gw6, gw4} { // IPv6 first, with an empty neighbour cache: ND must work
 		mustConnect(t, p.cl, gw, public, "stealth, public port").Close()
 		mustDrop(t, p.cl, gw, unused, "stealth, unused port")
-		mustDrop(t, p.cl, gw, protected, "stealth, protected port")
+		mustDrop(t, p.cl, gw, hidden, "stealth, hidden port")
 		if err := udpProbe(t, p.cl, gw, unused); !isTimeout(err) {
 			t.Errorf("stealth, unused udp port on %s: %v, want no answer", gw, err)
 		}
@@ -184,12 +185,12 @@ func TestTrafficStealth(t *testing.T) {
 	p.cl.run(t, "ping", "-c", "1", "-W", "2", gw4.String())
 	p.cl.run(t, "ping", "-c", "1", "-W", "2", gw6.String())
 
-	// A grant opens the protected port, and only for the granted source.
-	if err := f.Allow(cl4, []Service{{"tcp", protected}}, time.Minute, "test"); err != nil {
+	// A grant opens the hidden port, and only for the granted source.
+	if err := f.Allow(cl4, []protected.Service{{Proto: "tcp", Port: hidden}}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
-	mustConnect(t, p.cl, gw4, protected, "stealth, granted").Close()
-	mustDrop(t, p.cl, gw6, protected, "stealth, granted for the IPv4 address only")
+	mustConnect(t, p.cl, gw4, hidden, "stealth, granted").Close()
+	mustDrop(t, p.cl, gw6, hidden, "stealth, granted for the IPv4 address only")
 }
 
 // TestTrafficForwardDNAT: a gateway DNATs tcp/2222 to port 22 of a host
@@ -224,13 +225,13 @@ func TestTrafficForwardDNAT(t *testing.T) {
 	server := netip.MustParseAddr("10.77.2.2")
 	mustConnect(t, p.cl, gw4, 2222, "DNAT before the firewall").Close()
 
-	f := openNS(t, p.gw, Config{Protected: []Service{{"tcp", 2222}}})
+	f := openNS(t, p.gw, Config{Protected: []protected.Service{{Proto: "tcp", Port: 2222}}})
 	mustRefuse(t, p.cl, gw4, 2222, "DNATed protected port, no grant")
 	// Routed, not DNATed, traffic to the same host and to port 22 passes:
 	// the gateway must not cut its LAN off from ssh elsewhere.
 	mustConnect(t, p.cl, server, 22, "routed, not DNATed").Close()
 
-	if err := f.Allow(cl4, []Service{{"tcp", 2222}}, time.Minute, "test"); err != nil {
+	if err := f.Allow(cl4, []protected.Service{{Proto: "tcp", Port: 2222}}, time.Minute, "test"); err != nil {
 		t.Fatal(err)
 	}
 	mustConnect(t, p.cl, gw4, 2222, "DNATed protected port, granted").Close()

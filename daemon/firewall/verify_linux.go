@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"slices"
 	"sort"
 	"time"
@@ -104,7 +105,7 @@ func (f *Firewall) driftLocked() ([]string, error) {
 	}
 	for _, x := range []struct {
 		want  *nftables.Set
-		elems []Service
+		elems []protected.Service
 	}{
 		{f.allow4, nil}, {f.allow6, nil},
 		{f.serviceSet(setProtected), f.cfg.Protected}, {f.serviceSet(setPublic), f.cfg.Public},

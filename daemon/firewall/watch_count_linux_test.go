@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"context"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"net/netip"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // the protected set from outside still does, at once, and is repaired.
 func TestWatchIgnoresGrants(t *testing.T) {
 	ns := newNS(t)
-	f := openNS(t, ns, Config{Protected: []Service{ssh, wireguard}})
+	f := openNS(t, ns, Config{Protected: []protected.Service{ssh, wireguard}})
 	ctx, cancel := context.WithCancel(context.Background())
 	repaired := make(chan []string, 8)
 	done := make(chan error, 1)
@@ -44,7 +45,7 @@ func TestWatchIgnoresGrants(t *testing.T) {
 			a = netip.AddrFrom16([16]byte{0xfd, 0x77, 15: byte(i)})
 		}
 		for range 2 { // a new grant, then its renewal
-			if err := f.Allow(a, []Service{ssh, wireguard}, time.Minute, "test"); err != nil {
+			if err := f.Allow(a, []protected.Service{ssh, wireguard}, time.Minute, "test"); err != nil {
 				t.Fatal(err)
 			}
 		}

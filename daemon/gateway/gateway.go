@@ -4,11 +4,11 @@
 package gateway
 
 import (
+	"github.com/hideyourports/hyp/daemon/protected"
 	"log/slog"
 	"sort"
 
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 // Options are what a run needs beyond the configuration.
@@ -27,7 +27,7 @@ type Options struct {
 
 // udpPorts lists the UDP ports the detector must never treat as knocks: a WireGuard endpoint or a
 // public DNS server sends small datagrams that are traffic, not knocks.
-func udpPorts(svcs ...[]firewall.Service) []uint16 {
+func udpPorts(svcs ...[]protected.Service) []uint16 {
 	seen := map[uint16]bool{}
 	var out []uint16
 	for _, list := range svcs {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,7 +103,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		w.kept = last.Protected
 	}
 	keys, problems := w.loadKeys(cfg)
-	protected := servicesOf(protection(cfg, keys, w.kept))
+	hidden := servicesOf(protection(cfg, keys, w.kept))
 	slots, err := server.Slots(keys, cfg.Skew)
 	if err != nil {
 		return fmt.Errorf("sizing the knock detector: %w", err)
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 	// The detector is loaded and attached before the table: it is the part most likely to fail
 	// (kernel features, permissions), and it holds no sequence until the first pass below has
 	// protected what the keys name.
-	det, err := openDetector(cfg, protected, slots, server.Tags(keys, cfg.Skew, slots), log)
+	det, err := openDetector(cfg, hidden, slots, server.Tags(keys, cfg.Skew, slots), log)
 	if err != nil {
 		return fmt.Errorf("starting the knock detector: %w", err)
 	}
@@ -118,7 +119,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 
 	fw, err := firewall.Open(firewall.Config{
 		Table:     firewall.DefaultTable,
-		Protected: protected,
+		Protected: hidden,
 		Stealth:   cfg.Stealth,
 		Public:    cfg.Public,
 	})
@@ -237,7 +238,7 @@ func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDi
 		c = *cfg
 		keysDirs = []string{c.KeysDir}
 	}
-	var kept []firewall.Service
+	var kept []protected.Service
 	for i, last := range lasts {
 		kept = append(kept, last.Protected...)
 		if cfg == nil {
@@ -252,13 +253,13 @@ func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDi
 		k, _ := config.LoadKeys(dir, c)
 		keys = append(keys, k...)
 	}
-	protected := servicesOf(protection(c, keys, kept))
-	if len(protected) == 0 && !c.Stealth {
+	hidden := servicesOf(protection(c, keys, kept))
+	if len(hidden) == 0 && !c.Stealth {
 		log.Error("HYPD DID NOT START AND KNOWS OF NOTHING TO PROTECT: no last protection in the state directory, and neither the configuration nor a key file names a service; nothing is hidden",
 			"reason", reason, "state_dir", c.StateDir, "keys", strings.Join(keysDirs, ","))
 		return
 	}
-	fw, err := firewall.Open(firewall.Config{Table: firewall.DefaultTable, Protected: protected, Public: c.Public, Stealth: c.Stealth})
+	fw, err := firewall.Open(firewall.Config{Table: firewall.DefaultTable, Protected: hidden, Public: c.Public, Stealth: c.Stealth})
 	if err != nil {
 		log.Error("HYPD DID NOT START AND COULD NOT PUT THE PROTECTION IN PLACE: the protected services may be reachable", "reason", reason, "err", err)
 		return
@@ -280,8 +281,8 @@ func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDi
 		log.Error("dropping the grants of the last run", "err", gerr)
 	}
 	log.Error("hypd did not start; the protection is in place without it (the service manager retries)",
-		"reason", reason, "table", "inet "+firewall.DefaultTable, "protected", firewall.JoinServices(protected),
-		"public", firewall.JoinServices(c.Public), "stealth", c.Stealth, "grants_dropped", dropped)
+		"reason", reason, "table", "inet "+firewall.DefaultTable, "protected", protected.JoinServices(hidden),
+		"public", protected.JoinServices(c.Public), "stealth", c.Stealth, "grants_dropped", dropped)
 }
 
 // ignoreClosed drops the error of closing a listener the metrics server already closed.
@@ -292,10 +293,10 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-func openDetector(cfg config.Config, protected []firewall.Service, slots, tags int, log *slog.Logger) (*detector.Detector, error) {
+func openDetector(cfg config.Config, hidden []protected.Service, slots, tags int, log *slog.Logger) (*detector.Detector, error) {
 	return detector.Open(detector.Config{
 		Interfaces:   cfg.Interfaces,
-		UDPServices:  udpPorts(protected, cfg.Public),
+		UDPServices:  udpPorts(hidden, cfg.Public),
 		KnockTimeout: cfg.KnockTimeout,
 		MaxSequences: slots,
 		MaxTags:      tags,

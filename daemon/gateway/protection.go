@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/internal/atomicfile"
 )
 
@@ -24,10 +24,10 @@ const protectionFile = "protection.json"
 
 // Protection is what the table hides and how.
 type Protection struct {
-	Version   int                `json:"version"`
-	Protected []firewall.Service `json:"protected"`
-	Public    []firewall.Service `json:"public"`
-	Stealth   bool               `json:"stealth"`
+	Version   int                 `json:"version"`
+	Protected []protected.Service `json:"protected"`
+	Public    []protected.Service `json:"public"`
+	Stealth   bool                `json:"stealth"`
 }
 
 // loadProtection reads the last protection from dir; ok is false when there is none yet.
@@ -79,7 +79,7 @@ func saveProtection(dir string, p Protection) error {
 
 // Origin says why a service is protected.
 type Origin struct {
-	Service firewall.Service
+	Service protected.Service
 	// From lists "config" and "key NAME" for each source that names the service; empty when
 	// nothing names it any more and it is kept from an earlier run or configuration.
 	From []string
@@ -88,11 +88,11 @@ type Origin struct {
 // protection computes what to hide: every service the config or a loaded key names, plus every
 // service kept from before, less what a valid config now makes public. It returns the services
 // sorted, with their origins.
-func protection(cfg config.Config, keys []config.Key, kept []firewall.Service) []Origin {
-	from := map[firewall.Service][]string{}
+func protection(cfg config.Config, keys []config.Key, kept []protected.Service) []Origin {
+	from := map[protected.Service][]string{}
 	// A set beside each list: with 100,000 keys a search of the list per key would take a minute.
-	named := map[firewall.Service]map[string]bool{}
-	add := func(svcs []firewall.Service, who string) {
+	named := map[protected.Service]map[string]bool{}
+	add := func(svcs []protected.Service, who string) {
 		for _, s := range svcs {
 			if named[s] == nil {
 				named[s] = map[string]bool{}
@@ -123,15 +123,15 @@ func protection(cfg config.Config, keys []config.Key, kept []firewall.Service) [
 	return out
 }
 
-func lessService(a, b firewall.Service) bool {
+func lessService(a, b protected.Service) bool {
 	if a.Proto != b.Proto {
 		return a.Proto < b.Proto
 	}
 	return a.Port < b.Port
 }
 
-func servicesOf(origins []Origin) []firewall.Service {
-	out := make([]firewall.Service, len(origins))
+func servicesOf(origins []Origin) []protected.Service {
+	out := make([]protected.Service, len(origins))
 	for i, o := range origins {
 		out[i] = o.Service
 	}

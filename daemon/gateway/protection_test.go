@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/hideyourports/hyp/daemon/protected"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,20 +9,19 @@ import (
 	"testing"
 
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 var (
-	ssh   = firewall.Service{Proto: "tcp", Port: 22}
-	alt   = firewall.Service{Proto: "tcp", Port: 8443}
-	wg    = firewall.Service{Proto: "udp", Port: 51820}
-	https = firewall.Service{Proto: "tcp", Port: 443}
+	ssh   = protected.Service{Proto: "tcp", Port: 22}
+	alt   = protected.Service{Proto: "tcp", Port: 8443}
+	wg    = protected.Service{Proto: "udp", Port: 51820}
+	https = protected.Service{Proto: "tcp", Port: 443}
 )
 
 func TestProtectionKeepsWhatNothingNamesAnyMore(t *testing.T) {
 	cfg := config.Default()
-	cfg.Services = []firewall.Service{ssh}
-	keys := []config.Key{{Name: "alice", Services: []firewall.Service{alt, ssh}}}
+	cfg.Services = []protected.Service{ssh}
+	keys := []config.Key{{Name: "alice", Services: []protected.Service{alt, ssh}}}
 
 	got := protection(cfg, keys, nil)
 	want := []Origin{{ssh, []string{"config", "key alice"}}, {alt, []string{"key alice"}}}
@@ -37,8 +37,8 @@ func TestProtectionKeepsWhatNothingNamesAnyMore(t *testing.T) {
 	}
 
 	// A valid config that makes a kept service public gives it up on purpose.
-	cfg.Public = []firewall.Service{alt}
-	got = protection(cfg, nil, []firewall.Service{ssh, alt, wg})
+	cfg.Public = []protected.Service{alt}
+	got = protection(cfg, nil, []protected.Service{ssh, alt, wg})
 	want = []Origin{{ssh, []string{"config"}}, {wg, nil}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("with tcp/8443 public: %+v, want %+v", got, want)
@@ -50,7 +50,7 @@ func TestProtectionFileRoundTrip(t *testing.T) {
 	if _, ok, err := loadProtection(dir); ok || err != nil {
 		t.Fatalf("loadProtection of an empty dir = %v, %v; want none, no error", ok, err)
 	}
-	p := Protection{Protected: []firewall.Service{ssh, alt}, Public: []firewall.Service{https}, Stealth: true}
+	p := Protection{Protected: []protected.Service{ssh, alt}, Public: []protected.Service{https}, Stealth: true}
 	if err := saveProtection(dir, p); err != nil {
 		t.Fatal(err)
 	}

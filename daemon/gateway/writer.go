@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"log/slog"
 	"slices"
 	"strings"
@@ -11,12 +12,11 @@ import (
 	"time"
 
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 // protector is what the writer needs of the firewall: what the table hides.
 type protector interface {
-	Reconfigure(protected, public []firewall.Service, stealth bool) error
+	Reconfigure(hidden, public []protected.Service, stealth bool) error
 }
 
 // knockGate is what the writer needs of the detector besides sequences.
@@ -62,8 +62,8 @@ type writer struct {
 	// mu guards the fields below. Only run's goroutine writes them (under mu); Status reads them.
 	mu            sync.Mutex
 	cfg           config.Config
-	kept          []firewall.Service // protected before and not given up on purpose
-	origins       []Origin           // what the table protects now, and why
+	kept          []protected.Service // hidden before and not given up on purpose
+	origins       []Origin            // what the table protects now, and why
 	keyProblems   []string
 	configProblem string
 }
@@ -76,7 +76,7 @@ type reloadReply struct {
 }
 
 type unprotectRequest struct {
-	svc   firewall.Service
+	svc   protected.Service
 	reply chan error
 }
 
@@ -123,20 +123,20 @@ func (w *writer) applyKeys(keys []config.Key, problems []error) error {
 		w.log.Warn("no keys loaded: every protected service stays hidden until a key file loads", "keys", cfg.KeysDir)
 	}
 	origins := protection(cfg, keys, w.kept)
-	protected := servicesOf(origins)
-	if err := w.fw.Reconfigure(protected, cfg.Public, cfg.Stealth); err != nil {
-		return fmt.Errorf("protecting %s: %w (the keys' sequences are not loaded until this works)", firewall.JoinServices(protected), err)
+	hidden := servicesOf(origins)
+	if err := w.fw.Reconfigure(hidden, cfg.Public, cfg.Stealth); err != nil {
+		return fmt.Errorf("protecting %s: %w (the keys' sequences are not loaded until this works)", protected.JoinServices(hidden), err)
 	}
 	w.mu.Lock()
 	w.origins = origins
 	// What is protected now is kept from now on, whatever happens to the files naming it.
-	w.kept = protected
+	w.kept = hidden
 	w.mu.Unlock()
-	if err := w.save(cfg.StateDir, Protection{Protected: protected, Public: cfg.Public, Stealth: cfg.Stealth}); err != nil {
+	if err := w.save(cfg.StateDir, Protection{Protected: hidden, Public: cfg.Public, Stealth: cfg.Stealth}); err != nil {
 		w.log.Error("saving what is protected (the table is unaffected; a later start that fails would fall back to an older protection)", "err", err)
 	}
 	var errs []error
-	if err := w.det.SetUDPServices(udpPorts(protected, cfg.Public)); err != nil {
+	if err := w.det.SetUDPServices(udpPorts(hidden, cfg.Public)); err != nil {
 		// Not a reason to keep keys out: the table hides the services; this only decides which
 		// UDP ports the detector never judges as knocks.
 		errs = append(errs, fmt.Errorf("telling the detector the UDP services: %w", err))
@@ -234,7 +234,7 @@ func (w *writer) Reload(ctx context.Context) (applied, restart []string, err err
 
 // Unprotect asks the writer to give up a kept service and waits for the answer.
 func (w *writer) Unprotect(ctx context.Context, text string) error {
-	svc, err := firewall.ParseService(text)
+	svc, err := protected.ParseService(text)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (w *writer) Unprotect(ctx context.Context, text string) error {
 }
 
 // unprotect gives up a kept service on the admin's explicit request; run's goroutine only.
-func (w *writer) unprotect(svc firewall.Service) error {
+func (w *writer) unprotect(svc protected.Service) error {
 	var named []string
 	found := false
 	for _, o := range w.origins {
@@ -267,7 +267,7 @@ func (w *writer) unprotect(svc firewall.Service) error {
 	}
 	before := w.kept
 	w.mu.Lock()
-	w.kept = slices.DeleteFunc(slices.Clone(w.kept), func(s firewall.Service) bool { return s == svc })
+	w.kept = slices.DeleteFunc(slices.Clone(w.kept), func(s protected.Service) bool { return s == svc })
 	w.mu.Unlock()
 	if err := w.apply(); err != nil {
 		w.mu.Lock()

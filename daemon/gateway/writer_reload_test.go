@@ -3,13 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 )
 
 // hypd reload over the control socket is SIGHUP's reload with an answer: when Reload returns,
@@ -34,9 +34,9 @@ func TestReloadOnRequestAnswersAfterThePass(t *testing.T) {
 	defer cancel()
 	go w.run(ctx, nil)
 
-	svc, _ := firewall.ParseService("tcp/8443")
+	svc, _ := protected.ParseService("tcp/8443")
 	mu.Lock()
-	next.Services = []firewall.Service{svc}
+	next.Services = []protected.Service{svc}
 	mu.Unlock()
 	applied, restart, err := w.Reload(ctx)
 	if err != nil || !slices.Contains(applied, "services, public, stealth") || len(restart) != 0 {

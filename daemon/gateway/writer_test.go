@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"log/slog"
 	"slices"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/daemon/config"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
@@ -25,8 +25,8 @@ type world struct {
 	t  *testing.T
 	mu sync.Mutex // guards everything below
 
-	protected  []firewall.Service // what the firewall last accepted
-	failFW     error              // the next Reconfigure fails with this
+	protected  []protected.Service // what the firewall last accepted
+	failFW     error               // the next Reconfigure fails with this
 	calls      []string
 	violations []string
 	keySets    int
@@ -34,7 +34,7 @@ type world struct {
 	keys       []config.Key // what loadKeys returns
 }
 
-func (w *world) Reconfigure(protected, public []firewall.Service, stealth bool) error {
+func (w *world) Reconfigure(protected, public []protected.Service, stealth bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls = append(w.calls, "firewall")
@@ -109,7 +109,7 @@ func testKey(t *testing.T, name string, svcs ...string) config.Key {
 	}
 	k := config.Key{Name: name, Secret: s}
 	for _, v := range svcs {
-		sv, err := firewall.ParseService(v)
+		sv, err := protected.ParseService(v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestConcurrentEventsNeverLoadAKeyUnprotected(t *testing.T) {
 	wd.mu.Lock()
 	defer wd.mu.Unlock()
 	for _, s := range []string{"tcp/22", "udp/4500"} {
-		sv, _ := firewall.ParseService(s)
+		sv, _ := protected.ParseService(s)
 		if !slices.Contains(wd.protected, sv) {
 			t.Errorf("%s is not protected at the end: %v", s, wd.protected)
 		}
@@ -235,8 +235,8 @@ func TestUnprotectOnlyWhatNothingNames(t *testing.T) {
 	wd := &world{t: t}
 	cfg := config.Default()
 	w := newTestWriter(t, wd, cfg)
-	old, _ := firewall.ParseService("tcp/2222")
-	w.kept = []firewall.Service{old}
+	old, _ := protected.ParseService("tcp/2222")
+	w.kept = []protected.Service{old}
 	wd.setKeys(testKey(t, "laptop", "tcp/22"))
 	if err := w.apply(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -13,7 +14,6 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
 )
 
@@ -24,7 +24,7 @@ var benchSizes = []int{10, 1000, 10000, 100000}
 // nopFirewall grants without a kernel, so Handle's own cost is measured.
 type nopFirewall struct{}
 
-func (nopFirewall) Allow(netip.Addr, []firewall.Service, time.Duration, string) error { return nil }
+func (nopFirewall) Allow(netip.Addr, []protected.Service, time.Duration, string) error { return nil }
 
 // benchServer is a server over the real detector maps (loaded, not attached) and a spent log on
 // disk, with n keys of one use each at skew 1, as hypd runs it.
@@ -41,7 +41,7 @@ func benchServerT(b testing.TB, n int) (*Server, *clock, []config.Key) {
 			b.Fatal(err)
 		}
 		keys[i] = config.Key{Name: fmt.Sprintf("k%06d", i), Secret: k, Params: sequence.Defaults(),
-			Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
+			Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
 	}
 	slots, err := Slots(keys, 1)
 	if err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
 )
 
@@ -50,7 +50,7 @@ func benchKeys(b testing.TB, n int, scheme sequence.Scheme) []config.Key {
 			p.Scheme, p.Realm = sequence.V3, "bench"
 		}
 		keys[i] = config.Key{Name: fmt.Sprintf("k%06d", i), Secret: k, Params: p,
-			Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
+			Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
 	}
 	return keys
 }

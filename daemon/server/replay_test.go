@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
 )
 
@@ -55,7 +55,7 @@ func replayServer(t *testing.T, det Detector, sp Spent) (*Server, *fakeFirewall,
 		t.Fatal(err)
 	}
 	k := config.Key{Name: "laptop", Secret: key, Params: sequence.Defaults(),
-		Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 2}
+		Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 2}
 	if sp == nil {
 		if sp, err = spent.Open(""); err != nil {
 			t.Fatal(err)

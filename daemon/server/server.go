@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -28,7 +29,6 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
 )
 
@@ -51,7 +51,7 @@ type Detector interface {
 // Firewall is what the server needs of the nftables owner. Key names the key that granted, so
 // `hypd status` can show it.
 type Firewall interface {
-	Allow(addr netip.Addr, svcs []firewall.Service, ttl time.Duration, key string) error
+	Allow(addr netip.Addr, svcs []protected.Service, ttl time.Duration, key string) error
 }
 
 // Spent is the record of used sequences (spent.Store), as an interface so tests can make it fail.
@@ -244,13 +244,13 @@ func (s *Server) SetKeys(keys []config.Key) error {
 			// The same key with other settings: what it opens, for how long, is an audit fact.
 			if !slices.Equal(prev.Services, k.Services) || prev.Open != k.Open || prev.Uses != k.Uses || prev.Params != k.Params {
 				s.log.Info("key changed", "key", k.Name, "id", k.Secret.ID(),
-					"services", firewall.JoinServices(k.Services), "was_services", firewall.JoinServices(prev.Services),
+					"services", protected.JoinServices(k.Services), "was_services", protected.JoinServices(prev.Services),
 					"open", k.Open.String(), "was_open", prev.Open.String(), "uses", k.Uses, "was_uses", prev.Uses)
 			}
 			continue
 		}
 		s.log.Info("key loaded", "key", k.Name, "id", k.Secret.ID(), "scheme", string(k.Params.Scheme),
-			"services", firewall.JoinServices(k.Services), "open", k.Open.String())
+			"services", protected.JoinServices(k.Services), "open", k.Open.String())
 		if k.Params.Scheme == sequence.Hyp {
 			s.log.Warn("key uses the 32-bit reference hyp scheme; move it to v2 when its clients can",
 				"key", k.Name, "path", k.Path)
@@ -654,12 +654,12 @@ func (s *Server) Handle(rec detector.Record) error {
 	if allowErr != nil {
 		s.count(func(st *Stats) { st.GrantErrors++ })
 		s.log.Error("grant failed", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
-			"services", firewall.JoinServices(k.Services), "err", fmt.Errorf("opening the services: %w", allowErr))
+			"services", protected.JoinServices(k.Services), "err", fmt.Errorf("opening the services: %w", allowErr))
 		return markErr
 	}
 	s.count(func(st *Stats) { st.Grants++ })
 	s.log.Info("access granted", "key", k.Name, "source", src, "window", rec.Window, "counter", rec.Counter,
-		"services", firewall.JoinServices(k.Services), "expires", now.Add(k.Open).UTC().Format(time.RFC3339))
+		"services", protected.JoinServices(k.Services), "expires", now.Add(k.Open).UTC().Format(time.RFC3339))
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		// Where a grant's time goes, for docs/bench.md: from the record in hand to the use on
 		// disk, to the element in nftables, to the sequence marked spent in the kernel.

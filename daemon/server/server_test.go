@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -21,7 +22,6 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
 	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
@@ -90,7 +90,7 @@ func (d *fakeDetector) loaded() []detector.Sequence {
 
 type grant struct {
 	addr netip.Addr
-	svcs []firewall.Service
+	svcs []protected.Service
 	ttl  time.Duration
 	key  string
 }
@@ -101,7 +101,7 @@ type fakeFirewall struct {
 	fail   error // Allow fails with this when set
 }
 
-func (f *fakeFirewall) Allow(addr netip.Addr, svcs []firewall.Service, ttl time.Duration, key string) error {
+func (f *fakeFirewall) Allow(addr netip.Addr, svcs []protected.Service, ttl time.Duration, key string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -147,7 +147,7 @@ func newTestServer(t *testing.T, statePath string) (*Server, *fakeDetector, *fak
 		t.Fatal(err)
 	}
 	k := config.Key{Name: "laptop", Secret: key, Params: sequence.Defaults(),
-		Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
+		Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
 	st, err := spent.Open(statePath)
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +431,7 @@ var decisions = map[string]bool{
 func TestEveryRecordIsOneDecision(t *testing.T) {
 	key, _ := psk.Generate()
 	k := config.Key{Name: "laptop", Secret: key, Params: sequence.Defaults(),
-		Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 4}
+		Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 4}
 	st, _ := spent.Open("")
 	sp := &failingSpent{Store: st}
 	det := &fakeDetector{}
@@ -620,7 +620,7 @@ func TestRefreshBeyondCapacityKeepsCurrentWindows(t *testing.T) {
 	for i := range 4 {
 		key, _ := psk.Generate()
 		keys = append(keys, config.Key{Name: fmt.Sprintf("k%d", i), Secret: key, Params: sequence.Defaults(),
-			Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 2})
+			Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 2})
 	}
 	// 4 keys × 3 windows × 2 counters = 24 sequences for 10 slots.
 	if err := s.SetKeys(keys); err != nil {
@@ -705,7 +705,7 @@ func TestSlots(t *testing.T) {
 func TestRefreshWhileAdvanceFails(t *testing.T) {
 	key, _ := psk.Generate()
 	k := config.Key{Name: "laptop", Secret: key, Params: sequence.Defaults(),
-		Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
+		Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
 	st, _ := spent.Open("")
 	sp := &failingSpent{Store: st}
 	det, fw := &fakeDetector{}, &fakeFirewall{}
@@ -799,7 +799,7 @@ func TestStepsMatchRebuild(t *testing.T) {
 	mk := func(name string, uses int) config.Key {
 		key, _ := psk.Generate()
 		return config.Key{Name: name, Secret: key, Params: sequence.Defaults(),
-			Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: uses}
+			Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: uses}
 	}
 	keys := []config.Key{mk("a", 1), mk("b", 2), mk("c", 1)}
 	st, _ := spent.Open("")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/hideyourports/hyp/daemon/protected"
 	"io"
 	"log/slog"
 	"slices"
@@ -11,7 +12,6 @@ import (
 	"github.com/hideyourports/hyp/core/sequence"
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/daemon/detector"
-	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/spent"
 )
 
@@ -23,7 +23,7 @@ func TestRefreshLoadsV3Tags(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := config.Key{Name: "laptop", Secret: key, Params: sequence.V3Defaults("gw1.example.com"),
-		Services: []firewall.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
+		Services: []protected.Service{{Proto: "tcp", Port: 22}}, Open: time.Minute, Uses: 1}
 	st, err := spent.Open("")
 	if err != nil {
 		t.Fatal(err)
