@@ -131,6 +131,9 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if fi.IsDir() {
 		return Key{}, errNotFile
 	}
+	if err := linkProblem(path, fi); err != nil {
+		return Key{}, err
+	}
 	if !fi.Mode().IsRegular() {
 		return Key{}, fmt.Errorf("key file %s: not a regular file (%v); ignored", path, fi.Mode().Type())
 	}
