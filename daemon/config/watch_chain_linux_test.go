@@ -12,41 +12,46 @@ import (
 )
 
 // A key file may be a symlink as long as the files it leads through stay where the watch looks:
-// in the keys directory, or in a hidden directory right in it (a Kubernetes volume's
-// ..TIMESTAMP). A link out, to a subdirectory the watch does not see, or through a link kept
-// elsewhere, is refused with a problem naming the file; the others load.
+// in the keys directory, or, through the ..data link, in the directory right in it that ..data
+// leads to (a Kubernetes volume's ..TIMESTAMP, changed only by the ..data swap). A link out, to
+// a subdirectory the watch does not see into, or through a link kept elsewhere, is refused with
+// a problem naming the file; the others load.
 func TestKeyFileSymlinksMustStayInTheKeysDirectory(t *testing.T) {
 	root := t.TempDir()
 	keys := filepath.Join(root, "keys")
 	must(t, os.Mkdir(keys, 0o700))
-	inside := stage(t, filepath.Join(keys, ".store"), "alice", "dave")
-	stage(t, filepath.Join(keys, "sub"), "bob")
+	inside := stage(t, filepath.Join(keys, "..gen0"), "alice", "dave")
+	must(t, os.Symlink("..gen0", filepath.Join(keys, "..data")))
+	stage(t, filepath.Join(keys, ".store"), "bob")
 	stage(t, filepath.Join(root, "elsewhere"), "erin")
-	// alice: to a hidden directory in the keys directory.
-	must(t, os.Symlink(".store/alice.toml", filepath.Join(keys, "alice.toml")))
+	stage(t, filepath.Join(keys, "..gen1"), "frank")
+	// alice: the Kubernetes layout.
+	must(t, os.Symlink("..data/alice.toml", filepath.Join(keys, "alice.toml")))
 	// dave: the same, by a path that leaves the keys directory and comes back (no link outside).
-	must(t, os.Symlink("../keys/.store/dave.toml", filepath.Join(keys, "dave.toml")))
-	// bob: to a visible subdirectory, which the watch does not look into.
-	must(t, os.Symlink("sub/bob.toml", filepath.Join(keys, "bob.toml")))
+	must(t, os.Symlink("../keys/..data/dave.toml", filepath.Join(keys, "dave.toml")))
+	// bob: to a subdirectory (hidden or not), where a file removed is no event the watch sees.
+	must(t, os.Symlink(".store/bob.toml", filepath.Join(keys, "bob.toml")))
 	// carol: to alice's file through a link kept outside, which can be swapped unseen.
-	must(t, os.Symlink(filepath.Join(keys, ".store", "alice.toml"), filepath.Join(root, "hop")))
+	must(t, os.Symlink(filepath.Join(keys, "..data", "alice.toml"), filepath.Join(root, "hop")))
 	must(t, os.Symlink(filepath.Join(root, "hop"), filepath.Join(keys, "carol.toml")))
 	// erin: to a file outside.
 	must(t, os.Symlink("../elsewhere/erin.toml", filepath.Join(keys, "erin.toml")))
+	// frank: through ..data, but on to another directory than the one ..data leads to.
+	must(t, os.Symlink("..data/../..gen1/frank.toml", filepath.Join(keys, "frank.toml")))
 
 	got, problems := LoadKeys(keys, daemonDefaults())
 	if !slices.Equal(loaded(got), inside) {
 		t.Errorf("loaded %v; want %v", loaded(got), inside)
 	}
-	for _, n := range []string{"bob", "carol", "erin"} {
+	for _, n := range []string{"bob", "carol", "erin", "frank"} {
 		if !slices.ContainsFunc(problems, func(p error) bool {
 			return strings.Contains(p.Error(), filepath.Join(keys, n+".toml")) && strings.Contains(p.Error(), "outside the keys directory")
 		}) {
 			t.Errorf("no problem says %s.toml leads outside the keys directory: %v", n, problems)
 		}
 	}
-	if len(problems) != 3 {
-		t.Errorf("%d problems; want 3 (bob, carol, erin): %v", len(problems), problems)
+	if len(problems) != 4 {
+		t.Errorf("%d problems; want 4 (bob, carol, erin, frank): %v", len(problems), problems)
 	}
 }
 
