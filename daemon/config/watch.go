@@ -250,6 +250,11 @@ func (w *Watcher) rewatch() (present bool, err error) {
 		}
 		w.watched = append(w.watched, d)
 	}
+	if len(errs) > 0 {
+		// Not watched as it should be: let the safety check find this identity different and
+		// try again.
+		w.ident = dirIdentity{}
+	}
 	return w.real != "", errors.Join(errs...)
 }
 
