@@ -5,6 +5,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hideyourports/hyp/internal/testkit/needs"
@@ -15,7 +16,9 @@ import (
 
 // A key file that is a symlink to a file elsewhere (an admin who keeps the files in one place and
 // links them in): deleting or editing the target is no event in the keys directory, so a key
-// revoked there stays loaded.
+// revoked there would stay loaded. Such a key file is refused (it never loads, so removing its
+// target revokes nothing that could still open), with a problem naming it; the watch then has
+// nothing to miss.
 func TestWatchSeesAKeyFileSymlinkTargetRemoved(t *testing.T) {
 	root := t.TempDir()
 	keys, store := filepath.Join(root, "keys"), filepath.Join(root, "store")
@@ -24,13 +27,25 @@ func TestWatchSeesAKeyFileSymlinkTargetRemoved(t *testing.T) {
 	for _, n := range []string{"alice", "bob"} {
 		must(t, os.Symlink(filepath.Join(store, n+".toml"), filepath.Join(keys, n+".toml")))
 	}
-	if got := loaded(mustLoad(t, keys)); len(got) != 2 {
-		t.Fatalf("loaded %v; want %v", got, set)
+	got, problems := LoadKeys(keys, daemonDefaults())
+	if len(got) != 0 {
+		t.Fatalf("loaded %v through symlinks to %s, outside the keys directory; want them refused", loaded(got), store)
+	}
+	if len(problems) != 2 {
+		t.Fatalf("problems %v; want one for each of %v", problems, set)
+	}
+	for i, n := range []string{"alice", "bob"} {
+		if msg := problems[i].Error(); !strings.Contains(msg, filepath.Join(keys, n+".toml")) || !strings.Contains(msg, "outside the keys directory") {
+			t.Errorf("problem %q; want it to name %s.toml and say its link leads outside the keys directory", msg, n)
+		}
 	}
 	l := startWatch(t, keys)
-	// Revoke alice where the file lives.
+	// Revoke alice where the file lives: nothing of hers was loaded, nothing is.
 	must(t, os.Remove(filepath.Join(store, "alice.toml")))
-	l.next("alice's key file (the symlink's target) removed", set[1:])
+	l.quiet("alice's key file (the symlink's target) removed")
+	if got := loaded(mustLoadAll(t, keys)); len(got) != 0 {
+		t.Errorf("loaded %v after alice's target was removed; want nothing", got)
+	}
 }
 
 // keys -> current -> v1, where current is a symlink in another directory (a release layout:
@@ -73,6 +88,13 @@ func TestLoadKeysRefusesADirectoryAnotherUserCanWrite(t *testing.T) {
 	if len(problems) == 0 {
 		t.Errorf("no problem reported for a keys directory owned by uid 65534")
 	}
+}
+
+// mustLoadAll loads what loads, problems or not.
+func mustLoadAll(t *testing.T, dir string) []Key {
+	t.Helper()
+	keys, _ := LoadKeys(dir, daemonDefaults())
+	return keys
 }
 
 func mustLoad(t *testing.T, dir string) []Key {

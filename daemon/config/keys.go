@@ -33,6 +33,9 @@ type Key struct {
 	Services []protected.Service
 	Open     time.Duration
 	Uses     int
+	// RealmWarning, when set, says that the key file names a realm other than the gateway's
+	// (allowed, issue #22, but easy to miss): logged when the key loads or changes.
+	RealmWarning string
 }
 
 // maxKeyFile bounds what is read of a key file (core/keyfile's bound).
@@ -149,6 +152,9 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if fi.IsDir() {
 		return Key{}, errNotFile
 	}
+	if err := linkProblem(path, fi); err != nil {
+		return Key{}, err
+	}
 	if !fi.Mode().IsRegular() {
 		return Key{}, fmt.Errorf("key file %s: not a regular file (%v); ignored", path, fi.Mode().Type())
 	}
@@ -189,6 +195,7 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if err := checkRealm(k, defaults); err != nil {
 		return Key{}, err
 	}
+	k.RealmWarning = realmWarning(k, defaults)
 	return k, nil
 }
 

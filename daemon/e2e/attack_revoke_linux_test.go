@@ -5,15 +5,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 // TestRevokedKeyBehindASymlinkOpensNothing (attacker review, h-attack2): the admin keeps the key
 // files in one directory and links them into the keys directory, then revokes alice by removing
-// her file where it lives. hypd must stop loading her key, as it does when the file in the keys
-// directory is removed; a knock with her profile afterwards must open nothing. (Watching the keys
-// directory alone, hypd sees no event for a symlink's target and keeps the key until a reload.)
+// her file where it lives. Watching the keys directory alone, hypd sees no event for a symlink's
+// target, so it refuses such a key file from the start (naming it in status): alice's key never
+// loads, and a knock with her profile opens nothing, before the revocation and after it.
 func TestRevokedKeyBehindASymlinkOpensNothing(t *testing.T) {
 	g := newGateway(t, 1)
 	l := g.lab
@@ -30,13 +32,27 @@ func TestRevokedKeyBehindASymlinkOpensNothing(t *testing.T) {
 	if err != nil || len(files) != 1 {
 		t.Fatalf("alice's key file in %s: %v %v", store, files, err)
 	}
-	if err := os.Symlink(files[0], filepath.Join(g.keys, filepath.Base(files[0]))); err != nil {
+	link := filepath.Join(g.keys, filepath.Base(files[0]))
+	if err := os.Symlink(files[0], link); err != nil {
 		t.Fatal(err)
 	}
 	g.start("--services", fmt.Sprintf("tcp/%d", servicePort), "--open", "30s")
-	if n := len(g.status().Keys); n != 1 {
-		t.Fatalf("%d keys loaded through the symlink; want 1", n)
+	st := g.status()
+	if n := len(st.Keys); n != 0 {
+		t.Errorf("%d keys loaded through a symlink to %s, outside the keys directory; want it refused", n, store)
 	}
+	if !slices.ContainsFunc(st.KeyProblems, func(p string) bool {
+		return strings.Contains(p, link) && strings.Contains(p, "outside the keys directory")
+	}) {
+		t.Errorf("status names no problem with %s leading outside the keys directory: %q", link, st.KeyProblems)
+	}
+	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
+	g.knock(l.Client, uri)
+	time.Sleep(500 * time.Millisecond)
+	if st := g.status(); st.Server.Grants != 0 {
+		t.Errorf("alice's key behind a symlink out opened: %d grants %+v", st.Server.Grants, st.Grants)
+	}
+	assertHidden(t, client)
 
 	// Revoke alice.
 	if err := os.Remove(files[0]); err != nil {
@@ -45,9 +61,8 @@ func TestRevokedKeyBehindASymlinkOpensNothing(t *testing.T) {
 	// Longer than the watch's debounce and a swap's grace (2 s) together.
 	time.Sleep(3 * time.Second)
 	if n := len(g.status().Keys); n != 0 {
-		t.Errorf("%d keys still loaded 3 s after alice's key file was removed; want 0", n)
+		t.Errorf("%d keys loaded 3 s after alice's key file was removed; want 0", n)
 	}
-	client := probe{"client", l.Client, l.ClientIP(), l.GatewayIP()}
 	g.knock(l.Client, uri)
 	time.Sleep(500 * time.Millisecond)
 	if st := g.status(); st.Server.Grants != 0 {

@@ -245,14 +245,22 @@ func (s *Server) SetKeys(keys []config.Key) error {
 			if !slices.Equal(prev.Services, k.Services) || prev.Open != k.Open || prev.Uses != k.Uses || prev.Params != k.Params {
 				s.log.Info("key changed", "key", k.Name, "id", k.Secret.ID(),
 					"services", protected.JoinServices(k.Services), "was_services", protected.JoinServices(prev.Services),
-					"open", k.Open.String(), "was_open", prev.Open.String(), "uses", k.Uses, "was_uses", prev.Uses)
+					"open", k.Open.String(), "was_open", prev.Open.String(), "uses", k.Uses, "was_uses", prev.Uses,
+					"scheme", string(k.Params.Scheme), "was_scheme", string(prev.Params.Scheme),
+					"realm", k.Params.Realm, "was_realm", prev.Params.Realm)
+				if k.RealmWarning != "" {
+					s.log.Warn("key realm differs from the gateway's", "key", k.Name, "detail", k.RealmWarning)
+				}
 			}
 			continue
 		}
 		s.log.Info("key loaded", "key", k.Name, "id", k.Secret.ID(), "scheme", string(k.Params.Scheme),
-			"services", protected.JoinServices(k.Services), "open", k.Open.String())
+			"realm", k.Params.Realm, "services", protected.JoinServices(k.Services), "open", k.Open.String())
+		if k.RealmWarning != "" {
+			s.log.Warn("key realm differs from the gateway's", "key", k.Name, "detail", k.RealmWarning)
+		}
 		if k.Params.Scheme == sequence.Hyp {
-			s.log.Warn("key uses the 32-bit reference hyp scheme; move it to v2 when its clients can",
+			s.log.Warn("key uses the 32-bit reference hyp scheme; move it to v3 (or v2) when its clients can",
 				"key", k.Name, "path", k.Path)
 		}
 	}
