@@ -193,7 +193,7 @@ func TestAlwaysOnConnectsAtStart(t *testing.T) {
 
 // An always-on profile the helper service keeps up is left to the helper.
 func TestAlwaysOnLeftToHelper(t *testing.T) {
-	fs := &fakeService{fakeBackend: newFake(), list: []ServiceProfile{{Name: "alpha", Host: "10.77.1.2", Connected: true}}}
+	fs := &fakeService{fakeBackend: newFake(), list: []HelperProfile{{Name: "alpha", Host: "10.77.1.2", Connected: true}}}
 	saveProfile(t, fs.fakeBackend, Profile{Name: "alpha", Host: "10.77.1.2", Params: sequence.Defaults(), AlwaysOn: true})
 	saveProfile(t, fs.fakeBackend, Profile{Name: "beta", Host: "10.77.1.3", Params: sequence.Defaults(), AlwaysOn: true})
 	tr := NewTray(test.NewTempApp(t), fs, Options{Now: func() time.Time { return testTime }, Notify: (&notes{}).notify, ServicePoll: time.Hour})

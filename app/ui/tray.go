@@ -101,8 +101,8 @@ type Options struct {
 	// Autostart is the "Start at login" switch the window shows; nil
 	// hides it (a system without an autostart store).
 	Autostart Autostart
-	// ServicePoll is how often a ServiceBackend's helper is asked for live
-	// state; 0 => DefaultServicePoll.
+	// ServicePoll is how often a HelperBackend's helper is asked for live
+	// state; 0 => DefaultHelperPoll.
 	ServicePoll time.Duration
 	LogPath     string // where the app logs, shown in the window ("": stderr, not shown)
 }
@@ -144,8 +144,8 @@ type Tray struct {
 	state    State
 	last     *Result
 	menu     *fyne.Menu
-	// service and serviceErr are the helper's profiles (ServiceBackend).
-	service    []ServiceProfile
+	// service and serviceErr are the helper's profiles (HelperBackend).
+	service    []HelperProfile
 	serviceErr error
 }
 
@@ -214,7 +214,7 @@ func (t *Tray) connectAlwaysOn() {
 	if len(names) == 0 {
 		return
 	}
-	sb, ok := t.backend.(ServiceBackend)
+	sb, ok := t.backend.(HelperBackend)
 	if !ok {
 		for _, name := range names {
 			t.Start(name, ModeConnect, nil)
@@ -226,14 +226,14 @@ func (t *Tray) connectAlwaysOn() {
 		defer t.runs.Done()
 		ctx, cancel := context.WithTimeout(t.ctx, 3*time.Second)
 		// An error (no helper, or no answer) leaves every profile to the tray.
-		helperHas, err := sb.ServiceProfiles(ctx)
+		helperHas, err := sb.HelperProfiles(ctx)
 		cancel()
 		fyne.Do(func() {
 			if t.ctx.Err() != nil {
 				return // quitting
 			}
 			for _, name := range names {
-				if err == nil && slices.ContainsFunc(helperHas, func(p ServiceProfile) bool { return p.Name == name }) {
+				if err == nil && slices.ContainsFunc(helperHas, func(p HelperProfile) bool { return p.Name == name }) {
 					continue
 				}
 				t.Start(name, ModeConnect, nil)

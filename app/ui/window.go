@@ -49,7 +49,7 @@ type ProfileWindow struct {
 
 	apply, importKey, browse                 *widget.Button
 	newBtn, save, remove, test, connect, qrB *widget.Button
-	asService                                *widget.Button // nil without a ServiceBackend
+	asService                                *widget.Button // nil without a HelperBackend
 
 	login *widget.Check // "Start at login"; hidden without an Autostart
 

@@ -20,7 +20,7 @@ import (
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/firewall"
 	"github.com/hideyourports/hyp/daemon/gateway"
-	"github.com/hideyourports/hyp/daemon/service"
+	"github.com/hideyourports/hyp/daemon/sysservice"
 	"github.com/hideyourports/hyp/internal/atomicfile"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
@@ -57,7 +57,7 @@ func systemdRuns() bool {
 
 // managed returns the service Manager when systemd runs and knows hypd.service, else nil: then
 // hypd is started and stopped directly.
-func managed(e *env) *service.Manager {
+func managed(e *env) *sysservice.Manager {
 	if !systemdRuns() {
 		return nil
 	}
@@ -170,7 +170,7 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 		} else {
 			err = m.Start(ctx)
 		}
-		var ce *service.ConfigError
+		var ce *sysservice.ConfigError
 		if errors.As(err, &ce) {
 			return &cmdline.ExitError{Code: 2, Err: err}
 		}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hideyourports/hyp/daemon/control"
 	"github.com/hideyourports/hyp/daemon/firewall"
-	"github.com/hideyourports/hyp/daemon/service"
+	"github.com/hideyourports/hyp/daemon/sysservice"
 	"github.com/hideyourports/hyp/internal/cmdline"
 	"github.com/hideyourports/hyp/internal/servicerun"
 )
@@ -38,14 +38,14 @@ func serviceCommands() []command {
 // runManaged runs the gateway under the service manager when it started hypd (so a stop cancels
 // it and a failure exits non-zero), and in the foreground otherwise. runGateway calls it.
 func runManaged(ctx context.Context, run func(ctx context.Context) error) error {
-	return servicerun.Run(ctx, service.Name, false, func(ctx context.Context, ready func()) error {
+	return servicerun.Run(ctx, sysservice.Name, false, func(ctx context.Context, ready func()) error {
 		ready() // hypd runs on Linux only, where nothing waits for it
 		return run(ctx)
 	})
 }
 
 func installSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
-	cfgPath := fs.String("config", service.DefaultConfig, "config `FILE` the service runs with (written with the defaults if missing)")
+	cfgPath := fs.String("config", sysservice.DefaultConfig, "config `FILE` the service runs with (written with the defaults if missing)")
 	return func(_ context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -82,7 +82,7 @@ func uninstallSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 
 func serviceUnitSetup(fs *flag.FlagSet, e *env) cmdline.Runner {
 	exe := fs.String("exec", "", "`PATH` of hypd in the unit (default: this hypd)")
-	cfgPath := fs.String("config", service.DefaultConfig, "config `FILE` in the unit")
+	cfgPath := fs.String("config", sysservice.DefaultConfig, "config `FILE` in the unit")
 	kernel := fs.String("kernel", "", "kernel `RELEASE` deciding the capabilities (default: the running kernel)")
 	return func(_ context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
@@ -101,9 +101,9 @@ func runServiceUnit(e *env, exe, cfgPath, kernel *string) error {
 		*exe = self
 	}
 	if *kernel == "" {
-		*kernel, _ = service.KernelRelease()
+		*kernel, _ = sysservice.KernelRelease()
 	}
-	unit, err := service.RenderUnit(*exe, *cfgPath, service.Capabilities(*kernel))
+	unit, err := sysservice.RenderUnit(*exe, *cfgPath, sysservice.Capabilities(*kernel))
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -135,7 +135,7 @@ func serviceExecutable(self string) string {
 
 // newManager builds the Manager for this machine. configPath "" means: the one the installed
 // unit names, else the default. forInstall computes the executable the unit should run.
-func newManager(e *env, configPath string, forInstall bool) (*service.Manager, error) {
+func newManager(e *env, configPath string, forInstall bool) (*sysservice.Manager, error) {
 	self, err := selfPath()
 	if err != nil {
 		return nil, err
@@ -147,22 +147,22 @@ func newManager(e *env, configPath string, forInstall bool) (*service.Manager, e
 	if forInstall {
 		exe = serviceExecutable(self)
 	}
-	kernel, _ := service.KernelRelease()
+	kernel, _ := sysservice.KernelRelease()
 	svc, err := kardianos.New(servicerun.Control(), &kardianos.Config{
-		Name:        service.Name,
-		DisplayName: service.Name,
-		Description: service.Description,
+		Name:        sysservice.Name,
+		DisplayName: sysservice.Name,
+		Description: sysservice.Description,
 		Executable:  exe,
-		Arguments:   service.Arguments(configPath),
+		Arguments:   sysservice.Arguments(configPath),
 		Option: kardianos.KeyValue{
-			"SystemdScript": service.Script(service.Capabilities(kernel)),
+			"SystemdScript": sysservice.Script(sysservice.Capabilities(kernel)),
 			"Restart":       "on-failure",
 		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("finding the service manager: %w", err)
 	}
-	m := &service.Manager{
+	m := &sysservice.Manager{
 		Service:    svc,
 		ConfigPath: configPath,
 		Executable: exe,
@@ -179,16 +179,16 @@ func newManager(e *env, configPath string, forInstall bool) (*service.Manager, e
 // installedConfig reads the --config of the installed unit, so start and stop check the file the
 // service really uses.
 func installedConfig() string {
-	for _, p := range append([]string{service.UnitPath}, service.PackagedUnitPaths()...) {
+	for _, p := range append([]string{sysservice.UnitPath}, sysservice.PackagedUnitPaths()...) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
-		if c := service.ConfigFromUnit(string(b)); c != "" {
+		if c := sysservice.ConfigFromUnit(string(b)); c != "" {
 			return c
 		}
 	}
-	return service.DefaultConfig
+	return sysservice.DefaultConfig
 }
 
 // pingControl asks the running hypd for a summary over its control socket.

@@ -27,7 +27,9 @@ const DefaultSocket = "/run/hyp/hypd.sock"
 
 // Counters are the detector's in-kernel counters, summed over CPUs. Those outside Progress move
 // alike for every knock-sized datagram (Seen) or only with a completed sequence, so none of them
-// depends on a key (docs/protocol.md, security).
+// depends on a key (docs/protocol.md, security). They are copied from detector.Counters field by
+// field on purpose, not embedded: what the socket's group may read is this list, and a counter
+// added to the detector stays root's until someone decides here that it depends on no key.
 type Counters struct {
 	Seen         uint64 `json:"seen"`
 	Completions  uint64 `json:"completions"`

@@ -37,7 +37,7 @@ func (f *Firewall) Close() error { return nil }
 func Cleanup(table string, netnsFD int) error { return errUnsupported }
 
 // Reconfigure always fails on this platform.
-func (f *Firewall) Reconfigure(protected, public []protected.Service, stealth bool) error {
+func (f *Firewall) Reconfigure(hidden, public []protected.Service, stealth bool) error {
 	return errUnsupported
 }
 

@@ -34,7 +34,7 @@ type world struct {
 	keys       []config.Key // what loadKeys returns
 }
 
-func (w *world) Reconfigure(protected, public []protected.Service, stealth bool) error {
+func (w *world) Reconfigure(hidden, public []protected.Service, stealth bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls = append(w.calls, "firewall")
@@ -43,7 +43,7 @@ func (w *world) Reconfigure(protected, public []protected.Service, stealth bool)
 		w.failFW = nil
 		return err
 	}
-	w.protected = slices.Clone(protected)
+	w.protected = slices.Clone(hidden)
 	return nil
 }
 

@@ -85,7 +85,7 @@ func TestHelperRoomRulesCatchAWrongImport(t *testing.T) {
 	bad := helperRoomViolations([]pkg{
 		{ImportPath: module + "/app/helperipc", Imports: []string{module + "/app/helper/keepalive"}},
 		{ImportPath: module + "/app/helper/store", Imports: []string{module + "/app/helper/perm", module + "/app/helper"}},
-		{ImportPath: module + "/app/ui/servicebackend", Imports: []string{module + "/app/helperipc", module + "/app/helper/store"}},
+		{ImportPath: module + "/app/ui/helperbackend", Imports: []string{module + "/app/helperipc", module + "/app/helper/store"}},
 		{ImportPath: module + "/app/cli", Imports: []string{module + "/app/helper/store", module + "/app/helper/elevate"}},
 	})
 	all := strings.Join(bad, "\n")
@@ -93,7 +93,7 @@ func TestHelperRoomRulesCatchAWrongImport(t *testing.T) {
 		"app/helperipc imports " + module + "/app/helper/keepalive (app/helperipc must not import app/helper)",
 		"app/helperipc imports " + module + "/app/helper/keepalive (only the helper and the CLI may",
 		"app/helper/store imports " + module + "/app/helper (app/helper/store must not import app/helper=)",
-		"app/ui/servicebackend imports " + module + "/app/helper/store (only the helper and the CLI may",
+		"app/ui/helperbackend imports " + module + "/app/helper/store (only the helper and the CLI may",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("violations miss %q:\n%s", want, all)

@@ -28,7 +28,7 @@ import (
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
-	"github.com/hideyourports/hyp/app/ui/servicebackend"
+	"github.com/hideyourports/hyp/app/ui/helperbackend"
 	"github.com/hideyourports/hyp/assets"
 	"github.com/hideyourports/hyp/internal/cmdline"
 )
@@ -110,7 +110,7 @@ func run(openWindow bool, logPath string) error {
 	}
 	// With the helper service running, the tray also lists its profiles
 	// and asks it to knock; without it, the tray is the user's alone.
-	backend := &servicebackend.Backend{Backend: corebackend.New(store, &connect.Connector{}), Store: store}
+	backend := &helperbackend.Backend{Backend: corebackend.New(store, &connect.Connector{}), Store: store}
 	tray := ui.NewTray(a, backend, opts)
 
 	var host ui.TrayHost

@@ -1,4 +1,4 @@
-package servicebackend_test
+package helperbackend_test
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
-	"github.com/hideyourports/hyp/app/ui/servicebackend"
+	"github.com/hideyourports/hyp/app/ui/helperbackend"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -214,7 +214,7 @@ func TestTrayWithRealHelper(t *testing.T) {
 	}
 	var elevated []string
 	var elevMu sync.Mutex // guards elevated
-	b := &servicebackend.Backend{
+	b := &helperbackend.Backend{
 		Backend: corebackend.New(store, &connect.Connector{State: &knockstate.Memory{}}),
 		Store:   store,
 		Client:  &helperipc.Client{Address: h.addr},
@@ -308,10 +308,10 @@ func TestTrayWithoutHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &servicebackend.Backend{Backend: corebackend.New(store, &connect.Connector{State: &knockstate.Memory{}}), Store: store,
+	b := &helperbackend.Backend{Backend: corebackend.New(store, &connect.Connector{State: &knockstate.Memory{}}), Store: store,
 		Client: &helperipc.Client{Address: filepath.Join(t.TempDir(), "none.sock")}}
-	if _, err := b.ServiceProfiles(context.Background()); err == nil || !strings.Contains(err.Error(), "not running") {
-		t.Fatalf("ServiceProfiles without a helper: %v", err)
+	if _, err := b.HelperProfiles(context.Background()); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Fatalf("HelperProfiles without a helper: %v", err)
 	}
 	tr := ui.NewTray(test.NewTempApp(t), b, ui.Options{ServicePoll: 20 * time.Millisecond})
 	tr.Show(nil, nil)

@@ -1,8 +1,8 @@
-// Package servicebackend is ui.ServiceBackend on the real client: the user's
+// Package helperbackend is ui.HelperBackend on the real client: the user's
 // own profiles (any ui.Backend, in practice corebackend) plus the helper
 // service reached over app/helperipc, and the platform's way of asking for
 // an administrator when a profile is handed over to the helper.
-package servicebackend
+package helperbackend
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 	"github.com/hideyourports/hyp/app/ui"
 )
 
-// Backend implements ui.ServiceBackend.
+// Backend implements ui.HelperBackend.
 type Backend struct {
 	ui.Backend
 	Store  *profiles.Store   // the user's profiles, for the hand-over
@@ -33,7 +33,7 @@ type Backend struct {
 	Hyp string
 }
 
-var _ ui.ServiceBackend = (*Backend)(nil)
+var _ ui.HelperBackend = (*Backend)(nil)
 
 func (b *Backend) client() *helperipc.Client {
 	if b.Client != nil {
@@ -42,8 +42,8 @@ func (b *Backend) client() *helperipc.Client {
 	return &helperipc.Client{}
 }
 
-// ServiceProfiles implements ui.ServiceBackend.
-func (b *Backend) ServiceProfiles(ctx context.Context) ([]ui.ServiceProfile, error) {
+// HelperProfiles implements ui.HelperBackend.
+func (b *Backend) HelperProfiles(ctx context.Context) ([]ui.HelperProfile, error) {
 	ps, err := b.client().List(ctx)
 	if errors.Is(err, helperipc.ErrNoHelper) {
 		return nil, fmt.Errorf("%w: %w", ui.ErrNoService, err)
@@ -51,17 +51,17 @@ func (b *Backend) ServiceProfiles(ctx context.Context) ([]ui.ServiceProfile, err
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ui.ServiceProfile, len(ps))
+	out := make([]ui.HelperProfile, len(ps))
 	for i, p := range ps {
-		out[i] = ui.ServiceProfile{Name: p.Name, Host: p.Host, Connected: p.Connected, LastKnock: p.LastKnock, LastError: p.LastError}
+		out[i] = ui.HelperProfile{Name: p.Name, Host: p.Host, Connected: p.Connected, LastKnock: p.LastKnock, LastError: p.LastError}
 	}
 	return out, nil
 }
 
-// ServiceConnect implements ui.ServiceBackend. The steps are the helper's;
+// HelperConnect implements ui.HelperBackend. The steps are the helper's;
 // none says "up" the way a local run does, since the connection is the
 // helper's and outlives this request.
-func (b *Backend) ServiceConnect(ctx context.Context, name string, progress func(ui.Step)) error {
+func (b *Backend) HelperConnect(ctx context.Context, name string, progress func(ui.Step)) error {
 	return b.client().Connect(ctx, name, func(s helperipc.Step) {
 		st := ui.Step{Title: "Helper: " + s.Kind, Detail: s.Message, State: ui.StepOK}
 		switch {
@@ -74,7 +74,7 @@ func (b *Backend) ServiceConnect(ctx context.Context, name string, progress func
 	})
 }
 
-// RunAsService implements ui.ServiceBackend: root hands the profile over
+// RunAsService implements ui.HelperBackend: root hands the profile over
 // directly; anyone else runs 'hyp helper add --force NAME -' as an
 // administrator (see platformElevate), which hands it to a running helper
 // or writes the helper's store. The URI goes through stdin, never argv.

@@ -1,4 +1,4 @@
-// Package service runs hypd as a system service: it installs a hardened systemd unit (through
+// Package sysservice runs hypd as a system service: it installs a hardened systemd unit (through
 // github.com/kardianos/service, which also covers System V init, OpenRC and the rest with their
 // stock scripts), starts, stops and removes it, and runs the gateway under the service manager
 // so that a stop cancels it and returns within seconds.
@@ -6,7 +6,7 @@
 // Stopping never exposes anything: the gateway leaves its nftables table in place when it exits
 // (fail closed), so the protected services stay hidden until hypd runs again. Only an explicit
 // `hypd uninstall --purge` or `hypd cleanup` deletes the table.
-package service
+package sysservice
 
 import (
 	_ "embed"

@@ -1,4 +1,4 @@
-package servicebackend
+package helperbackend
 
 import (
 	"context"

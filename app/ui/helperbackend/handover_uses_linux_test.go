@@ -1,4 +1,4 @@
-package servicebackend_test
+package helperbackend_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/hideyourports/hyp/app/knockstate"
 	"github.com/hideyourports/hyp/app/profiles"
 	"github.com/hideyourports/hyp/app/ui/corebackend"
-	"github.com/hideyourports/hyp/app/ui/servicebackend"
+	"github.com/hideyourports/hyp/app/ui/helperbackend"
 	"github.com/hideyourports/hyp/core/profile"
 	"github.com/hideyourports/hyp/core/psk"
 	"github.com/hideyourports/hyp/core/sequence"
@@ -32,7 +32,7 @@ func TestRunAsServiceKeepsUses(t *testing.T) {
 	if err := store.Put(home, false); err != nil {
 		t.Fatal(err)
 	}
-	b := &servicebackend.Backend{
+	b := &helperbackend.Backend{
 		Backend: corebackend.New(store, &connect.Connector{State: &knockstate.Memory{}}),
 		Store:   store,
 		Client:  &helperipc.Client{Address: h.addr},

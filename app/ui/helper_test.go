@@ -17,24 +17,24 @@ import (
 	"github.com/hideyourports/hyp/internal/testkit/waitfor"
 )
 
-// fakeService is a ServiceBackend whose helper answers what the test sets.
+// fakeService is a HelperBackend whose helper answers what the test sets.
 type fakeService struct {
 	*fakeBackend
 	mu      sync.Mutex // guards list, listErr, handErr, handed
-	list    []ServiceProfile
+	list    []HelperProfile
 	listErr error
 	handErr error
 	handed  []string
 	running bool // a hand-over adds the profile to list, as a running helper does
 }
 
-func (f *fakeService) ServiceProfiles(context.Context) ([]ServiceProfile, error) {
+func (f *fakeService) HelperProfiles(context.Context) ([]HelperProfile, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.list), f.listErr
 }
 
-func (f *fakeService) ServiceConnect(_ context.Context, name string, progress func(Step)) error {
+func (f *fakeService) HelperConnect(_ context.Context, name string, progress func(Step)) error {
 	progress(Step{Title: "Helper: connected", Detail: name + " is up", State: StepOK})
 	return nil
 }
@@ -47,7 +47,7 @@ func (f *fakeService) RunAsService(_ context.Context, name string) error {
 	}
 	f.handed = append(f.handed, name)
 	if f.running {
-		f.list = append(f.list, ServiceProfile{Name: name, Host: "10.77.1.1"})
+		f.list = append(f.list, HelperProfile{Name: name, Host: "10.77.1.1"})
 	}
 	return nil
 }
@@ -70,7 +70,7 @@ func newServiceTray(t *testing.T, fs *fakeService) (*Tray, *fakeHost, *notes) {
 // refused shows why, in place of them.
 func TestServiceRows(t *testing.T) {
 	knocked := time.Date(2026, 3, 1, 15, 0, 0, 0, time.Local)
-	fs := &fakeService{fakeBackend: newFake(), list: []ServiceProfile{
+	fs := &fakeService{fakeBackend: newFake(), list: []HelperProfile{
 		{Name: "office", Host: "10.77.1.2", Connected: true, LastKnock: knocked},
 		{Name: "lab", Host: "10.77.1.3", LastError: "no answer from tcp/22"},
 	}}

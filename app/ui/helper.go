@@ -12,18 +12,18 @@ import (
 	"fyne.io/fyne/v2/widget"
 )
 
-// ServiceBackend is a Backend that can also reach the helper service (the
+// HelperBackend is a Backend that can also reach the helper service (the
 // privileged service that keeps always-on profiles up and runs their VPN
 // commands with its rights). The tray finds it by a type assertion: with a
 // plain Backend, or while no helper runs, the tray is what it always was.
-type ServiceBackend interface {
+type HelperBackend interface {
 	Backend
-	// ServiceProfiles lists the helper's profiles with their live state;
+	// HelperProfiles lists the helper's profiles with their live state;
 	// an error wrapping ErrNoService means no helper is reachable.
-	ServiceProfiles(ctx context.Context) ([]ServiceProfile, error)
-	// ServiceConnect asks the helper to knock for its profile name now and
+	HelperProfiles(ctx context.Context) ([]HelperProfile, error)
+	// HelperConnect asks the helper to knock for its profile name now and
 	// bring it up; it returns once the profile is up.
-	ServiceConnect(ctx context.Context, name string, progress func(Step)) error
+	HelperConnect(ctx context.Context, name string, progress func(Step)) error
 	// RunAsService hands the saved profile name, with its secret, to the
 	// helper, asking for the rights that takes (polkit, UAC).
 	RunAsService(ctx context.Context, name string) error
@@ -32,8 +32,8 @@ type ServiceBackend interface {
 // ErrNoService: no helper service is reachable.
 var ErrNoService = errors.New("no helper service")
 
-// ServiceProfile is one of the helper's profiles as the tray shows it.
-type ServiceProfile struct {
+// HelperProfile is one of the helper's profiles as the tray shows it.
+type HelperProfile struct {
 	Name      string
 	Host      string
 	Connected bool
@@ -45,8 +45,8 @@ type ServiceProfile struct {
 // saved profile's name cannot contain a space, so the two never mix.
 const serviceSuffix = " (service)"
 
-// DefaultServicePoll is how often the tray asks the helper for live state.
-const DefaultServicePoll = 5 * time.Second
+// DefaultHelperPoll is how often the tray asks the helper for live state.
+const DefaultHelperPoll = 5 * time.Second
 
 // serviceEntries are the menu rows of the helper's profiles. Called with mu held.
 func (t *Tray) serviceEntries() []entry {
@@ -62,7 +62,7 @@ func (t *Tray) serviceEntries() []entry {
 }
 
 // describe is a helper profile's live state in a few words.
-func (p ServiceProfile) describe() string {
+func (p HelperProfile) describe() string {
 	state := "down"
 	if p.Connected {
 		state = "up"
@@ -79,12 +79,12 @@ func (p ServiceProfile) describe() string {
 // serviceRun is the run for a menu key naming a helper profile.
 func (t *Tray) serviceRun(key string) (func(context.Context, string, func(Step)) error, bool) {
 	name, ok := strings.CutSuffix(key, serviceSuffix)
-	sb, isService := t.backend.(ServiceBackend)
+	sb, isService := t.backend.(HelperBackend)
 	if !ok || !isService {
 		return nil, false
 	}
 	return func(ctx context.Context, _ string, progress func(Step)) error {
-		return sb.ServiceConnect(ctx, name, progress)
+		return sb.HelperConnect(ctx, name, progress)
 	}, true
 }
 
@@ -92,13 +92,13 @@ func (t *Tray) serviceRun(key string) (func(context.Context, string, func(Step))
 // helper the service rows go away; other errors are shown in place of them.
 // It blocks for at most a few seconds: call it off fyne's goroutine.
 func (t *Tray) RefreshService() {
-	sb, ok := t.backend.(ServiceBackend)
+	sb, ok := t.backend.(HelperBackend)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, 3*time.Second)
 	defer cancel()
-	ps, err := sb.ServiceProfiles(ctx)
+	ps, err := sb.HelperProfiles(ctx)
 	if errors.Is(err, ErrNoService) {
 		ps, err = nil, nil
 	}
@@ -115,11 +115,11 @@ func (t *Tray) RefreshService() {
 
 // watchService refreshes the helper's rows every poll until the tray quits.
 func (t *Tray) watchService(poll time.Duration) {
-	if _, ok := t.backend.(ServiceBackend); !ok {
+	if _, ok := t.backend.(HelperBackend); !ok {
 		return
 	}
 	if poll <= 0 {
-		poll = DefaultServicePoll
+		poll = DefaultHelperPoll
 	}
 	t.runs.Add(1)
 	go func() {
@@ -142,7 +142,7 @@ func (t *Tray) watchService(poll time.Duration) {
 // now lists the profile (it does not when no helper runs: the profile waits
 // in its store for the helper to start).
 func (t *Tray) RunAsService(name string, done func(listed bool, err error)) bool {
-	sb, ok := t.backend.(ServiceBackend)
+	sb, ok := t.backend.(HelperBackend)
 	if !ok {
 		return false
 	}
@@ -159,7 +159,7 @@ func (t *Tray) RunAsService(name string, done func(listed bool, err error)) bool
 		t.RefreshService() // its fyne.Do runs before the one below
 		fyne.Do(func() {
 			t.mu.Lock()
-			listed := slices.ContainsFunc(t.service, func(p ServiceProfile) bool { return p.Name == name })
+			listed := slices.ContainsFunc(t.service, func(p HelperProfile) bool { return p.Name == name })
 			t.mu.Unlock()
 			switch {
 			case err != nil:
@@ -180,7 +180,7 @@ func (t *Tray) RunAsService(name string, done func(listed bool, err error)) bool
 // serviceButton is "Run as a service…" when the backend can reach the
 // helper; nil otherwise.
 func (w *ProfileWindow) serviceButton() *widget.Button {
-	if _, ok := w.backend.(ServiceBackend); !ok {
+	if _, ok := w.backend.(HelperBackend); !ok {
 		return nil
 	}
 	return widget.NewButton("Run as a service…", w.RunAsService)

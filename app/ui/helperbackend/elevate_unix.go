@@ -1,6 +1,6 @@
 //go:build !windows
 
-package servicebackend
+package helperbackend
 
 import (
 	"context"
