@@ -337,6 +337,20 @@ func oneName(args []string) (string, error) {
 	return "", usageError("want one NAME, got %d arguments", len(args))
 }
 
+// savedSettings reads a profile without its key (no keyring access), as bad
+// input when the name is unknown, and returns the store it came from.
+func savedSettings(env *Env, name string) (*profiles.Store, profiles.Profile, error) {
+	s, err := env.store()
+	if err != nil {
+		return nil, profiles.Profile{}, err
+	}
+	p, err := s.Settings(name)
+	if errors.Is(err, profiles.ErrNotFound) {
+		return nil, profiles.Profile{}, usageError("no profile %q in %s (see 'hyp profile list')", name, s.Path())
+	}
+	return s, p, err
+}
+
 // savedProfile reads a profile with its key, as bad input when the name is
 // unknown.
 func savedProfile(env *Env, name string) (profiles.Profile, error) {
@@ -362,14 +376,7 @@ func profileShowCommand() Command {
 				if err != nil {
 					return err
 				}
-				s, err := env.store()
-				if err != nil {
-					return err
-				}
-				p, err := s.Settings(name)
-				if errors.Is(err, profiles.ErrNotFound) {
-					return usageError("no profile %q in %s (see 'hyp profile list')", name, s.Path())
-				}
+				s, p, err := savedSettings(env, name)
 				if err != nil {
 					return err
 				}

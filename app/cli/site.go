@@ -138,14 +138,7 @@ func siteListCommand() Command {
 				if err != nil {
 					return err
 				}
-				s, err := env.store()
-				if err != nil {
-					return err
-				}
-				p, err := s.Settings(name)
-				if errors.Is(err, profiles.ErrNotFound) {
-					return usageError("no profile %q in %s", name, s.Path())
-				}
+				_, p, err := savedSettings(env, name)
 				if err != nil {
 					return err
 				}
