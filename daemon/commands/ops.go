@@ -353,14 +353,15 @@ func runReload(ctx context.Context, e *env, socket string) error {
 		res, err = c.Reload(ctx)
 	}
 	if errors.Is(err, control.ErrNotRunning) {
-		pid, running, lerr := gateway.LockHolder(firewall.DefaultTable)
+		_, running, lerr := gateway.LockHolder(firewall.DefaultTable)
 		if lerr != nil {
 			return lerr
 		}
 		if !running {
 			return &cmdline.ExitError{Code: 7, Err: errors.New("hypd is not running; nothing to reload (hypd start starts it)")}
 		}
-		if pid, err = hupRunning(); err != nil {
+		pid, err := hupRunning()
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "sent SIGHUP to hypd (pid %d), which does not answer on %s; its log says whether the configuration loaded\n", pid, socket)

@@ -248,10 +248,3 @@ func TestWatcherIgnoresTheParentsOtherEntries(t *testing.T) {
 	must(t, os.Rename(filepath.Join(root, "hypd.toml"), filepath.Join(root, "hypd2.toml")))
 	l.quiet("hypd.toml beside the keys")
 }
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
