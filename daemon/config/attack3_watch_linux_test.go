@@ -1,0 +1,77 @@
+//go:build linux
+
+package config
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+)
+
+// Attacker review (h-attack3): the keys directory may be a root-owned sticky directory that
+// others may write into (the Kubernetes exception of keysDirProblem). Entries another user
+// plants there are refused, but their events still count: each one restarts the debounce timer,
+// so a user who writes a file of their own there more often than the debounce keeps every
+// change from ever being signalled. A key root removes then stays loaded (and opens) for as long
+// as the user likes; the 10 s safety check does not help, since it only compares which
+// directory the path names, and its own signal waits for the same timer.
+func TestWatchSignalsARevocationWhileAnotherUserKeepsTheStickyKeysDirectoryBusy(t *testing.T) {
+	needs.Root(t, "a keys directory owned by root and a writer that is not root")
+	root := t.TempDir()
+	// The other user must reach the keys directory (t.TempDir's directories are root's 0700).
+	must(t, os.Chmod(filepath.Dir(root), 0o755))
+	must(t, os.Chmod(root, 0o755))
+	keys := filepath.Join(root, "keys")
+	_ = stage(t, keys, "alice", "bob")
+	must(t, os.Chmod(keys, os.ModeSticky|0o777)) // as Kubernetes mounts a secret volume: drwxrwxrwt root root
+	if got := loaded(mustLoad(t, keys)); len(got) != 2 {
+		t.Fatalf("loaded %v; want alice and bob from the root-owned sticky directory", got)
+	}
+	w, err := Watch(keys, 0) // hypd's own debounce
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+
+	// The other user (nobody) rewrites a file of their own in the keys directory, faster than
+	// the debounce. It is refused as a key, and it needs no right but the directory's mode.
+	noise := exec.Command("/bin/sh", "-c", `while :; do echo x > "$1"; sleep 0.05; done`, "sh", filepath.Join(keys, "noise"))
+	noise.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	must(t, noise.Start())
+	t.Cleanup(func() {
+		_ = noise.Process.Kill()
+		_ = noise.Wait()
+	})
+	// Let the writer start, and drain what its first writes signalled before it kept up.
+	time.Sleep(time.Second)
+	for drained := false; !drained; {
+		select {
+		case <-w.Changed():
+		default:
+			drained = true
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(keys, "noise")); err != nil {
+		t.Fatalf("the other user could not write into the sticky keys directory: %v", err)
+	} else if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 {
+		t.Fatalf("noise is owned by uid %d; want the other user's (65534)", st.Uid)
+	}
+
+	// Root revokes alice.
+	must(t, os.Remove(filepath.Join(keys, "alice.toml")))
+	limit := SafetyInterval + 2*time.Second
+	select {
+	case <-w.Changed():
+	case <-time.After(limit):
+		t.Fatalf("alice's key file removed, but no change signalled within %v while another user writes into the keys directory: the revoked key stays loaded", limit)
+	}
+	if got := loaded(mustLoadAll(t, keys)); len(got) != 1 || !slices.ContainsFunc(got, func(s string) bool { return len(s) > 4 && s[:4] == "bob:" }) {
+		t.Fatalf("after the signal loaded %v; want bob alone", got)
+	}
+}
