@@ -3,6 +3,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,5 +74,53 @@ func TestWatchSignalsARevocationWhileAnotherUserKeepsTheStickyKeysDirectoryBusy(
 	}
 	if got := loaded(mustLoadAll(t, keys)); len(got) != 1 || !slices.ContainsFunc(got, func(s string) bool { return len(s) > 4 && s[:4] == "bob:" }) {
 		t.Fatalf("after the signal loaded %v; want bob alone", got)
+	}
+}
+
+// In a root-owned sticky keys directory, LoadKeys refuses an entry another user owns, judging it
+// by lstat; but when that lstat fails the entry is not refused, it is loaded. The other user
+// makes it fail by removing their entry between the directory listing and the lstat, and puts it
+// back before the open: their symlink to root's zzzz.toml then loads as a key of the name they
+// chose (zzzz's secret under the name zzz), and zzzz.toml itself is refused as holding the same
+// secret, so hypd revoke, status and the logs know root's key by the user's name. Root's other
+// keys, listed before it, give the user time between the listing and the lstat.
+func TestLoadKeysRefusesAnotherUsersEntryThatComesAndGoes(t *testing.T) {
+	needs.Root(t, "entries owned by another user in a root-owned sticky keys directory")
+	keys := filepath.Join(t.TempDir(), "keys")
+	names := []string{"zzzz"}
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("k%02d", i))
+	}
+	_ = stage(t, keys, names...)
+	must(t, os.Chmod(keys, os.ModeSticky|0o777))
+	// What the other user does, done here for speed: each step is one they may take in a sticky
+	// directory (create and rename or remove an entry of their own). The link is theirs before
+	// it has its name, so a lstat that finds it always sees their uid.
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tmp, name := filepath.Join(keys, ".zzz"), filepath.Join(keys, "zzz.toml")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = os.Symlink("zzzz.toml", tmp)
+			_ = os.Lchown(tmp, 65534, 65534)
+			_ = os.Rename(tmp, name)
+			time.Sleep(20 * time.Microsecond) // long enough for an open and its checks
+			_ = os.Remove(name)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		got, _ := LoadKeys(keys, daemonDefaults())
+		for _, k := range got {
+			if k.Name == "zzz" {
+				t.Fatalf("load %d: loaded key %q (%s) through another user's entry, with root's zzzz.toml secret; want it refused", n, k.Name, k.Path)
+			}
+		}
 	}
 }
