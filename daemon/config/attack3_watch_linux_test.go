@@ -124,3 +124,50 @@ func TestLoadKeysRefusesAnotherUsersEntryThatComesAndGoes(t *testing.T) {
 		}
 	}
 }
+
+// The keys directory itself is checked (root's, nobody else may write it), but not the way to
+// it: a directory on the path that another user owns lets that user point the path at another
+// root-owned directory, such as last release's key set with a key since revoked. Here hypd's
+// keys path is /srv/hyp/current (a release layout), and /srv/hyp is a deploy user's: the user
+// renames a link of their own over current, to the old release; root's keys directory there
+// loads, revoked key and all.
+func TestLoadKeysRefusesAKeysPathThroughADirectoryAnotherUserOwns(t *testing.T) {
+	needRootForChown(t)
+	srv := filepath.Join(t.TempDir(), "hyp")
+	must(t, os.Mkdir(srv, 0o755))
+	old := stage(t, filepath.Join(srv, "r1"), "alice", "bob") // alice revoked in r2
+	_ = stage(t, filepath.Join(srv, "r2"), "bob")
+	must(t, os.Symlink("r2", filepath.Join(srv, "current")))
+	must(t, os.Chown(srv, 65534, 65534)) // the deploy user's directory
+	keys := filepath.Join(srv, "current")
+	// What the deploy user can do in a directory of theirs: swap current to r1.
+	must(t, os.Symlink("r1", filepath.Join(srv, "current.new")))
+	must(t, os.Lchown(filepath.Join(srv, "current.new"), 65534, 65534))
+	must(t, os.Rename(filepath.Join(srv, "current.new"), keys))
+	got, problems := LoadKeys(keys, daemonDefaults())
+	if len(got) != 0 {
+		t.Errorf("loaded %v through %s, a directory uid 65534 owns (the revoked set %v is back); want the keys path refused", loaded(got), srv, old)
+	}
+	if len(problems) == 0 {
+		t.Errorf("no problem reported for a keys path through a directory uid 65534 owns")
+	}
+}
+
+// The config file is checked (root's, nobody else may write it), but not the directory that
+// names it: in a directory another user owns, that user cannot edit root's hypd.toml, but can
+// rename another root-owned file over it, such as the copy a package manager or an editor kept
+// of an older config that listed the service as public. hypd then un-hides it.
+func TestLoadRefusesAConfigInADirectoryAnotherUserOwns(t *testing.T) {
+	needRootForChown(t)
+	dir := filepath.Join(t.TempDir(), "hyp")
+	must(t, os.Mkdir(dir, 0o755))
+	writeFile(t, dir, "hypd.toml", "services = [\"tcp/22\"]\n", 0o600)
+	writeFile(t, dir, "hypd.toml.dpkg-old", "services = [\"tcp/443\"]\npublic = [\"tcp/22\"]\n", 0o600)
+	must(t, os.Chown(dir, 65534, 65534)) // as after a careless chown -R
+	// What uid 65534 can do in a directory of theirs, with no right to either file.
+	must(t, os.Rename(filepath.Join(dir, "hypd.toml.dpkg-old"), filepath.Join(dir, "hypd.toml")))
+	c, err := Load(filepath.Join(dir, "hypd.toml"))
+	if err == nil {
+		t.Errorf("loaded a config (public %v) from %s, a directory uid 65534 owns; want it refused", c.Public, dir)
+	}
+}
