@@ -269,7 +269,7 @@ func TestBinaryExitCodes(t *testing.T) {
 		{"stdin", uri, []string{"knock", "-"}, 0, ""},
 		{"reference spelling", "", []string{"knock", "127.0.0.1", "--secret", key, "--maxjitter", "5"}, 0, ""},
 		{"check never answers", "", []string{"knock", uri, "--check", fmt.Sprintf("tcp/%d", closedPort), "--check-wait", "400ms"}, 1, "no answer from tcp/"},
-		{"bad URI", "", []string{"knock", "hyp://127.0.0.1?secret=" + secret + "&length=40"}, 2, `parameter "length": must be 2..32, got "40"`},
+		{"bad URI", "", []string{"knock", "hyp://127.0.0.1?secret=" + secret + "&length=40"}, 2, `parameter "length": must be 2..32, got 40`},
 		{"bad secret in URI", "", []string{"knock", "hyp://127.0.0.1?secret=" + secret[:20] + "1" + secret[21:]}, 2, `parameter "secret"`},
 		{"missing key file", "", []string{"knock", "127.0.0.1", "--secret", filepath.Join(t.TempDir(), "nope.key")}, 2, "nope.key"},
 		{"unreadable key", "", []string{"knock", "127.0.0.1", "--secret", keyFile(t, "not base32 at all!")}, 2, "not base32"},

@@ -153,15 +153,11 @@ func runProfileAdd(env *Env, pos, argv []string, st profileSettings, force bool,
 			}
 		}
 	}
-	if scheme != "" {
-		s, err := sequence.ParseScheme(scheme)
-		if err != nil {
-			return usageError("--scheme: %w", err)
-		}
-		if s != cp.Params.Scheme {
-			cp.Params = sequence.DefaultsFor(s)
-		}
+	params, err := applyParamFlags(cp.Params, scheme, "")
+	if err != nil {
+		return err
 	}
+	cp.Params = params
 	if check != "" {
 		var err error
 		if cp.CheckPort, err = profile.ParseCheck(check); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,23 +70,8 @@ func applyTargetFlags(env *Env, p profile.Profile, f targetFlags, byHost bool) (
 		}
 		warnLooseKeyFile(env, f.secretFile)
 	}
-	if f.scheme != "" {
-		s, err := sequence.ParseScheme(f.scheme)
-		if err != nil {
-			return profile.Profile{}, usageError("--scheme: %w", err)
-		}
-		if s != p.Params.Scheme {
-			p.Params = sequence.DefaultsFor(s)
-		}
-	}
-	if f.realm != "" {
-		if p.Params.Scheme != sequence.V3 {
-			return profile.Profile{}, usageError("--realm needs scheme v3 (the knock's scheme is %s)", p.Params.Scheme)
-		}
-		if err := sequence.CheckRealm(f.realm); err != nil {
-			return profile.Profile{}, usageError("--realm %q: %v", f.realm, err)
-		}
-		p.Params.Realm = f.realm
+	if p.Params, err = applyParamFlags(p.Params, f.scheme, f.realm); err != nil {
+		return profile.Profile{}, err
 	}
 	if f.check != "" {
 		if p.CheckPort, err = profile.ParseCheck(f.check); err != nil {
@@ -94,6 +80,26 @@ func applyTargetFlags(env *Env, p profile.Profile, f targetFlags, byHost bool) (
 	}
 	if p.Key.IsZero() {
 		return profile.Profile{}, usageError("no key for %s: give --secret FILE", p.Host)
+	}
+	return p, nil
+}
+
+// applyParamFlags sets --scheme and --realm ("" for not given) over def
+// with sequence.Fields.Apply, the rules of URIs and key files: a scheme other
+// than def's starts from its defaults, a realm needs scheme v3.
+func applyParamFlags(def sequence.Params, scheme, realm string) (sequence.Params, error) {
+	var f sequence.Fields
+	if scheme != "" {
+		f.Scheme = new(sequence.Scheme(scheme))
+	}
+	if realm != "" {
+		f.Realm = &realm
+	}
+	p, _, err := f.Apply(def)
+	if fe, ok := errors.AsType[*sequence.FieldError](err); ok {
+		return def, usageError("--%s: %s", fe.Field, fe.Msg)
+	} else if err != nil {
+		return def, usageError("%w", err)
 	}
 	return p, nil
 }

@@ -102,11 +102,11 @@ func (p Profile) validateSites() error {
 		if _, err := profile.ParseHost(s.Host); err != nil {
 			return fmt.Errorf("%s: host: %w", where, err)
 		}
-		if s.Realm != "" && p.Params.Scheme != sequence.V3 {
-			return fmt.Errorf("%s: realm: needs scheme v3 (the profile's scheme is %s)", where, p.Params.Scheme)
-		}
-		if err := sequence.CheckRealm(s.Realm); err != nil {
-			return fmt.Errorf("%s: realm: %w", where, err)
+		// "" is no realm for other schemes, and a realm like any other for v3.
+		if s.Realm != "" || p.Params.Scheme == sequence.V3 {
+			if _, _, err := (sequence.Fields{Realm: &s.Realm}).Apply(p.Params); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
 		}
 	}
 	return nil

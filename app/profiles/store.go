@@ -306,17 +306,26 @@ func lineOf(data []byte, i int) int {
 }
 
 func (r record) profile() (Profile, error) {
-	s, err := sequence.ParseScheme(r.Scheme)
-	if err != nil {
-		return Profile{}, fmt.Errorf("scheme: %w", err)
-	}
 	p := Profile{Profile: profile.Profile{Name: r.Name, Host: r.Host}, Uses: r.Uses, Command: r.Command, AlwaysOn: r.AlwaysOn, SecretFile: r.SecretFile}
-	p.Params = sequence.DefaultsFor(s)
+	// Every field is written, so 0 (and an empty realm) means a hand-edited
+	// file left it out. A hyp profile's low and high are written too and
+	// ignored, which is why Apply's warnings are not this reader's business.
+	f := sequence.Fields{Scheme: new(sequence.Scheme(r.Scheme))}
 	if r.Realm != "" {
-		if s != sequence.V3 {
-			return Profile{}, fmt.Errorf("realm: needs scheme v3 (scheme is %s)", s)
-		}
-		p.Params.Realm = r.Realm
+		f.Realm = &r.Realm
+	}
+	if r.Length != 0 {
+		f.Length = new(int64(r.Length))
+	}
+	if r.Step != 0 {
+		f.Step = &r.Step
+	}
+	if r.Low != 0 || r.High != 0 {
+		f.Low, f.High = new(int64(r.Low)), new(int64(r.High))
+	}
+	var err error
+	if p.Params, _, err = f.Apply(sequence.Defaults()); err != nil {
+		return Profile{}, err
 	}
 	for i, sr := range r.Sites {
 		site := Site{Name: sr.Name, Host: sr.Host, Realm: sr.Realm}
@@ -328,18 +337,6 @@ func (r record) profile() (Profile, error) {
 		p.SiteList = append(p.SiteList, site)
 	}
 	p = p.normalSites()
-	if r.Length != 0 {
-		p.Params.Length = r.Length
-	}
-	if r.Step != 0 {
-		p.Params.Step = r.Step
-	}
-	if r.Low != 0 || r.High != 0 {
-		if r.Low < 1 || r.Low > 65535 || r.High < 1 || r.High > 65535 {
-			return Profile{}, fmt.Errorf("low/high: must be 1..65535, got %d..%d", r.Low, r.High)
-		}
-		p.Params.Low, p.Params.High = uint16(r.Low), uint16(r.High)
-	}
 	if r.Check != "" {
 		if p.CheckPort, err = profile.ParseCheck(r.Check); err != nil {
 			return Profile{}, fmt.Errorf("check: %w", err)

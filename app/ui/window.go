@@ -297,11 +297,17 @@ func (w *ProfileWindow) setSaved(saved bool) {
 	}
 }
 
+// schemeChanged applies the chosen scheme by sequence.Fields.Apply's rule,
+// as a URI or key file would: the edited settings stay for their own scheme,
+// another starts from its defaults.
 func (w *ProfileWindow) schemeChanged(s string) {
-	if string(w.params.Scheme) == s {
-		return
-	}
-	w.params = sequence.DefaultsFor(sequence.Scheme(s))
+	w.params, _ = w.withScheme(s)
+}
+
+// withScheme is w.params with scheme s applied, or w.params and why not.
+func (w *ProfileWindow) withScheme(s string) (sequence.Params, error) {
+	p, _, err := sequence.Fields{Scheme: new(sequence.Scheme(s))}.Apply(w.params)
+	return p, err
 }
 
 // applyURI fills the editor from a pasted hyp:// URI, or says what is wrong
@@ -486,14 +492,11 @@ func (w *ProfileWindow) Save() bool {
 	keepAlive, err := parseKeepAlive(w.keepAlive.Text)
 	fail(w.keepErr, err)
 
-	params := w.params
-	if s, err := sequence.ParseScheme(w.scheme.Selected); err == nil && s != params.Scheme {
-		w.schemeChanged(w.scheme.Selected)
-		params = w.params
-	}
-	if err := params.Validate(); err != nil {
+	params, err := w.withScheme(w.scheme.Selected)
+	if err != nil {
 		fail(w.formErr, fmt.Errorf("scheme settings: %w", err))
 	}
+	w.params = params
 	uses, err := parseUses(w.uses.Text, params.Scheme)
 	fail(w.usesErr, err)
 	if !ok {

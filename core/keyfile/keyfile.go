@@ -235,56 +235,48 @@ func (f *File) Strings(name, want string) (list []string, ok bool, err error) {
 // for v3, def's realm (the gateway's), checked as a gateway checks them. A
 // plain file sets none.
 func (f *File) Params(def sequence.Params) (sequence.Params, error) {
-	p := sequence.DefaultsFor(def.Scheme)
+	// def's realm is the gateway's, for a key of scheme v3 whatever def's
+	// own scheme: so the file's scheme picks the defaults here, and Apply
+	// (given that scheme's defaults) checks the rest.
+	var fields sequence.Fields
+	scheme := def.Scheme
 	if s, ok, err := f.String("scheme", `a string, "v2", "v3" or "hyp"`); err != nil {
-		return p, err
+		return sequence.DefaultsFor(scheme), err
 	} else if ok {
-		sch, err := sequence.ParseScheme(s)
-		if err != nil {
-			return p, &Error{Line: f.Line("scheme"), Field: "scheme", Msg: err.Error()}
+		fields.Scheme = new(sequence.Scheme(s))
+		if sch, err := sequence.ParseScheme(s); err == nil {
+			scheme = sch
 		}
-		p = sequence.DefaultsFor(sch)
 	}
-	if p.Scheme == sequence.V3 {
-		p.Realm = def.Realm
+	realm := def.Realm
+	def = sequence.DefaultsFor(scheme)
+	if def.Scheme == sequence.V3 {
+		def.Realm = realm
 	}
 	if r, ok, err := f.String("realm", "a string"); err != nil {
-		return p, err
+		return def, err
 	} else if ok {
-		if p.Scheme != sequence.V3 {
-			return p, &Error{Line: f.Line("realm"), Field: "realm", Msg: fmt.Sprintf(`needs scheme = "v3" (the key's scheme is %s)`, p.Scheme)}
-		}
-		if err := sequence.CheckRealm(r); err != nil {
-			return p, &Error{Line: f.Line("realm"), Field: "realm", Msg: err.Error()}
-		}
-		p.Realm = r
+		fields.Realm = &r
 	}
-	for _, field := range []struct {
+	for _, n := range []struct {
 		name string
-		set  func(int64)
-	}{
-		{"length", func(n int64) { p.Length = int(n) }},
-		{"step", func(n int64) { p.Step = n }},
-		{"low", func(n int64) { p.Low = uint16(n) }},
-		{"high", func(n int64) { p.High = uint16(n) }},
-	} {
-		n, ok, err := f.Int(field.name)
+		set  **int64
+	}{{"length", &fields.Length}, {"step", &fields.Step}, {"low", &fields.Low}, {"high", &fields.High}} {
+		v, ok, err := f.Int(n.name)
 		if err != nil {
-			return p, err
+			return def, err
 		}
-		if !ok {
-			continue
+		if ok {
+			*n.set = &v
 		}
-		if (field.name == "low" || field.name == "high") && (n < 0 || n > 65535) {
-			return p, &Error{Line: f.Line(field.name), Field: field.name, Msg: fmt.Sprintf("must be a port 1..65535, got %d", n)}
-		}
-		if n < 0 || n > 1<<31 {
-			return p, &Error{Line: f.Line(field.name), Field: field.name, Msg: fmt.Sprintf("out of range: %d", n)}
-		}
-		field.set(n)
 	}
-	if err := p.Validate(); err != nil {
-		return p, &Error{Msg: err.Error()}
+	// A hyp key's low and high mean nothing (its ports span the whole
+	// range); the gateway has never complained of them, so neither does this.
+	p, _, err := fields.Apply(def)
+	if fe, ok := errors.AsType[*sequence.FieldError](err); ok {
+		return def, &Error{Line: f.Line(fe.Field), Field: fe.Field, Msg: fe.Msg}
+	} else if err != nil {
+		return def, &Error{Msg: err.Error()}
 	}
 	return p, nil
 }

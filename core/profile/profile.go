@@ -113,68 +113,34 @@ func parse(uri string) (Profile, []string, error) {
 			return Profile{}, nil, fmt.Errorf(`parameter "kc": %w`, err)
 		}
 	}
+	var f sequence.Fields
 	if v, ok := values["scheme"]; ok {
-		if p.Params.Scheme, err = sequence.ParseScheme(v); err != nil {
-			return Profile{}, nil, fmt.Errorf(`parameter "scheme": must be v2, v3 or hyp, got %q`, v)
-		}
-		p.Params = sequence.DefaultsFor(p.Params.Scheme)
+		f.Scheme = new(sequence.Scheme(v))
 	}
-	hyp := p.Params.Scheme == sequence.Hyp
 	if v, ok := values["realm"]; ok {
-		// A realm never changes the scheme by itself: a v2 URI with a realm
-		// added by hand would knock a sequence no v2 gateway accepts.
-		if p.Params.Scheme != sequence.V3 {
-			return Profile{}, nil, fmt.Errorf(`parameter "realm": needs scheme=v3 (scheme is %s)`, p.Params.Scheme)
-		}
-		if err := sequence.CheckRealm(v); err != nil {
-			return Profile{}, nil, fmt.Errorf(`parameter "realm": %w`, err)
-		}
-		p.Params.Realm = v
+		f.Realm = &v
 	}
-	if v, ok := values["length"]; ok {
-		lo, hi := sequence.MinLength, sequence.MaxLength
-		if p.Params.Scheme == sequence.V3 {
-			lo, hi = sequence.MinLengthV3, sequence.MaxLengthV3
-		}
-		if hyp {
-			lo, hi = p.Params.Length, p.Params.Length
-		}
-		n, err := intParam("length", v, int64(lo), int64(hi))
-		if err != nil {
-			return Profile{}, nil, err
-		}
-		p.Params.Length = int(n)
-	}
-	if v, ok := values["step"]; ok {
-		lo, hi := int64(sequence.MinStep), int64(sequence.MaxStep)
-		if hyp {
-			lo, hi = p.Params.Step, p.Params.Step
-		}
-		if p.Params.Step, err = intParam("step", v, lo, hi); err != nil {
-			return Profile{}, nil, err
+	for _, n := range []struct {
+		name string
+		set  **int64
+	}{{"length", &f.Length}, {"step", &f.Step}, {"low", &f.Low}, {"high", &f.High}} {
+		if v, ok := values[n.name]; ok {
+			i, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Profile{}, nil, fmt.Errorf("parameter %q: must be a whole number, got %q", n.name, v)
+			}
+			*n.set = &i
 		}
 	}
-	for _, name := range []string{"low", "high"} {
-		v, ok := values[name]
-		if !ok {
-			continue
-		}
-		if hyp {
-			warnings = append(warnings, fmt.Sprintf("parameter %q ignored: scheme hyp has a fixed port range", name))
-			continue
-		}
-		n, err := intParam(name, v, 1, 65535)
-		if err != nil {
-			return Profile{}, nil, err
-		}
-		if name == "low" {
-			p.Params.Low = uint16(n)
-		} else {
-			p.Params.High = uint16(n)
-		}
+	params, ignored, err := f.Apply(p.Params)
+	if fe, ok := errors.AsType[*sequence.FieldError](err); ok {
+		return Profile{}, nil, fmt.Errorf("parameter %q: %s", fe.Field, fe.Msg)
+	} else if err != nil {
+		return Profile{}, nil, err
 	}
-	if !hyp && p.Params.High < p.Params.Low {
-		return Profile{}, nil, fmt.Errorf(`parameter "high": must not be below low (%d), got "%d"`, p.Params.Low, p.Params.High)
+	p.Params = params
+	for _, w := range ignored {
+		warnings = append(warnings, fmt.Sprintf("parameter %q %s", w.Field, w.Msg))
 	}
 	if v, ok := values["name"]; ok {
 		if err := checkName(v); err != nil {
@@ -194,22 +160,8 @@ func parse(uri string) (Profile, []string, error) {
 			warnings = append(warnings, fmt.Sprintf("unknown parameter %q ignored", name))
 		}
 	}
-	if err := p.Params.Validate(); err != nil { // belt and braces: the checks above should cover it
-		return Profile{}, nil, err
-	}
 	slices.Sort(warnings) // map order would make them random
 	return p, warnings, nil
-}
-
-func intParam(name, v string, lo, hi int64) (int64, error) {
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < lo || n > hi {
-		if lo == hi {
-			return 0, fmt.Errorf("parameter %q: must be %d for this scheme, got %q", name, lo, v)
-		}
-		return 0, fmt.Errorf("parameter %q: must be %d..%d, got %q", name, lo, hi, v)
-	}
-	return n, nil
 }
 
 // ParseCheck reads "tcp/PORT", the form of the check parameter and of the

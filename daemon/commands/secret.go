@@ -206,21 +206,21 @@ func validHost(h string) error {
 // A gateway with a realm loads only v3 keys, so v2 and hyp are refused there before a file is
 // written.
 func secretParams(k *config.Key, sch sequence.Scheme, realm string, cfg config.Config) (sequence.Params, error) {
-	if sch != sequence.V3 {
-		if realm != "" {
-			return sequence.Params{}, usageError("--realm needs --scheme v3 (realms are v3's)")
-		}
-		if cfg.Realm != "" {
-			return sequence.Params{}, usageError("--scheme %s: this gateway has realm %q and loads only v3 keys; leave --scheme out (v3)", sch, cfg.Realm)
-		}
-		k.Params = sequence.DefaultsFor(sch)
-		return k.Params, nil
+	if sch != sequence.V3 && realm == "" && cfg.Realm != "" {
+		return sequence.Params{}, usageError("--scheme %s: this gateway has realm %q and loads only v3 keys; leave --scheme out (v3)", sch, cfg.Realm)
 	}
-	if err := sequence.CheckRealm(realm); err != nil {
-		return sequence.Params{}, usageError("--realm %q: %v", realm, err)
+	f := sequence.Fields{Scheme: &sch}
+	if realm != "" {
+		f.Realm = &realm
 	}
-	k.Params = sequence.V3Defaults(realm)
-	if realm == "" {
+	p, _, err := f.Apply(sequence.Defaults())
+	if fe, ok := errors.AsType[*sequence.FieldError](err); ok {
+		return sequence.Params{}, usageError("--%s: %s", fe.Field, fe.Msg)
+	} else if err != nil {
+		return sequence.Params{}, usageError("%v", err)
+	}
+	k.Params = p
+	if sch == sequence.V3 && realm == "" {
 		return sequence.V3Defaults(cfg.Realm), nil
 	}
 	return k.Params, nil

@@ -84,7 +84,7 @@ func TestSecretNewRealm(t *testing.T) {
 	if p, _, err = profile.Parse(strings.TrimSpace(out)); code != 0 || err != nil || p.Params != sequence.V3Defaults("") || strings.Contains(out, "realm=") {
 		t.Errorf("v3 without a realm: exit %d, %q, %+v", code, errOut, p.Params)
 	}
-	if code, _, errOut = run(t, "secret", "new", "x", "--keys", filepath.Join(dir, "plain"), "--host", "gw.example.net", "--scheme", "v2", "--realm", "a"); code != 2 || !strings.Contains(errOut, "--realm needs --scheme v3") {
+	if code, _, errOut = run(t, "secret", "new", "x", "--keys", filepath.Join(dir, "plain"), "--host", "gw.example.net", "--scheme", "v2", "--realm", "a"); code != 2 || !strings.Contains(errOut, "--realm: needs scheme v3 (the scheme is v2)") {
 		t.Errorf("--realm with v2: exit %d, %q", code, errOut)
 	}
 }

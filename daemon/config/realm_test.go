@@ -122,7 +122,7 @@ func TestKeyFileRealmNeedsV3(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "k.toml", "secret = \""+newSecret(t).Encode()+"\"\n\nrealm = \"office\"\n", 0o600)
 	_, problems := LoadKeys(dir, daemonDefaults())
-	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "k.toml:3: realm: needs scheme = \"v3\"") {
+	if len(problems) != 1 || !strings.Contains(problems[0].Error(), "k.toml:3: realm: needs scheme v3 (the scheme is v2)") {
 		t.Errorf("problems = %v", problems)
 	}
 }
