@@ -94,4 +94,4 @@ fresh-check: ## run the README's commands in a fresh minimal Debian 12 chroot (r
 	bash .ci/fresh-root
 
 clean: ## remove build output
-	rm -rf $(BIN) $(DIST) .cache/tray
+	rm -rf $(BIN) $(DIST) .cache/tray app/.cache

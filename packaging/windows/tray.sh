@@ -7,8 +7,8 @@
 # The packager writes into its source directory (fyne_metadata_init.go; for Windows also a
 # windows/amd64 fyne.syso, which a Linux build of that package meanwhile would try to link)
 # and bumps Details.Build in FyneApp.toml. So it never runs in app/cmd/hyp-tray: it gets a
-# copy of the package, FyneApp.toml and the icon under .cache/tray/OS/ (inside the module, so
-# imports resolve; ignored by git and by ./... patterns). The path is fixed per OS so that the
+# copy of the package, FyneApp.toml and the icon under app/.cache/tray/OS/ (inside app/, so
+# imports resolve, app/internal included; ignored by git and by ./... patterns). The path is fixed per OS so that the
 # main package's compile is cached too; a lock keeps two builds for one OS from sharing it.
 #
 # Needs lib.sh's log/die, HYP_ROOT and a Go toolchain on PATH (ensure_go).
@@ -18,7 +18,7 @@
 # the icon, version information and manifest from FyneApp.toml.
 hyp_tray_package() {
 	local os=$1 out=$2
-	local stage=$HYP_ROOT/.cache/tray/$os
+	local stage=$HYP_ROOT/app/.cache/tray/$os
 	local src=$stage/hyp-tray
 	case $out in /*) ;; *) out=$PWD/$out ;; esac
 	mkdir -p "$stage"

@@ -277,7 +277,7 @@ func TestRealTrayKnockAndConnect(t *testing.T) {
 	// it checks everything first, then builds its table.
 	lab.Gateway.TempEcho(t, guiPort)
 	keys := filepath.Join(work, "keys")
-	uri := strings.TrimSpace(sh(t, filepath.Join(bin, "hypd"), "secret", "new", "office", "--keys", keys, "--host", lab.GatewayIP().String()))
+	uri := strings.TrimSpace(sh(t, filepath.Join(bin, "hypd"), "secret", "new", "office", "--keys", keys, "--host", lab.GatewayIP().String(), "--check", fmt.Sprint(guiPort)))
 	lab.Gateway.TempHypd(t, filepath.Join(bin, "hypd"),
 		"--interface", netlab.Iface, "--keys", keys, "--services", fmt.Sprintf("tcp/%d", guiPort), "--open", "60s",
 		"--state", filepath.Join(work, "state"), "--control", filepath.Join(work, "hypd.sock"))
