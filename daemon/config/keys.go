@@ -84,6 +84,9 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 		return nil, []error{fmt.Errorf("reading keys directory: %w", err)}
 	}
 	why, sticky := keysDirProblem(dir, fi)
+	if why == "" {
+		why = wayProblem(dir)
+	}
 	if why != "" {
 		return nil, []error{fmt.Errorf("keys directory %s: %s", dir, why)}
 	}
