@@ -111,4 +111,3 @@ func TestKeysDirWritableByOthersIsRefused(t *testing.T) {
 		})
 	}
 }
-
