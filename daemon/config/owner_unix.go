@@ -88,14 +88,15 @@ func keysDirProblem(dir string, fi fs.FileInfo) (problem string, sticky bool) {
 // only the entries on the way there must be root's too. Whoever can change the way can point
 // it at another root-owned file or directory: an old config, or last release's key set with a
 // key since revoked (the third attacker review). What path names itself is the caller's to
-// judge. A path that is missing somewhere is no problem here: its open fails and says so.
+// judge, and it has been opened or read already: a path missing somewhere now changed while it
+// was read, as another user's entry on the way does when it comes and goes, so it is a problem.
 func wayProblem(path string) string {
 	ch, err := walkPath(path)
 	if err != nil {
 		return err.Error()
 	}
 	if ch.target == "" {
-		return ""
+		return fmt.Sprintf("%s on the way went missing while it was read; ignored until the next change", ch.missing)
 	}
 	dirs := slices.Clone(ch.parents)
 	for d := filepath.Dir(ch.target); ; d = filepath.Dir(d) {

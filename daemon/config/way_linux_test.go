@@ -85,3 +85,14 @@ func TestALinkOnTheWayInAStickyDirectoryMustBeRoots(t *testing.T) {
 		t.Fatalf("through another user's link: loaded %v, problems %v; want it refused naming %s", loaded(got), problems, link)
 	}
 }
+
+// The way is judged after the file or directory was opened or read: a part missing then changed
+// in between (another user's entry on the way, gone for the check and back for the load), so it
+// is a problem, not a pass.
+func TestAWayThatWentMissingIsAProblem(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "gone")
+	why := wayProblem(filepath.Join(gone, "keys"))
+	if !strings.Contains(why, gone) || !strings.Contains(why, "went missing") {
+		t.Fatalf("wayProblem of a missing way: %q; want it a problem naming %s", why, gone)
+	}
+}
