@@ -25,14 +25,11 @@ func openLog(path string) (*os.File, error) {
 	}
 	// The file is opened relative to the directory checked, so a swap of the directory between
 	// check and open changes nothing.
-	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dfd, err := openLogDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("log file %s: its directory: %w", path, err)
-	}
-	defer unix.Close(dfd)
-	if err := logDirProblem(dfd, dir); err != nil {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
+	defer unix.Close(dfd)
 	fd, err := unix.Openat(dfd, filepath.Base(path), unix.O_RDWR|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o640)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("log file %s is a symbolic link; refused (give --log the file itself)", path)
@@ -69,6 +66,50 @@ func openLog(path string) (*os.File, error) {
 		return nil, fmt.Errorf("log file %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// openLogDir opens dir one component at a time from /, each with O_NOFOLLOW and relative to the
+// one before, and judges each directory on the way as the last (logDirProblem): a symlink
+// anywhere on the way, or a directory above that another user could rename, would let them
+// choose the directory root creates the log in (the third attacker review: only the last
+// directory was checked, and through whatever symlinks led to it).
+func openLogDir(dir string) (int, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return -1, fmt.Errorf("its directory %s: %w", dir, err)
+	}
+	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("its directory %s: opening /: %w", dir, err)
+	}
+	at := "/"
+	for _, c := range strings.Split(abs, "/") {
+		if c == "" {
+			continue
+		}
+		if err := logDirProblem(fd, at); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		next := filepath.Join(at, c)
+		nfd, err := unix.Openat(fd, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			var st unix.Stat_t
+			if unix.Lstat(next, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return -1, fmt.Errorf("its directory's way goes through %s, a symbolic link; refused (give --log a path without symlinks)", next)
+			}
+		}
+		if err != nil {
+			return -1, fmt.Errorf("its directory %s: %w", next, err)
+		}
+		fd, at = nfd, next
+	}
+	if err := logDirProblem(fd, at); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // logDirProblem refuses a log directory that another user owns or can write into, unless it is

@@ -18,10 +18,18 @@ import (
 // whose NAME -> ..data/NAME -> ..TIMESTAMP/NAME changes only by the ..data swap the watch sees
 // (a file edited or removed in place in any subdirectory is no event in the keys directory). Refused, the key is not loaded and its services stay hidden.
 // The file found at the end must be the one opened, or it was swapped while being read.
-func linkProblem(path string, opened fs.FileInfo) error {
+// In a sticky keys directory (others may add entries), the entry and every link on the way
+// must be root's as found after the open: another user's entries come and go at will, and only
+// what leads to the file opened tells whose it was (the third attacker review).
+func linkProblem(path string, opened fs.FileInfo, sticky bool) error {
 	lfi, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("key file: %w", err)
+	}
+	if sticky {
+		if why := entryOwnerProblem(lfi); why != "" {
+			return fmt.Errorf("key file %s: %s", path, why)
+		}
 	}
 	if lfi.Mode()&fs.ModeSymlink == 0 {
 		if !os.SameFile(lfi, opened) {
@@ -43,6 +51,15 @@ func linkProblem(path string, opened fs.FileInfo) error {
 	for _, l := range ch.links {
 		if filepath.Dir(l) != dir {
 			return fmt.Errorf("key file %s: a symlink whose way goes through %s, outside the keys directory %s, where a change (a key removed) is no event hypd sees; refused (move the file into the keys directory)", path, l, dir)
+		}
+		if sticky {
+			li, err := os.Lstat(l)
+			if err != nil {
+				return fmt.Errorf("key file %s: symlink %s on its way gone while being read; ignored until the next change", path, l)
+			}
+			if why := entryOwnerProblem(li); why != "" {
+				return fmt.Errorf("key file %s: symlink %s on its way is %s", path, l, why)
+			}
 		}
 	}
 	if in := filepath.Dir(ch.target); in != dir && !throughData(dir, in, ch.links) {

@@ -84,6 +84,9 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 		return nil, []error{fmt.Errorf("reading keys directory: %w", err)}
 	}
 	why, sticky := keysDirProblem(dir, fi)
+	if why == "" {
+		why = wayProblem(dir)
+	}
 	if why != "" {
 		return nil, []error{fmt.Errorf("keys directory %s: %s", dir, why)}
 	}
@@ -95,14 +98,20 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 		}
 		path := filepath.Join(dir, e.Name())
 		if sticky {
-			if li, err := os.Lstat(path); err == nil {
-				if why := entryOwnerProblem(li); why != "" {
-					problems = append(problems, fmt.Errorf("key file %s: %s", path, why))
-					continue
-				}
+			// A failed lstat is no pass: the entry may be another user's, removed for the
+			// moment and put back before the open (the third attacker review). What is opened
+			// is judged again by loadEntry, link by link.
+			li, err := os.Lstat(path)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("key file %s: gone while the keys directory was read; ignored until the next change", path))
+				continue
+			}
+			if why := entryOwnerProblem(li); why != "" {
+				problems = append(problems, fmt.Errorf("key file %s: %s", path, why))
+				continue
 			}
 		}
-		k, err := loadKey(path, defaults)
+		k, err := loadEntry(path, defaults, sticky)
 		if errors.Is(err, errNotFile) {
 			continue
 		}
@@ -138,6 +147,12 @@ var errNotFile = errors.New("not a regular file")
 // loadKey reads one key file. The mode is checked on the open file so a
 // swap between check and read cannot slip a readable file through.
 func loadKey(path string, defaults Config) (Key, error) {
+	return loadEntry(path, defaults, false)
+}
+
+// loadEntry is loadKey for an entry of a keys directory that is sticky (others may add entries
+// of their own to it): then every link on the way to the file opened must be root's too.
+func loadEntry(path string, defaults Config, sticky bool) (Key, error) {
 	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever, and
 	// with it every reload of the keys. It changes nothing for a regular file.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -152,7 +167,7 @@ func loadKey(path string, defaults Config) (Key, error) {
 	if fi.IsDir() {
 		return Key{}, errNotFile
 	}
-	if err := linkProblem(path, fi); err != nil {
+	if err := linkProblem(path, fi, sticky); err != nil {
 		return Key{}, err
 	}
 	if !fi.Mode().IsRegular() {

@@ -15,3 +15,6 @@ func keysDirProblem(string, fs.FileInfo) (string, bool) { return "", false }
 
 // entryOwnerProblem checks owners where Unix owners exist; hypd runs on Linux only.
 func entryOwnerProblem(fs.FileInfo) string { return "" }
+
+// wayProblem checks the way to a path where Unix owners exist; hypd runs on Linux only.
+func wayProblem(string) string { return "" }

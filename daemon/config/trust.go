@@ -28,7 +28,13 @@ func readTrusted(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("config %s: not a regular file (%v)", path, fi.Mode().Type())
 	}
-	if why := writerProblem(path, fi); why != "" {
+	why := writerProblem(path, fi)
+	if why == "" {
+		// Judged after the open, as the file is: a way that nobody else may change now led to
+		// the file opened, since root's directories stay root's.
+		why = wayProblem(path)
+	}
+	if why != "" {
 		return nil, fmt.Errorf("config %s: %s", path, why)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
@@ -42,14 +48,19 @@ func readTrusted(path string) ([]byte, error) {
 }
 
 // CheckKeysDir says why LoadKeys would refuse dir as a whole (it is not root's, or group or
-// others may write into it, and it is not a root-owned sticky directory), or nil. hypd init asks
+// others may write into it, and it is not a root-owned sticky directory on a read-only mount, or
+// someone else may change the way to it), or nil. hypd init asks
 // it of a keys directory it keeps.
 func CheckKeysDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("keys directory: %w", err)
 	}
-	if why, _ := keysDirProblem(dir, fi); why != "" {
+	why, _ := keysDirProblem(dir, fi)
+	if why == "" {
+		why = wayProblem(dir)
+	}
+	if why != "" {
 		return fmt.Errorf("keys directory %s: %s", dir, why)
 	}
 	return nil

@@ -111,39 +111,3 @@ func TestKeysDirWritableByOthersIsRefused(t *testing.T) {
 		})
 	}
 }
-
-// A Kubernetes secret volume still loads: the mount is a root-owned sticky directory
-// (drwxrwxrwt root root) of root's symlinks into ..data, itself a symlink to a timestamped
-// directory (0755) holding the files (defaultMode 0600). What another user plants in such a
-// directory is refused.
-func TestKubernetesSecretVolumeLoads(t *testing.T) {
-	needs.Root(t, "makes a root-owned sticky directory and chowns a symlink")
-	dir := filepath.Join(t.TempDir(), "keys")
-	must(t, os.Mkdir(dir, 0o700))
-	ts := filepath.Join(dir, "..2026_12_05_17_40_00.123456789")
-	must(t, os.Mkdir(ts, 0o755))
-	must(t, os.Chmod(ts, 0o755))
-	writeKeyFile(t, filepath.Join(ts, "laptop.toml"))
-	must(t, os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")))
-	must(t, os.Symlink("..data/laptop.toml", filepath.Join(dir, "laptop.toml")))
-	must(t, os.Chmod(dir, 0o777|os.ModeSticky))
-
-	keys, problems := LoadKeys(dir, Default())
-	if len(problems) != 0 || len(keys) != 1 || keys[0].Name != "laptop" {
-		t.Fatalf("keys %v, problems %v; want laptop", names(keys), problems)
-	}
-
-	// Another user's symlink in the sticky directory, to a root-owned key file elsewhere.
-	other := filepath.Join(t.TempDir(), "other.toml")
-	writeKeyFile(t, other)
-	planted := filepath.Join(dir, "planted.toml")
-	must(t, os.Symlink(other, planted))
-	must(t, os.Lchown(planted, 65534, 65534))
-	keys, problems = LoadKeys(dir, Default())
-	if len(keys) != 1 || keys[0].Name != "laptop" {
-		t.Fatalf("keys %v; want laptop alone", names(keys))
-	}
-	if len(problems) != 1 || !strings.Contains(problems[0].Error(), planted) || !strings.Contains(problems[0].Error(), "owned by uid 65534") {
-		t.Fatalf("problems %v; want the planted symlink refused", problems)
-	}
-}

@@ -17,6 +17,13 @@ import (
 // create, write, chmod and rename events that should cause one reload.
 const DefaultDebounce = 250 * time.Millisecond
 
+// maxWaitFactor bounds how long a change may wait for quiet: a pending change is signalled
+// at the latest this many debounces after its first event, however many events follow. Without
+// the bound, anyone able to make events in a watched directory (another user writing into a
+// shared directory on the way, say) more often than the debounce would keep a key's removal
+// from ever being signalled (the third attacker review).
+const maxWaitFactor = 4
+
 // MissingGrace is how long the keys directory may be missing before its
 // absence is signalled as a change (which leaves the gateway with no keys):
 // a directory swapped in two renames (mv keys keys.old; mv keys.new keys) is
@@ -87,8 +94,8 @@ func identify(dir string) dirIdentity {
 
 // Watch starts watching dir, and for dir itself being replaced: the
 // directory holding it and the directory holding each symlink its path goes
-// through. After events stop for debounce (0 means DefaultDebounce), one
-// value is sent on Changed; changes while the last signal is still unread
+// through. After events stop for debounce (0 means DefaultDebounce), or at the
+// latest 4 debounces after the first of them if they never stop, one value is sent on Changed; changes while the last signal is still unread
 // merge into it. Events for ignored files (hidden, backups, WriteKeyFile's
 // temporary file) do not count, except the ..data link of a Kubernetes
 // volume. If the watch itself reports an error, such as a queue overflow, a
@@ -152,6 +159,17 @@ func (w *Watcher) loop(debounce, safety time.Duration) {
 	if w.real == "" {
 		missingSince = time.Now()
 	}
+	// pendingSince is when the first event of the change not yet signalled came; zero when
+	// none is pending. arm restarts the debounce, but never past pendingSince + maxWait.
+	var pendingSince time.Time
+	maxWait := maxWaitFactor * debounce
+	arm := func() {
+		now := time.Now()
+		if pendingSince.IsZero() {
+			pendingSince = now
+		}
+		timer.Reset(min(debounce, max(0, pendingSince.Add(maxWait).Sub(now))))
+	}
 	for {
 		select {
 		case ev, ok := <-w.fsw.Events:
@@ -163,22 +181,23 @@ func (w *Watcher) loop(debounce, safety time.Duration) {
 				continue
 			}
 			rewatch = rewatch || self
-			timer.Reset(debounce)
+			arm()
 		case _, ok := <-w.fsw.Errors:
 			if !ok {
 				return
 			}
 			// Events may have been lost, the directory's own among them.
 			rewatch = true
-			timer.Reset(debounce)
+			arm()
 		case <-tick.C:
 			// The safety net: a swap no watched directory saw (an ancestor renamed) still
 			// changes what the path resolves to, or the directory found there.
 			if !rewatch && !identify(w.dir).same(w.ident) {
 				rewatch = true
-				timer.Reset(debounce)
+				arm()
 			}
 		case <-timer.C:
+			pendingSince = time.Time{}
 			if rewatch {
 				present, err := w.rewatch()
 				switch {
