@@ -87,7 +87,11 @@ func openLogDir(dir string) (int, error) {
 		if c == "" {
 			continue
 		}
-		if err := logDirProblem(fd, at); err != nil {
+		// Above the log's own directory only the owner counts: a root-owned /var/log that a
+		// system group may write (Ubuntu's root:syslog 0775) lets that group rename entries,
+		// but the next directory is judged in turn once opened without following links, so
+		// what they could put there is another directory of root's at most.
+		if err := ancestorProblem(fd, at); err != nil {
 			unix.Close(fd)
 			return -1, err
 		}
@@ -110,6 +114,18 @@ func openLogDir(dir string) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// ancestorProblem refuses a directory above the log's that another user owns.
+func ancestorProblem(dfd int, dir string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(dfd, &st); err != nil {
+		return err
+	}
+	if int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+		return fmt.Errorf("its directory's way goes through %s, owned by uid %d, not root; refused (give --log in a directory of root's)", dir, st.Uid)
+	}
+	return nil
 }
 
 // logDirProblem refuses a log directory that another user owns or can write into, unless it is

@@ -363,7 +363,9 @@ func StateDirOf(path string) string { return dirOf(path, "state_dir", DefaultSta
 func KeysDirOf(path string) string { return dirOf(path, "keys_dir", DefaultKeysDir) }
 
 // dirOf reads one directory setting from a configuration file that may not load as a whole,
-// falling back to def.
+// falling back to def. A file the trust checks refuse is read too: the directory it names is
+// only ever added to those whose saved protections a failed start hides (gateway.FailClosed),
+// and what such a protection lists as public never un-hides what another one protects.
 func dirOf(path, key, def string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -239,14 +239,14 @@ func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDi
 		keysDirs = []string{c.KeysDir}
 	}
 	var kept []protected.Service
-	for i, last := range lasts {
+	for _, last := range lasts {
 		kept = append(kept, last.Protected...)
 		if cfg == nil {
-			if i == 0 {
-				c.Public = last.Public
-			}
 			c.Stealth = c.Stealth || last.Stealth
 		}
+	}
+	if cfg == nil {
+		c.Public = publicOfAll(lasts)
 	}
 	var keys []config.Key
 	for _, dir := range keysDirs {

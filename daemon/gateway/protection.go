@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -167,4 +168,24 @@ func stateDirError(dir string, err error) error {
 		return fmt.Errorf("%w. Under the systemd unit only %s is writable (ProtectSystem=strict): use it, or allow this directory with `systemctl edit hypd` and ReadWritePaths=%s", msg, config.DefaultStateDir, dir)
 	}
 	return msg
+}
+
+// publicOfAll is what a start without a configuration may leave public: a service every saved
+// protection lists as public and none protects. A protection.json in a directory that a refused
+// hypd.toml names (one another user may have written: the fourth attacker review) must not
+// un-hide what another saved protection hides; hiding too much only waits for the admin.
+func publicOfAll(lasts []Protection) []protected.Service {
+	if len(lasts) == 0 {
+		return nil
+	}
+	out := slices.Clone(lasts[0].Public)
+	for _, last := range lasts {
+		out = slices.DeleteFunc(out, func(s protected.Service) bool {
+			return !slices.Contains(last.Public, s) || slices.Contains(last.Protected, s)
+		})
+	}
+	for _, last := range lasts {
+		out = slices.DeleteFunc(out, func(s protected.Service) bool { return slices.Contains(last.Protected, s) })
+	}
+	return out
 }
