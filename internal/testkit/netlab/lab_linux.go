@@ -127,7 +127,7 @@ func (l *Lab) Close() error {
 		if ns == nil {
 			continue
 		}
-		if err := ip("netns", "del", ns.Name); err != nil {
+		if err := ns.Remove(); err != nil {
 			errs = append(errs, err)
 		}
 	}

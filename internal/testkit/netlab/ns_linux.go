@@ -9,8 +9,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hideyourports/hyp/internal/netns"
 )
@@ -135,8 +138,35 @@ func Add(name string) (*NS, error) {
 	return n, nil
 }
 
-// Remove deletes the namespace, and with it every interface inside.
-func (n *NS) Remove() error { return ip("netns", "del", n.Name) }
+// Remove deletes the namespace, and with it every interface inside, and the instance lock file
+// a hypd made for it (hypd names it by the namespace's inode; a hypd killed by the test leaves it
+// in /run/hyp/lock, where it would stay until the host reboots).
+func (n *NS) Remove() error {
+	var st unix.Stat_t
+	statErr := unix.Stat("/run/netns/"+n.Name, &st)
+	if err := ip("netns", "del", n.Name); err != nil {
+		return err
+	}
+	if statErr == nil {
+		removeUnheldLocks(fmt.Sprintf("/run/hyp/lock/*-net%d.lock", st.Ino))
+	}
+	return nil
+}
+
+// removeUnheldLocks removes the lock files matching pattern that no process holds.
+func removeUnheldLocks(pattern string) {
+	names, _ := filepath.Glob(pattern)
+	for _, name := range names {
+		f, err := os.OpenFile(name, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			os.Remove(name)
+		}
+		f.Close()
+	}
+}
 
 // Temp is Add for a test: the namespace is removed when the test ends, whatever its outcome,
 // and a failure to make it fails the test.
