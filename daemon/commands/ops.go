@@ -185,12 +185,18 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 		return usageError("--config %q: %v", path, err)
 	}
 	// What hypd run would refuse is refused here, before anything runs in the background.
+	// Each refusal puts what is known in place first, as hypd run's do: after a reboot there is
+	// no table yet, and a typo must not leave the protected services reachable (FailClosed
+	// changes nothing while another hypd holds the lock).
 	cfg, err := loadConfigFile(abs)
 	if err != nil {
+		hideWhatIsKnown(e, nil, abs, nil, nil, err)
 		return &cmdline.ExitError{Code: 2, Err: err}
 	}
 	if len(cfg.Interfaces) == 0 {
-		return usageError("%s names no interface: set interfaces = [\"eth0\"] there (the uplinks knocks arrive on)", abs)
+		err := usageError("%s names no interface: set interfaces = [\"eth0\"] there (the uplinks knocks arrive on)", abs)
+		hideWhatIsKnown(e, &cfg, abs, nil, nil, err)
+		return err
 	}
 	pid, running, err := gateway.LockHolder(firewall.DefaultTable)
 	if err != nil {
@@ -207,6 +213,7 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 	}
 	pid, err = startBackground(ctx, e, abs, f)
 	if err != nil {
+		hideWhatIsKnown(e, &cfg, abs, nil, nil, err)
 		return err
 	}
 	st, err := sameNetNS(ctx, hypdClient(f.socket, pid), f.socket)

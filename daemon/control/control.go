@@ -166,8 +166,15 @@ type Socket struct {
 // CheckPath reports whether Listen can create a socket at path: its directory exists or can be
 // made, and path is free or an old socket. Listen starts with it.
 func CheckPath(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("control socket %s: creating its directory: %w", path, err)
+	}
+	// Listen binds under a temporary name and sets its mode by name before the rename: in a
+	// directory someone else may write (and replace that name in), root's chmod could be
+	// pointed at any file. Root's own, or root's and sticky, like /tmp, leaves no such moment.
+	if problem := dirProblem(dir); problem != "" {
+		return fmt.Errorf("control socket %s: its directory %s %s; give --socket a directory of root's", path, dir, problem)
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Errorf("control socket %s: exists and is not a socket; move it away or give another --control path", path)

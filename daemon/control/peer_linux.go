@@ -3,6 +3,7 @@ package control
 import (
 	"fmt"
 	"net"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,4 +59,20 @@ func netnsOf(path string) uint64 {
 		return 0
 	}
 	return st.Ino
+}
+
+// dirProblem says why another user could replace names in dir ("" when no one but root can):
+// owned by someone else, or writable by group or others without being root's and sticky.
+func dirProblem(dir string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return err.Error()
+	}
+	switch {
+	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		return fmt.Sprintf("is owned by uid %d", st.Uid)
+	case st.Mode&0o022 != 0 && !(st.Mode&unix.S_ISVTX != 0 && st.Uid == 0):
+		return fmt.Sprintf("(mode %#o) can be written by group or others", st.Mode&0o7777)
+	}
+	return ""
 }

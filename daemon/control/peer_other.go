@@ -16,3 +16,6 @@ func NetNS() uint64 { return 0 }
 
 // NetNSOf is 0, "not known": network namespaces are Linux's.
 func NetNSOf(int) uint64 { return 0 }
+
+// dirProblem is Linux's; elsewhere there is no socket to make.
+func dirProblem(string) string { return "" }

@@ -2,13 +2,15 @@ package detector
 
 import (
 	"testing"
+
+	"github.com/hideyourports/hyp/bpf"
 )
 
 // Attacker review (h-attack2): an observer who sees a client's first v3 datagram and can send from
 // the client's address (same Wi-Fi, same ISP segment without source validation) replays that
-// datagram 0 after the client's datagram 1. tag_knock restarts the same sequence at position 1,
-// so the client's datagram 2 no longer matches and its knock fails, every time. docs/protocol.md
-// 10 says traffic from others no longer spoils a v3 knock; one captured datagram does.
+// datagram 0 after the client's datagram 1. tag_knock used to restart the same sequence at
+// position 1, so the client's datagram 2 no longer matched and its knock failed, every time; the
+// copy must leave the candidate further along alone.
 func TestV3ReplayedFirstDatagramDoesNotSpoilAKnock(t *testing.T) {
 	h := newHarness(t, Config{LocalAddrs: gatewayAddrs})
 	h.set(seqV3)
@@ -19,11 +21,12 @@ func TestV3ReplayedFirstDatagramDoesNotSpoilAKnock(t *testing.T) {
 	h.wantRecord(recordFor(victim, seqV3))
 }
 
-// The same observer with four captured first datagrams (of any four live sequences, its own
-// key's included) pushes a client's candidate out of its TK = 4 places.
+// The same observer with captured first datagrams of TK other live sequences (its own key's
+// included) fills every place of the client's address and needs one more: the one it takes must
+// be another first datagram's, never the client's candidate further along.
 func TestV3FourOtherFirstDatagramsDoNotEvictAKnock(t *testing.T) {
 	h := newHarness(t, Config{LocalAddrs: gatewayAddrs})
-	others := make([]Sequence, 4)
+	others := make([]Sequence, bpf.TK)
 	all := []Sequence{seqV3}
 	for i := range others {
 		others[i] = Sequence{KeyID: uint32(10 + i), Window: seqV3.Window, Counter: 0,

@@ -735,7 +735,7 @@ func (t *table) flush(k kernel) error {
 			done, err := k.writePairs(chunk, counts[:len(chunk)], lists[:len(chunk)])
 			t.dirtyPairs = t.dirtyPairs[done:]
 			if err != nil {
-				return fmt.Errorf("writing the sequences that start with ports %d, %d: %w", chunk[done]>>16, chunk[done]&0xffff, err)
+				return fmt.Errorf("writing %d pairs of first ports: %w", len(chunk)-done, err) // never the ports: a log reader would learn two of a live sequence
 			}
 		}
 		t.dirtyPairs = t.dirtyPairs[:0]
@@ -757,9 +757,8 @@ func (t *table) flush(k kernel) error {
 		}
 		words, set = append(words, uint32(w)), append(set, b)
 	}
-	if n, err := k.writeFirstPortBits(words, set); err != nil {
-		w := words[n]
-		return fmt.Errorf("writing first-port bitmap for ports %d to %d: %w", w<<6, w<<6|63, err)
+	if _, err := k.writeFirstPortBits(words, set); err != nil {
+		return fmt.Errorf("writing the first-port bitmap: %w", err) // not which ports: they belong to live sequences
 	}
 	t.dirty, t.nDirty = [1 << 10]uint64{}, 0
 	return nil

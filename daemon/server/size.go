@@ -40,7 +40,7 @@ func checkHypLimit(keys []config.Key, skew int) error {
 	for _, k := range keys {
 		if k.Params.Scheme == sequence.Hyp {
 			n++
-			live += 2*skew + 2
+			live += (2*skew + 2) * max(k.Uses, 1)
 		}
 	}
 	if live > MaxHypSequences {
