@@ -68,7 +68,19 @@ func ParseScheme(s string) (Scheme, error) {
 	case Hyp:
 		return Hyp, nil
 	}
-	return "", fmt.Errorf("unknown scheme %q (want v2, v3 or hyp)", s)
+	return "", fmt.Errorf("unknown scheme %s (want v2, v3 or hyp)", quoteName(s))
+}
+
+// quoteName quotes a scheme name for an error, unless it is not plain printable ASCII: an escape
+// such as \x16 runs into the letters after it, and what reads as a name could then be a piece of
+// a key someone pasted into the wrong field (the key-file fuzz test found one).
+func quoteName(s string) string {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			return "(not plain text)"
+		}
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func lower(s string) string {
@@ -179,7 +191,7 @@ func (p Params) Validate() error {
 			return fmt.Errorf("scheme hyp requires step %d, got %d", hypStep, p.Step)
 		}
 	default:
-		return fmt.Errorf("unknown scheme %q (want v2, v3 or hyp)", string(p.Scheme))
+		return fmt.Errorf("unknown scheme %s (want v2, v3 or hyp)", quoteName(string(p.Scheme)))
 	}
 	return nil
 }
