@@ -211,9 +211,10 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 		fmt.Fprintf(e.stdout, "hypd is already running (pid %d); nothing was started (hypd restart restarts it)\n", pid)
 		return nil
 	}
+	// No FailClosed after this point: the hypd just started may still be starting (it fails
+	// closed by itself), and taking the lock here would make it refuse to run.
 	pid, err = startBackground(ctx, e, abs, f)
 	if err != nil {
-		hideWhatIsKnown(e, &cfg, abs, nil, nil, err)
 		return err
 	}
 	st, err := sameNetNS(ctx, hypdClient(f.socket, pid), f.socket)
