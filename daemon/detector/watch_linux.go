@@ -72,6 +72,10 @@ type ifaceState struct {
 	egress link.Link // tcx egress link of bpf.Objects.Egress; nil: none
 	// egressAt is when egress was attached.
 	egressAt time.Time
+	// seeded: right after egress was attached, the ports of every UDP flow
+	// conntrack knew were stamped (seedReplyPorts), so no flow needs the
+	// warm-up window.
+	seeded bool
 	mode     string // "native", "generic", "missing" or "error: ..."
 }
 
@@ -318,11 +322,19 @@ func (w *watcher) attach(name string, l linkMsg) error {
 		// later program drops costs only a lookup.
 		el, _ = link.AttachTCX(link.TCXOptions{Program: w.objs.Egress, Attach: ebpf.AttachTCXEgress, Interface: index, Anchor: link.Head()})
 	}
+	seeded := false
+	if el != nil {
+		// A failed dump (no conntrack netlink here) leaves the warm-up
+		// window: slower for ten minutes, never wrong.
+		_, serr := seedReplyPorts(w.objs.Egress)
+		seeded = serr == nil
+	}
 	w.mu.Lock()
 	old = st.egress
 	st.link, st.egress, st.mode = xl, el, mode
 	st.egressAt = time.Now()
-	if el != nil && !w.replyNow {
+	st.seeded = seeded
+	if el != nil && !w.replyNow && !seeded {
 		// Flows that left before the egress program saw them have
 		// no stamp: the prefilter waits until they are over.
 		w.timers = append(w.timers, time.AfterFunc(replyWindow(), func() { _ = w.replyFilter() }))
@@ -357,7 +369,8 @@ func replyWindow() time.Duration {
 }
 
 // replyFilter turns the reply prefilter on while every interface the program
-// is on has had the egress program for a whole reply window (so every flow
+// is on has the egress program and either its attach stamped every flow
+// conntrack knew or it has been there a whole reply window (so every flow
 // that can still have a reply was stamped), and off otherwise.
 func (w *watcher) replyFilter() error {
 	window := replyWindow()
@@ -370,7 +383,7 @@ func (w *watcher) replyFilter() error {
 	for _, st := range w.ifaces {
 		if st.link != nil {
 			any = true
-			on = on && st.egress != nil && (w.replyNow || time.Since(st.egressAt) >= window)
+			on = on && st.egress != nil && (w.replyNow || st.seeded || time.Since(st.egressAt) >= window)
 		}
 	}
 	w.mu.Unlock()

@@ -1,0 +1,93 @@
+package detector
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hideyourports/hyp/internal/testkit/needs"
+)
+
+// TestReplyPrefilterSeededAtStart: UDP flows that began before the detector attached, one from
+// a masqueraded host behind the gateway (port 61235) and one from the gateway itself, get their
+// replies through at once, and the reply prefilter is on from the start, without the ten-minute
+// warm-up the egress program alone needs (the ports were stamped from conntrack's table at
+// attach). Before the seeding the prefilter stayed off for the whole window after every start.
+func TestReplyPrefilterSeededAtStart(t *testing.T) {
+	needRoot(t)
+	if !haveCtLookup(t) {
+		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+)")
+	}
+	gw, lan, wan := nsName("seedgw"), nsName("seedlan"), nsName("seedwan")
+	gwFD, lanFD, wanFD := newNS(t, gw), newNS(t, lan), newNS(t, wan)
+	veth(t, gw, "hypl2", lan, "hypn2", 68)
+	veth(t, gw, "hypw2", wan, "hypv2", 69)
+	sysctl(t, gw, "net.ipv4.ip_forward=1")
+	ipIn(t, lan, "route", "add", "default", "via", "10.77.68.1")
+	nft := nsOf(gw).Command(context.Background(), "nft", "-f", "-")
+	nft.Stdin = strings.NewReader("table ip hyptestseed {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \"hypw2\" masquerade\n }\n}\n")
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+
+	server := netip.AddrPortFrom(netip.MustParseAddr("10.77.69.2"), 53)
+	srv := listenIn(t, wanFD, "udp4", server.String())
+	host := listenIn(t, lanFD, "udp4", "10.77.68.2:61235")
+	local := listenIn(t, gwFD, "udp4", "10.77.69.1:40001")
+	// Both flows start, and reach the server, before the detector exists.
+	var froms []net.Addr
+	for _, c := range []*net.UDPConn{host, local} {
+		if _, err := c.WriteTo(make([]byte, 29), net.UDPAddrFromAddrPort(server)); err != nil {
+			t.Fatal(err)
+		}
+		srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 64)
+		_, from, err := srv.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("the server did not get the flow's first datagram: %v", err)
+		}
+		froms = append(froms, from)
+	}
+
+	d := openDetector(t, Config{Interfaces: []string{"hypw2"}, NetNS: gwFD})
+	if err := d.SetSequences([]Sequence{seqA}); err != nil {
+		t.Fatal(err)
+	}
+	if !d.ReplyPrefilter() {
+		t.Fatal("reply prefilter is off right after attach: conntrack's flows were not stamped, so every datagram pays a conntrack lookup for the warm-up window")
+	}
+
+	// The replies come now, with nothing sent since the attach.
+	for i, c := range []*net.UDPConn{host, local} {
+		if _, err := srv.WriteTo([]byte{1, 2, 3, 4}, froms[i]); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := readWithin(t, c, 2*time.Second)
+		if !ok || string(got) != "\x01\x02\x03\x04" {
+			t.Fatalf("the reply of the flow from %v, begun before the attach, did not arrive (got %q, %v)", c.LocalAddr(), got, ok)
+		}
+	}
+
+	// A datagram of the same size from the server to a port no flow uses is still dropped.
+	before, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := listenIn(t, gwFD, "udp4", "10.77.69.1:40002")
+	if _, err := srv.WriteTo([]byte{1, 2, 3, 4}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort("10.77.69.1:40002"))); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := readWithin(t, probe, 300*time.Millisecond); ok {
+		t.Errorf("unsolicited 4-byte datagram reached port 40002 (%q); want it dropped", got)
+	}
+	after, err := d.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Seen != before.Seen+1 {
+		t.Errorf("seen %d -> %d, want one more for the unsolicited datagram", before.Seen, after.Seen)
+	}
+}
