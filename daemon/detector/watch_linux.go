@@ -76,7 +76,7 @@ type ifaceState struct {
 	// conntrack knew were stamped (seedReplyPorts), so no flow needs the
 	// warm-up window.
 	seeded bool
-	mode     string // "native", "generic", "missing" or "error: ..."
+	mode   string // "native", "generic", "missing" or "error: ..."
 }
 
 // startWatcher opens the netlink sockets inside namespace fd (0: the current
