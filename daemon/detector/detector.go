@@ -105,6 +105,9 @@ type Config struct {
 	// replyNow, for tests, turns the reply prefilter on as soon as the
 	// egress program is attached, without the warm-up of one reply window.
 	replyNow bool
+	// replyWarmup, for tests, skips stamping conntrack's flows at attach,
+	// as where its table cannot be read: the prefilter waits a reply window.
+	replyWarmup bool
 }
 
 // Counters are the program's counters, summed over CPUs, plus Stale.

@@ -164,7 +164,7 @@ func Open(cfg Config) (*Detector, error) {
 		return nil, err
 	}
 	names := slices.Compact(slices.Sorted(slices.Values(cfg.Interfaces)))
-	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf, cfg.replyNow)
+	d.watch, err = startWatcher(cfg.NetNS, d.objs, names, cfg.OnInterface, d.updateSettings, cfg.eventBuf, cfg.replyNow, cfg.replyWarmup)
 	if err != nil {
 		return nil, errors.Join(err, d.Close())
 	}

@@ -242,7 +242,7 @@ func TestReplyToGatewayFlowPasses(t *testing.T) {
 }
 
 // TestReplyPrefilter: the same with the reply prefilter on (as it is once the egress program has
-// watched for a whole reply window): the gateway's query leaves through the egress program, which
+// watched for a whole reply window, or at once where conntrack's flows were stamped at attach): the gateway's query leaves through the egress program, which
 // stamps its port, so the reply is looked up in conntrack and passes; the unsolicited datagram to
 // the same port is still dropped.
 func TestReplyPrefilter(t *testing.T) {
@@ -257,7 +257,7 @@ func testReplyToGatewayFlow(t *testing.T, prefilter bool) {
 	gw, res := nsName("gw"), nsName("res")
 	gwFD, resFD := newNS(t, gw), newNS(t, res)
 	veth(t, gw, "hyps0", res, "hypr0", 62)
-	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD, replyNow: prefilter})
+	d := openDetector(t, Config{Interfaces: []string{"hyps0"}, NetNS: gwFD, replyNow: prefilter, replyWarmup: !prefilter})
 	if on := d.ReplyPrefilter(); on != prefilter {
 		t.Fatalf("reply prefilter on: %v, want %v", on, prefilter)
 	}
