@@ -52,6 +52,9 @@ type gatewayFlags struct {
 	knockTimeout                                   string
 	logLevel                                       string
 	control                                        string
+	// runRecord is where hypd notes the directories of the config files it started with
+	// (config.RecordRun); tests point it at their own directory.
+	runRecord string
 }
 
 // register declares the flags of run and check on fs.
@@ -72,6 +75,7 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.control, "socket", control.DefaultSocket, "control socket `PATH` (empty: none)")
 	// The old spelling, kept for scripts: hypd status and the others call it --socket.
 	fs.StringVar(&g.control, "control", control.DefaultSocket, cmdline.HiddenFlag+"old spelling of --socket")
+	fs.StringVar(&g.runRecord, "run-record", config.DefaultStateDir, cmdline.HiddenFlag+"`DIR` of the record of the directories each config file named at its last start")
 }
 
 // gatewaySetup is the Setup of run and check: their flags, and the runner that takes no
@@ -206,15 +210,25 @@ func noInterface(configPath string) string {
 // it puts in place what hypd knows should be hidden: the last protection in every state
 // directory it may have used (the flag's, the config file's, the default), and what the key
 // files there name.
-func hideWhatIsKnown(e *env, known *config.Config, configPath string, stateDirs, keysDirs []string, reason error) {
+func hideWhatIsKnown(e *env, known *config.Config, configPath, recordDir string, stateDirs, keysDirs []string, reason error) {
 	if configPath == "" {
 		if _, err := os.Stat(config.DefaultPath); err == nil {
 			configPath = config.DefaultPath
 		}
 	}
+	var named []protected.Service
 	if configPath != "" {
+		if known == nil {
+			named = config.ServicesOf(configPath)
+		}
 		stateDirs = append(stateDirs, config.StateDirOf(configPath))
 		keysDirs = append(keysDirs, config.KeysDirOf(configPath))
+		// What the file named when hypd last trusted it: the file may since have been
+		// rewritten by someone else, and point away from the protection it chose.
+		if run, ok := config.RecordedRunOf(recordDir, configPath); ok {
+			stateDirs = append(stateDirs, run.StateDir)
+			keysDirs = append(keysDirs, run.KeysDir)
+		}
 	}
 	stateDirs = append(stateDirs, config.DefaultStateDir)
 	keysDirs = append(keysDirs, config.DefaultKeysDir)
@@ -222,7 +236,7 @@ func hideWhatIsKnown(e *env, known *config.Config, configPath string, stateDirs,
 	if err != nil {
 		return
 	}
-	if err := gateway.FailClosed(log, known, stateDirs, keysDirs, reason); err != nil {
+	if err := gateway.FailClosed(log, known, named, stateDirs, keysDirs, reason); err != nil {
 		fmt.Fprintf(e.stderr, "hypd: not putting the protection in place: %v\n", err)
 	}
 }
@@ -231,6 +245,7 @@ func hideWhatIsKnown(e *env, known *config.Config, configPath string, stateDirs,
 // configuration, with the --config, --state and --keys given before or after the bad flag.
 func runBadFlags(_ context.Context, e *env, args []string, err error) {
 	var configPath string
+	recordDir := config.DefaultStateDir
 	var stateDirs, keysDirs []string
 	for i, a := range args {
 		name, value, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
@@ -250,9 +265,11 @@ func runBadFlags(_ context.Context, e *env, args []string, err error) {
 			stateDirs = append(stateDirs, value)
 		case "keys":
 			keysDirs = append(keysDirs, value)
+		case "run-record":
+			recordDir = value
 		}
 	}
-	hideWhatIsKnown(e, nil, configPath, stateDirs, keysDirs, err)
+	hideWhatIsKnown(e, nil, configPath, recordDir, stateDirs, keysDirs, err)
 }
 
 func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
@@ -268,13 +285,20 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 			known = &cfg
 			stateDirs = append(stateDirs, cfg.StateDir)
 		}
-		hideWhatIsKnown(e, known, g.configPath, stateDirs, keysDirs, err)
+		hideWhatIsKnown(e, known, g.configPath, g.runRecord, stateDirs, keysDirs, err)
 		return err
 	}
 	level := new(slog.LevelVar)
 	log, err := newLogger(e.stderr, cfg.LogLevel, level)
 	if err != nil {
 		return err
+	}
+	if g.configPath != "" {
+		// The config loaded, so it is trusted: what it names is what a refused one at the
+		// next boot must not be able to lead away from.
+		if err := config.RecordRun(g.runRecord, g.configPath, cfg.StateDir, cfg.KeysDir); err != nil {
+			log.Warn("a refused config at the next boot may not find this run's state directory", "err", err)
+		}
 	}
 	// SIGHUP (systemctl reload hypd) reads the configuration again, with the same flags laid over it.
 	hup := make(chan os.Signal, 1)

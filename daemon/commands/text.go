@@ -44,6 +44,9 @@ Spent knocks, so a knock stays one-time across restarts.
 .I /var/lib/hyp/protection.json
 What the table protected last: restored when hypd cannot start with its configuration.
 .TP
+.I /var/lib/hyp/runs.json
+The state and keys directories each config file named when hypd last started with it: read when that file is refused at boot.
+.TP
 .I /run/hyp/hypd.sock
 The control socket (root and its group only).
 .TP

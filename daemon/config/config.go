@@ -358,6 +358,31 @@ func locate(data []byte, path string, err error) error {
 // usable directory, gives DefaultStateDir.
 func StateDirOf(path string) string { return dirOf(path, "state_dir", DefaultStateDir) }
 
+// ServicesOf returns the protected services a config file names, read as leniently as
+// StateDirOf: from a file that is refused (someone else may have written it) or fails to load
+// for another reason. They are only ever hidden more (gateway.FailClosed): on a first boot
+// there is no saved protection yet, and the file is the one thing that says what to hide. A
+// file that does not parse as TOML gives none; an entry that does not parse is skipped.
+func ServicesOf(path string) []protected.Service {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var c map[string]any
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
+		return nil
+	}
+	list, _ := c["services"].([]any)
+	var out []protected.Service
+	for _, v := range list {
+		text, _ := v.(string)
+		if s, err := protected.ParseService(text); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // KeysDirOf is StateDirOf for keys_dir: where the key files are when the configuration that
 // names them does not load.
 func KeysDirOf(path string) string { return dirOf(path, "keys_dir", DefaultKeysDir) }

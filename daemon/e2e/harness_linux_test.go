@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +105,16 @@ func newGateway(t *testing.T, n int) *gateway {
 	return g
 }
 
+// runRecord is the directory of the test's hypd record of directories (hypd run --run-record),
+// made on first use: hypd writes a record only into a directory that exists.
+func (g *gateway) runRecord() string {
+	dir := filepath.Join(g.dir, "record")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		g.t.Fatal(err)
+	}
+	return dir
+}
+
 // start runs hypd on the gateway with the lab's interface, keys, state and control socket, plus
 // extra flags; it waits until hypd is running.
 func (g *gateway) start(extra ...string) *netlab.Process {
@@ -112,9 +123,14 @@ func (g *gateway) start(extra ...string) *netlab.Process {
 	return g.restart()
 }
 
-// restart starts hypd again with the last flags (after a kill or stop).
+// restart starts hypd again with the last flags (after a kill or stop). A run with a config file
+// keeps its record of directories (config.RecordRun) in the test's own directory, not the
+// machine's /var/lib/hyp.
 func (g *gateway) restart() *netlab.Process {
 	g.t.Helper()
+	if slices.Contains(g.args, "--config") && !slices.Contains(g.args, "--run-record") {
+		g.args = append(g.args, "--run-record", g.runRecord())
+	}
 	p, err := g.lab.Gateway.StartHypd(bin("hypd"), g.args...)
 	if err != nil {
 		g.t.Fatal(err)

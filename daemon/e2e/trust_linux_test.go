@@ -1,17 +1,10 @@
 package e2e
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // F5a of the attacker review: a config file that another user owns and anybody may write
@@ -23,11 +16,8 @@ func TestConfigOthersCanWriteKeepsServicesHidden(t *testing.T) {
 	g := newGateway(t, 32)
 	l := g.lab
 	g.newKey("laptop", l.GatewayIP())
-	conf := filepath.Join(g.dir, "hypd.toml")
-	good := fmt.Sprintf("interfaces = [%q]\nservices = [\"tcp/%d\"]\nkeys_dir = '%s'\nstate_dir = '%s'\n", netlab.Iface, servicePort, g.keys, g.state)
-	if err := os.WriteFile(conf, []byte(good), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good := g.configText()
+	_, conf := g.configIn(good)
 	g.args = []string{"--config", conf, "--control", g.sock}
 	hypd := g.restart()
 	attacker := probe{"attacker", l.Attacker, l.AttackerIP(), l.GatewayIP()}
@@ -68,27 +58,13 @@ func TestConfigOthersCanWriteKeepsServicesHidden(t *testing.T) {
 	if err := hypd.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	l.Gateway.Output("nft", "delete", "table", "inet", "hyp")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := l.Gateway.Command(ctx, bin("hypd"), "run", "--config", conf, "--control", g.sock).CombinedOutput()
-	out = string(b)
-	checkRace(t, out)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "owned by uid 65534") || !strings.Contains(out, "the protection is in place") {
-		t.Fatalf("hypd run with a config nobody owns: %v, want exit 2 with the protection in place:\n%s", err, out)
-	}
+	g.runRefused(conf, "owned by uid 65534")
 	protected("after the refused start")
 
 	// Root's file, but group and others may write it: the same.
 	if err := os.Chown(conf, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	l.Gateway.Output("nft", "delete", "table", "inet", "hyp")
-	b, err = l.Gateway.Command(ctx, bin("hypd"), "run", "--config", conf, "--control", g.sock).CombinedOutput()
-	out = string(b)
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "chmod go-w "+conf) || !strings.Contains(out, "the protection is in place") {
-		t.Fatalf("hypd run with a 0666 config: %v, want exit 2 with the protection in place:\n%s", err, out)
-	}
+	g.runRefused(conf, "chmod go-w "+conf)
 	protected("after the refused start of a 0666 config")
 }

@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 			if last != nil {
 				lasts = append(lasts, *last)
 			}
-			failClosed(log, &cfg, lasts, nil, err)
+			failClosed(log, &cfg, lasts, nil, nil, err)
 		}
 	}()
 	last = readLastProtection(log, cfg.StateDir)
@@ -206,9 +206,10 @@ func readLastProtection(log *slog.Logger, stateDir string) *Protection {
 // or on the command line at boot, no interface named): it puts the protection it knows of in the
 // kernel, so that the protected services stay hidden while the service manager retries. cfg is
 // nil when the configuration did not load; then the last protections in every one of stateDirs
-// that has one, and the keys in every one of keysDirs, say what to hide. While another hypd runs
-// it changes nothing and says so.
-func FailClosed(log *slog.Logger, cfg *config.Config, stateDirs, keysDirs []string, reason error) error {
+// that has one, the keys in every one of keysDirs, and named (the services the file that did
+// not load lists, config.ServicesOf) say what to hide. While another hypd runs it changes
+// nothing and says so.
+func FailClosed(log *slog.Logger, cfg *config.Config, named []protected.Service, stateDirs, keysDirs []string, reason error) error {
 	lock, err := AcquireLock(firewall.DefaultTable)
 	if err != nil {
 		return err
@@ -220,7 +221,7 @@ func FailClosed(log *slog.Logger, cfg *config.Config, stateDirs, keysDirs []stri
 			lasts = append(lasts, *p)
 		}
 	}
-	failClosed(log, cfg, lasts, unique(keysDirs), reason)
+	failClosed(log, cfg, lasts, named, unique(keysDirs), reason)
 	return nil
 }
 
@@ -239,8 +240,9 @@ func unique(list []string) []string {
 // dropped, since no hypd stands behind them now. nftables tables do not survive a reboot:
 // without this, any failing start after a reboot would leave every protected service exposed
 // while the service manager retries. The caller holds the instance lock. Without cfg the keys of
-// keysDirs count, with it those of cfg.KeysDir.
-func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDirs []string, reason error) {
+// keysDirs count, with it those of cfg.KeysDir. named (without cfg) is hidden too and never
+// public, whatever a last protection says.
+func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, named []protected.Service, keysDirs []string, reason error) {
 	c := config.Default()
 	if cfg != nil {
 		c = *cfg
@@ -254,7 +256,8 @@ func failClosed(log *slog.Logger, cfg *config.Config, lasts []Protection, keysDi
 		}
 	}
 	if cfg == nil {
-		c.Public = publicOfAll(lasts)
+		kept = append(kept, named...)
+		c.Public = slices.DeleteFunc(publicOfAll(lasts), func(s protected.Service) bool { return slices.Contains(named, s) })
 	}
 	var keys []config.Key
 	for _, dir := range keysDirs {

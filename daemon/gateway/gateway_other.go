@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/hideyourports/hyp/daemon/config"
+	"github.com/hideyourports/hyp/daemon/protected"
 )
 
 // Run needs Linux: the detector is an XDP program and grants are nftables elements.
@@ -16,7 +17,7 @@ func Run(ctx context.Context, cfg config.Config, o Options) error {
 }
 
 // FailClosed needs Linux.
-func FailClosed(log *slog.Logger, cfg *config.Config, stateDirs, keysDirs []string, reason error) error {
+func FailClosed(log *slog.Logger, cfg *config.Config, named []protected.Service, stateDirs, keysDirs []string, reason error) error {
 	return errors.New("hypd runs on Linux only (XDP and nftables)")
 }
 
