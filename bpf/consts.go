@@ -42,8 +42,8 @@ const (
 	// array: 524,288 entries, 4 MiB. A knock's first port survives a
 	// spoofed flood of R first ports a second for a gap g unless 8 of them
 	// fall in its bucket within g: Poisson with mean R*g/65,536, so about
-	// 1e-11 at 1 Mpps and 10 ms, 2e-3 at 14.9 Mpps (10 Gb/s of the smallest
-	// frames).
+	// 6e-12 at 1 Mpps and 10 ms, 2.4e-3 at 14.9 Mpps (10 Gb/s of the
+	// smallest frames).
 	DefaultPendBuckets = 1 << 16
 	// MaxPendBuckets bounds Options.PendBuckets: 64 MiB.
 	MaxPendBuckets = 1 << 20
