@@ -29,7 +29,8 @@ const (
 	// MaxLocalAddrs is the size of the local-address map.
 	MaxLocalAddrs = 4096
 	// DefaultMaxSources is the default number of sources whose progress
-	// the LRU map follows at once.
+	// the LRU map follows at once: sources past the first two ports of a
+	// live port sequence (a first port alone is in the pending array).
 	DefaultMaxSources = 65536
 	// MaxTagSources bounds the sources followed through tagged sequences
 	// at once (LRU): 16,384 clients part-way through a v3 knock.
