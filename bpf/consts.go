@@ -1,5 +1,7 @@
 package bpf
 
+import "math/bits"
+
 // Limits compiled into knock.c; TestLayout checks they match the generated
 // types, so userspace and the program cannot drift apart.
 const (
@@ -27,12 +29,65 @@ const (
 	// MaxLocalAddrs is the size of the local-address map.
 	MaxLocalAddrs = 4096
 	// DefaultMaxSources is the default number of sources whose progress
-	// the LRU map follows at once.
+	// the LRU map follows at once: sources past the first two ports of a
+	// live port sequence (a first port alone is in the pending array).
 	DefaultMaxSources = 65536
 	// MaxTagSources bounds the sources followed through tagged sequences
 	// at once (LRU): 16,384 clients part-way through a v3 knock.
 	MaxTagSources = 16384
+
+	// PendWays is how many entries one bucket of the pending array holds
+	// (PEND_WAYS in knock.c): 8 of 8 bytes, one cache line.
+	PendWays = 8
+	// DefaultPendBuckets is the default number of buckets of the pending
+	// array: 524,288 entries, 4 MiB. A knock's first port survives a
+	// spoofed flood of R first ports a second for a gap g unless 8 of them
+	// fall in its bucket within g: Poisson with mean R*g/65,536, so about
+	// 6e-12 at 1 Mpps and 10 ms, 2.4e-3 at 14.9 Mpps (10 Gb/s of the
+	// smallest frames).
+	DefaultPendBuckets = 1 << 16
+	// MaxPendBuckets bounds Options.PendBuckets: 64 MiB.
+	MaxPendBuckets = 1 << 20
+	// PendTickShift is the unit of a pending entry's time: 2^20 ns.
+	PendTickShift = 20
 )
+
+// Pending entry states (PEND_PENDING and PEND_FOLLOWING in knock.c).
+const (
+	// PendPending: only the first port of a port sequence arrived.
+	PendPending = 1
+	// PendFollowing: the first two ports matched a live pair; the
+	// source's candidates are in the sources map.
+	PendFollowing = 2
+)
+
+// PendHash is knock.c's pend_hash: the keyed hash of a source address (the
+// four words of an Addr). Its low bits masked by the number of buckets - 1
+// pick the bucket, PendFingerprint the entry.
+func PendHash(seed uint64, w [4]uint32) uint64 {
+	lo := uint64(w[0])<<32 | uint64(w[1])
+	hi := uint64(w[2])<<32 | uint64(w[3])
+	return mix64(mix64(seed^lo^0x9e3779b97f4a7c15) ^ hi)
+}
+
+// PendFingerprint is the fingerprint a pending entry of hash h carries.
+func PendFingerprint(h uint64) uint64 { return h >> 34 }
+
+// UnpackPend splits one pending entry into its fingerprint, tick, port and
+// state (see PE in knock.c).
+func UnpackPend(e uint64) (fp uint64, tick uint32, port uint16, state uint32) {
+	return e >> 34, uint32(e>>18) & 0xffff, uint16(e >> 2), uint32(e) & 3
+}
+
+// mix64 is MurmurHash3's 64-bit finaliser.
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
 
 // MaxSlots bounds Options.MaxSequences: a candidate keeps a slot id in 24
 // bits.
@@ -54,6 +109,10 @@ func UnpackCandidate(c uint64) (id, gen, pos uint32) {
 type Options struct {
 	MaxSequences uint32
 	MaxSources   uint32
+	// PendBuckets is the number of buckets of the pending array, where
+	// every source's first port of a port sequence is noted: rounded up
+	// to a power of two, at most MaxPendBuckets.
+	PendBuckets uint32
 	// MaxTags bounds the tags of loaded tagged sequences (0: twice
 	// MaxSequences, v3's default length). Up to PreallocLimit the map is
 	// preallocated.
@@ -66,6 +125,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSources == 0 {
 		o.MaxSources = DefaultMaxSources
+	}
+	if o.PendBuckets == 0 {
+		o.PendBuckets = DefaultPendBuckets
+	}
+	if o.PendBuckets <= MaxPendBuckets {
+		o.PendBuckets = 1 << bits.Len32(o.PendBuckets-1)
 	}
 	if o.MaxTags == 0 {
 		o.MaxTags = 2 * o.MaxSequences

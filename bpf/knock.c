@@ -16,9 +16,11 @@
 // Two kinds of sequence (docs/protocol.md 5 and 10):
 // - port sequences (v2, hyp) are told from noise by their ports alone: a
 //   source's progress follows every datagram, and one that matches no
-//   candidate resets it. The first datagram only notes its port (pending);
-//   the second looks the pair of ports up, so no count of sequences at one
-//   first port limits which can start.
+//   candidate resets it. The first datagram only notes its port in the
+//   pending array (one store, no hash-map insert); the second looks the pair
+//   of ports up, so no count of sequences at one first port limits which can
+//   start, and only a pair that matches a live sequence (which takes the
+//   key) writes the source's progress in the LRU map sources.
 // - tagged sequences (v3) carry an 8-byte tag in each datagram: a datagram
 //   whose tag is not live costs one hash lookup and writes nothing, and does
 //   not reset a source's tagged progress.
@@ -30,6 +32,11 @@
 #include "hyp_kernel.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+
+// One whole load or store of an aligned word, never split or repeated by the
+// compiler: what the pending array's entries rely on between CPUs.
+#define READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
 // MAX_LEN is the longest sequence (docs/protocol.md: N is 2..32). A power of two so
 // that a masked index is provably inside ports[] for the verifier.
@@ -46,8 +53,28 @@
 #define TK 8
 // A tag is exactly this many payload bytes.
 #define TAG_SIZE 8
-// pending in progress: the first port of a port sequence arrived.
-#define PENDING 0x10000
+// The pending array (see knock): PEND_WAYS entries of 8 bytes make one
+// 64-byte bucket, one cache line. An entry is one __u64, read and written
+// whole:
+//   fingerprint (30 bits) | tick (16) | port (16) | state (2)
+// tick is the coarse clock in units of 2^PEND_TICK_SHIFT ns (1.05 ms, finer
+// than the coarse clock's own jiffy; 16 bits wrap after 68.7 s, past the
+// longest knock timeout hypd accepts, a minute). state 0 is an empty entry.
+#define PEND_WAYS 8
+#define PEND_TICK_SHIFT 20
+#define PEND_TICK_MASK 0xffff
+// Only the first port of a port sequence arrived: port is that first port.
+#define PEND_PENDING 1
+// The first two ports matched a live pair: the source's candidates are in
+// sources (port unused).
+#define PEND_FOLLOWING 2
+#define PE(fp, tick, port, st)                                                           \
+	(((__u64)(fp) << 34) | ((__u64)((tick) & PEND_TICK_MASK) << 18) | ((__u64)(port) << 2) | \
+	 ((__u64)(st) & 3))
+#define PE_FP(e) ((e) >> 34)
+#define PE_TICK(e) ((__u32)((e) >> 18) & PEND_TICK_MASK)
+#define PE_PORT(e) ((__u16)((e) >> 2))
+#define PE_STATE(e) ((__u32)(e) & 3)
 // Knock datagrams carry at most this many payload bytes (docs/protocol.md 4).
 #define MAX_PAYLOAD 16
 #define DEFAULT_TIMEOUT_NS (5ULL * 1000 * 1000 * 1000)
@@ -151,15 +178,21 @@ struct tag {
 #define CAND_POS(c) (((__u32)(c) >> 24) & 0xff)
 #define CAND_GEN(c) ((__u32)((c) >> 32))
 
-// progress is what one source has done so far in port sequences. start_ns is
-// when the first port of these candidates arrived: the whole sequence must fit
-// in the timeout. pending (PENDING | port) says only a first port arrived;
-// else n candidates follow. n = 0 and pending = 0 is empty progress.
+// progress is what one source has done so far in port sequences, once its
+// first two ports matched a live pair (before that the pending array holds
+// its first port). start_ns is when the first port of these candidates
+// arrived (rounded down to a pending tick): the whole sequence must fit in the
+// timeout. n candidates follow; n = 0 is empty progress.
 struct progress {
 	__u64 start_ns;
 	__u32 n;
-	__u32 pending;
+	__u32 _pad;
 	__u64 c[K];
+};
+
+// pend_bucket is one value of the pending array: PEND_WAYS entries (PE).
+struct pend_bucket {
+	__u64 e[PEND_WAYS];
 };
 
 // tag_progress is one source's progress in tagged sequences: up to TK
@@ -200,6 +233,12 @@ struct record {
 // on; then a datagram is checked against conntrack only if its destination
 // port sent or received a UDP datagram within that many jiffies (see
 // reply_ports).
+//
+// pend_seed keys the hash that places a source in the pending array (random,
+// from userspace at load, never shown), so that nobody can aim spoofed
+// sources at a victim's bucket; pend_mask is the number of buckets - 1 (a
+// power of two). Until userspace writes them every source hashes into
+// bucket 0, which still works, only with less room.
 struct settings {
 	__u64 timeout_ns;
 	__u32 local_filter;
@@ -207,7 +246,8 @@ struct settings {
 	__u32 port_seqs;
 	__u32 tag_seqs;
 	__u32 reply_jiffies;
-	__u32 _pad;
+	__u32 pend_mask;
+	__u64 pend_seed;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -292,9 +332,24 @@ struct {
 	__type(value, __u32);
 } reply_ports SEC(".maps");
 
-// LRU because sources are attacker-chosen (and spoofable): a flood of new
-// sources evicts the oldest progress instead of failing inserts, so memory
-// stays bounded and a fresh knock always finds room.
+// pending: the first step of every source in the port sequences, a
+// direct-mapped, PEND_WAYS-way set-associative array of buckets indexed by a
+// keyed hash of the source address (see knock). Sized by the loader (a power
+// of two). An array, so memory is fixed whatever an attacker sends, and a
+// datagram costs one inlined lookup and at most one 8-byte store.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pend_bucket);
+} pending SEC(".maps");
+
+// Progress past the first two ports. Only a datagram whose pair of ports
+// (first, this one) starts a live sequence writes here, which takes the key
+// (or a 1 in 2^32 guess per live sequence): noise, spoofed or not, never
+// looks here nor inserts. LRU all the same, so that whatever is inserted
+// evicts the oldest progress instead of failing, memory stays bounded and a
+// fresh knock always finds room.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -436,11 +491,14 @@ static __always_inline int advance(struct stats *cnt, struct progress *p, const 
 	return 1;
 }
 
-// start_pair moves a source whose pending first port was first on by dport:
-// the candidates are the sequences that start with (first, dport). It returns
-// 1 if dport completed a sequence or started at least one candidate.
-static __always_inline int start_pair(struct stats *cnt, struct progress *p, const struct addr *src,
-				      __u32 family, __u16 first, __u16 dport)
+// start_pair looks up the pair (first, dport) for a source whose pending
+// entry says first was its last datagram, first seen at start_ns. It returns
+// 0 if no live sequence starts with that pair, 1 if a sequence of length 2
+// completed (reported), 2 if the candidates are now src's progress in
+// sources. Only here does a source get an entry in sources: noise that does
+// not hit a live pair never inserts into the LRU map.
+static __always_inline int start_pair(struct stats *cnt, const struct addr *src, __u32 family, __u16 first,
+				      __u16 dport, __u64 start_ns)
 {
 	__u32 key = ((__u32)first << 16) | dport;
 	struct pair *pr = bpf_map_lookup_elem(&pairs, &key);
@@ -449,7 +507,7 @@ static __always_inline int start_pair(struct stats *cnt, struct progress *p, con
 	__u32 count = pr->count;
 	if (count > K)
 		cnt->overflows++;
-	__u64 next[K] = {};
+	struct progress next = {.start_ns = start_ns};
 	__u32 n = 0;
 	for (__u32 i = 0; i < K; i++) {
 		if (i >= count)
@@ -463,21 +521,92 @@ static __always_inline int start_pair(struct stats *cnt, struct progress *p, con
 			continue;
 		if (s->len == 2) {
 			emit(cnt, src, family, s, id);
-			p->pending = 0;
-			p->n = 0;
 			return 1;
 		}
-		next[n & (K - 1)] = CAND(id, s->gen, 2);
+		next.c[n & (K - 1)] = CAND(id, s->gen, 2);
 		n++;
 	}
 	if (!n)
 		return 0;
-	for (__u32 i = 0; i < K; i++)
-		p->c[i] = next[i];
-	p->n = n;
-	p->pending = 0;
 	cnt->hits++;
-	return 1;
+	struct progress *p = bpf_map_lookup_elem(&sources, src);
+	if (p) {
+		// In place: an LRU update allocates a node. n first and last,
+		// so a concurrent reader never sees old candidates with the
+		// new start.
+		p->n = 0;
+		p->start_ns = start_ns;
+		for (__u32 i = 0; i < K; i++)
+			p->c[i] = next.c[i];
+		p->n = n;
+		return 2;
+	}
+	next.n = n;
+	// Fails only without memory: then this knock is lost like one whose
+	// second datagram was.
+	if (bpf_map_update_elem(&sources, src, &next, BPF_ANY))
+		return 0;
+	return 2;
+}
+
+// mix64 is MurmurHash3's 64-bit finaliser: a bijection in which every input
+// bit flips each output bit with probability about 1/2.
+static __always_inline __u64 mix64(__u64 h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+// pend_hash is the keyed hash of a source address (bpf.PendHash is the same
+// in Go): its low bits pick the bucket of the pending array, its top 30 bits
+// are the entry's fingerprint. The seed is secret and nothing the program
+// does answers the sender, so an attacker cannot choose sources that share a
+// victim's bucket: spoofed datagrams land in buckets uniformly at random.
+// Not a cryptographic MAC, and need not be: a collision costs a knock a
+// retry at worst, never opens anything (see knock).
+static __always_inline __u64 pend_hash(__u64 seed, const struct addr *a)
+{
+	__u64 lo = ((__u64)a->w[0] << 32) | a->w[1];
+	__u64 hi = ((__u64)a->w[2] << 32) | a->w[3];
+	return mix64(mix64(seed ^ lo ^ 0x9e3779b97f4a7c15ULL) ^ hi);
+}
+
+// pend_age is how many ticks ago entry tick t was stored, tick being now's.
+// Another CPU may have stored a tick just after this one read the clock: a
+// tick from the (near) future is age 0.
+static __always_inline __u32 pend_age(__u64 tick, __u32 t)
+{
+	__u32 d = ((__u32)tick - t) & PEND_TICK_MASK;
+	return d > PEND_TICK_MASK - 16 ? 0 : d;
+}
+
+// pend_victim picks the entry of a full bucket that a new source's first
+// port replaces: an empty one, else the oldest of the pending and timed-out
+// entries, else (every entry follows a live pair) the oldest. A source
+// following a live pair is protected from noise so: only a key holder's
+// datagrams make such entries.
+static __always_inline __u32 pend_victim(struct pend_bucket *b, __u64 tick, __u64 timeout)
+{
+	__u32 tmo = (__u32)(timeout >> PEND_TICK_SHIFT) + 1;
+	__u32 best = 0, best_score = 0;
+	for (__u32 i = 0; i < PEND_WAYS; i++) {
+		__u64 e = READ_ONCE(b->e[i]);
+		if (!PE_STATE(e))
+			return i;
+		__u32 d = pend_age(tick, PE_TICK(e));
+		__u32 score = d + 1;
+		if (PE_STATE(e) != PEND_FOLLOWING || d > tmo)
+			score += 1 << 17;
+		if (score > best_score) {
+			best_score = score;
+			best = i;
+		}
+	}
+	return best;
 }
 
 // knock handles one datagram (already known to be dropped) from src to dport
@@ -488,57 +617,138 @@ static __always_inline int start_pair(struct stats *cnt, struct progress *p, con
 // distinct ports can supply except for a sequence that is itself a run of the
 // sweep's order.
 //
-// An existing entry is updated in place rather than replaced or deleted:
-// an LRU update allocates a node and a delete takes the bucket lock, which
-// would make every knock-sized datagram of a flood several times dearer.
+// A source's state lives in two places:
+//  - its entry in the pending array: the bucket (of PEND_WAYS entries) that
+//    the keyed hash of its address picks, the entry whose fingerprint is the
+//    hash's top bits. PEND_PENDING: its last datagram went to first port
+//    `port` at `tick`. PEND_FOLLOWING: its first two ports matched a live
+//    pair, its candidates are in sources.
+//  - its progress in the LRU map sources, written only when a pair matched.
+// So noise costs no hash-map insert or lookup at all: a random datagram reads
+// one bucket (one cache line), and stores one entry if dport is a live
+// first port; from one source it also looks its pair up in pairs (as any
+// second datagram must). Memory is the array's, whatever is sent.
+//
+// What can go wrong, and why it is safe:
+//  - Other sources' first ports overwrite a knock's pending entry between its
+//    datagrams: a new entry replaces the oldest pending one of its bucket, so
+//    that takes PEND_WAYS first ports from other sources in that one bucket
+//    within the gap. Spoofed sources fall in buckets uniformly (the hash is
+//    keyed): at R such datagrams a second, a gap g and B buckets they are
+//    Poisson with mean R*g/B a bucket; at 1 Mpps, 10 ms and 65,536 buckets
+//    0.15, and P(>= 8) is about 6e-12; at 14.9 Mpps (10 Gb/s of the
+//    smallest frames) 2.3 and 2.4e-3 (docs/gateway.md). The knock then fails
+//    as if a datagram was lost, and the client retries. A source already
+//    following a live pair is not replaced by any pending entry while one is
+//    left in its bucket. (The LRU map, which every source's first port used
+//    to insert into, lost a knock's progress once more than its 65,536
+//    entries of other sources came between two of its datagrams: never at
+//    1 Mpps, always at 14.9 Mpps.)
+//  - Two sources with one bucket and one fingerprint (2^-46 for a given
+//    pair, for IPv6 as for IPv4; nobody can find one without the seed) share
+//    the entry. PEND_PENDING then says "first port F arrived" for a source
+//    that did not send F: its next datagram's pair (F, dport) is looked up.
+//    That earns it nothing it could not have by sending F itself, one
+//    datagram to a port it would have to know; every further port must still
+//    come, in order, from its own address. PEND_FOLLOWING only leads to a
+//    lookup in sources by the whole address, whose progress is the source's
+//    own (or none).
+//  - Two CPUs: each entry is one aligned 8-byte word, read once and written
+//    whole, so no datagram ever sees a torn entry (a fingerprint from one
+//    write with the port of another). Two datagrams of one source at once
+//    may lose one's write, as two of a knock reordered would; both finding
+//    no entry may store two, and the next datagram of that source keeps the
+//    first and clears the other. A concurrent store between a read and a
+//    write-back of one entry replaces a state some datagram earned with
+//    another some datagram earned.
+//  - tick wraps after 68.7 s: an entry older than that can look fresh. A
+//    stale PEND_PENDING is the case above (a pair lookup); a stale
+//    PEND_FOLLOWING finds sources' own start_ns, which is exact.
+// The timeout runs from the first datagram's tick, rounded down: a knock has
+// its timeout less at most one tick (1.05 ms), never more.
 static __always_inline void knock(struct stats *cnt, const struct settings *cfg, const struct addr *src,
 				  __u32 family, __u16 dport)
 {
-	// Read only when needed. The coarse clock (one tick, 1 to 10 ms,
-	// against a timeout of seconds) reads the time the last tick stored
-	// instead of the clock source: about 20 ns less a datagram in a VM.
-	__u64 now = 0;
-	struct progress *p = bpf_map_lookup_elem(&sources, src);
-	int live = p && (p->n || p->pending);
-	if (live) {
-		__u64 timeout = DEFAULT_TIMEOUT_NS;
-		if (cfg && cfg->timeout_ns)
+	__u64 seed = 0, timeout = DEFAULT_TIMEOUT_NS;
+	__u32 mask = 0;
+	if (cfg) {
+		seed = cfg->pend_seed;
+		mask = cfg->pend_mask;
+		if (cfg->timeout_ns)
 			timeout = cfg->timeout_ns;
+	}
+	__u64 h = pend_hash(seed, src);
+	__u32 idx = (__u32)h & mask;
+	struct pend_bucket *b = bpf_map_lookup_elem(&pending, &idx);
+	if (!b)
+		return;
+	__u64 fp = PE_FP(h);
+	__u32 own = PEND_WAYS;
+	__u64 oe = 0;
+	for (__u32 i = 0; i < PEND_WAYS; i++) {
+		__u64 e = READ_ONCE(b->e[i]);
+		if (!PE_STATE(e) || PE_FP(e) != fp)
+			continue;
+		if (own == PEND_WAYS) {
+			own = i;
+			oe = e;
+		} else {
+			WRITE_ONCE(b->e[i], 0); // a duplicate (see above)
+		}
+	}
+
+	// The coarse clock (one tick, 1 to 10 ms, against a timeout of
+	// seconds) reads the time the last tick stored instead of the clock
+	// source: about 20 ns less a datagram in a VM. Read only when needed.
+	__u64 now = 0;
+	if (own < PEND_WAYS) {
 		now = bpf_ktime_get_coarse_ns();
-		// now < start_ns happens when another CPU stored the entry
-		// after we read the clock: that progress is fresh.
-		if (now < p->start_ns || now - p->start_ns <= timeout) {
-			__u32 pending = p->pending;
-			if (pending) {
-				if (start_pair(cnt, p, src, family, pending & 0xffff, dport))
+		__u64 tick = now >> PEND_TICK_SHIFT;
+		__u64 start = (tick - pend_age(tick, PE_TICK(oe))) << PEND_TICK_SHIFT;
+		if (now - start <= timeout) {
+			if (PE_STATE(oe) == PEND_PENDING) {
+				int r = start_pair(cnt, src, family, PE_PORT(oe), dport, start);
+				if (r == 1) {
+					WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], 0);
 					return;
-			} else if (advance(cnt, p, src, family, dport)) {
-				return;
+				}
+				if (r == 2) {
+					WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], PE(fp, PE_TICK(oe), 0, PEND_FOLLOWING));
+					return;
+				}
+				cnt->resets++;
+			} else {
+				struct progress *p = bpf_map_lookup_elem(&sources, src);
+				if (p && p->n) {
+					// now < start_ns: another CPU stored it
+					// after we read the clock.
+					if (now < p->start_ns || now - p->start_ns <= timeout) {
+						if (advance(cnt, p, src, family, dport)) {
+							if (!p->n)
+								WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], 0);
+							return;
+						}
+						cnt->resets++;
+					}
+					p->n = 0;
+				}
 			}
-			cnt->resets++;
 		}
 	}
 
 	if (!port_bit(&first_port_bits, dport)) {
-		if (live) {
-			p->n = 0;
-			p->pending = 0;
-		}
+		if (own < PEND_WAYS)
+			WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], 0);
 		return;
 	}
 	cnt->hits++;
 	if (!now)
 		now = bpf_ktime_get_coarse_ns();
-	if (p) {
-		// n first, pending last, so a concurrent reader never sees
-		// old candidates with the new start.
-		p->n = 0;
-		p->start_ns = now;
-		p->pending = PENDING | dport;
-		return;
-	}
-	struct progress fresh = {.start_ns = now, .pending = PENDING | dport};
-	bpf_map_update_elem(&sources, src, &fresh, BPF_ANY);
+	__u64 tick = now >> PEND_TICK_SHIFT;
+	__u64 ne = PE(fp, tick, dport, PEND_PENDING);
+	if (own >= PEND_WAYS)
+		own = pend_victim(b, tick, timeout);
+	WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], ne);
 }
 
 // tag_done emits the record of tagged sequence id if its slot still holds it.

@@ -24,11 +24,16 @@ type knockPair struct {
 	Ids   [8]uint32
 }
 
+type knockPendBucket struct {
+	_ structs.HostLayout
+	E [8]uint64
+}
+
 type knockProgress struct {
 	_       structs.HostLayout
 	StartNs uint64
 	N       uint32
-	Pending uint32
+	Pad     uint32
 	C       [8]uint64
 }
 
@@ -65,7 +70,8 @@ type knockSettings struct {
 	PortSeqs     uint32
 	TagSeqs      uint32
 	ReplyJiffies uint32
-	Pad          uint32
+	PendMask     uint32
+	PendSeed     uint64
 }
 
 type knockStats struct {
@@ -103,6 +109,7 @@ const (
 	knockMapFirstPortBits = "first_port_bits"
 	knockMapLocalAddrs    = "local_addrs"
 	knockMapPairs         = "pairs"
+	knockMapPending       = "pending"
 	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
 	knockMapReplyPorts    = "reply_ports"
@@ -171,6 +178,7 @@ type knockMapSpecs struct {
 	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
 	Pairs         *ebpf.MapSpec `ebpf:"pairs"`
+	Pending       *ebpf.MapSpec `ebpf:"pending"`
 	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
 	ReplyPorts    *ebpf.MapSpec `ebpf:"reply_ports"`
@@ -213,6 +221,7 @@ type knockMaps struct {
 	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
 	Pairs         *ebpf.Map `ebpf:"pairs"`
+	Pending       *ebpf.Map `ebpf:"pending"`
 	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
 	ReplyPorts    *ebpf.Map `ebpf:"reply_ports"`
@@ -230,6 +239,7 @@ func (m *knockMaps) Close() error {
 		m.FirstPortBits,
 		m.LocalAddrs,
 		m.Pairs,
+		m.Pending,
 		m.RawIfaces,
 		m.Records,
 		m.ReplyPorts,

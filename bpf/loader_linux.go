@@ -26,6 +26,10 @@ type (
 	// TagProgress is a value of the tag_sources map (source -> candidates in
 	// tagged sequences).
 	TagProgress = knockTagProgress
+	// PendBucket is a value of the pending array: PendWays entries, each a
+	// source's first port or the mark that it follows a live pair
+	// (UnpackPend).
+	PendBucket = knockPendBucket
 	// Addr is a key of the sources map: IPv6, or IPv4 mapped into IPv6.
 	Addr = knockAddr
 	// Record is one ring-buffer record: a completed sequence.
@@ -62,6 +66,11 @@ type Objects struct {
 	// noted, to any other port it is noise.
 	FirstPortBits *ebpf.Map
 	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
+	// Pending is u32 bucket -> PendBucket (array of a power of two
+	// entries): where each source's first port of a port sequence is
+	// noted, by a keyed hash of its address (Settings.PendSeed,
+	// Settings.PendMask, which the owner must set).
+	Pending *ebpf.Map
 	// LocalAddrs is Addr -> u8 (hash): the gateway's own addresses. The
 	// program judges only datagrams to them once Settings.LocalFilter is
 	// set.
@@ -94,6 +103,10 @@ func Load(opts Options) (*Objects, error) {
 	}
 	spec.Maps[knockMapSequences].MaxEntries = opts.MaxSequences
 	spec.Maps[knockMapSources].MaxEntries = opts.MaxSources
+	if opts.PendBuckets > MaxPendBuckets {
+		return nil, fmt.Errorf("loading knock program: PendBuckets %d is over %d", opts.PendBuckets, MaxPendBuckets)
+	}
+	spec.Maps[knockMapPending].MaxEntries = opts.PendBuckets
 	// Only a datagram with a live tag makes an entry there, which an
 	// attacker without the key cannot send: room for the clients knocking
 	// at once is enough.
@@ -128,6 +141,7 @@ func Load(opts Options) (*Objects, error) {
 	o.UDPServices = o.objs.UdpServices
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
+	o.Pending = o.objs.Pending
 	o.LocalAddrs = o.objs.LocalAddrs
 	o.RawIfaces = o.objs.RawIfaces
 	o.ConntrackReplies = hasKfuncCalls(o.Program)
@@ -166,6 +180,7 @@ func (o *Objects) Close() error {
 		o.objs.Config.Close(),
 		o.objs.Counters.Close(),
 		o.objs.Pairs.Close(),
+		o.objs.Pending.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
 		o.objs.RawIfaces.Close(),

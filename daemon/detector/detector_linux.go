@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -115,6 +116,19 @@ func (d *Detector) SetUDPServices(ports []uint16) error {
 
 func (d *Detector) setup(cfg Config) error {
 	if err := d.SetKnockTimeout(cfg.KnockTimeout); err != nil {
+		return err
+	}
+	// The pending array's hash key: secret and new at every load, so that
+	// no sender can choose sources that share a knocking client's bucket
+	// (knock.c, knock).
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return fmt.Errorf("drawing the pending array's hash key: %w", err)
+	}
+	if err := d.updateSettings(func(s *bpf.Settings) {
+		s.PendSeed = binary.NativeEndian.Uint64(seed[:])
+		s.PendMask = d.objs.Pending.MaxEntries() - 1
+	}); err != nil {
 		return err
 	}
 	if err := d.SetUDPServices(cfg.UDPServices); err != nil {
