@@ -229,10 +229,11 @@ struct record {
 // usual gateway, with none, never looks there. port_seqs and tag_seqs are 1
 // while sequences of that kind are loaded: without port sequences noise
 // writes no per-source state, without tagged ones no tag is looked up.
-// reply_jiffies is 0 until tc_egress watches every interface the program is
-// on; then a datagram is checked against conntrack only if its destination
-// port sent or received a UDP datagram within that many jiffies (see
-// reply_ports).
+// reply_on is 0 until tc_egress watches every interface the program is on
+// (and the flows before it are stamped); then a datagram is checked against
+// conntrack only if its destination port is in either generation of
+// reply_bits. reply_gen (0 or 1) is the generation stamps go to; userspace
+// clears the other one and swaps them once per reply window.
 //
 // pend_seed keys the hash that places a source in the pending array (random,
 // from userspace at load, never shown), so that nobody can aim spoofed
@@ -245,9 +246,11 @@ struct settings {
 	__u32 raw_ifaces;
 	__u32 port_seqs;
 	__u32 tag_seqs;
-	__u32 reply_jiffies;
+	__u32 reply_on;
 	__u32 pend_mask;
 	__u64 pend_seed;
+	__u32 reply_gen;
+	__u32 _pad;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -320,17 +323,27 @@ struct {
 	__type(value, __u64);
 } first_port_bits SEC(".maps");
 
-// reply_ports: per local UDP port, the jiffies (low 32 bits, | 1) when a UDP
-// datagram last left from it (tc_egress, after NAT: a masqueraded flow's
-// port is the one on the wire) or a reply to it passed. A reply is possible
+// reply_bits: two generations of a bitmap of local UDP ports. A port's bit
+// is set in the current generation (settings.reply_gen) when a UDP datagram
+// leaves from it (tc_egress, after NAT: a masqueraded flow's port is the one
+// on the wire) or a reply to it passes. Userspace swaps the generations once
+// per reply window, clearing the one that becomes current, so a port stays
+// set for one to two windows after its last datagram. A reply is possible
 // only to such a port, so the conntrack lookup, the dearest step, is done
-// only for those: a random-port flood pays one array read instead. 256 KiB.
+// only for those. Bitmaps, 8 KiB each, because under a flood every
+// datagram's port is a random place here: in 16 KiB it stays in cache and in
+// the TLB, where a per-port array of 256 KiB cost a miss a datagram (about
+// 70 ns of the live figure).
+struct reply_gen_bits {
+	__u64 w[1024];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 2);
 	__type(key, __u32);
-	__type(value, __u32);
-} reply_ports SEC(".maps");
+	__type(value, struct reply_gen_bits);
+} reply_bits SEC(".maps");
 
 // pending: the first step of every source in the port sequences, a
 // direct-mapped, PEND_WAYS-way set-associative array of buckets indexed by a
@@ -923,33 +936,34 @@ static __always_inline int is_reply(struct xdp_md *ctx, struct bpf_sock_tuple *t
 }
 
 // stamp notes that a datagram left from, or a reply came to, local port port.
-static __always_inline void stamp(__u16 port)
+static __always_inline void stamp(const struct settings *cfg, __u16 port)
 {
-	__u32 key = port;
-	__u32 *st = bpf_map_lookup_elem(&reply_ports, &key);
-	if (st) {
-		__u32 now = (__u32)bpf_jiffies64() | 1;
-		if (*st != now)
-			*st = now;
-	}
+	__u32 gen = cfg ? cfg->reply_gen & 1 : 0;
+	struct reply_gen_bits *g = bpf_map_lookup_elem(&reply_bits, &gen);
+	if (!g)
+		return;
+	__u64 *w = &g->w[(port >> 6) & 1023];
+	__u64 bit = 1ULL << (port & 63);
+	// Atomic: another CPU may be stamping another port of this word. Read
+	// first, so a busy port does not bounce the line between CPUs.
+	if (!(READ_ONCE(*w) & bit))
+		__sync_fetch_and_or(w, bit);
 }
 
 // may_be_reply says whether a datagram to local port port can be a reply in
-// a flow conntrack knows: always, unless tc_egress is watching (reply_jiffies
-// set) and port has had no UDP traffic out (or replies in) for longer than
-// any conntrack UDP timeout.
+// a flow conntrack knows: always, unless tc_egress is watching (reply_on) and
+// port has had no UDP traffic out (or replies in) for a reply window.
 static __always_inline int may_be_reply(const struct settings *cfg, __u16 port)
 {
-	if (!cfg || !cfg->reply_jiffies)
+	if (!cfg || !cfg->reply_on)
 		return 1;
-	__u32 key = port;
-	__u32 *st = bpf_map_lookup_elem(&reply_ports, &key);
-	if (!st)
+	__u32 k0 = 0, k1 = 1;
+	struct reply_gen_bits *g0 = bpf_map_lookup_elem(&reply_bits, &k0);
+	struct reply_gen_bits *g1 = bpf_map_lookup_elem(&reply_bits, &k1);
+	if (!g0 || !g1)
 		return 1;
-	__u32 last = *st;
-	// | 1 as stamps are: an even now would read a stamp of this very
-	// jiffy as from the future.
-	return last && ((__u32)bpf_jiffies64() | 1) - last <= cfg->reply_jiffies;
+	__u32 i = (port >> 6) & 1023;
+	return ((g0->w[i] | g1->w[i]) >> (port & 63)) & 1;
 }
 
 SEC("xdp")
@@ -1106,7 +1120,7 @@ int xdp_knock(struct xdp_md *ctx)
 	if (may_be_reply(cfg, dport) && is_reply(ctx, &tup, tup_sz)) {
 		// A flow whose replies alone keep conntrack's entry alive
 		// stays exempt as long.
-		stamp(dport);
+		stamp(cfg, dport);
 		return XDP_PASS;
 	}
 
@@ -1117,7 +1131,7 @@ int xdp_knock(struct xdp_md *ctx)
 }
 
 // tc_egress runs on the egress of every interface xdp_knock is attached to
-// and stamps the UDP source port of each datagram leaving there (reply_ports).
+// and stamps the UDP source port of each datagram leaving there (reply_bits).
 // It only reads; every packet goes on unchanged.
 SEC("tc")
 int tc_egress(struct __sk_buff *skb)
@@ -1162,7 +1176,7 @@ int tc_egress(struct __sk_buff *skb)
 	__be16 sport;
 	if (bpf_skb_load_bytes(skb, off, &sport, sizeof(sport)))
 		return TCX_NEXT;
-	stamp(bpf_ntohs(sport));
+	stamp(cfg, bpf_ntohs(sport));
 	return TCX_NEXT;
 }
 

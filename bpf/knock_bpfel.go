@@ -49,6 +49,11 @@ type knockRecord struct {
 	Flags   uint32
 }
 
+type knockReplyGenBits struct {
+	_ structs.HostLayout
+	W [1024]uint64
+}
+
 type knockSequence struct {
 	_        structs.HostLayout
 	Ports    [32]uint16
@@ -63,15 +68,17 @@ type knockSequence struct {
 }
 
 type knockSettings struct {
-	_            structs.HostLayout
-	TimeoutNs    uint64
-	LocalFilter  uint32
-	RawIfaces    uint32
-	PortSeqs     uint32
-	TagSeqs      uint32
-	ReplyJiffies uint32
-	PendMask     uint32
-	PendSeed     uint64
+	_           structs.HostLayout
+	TimeoutNs   uint64
+	LocalFilter uint32
+	RawIfaces   uint32
+	PortSeqs    uint32
+	TagSeqs     uint32
+	ReplyOn     uint32
+	PendMask    uint32
+	PendSeed    uint64
+	ReplyGen    uint32
+	Pad         uint32
 }
 
 type knockStats struct {
@@ -112,7 +119,7 @@ const (
 	knockMapPending       = "pending"
 	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
-	knockMapReplyPorts    = "reply_ports"
+	knockMapReplyBits     = "reply_bits"
 	knockMapSequences     = "sequences"
 	knockMapSources       = "sources"
 	knockMapTagSources    = "tag_sources"
@@ -181,7 +188,7 @@ type knockMapSpecs struct {
 	Pending       *ebpf.MapSpec `ebpf:"pending"`
 	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
-	ReplyPorts    *ebpf.MapSpec `ebpf:"reply_ports"`
+	ReplyBits     *ebpf.MapSpec `ebpf:"reply_bits"`
 	Sequences     *ebpf.MapSpec `ebpf:"sequences"`
 	Sources       *ebpf.MapSpec `ebpf:"sources"`
 	TagSources    *ebpf.MapSpec `ebpf:"tag_sources"`
@@ -224,7 +231,7 @@ type knockMaps struct {
 	Pending       *ebpf.Map `ebpf:"pending"`
 	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
-	ReplyPorts    *ebpf.Map `ebpf:"reply_ports"`
+	ReplyBits     *ebpf.Map `ebpf:"reply_bits"`
 	Sequences     *ebpf.Map `ebpf:"sequences"`
 	Sources       *ebpf.Map `ebpf:"sources"`
 	TagSources    *ebpf.Map `ebpf:"tag_sources"`
@@ -242,7 +249,7 @@ func (m *knockMaps) Close() error {
 		m.Pending,
 		m.RawIfaces,
 		m.Records,
-		m.ReplyPorts,
+		m.ReplyBits,
 		m.Sequences,
 		m.Sources,
 		m.TagSources,

@@ -30,6 +30,9 @@ type (
 	// source's first port or the mark that it follows a live pair
 	// (UnpackPend).
 	PendBucket = knockPendBucket
+	// ReplyGenBits is one generation of the reply prefilter's port bitmap:
+	// bit p%64 of word p/64 is local UDP port p.
+	ReplyGenBits = knockReplyGenBits
 	// Addr is a key of the sources map: IPv6, or IPv4 mapped into IPv6.
 	Addr = knockAddr
 	// Record is one ring-buffer record: a completed sequence.
@@ -46,11 +49,12 @@ type Objects struct {
 	Program *ebpf.Program
 	// Egress is the tc (tcx) program for the egress of the interfaces
 	// Program is on: it notes the local UDP ports datagrams leave from
-	// (ReplyPorts), so Program asks conntrack about replies only there.
+	// (ReplyBits), so Program asks conntrack about replies only there.
 	Egress *ebpf.Program
-	// ReplyPorts is u32 port -> u32 jiffies (array): when a UDP datagram
-	// last left from the port, or a reply to it passed.
-	ReplyPorts *ebpf.Map
+	// ReplyBits is u32 generation (0, 1) -> ReplyGenBits (array): a bitmap
+	// of the local UDP ports a datagram left from, or a reply to passed,
+	// while that generation was current (Settings.ReplyGen).
+	ReplyBits *ebpf.Map
 
 	Sequences *ebpf.Map // u32 slot id -> Sequence (array; Gen 0 = empty)
 	// Pairs is u32 (first << 16 | second port) -> Pair (hash): the port
@@ -133,7 +137,7 @@ func Load(opts Options) (*Objects, error) {
 	}
 	o.Program = o.objs.XdpKnock
 	o.Egress = o.objs.TcEgress
-	o.ReplyPorts = o.objs.ReplyPorts
+	o.ReplyBits = o.objs.ReplyBits
 	o.Sequences = o.objs.Sequences
 	o.Pairs = o.objs.Pairs
 	o.Tags = o.objs.Tags
@@ -184,7 +188,7 @@ func (o *Objects) Close() error {
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
 		o.objs.RawIfaces.Close(),
-		o.objs.ReplyPorts.Close(),
+		o.objs.ReplyBits.Close(),
 		o.objs.Records.Close(),
 		o.objs.Sequences.Close(),
 		o.objs.Sources.Close(),

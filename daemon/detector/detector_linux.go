@@ -411,7 +411,7 @@ func (d *Detector) ConntrackReplies() bool { return d.objs.ConntrackReplies }
 // to ports that had UDP traffic out lately (the egress program is on every
 // attached interface and has watched for a whole reply window), rather than
 // about every datagram it would drop.
-func (d *Detector) ReplyPrefilter() bool { return d.settingsNow().ReplyJiffies != 0 }
+func (d *Detector) ReplyPrefilter() bool { return d.settingsNow().ReplyOn != 0 }
 
 // AttachModes maps each configured interface to its Interfaces mode:
 // "native", "generic", "missing" or "error: ...".

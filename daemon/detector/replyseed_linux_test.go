@@ -91,3 +91,81 @@ func TestReplyPrefilterSeededAtStart(t *testing.T) {
 		t.Errorf("seen %d -> %d, want one more for the unsolicited datagram", before.Seen, after.Seen)
 	}
 }
+
+// TestReplyPrefilterGenerations: a local port's stamp lives in the current generation of the
+// reply bitmap until the second rotation after the port's last datagram (a rotation comes once a
+// reply window, twice conntrack's longest UDP timeout): one rotation later a reply still passes
+// (and stamps the port again), two rotations after the last datagram a datagram to the port is
+// dropped without asking conntrack, and the port's next datagram out exempts its replies again.
+func TestReplyPrefilterGenerations(t *testing.T) {
+	needRoot(t)
+	if !haveCtLookup(t) {
+		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+)")
+	}
+	gw, wan := nsName("gengw"), nsName("genwan")
+	gwFD, wanFD := newNS(t, gw), newNS(t, wan)
+	veth(t, gw, "hypw3", wan, "hypv3", 70)
+	// Any conntrack user makes conntrack follow the namespace, as hypd's table does.
+	nft := nsOf(gw).Command(context.Background(), "nft", "-f", "-")
+	nft.Stdin = strings.NewReader("table ip hyptestgen {\n chain in {\n  type filter hook input priority 0; policy accept;\n  ct state established accept\n }\n}\n")
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	d := openDetector(t, Config{Interfaces: []string{"hypw3"}, NetNS: gwFD})
+	if err := d.SetSequences([]Sequence{seqA}); err != nil {
+		t.Fatal(err)
+	}
+	if !d.ReplyPrefilter() {
+		t.Fatal("reply prefilter is off right after attach")
+	}
+	server := netip.AddrPortFrom(netip.MustParseAddr("10.77.70.2"), 53)
+	srv := listenIn(t, wanFD, "udp4", server.String())
+	local := listenIn(t, gwFD, "udp4", "10.77.70.1:40003")
+	ask := func() net.Addr {
+		t.Helper()
+		if _, err := local.WriteTo(make([]byte, 29), net.UDPAddrFromAddrPort(server)); err != nil {
+			t.Fatal(err)
+		}
+		srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, from, err := srv.ReadFrom(make([]byte, 64))
+		if err != nil {
+			t.Fatalf("the server did not get the query: %v", err)
+		}
+		return from
+	}
+	reply := func(to net.Addr) bool {
+		t.Helper()
+		if _, err := srv.WriteTo([]byte{1, 2, 3, 4}, to); err != nil {
+			t.Fatal(err)
+		}
+		_, ok := readWithin(t, local, 500*time.Millisecond)
+		return ok
+	}
+	rotate := func() {
+		t.Helper()
+		if err := d.watch.rotateReply(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := ask()
+	if !reply(from) {
+		t.Fatal("the reply to the gateway's own query was dropped")
+	}
+	rotate()
+	if !reply(from) {
+		t.Fatal("one rotation after the query, its reply was dropped")
+	}
+	rotate()
+	if !reply(from) {
+		t.Fatal("one rotation after the last reply (which stamps the port), a reply was dropped")
+	}
+	rotate()
+	rotate()
+	if reply(from) {
+		t.Fatal("two rotations after the port's last datagram, a datagram to it still passed the prefilter")
+	}
+	from = ask()
+	if !reply(from) {
+		t.Fatal("after a new query, its reply was dropped")
+	}
+}

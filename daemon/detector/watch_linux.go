@@ -60,7 +60,14 @@ type watcher struct {
 	ifaces map[string]*ifaceState
 	raw    map[int]bool
 	timers []*time.Timer // pending replyFilter calls, stopped by release
-	closed bool          // release has run: a late timer changes nothing
+	// rotation is the next rotateReply, stopped by release.
+	rotation *time.Timer
+	closed   bool // release has run: a late timer changes nothing
+
+	// rotMu guards replyGen, the reply prefilter's current generation
+	// (Settings.ReplyGen), changed by rotateReply only.
+	rotMu    sync.Mutex
+	replyGen uint32
 
 	// The watcher goroutine alone uses addrs, filterOK and needSync.
 	addrs    map[netip.Addr]map[int]struct{} // address -> ifindexes holding it
@@ -136,6 +143,7 @@ func (w *watcher) run(fd int, started chan<- error) {
 		started <- err
 		return
 	}
+	w.scheduleRotation()
 	started <- nil
 	w.loop()
 }
@@ -391,13 +399,44 @@ func (w *watcher) replyFilter() error {
 		}
 	}
 	w.mu.Unlock()
-	var j uint32
+	var v uint32
 	if on && any {
-		// jiffies run at CONFIG_HZ, at most 1000 a second: counting
-		// 1000 makes the window at least replyWindow on any kernel.
-		j = uint32(window / time.Millisecond)
+		v = 1
 	}
-	return w.settings(func(s *bpf.Settings) { s.ReplyJiffies = j })
+	return w.settings(func(s *bpf.Settings) { s.ReplyOn = v })
+}
+
+// scheduleRotation arms the next rotateReply, one reply window from now.
+func (w *watcher) scheduleRotation() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.rotation = time.AfterFunc(replyWindow(), func() {
+		// A failed rotation leaves both generations as they were: ports
+		// stay exempt longer, never shorter.
+		_ = w.rotateReply()
+		w.scheduleRotation()
+	})
+}
+
+// rotateReply clears the reply prefilter's older generation and makes it the
+// current one. A port's bit so lives from its last stamp until the second
+// rotation after it: at least one reply window (twice conntrack's longest
+// UDP timeout), at most two.
+func (w *watcher) rotateReply() error {
+	w.rotMu.Lock()
+	defer w.rotMu.Unlock()
+	next := 1 - w.replyGen
+	if err := w.objs.ReplyBits.Update(next, bpf.ReplyGenBits{}, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("clearing the reply prefilter's generation %d: %w", next, err)
+	}
+	if err := w.settings(func(s *bpf.Settings) { s.ReplyGen = next }); err != nil {
+		return fmt.Errorf("switching the reply prefilter to generation %d: %w", next, err)
+	}
+	w.replyGen = next
+	return nil
 }
 
 // setRaw adds index to, or removes it from, the program's set of interfaces
@@ -653,7 +692,10 @@ func (w *watcher) release() error {
 	for _, t := range w.timers {
 		t.Stop()
 	}
-	w.timers, w.closed = nil, true
+	if w.rotation != nil {
+		w.rotation.Stop()
+	}
+	w.timers, w.rotation, w.closed = nil, nil, true
 	for i := len(w.names) - 1; i >= 0; i-- {
 		st := w.ifaces[w.names[i]]
 		if st.egress != nil {

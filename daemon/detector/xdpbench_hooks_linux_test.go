@@ -15,7 +15,7 @@ func seqTags(s *Sequence) []uint64       { return s.Tags }
 // enablePrefilter turns the reply prefilter on with a 10-minute window, as Open does once the
 // egress program has watched every interface that long.
 func enablePrefilter(b *testing.B, h *harness) {
-	if err := h.d.updateSettings(func(s *bpf.Settings) { s.ReplyJiffies = 600_000 }); err != nil {
+	if err := h.d.updateSettings(func(s *bpf.Settings) { s.ReplyOn = 1 }); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -52,6 +52,8 @@ type bench struct {
 	// goalRows are issue #20's goals, hypd vs goal.
 	goalRows []goalRow
 	load     string // load average when the run began
+	// floors are the XDP floors (xdpFloors) by datagram size, floor and flood.
+	floors map[int]map[string]map[string]xdpResult
 }
 
 // row is one line of the result table.

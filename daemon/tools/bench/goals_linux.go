@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -88,6 +89,19 @@ func (b *bench) goals() error {
 			}
 			b.scales = append(b.scales, r)
 		}
+	}
+	// The floors under the same floods, with the sizes the schemes' rows used.
+	b.floors = map[int]map[string]map[string]xdpResult{}
+	for _, scheme := range b.o.schemes {
+		size := floodSize(scheme)
+		if _, done := b.floors[size]; done {
+			continue
+		}
+		f, err := b.xdpFloors(size)
+		if err != nil {
+			return err
+		}
+		b.floors[size] = f
 	}
 	if b.o.million {
 		r, err := b.scaleOne(millionKeys, sequence.V2, scaleWhat{step: true})
@@ -178,10 +192,7 @@ func (b *bench) scaleOne(n int, scheme sequence.Scheme, what scaleWhat) (scaleRo
 		if err != nil {
 			return r, err
 		}
-		size := 0
-		if scheme == sequence.V3 {
-			size = sequence.TagSize // what a v3 knock's datagram carries
-		}
+		size := floodSize(scheme)
 		for _, f := range []struct {
 			name string
 			args []string
@@ -231,6 +242,14 @@ func (b *bench) scaleOne(n int, scheme sequence.Scheme, what scaleWhat) (scaleRo
 	fmt.Printf("  scale    %7d %s keys: start %s, RSS %.1f MB (end %.1f MB, peak %.1f MB), BPF maps %.1f MB, step CPU %s, knock-to-open %s\n",
 		n, scheme, r.startup.Round(time.Millisecond), mb(r.rss), mb(r.endRSS), mb(r.peakRSS), mb(r.bpf), r.rotation.Round(100*time.Microsecond), latString(r.latency))
 	return r, nil
+}
+
+// floodSize is the payload of the flood's datagrams for keys of scheme: what its knocks carry.
+func floodSize(scheme sequence.Scheme) int {
+	if scheme == sequence.V3 {
+		return sequence.TagSize
+	}
+	return 0
 }
 
 // knockKey knocks key's current sequence (counter 0) from src, its tags as payloads for v3.
@@ -399,6 +418,15 @@ func (b *bench) judge() {
 			}
 			b.goal(fmt.Sprintf("XDP per random-port flood packet, %s, %d %s keys", f, r.keys, r.scheme),
 				fmt.Sprintf("%.1f ns (%d packets, %.0f/s sent)", x.ns, x.runs, x.rate), fmt.Sprintf("≤ %.0f ns", goalXDPNs), x.ns <= goalXDPNs, true)
+		}
+	}
+	for _, size := range slices.Sorted(maps.Keys(b.floors)) {
+		for _, name := range []string{floorDrop, floorParse} {
+			for _, f := range []string{xdpOneSource, xdpSpoofed} {
+				x := b.floors[size][name][f]
+				b.goal(fmt.Sprintf("XDP floor of this machine: a program that %s, %s, %d-byte datagrams", name, f, size),
+					fmt.Sprintf("%.1f ns (%d packets)", x.ns, x.runs), "", false, true)
+			}
 		}
 	}
 	for _, r := range b.scales {
