@@ -28,6 +28,10 @@ const (
 	DefaultMaxSequences = 65536
 	// MaxLocalAddrs is the size of the local-address map.
 	MaxLocalAddrs = 4096
+	// LocalInline is how many local addresses Settings.Local holds, where
+	// the program compares them without a hash lookup; Settings.LocalN is
+	// their number + 1, or 0 when there are more (the map alone then).
+	LocalInline = 16
 	// DefaultMaxSources is the default number of sources whose progress
 	// the LRU map follows at once: sources past the first two ports of a
 	// live port sequence (a first port alone is in the pending array).

@@ -78,7 +78,8 @@ type knockSettings struct {
 	PendMask    uint32
 	PendSeed    uint64
 	ReplyGen    uint32
-	Pad         uint32
+	LocalN      uint32
+	Local       [16]knockAddr
 }
 
 type knockStats struct {

@@ -33,6 +33,9 @@ func TestLayout(t *testing.T) {
 	if got := binary.Size(Addr{}); got != 16 {
 		t.Errorf("Addr is %d bytes, want 16", got)
 	}
+	if got := len(Settings{}.Local); got != LocalInline {
+		t.Errorf("Settings.Local has %d entries, LocalInline = %d", got, LocalInline)
+	}
 }
 
 func TestDecodeRecord(t *testing.T) {

@@ -108,6 +108,10 @@ type Config struct {
 	// replyWarmup, for tests, skips stamping conntrack's flows at attach,
 	// as where its table cannot be read: the prefilter waits a reply window.
 	replyWarmup bool
+	// noInline, for tests, keeps LocalAddrs out of the settings: the
+	// program then finds them in the map alone, as with more than
+	// bpf.LocalInline addresses.
+	noInline bool
 }
 
 // Counters are the program's counters, summed over CPUs, plus Stale.

@@ -140,6 +140,18 @@ func (d *Detector) setup(cfg Config) error {
 				return fmt.Errorf("adding local address %v: %w", a, err)
 			}
 		}
+		if !cfg.noInline {
+			n, list := inlineList(func(yield func(netip.Addr) bool) {
+				for _, a := range cfg.LocalAddrs {
+					if !yield(a.Unmap()) {
+						return
+					}
+				}
+			})
+			if err := d.updateSettings(func(s *bpf.Settings) { s.LocalN, s.Local = n, list }); err != nil {
+				return err
+			}
+		}
 		if err := d.setLocalFilter(true); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/hideyourports/hyp/bpf"
@@ -13,8 +14,33 @@ var gatewayAddrs = []netip.Addr{addr("10.77.0.1"), addr("10.77.50.1"), addr("fd7
 
 // Only datagrams to the gateway itself are judged: one to a host behind it,
 // or to a broadcast or multicast group, passes untouched and is not seen.
+// Both ways the program may know the addresses: in the settings (up to bpf.LocalInline) and in
+// the map alone.
 func TestLocalDestinationsOnly(t *testing.T) {
-	h := newHarness(t, Config{LocalAddrs: gatewayAddrs})
+	for _, inline := range []bool{true, false} {
+		t.Run(map[bool]string{true: "in the settings", false: "in the map"}[inline], func(t *testing.T) {
+			testLocalDestinationsOnly(t, Config{LocalAddrs: gatewayAddrs, noInline: !inline})
+		})
+	}
+	// More addresses than the settings hold: the map alone, with the filter on.
+	many := slices.Clone(gatewayAddrs)
+	for i := range bpf.LocalInline {
+		many = append(many, netip.AddrFrom4([4]byte{10, 77, 51, byte(i + 1)}))
+	}
+	t.Run("more than fit in the settings", func(t *testing.T) {
+		h := testLocalDestinationsOnly(t, Config{LocalAddrs: many})
+		if n := h.d.settingsNow().LocalN; n != 0 {
+			t.Errorf("LocalN = %d with %d addresses, want 0 (the map alone)", n, len(many))
+		}
+		f := frame{src: addr("10.77.0.2"), dst: many[len(many)-1], sport: 40000, dport: seqA.Ports[0]}
+		if v := h.run(f.bytes()); v != xdpDrop {
+			t.Errorf("datagram to the last of %d local addresses: verdict %d, want drop", len(many), v)
+		}
+	})
+}
+
+func testLocalDestinationsOnly(t *testing.T, cfg Config) *harness {
+	h := newHarness(t, cfg)
 	h.set(seqA)
 	p := seqA.Ports[0]
 	cases := []struct {
@@ -65,6 +91,7 @@ func TestLocalDestinationsOnly(t *testing.T) {
 	// The same sequence to the gateway's LAN address completes.
 	h.knock(src, seqA.Ports...)
 	h.wantRecord(recordFor(src, seqA))
+	return h
 }
 
 // Without a local-address list (a detector whose map is not filled yet) every
