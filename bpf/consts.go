@@ -1,6 +1,9 @@
 package bpf
 
-import "math/bits"
+import (
+	"math/bits"
+	"time"
+)
 
 // Limits compiled into knock.c; TestLayout checks they match the generated
 // types, so userspace and the program cannot drift apart.
@@ -52,6 +55,11 @@ const (
 	DefaultPendBuckets = 1 << 16
 	// MaxPendBuckets bounds Options.PendBuckets: 64 MiB.
 	MaxPendBuckets = 1 << 20
+	// PendSeenPeriod is how often userspace clears the older generation of
+	// PendSeen and makes it current: longer than any knock timeout (a
+	// minute at most) with the pending entries' tick to spare, so a bucket
+	// with a live entry is always marked.
+	PendSeenPeriod = 65 * time.Second
 	// PendTickShift is the unit of a pending entry's time: 2^20 ns.
 	PendTickShift = 20
 )

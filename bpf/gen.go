@@ -10,4 +10,4 @@
 // is reproducible byte for byte.
 package bpf
 
-//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -mcpu=v3 -nostdinc -Iinclude" -type sequence -type pair -type tag -type tag_progress -type progress -type pend_bucket -type reply_gen_bits -type addr -type record -type settings -type stats knock knock.c
+//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -mcpu=v3 -nostdinc -Iinclude" -type sequence -type pair -type tag -type tag_progress -type progress -type pend_bucket -type pend_seen_bits -type reply_gen_bits -type addr -type record -type settings -type stats knock knock.c

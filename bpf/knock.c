@@ -61,6 +61,9 @@
 // than the coarse clock's own jiffy; 16 bits wrap after 68.7 s, past the
 // longest knock timeout hypd accepts, a minute). state 0 is an empty entry.
 #define PEND_WAYS 8
+// pend_seen covers up to this many buckets (bpf.MaxPendBuckets).
+#define PEND_MAX_BUCKETS (1 << 20)
+#define PEND_SEEN_WORDS (PEND_MAX_BUCKETS / 64)
 #define PEND_TICK_SHIFT 20
 #define PEND_TICK_MASK 0xffff
 // Only the first port of a port sequence arrived: port is that first port.
@@ -259,6 +262,10 @@ struct settings {
 	// their number + 1, and local[] holds them (IPv4 as ::ffff:a.b.c.d).
 	__u32 local_n;
 	struct addr local[LOCAL_INLINE];
+	// pend_gen (0 or 1) is the generation of pend_seen that bucket marks
+	// go to; userspace clears the other one and swaps them once a minute.
+	__u32 pend_gen;
+	__u32 _pad;
 };
 
 // stats is per CPU; userspace sums. completions counts every completed
@@ -364,6 +371,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pend_bucket);
 } pending SEC(".maps");
+
+// pend_seen: two generations of a bitmap of the pending array's buckets.
+// Every write of an entry marks its bucket in the current generation
+// (settings.pend_gen); userspace clears the older one and makes it current
+// once a minute, longer than any knock timeout. So a bucket whose bit is in
+// neither holds no entry written within a minute, none that can be live,
+// and a datagram from a source whose bucket that is reads 8 KiB (at the
+// default size) that stay in cache instead of its bucket among 4 MiB: under
+// a spoofed flood, when few ports start a sequence, a miss saved a datagram.
+struct pend_seen_bits {
+	__u64 w[PEND_SEEN_WORDS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct pend_seen_bits);
+} pend_seen SEC(".maps");
 
 // Progress past the first two ports. Only a datagram whose pair of ports
 // (first, this one) starts a live sequence writes here, which takes the key
@@ -630,6 +656,37 @@ static __always_inline __u32 pend_victim(struct pend_bucket *b, __u64 tick, __u6
 	return best;
 }
 
+// pend_find returns the place of fingerprint fp's entry in b (PEND_WAYS:
+// none) and the entry in *oe, clearing any duplicate of it (see knock).
+static __always_inline __u32 pend_find(struct pend_bucket *b, __u64 fp, __u64 *oe)
+{
+	__u32 own = PEND_WAYS;
+	for (__u32 i = 0; i < PEND_WAYS; i++) {
+		__u64 e = READ_ONCE(b->e[i]);
+		if (!PE_STATE(e) || PE_FP(e) != fp)
+			continue;
+		if (own == PEND_WAYS) {
+			own = i;
+			*oe = e;
+		} else {
+			WRITE_ONCE(b->e[i], 0); // a duplicate (see knock)
+		}
+	}
+	return own;
+}
+
+// pend_mark marks bucket bit of word wi in pend_seen's current generation.
+static __always_inline void pend_mark(const struct settings *cfg, __u32 wi, __u64 bit)
+{
+	__u32 gen = cfg ? cfg->pend_gen & 1 : 0;
+	struct pend_seen_bits *sb = bpf_map_lookup_elem(&pend_seen, &gen);
+	if (!sb)
+		return;
+	// Atomic: another CPU may be marking another bucket of this word.
+	if (!(READ_ONCE(sb->w[wi]) & bit))
+		__sync_fetch_and_or(&sb->w[wi], bit);
+}
+
 // knock handles one datagram (already known to be dropped) from src to dport
 // for the port sequences. docs/protocol.md 5: live progress advances only the
 // candidates whose next port is exactly dport; if none survives, progress
@@ -700,22 +757,25 @@ static __always_inline void knock(struct stats *cnt, const struct settings *cfg,
 	}
 	__u64 h = pend_hash(seed, src);
 	__u32 idx = (__u32)h & mask;
-	struct pend_bucket *b = bpf_map_lookup_elem(&pending, &idx);
-	if (!b)
-		return;
 	__u64 fp = PE_FP(h);
+	__u32 wi = (idx >> 6) & (PEND_SEEN_WORDS - 1);
+	__u64 bit = 1ULL << (idx & 63);
+	__u32 k0 = 0, k1 = 1;
+	struct pend_seen_bits *s0 = bpf_map_lookup_elem(&pend_seen, &k0);
+	struct pend_seen_bits *s1 = bpf_map_lookup_elem(&pend_seen, &k1);
+	if (!s0 || !s1)
+		return;
+	struct pend_bucket *b = 0;
 	__u32 own = PEND_WAYS;
 	__u64 oe = 0;
-	for (__u32 i = 0; i < PEND_WAYS; i++) {
-		__u64 e = READ_ONCE(b->e[i]);
-		if (!PE_STATE(e) || PE_FP(e) != fp)
-			continue;
-		if (own == PEND_WAYS) {
-			own = i;
-			oe = e;
-		} else {
-			WRITE_ONCE(b->e[i], 0); // a duplicate (see above)
-		}
+	// A bucket marked in neither generation holds nothing live (see
+	// pend_seen): the source has no state, and its bucket is read only if
+	// this datagram writes an entry.
+	if ((s0->w[wi] | s1->w[wi]) & bit) {
+		b = bpf_map_lookup_elem(&pending, &idx);
+		if (!b)
+			return;
+		own = pend_find(b, fp, &oe);
 	}
 
 	// The coarse clock (one tick, 1 to 10 ms, against a timeout of
@@ -735,6 +795,7 @@ static __always_inline void knock(struct stats *cnt, const struct settings *cfg,
 				}
 				if (r == 2) {
 					WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], PE(fp, PE_TICK(oe), 0, PEND_FOLLOWING));
+					pend_mark(cfg, wi, bit);
 					return;
 				}
 				cnt->resets++;
@@ -758,18 +819,28 @@ static __always_inline void knock(struct stats *cnt, const struct settings *cfg,
 	}
 
 	if (!port_bit(&first_port_bits, dport)) {
-		if (own < PEND_WAYS)
+		if (b && own < PEND_WAYS)
 			WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], 0);
 		return;
 	}
 	cnt->hits++;
 	if (!now)
 		now = bpf_ktime_get_coarse_ns();
+	if (!b) {
+		b = bpf_map_lookup_elem(&pending, &idx);
+		if (!b)
+			return;
+		// An entry of this source older than any timeout may still be
+		// there: reused, so it cannot stand as a duplicate before the
+		// new one.
+		own = pend_find(b, fp, &oe);
+	}
 	__u64 tick = now >> PEND_TICK_SHIFT;
 	__u64 ne = PE(fp, tick, dport, PEND_PENDING);
 	if (own >= PEND_WAYS)
 		own = pend_victim(b, tick, timeout);
 	WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], ne);
+	pend_mark(cfg, wi, bit);
 }
 
 // tag_done emits the record of tagged sequence id if its slot still holds it.

@@ -29,6 +29,11 @@ type knockPendBucket struct {
 	E [8]uint64
 }
 
+type knockPendSeenBits struct {
+	_ structs.HostLayout
+	W [16384]uint64
+}
+
 type knockProgress struct {
 	_       structs.HostLayout
 	StartNs uint64
@@ -80,6 +85,8 @@ type knockSettings struct {
 	ReplyGen    uint32
 	LocalN      uint32
 	Local       [16]knockAddr
+	PendGen     uint32
+	Pad         uint32
 }
 
 type knockStats struct {
@@ -117,6 +124,7 @@ const (
 	knockMapFirstPortBits = "first_port_bits"
 	knockMapLocalAddrs    = "local_addrs"
 	knockMapPairs         = "pairs"
+	knockMapPendSeen      = "pend_seen"
 	knockMapPending       = "pending"
 	knockMapRawIfaces     = "raw_ifaces"
 	knockMapRecords       = "records"
@@ -186,6 +194,7 @@ type knockMapSpecs struct {
 	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
 	Pairs         *ebpf.MapSpec `ebpf:"pairs"`
+	PendSeen      *ebpf.MapSpec `ebpf:"pend_seen"`
 	Pending       *ebpf.MapSpec `ebpf:"pending"`
 	RawIfaces     *ebpf.MapSpec `ebpf:"raw_ifaces"`
 	Records       *ebpf.MapSpec `ebpf:"records"`
@@ -229,6 +238,7 @@ type knockMaps struct {
 	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
 	Pairs         *ebpf.Map `ebpf:"pairs"`
+	PendSeen      *ebpf.Map `ebpf:"pend_seen"`
 	Pending       *ebpf.Map `ebpf:"pending"`
 	RawIfaces     *ebpf.Map `ebpf:"raw_ifaces"`
 	Records       *ebpf.Map `ebpf:"records"`
@@ -247,6 +257,7 @@ func (m *knockMaps) Close() error {
 		m.FirstPortBits,
 		m.LocalAddrs,
 		m.Pairs,
+		m.PendSeen,
 		m.Pending,
 		m.RawIfaces,
 		m.Records,

@@ -30,6 +30,9 @@ type (
 	// source's first port or the mark that it follows a live pair
 	// (UnpackPend).
 	PendBucket = knockPendBucket
+	// PendSeenBits is one generation of the pending array's bucket marks:
+	// bit b%64 of word b/64 is bucket b.
+	PendSeenBits = knockPendSeenBits
 	// ReplyGenBits is one generation of the reply prefilter's port bitmap:
 	// bit p%64 of word p/64 is local UDP port p.
 	ReplyGenBits = knockReplyGenBits
@@ -75,6 +78,10 @@ type Objects struct {
 	// noted, by a keyed hash of its address (Settings.PendSeed,
 	// Settings.PendMask, which the owner must set).
 	Pending *ebpf.Map
+	// PendSeen is u32 generation (0, 1) -> PendSeenBits (array): the
+	// buckets of Pending written while that generation was current
+	// (Settings.PendGen).
+	PendSeen *ebpf.Map
 	// LocalAddrs is Addr -> u8 (hash): the gateway's own addresses. The
 	// program judges only datagrams to them once Settings.LocalFilter is
 	// set.
@@ -146,6 +153,7 @@ func Load(opts Options) (*Objects, error) {
 	o.FirstPortBits = o.objs.FirstPortBits
 	o.Sources = o.objs.Sources
 	o.Pending = o.objs.Pending
+	o.PendSeen = o.objs.PendSeen
 	o.LocalAddrs = o.objs.LocalAddrs
 	o.RawIfaces = o.objs.RawIfaces
 	o.ConntrackReplies = hasKfuncCalls(o.Program)
@@ -184,6 +192,7 @@ func (o *Objects) Close() error {
 		o.objs.Config.Close(),
 		o.objs.Counters.Close(),
 		o.objs.Pairs.Close(),
+		o.objs.PendSeen.Close(),
 		o.objs.Pending.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),

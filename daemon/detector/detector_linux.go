@@ -53,6 +53,13 @@ type Detector struct {
 	mu   sync.Mutex
 	tab  *table
 	kern *mapsKernel // its buffers are reused under mu
+
+	// pendMu guards pendGen (Settings.PendGen), pendTimer (the next
+	// rotatePendSeen, stopped by close) and pendClosed.
+	pendMu     sync.Mutex
+	pendGen    uint32
+	pendTimer  *time.Timer
+	pendClosed bool
 }
 
 // Load loads the program and fills its configuration without attaching it
@@ -168,6 +175,45 @@ func (d *Detector) setup(cfg Config) error {
 		}
 		d.stats = st
 	}
+	d.schedulePendSeen()
+	return nil
+}
+
+// schedulePendSeen arms the next rotatePendSeen, bpf.PendSeenPeriod from now.
+func (d *Detector) schedulePendSeen() {
+	d.pendMu.Lock()
+	defer d.pendMu.Unlock()
+	if d.pendClosed {
+		return
+	}
+	d.pendTimer = time.AfterFunc(bpf.PendSeenPeriod, func() {
+		// A failed rotation leaves both generations as they were:
+		// buckets stay marked longer, never shorter.
+		_ = d.rotatePendSeen()
+		d.schedulePendSeen()
+	})
+}
+
+// rotatePendSeen clears the older generation of the pending array's bucket
+// marks and makes it current. A bucket's mark so lives from its last entry
+// written until the second rotation after it: at least bpf.PendSeenPeriod,
+// longer than any knock, so a live entry is never skipped.
+func (d *Detector) rotatePendSeen() error {
+	d.pendMu.Lock()
+	defer d.pendMu.Unlock()
+	if d.pendClosed {
+		// close holds pendMu while it marks the detector closed, so no
+		// rotation runs on maps being closed.
+		return nil
+	}
+	next := 1 - d.pendGen
+	if err := d.objs.PendSeen.Update(next, &bpf.PendSeenBits{}, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("clearing generation %d of the pending buckets' marks: %w", next, err)
+	}
+	if err := d.updateSettings(func(s *bpf.Settings) { s.PendGen = next }); err != nil {
+		return fmt.Errorf("switching the pending buckets' marks to generation %d: %w", next, err)
+	}
+	d.pendGen = next
 	return nil
 }
 
@@ -460,6 +506,12 @@ func (d *Detector) Close() error {
 
 func (d *Detector) close() error {
 	var errs []error
+	d.pendMu.Lock()
+	if d.pendTimer != nil {
+		d.pendTimer.Stop()
+	}
+	d.pendClosed = true
+	d.pendMu.Unlock()
 	if d.watch != nil {
 		if err := d.watch.stop(); err != nil {
 			errs = append(errs, err)

@@ -461,6 +461,14 @@ func (w *watcher) scheduleRotation() {
 func (w *watcher) rotateReply() error {
 	w.rotMu.Lock()
 	defer w.rotMu.Unlock()
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		// release waits for rotMu after marking the watcher closed, so no
+		// rotation runs on maps being closed.
+		return nil
+	}
 	next := 1 - w.replyGen
 	if err := w.objs.ReplyBits.Update(next, bpf.ReplyGenBits{}, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("clearing the reply prefilter's generation %d: %w", next, err)
@@ -729,6 +737,12 @@ func (w *watcher) release() error {
 		w.rotation.Stop()
 	}
 	w.timers, w.rotation, w.closed = nil, nil, true
+	w.mu.Unlock()
+	// A rotation already running finishes before the maps can be closed.
+	w.rotMu.Lock()
+	//lint:ignore SA2001 an empty critical section is the barrier
+	w.rotMu.Unlock()
+	w.mu.Lock()
 	for i := len(w.names) - 1; i >= 0; i-- {
 		st := w.ifaces[w.names[i]]
 		if st.egress != nil {
