@@ -20,6 +20,7 @@ package detector
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -279,8 +280,16 @@ func pairKey(first, second uint16) uint32 { return uint32(first)<<16 | uint32(se
 // table is userspace's view of the sequences in the kernel. It is not safe
 // for concurrent use; the Detector guards it.
 type table struct {
-	slots   []slot
-	byIdent map[ident]uint32
+	slots []slot
+	// byKey holds, per key id, its most recently recorded live slot + 1
+	// (0: none); next[id] is the key's live slot recorded before slot id,
+	// + 1. A key has a handful of live sequences (windows x uses), so its
+	// chain is short; and unlike a map of every sequence, a third of whose
+	// entries a time step deletes and adds again (which slows Go's maps
+	// down, and costs 20 bytes a sequence), the map of keys stays put.
+	byKey map[uint32]uint32
+	next  []uint32
+	nLive int
 	// byPort lists, per first port, the live port-sequence slot ids in the
 	// order they were added; a pair's kernel entry lists the first bpf.K
 	// of those with its second port. An array, not a map: every port is a
@@ -310,6 +319,11 @@ type table struct {
 	// flushed); every change retries them. nDirty counts the bits.
 	dirty  [1 << 10]uint64
 	nDirty int
+	// bits is the first-port bitmap as the kernel holds it (all clear in a
+	// fresh map): flush writes only the words that change. With 100,000
+	// keys nearly every port starts some sequence, so a time step, which
+	// dirties most words, changes almost none.
+	bits [1 << 10]uint64
 	// dirtyPairs may hold a pair more than once: a slice, sorted and
 	// compacted by flush, is cheaper than a set for 200,000 a step.
 	dirtyPairs []uint32
@@ -317,17 +331,56 @@ type table struct {
 
 func newTable(n int) *table {
 	t := &table{
-		slots:   make([]slot, n),
-		byIdent: make(map[ident]uint32),
-		byPort:  new([1 << 16][]uint32),
-		free:    make([]uint32, n),
-		nFree:   n,
-		kinds:   -1,
+		slots:  make([]slot, n),
+		byKey:  make(map[uint32]uint32),
+		next:   make([]uint32, n),
+		byPort: new([1 << 16][]uint32),
+		free:   make([]uint32, n),
+		nFree:  n,
+		kinds:  -1,
 	}
 	for i := range t.free {
 		t.free[i] = uint32(i)
 	}
 	return t
+}
+
+// find returns the slot of the live sequence id.
+func (t *table) find(id ident) (uint32, bool) {
+	for s := t.byKey[id.key]; s != 0; s = t.next[s-1] {
+		if sl := &t.slots[s-1]; sl.window == id.window && sl.counter == id.counter {
+			return s - 1, true
+		}
+	}
+	return 0, false
+}
+
+// link puts slot id, just recorded for key, in its key's chain.
+func (t *table) link(id, key uint32) {
+	t.next[id] = t.byKey[key]
+	t.byKey[key] = id + 1
+	t.nLive++
+}
+
+// unlink takes slot id out of its key's chain.
+func (t *table) unlink(id uint32) {
+	key := t.slots[id].key
+	if head := t.byKey[key]; head == id+1 {
+		if t.next[id] == 0 {
+			delete(t.byKey, key)
+		} else {
+			t.byKey[key] = t.next[id]
+		}
+	} else {
+		for s := head; s != 0; s = t.next[s-1] {
+			if t.next[s-1] == id+1 {
+				t.next[s-1] = t.next[id]
+				break
+			}
+		}
+	}
+	t.next[id] = 0
+	t.nLive--
 }
 
 func (t *table) alloc() uint32 {
@@ -369,7 +422,13 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 				return err
 			}
 		}
-		t.byIdent = make(map[ident]uint32, len(seqs))
+		keys := 0
+		for i := range seqs {
+			if i == 0 || seqs[i].KeyID != seqs[i-1].KeyID {
+				keys++
+			}
+		}
+		t.byKey = make(map[uint32]uint32, keys)
 		return t.change(k, nil, seqs)
 	}
 	want := make(map[ident]int, len(seqs))
@@ -386,13 +445,18 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 	}
 	var remove []ident
 	var add []Sequence
-	for id, slotID := range t.byIdent {
-		if i, ok := want[id]; !ok || !t.slots[slotID].holds(&seqs[i]) {
+	for slotID := range t.slots {
+		s := &t.slots[slotID]
+		if s.gen == 0 {
+			continue
+		}
+		id := s.ident()
+		if i, ok := want[id]; !ok || !s.holds(&seqs[i]) {
 			remove = append(remove, id)
 		}
 	}
 	for i := range seqs {
-		if slotID, ok := t.byIdent[seqs[i].ident()]; ok && t.slots[slotID].holds(&seqs[i]) {
+		if slotID, ok := t.find(seqs[i].ident()); ok && t.slots[slotID].holds(&seqs[i]) {
 			continue
 		}
 		add = append(add, seqs[i])
@@ -443,7 +507,7 @@ func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 	var fresh []Sequence
 	for i := range add {
 		id := add[i].ident()
-		slotID, ok := t.byIdent[id]
+		slotID, ok := t.find(id)
 		keep := ok && !removed[id] && t.slots[slotID].holds(&add[i])
 		if keep && fresh == nil {
 			// Copy, not filter in place: add is the caller's.
@@ -473,7 +537,7 @@ func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 func (t *table) change(k kernel, remove []ident, add []Sequence) error {
 	var clear []uint32
 	for _, id := range remove {
-		if slotID, ok := t.byIdent[id]; ok && t.slots[slotID].gen != 0 {
+		if slotID, ok := t.find(id); ok {
 			clear = append(clear, slotID)
 		}
 	}
@@ -583,7 +647,7 @@ func (t *table) forget(id uint32) {
 		t.markDirty(port, s.second)
 		t.nPort--
 	}
-	delete(t.byIdent, s.ident())
+	t.unlink(id)
 	*s = slot{}
 	t.release(id)
 }
@@ -649,7 +713,7 @@ func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	s.gen = gen
 	s.window, s.key, s.counter = seq.Window, seq.KeyID, seq.Counter
 	s.first, s.sum, s.spent = seq.Ports[0], seqSum(seq), seq.Spent
-	t.byIdent[seq.ident()] = id
+	t.link(id, seq.KeyID)
 	if seq.Tags != nil {
 		s.tagged = true
 		if t.tags == nil {
@@ -681,7 +745,7 @@ func (t *table) markDirty(first, second uint16) {
 // live sequences come before spent ones in the bpf.K the kernel follows. A
 // sequence not loaded or already spent is left alone.
 func (t *table) markSpent(k kernel, id ident) error {
-	slotID, ok := t.byIdent[id]
+	slotID, ok := t.find(id)
 	if !ok || t.slots[slotID].spent {
 		return nil
 	}
@@ -700,7 +764,7 @@ func (t *table) markSpent(k kernel, id ident) error {
 
 // remove deletes one sequence if it is loaded.
 func (t *table) remove(k kernel, id ident) error {
-	if _, ok := t.byIdent[id]; !ok {
+	if _, ok := t.find(id); !ok {
 		return nil
 	}
 	return t.change(k, []ident{id}, nil)
@@ -749,16 +813,29 @@ func (t *table) flush(k kernel) error {
 		if word == 0 {
 			continue
 		}
-		var b uint64
-		for j := range uint16(64) {
+		// Only the dirty ports' bits can have changed.
+		b := t.bits[w]
+		for word != 0 {
+			j := uint16(bits.TrailingZeros64(word))
+			word &= word - 1
 			if len(t.byPort[uint16(w)<<6|j]) > 0 {
 				b |= 1 << j
+			} else {
+				b &^= 1 << j
 			}
 		}
-		words, set = append(words, uint32(w)), append(set, b)
+		if b != t.bits[w] {
+			words, set = append(words, uint32(w)), append(set, b)
+		}
 	}
-	if _, err := k.writeFirstPortBits(words, set); err != nil {
-		return fmt.Errorf("writing the first-port bitmap: %w", err) // not which ports: they belong to live sequences
+	if len(words) > 0 {
+		n, err := k.writeFirstPortBits(words, set)
+		for i := range n {
+			t.bits[words[i]] = set[i]
+		}
+		if err != nil {
+			return fmt.Errorf("writing the first-port bitmap: %w", err) // not which ports: they belong to live sequences
+		}
 	}
 	t.dirty, t.nDirty = [1 << 10]uint64{}, 0
 	return nil
@@ -791,4 +868,10 @@ func (t *table) lookup(id, gen uint32) (Sequence, bool) {
 }
 
 // len is the number of live sequences.
-func (t *table) len() int { return len(t.byIdent) }
+func (t *table) len() int { return t.nLive }
+
+// slotOf is the slot of the live sequence id, 0 if none: for tests.
+func (t *table) slotOf(id ident) uint32 {
+	s, _ := t.find(id)
+	return s
+}
