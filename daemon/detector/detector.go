@@ -275,6 +275,12 @@ func portsSum(ports []uint16) uint64 {
 	return h
 }
 
+// portRef is a live port sequence in table.byPort: its slot and its second port.
+type portRef struct {
+	id     uint32
+	second uint16
+}
+
 func pairKey(first, second uint16) uint32 { return uint32(first)<<16 | uint32(second) }
 
 // table is userspace's view of the sequences in the kernel. It is not safe
@@ -295,7 +301,10 @@ type table struct {
 	// of those with its second port. An array, not a map: every port is a
 	// possible index, and a map that loses and regains a third of its
 	// entries each step slows down.
-	byPort *[1 << 16][]uint32
+	//
+	// Each entry carries the sequence's second port: flush finds a pair's
+	// sequences in the list alone, without a cache miss on every slot.
+	byPort *[1 << 16][]portRef
 	// tags holds the tags of each tagged slot, to delete them with it; nil
 	// until the first tagged sequence.
 	tags [][]uint64
@@ -334,7 +343,7 @@ func newTable(n int) *table {
 		slots:  make([]slot, n),
 		byKey:  make(map[uint32]uint32),
 		next:   make([]uint32, n),
-		byPort: new([1 << 16][]uint32),
+		byPort: new([1 << 16][]portRef),
 		free:   make([]uint32, n),
 		nFree:  n,
 		kinds:  -1,
@@ -637,7 +646,7 @@ func (t *table) forget(id uint32) {
 	} else {
 		port := s.first
 		ids := t.byPort[port]
-		if i := slices.Index(ids, id); i >= 0 {
+		if i := slices.Index(ids, portRef{id, s.second}); i >= 0 {
 			ids = slices.Delete(ids, i, i+1)
 		}
 		if len(ids) == 0 {
@@ -725,7 +734,7 @@ func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	}
 	s.second = seq.Ports[1]
 	port := seq.Ports[0]
-	t.byPort[port] = append(t.byPort[port], id)
+	t.byPort[port] = append(t.byPort[port], portRef{id, s.second})
 	t.markDirty(port, s.second)
 	t.nPort++
 }
@@ -787,9 +796,9 @@ func (t *table) flush(k kernel) error {
 			for i, key := range chunk {
 				first, second := uint16(key>>16), uint16(key)
 				ids = ids[:0]
-				for _, id := range t.byPort[first] {
-					if t.slots[id].second == second {
-						ids = append(ids, id)
+				for _, r := range t.byPort[first] {
+					if r.second == second {
+						ids = append(ids, r.id)
 					}
 				}
 				at := len(flat)
