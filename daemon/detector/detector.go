@@ -240,6 +240,7 @@ type slot struct {
 	second  uint16
 	spent   bool
 	tagged  bool
+	ntags   uint8 // a tagged slot's number of tags
 	// tagsOut: some of a tagged slot's tags are not in the kernel (a write
 	// failed), so a whole set replaces the slot.
 	tagsOut bool
@@ -305,9 +306,13 @@ type table struct {
 	// Each entry carries the sequence's second port: flush finds a pair's
 	// sequences in the list alone, without a cache miss on every slot.
 	byPort *[1 << 16][]portRef
-	// tags holds the tags of each tagged slot, to delete them with it; nil
-	// until the first tagged sequence.
-	tags [][]uint64
+	// tags holds the tags of each tagged slot of up to two datagrams (v3's
+	// default length), to delete them with it; longer ones are in
+	// longTags. Nil until the first tagged sequence. Flat, not a slice per
+	// slot: no allocation per sequence at every step, and nothing for the
+	// garbage collector to scan.
+	tags     [][2]uint64
+	longTags map[uint32][]uint64
 	// staleTags are tags of removed sequences whose delete failed: retried
 	// with every change (they name a slot generation that is gone, so the
 	// program ignores them meanwhile).
@@ -640,8 +645,13 @@ func (t *table) dropStaleTags(k kernel) error {
 func (t *table) forget(id uint32) {
 	s := &t.slots[id]
 	if s.tagged {
-		t.staleTags = append(t.staleTags, t.tags[id]...)
-		t.tags[id] = nil
+		if s.ntags <= 2 {
+			t.staleTags = append(t.staleTags, t.tags[id][:s.ntags]...)
+			t.tags[id] = [2]uint64{}
+		} else {
+			t.staleTags = append(t.staleTags, t.longTags[id]...)
+			delete(t.longTags, id)
+		}
 		t.nTagged--
 	} else {
 		port := s.first
@@ -725,10 +735,16 @@ func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	t.link(id, seq.KeyID)
 	if seq.Tags != nil {
 		s.tagged = true
+		s.ntags = uint8(len(seq.Tags))
 		if t.tags == nil {
-			t.tags = make([][]uint64, len(t.slots))
+			t.tags = make([][2]uint64, len(t.slots))
+			t.longTags = make(map[uint32][]uint64)
 		}
-		t.tags[id] = slices.Clone(seq.Tags)
+		if len(seq.Tags) <= 2 {
+			copy(t.tags[id][:], seq.Tags)
+		} else {
+			t.longTags[id] = slices.Clone(seq.Tags)
+		}
 		t.nTagged++
 		return
 	}

@@ -114,7 +114,7 @@ func (k *fakeKernel) check(t *testing.T, tab *table) {
 	}
 	for id, s := range k.slots {
 		got, ok := tab.lookup(id, s.gen)
-		if !ok || got.KeyID != s.seq.KeyID || got.Window != s.seq.Window || got.Counter != s.seq.Counter || portsSum(s.seq.Ports) != tab.slots[id].sum {
+		if !ok || got.KeyID != s.seq.KeyID || got.Window != s.seq.Window || got.Counter != s.seq.Counter || seqSum(&s.seq) != tab.slots[id].sum {
 			t.Errorf("slot %d: kernel %+v, table %+v %v", id, s, got, ok)
 		}
 	}
