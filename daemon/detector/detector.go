@@ -324,6 +324,9 @@ type table struct {
 	freeAt  int // index of the head of free in the ring
 	nFree   int
 	lastGen uint32
+	// marks is apply's scratch bitmap of slots being removed, one bit a
+	// slot, all clear between calls.
+	marks []uint64
 	// nPort and nTagged count live slots of each kind; kinds is what the
 	// kernel was last told (bit 0 port, bit 1 tagged), -1 before.
 	nPort, nTagged int
@@ -496,33 +499,44 @@ func ascending(seqs []Sequence) bool {
 // same ports and tags, and spent stays spent). Its cost is that of the
 // change alone.
 func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
-	seen := make(map[ident]int, len(add))
 	for i := range add {
 		if err := add[i].validate(i); err != nil {
 			return err
 		}
-		id := add[i].ident()
-		if j, dup := seen[id]; dup {
-			return fmt.Errorf("sequence %d (key %d, window %d, counter %d): duplicate of sequence %d",
-				i, id.key, id.window, id.counter, j)
-		}
-		seen[id] = i
 	}
-	rm := make([]ident, 0, len(remove)+len(add))
-	removed := make(map[ident]bool, len(remove))
+	// The daemon adds in (key, window, counter) order, where a duplicate
+	// would sit next to its twin: no map of the whole change is needed.
+	if !ascending(add) {
+		seen := make(map[ident]int, len(add))
+		for i := range add {
+			id := add[i].ident()
+			if j, dup := seen[id]; dup {
+				return fmt.Errorf("sequence %d (key %d, window %d, counter %d): duplicate of sequence %d",
+					i, id.key, id.window, id.counter, j)
+			}
+			seen[id] = i
+		}
+	}
+	// The slots to clear, found once each; marked, so that an added
+	// sequence that is also removed is known by its slot.
+	if t.marks == nil {
+		t.marks = make([]uint64, (len(t.slots)+63)/64)
+	}
+	clear := make([]uint32, 0, len(remove)+len(add))
 	for _, r := range remove {
-		id := newIdent(r.KeyID, r.Window, r.Counter)
-		rm = append(rm, id)
-		removed[id] = true
+		if slotID, ok := t.find(newIdent(r.KeyID, r.Window, r.Counter)); ok && t.marks[slotID/64]&(1<<(slotID%64)) == 0 {
+			t.marks[slotID/64] |= 1 << (slotID % 64)
+			clear = append(clear, slotID)
+		}
 	}
 	// An added sequence loaded as it is stays (and stays spent); one
 	// loaded otherwise is replaced. One index lookup per added sequence:
 	// only those loaded go to change as removals.
 	var fresh []Sequence
 	for i := range add {
-		id := add[i].ident()
-		slotID, ok := t.find(id)
-		keep := ok && !removed[id] && t.slots[slotID].holds(&add[i])
+		slotID, ok := t.find(add[i].ident())
+		removed := ok && t.marks[slotID/64]&(1<<(slotID%64)) != 0
+		keep := ok && !removed && t.slots[slotID].holds(&add[i])
 		if keep && fresh == nil {
 			// Copy, not filter in place: add is the caller's.
 			fresh = append(make([]Sequence, 0, len(add)), add[:i]...)
@@ -530,17 +544,20 @@ func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 		if keep {
 			continue
 		}
-		if ok {
-			rm = append(rm, id)
+		if ok && !removed {
+			clear = append(clear, slotID)
 		}
 		if fresh != nil {
 			fresh = append(fresh, add[i])
 		}
 	}
+	for _, slotID := range clear {
+		t.marks[slotID/64] = 0
+	}
 	if fresh != nil {
 		add = fresh
 	}
-	return t.change(k, rm, add)
+	return t.changeSlots(k, clear, add)
 }
 
 // change clears the slots of remove (idents not loaded are skipped), then
@@ -555,6 +572,12 @@ func (t *table) change(k kernel, remove []ident, add []Sequence) error {
 			clear = append(clear, slotID)
 		}
 	}
+	return t.changeSlots(k, clear, add)
+}
+
+// changeSlots is change with the slots to clear found (live ones; clear is
+// the caller's, sorted in place).
+func (t *table) changeSlots(k kernel, clear []uint32, add []Sequence) error {
 	slices.Sort(clear)
 	clear = slices.Compact(clear)
 	if len(add) > t.nFree+len(clear) {
