@@ -324,6 +324,13 @@ type table struct {
 	freeAt  int // index of the head of free in the ring
 	nFree   int
 	lastGen uint32
+	// tagBuf is addSlots' scratch.
+	tagBuf []tagEntry
+	// pairBuf is flush's scratch.
+	pairBuf struct {
+		ids, counts, flat []uint32
+		lists             [][]uint32
+	}
 	// marks is apply's scratch bitmap of slots being removed, one bit a
 	// slot, all clear between calls.
 	marks []uint64
@@ -653,6 +660,7 @@ func (t *table) clearSlots(k kernel, ids []uint32) error {
 
 // dropStaleTags deletes the tags of removed sequences from the kernel.
 func (t *table) dropStaleTags(k kernel) error {
+	all := t.staleTags
 	for len(t.staleTags) > 0 {
 		chunk := t.staleTags[:min(len(t.staleTags), batch)]
 		n, err := k.deleteTags(chunk)
@@ -661,7 +669,7 @@ func (t *table) dropStaleTags(k kernel) error {
 			return fmt.Errorf("removing %d tags of removed sequences: %w", len(t.staleTags), err)
 		}
 	}
-	t.staleTags = nil
+	t.staleTags = all[:0] // kept for the next removal: a step removes in hundreds of chunks
 	return nil
 }
 
@@ -702,7 +710,8 @@ func (t *table) addSlots(k kernel, add []Sequence) error {
 	ids := make([]uint32, n)
 	seqs := make([]*Sequence, n)
 	gens := make([]uint32, n)
-	var tags []tagEntry
+	tags := t.tagBuf[:0]
+	defer func() { t.tagBuf = tags[:0] }()
 	for len(add) > 0 {
 		chunk := add[:min(len(add), batch)]
 		add = add[len(chunk):]
@@ -824,11 +833,16 @@ func (t *table) flush(k kernel) error {
 	if len(t.dirtyPairs) > 0 {
 		slices.Sort(t.dirtyPairs)
 		t.dirtyPairs = slices.Compact(t.dirtyPairs)
-		var ids []uint32
+		// Buffers kept from flush to flush: a time step flushes
+		// hundreds of times, and they were most of its garbage.
 		n := min(len(t.dirtyPairs), batch)
-		counts := make([]uint32, n)
-		lists := make([][]uint32, n)
-		flat := make([]uint32, 0, n*bpf.K)
+		if cap(t.pairBuf.counts) < n {
+			t.pairBuf.counts = make([]uint32, n)
+			t.pairBuf.lists = make([][]uint32, n)
+			t.pairBuf.flat = make([]uint32, 0, n*bpf.K)
+		}
+		ids, counts, lists, flat := t.pairBuf.ids, t.pairBuf.counts[:n], t.pairBuf.lists[:n], t.pairBuf.flat
+		defer func() { t.pairBuf.ids = ids }()
 		for len(t.dirtyPairs) > 0 {
 			chunk := t.dirtyPairs[:min(len(t.dirtyPairs), batch)]
 			flat = flat[:0]

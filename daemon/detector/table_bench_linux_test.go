@@ -9,15 +9,17 @@ import (
 // bookkeeping, apart from the kernel's (BenchmarkStep has both).
 type nopKernel struct{}
 
-func (nopKernel) writeSlots(ids []uint32, _ []*Sequence, _ []uint32) (int, error) { return len(ids), nil }
+func (nopKernel) writeSlots(ids []uint32, _ []*Sequence, _ []uint32) (int, error) {
+	return len(ids), nil
+}
 func (nopKernel) writePairs(keys []uint32, _ []uint32, _ [][]uint32) (int, error) {
 	return len(keys), nil
 }
 func (nopKernel) writeFirstPortBits(words []uint32, _ []uint64) (int, error) { return len(words), nil }
-func (nopKernel) writeTags(tags []tagEntry) (int, error)                      { return len(tags), nil }
-func (nopKernel) deleteTags(tags []uint64) (int, error)                       { return len(tags), nil }
-func (nopKernel) setKinds(bool, bool) error                                   { return nil }
-func (nopKernel) markSpent(uint32, uint32) error                              { return nil }
+func (nopKernel) writeTags(tags []tagEntry) (int, error)                     { return len(tags), nil }
+func (nopKernel) deleteTags(tags []uint64) (int, error)                      { return len(tags), nil }
+func (nopKernel) setKinds(bool, bool) error                                  { return nil }
+func (nopKernel) markSpent(uint32, uint32) error                             { return nil }
 
 // BenchmarkTableStep is one time step's userspace share at 100,000 keys x 3 windows, in the
 // chunks Detector.Update makes: the oldest window of every key removed, a new one added.
