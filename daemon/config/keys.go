@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hideyourports/hyp/core/keyfile"
@@ -213,9 +212,8 @@ func loadKey(path string, defaults Config) (Key, error) {
 // loadEntry is loadKey for an entry of a keys directory that is sticky (others may add entries
 // of their own to it): then every link on the way to the file opened must be root's too.
 func loadEntry(path string, defaults Config, sticky bool) (Key, error) {
-	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever, and
-	// with it every reload of the keys. It changes nothing for a regular file.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// Opened without blocking on a FIFO (openKeyFile).
+	f, err := openKeyFile(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("key file: %w", err) // *PathError names the file
 	}
