@@ -288,12 +288,16 @@ func pairKey(first, second uint16) uint32 { return uint32(first)<<16 | uint32(se
 // for concurrent use; the Detector guards it.
 type table struct {
 	slots []slot
-	// byKey holds, per key id, its most recently recorded live slot + 1
+	// heads holds, per key id, its most recently recorded live slot + 1
 	// (0: none); next[id] is the key's live slot recorded before slot id,
 	// + 1. A key has a handful of live sequences (windows x uses), so its
 	// chain is short; and unlike a map of every sequence, a third of whose
 	// entries a time step deletes and adds again (which slows Go's maps
-	// down, and costs 20 bytes a sequence), the map of keys stays put.
+	// down, and costs 20 bytes a sequence), the keys stay put. heads is
+	// indexed by key id below len(slots), which holds every id the daemon
+	// gives (it numbers its keys from 1, and has fewer keys than slots);
+	// byKey has the others.
+	heads []uint32
 	byKey map[uint32]uint32
 	next  []uint32
 	nLive int
@@ -356,6 +360,7 @@ type table struct {
 func newTable(n int) *table {
 	t := &table{
 		slots:  make([]slot, n),
+		heads:  make([]uint32, n),
 		byKey:  make(map[uint32]uint32),
 		next:   make([]uint32, n),
 		byPort: new([1 << 16][]portRef),
@@ -369,9 +374,28 @@ func newTable(n int) *table {
 	return t
 }
 
+// head is the first of key's chain of live slots, + 1 (0: none).
+func (t *table) head(key uint32) uint32 {
+	if key < uint32(len(t.heads)) {
+		return t.heads[key]
+	}
+	return t.byKey[key]
+}
+
+func (t *table) setHead(key, s uint32) {
+	switch {
+	case key < uint32(len(t.heads)):
+		t.heads[key] = s
+	case s == 0:
+		delete(t.byKey, key)
+	default:
+		t.byKey[key] = s
+	}
+}
+
 // find returns the slot of the live sequence id.
 func (t *table) find(id ident) (uint32, bool) {
-	for s := t.byKey[id.key]; s != 0; s = t.next[s-1] {
+	for s := t.head(id.key); s != 0; s = t.next[s-1] {
 		if sl := &t.slots[s-1]; sl.window == id.window && sl.counter == id.counter {
 			return s - 1, true
 		}
@@ -381,20 +405,16 @@ func (t *table) find(id ident) (uint32, bool) {
 
 // link puts slot id, just recorded for key, in its key's chain.
 func (t *table) link(id, key uint32) {
-	t.next[id] = t.byKey[key]
-	t.byKey[key] = id + 1
+	t.next[id] = t.head(key)
+	t.setHead(key, id+1)
 	t.nLive++
 }
 
 // unlink takes slot id out of its key's chain.
 func (t *table) unlink(id uint32) {
 	key := t.slots[id].key
-	if head := t.byKey[key]; head == id+1 {
-		if t.next[id] == 0 {
-			delete(t.byKey, key)
-		} else {
-			t.byKey[key] = t.next[id]
-		}
+	if head := t.head(key); head == id+1 {
+		t.setHead(key, t.next[id])
 	} else {
 		for s := head; s != 0; s = t.next[s-1] {
 			if t.next[s-1] == id+1 {
@@ -448,7 +468,7 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 		}
 		keys := 0
 		for i := range seqs {
-			if i == 0 || seqs[i].KeyID != seqs[i-1].KeyID {
+			if seqs[i].KeyID >= uint32(len(t.heads)) && (i == 0 || seqs[i].KeyID != seqs[i-1].KeyID) {
 				keys++
 			}
 		}
