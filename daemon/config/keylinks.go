@@ -32,7 +32,7 @@ func linkProblem(path string, opened fs.FileInfo, sticky bool) error {
 		}
 	}
 	if lfi.Mode()&fs.ModeSymlink == 0 {
-		if !os.SameFile(lfi, opened) {
+		if !sameFile(lfi, opened) {
 			return fmt.Errorf("key file %s: replaced while being read; ignored until the next change", path)
 		}
 		return nil
@@ -69,7 +69,7 @@ func linkProblem(path string, opened fs.FileInfo, sticky bool) error {
 	if err != nil {
 		return fmt.Errorf("key file %s: %w", path, err)
 	}
-	if !os.SameFile(tfi, opened) {
+	if !sameFile(tfi, opened) {
 		return fmt.Errorf("key file %s: replaced while being read; ignored until the next change", path)
 	}
 	return nil

@@ -11,10 +11,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hideyourports/hyp/core/keyfile"
@@ -90,35 +92,24 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 	if why != "" {
 		return nil, []error{fmt.Errorf("keys directory %s: %s", dir, why)}
 	}
-	byName := map[string]string{}     // key name -> path that claimed it
-	bySecret := map[[32]byte]string{} // hash of secret -> path that holds it
-	for _, e := range entries {
-		if ignored(e.Name()) {
+	// Each entry is read and judged on its own, on every core (a start with 100,000 key files
+	// spends seconds in their syscalls); what depends on the others, names and secrets taken,
+	// is decided after, in the directory's order, as one pass would.
+	loaded := make([]entryResult, len(entries))
+	forEachParallel(len(entries), func(i int) { loaded[i] = loadDirEntry(dir, entries[i].Name(), defaults, sticky) })
+	byName := make(map[string]string, len(entries))     // key name -> path that claimed it
+	bySecret := make(map[[32]byte]string, len(entries)) // hash of secret -> path that holds it
+	keys = make([]Key, 0, len(entries))
+	for i := range loaded {
+		r := &loaded[i]
+		if r.skip {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		if sticky {
-			// A failed lstat is no pass: the entry may be another user's, removed for the
-			// moment and put back before the open (the third attacker review). What is opened
-			// is judged again by loadEntry, link by link.
-			li, err := os.Lstat(path)
-			if err != nil {
-				problems = append(problems, fmt.Errorf("key file %s: gone while the keys directory was read; ignored until the next change", path))
-				continue
-			}
-			if why := entryOwnerProblem(li); why != "" {
-				problems = append(problems, fmt.Errorf("key file %s: %s", path, why))
-				continue
-			}
-		}
-		k, err := loadEntry(path, defaults, sticky)
-		if errors.Is(err, errNotFile) {
+		if r.err != nil {
+			problems = append(problems, r.err)
 			continue
 		}
-		if err != nil {
-			problems = append(problems, err)
-			continue
-		}
+		k, path := r.key, r.key.Path
 		if len(k.Services) == 0 {
 			// Loaded, it could only ever fail to grant: say so where the admin looks.
 			problems = append(problems, fmt.Errorf("key file %s: opens no service; name services in hypd.toml or in this key file (services = [\"tcp/22\"])", path))
@@ -130,19 +121,87 @@ func LoadKeys(dir string, defaults Config) (keys []Key, problems []error) {
 		}
 		// The same secret under two names would make every knock
 		// ambiguous; hashing lets this stay linear in the number of keys.
-		h := sha256.Sum256(k.Secret.Bytes())
-		if prev, ok := bySecret[h]; ok {
+		if prev, ok := bySecret[r.secretHash]; ok {
 			problems = append(problems, fmt.Errorf("key file %s: holds the same secret as %s; ignored", path, prev))
 			continue
 		}
-		byName[k.Name], bySecret[h] = path, path
+		byName[k.Name], bySecret[r.secretHash] = path, path
 		keys = append(keys, k)
+		r.key = Key{} // keys holds it now: one copy, not two, until LoadKeys returns
 	}
 	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.Name, b.Name) })
 	return keys, problems
 }
 
 var errNotFile = errors.New("not a regular file")
+
+// entryResult is what became of one entry of a keys directory on its own: skipped (not a key
+// file), a problem, or a key with the hash of its secret.
+type entryResult struct {
+	key        Key
+	secretHash [32]byte
+	err        error
+	skip       bool
+}
+
+// loadDirEntry reads and judges the entry name of the keys directory dir, apart from the other
+// entries.
+func loadDirEntry(dir, name string, defaults Config, sticky bool) entryResult {
+	if ignored(name) {
+		return entryResult{skip: true}
+	}
+	path := filepath.Join(dir, name)
+	if sticky {
+		// A failed lstat is no pass: the entry may be another user's, removed for the
+		// moment and put back before the open (the third attacker review). What is opened
+		// is judged again by loadEntry, link by link.
+		li, err := os.Lstat(path)
+		if err != nil {
+			return entryResult{err: fmt.Errorf("key file %s: gone while the keys directory was read; ignored until the next change", path)}
+		}
+		if why := entryOwnerProblem(li); why != "" {
+			return entryResult{err: fmt.Errorf("key file %s: %s", path, why)}
+		}
+	}
+	k, err := loadEntry(path, defaults, sticky)
+	if errors.Is(err, errNotFile) {
+		return entryResult{skip: true}
+	}
+	if err != nil {
+		return entryResult{err: err}
+	}
+	return entryResult{key: k, secretHash: sha256.Sum256(k.Secret.Bytes())}
+}
+
+// forEachParallel calls fn(0..n-1), spread over the available cores; fn(i) for different i
+// must not share state. Few items stay on the calling goroutine.
+func forEachParallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/64)
+	if workers < 2 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			// Chunks of entries, not one at a time: the counter is shared.
+			const chunk = 64
+			for {
+				start := int(next.Add(chunk)) - chunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+chunk, n); i++ {
+					fn(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // loadKey reads one key file. The mode is checked on the open file so a
 // swap between check and read cannot slip a readable file through.
@@ -153,9 +212,8 @@ func loadKey(path string, defaults Config) (Key, error) {
 // loadEntry is loadKey for an entry of a keys directory that is sticky (others may add entries
 // of their own to it): then every link on the way to the file opened must be root's too.
 func loadEntry(path string, defaults Config, sticky bool) (Key, error) {
-	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever, and
-	// with it every reload of the keys. It changes nothing for a regular file.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// Opened without blocking on a FIFO (openKeyFile).
+	f, err := openKeyFile(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("key file: %w", err) // *PathError names the file
 	}

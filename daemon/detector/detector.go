@@ -20,6 +20,7 @@ package detector
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strings"
@@ -246,6 +247,7 @@ type slot struct {
 	second  uint16
 	spent   bool
 	tagged  bool
+	ntags   uint8 // a tagged slot's number of tags
 	// tagsOut: some of a tagged slot's tags are not in the kernel (a write
 	// failed), so a whole set replaces the slot.
 	tagsOut bool
@@ -281,22 +283,47 @@ func portsSum(ports []uint16) uint64 {
 	return h
 }
 
+// portRef is a live port sequence in table.byPort: its slot and its second port.
+type portRef struct {
+	id     uint32
+	second uint16
+}
+
 func pairKey(first, second uint16) uint32 { return uint32(first)<<16 | uint32(second) }
 
 // table is userspace's view of the sequences in the kernel. It is not safe
 // for concurrent use; the Detector guards it.
 type table struct {
-	slots   []slot
-	byIdent map[ident]uint32
+	slots []slot
+	// heads holds, per key id, its most recently recorded live slot + 1
+	// (0: none); next[id] is the key's live slot recorded before slot id,
+	// + 1. A key has a handful of live sequences (windows x uses), so its
+	// chain is short; and unlike a map of every sequence, a third of whose
+	// entries a time step deletes and adds again (which slows Go's maps
+	// down, and costs 20 bytes a sequence), the keys stay put. heads is
+	// indexed by key id below len(slots), which holds every id the daemon
+	// gives (it numbers its keys from 1, and has fewer keys than slots);
+	// byKey has the others.
+	heads []uint32
+	byKey map[uint32]uint32
+	next  []uint32
+	nLive int
 	// byPort lists, per first port, the live port-sequence slot ids in the
 	// order they were added; a pair's kernel entry lists the first bpf.K
 	// of those with its second port. An array, not a map: every port is a
 	// possible index, and a map that loses and regains a third of its
 	// entries each step slows down.
-	byPort *[1 << 16][]uint32
-	// tags holds the tags of each tagged slot, to delete them with it; nil
-	// until the first tagged sequence.
-	tags [][]uint64
+	//
+	// Each entry carries the sequence's second port: flush finds a pair's
+	// sequences in the list alone, without a cache miss on every slot.
+	byPort *[1 << 16][]portRef
+	// tags holds the tags of each tagged slot of up to two datagrams (v3's
+	// default length), to delete them with it; longer ones are in
+	// longTags. Nil until the first tagged sequence. Flat, not a slice per
+	// slot: no allocation per sequence at every step, and nothing for the
+	// garbage collector to scan.
+	tags     [][2]uint64
+	longTags map[uint32][]uint64
 	// staleTags are tags of removed sequences whose delete failed: retried
 	// with every change (they name a slot generation that is gone, so the
 	// program ignores them meanwhile).
@@ -308,6 +335,16 @@ type table struct {
 	freeAt  int // index of the head of free in the ring
 	nFree   int
 	lastGen uint32
+	// tagBuf is addSlots' scratch.
+	tagBuf []tagEntry
+	// pairBuf is flush's scratch.
+	pairBuf struct {
+		ids, counts, flat []uint32
+		lists             [][]uint32
+	}
+	// marks is apply's scratch bitmap of slots being removed, one bit a
+	// slot, all clear between calls.
+	marks []uint64
 	// nPort and nTagged count live slots of each kind; kinds is what the
 	// kernel was last told (bit 0 port, bit 1 tagged), -1 before.
 	nPort, nTagged int
@@ -317,6 +354,11 @@ type table struct {
 	// flushed); every change retries them. nDirty counts the bits.
 	dirty  [1 << 10]uint64
 	nDirty int
+	// bits is the first-port bitmap as the kernel holds it (all clear in a
+	// fresh map): flush writes only the words that change. With 100,000
+	// keys nearly every port starts some sequence, so a time step, which
+	// dirties most words, changes almost none.
+	bits [1 << 10]uint64
 	// dirtyPairs may hold a pair more than once: a slice, sorted and
 	// compacted by flush, is cheaper than a set for 200,000 a step.
 	dirtyPairs []uint32
@@ -324,17 +366,72 @@ type table struct {
 
 func newTable(n int) *table {
 	t := &table{
-		slots:   make([]slot, n),
-		byIdent: make(map[ident]uint32),
-		byPort:  new([1 << 16][]uint32),
-		free:    make([]uint32, n),
-		nFree:   n,
-		kinds:   -1,
+		slots:  make([]slot, n),
+		heads:  make([]uint32, n),
+		byKey:  make(map[uint32]uint32),
+		next:   make([]uint32, n),
+		byPort: new([1 << 16][]portRef),
+		free:   make([]uint32, n),
+		nFree:  n,
+		kinds:  -1,
 	}
 	for i := range t.free {
 		t.free[i] = uint32(i)
 	}
 	return t
+}
+
+// head is the first of key's chain of live slots, + 1 (0: none).
+func (t *table) head(key uint32) uint32 {
+	if key < uint32(len(t.heads)) {
+		return t.heads[key]
+	}
+	return t.byKey[key]
+}
+
+func (t *table) setHead(key, s uint32) {
+	switch {
+	case key < uint32(len(t.heads)):
+		t.heads[key] = s
+	case s == 0:
+		delete(t.byKey, key)
+	default:
+		t.byKey[key] = s
+	}
+}
+
+// find returns the slot of the live sequence id.
+func (t *table) find(id ident) (uint32, bool) {
+	for s := t.head(id.key); s != 0; s = t.next[s-1] {
+		if sl := &t.slots[s-1]; sl.window == id.window && sl.counter == id.counter {
+			return s - 1, true
+		}
+	}
+	return 0, false
+}
+
+// link puts slot id, just recorded for key, in its key's chain.
+func (t *table) link(id, key uint32) {
+	t.next[id] = t.head(key)
+	t.setHead(key, id+1)
+	t.nLive++
+}
+
+// unlink takes slot id out of its key's chain.
+func (t *table) unlink(id uint32) {
+	key := t.slots[id].key
+	if head := t.head(key); head == id+1 {
+		t.setHead(key, t.next[id])
+	} else {
+		for s := head; s != 0; s = t.next[s-1] {
+			if t.next[s-1] == id+1 {
+				t.next[s-1] = t.next[id]
+				break
+			}
+		}
+	}
+	t.next[id] = 0
+	t.nLive--
 }
 
 func (t *table) alloc() uint32 {
@@ -376,7 +473,13 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 				return err
 			}
 		}
-		t.byIdent = make(map[ident]uint32, len(seqs))
+		keys := 0
+		for i := range seqs {
+			if seqs[i].KeyID >= uint32(len(t.heads)) && (i == 0 || seqs[i].KeyID != seqs[i-1].KeyID) {
+				keys++
+			}
+		}
+		t.byKey = make(map[uint32]uint32, keys)
 		return t.change(k, nil, seqs)
 	}
 	want := make(map[ident]int, len(seqs))
@@ -393,13 +496,18 @@ func (t *table) set(k kernel, seqs []Sequence) error {
 	}
 	var remove []ident
 	var add []Sequence
-	for id, slotID := range t.byIdent {
-		if i, ok := want[id]; !ok || !t.slots[slotID].holds(&seqs[i]) {
+	for slotID := range t.slots {
+		s := &t.slots[slotID]
+		if s.gen == 0 {
+			continue
+		}
+		id := s.ident()
+		if i, ok := want[id]; !ok || !s.holds(&seqs[i]) {
 			remove = append(remove, id)
 		}
 	}
 	for i := range seqs {
-		if slotID, ok := t.byIdent[seqs[i].ident()]; ok && t.slots[slotID].holds(&seqs[i]) {
+		if slotID, ok := t.find(seqs[i].ident()); ok && t.slots[slotID].holds(&seqs[i]) {
 			continue
 		}
 		add = append(add, seqs[i])
@@ -425,33 +533,44 @@ func ascending(seqs []Sequence) bool {
 // same ports and tags, and spent stays spent). Its cost is that of the
 // change alone.
 func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
-	seen := make(map[ident]int, len(add))
 	for i := range add {
 		if err := add[i].validate(i); err != nil {
 			return err
 		}
-		id := add[i].ident()
-		if j, dup := seen[id]; dup {
-			return fmt.Errorf("sequence %d (key %d, window %d, counter %d): duplicate of sequence %d",
-				i, id.key, id.window, id.counter, j)
-		}
-		seen[id] = i
 	}
-	rm := make([]ident, 0, len(remove)+len(add))
-	removed := make(map[ident]bool, len(remove))
+	// The daemon adds in (key, window, counter) order, where a duplicate
+	// would sit next to its twin: no map of the whole change is needed.
+	if !ascending(add) {
+		seen := make(map[ident]int, len(add))
+		for i := range add {
+			id := add[i].ident()
+			if j, dup := seen[id]; dup {
+				return fmt.Errorf("sequence %d (key %d, window %d, counter %d): duplicate of sequence %d",
+					i, id.key, id.window, id.counter, j)
+			}
+			seen[id] = i
+		}
+	}
+	// The slots to clear, found once each; marked, so that an added
+	// sequence that is also removed is known by its slot.
+	if t.marks == nil {
+		t.marks = make([]uint64, (len(t.slots)+63)/64)
+	}
+	clear := make([]uint32, 0, len(remove)+len(add))
 	for _, r := range remove {
-		id := newIdent(r.KeyID, r.Window, r.Counter)
-		rm = append(rm, id)
-		removed[id] = true
+		if slotID, ok := t.find(newIdent(r.KeyID, r.Window, r.Counter)); ok && t.marks[slotID/64]&(1<<(slotID%64)) == 0 {
+			t.marks[slotID/64] |= 1 << (slotID % 64)
+			clear = append(clear, slotID)
+		}
 	}
 	// An added sequence loaded as it is stays (and stays spent); one
 	// loaded otherwise is replaced. One index lookup per added sequence:
 	// only those loaded go to change as removals.
 	var fresh []Sequence
 	for i := range add {
-		id := add[i].ident()
-		slotID, ok := t.byIdent[id]
-		keep := ok && !removed[id] && t.slots[slotID].holds(&add[i])
+		slotID, ok := t.find(add[i].ident())
+		removed := ok && t.marks[slotID/64]&(1<<(slotID%64)) != 0
+		keep := ok && !removed && t.slots[slotID].holds(&add[i])
 		if keep && fresh == nil {
 			// Copy, not filter in place: add is the caller's.
 			fresh = append(make([]Sequence, 0, len(add)), add[:i]...)
@@ -459,17 +578,20 @@ func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 		if keep {
 			continue
 		}
-		if ok {
-			rm = append(rm, id)
+		if ok && !removed {
+			clear = append(clear, slotID)
 		}
 		if fresh != nil {
 			fresh = append(fresh, add[i])
 		}
 	}
+	for _, slotID := range clear {
+		t.marks[slotID/64] = 0
+	}
 	if fresh != nil {
 		add = fresh
 	}
-	return t.change(k, rm, add)
+	return t.changeSlots(k, clear, add)
 }
 
 // change clears the slots of remove (idents not loaded are skipped), then
@@ -480,10 +602,16 @@ func (t *table) apply(k kernel, remove []Ref, add []Sequence) error {
 func (t *table) change(k kernel, remove []ident, add []Sequence) error {
 	var clear []uint32
 	for _, id := range remove {
-		if slotID, ok := t.byIdent[id]; ok && t.slots[slotID].gen != 0 {
+		if slotID, ok := t.find(id); ok {
 			clear = append(clear, slotID)
 		}
 	}
+	return t.changeSlots(k, clear, add)
+}
+
+// changeSlots is change with the slots to clear found (live ones; clear is
+// the caller's, sorted in place).
+func (t *table) changeSlots(k kernel, clear []uint32, add []Sequence) error {
 	slices.Sort(clear)
 	clear = slices.Compact(clear)
 	if len(add) > t.nFree+len(clear) {
@@ -559,6 +687,7 @@ func (t *table) clearSlots(k kernel, ids []uint32) error {
 
 // dropStaleTags deletes the tags of removed sequences from the kernel.
 func (t *table) dropStaleTags(k kernel) error {
+	all := t.staleTags
 	for len(t.staleTags) > 0 {
 		chunk := t.staleTags[:min(len(t.staleTags), batch)]
 		n, err := k.deleteTags(chunk)
@@ -567,20 +696,25 @@ func (t *table) dropStaleTags(k kernel) error {
 			return fmt.Errorf("removing %d tags of removed sequences: %w", len(t.staleTags), err)
 		}
 	}
-	t.staleTags = nil
+	t.staleTags = all[:0] // kept for the next removal: a step removes in hundreds of chunks
 	return nil
 }
 
 func (t *table) forget(id uint32) {
 	s := &t.slots[id]
 	if s.tagged {
-		t.staleTags = append(t.staleTags, t.tags[id]...)
-		t.tags[id] = nil
+		if s.ntags <= 2 {
+			t.staleTags = append(t.staleTags, t.tags[id][:s.ntags]...)
+			t.tags[id] = [2]uint64{}
+		} else {
+			t.staleTags = append(t.staleTags, t.longTags[id]...)
+			delete(t.longTags, id)
+		}
 		t.nTagged--
 	} else {
 		port := s.first
 		ids := t.byPort[port]
-		if i := slices.Index(ids, id); i >= 0 {
+		if i := slices.Index(ids, portRef{id, s.second}); i >= 0 {
 			ids = slices.Delete(ids, i, i+1)
 		}
 		if len(ids) == 0 {
@@ -590,7 +724,7 @@ func (t *table) forget(id uint32) {
 		t.markDirty(port, s.second)
 		t.nPort--
 	}
-	delete(t.byIdent, s.ident())
+	t.unlink(id)
 	*s = slot{}
 	t.release(id)
 }
@@ -603,7 +737,8 @@ func (t *table) addSlots(k kernel, add []Sequence) error {
 	ids := make([]uint32, n)
 	seqs := make([]*Sequence, n)
 	gens := make([]uint32, n)
-	var tags []tagEntry
+	tags := t.tagBuf[:0]
+	defer func() { t.tagBuf = tags[:0] }()
 	for len(add) > 0 {
 		chunk := add[:min(len(add), batch)]
 		add = add[len(chunk):]
@@ -656,19 +791,25 @@ func (t *table) record(id uint32, seq *Sequence, gen uint32) {
 	s.gen = gen
 	s.window, s.key, s.counter = seq.Window, seq.KeyID, seq.Counter
 	s.first, s.sum, s.spent = seq.Ports[0], seqSum(seq), seq.Spent
-	t.byIdent[seq.ident()] = id
+	t.link(id, seq.KeyID)
 	if seq.Tags != nil {
 		s.tagged = true
+		s.ntags = uint8(len(seq.Tags))
 		if t.tags == nil {
-			t.tags = make([][]uint64, len(t.slots))
+			t.tags = make([][2]uint64, len(t.slots))
+			t.longTags = make(map[uint32][]uint64)
 		}
-		t.tags[id] = slices.Clone(seq.Tags)
+		if len(seq.Tags) <= 2 {
+			copy(t.tags[id][:], seq.Tags)
+		} else {
+			t.longTags[id] = slices.Clone(seq.Tags)
+		}
 		t.nTagged++
 		return
 	}
 	s.second = seq.Ports[1]
 	port := seq.Ports[0]
-	t.byPort[port] = append(t.byPort[port], id)
+	t.byPort[port] = append(t.byPort[port], portRef{id, s.second})
 	t.markDirty(port, s.second)
 	t.nPort++
 }
@@ -688,7 +829,7 @@ func (t *table) markDirty(first, second uint16) {
 // live sequences come before spent ones in the bpf.K the kernel follows. A
 // sequence not loaded or already spent is left alone.
 func (t *table) markSpent(k kernel, id ident) error {
-	slotID, ok := t.byIdent[id]
+	slotID, ok := t.find(id)
 	if !ok || t.slots[slotID].spent {
 		return nil
 	}
@@ -707,7 +848,7 @@ func (t *table) markSpent(k kernel, id ident) error {
 
 // remove deletes one sequence if it is loaded.
 func (t *table) remove(k kernel, id ident) error {
-	if _, ok := t.byIdent[id]; !ok {
+	if _, ok := t.find(id); !ok {
 		return nil
 	}
 	return t.change(k, []ident{id}, nil)
@@ -719,20 +860,25 @@ func (t *table) flush(k kernel) error {
 	if len(t.dirtyPairs) > 0 {
 		slices.Sort(t.dirtyPairs)
 		t.dirtyPairs = slices.Compact(t.dirtyPairs)
-		var ids []uint32
+		// Buffers kept from flush to flush: a time step flushes
+		// hundreds of times, and they were most of its garbage.
 		n := min(len(t.dirtyPairs), batch)
-		counts := make([]uint32, n)
-		lists := make([][]uint32, n)
-		flat := make([]uint32, 0, n*bpf.K)
+		if cap(t.pairBuf.counts) < n {
+			t.pairBuf.counts = make([]uint32, n)
+			t.pairBuf.lists = make([][]uint32, n)
+			t.pairBuf.flat = make([]uint32, 0, n*bpf.K)
+		}
+		ids, counts, lists, flat := t.pairBuf.ids, t.pairBuf.counts[:n], t.pairBuf.lists[:n], t.pairBuf.flat
+		defer func() { t.pairBuf.ids = ids }()
 		for len(t.dirtyPairs) > 0 {
 			chunk := t.dirtyPairs[:min(len(t.dirtyPairs), batch)]
 			flat = flat[:0]
 			for i, key := range chunk {
 				first, second := uint16(key>>16), uint16(key)
 				ids = ids[:0]
-				for _, id := range t.byPort[first] {
-					if t.slots[id].second == second {
-						ids = append(ids, id)
+				for _, r := range t.byPort[first] {
+					if r.second == second {
+						ids = append(ids, r.id)
 					}
 				}
 				at := len(flat)
@@ -756,16 +902,29 @@ func (t *table) flush(k kernel) error {
 		if word == 0 {
 			continue
 		}
-		var b uint64
-		for j := range uint16(64) {
+		// Only the dirty ports' bits can have changed.
+		b := t.bits[w]
+		for word != 0 {
+			j := uint16(bits.TrailingZeros64(word))
+			word &= word - 1
 			if len(t.byPort[uint16(w)<<6|j]) > 0 {
 				b |= 1 << j
+			} else {
+				b &^= 1 << j
 			}
 		}
-		words, set = append(words, uint32(w)), append(set, b)
+		if b != t.bits[w] {
+			words, set = append(words, uint32(w)), append(set, b)
+		}
 	}
-	if _, err := k.writeFirstPortBits(words, set); err != nil {
-		return fmt.Errorf("writing the first-port bitmap: %w", err) // not which ports: they belong to live sequences
+	if len(words) > 0 {
+		n, err := k.writeFirstPortBits(words, set)
+		for i := range n {
+			t.bits[words[i]] = set[i]
+		}
+		if err != nil {
+			return fmt.Errorf("writing the first-port bitmap: %w", err) // not which ports: they belong to live sequences
+		}
 	}
 	t.dirty, t.nDirty = [1 << 10]uint64{}, 0
 	return nil
@@ -798,4 +957,10 @@ func (t *table) lookup(id, gen uint32) (Sequence, bool) {
 }
 
 // len is the number of live sequences.
-func (t *table) len() int { return len(t.byIdent) }
+func (t *table) len() int { return t.nLive }
+
+// slotOf is the slot of the live sequence id, 0 if none: for tests.
+func (t *table) slotOf(id ident) uint32 {
+	s, _ := t.find(id)
+	return s
+}

@@ -776,7 +776,7 @@ func TestProgressState(t *testing.T) {
 	}
 	id, gen, pos := bpf.UnpackCandidate(p.C[0])
 	h.d.mu.Lock()
-	wantID := h.d.tab.byIdent[seqA.ident()]
+	wantID := h.d.tab.slotOf(seqA.ident())
 	wantGen := h.d.tab.slots[wantID].gen
 	h.d.mu.Unlock()
 	if p.N != 1 || id != wantID || gen != wantGen || pos != 2 || p.StartNs == 0 {

@@ -143,7 +143,7 @@ func TestRecordNeverV4Mapped(t *testing.T) {
 	h := newHarness(t, Config{})
 	h.set(seqA)
 	h.d.mu.Lock()
-	id := h.d.tab.byIdent[seqA.ident()]
+	id := h.d.tab.slotOf(seqA.ident())
 	gen := h.d.tab.slots[id].gen
 	h.d.mu.Unlock()
 	kr := bpf.Record{Family: bpf.FamilyV6, KeyId: seqA.KeyID, Window: seqA.Window, Counter: seqA.Counter, SeqId: id, Gen: gen}

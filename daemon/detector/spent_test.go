@@ -34,7 +34,7 @@ func TestMarkSpentKeepsSlotAndGen(t *testing.T) {
 	if err := tab.set(k, seqs); err != nil {
 		t.Fatal(err)
 	}
-	id := tab.byIdent[newIdent(1, 10, 0)]
+	id := tab.slotOf(newIdent(1, 10, 0))
 	gen := tab.slots[id].gen
 	if err := tab.markSpent(k, newIdent(1, 10, 0)); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestMarkSpentKeepsSlotAndGen(t *testing.T) {
 	if len(k.log) != 0 {
 		t.Errorf("set with Spent false wrote %v", k.log)
 	}
-	nid := tab.byIdent[newIdent(1, 10, 0)]
+	nid := tab.slotOf(newIdent(1, 10, 0))
 	if got, _ := tab.lookup(nid, tab.slots[nid].gen); !got.Spent || nid != id || !k.slots[id].seq.Spent {
 		t.Error("set with Spent false un-marked the spent sequence")
 	}
@@ -97,7 +97,7 @@ func TestMarkSpentKeepsSlotAndGen(t *testing.T) {
 	if err := tab.set(k, seqs); err != nil {
 		t.Fatal(err)
 	}
-	nid = tab.byIdent[newIdent(1, 10, 0)]
+	nid = tab.slotOf(newIdent(1, 10, 0))
 	if got, _ := tab.lookup(nid, tab.slots[nid].gen); got.Spent {
 		t.Error("a changed sequence kept the spent flag")
 	}
@@ -115,7 +115,7 @@ func TestMarkSpentFailureKeepsItLive(t *testing.T) {
 	if err := tab.markSpent(k, newIdent(1, 10, 0)); err == nil {
 		t.Fatal("markSpent succeeded with the kernel write failing")
 	}
-	id := tab.byIdent[newIdent(1, 10, 0)]
+	id := tab.slotOf(newIdent(1, 10, 0))
 	if tab.slots[id].spent {
 		t.Error("the table says spent though the kernel write failed")
 	}

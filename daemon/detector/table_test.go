@@ -114,7 +114,7 @@ func (k *fakeKernel) check(t *testing.T, tab *table) {
 	}
 	for id, s := range k.slots {
 		got, ok := tab.lookup(id, s.gen)
-		if !ok || got.KeyID != s.seq.KeyID || got.Window != s.seq.Window || got.Counter != s.seq.Counter || portsSum(s.seq.Ports) != tab.slots[id].sum {
+		if !ok || got.KeyID != s.seq.KeyID || got.Window != s.seq.Window || got.Counter != s.seq.Counter || seqSum(&s.seq) != tab.slots[id].sum {
 			t.Errorf("slot %d: kernel %+v, table %+v %v", id, s, got, ok)
 		}
 	}
@@ -185,7 +185,7 @@ func TestTableRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.check(t, tab)
-	kept := tab.byIdent[newIdent(3, 2, 0)]
+	kept := tab.slotOf(newIdent(3, 2, 0))
 	for w := uint64(4); w < 30; w++ {
 		live = append(live[10:], seqs(10, w)...)
 		if err := tab.set(k, live); err != nil {
@@ -193,7 +193,7 @@ func TestTableRotation(t *testing.T) {
 		}
 		k.check(t, tab)
 		if w == 4 {
-			if id := tab.byIdent[newIdent(3, 2, 0)]; id != kept {
+			if id := tab.slotOf(newIdent(3, 2, 0)); id != kept {
 				t.Errorf("unchanged sequence moved from slot %d to %d", kept, id)
 			}
 		}
@@ -223,7 +223,7 @@ func TestTableReusesSlotsLate(t *testing.T) {
 	if err := tab.set(k, a); err != nil {
 		t.Fatal(err)
 	}
-	first := tab.byIdent[a[0].ident()]
+	first := tab.slotOf(a[0].ident())
 	seen := map[uint32]bool{first: true}
 	// Replace the single sequence 3 times: each lands in a fresh slot
 	// until all 4 are used.
@@ -231,7 +231,7 @@ func TestTableReusesSlotsLate(t *testing.T) {
 		if err := tab.set(k, seqs(1, w)); err != nil {
 			t.Fatal(err)
 		}
-		id := tab.byIdent[newIdent(0, w, 0)]
+		id := tab.slotOf(newIdent(0, w, 0))
 		if seen[id] {
 			t.Errorf("window %d reused slot %d early", w, id)
 		}
@@ -243,7 +243,7 @@ func TestTableReusesSlotsLate(t *testing.T) {
 		if err := tab.set(k, seqs(1, w)); err != nil {
 			t.Fatal(err)
 		}
-		g := tab.slots[tab.byIdent[newIdent(0, w, 0)]].gen
+		g := tab.slots[tab.slotOf(newIdent(0, w, 0))].gen
 		if g == 0 || gens[g] {
 			t.Fatalf("generation %d reused or zero", g)
 		}
@@ -328,7 +328,7 @@ func TestTableApplyRotation(t *testing.T) {
 	if err := tab.apply(k, nil, append(append(seqs(10, 1), seqs(10, 2)...), seqs(10, 3)...)); err != nil {
 		t.Fatal(err)
 	}
-	kept := tab.byIdent[newIdent(3, 2, 0)]
+	kept := tab.slotOf(newIdent(3, 2, 0))
 	for w := uint64(4); w < 30; w++ {
 		var rm []Ref
 		for i := range 10 {
@@ -343,10 +343,12 @@ func TestTableApplyRotation(t *testing.T) {
 		if tab.len() != 30 {
 			t.Fatalf("window %d: len %d, want 30", w, tab.len())
 		}
-		if i := slices.Index(k.log, "slot"); i < 0 || slices.Contains(k.log[i:], "clear") || k.log[len(k.log)-1] != "bits" {
+		// The bitmap, when a word of it changes, is written last (here every first port
+		// stays live, so none does: flush writes only words that change).
+		if i := slices.Index(k.log, "slot"); i < 0 || slices.Contains(k.log[i:], "clear") || (slices.Contains(k.log, "bits") && k.log[len(k.log)-1] != "bits") {
 			t.Fatalf("window %d: writes out of order: %v", w, k.log)
 		}
-		if w == 4 && tab.byIdent[newIdent(3, 2, 0)] != kept {
+		if w == 4 && tab.slotOf(newIdent(3, 2, 0)) != kept {
 			t.Error("an unchanged sequence moved")
 		}
 	}
@@ -357,7 +359,7 @@ func TestTableApplyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.check(t, tab)
-	if s := tab.slots[tab.byIdent[newIdent(0, 29, 0)]]; s.sum != portsSum(repl[0].Ports) || s.first != 7 {
+	if s := tab.slots[tab.slotOf(newIdent(0, 29, 0))]; s.sum != portsSum(repl[0].Ports) || s.first != 7 {
 		t.Errorf("replaced sequence not loaded: %+v", s)
 	}
 	if tab.len() != 30 {
