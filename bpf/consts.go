@@ -159,3 +159,7 @@ const (
 	// RecReplay marks a record of a spent sequence completed again.
 	RecReplay = 1
 )
+
+// PairBit is knock.c's pair_bit: the bit of a second port in the pair filter
+// word of its first port.
+func PairBit(second uint16) uint { return uint((uint32(second) * 2654435761) >> 26) }

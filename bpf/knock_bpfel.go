@@ -123,6 +123,7 @@ const (
 	knockMapCounters      = "counters"
 	knockMapFirstPortBits = "first_port_bits"
 	knockMapLocalAddrs    = "local_addrs"
+	knockMapPairFilter    = "pair_filter"
 	knockMapPairs         = "pairs"
 	knockMapPendSeen      = "pend_seen"
 	knockMapPending       = "pending"
@@ -193,6 +194,7 @@ type knockMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	FirstPortBits *ebpf.MapSpec `ebpf:"first_port_bits"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
+	PairFilter    *ebpf.MapSpec `ebpf:"pair_filter"`
 	Pairs         *ebpf.MapSpec `ebpf:"pairs"`
 	PendSeen      *ebpf.MapSpec `ebpf:"pend_seen"`
 	Pending       *ebpf.MapSpec `ebpf:"pending"`
@@ -237,6 +239,7 @@ type knockMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	FirstPortBits *ebpf.Map `ebpf:"first_port_bits"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
+	PairFilter    *ebpf.Map `ebpf:"pair_filter"`
 	Pairs         *ebpf.Map `ebpf:"pairs"`
 	PendSeen      *ebpf.Map `ebpf:"pend_seen"`
 	Pending       *ebpf.Map `ebpf:"pending"`
@@ -256,6 +259,7 @@ func (m *knockMaps) Close() error {
 		m.Counters,
 		m.FirstPortBits,
 		m.LocalAddrs,
+		m.PairFilter,
 		m.Pairs,
 		m.PendSeen,
 		m.Pending,

@@ -72,7 +72,10 @@ type Objects struct {
 	// where a port sequence starts: a source's first datagram there is
 	// noted, to any other port it is noise.
 	FirstPortBits *ebpf.Map
-	Sources       *ebpf.Map // Addr -> Progress (LRU hash)
+	// PairFilter is u32 first port -> u64 (array): bit PairBit(second) is
+	// set for the second port of every live port sequence starting there.
+	PairFilter *ebpf.Map
+	Sources    *ebpf.Map // Addr -> Progress (LRU hash)
 	// Pending is u32 bucket -> PendBucket (array of a power of two
 	// entries): where each source's first port of a port sequence is
 	// noted, by a keyed hash of its address (Settings.PendSeed,
@@ -151,6 +154,7 @@ func Load(opts Options) (*Objects, error) {
 	o.TagSources = o.objs.TagSources
 	o.UDPServices = o.objs.UdpServices
 	o.FirstPortBits = o.objs.FirstPortBits
+	o.PairFilter = o.objs.PairFilter
 	o.Sources = o.objs.Sources
 	o.Pending = o.objs.Pending
 	o.PendSeen = o.objs.PendSeen
@@ -194,6 +198,7 @@ func (o *Objects) Close() error {
 		o.objs.Pairs.Close(),
 		o.objs.PendSeen.Close(),
 		o.objs.Pending.Close(),
+		o.objs.PairFilter.Close(),
 		o.objs.FirstPortBits.Close(),
 		o.objs.LocalAddrs.Close(),
 		o.objs.RawIfaces.Close(),

@@ -211,6 +211,9 @@ type kernel interface {
 	// writeFirstPortBits stores words[i] of the bitmap of ports where a
 	// port sequence starts (word w covers ports 64w..64w+63).
 	writeFirstPortBits(words []uint32, bits []uint64) (int, error)
+	// writePairFilter stores the pair filter word of each first port:
+	// bit bpf.PairBit(second) for every live port sequence's second port.
+	writePairFilter(ports []uint32, words []uint64) (int, error)
 	// writeTags stores the tags of tagged sequences.
 	writeTags(tags []tagEntry) (int, error)
 	// deleteTags removes tags; one not there is not an error.
@@ -359,6 +362,10 @@ type table struct {
 	// keys nearly every port starts some sequence, so a time step, which
 	// dirties most words, changes almost none.
 	bits [1 << 10]uint64
+	// filter is the pair filter as the kernel holds it, per first port;
+	// flush recomputes the dirty ports' words and writes those that change.
+	// A pointer: 512 KiB.
+	filter *[1 << 16]uint64
 	// dirtyPairs may hold a pair more than once: a slice, sorted and
 	// compacted by flush, is cheaper than a set for 200,000 a step.
 	dirtyPairs []uint32
@@ -371,6 +378,7 @@ func newTable(n int) *table {
 		byKey:  make(map[uint32]uint32),
 		next:   make([]uint32, n),
 		byPort: new([1 << 16][]portRef),
+		filter: new([1 << 16]uint64),
 		free:   make([]uint32, n),
 		nFree:  n,
 		kinds:  -1,
@@ -898,6 +906,8 @@ func (t *table) flush(k kernel) error {
 	}
 	var words []uint32
 	var set []uint64
+	var fports []uint32
+	var fwords []uint64
 	for w, word := range t.dirty {
 		if word == 0 {
 			continue
@@ -907,14 +917,34 @@ func (t *table) flush(k kernel) error {
 		for word != 0 {
 			j := uint16(bits.TrailingZeros64(word))
 			word &= word - 1
-			if len(t.byPort[uint16(w)<<6|j]) > 0 {
+			port := uint16(w)<<6 | j
+			if len(t.byPort[port]) > 0 {
 				b |= 1 << j
 			} else {
 				b &^= 1 << j
 			}
+			var f uint64
+			for _, r := range t.byPort[port] {
+				f |= 1 << bpf.PairBit(r.second)
+			}
+			if f != t.filter[port] {
+				fports, fwords = append(fports, uint32(port)), append(fwords, f)
+			}
 		}
 		if b != t.bits[w] {
 			words, set = append(words, uint32(w)), append(set, b)
+		}
+	}
+	// The filter after the pairs it lets through (written above), and before
+	// the first-port bits that start them: a knock never finds its first
+	// port live but its pair filtered out, except in the moment between.
+	if len(fports) > 0 {
+		n, err := k.writePairFilter(fports, fwords)
+		for i := range n {
+			t.filter[fports[i]] = fwords[i]
+		}
+		if err != nil {
+			return fmt.Errorf("writing the pair filter: %w", err) // not which ports: they belong to live sequences
 		}
 	}
 	if len(words) > 0 {

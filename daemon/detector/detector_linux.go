@@ -654,6 +654,10 @@ func (k *mapsKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, err
 	return update(k.objs.FirstPortBits, words, bits)
 }
 
+func (k *mapsKernel) writePairFilter(ports []uint32, words []uint64) (int, error) {
+	return update(k.objs.PairFilter, ports, words)
+}
+
 // update writes vals[i] at keys[i] of an array or hash map, in order, and
 // returns how many it wrote. Both take a batch in one syscall since Linux
 // 5.6; before, or for a single entry, one update per entry.

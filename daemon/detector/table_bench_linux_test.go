@@ -16,6 +16,7 @@ func (nopKernel) writePairs(keys []uint32, _ []uint32, _ [][]uint32) (int, error
 	return len(keys), nil
 }
 func (nopKernel) writeFirstPortBits(words []uint32, _ []uint64) (int, error) { return len(words), nil }
+func (nopKernel) writePairFilter(ports []uint32, _ []uint64) (int, error)    { return len(ports), nil }
 func (nopKernel) writeTags(tags []tagEntry) (int, error)                     { return len(tags), nil }
 func (nopKernel) deleteTags(tags []uint64) (int, error)                      { return len(tags), nil }
 func (nopKernel) setKinds(bool, bool) error                                  { return nil }

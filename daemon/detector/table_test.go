@@ -14,6 +14,7 @@ type fakeKernel struct {
 	ports  map[uint32][]uint32 // pair (first << 16 | second) -> ids as written
 	counts map[uint32]uint32
 	bits   map[uint32]uint64
+	filter map[uint32]uint64 // first port -> pair filter word
 	tags   map[uint64]tagEntry
 	// port and tagged are what setKinds said last.
 	port, tagged bool
@@ -28,7 +29,7 @@ type fakeSlot struct {
 
 func newFakeKernel() *fakeKernel {
 	return &fakeKernel{slots: map[uint32]fakeSlot{}, ports: map[uint32][]uint32{}, counts: map[uint32]uint32{},
-		bits: map[uint32]uint64{}, tags: map[uint64]tagEntry{}}
+		bits: map[uint32]uint64{}, filter: map[uint32]uint64{}, tags: map[uint64]tagEntry{}}
 }
 
 func (k *fakeKernel) writeSlots(ids []uint32, seqs []*Sequence, gens []uint32) (int, error) {
@@ -56,6 +57,16 @@ func (k *fakeKernel) writeFirstPortBits(words []uint32, bits []uint64) (int, err
 		k.log = append(k.log, "bits")
 	}
 	return len(words), nil
+}
+
+func (k *fakeKernel) writePairFilter(ports []uint32, words []uint64) (int, error) {
+	for i, p := range ports {
+		if k.fail != nil && k.fail("filter") {
+			return i, errors.New("injected filter failure")
+		}
+		k.filter[p] = words[i]
+	}
+	return len(ports), nil
 }
 
 func (k *fakeKernel) writePairs(keys []uint32, counts []uint32, ids [][]uint32) (int, error) {
@@ -146,6 +157,16 @@ func (k *fakeKernel) check(t *testing.T, tab *table) {
 	}
 	if (nTagged > 0) != k.tagged || (len(k.slots)-nTagged > 0) != k.port {
 		t.Errorf("kinds: port %v tagged %v; %d slots, %d tagged", k.port, k.tagged, len(k.slots), nTagged)
+	}
+	// The pair filter: exactly the second ports of the live pairs, by first port.
+	want := map[uint32]uint64{}
+	for key := range live {
+		want[key>>16] |= 1 << bpf.PairBit(uint16(key))
+	}
+	for port := range uint32(65536) {
+		if k.filter[port] != want[port] {
+			t.Errorf("port %d: pair filter %#x, want %#x", port, k.filter[port], want[port])
+		}
 	}
 	for key, n := range live {
 		if k.counts[key] != n {
