@@ -184,7 +184,9 @@ func loadConfigFile(path string) (config.Config, error) {
 // unquotedDuration finds a duration written without quotes (open = 5m), which TOML cannot parse,
 // and says how to write it.
 func unquotedDuration(path string) string {
-	b, err := os.ReadFile(path)
+	// Bounded: the file may be anything now (a FIFO, a sparse terabyte), and this runs before
+	// the fail-closed start.
+	b, err := config.ReadBounded(path)
 	if err != nil {
 		return ""
 	}
@@ -210,16 +212,25 @@ func noInterface(configPath string) string {
 // it puts in place what hypd knows should be hidden: the last protection in every state
 // directory it may have used (the flag's, the config file's, the default), and what the key
 // files there name.
-func hideWhatIsKnown(e *env, known *config.Config, configPath, recordDir string, stateDirs, keysDirs []string, reason error) {
+func hideWhatIsKnown(e *env, known *config.Config, configPath, recordDir, flagServices string, stateDirs, keysDirs []string, reason error) {
 	if configPath == "" {
 		if _, err := os.Stat(config.DefaultPath); err == nil {
 			configPath = config.DefaultPath
 		}
 	}
+	// The --services of a command line that did not load: what of it parses is hidden too (a
+	// typo in another flag must not leave them open on a first boot).
 	var named []protected.Service
+	if known == nil {
+		for _, text := range strings.Split(flagServices, ",") {
+			if s, err := protected.ParseService(strings.TrimSpace(text)); err == nil {
+				named = append(named, s)
+			}
+		}
+	}
 	if configPath != "" {
 		if known == nil {
-			named = config.ServicesOf(configPath)
+			named = append(named, config.ServicesOf(configPath)...)
 		}
 		stateDirs = append(stateDirs, config.StateDirOf(configPath))
 		keysDirs = append(keysDirs, config.KeysDirOf(configPath))
@@ -244,7 +255,7 @@ func hideWhatIsKnown(e *env, known *config.Config, configPath, recordDir string,
 // runBadFlags is hypd run's answer to flags that do not parse: the same as to a bad
 // configuration, with the --config, --state and --keys given before or after the bad flag.
 func runBadFlags(_ context.Context, e *env, args []string, err error) {
-	var configPath string
+	var configPath, services string
 	recordDir := config.DefaultStateDir
 	var stateDirs, keysDirs []string
 	for i, a := range args {
@@ -267,9 +278,11 @@ func runBadFlags(_ context.Context, e *env, args []string, err error) {
 			keysDirs = append(keysDirs, value)
 		case "run-record":
 			recordDir = value
+		case "services":
+			services = value
 		}
 	}
-	hideWhatIsKnown(e, nil, configPath, recordDir, stateDirs, keysDirs, err)
+	hideWhatIsKnown(e, nil, configPath, recordDir, services, stateDirs, keysDirs, err)
 }
 
 func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
@@ -285,7 +298,7 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 			known = &cfg
 			stateDirs = append(stateDirs, cfg.StateDir)
 		}
-		hideWhatIsKnown(e, known, g.configPath, g.runRecord, stateDirs, keysDirs, err)
+		hideWhatIsKnown(e, known, g.configPath, g.runRecord, g.services, stateDirs, keysDirs, err)
 		return err
 	}
 	level := new(slog.LevelVar)
@@ -293,11 +306,16 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 	if err != nil {
 		return err
 	}
+	// Once hypd runs with it (the lock held, the table in place, the state directory working),
+	// the config is the one that protects: what it names is what a refused one at the next boot
+	// must not be able to lead away from. Not before: a second start refused by the lock, or one
+	// whose new state_dir does not work, must not rewrite the record of the hypd that runs.
+	var running func()
 	if g.configPath != "" {
-		// The config loaded, so it is trusted: what it names is what a refused one at the
-		// next boot must not be able to lead away from.
-		if err := config.RecordRun(g.runRecord, g.configPath, cfg.StateDir, cfg.KeysDir); err != nil {
-			log.Warn("a refused config at the next boot may not find this run's state directory", "err", err)
+		running = func() {
+			if err := config.RecordRun(g.runRecord, g.configPath, cfg.StateDir, cfg.KeysDir); err != nil {
+				log.Warn("a refused config at the next boot may not find this run's state directory", "err", err)
+			}
 		}
 	}
 	// SIGHUP (systemctl reload hypd) reads the configuration again, with the same flags laid over it.
@@ -321,7 +339,7 @@ func runGateway(ctx context.Context, e *env, g *gatewayFlags) error {
 		return c, err
 	}
 	err = runManaged(ctx, func(ctx context.Context) error {
-		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, Level: level, ControlSocket: g.control, Reload: reload, LoadConfig: loadConfig})
+		return gateway.Run(ctx, cfg, gateway.Options{Logger: log, Level: level, ControlSocket: g.control, Reload: reload, LoadConfig: loadConfig, Running: running})
 	})
 	if err != nil && os.Geteuid() != 0 && (errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)) {
 		return fmt.Errorf("%w; hypd run needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (sudo hypd run ..., or hypd install to run it as a service)", err)

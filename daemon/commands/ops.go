@@ -190,12 +190,12 @@ func runStart(ctx context.Context, e *env, verb string, f startFlags) error {
 	// changes nothing while another hypd holds the lock).
 	cfg, err := loadConfigFile(abs)
 	if err != nil {
-		hideWhatIsKnown(e, nil, abs, config.DefaultStateDir, nil, nil, err)
+		hideWhatIsKnown(e, nil, abs, config.DefaultStateDir, "", nil, nil, err)
 		return &cmdline.ExitError{Code: 2, Err: err}
 	}
 	if len(cfg.Interfaces) == 0 {
 		err := usageError("%s names no interface: set interfaces = [\"eth0\"] there (the uplinks knocks arrive on)", abs)
-		hideWhatIsKnown(e, &cfg, abs, config.DefaultStateDir, nil, nil, err)
+		hideWhatIsKnown(e, &cfg, abs, config.DefaultStateDir, "", nil, nil, err)
 		return err
 	}
 	pid, running, err := gateway.LockHolder(firewall.DefaultTable)

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hideyourports/hyp/daemon/protected"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -361,26 +363,81 @@ func StateDirOf(path string) string { return dirOf(path, "state_dir", DefaultSta
 // ServicesOf returns the protected services a config file names, read as leniently as
 // StateDirOf: from a file that is refused (someone else may have written it) or fails to load
 // for another reason. They are only ever hidden more (gateway.FailClosed): on a first boot
-// there is no saved protection yet, and the file is the one thing that says what to hide. A
-// file that does not parse as TOML gives none; an entry that does not parse is skipped.
+// there is no saved protection yet, and the file is the one thing that says what to hide. A file
+// that no longer parses as TOML (the typo that made it fail) is searched for its services line;
+// an entry that does not parse is skipped.
 func ServicesOf(path string) []protected.Service {
-	data, err := os.ReadFile(path)
+	data, err := ReadBounded(path)
 	if err != nil {
 		return nil
 	}
-	var c map[string]any
-	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
-		return nil
+	var list []string
+	if c, ok := decodeLenient(data); ok {
+		vals, _ := lookupFold(c, "services").([]any)
+		for _, v := range vals {
+			if text, ok := v.(string); ok {
+				list = append(list, text)
+			}
+		}
+	} else if m := regexp.MustCompile(`(?ims)^\s*services\s*=\s*\[([^\]]*)\]`).FindSubmatch(data); m != nil {
+		for _, q := range regexp.MustCompile(`"([^"\n]*)"|'([^'\n]*)'`).FindAllSubmatch(m[1], -1) {
+			list = append(list, string(q[1])+string(q[2]))
+		}
 	}
-	list, _ := c["services"].([]any)
 	var out []protected.Service
-	for _, v := range list {
-		text, _ := v.(string)
+	for _, text := range list {
 		if s, err := protected.ParseService(text); err == nil {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// decodeLenient decodes a config file's TOML into a map, or says it does not parse.
+func decodeLenient(data []byte) (map[string]any, bool) {
+	var c map[string]any
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
+		return nil, false
+	}
+	return c, true
+}
+
+// lookupFold finds key in c as Load does: the TOML decoder matches a key to its field whatever
+// its case, so a file that says Services = [...] loads, and must say the same here.
+func lookupFold(c map[string]any, key string) any {
+	for k, v := range c {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+// ReadBounded reads a config file the way the fail-closed start may: whoever wrote it, it must
+// not hang hypd (a FIFO), nor eat its memory (a sparse file of a terabyte, a link to
+// /dev/zero). A regular file, opened without blocking, at most maxConfigFile bytes read; any
+// other file is an error.
+func ReadBounded(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes, not a config file", path, maxConfigFile)
+	}
+	return data, nil
 }
 
 // KeysDirOf is StateDirOf for keys_dir: where the key files are when the configuration that
@@ -392,15 +449,14 @@ func KeysDirOf(path string) string { return dirOf(path, "keys_dir", DefaultKeysD
 // only ever added to those whose saved protections a failed start hides (gateway.FailClosed),
 // and what such a protection lists as public never un-hides what another one protects.
 func dirOf(path, key, def string) string {
-	data, err := os.ReadFile(path)
+	data, err := ReadBounded(path)
 	if err != nil {
 		return def
 	}
-	var c map[string]any
 	dir := ""
-	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err == nil {
-		dir, _ = c[key].(string)
-	} else if m := regexp.MustCompile(`(?m)^\s*` + key + `\s*=\s*(?:"([^"]+)"|'([^']+)')\s*(#.*)?$`).FindSubmatch(data); m != nil {
+	if c, ok := decodeLenient(data); ok {
+		dir, _ = lookupFold(c, key).(string)
+	} else if m := regexp.MustCompile(`(?mi)^\s*` + key + `\s*=\s*(?:"([^"]+)"|'([^']+)')\s*(#.*)?$`).FindSubmatch(data); m != nil {
 		// Not TOML any more (a half-written edit): the line itself may still be intact.
 		dir = string(m[1]) + string(m[2])
 	}

@@ -23,6 +23,9 @@ type Options struct {
 	// reads the keys only.
 	Reload     <-chan struct{}
 	LoadConfig func() (config.Config, error)
+	// Running, if set, is called once hypd runs: it holds the instance lock, its table is in
+	// place and its state directory works. What only a running hypd may record goes there.
+	Running func()
 }
 
 // udpPorts lists the UDP ports the detector must never treat as knocks: a WireGuard endpoint or a

@@ -164,6 +164,9 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 		snap := w.snapshot()
 		log.Info("hypd running", "interfaces", cfg.Interfaces, "modes", det.AttachModes(), "protected", servicesOf(snap.origins),
 			"keys", len(srv.Keys()), "stealth", cfg.Stealth, "open", cfg.Open.String(), "conntrack_replies", det.ConntrackReplies())
+		if o.Running != nil {
+			o.Running()
+		}
 	}
 	err = g.serve(ctx, metricsLn, running)
 	log.Info("hypd stopping; protected services stay hidden, grants expire on time")
