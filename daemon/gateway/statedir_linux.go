@@ -99,7 +99,7 @@ func openWay(abs string) (int, error) {
 			return -1, fmt.Errorf("%s on the way: %w", next, err)
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			if !mine(st.Uid) {
+			if !rootOrHypd(st.Uid) {
 				return -1, fmt.Errorf("symlink %s on the way is owned by uid %d", next, st.Uid)
 			}
 			if links++; links > 40 {
@@ -107,6 +107,9 @@ func openWay(abs string) (int, error) {
 			}
 			buf := make([]byte, unix.PathMax)
 			n, err := unix.Readlinkat(fd, c, buf)
+			if err == nil && n >= len(buf) {
+				err = unix.ENAMETOOLONG
+			}
 			if err != nil {
 				return -1, fmt.Errorf("reading symlink %s on the way: %w", next, err)
 			}
@@ -136,9 +139,9 @@ func openWay(abs string) (int, error) {
 	return out, nil
 }
 
-// mine says whether uid is root or hypd's own user, the only ones who may decide what hypd
+// rootOrHypd says whether uid is root or hypd's own user, the only ones who may decide what hypd
 // hides.
-func mine(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
+func rootOrHypd(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
 
 // dirProblem refuses a directory on the way (or the state directory itself) that another user
 // owns or that group or others may write into, unless it is root's and sticky (as /tmp): there
@@ -149,7 +152,7 @@ func dirProblem(fd int, dir string) error {
 		return fmt.Errorf("%s on the way: %w", dir, err)
 	}
 	switch {
-	case !mine(st.Uid):
+	case !rootOrHypd(st.Uid):
 		return fmt.Errorf("directory %s is owned by uid %d", dir, st.Uid)
 	case st.Mode&0o022 != 0 && !(st.Mode&unix.S_ISVTX != 0 && st.Uid == 0):
 		return fmt.Errorf("directory %s has mode %#o", dir, st.Mode&0o7777)
@@ -221,7 +224,7 @@ func (d *stateDir) trustProblem() string {
 		return d.way
 	case !d.read:
 		return "it was not read"
-	case !mine(d.file.Uid):
+	case !rootOrHypd(d.file.Uid):
 		return fmt.Sprintf("the file is owned by uid %d", d.file.Uid)
 	case d.file.Mode&unix.S_IFMT != unix.S_IFREG || d.file.Mode&0o022 != 0:
 		return fmt.Sprintf("the file has mode %#o", d.file.Mode)

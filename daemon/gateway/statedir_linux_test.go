@@ -15,11 +15,11 @@ import (
 	"github.com/hideyourports/hyp/internal/testkit/needs"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quietStateLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// stateDirs makes a root-owned 0700 directory to hold state directories: the way to it (the
+// stateDirsTop makes a root-owned 0700 directory to hold state directories: the way to it (the
 // test's temporary directory) is root's.
-func stateDirs(t *testing.T) string {
+func stateDirsTop(t *testing.T) string {
 	t.Helper()
 	needs.Root(t, "judges state directories by owner and chowns them to another user")
 	top := filepath.Join(t.TempDir(), "top")
@@ -29,7 +29,7 @@ func stateDirs(t *testing.T) string {
 	return top
 }
 
-func mkdir(t *testing.T, dir string, uid int) {
+func mkdirOwned(t *testing.T, dir string, uid int) {
 	t.Helper()
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -39,8 +39,8 @@ func mkdir(t *testing.T, dir string, uid int) {
 	}
 }
 
-// names lists what dir holds.
-func names(t *testing.T, dir string) []string {
+// dirEntries lists what dir holds.
+func dirEntries(t *testing.T, dir string) []string {
 	t.Helper()
 	des, err := os.ReadDir(dir)
 	if err != nil {
@@ -57,9 +57,9 @@ func names(t *testing.T, dir string) []string {
 // refused at once: a plain read blocked until someone wrote it, with the instance lock held and
 // nothing hidden. It is not damage: it stays where it is.
 func TestProtectionFIFOIsRefusedAtOnce(t *testing.T) {
-	top := stateDirs(t)
+	top := stateDirsTop(t)
 	theirs := filepath.Join(top, "theirs")
-	mkdir(t, theirs, 65534)
+	mkdirOwned(t, theirs, 65534)
 	fifo := filepath.Join(theirs, protectionFile)
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestProtectionFIFOIsRefusedAtOnce(t *testing.T) {
 		}
 		t.Fatal("loadProtection of a FIFO blocked")
 	}
-	if p := readLastProtection(quiet, theirs); p != nil {
+	if p := readLastProtection(quietStateLog, theirs); p != nil {
 		t.Errorf("readLastProtection of a FIFO = %+v", p)
 	}
 	if fi, err := os.Lstat(fifo); err != nil || fi.Mode().Type() != os.ModeNamedPipe {
@@ -97,10 +97,10 @@ func TestProtectionFIFOIsRefusedAtOnce(t *testing.T) {
 // file of a tebibyte (no disk needed) would otherwise be allocated whole. In root's own
 // directory it is damaged and moved aside; in another user's it is left where it is.
 func TestProtectionOversizeIsDamaged(t *testing.T) {
-	top := stateDirs(t)
+	top := stateDirsTop(t)
 	mine, theirs := filepath.Join(top, "mine"), filepath.Join(top, "theirs")
-	mkdir(t, mine, 0)
-	mkdir(t, theirs, 65534)
+	mkdirOwned(t, mine, 0)
+	mkdirOwned(t, theirs, 65534)
 	for _, dir := range []string{mine, theirs} {
 		f, err := os.OpenFile(filepath.Join(dir, protectionFile), os.O_CREATE|os.O_WRONLY, 0o600)
 		if err != nil {
@@ -115,23 +115,23 @@ func TestProtectionOversizeIsDamaged(t *testing.T) {
 		if !errors.As(err, &damaged) || !strings.Contains(err.Error(), "more than hypd ever writes") {
 			t.Errorf("loadProtection of a 1 TiB file in %s = %v; want damaged, too large", dir, err)
 		}
-		if p := readLastProtection(quiet, dir); p != nil {
+		if p := readLastProtection(quietStateLog, dir); p != nil {
 			t.Errorf("readLastProtection of a 1 TiB file = %+v", p)
 		}
 	}
 	// Just over the bound, written out: read to the bound and no further.
 	big := filepath.Join(top, "big")
-	mkdir(t, big, 0)
+	mkdirOwned(t, big, 0)
 	if err := os.WriteFile(filepath.Join(big, protectionFile), make([]byte, maxProtectionFile+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := loadProtection(big); err == nil || !strings.Contains(err.Error(), "more than hypd ever writes") {
 		t.Errorf("loadProtection of %d bytes = %v; want too large", maxProtectionFile+1, err)
 	}
-	if got := names(t, mine); len(got) != 1 || !strings.HasPrefix(got[0], protectionFile+".damaged-") {
+	if got := dirEntries(t, mine); len(got) != 1 || !strings.HasPrefix(got[0], protectionFile+".damaged-") {
 		t.Errorf("root's directory holds %v; want the oversize file moved aside", got)
 	}
-	if got := names(t, theirs); len(got) != 1 || got[0] != protectionFile {
+	if got := dirEntries(t, theirs); len(got) != 1 || got[0] != protectionFile {
 		t.Errorf("the other user's directory holds %v; want their file left in place", got)
 	}
 }
@@ -139,10 +139,10 @@ func TestProtectionOversizeIsDamaged(t *testing.T) {
 // A symlink as protection.json is not followed, whoever's directory it is in: it is not what
 // hypd writes, and what it points at (root's real protection) must not be moved aside.
 func TestProtectionSymlinkIsNotFollowed(t *testing.T) {
-	top := stateDirs(t)
+	top := stateDirsTop(t)
 	real, theirs := filepath.Join(top, "real"), filepath.Join(top, "theirs")
-	mkdir(t, real, 0)
-	mkdir(t, theirs, 65534)
+	mkdirOwned(t, real, 0)
+	mkdirOwned(t, theirs, 65534)
 	if err := os.WriteFile(filepath.Join(real, "other.json"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestProtectionSymlinkIsNotFollowed(t *testing.T) {
 		if _, _, err := loadProtection(dir); err == nil || !strings.Contains(err.Error(), "symbolic link") {
 			t.Errorf("loadProtection of a symlink in %s = %v; want refused", dir, err)
 		}
-		readLastProtection(quiet, dir)
+		readLastProtection(quietStateLog, dir)
 		if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
 			t.Errorf("the symlink in %s: %v, %v; want it left in place", dir, fi, err)
 		}
@@ -168,9 +168,9 @@ func TestProtectionSymlinkIsNotFollowed(t *testing.T) {
 // symlink to root's state directory while hypd reads it. What hypd reads and moves aside is in
 // the directory it opened; in the user's it moves nothing, and root's protection stays.
 func TestProtectionDirectorySwap(t *testing.T) {
-	top := stateDirs(t)
+	top := stateDirsTop(t)
 	real := filepath.Join(top, "real")
-	mkdir(t, real, 0)
+	mkdirOwned(t, real, 0)
 	ssh := protected.Service{Proto: "tcp", Port: 22}
 	if err := saveProtection(real, Protection{Protected: []protected.Service{ssh}}); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestProtectionDirectorySwap(t *testing.T) {
 		uid  int
 	}{{"theirs", 65534}, {"roots", 0}} {
 		dir := filepath.Join(top, tc.name)
-		mkdir(t, dir, tc.uid)
+		mkdirOwned(t, dir, tc.uid)
 		if err := os.WriteFile(filepath.Join(dir, protectionFile), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -208,21 +208,21 @@ func TestProtectionDirectorySwap(t *testing.T) {
 			if merr == nil || !strings.Contains(merr.Error(), "owned by uid 65534") {
 				t.Errorf("%s: moveAside = %q, %v; want refused, the directory is another user's", tc.name, aside, merr)
 			}
-			if got := names(t, dir+".old"); len(got) != 1 || got[0] != protectionFile {
+			if got := dirEntries(t, dir+".old"); len(got) != 1 || got[0] != protectionFile {
 				t.Errorf("%s: the user's directory holds %v; want their file left", tc.name, got)
 			}
 		} else {
 			if merr != nil || filepath.Dir(aside) != dir {
 				t.Errorf("%s: moveAside = %q, %v; want moved in the opened directory", tc.name, aside, merr)
 			}
-			if got := names(t, dir+".old"); len(got) != 1 || !strings.HasPrefix(got[0], protectionFile+".damaged-") {
+			if got := dirEntries(t, dir+".old"); len(got) != 1 || !strings.HasPrefix(got[0], protectionFile+".damaged-") {
 				t.Errorf("%s: the opened directory holds %v; want its file moved aside there", tc.name, got)
 			}
 		}
 		if p, ok, err := loadProtection(real); err != nil || !ok || len(p.Protected) != 1 {
 			t.Fatalf("%s: root's protection after the swap: %+v, %v, %v; want it in place", tc.name, p, ok, err)
 		}
-		if got := names(t, real); len(got) != 1 {
+		if got := dirEntries(t, real); len(got) != 1 {
 			t.Errorf("%s: root's state directory holds %v", tc.name, got)
 		}
 	}
@@ -233,15 +233,15 @@ func TestProtectionDirectorySwap(t *testing.T) {
 // another user owns on the way, and a directory group or others may write are untrusted; a
 // symlink of root's in root's directories is root's choice and followed.
 func TestStateDirWay(t *testing.T) {
-	top := stateDirs(t)
+	top := stateDirsTop(t)
 	home := filepath.Join(top, "home")
-	mkdir(t, home, 65534)
+	mkdirOwned(t, home, 65534)
 	under := filepath.Join(home, "st")
-	mkdir(t, under, 0)
+	mkdirOwned(t, under, 0)
 	real := filepath.Join(top, "real")
-	mkdir(t, real, 0)
+	mkdirOwned(t, real, 0)
 	shared := filepath.Join(top, "shared")
-	mkdir(t, shared, 0)
+	mkdirOwned(t, shared, 0)
 	if err := os.Chmod(shared, 0o777); err != nil {
 		t.Fatal(err)
 	}
