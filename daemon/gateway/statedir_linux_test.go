@@ -282,6 +282,30 @@ func TestStateDirWay(t *testing.T) {
 			t.Errorf("trustProblem of %s = %q; want %q", tc.dir, got, tc.want)
 		}
 	}
+	// A FIFO (or a device) where the directory should be is refused, without waiting on it.
+	fifo := filepath.Join(top, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		d, err := openStateDir(fifo)
+		if err == nil {
+			d.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.ENOTDIR) {
+			t.Errorf("openStateDir of a FIFO = %v; want not a directory", err)
+		}
+	case <-time.After(10 * time.Second):
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		t.Fatal("openStateDir of a FIFO blocked")
+	}
 	if _, err := openStateDir(filepath.Join(top, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("openStateDir of a missing directory = %v; want not exist", err)
 	}
