@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hideyourports/hyp/daemon/protected"
-	"golang.org/x/sys/unix"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -175,30 +174,40 @@ func Run(ctx context.Context, cfg config.Config, o Options) (err error) {
 
 // readLastProtection reads the last protection hypd applied. A file that does not parse is moved
 // aside (kept for the admin) and reported: it is never a reason not to start, since the
-// configuration and key files still say what to protect.
+// configuration and key files still say what to protect. The directory is held open while it is
+// read, judged and moved aside in (openStateDir): a refused hypd.toml may name a directory of
+// someone else's, whose file only ever adds hiding and is never moved.
 func readLastProtection(log *slog.Logger, stateDir string) *Protection {
-	p, ok, err := loadProtection(stateDir)
+	d, err := openStateDir(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		log.Error("the last protection cannot be read; protecting what the configuration and key files name", "err", err)
+		return nil
+	}
+	defer d.Close()
+	p, ok, err := d.load()
 	if err == nil {
 		if !ok {
 			return nil
 		}
 		// What it hides always counts; what it makes public only if no one but root could have
 		// written it: a refused hypd.toml may name a directory of someone else's (the review).
-		if why := stateProblem(stateDir); why != "" && len(p.Public) > 0 {
+		if why := d.trustProblem(); why != "" && len(p.Public) > 0 {
 			log.Warn("the last protection's public services are ignored: someone other than root could have written it", "state_dir", stateDir, "why", why)
 			p.Public = nil
 		}
 		return &p
 	}
-	path := filepath.Join(stateDir, protectionFile)
 	var damaged *damagedError
 	if !errors.As(err, &damaged) {
 		log.Error("the last protection cannot be read; protecting what the configuration and key files name", "err", err)
 		return nil
 	}
-	aside, merr := setAside(path, time.Now())
+	aside, merr := d.moveAside(time.Now())
 	if merr != nil {
-		log.Error("the last protection is damaged and could not be moved aside; protecting what the configuration and key files name", "err", err, "move_err", merr)
+		log.Error("the last protection is damaged and was not moved aside; protecting what the configuration and key files name", "err", err, "move_err", merr)
 		return nil
 	}
 	log.Error("the last protection was damaged; it was moved aside, and hypd protects what the configuration and key files name", "err", err, "moved_to", aside)
@@ -475,26 +484,3 @@ func (b *backend) Reload(ctx context.Context) (control.ReloadResult, error) {
 }
 
 func (b *backend) Unprotect(svc string) error { return b.g.w.Unprotect(context.Background(), svc) }
-
-// stateProblem says why someone other than root could have written stateDir's protection file
-// ("" when no one could): the directory or the file is another user's, or writable by group or
-// others (a root-owned sticky directory keeps others from replacing root's file).
-func stateProblem(stateDir string) string {
-	var d, f unix.Stat_t
-	if err := unix.Stat(stateDir, &d); err != nil {
-		return err.Error()
-	}
-	if err := unix.Lstat(filepath.Join(stateDir, protectionFile), &f); err != nil {
-		return err.Error()
-	}
-	mine := func(uid uint32) bool { return uid == 0 || int(uid) == os.Geteuid() }
-	switch {
-	case !mine(d.Uid):
-		return fmt.Sprintf("its directory is owned by uid %d", d.Uid)
-	case d.Mode&0o022 != 0 && !(d.Mode&unix.S_ISVTX != 0 && d.Uid == 0):
-		return fmt.Sprintf("its directory has mode %#o", d.Mode&0o7777)
-	case f.Mode&unix.S_IFMT != unix.S_IFREG || !mine(f.Uid) || f.Mode&0o022 != 0:
-		return fmt.Sprintf("the file is owned by uid %d with mode %#o", f.Uid, f.Mode&0o7777)
-	}
-	return ""
-}

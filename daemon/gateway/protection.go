@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/hideyourports/hyp/daemon/config"
 	"github.com/hideyourports/hyp/internal/atomicfile"
@@ -31,23 +30,38 @@ type Protection struct {
 	Stealth   bool                `json:"stealth"`
 }
 
-// loadProtection reads the last protection from dir; ok is false when there is none yet.
+// maxProtectionFile bounds what is read of a protection file (another user's, when a refused
+// hypd.toml names their directory, may be anything: a sparse file of a tebibyte was allocated
+// whole). It is about four times the largest file hypd can write: every service of both
+// protocols (2 × 65,535; a service is either protected or public) is 2.2 MB as saveProtection
+// writes it (TestProtectionFileBound). A larger regular file is damaged: hypd did not write it.
+const maxProtectionFile = 8 << 20
+
+// loadProtection reads the last protection from dir; ok is false when there is none yet. It
+// reads as the fail-closed start does (openStateDir): bounded, regular files only.
 func loadProtection(dir string) (p Protection, ok bool, err error) {
-	path := filepath.Join(dir, protectionFile)
-	b, err := os.ReadFile(path)
+	d, err := openStateDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Protection{}, false, nil
 	}
 	if err != nil {
 		return Protection{}, false, fmt.Errorf("reading the last protection: %w", err)
 	}
+	defer d.Close()
+	return d.load()
+}
+
+// decodeProtection parses what was read from path: anything but a protection hypd wrote is
+// damaged.
+func decodeProtection(path string, b []byte) (Protection, error) {
+	var p Protection
 	if err := json.Unmarshal(b, &p); err != nil {
-		return Protection{}, false, &damagedError{path: path, err: err}
+		return Protection{}, &damagedError{path: path, err: err}
 	}
 	if p.Version != 1 {
-		return Protection{}, false, &damagedError{path: path, err: fmt.Errorf("unknown version %d", p.Version)}
+		return Protection{}, &damagedError{path: path, err: fmt.Errorf("unknown version %d", p.Version)}
 	}
-	return p, true, nil
+	return p, nil
 }
 
 // damagedError says the protection file was read but is not one hypd wrote.
@@ -61,9 +75,6 @@ func (e *damagedError) Error() string {
 }
 
 func (e *damagedError) Unwrap() error { return e.err }
-
-// setAside moves a damaged state file out of the way, keeping it for the admin.
-func setAside(path string, now time.Time) (string, error) { return atomicfile.MoveAside(path, now) }
 
 // saveProtection writes p to dir atomically.
 func saveProtection(dir string, p Protection) error {

@@ -125,24 +125,33 @@ func syncDir(dir string) {
 // when that name is taken) so that a new one can be started while the old stays for the admin
 // to inspect. It never overwrites anything and returns the new name.
 func MoveAside(path string, now time.Time) (string, error) {
-	base := path + ".damaged-" + now.UTC().Format("20060102T150405Z")
+	name, err := moveAside(path, now, func(to string) error { return os.Link(path, to) }, func() error { return os.Remove(path) })
+	if err != nil {
+		return "", err
+	}
+	syncDir(filepath.Dir(path))
+	return name, nil
+}
+
+// moveAside links name to the first free one of its damaged-TIME names (link), then removes it
+// (remove), and returns the name it got: a hard link never replaces an existing name.
+func moveAside(name string, now time.Time, link func(to string) error, remove func() error) (string, error) {
+	base := name + ".damaged-" + now.UTC().Format("20060102T150405Z")
 	for i := 0; i < 100; i++ {
-		name := base
+		to := base
 		if i > 0 {
-			name = fmt.Sprintf("%s.%d", base, i)
+			to = fmt.Sprintf("%s.%d", base, i)
 		}
-		// A hard link never replaces an existing name; then the old name goes.
-		if err := os.Link(path, name); err != nil {
+		if err := link(to); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				continue
 			}
-			return "", fmt.Errorf("moving %s aside: %w", path, err)
+			return "", fmt.Errorf("moving %s aside: %w", name, err)
 		}
-		if err := os.Remove(path); err != nil {
-			return "", fmt.Errorf("moving %s aside to %s: %w", path, name, err)
+		if err := remove(); err != nil {
+			return "", fmt.Errorf("moving %s aside to %s: %w", name, to, err)
 		}
-		syncDir(filepath.Dir(path))
-		return name, nil
+		return to, nil
 	}
-	return "", fmt.Errorf("moving %s aside: too many damaged copies beside it already", path)
+	return "", fmt.Errorf("moving %s aside: too many damaged copies beside it already", name)
 }
