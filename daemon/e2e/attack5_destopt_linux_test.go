@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // The fifth attacker review. Promise 1: no probe answer may depend on what is protected. Without
@@ -79,4 +82,153 @@ func TestAttack5DestOptsSYNShowsProtectedTCPPorts(t *testing.T) {
 	if optsUnused != optsProtected {
 		t.Errorf("a SYN with a Destination Options header tells protected from unused ports: protected tcp/%d answers %s, unused tcp/%d answers %s", servicePort, optsProtected, unused, optsUnused)
 	}
+}
+
+// The same promise for every shape of IPv6 extension header the kernel handles after the input
+// hook, over TCP and UDP: an unknown destination option whose action is a Parameter Problem or
+// a silent discard, a skippable one, a type 0 routing header with a segment left (Parameter
+// Problem), a segment routing header (dropped where seg6 is off), a hop-by-hop header out of
+// place (Parameter Problem, unknown next header) and AH without a security association. Each is
+// sent raw from the attacker's namespace to an unused and to a protected port, and the two
+// answers must be the same.
+func TestAttack5ExtensionHeadersShowNoProtectedPorts(t *testing.T) {
+	const wg, unusedTCP, unusedUDP = 51820, 40005, 40006
+	g := newGateway(t, 162)
+	l := g.lab
+	g.newKey("laptop", l.GatewayIP())
+	g.start("--services", fmt.Sprintf("tcp/%d,udp/%d", servicePort, wg))
+	gwMAC, err := l.Gateway.MAC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	atMAC, err := l.Attacker.MAC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, dst := l.AttackerIP6(), l.GatewayIP6()
+	hop := dst.As16()
+	shapes := []struct {
+		name string
+		exts []ipv6Ext
+	}{
+		{"destination option 0x80 (Parameter Problem)", []ipv6Ext{{60, []byte{0, 0, 0x80, 4, 0, 0, 0, 0}}}},
+		{"destination option 0x40 (discard)", []ipv6Ext{{60, []byte{0, 0, 0x40, 4, 0, 0, 0, 0}}}},
+		{"destination option 0x1e (skip)", []ipv6Ext{{60, []byte{0, 0, 0x1e, 4, 0, 0, 0, 0}}}},
+		{"routing header type 0, one segment left", []ipv6Ext{{43, append([]byte{0, 2, 0, 1, 0, 0, 0, 0}, hop[:]...)}}},
+		{"routing header type 0, no segment left", []ipv6Ext{{43, append([]byte{0, 2, 0, 0, 0, 0, 0, 0}, hop[:]...)}}},
+		{"segment routing header", []ipv6Ext{{43, append([]byte{0, 2, 4, 1, 0, 0, 0, 0}, hop[:]...)}}},
+		{"hop-by-hop header after destination options", []ipv6Ext{{60, []byte{0, 0, 1, 4, 0, 0, 0, 0}}, {0, []byte{0, 0, 1, 4, 0, 0, 0, 0}}}},
+		{"AH, no security association", []ipv6Ext{{51, []byte{0, 4, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}},
+	}
+	answer := func(proto byte, port uint16, exts []ipv6Ext) string {
+		c := startCapture(t, l.Attacker, fmt.Sprintf("ether src %s and ip6 and dst host %s and not (icmp6 and ip6[40] >= 133 and ip6[40] <= 137)", gwMAC, src))
+		var l4 []byte
+		if proto == unix.IPPROTO_TCP {
+			l4 = make([]byte, 20)
+			binary.BigEndian.PutUint32(l4[4:], 0x01020304)
+			l4[12], l4[13] = 5<<4, 0x02
+			binary.BigEndian.PutUint16(l4[14:], 64240)
+		} else {
+			l4 = make([]byte, 8+32) // longer than a knock
+			binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+		}
+		binary.BigEndian.PutUint16(l4[0:], 40124)
+		binary.BigEndian.PutUint16(l4[2:], port)
+		if err := l.Attacker.Do(func() error { return sendIPv6(gwMAC, atMAC, src, dst, exts, proto, l4) }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		pkts := strings.Join(c.stop(t), "\n")
+		switch {
+		case strings.Contains(pkts, "parameter problem"):
+			return "ICMPv6 parameter problem"
+		case strings.Contains(pkts, "unreachable"):
+			return "ICMPv6 unreachable"
+		case strings.Contains(pkts, "Flags [R"):
+			return "RST"
+		case pkts == "":
+			return "nothing"
+		}
+		return pkts
+	}
+	for _, s := range shapes {
+		for _, p := range []struct {
+			name           string
+			proto          byte
+			unused, hidden uint16
+		}{{"tcp", unix.IPPROTO_TCP, unusedTCP, servicePort}, {"udp", unix.IPPROTO_UDP, unusedUDP, wg}} {
+			u, h := answer(p.proto, p.unused, s.exts), answer(p.proto, p.hidden, s.exts)
+			t.Logf("%s, %s: unused %s/%d -> %s, protected %s/%d -> %s", s.name, p.name, p.name, p.unused, u, p.name, p.hidden, h)
+			if u != h {
+				t.Errorf("%s over %s tells protected from unused ports: protected %s/%d answers %s, unused %s/%d answers %s", s.name, p.name, p.name, p.hidden, h, p.name, p.unused, u)
+			}
+		}
+	}
+}
+
+// ipv6Ext is one extension header: its type (the next-header value that announces it) and its
+// bytes, whose first (its own next-header field) sendIPv6 fills in.
+type ipv6Ext struct {
+	typ byte
+	b   []byte
+}
+
+// sendIPv6 sends one IPv6 packet from src to dst carrying exts and then the transport header and
+// payload l4 of protocol proto (its checksum filled in here) in an Ethernet frame to dstMAC on the
+// lab interface of the calling thread's namespace.
+func sendIPv6(dstMAC, srcMAC string, src, dst netip.Addr, exts []ipv6Ext, proto byte, l4 []byte) error {
+	dm, err := net.ParseMAC(dstMAC)
+	if err != nil {
+		return err
+	}
+	sm, err := net.ParseMAC(srcMAC)
+	if err != nil {
+		return err
+	}
+	ifi, err := net.InterfaceByName(netlab.Iface)
+	if err != nil {
+		return err
+	}
+	s16, d16 := src.As16(), dst.As16()
+	var pseudo uint32
+	for i := 0; i < 16; i += 2 {
+		pseudo += uint32(binary.BigEndian.Uint16(s16[i:])) + uint32(binary.BigEndian.Uint16(d16[i:]))
+	}
+	pseudo += uint32(proto) + uint32(len(l4))
+	ck := 6 // the checksum's offset in a UDP header
+	if proto == unix.IPPROTO_TCP {
+		ck = 16
+	}
+	binary.BigEndian.PutUint16(l4[ck:], 0)
+	binary.BigEndian.PutUint16(l4[ck:], csum(l4, pseudo))
+	var payload []byte
+	for i, e := range exts {
+		b := append([]byte(nil), e.b...)
+		b[0] = proto
+		if i+1 < len(exts) {
+			b[0] = exts[i+1].typ
+		}
+		payload = append(payload, b...)
+	}
+	payload = append(payload, l4...)
+	f := make([]byte, 14+40, 14+40+len(payload))
+	copy(f[0:6], dm)
+	copy(f[6:12], sm)
+	binary.BigEndian.PutUint16(f[12:], unix.ETH_P_IPV6)
+	ip := f[14:]
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(payload)))
+	ip[6], ip[7] = proto, 64
+	if len(exts) > 0 {
+		ip[6] = exts[0].typ
+	}
+	copy(ip[8:24], s16[:])
+	copy(ip[24:40], d16[:])
+	f = append(f, payload...)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Addr: [8]byte{dm[0], dm[1], dm[2], dm[3], dm[4], dm[5]}})
 }

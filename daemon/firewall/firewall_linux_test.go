@@ -92,7 +92,6 @@ var wantInput = []string{
 	`iif "lo" accept`,
 	"ip saddr . meta l4proto . th dport @allow4 accept",
 	"ip6 saddr . meta l4proto . th dport @allow6 accept",
-	"ip6 nexthdr 51 accept",
 	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . tcp dport != @public counter drop",
 	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . udp dport != @public counter drop",
 	"meta l4proto . tcp dport @protected meta pkttype host counter reject with tcp reset",

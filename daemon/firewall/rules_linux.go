@@ -336,22 +336,15 @@ func withExtHeaders() []expr.Any {
 // Legitimate TCP or UDP to a host with such headers is close to nonexistent (most of the internet
 // drops it on the way); an open service of the host that is not in Config.Public loses it.
 //
-// AH is the exception: the kernel handles it in xfrm, which drops it without an answer when no
-// security association matches (or answers a Parameter Problem for every port alike where no AH
-// module is loaded), and hands the packet it authenticated back to the prerouting and input hooks
-// without the AH header, where these rules judge it again. So a packet whose first header is AH is
-// accepted here and left to the kernel: IPsec transport mode keeps working.
+// AH needs no rule: nftables' transport protocol stops at an AH header (meta l4proto is ah,
+// nft_set_pktinfo_ipv6 asks for IP6_FH_F_AUTH), so no rule of this table matches a packet with
+// one and the kernel alone answers it (xfrm, or a Parameter Problem where no AH module is loaded),
+// for every port alike; the packet xfrm authenticates comes back through the hooks without it.
 //
-// meta nfproto ipv6 ip6 nexthdr ah accept
 // meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto tcp meta l4proto . th dport != @public counter drop
 // meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto udp meta l4proto . th dport != @public counter drop
 func extHeaderRules() [][]expr.Any {
-	ah := append(nfproto(true),
-		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 6, Len: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.IPPROTO_AH}},
-		verdict(expr.VerdictAccept),
-	)
-	rules := [][]expr.Any{ah}
+	var rules [][]expr.Any
 	for _, p := range []byte{protoTCP, protoUDP} {
 		e := append(nfproto(true), withExtHeaders()...)
 		e = append(e, l4proto(p)...)
