@@ -20,14 +20,20 @@
 //	    iif lo accept
 //	    meta nfproto ipv4 ip saddr . meta l4proto . th dport @allow4 accept
 //	    meta nfproto ipv6 ip6 saddr . meta l4proto . th dport @allow6 accept
-//	    # without Config.Stealth, answered as an unused port (see protectedRules):
-//	    meta l4proto tcp meta l4proto . th dport @protected counter reject with tcp reset
-//	    meta l4proto udp meta l4proto . th dport @protected udp length > 24 counter reject with icmpx port-unreachable
+//	    # without Config.Stealth: IPv6 TCP and UDP with extension headers, which the kernel
+//	    # answers by header, not by port (extHeaderRules):
+//	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto tcp meta l4proto . th dport != @public counter drop
+//	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto udp meta l4proto . th dport != @public counter drop
+//	    # without Config.Stealth, answered as an unused port (see protectedRules), in frames to
+//	    # our own MAC only:
+//	    meta l4proto tcp meta l4proto . th dport @protected meta pkttype host counter reject with tcp reset
+//	    meta l4proto udp meta l4proto . th dport @protected meta pkttype host udp length > 24 counter reject with icmpx port-unreachable
 //	    # the rest (knock-sized UDP; everything with Config.Stealth):
 //	    meta l4proto . th dport @protected counter drop
 //	    # without Config.Stealth: knock-sized datagrams XDP did not see or parse, as XDP drops
 //	    # them (knockSizedRule):
 //	    meta l4proto udp fib daddr type local udp length <= 24 meta l4proto . udp dport != @public counter drop
+//	    meta l4proto udp fib daddr type anycast udp length <= 24 meta l4proto . udp dport != @public counter drop
 //	    # only with Config.Stealth:
 //	    meta l4proto . th dport @public accept
 //	    meta nfproto ipv6 ip6 saddr fe80::/10 udp dport 546 accept
@@ -40,7 +46,9 @@
 //	    ct status & dnat == 0 accept
 //	    meta nfproto ipv4 ip saddr . meta l4proto . ct original proto-dst @allow4 accept
 //	    meta nfproto ipv6 ip6 saddr . meta l4proto . ct original proto-dst @allow6 accept
-//	    # the same reject rules as input (not with Config.Stealth), by ct original proto-dst
+//	    # not with Config.Stealth: IPv6 with extension headers, then the same reject rules as
+//	    # input, by ct original proto-dst
+//	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto . ct original proto-dst @protected counter drop
 //	    meta l4proto . ct original proto-dst @protected counter drop
 //	  }
 //	  chain output {

@@ -92,10 +92,13 @@ var wantInput = []string{
 	`iif "lo" accept`,
 	"ip saddr . meta l4proto . th dport @allow4 accept",
 	"ip6 saddr . meta l4proto . th dport @allow6 accept",
-	"meta l4proto . tcp dport @protected counter reject with tcp reset",
-	"meta l4proto . udp dport @protected udp length > 24 counter reject",
+	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . tcp dport != @public counter drop",
+	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . udp dport != @public counter drop",
+	"meta l4proto . tcp dport @protected meta pkttype host counter reject with tcp reset",
+	"meta l4proto . udp dport @protected meta pkttype host udp length > 24 counter reject",
 	"meta l4proto . th dport @protected counter drop",
 	"fib daddr type local udp length <= 24 meta l4proto . udp dport != @public counter drop",
+	"fib daddr type anycast udp length <= 24 meta l4proto . udp dport != @public counter drop",
 }
 
 var wantStealth = []string{
@@ -115,8 +118,9 @@ var wantForward = []string{
 	"ct status ! dnat accept",
 	"ip saddr . meta l4proto . ct original proto-dst @allow4 accept",
 	"ip6 saddr . meta l4proto . ct original proto-dst @allow6 accept",
-	"meta l4proto 6 meta l4proto . ct original proto-dst @protected counter reject with tcp reset",
-	"meta l4proto . ct original proto-dst @protected udp length > 24 counter reject",
+	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . ct original proto-dst @protected counter drop",
+	"meta l4proto 6 meta l4proto . ct original proto-dst @protected meta pkttype host counter reject with tcp reset",
+	"meta l4proto . ct original proto-dst @protected meta pkttype host udp length > 24 counter reject",
 	"meta l4proto . ct original proto-dst @protected counter drop",
 }
 

@@ -278,14 +278,86 @@ func protectedRules(original, stealth bool) [][]expr.Any {
 			&expr.Lookup{SourceRegister: reg1, SetName: setProtected},
 		)
 	}
-	tcp := append(lookup(protoTCP), &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
-	udp := append(lookup(protoUDP),
+	tcp := append(lookup(protoTCP), pkttypeHost()...)
+	tcp = append(tcp, &expr.Counter{}, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
+	udp := append(lookup(protoUDP), pkttypeHost()...)
+	udp = append(udp,
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 4, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpGt, Register: reg1, Data: binaryutil.BigEndian.PutUint16(maxKnockUDPLen)},
 		&expr.Counter{},
 		&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH},
 	)
-	return [][]expr.Any{tcp, udp, drop}
+	rules := [][]expr.Any{tcp, udp, drop}
+	if original {
+		// The host behind the gateway handles a forwarded packet's extension headers, the
+		// gateway's own unused ports drop such packets (extHeaderRules): a forwarded protected
+		// port must not answer them with our RST either.
+		ext := append(nfproto(true), withExtHeaders()...)
+		ext = append(ext, serviceRule(setProtected, true, expr.VerdictDrop, true)...)
+		rules = append([][]expr.Any{ext}, rules...)
+	}
+	return rules
+}
+
+// meta pkttype host: the frame came to our own MAC address. The kernel's TCP ignores a segment
+// that came in a broadcast or multicast frame (tcp_v4_rcv, tcp_v6_rcv: pkt_type != PACKET_HOST)
+// and its ICMP code answers none (icmp_send, icmpv6_send), so an unused port says nothing to one;
+// our reject would answer it with an RST (nf_send_reset does not look), and everyone on the
+// uplink's segment could list the protected ports by a SYN to the gateway's address in a frame to
+// ff:ff:ff:ff:ff:ff. Such a probe of a protected port falls through to the drop.
+func pkttypeHost() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyPKTTYPE, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.PACKET_HOST}},
+	}
+}
+
+// ip6 nexthdr != tcp ip6 nexthdr != udp: an IPv6 packet whose transport header (meta l4proto,
+// found past every extension header) does not follow the fixed header: it carries at least one
+// extension header. Fragment headers are gone by the time the input and forward chains run
+// (conntrack reassembles first).
+func withExtHeaders() []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 6, Len: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{protoTCP}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{protoUDP}},
+	}
+}
+
+// extHeaderRules decide, without stealth, every IPv6 TCP segment and UDP datagram to the gateway
+// that carries an extension header, before the protected ports' reject rules can answer it. The
+// kernel handles destination options, routing headers and a hop-by-hop header out of place after
+// the input hook (ip6_input_finish), before TCP or UDP, and what it answers there depends on the
+// header, not the port: an unknown option of type 0x80 or a routing header with segments left
+// draws an ICMPv6 Parameter Problem, a type 0x40 option or a segment routing header nothing, a
+// skippable option reaches TCP. Our reject would answer an RST or port unreachable to all of them
+// on a protected port, and nftables can send no Parameter Problem. So all of them are dropped, on
+// every port but the public ones: one answer, silence, for protected and unused ports alike.
+// Legitimate TCP or UDP to a host with such headers is close to nonexistent (most of the internet
+// drops it on the way); an open service of the host that is not in Config.Public loses it.
+//
+// AH needs no rule: nftables' transport protocol stops at an AH header (meta l4proto is ah,
+// nft_set_pktinfo_ipv6 asks for IP6_FH_F_AUTH), so no rule of this table matches a packet with
+// one and the kernel alone answers it (xfrm, or a Parameter Problem where no AH module is loaded),
+// for every port alike; the packet xfrm authenticates comes back through the hooks without it.
+//
+// meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto tcp meta l4proto . th dport != @public counter drop
+// meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto udp meta l4proto . th dport != @public counter drop
+func extHeaderRules() [][]expr.Any {
+	var rules [][]expr.Any
+	for _, p := range []byte{protoTCP, protoUDP} {
+		e := append(nfproto(true), withExtHeaders()...)
+		e = append(e, l4proto(p)...)
+		e = append(e,
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			loadPort(reg32_0+1, false),
+			&expr.Lookup{SourceRegister: reg1, SetName: setPublic, Invert: true},
+			&expr.Counter{},
+			verdict(expr.VerdictDrop),
+		)
+		rules = append(rules, e)
+	}
+	return rules
 }
 
 // inputRules is the input chain. Order matters: accepts for traffic we never
@@ -296,6 +368,9 @@ func inputRules(stealth bool) [][]expr.Any {
 		append(iifLoopback(), verdict(expr.VerdictAccept)),
 		allowRule(false, false),
 		allowRule(true, false),
+	}
+	if !stealth {
+		rules = append(rules, extHeaderRules()...)
 	}
 	rules = append(rules, protectedRules(false, stealth)...)
 	if stealth {
@@ -312,7 +387,7 @@ func inputRules(stealth bool) [][]expr.Any {
 			append(l4proto(protoUDP), &expr.Counter{}, verdict(expr.VerdictDrop)),
 		)
 	} else {
-		rules = append(rules, knockSizedRule())
+		rules = append(rules, knockSizedRule(unix.RTN_LOCAL), knockSizedRule(unix.RTN_ANYCAST))
 	}
 	return rules
 }
@@ -328,11 +403,17 @@ func inputRules(stealth bool) [][]expr.Any {
 // rule before; public UDP services pass, as in XDP (the detector passes Protected and Public
 // UDP ports); replies were accepted by the first rule.
 //
+// The rule is there once for each address type that is the gateway's own: local, and anycast. A
+// gateway that forwards IPv6 owns the subnet-router anycast address of each of its prefixes
+// (prefix::); the kernel delivers datagrams to it locally and answers an unused port there with
+// a port unreachable, but it is no interface address, so XDP passes them as not the gateway's.
+//
 // meta l4proto udp fib daddr type local udp length <= 24 meta l4proto . udp dport != @public counter drop
-func knockSizedRule() []expr.Any {
+// meta l4proto udp fib daddr type anycast udp length <= 24 meta l4proto . udp dport != @public counter drop
+func knockSizedRule(rtnType uint32) []expr.Any {
 	return append(l4proto(protoUDP),
 		&expr.Fib{Register: reg1, FlagDADDR: true, ResultADDRTYPE: true},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(rtnType)},
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 4, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpLte, Register: reg1, Data: binaryutil.BigEndian.PutUint16(maxKnockUDPLen)},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
