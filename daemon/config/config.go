@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -263,6 +264,9 @@ func parse(data []byte, path string) (Config, error) {
 	if err := undecoded(data, md, "config "+path); err != nil {
 		return Config{}, err
 	}
+	if err := foldedTwice(md, "config "+path); err != nil {
+		return Config{}, err
+	}
 	if s, err := sequence.ParseScheme(string(c.Scheme)); err == nil {
 		c.Scheme = s
 	}
@@ -277,6 +281,23 @@ func parse(data []byte, path string) (Config, error) {
 		c.Interfaces = nil
 	}
 	return c, nil
+}
+
+// foldedTwice refuses a file that sets one setting under two spellings (services and Services):
+// both are valid TOML, and the decoder, which matches a key to its field whatever its case, fills
+// the field from whichever its map order reaches last, so the same file would protect one list on
+// one start and the other on the next (the sixth attacker review).
+func foldedTwice(md toml.MetaData, what string) error {
+	seen := map[string]string{}
+	for _, k := range md.Keys() {
+		key := k.String()
+		fold := strings.ToLower(key)
+		if first, ok := seen[fold]; ok && first != key {
+			return fmt.Errorf("%s: %s and %s are one setting (keys match whatever their case); keep one", what, first, key)
+		}
+		seen[fold] = key
+	}
+	return nil
 }
 
 // undecoded turns keys the file has but the target lacks into one error,
@@ -363,9 +384,10 @@ func StateDirOf(path string) string { return dirOf(path, "state_dir", DefaultSta
 // ServicesOf returns the protected services a config file names, read as leniently as
 // StateDirOf: from a file that is refused (someone else may have written it) or fails to load
 // for another reason. They are only ever hidden more (gateway.FailClosed): on a first boot
-// there is no saved protection yet, and the file is the one thing that says what to hide. A file
-// that no longer parses as TOML (the typo that made it fail) is searched for its services line;
-// an entry that does not parse is skipped.
+// there is no saved protection yet, and the file is the one thing that says what to hide. Every
+// spelling of the key counts (Services too); an entry that does not parse is skipped. A file that
+// does not parse even with its broken lines left out gives every quoted service anywhere in it:
+// hiding too much only waits for the admin.
 func ServicesOf(path string) []protected.Service {
 	data, err := ReadBounded(path)
 	if err != nil {
@@ -373,37 +395,56 @@ func ServicesOf(path string) []protected.Service {
 	}
 	var list []string
 	if c, ok := decodeLenient(data); ok {
-		vals, _ := lookupFold(c, "services").([]any)
-		for _, v := range vals {
-			if text, ok := v.(string); ok {
-				list = append(list, text)
+		for k, v := range c {
+			if !strings.EqualFold(k, "services") {
+				continue
+			}
+			vals, _ := v.([]any)
+			for _, v := range vals {
+				if text, ok := v.(string); ok {
+					list = append(list, text)
+				}
 			}
 		}
-	} else if m := regexp.MustCompile(`(?ims)^\s*services\s*=\s*\[([^\]]*)\]`).FindSubmatch(data); m != nil {
-		for _, q := range regexp.MustCompile(`"([^"\n]*)"|'([^'\n]*)'`).FindAllSubmatch(m[1], -1) {
+	} else {
+		for _, q := range regexp.MustCompile(`"((?:tcp|udp)/[0-9]+)"|'((?:tcp|udp)/[0-9]+)'`).FindAllSubmatch(data, -1) {
 			list = append(list, string(q[1])+string(q[2]))
 		}
 	}
 	var out []protected.Service
 	for _, text := range list {
-		if s, err := protected.ParseService(text); err == nil {
+		if s, err := protected.ParseService(text); err == nil && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// decodeLenient decodes a config file's TOML into a map, or says it does not parse.
+// maxRepairs bounds how many broken lines decodeLenient leaves out.
+const maxRepairs = 32
+
+// decodeLenient decodes a config file's TOML into a map the way the loader's parser reads it,
+// leaving out each line the parser stops at (the typo that made the file fail: `open = 5m`), up
+// to maxRepairs of them; it says so when the file still does not parse.
 func decodeLenient(data []byte) (map[string]any, bool) {
-	var c map[string]any
-	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c); err != nil {
-		return nil, false
+	lines := strings.Split(string(data), "\n")
+	for range maxRepairs + 1 {
+		var c map[string]any
+		_, err := toml.NewDecoder(strings.NewReader(strings.Join(lines, "\n"))).Decode(&c)
+		if err == nil {
+			return c, true
+		}
+		var pe toml.ParseError
+		if !errors.As(err, &pe) || pe.Position.Line < 1 || pe.Position.Line > len(lines) || lines[pe.Position.Line-1] == "" {
+			return nil, false
+		}
+		lines[pe.Position.Line-1] = ""
 	}
-	return c, true
+	return nil, false
 }
 
 // lookupFold finds key in c as Load does: the TOML decoder matches a key to its field whatever
-// its case, so a file that says Services = [...] loads, and must say the same here.
+// its case, so a file that says State_Dir = ... loads, and must say the same here.
 func lookupFold(c map[string]any, key string) any {
 	for k, v := range c {
 		if strings.EqualFold(k, key) {
