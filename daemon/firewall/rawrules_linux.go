@@ -132,6 +132,8 @@ func exprName(e expr.Any) string {
 		return "byteorder"
 	case *expr.Fib:
 		return "fib"
+	case *expr.Exthdr:
+		return "exthdr"
 	}
 	return fmt.Sprintf("%T", e)
 }
