@@ -259,10 +259,16 @@ const maxKnockUDPLen = 8 + 16
 // RST and a UDP datagram with an ICMP port unreachable, and nftables' reject sends both through
 // the kernel's own code (nf_send_reset gives its RST the sequence numbers, flags, window, TTL or
 // hop limit, IP ID and DF of tcp_v4/v6_send_reset's; the ICMP errors are icmp_send/icmpv6_send's
-// own, under the same per-peer ICMP rate limit as the unused ports'). Checksum errors and RSTs draw nothing from either. Two differences
-// remain: nf_send_reset6 leaves the IPv6 flow label 0 (the output chain mends that, see
-// flowLabelRule), and the kernel copies a SYN's DSCP into its RST where reject sends 0 (nothing
-// in the RST's path still knows the SYN's; scanners send 0). One exception is ours to make:
+// own, under the same per-peer ICMP rate limit as the unused ports'). Checksum errors and RSTs
+// draw nothing from either. nf_send_reset6 leaves the IPv6 flow label 0 (the output chain mends
+// that, see flowLabelRule). The kernel checks more than reject before it answers: the shapes it
+// drops before its socket lookup are dropped at protected ports (kernelDropRules), and the shapes
+// it answers otherwise than reject can (IPv4 options and DSCP echoed into its RST, a UDP datagram
+// trimmed to its length field) are dropped at every port not public (probeShapeRules), so both
+// say nothing. Two remain, as nftables cannot compare one header field with another or with the
+// packet's length: a UDP datagram with a length field shorter than what arrived and a checksum
+// right over both (the kernel quotes it trimmed, reject whole), and a non-SYN TCP segment whose
+// data offset runs past the packet (the kernel drops it, reject answers). One exception is ours to make:
 // the XDP detector drops, unanswered, every knock-sized datagram (payload 0..16 bytes) to the
 // gateway's other ports, but lets those to a configured UDP service through to the stack; a
 // knock-sized datagram to a protected UDP port is dropped here so that it, too, draws nothing.
