@@ -25,7 +25,8 @@
 //	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto tcp meta l4proto . th dport != @public counter drop
 //	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto udp meta l4proto . th dport != @public counter drop
 //	    # without Config.Stealth: shapes the kernel answers otherwise than reject could, dropped
-//	    # at every port not public (probeShapeRules):
+//	    # at every port not public (probeShapeRules) but open TCP services (openServiceRule):
+//	    meta l4proto tcp meta l4proto . th dport != @protected socket transparent & 0 == 0 accept
 //	    meta nfproto ipv4 meta l4proto tcp ip hdrlength != 5 meta l4proto . th dport != @public counter drop
 //	    meta nfproto ipv4 meta l4proto tcp ip dscp != 0 meta l4proto . th dport != @public counter drop
 //	    meta nfproto ipv6 meta l4proto tcp ip6 dscp != 0 meta l4proto . th dport != @public counter drop

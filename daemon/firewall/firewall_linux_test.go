@@ -94,6 +94,7 @@ var wantInput = []string{
 	"ip6 saddr . meta l4proto . th dport @allow6 accept",
 	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . tcp dport != @public counter drop",
 	"ip6 nexthdr != 6 ip6 nexthdr != 17 meta l4proto . udp dport != @public counter drop",
+	"meta l4proto . tcp dport != @protected socket transparent & 0 == 0 accept",
 	"ip hdrlength != 5 meta l4proto . tcp dport != @public counter drop",
 	"ip dscp != cs0 meta l4proto . tcp dport != @public counter drop",
 	"ip6 dscp != cs0 meta l4proto . tcp dport != @public counter drop",

@@ -134,6 +134,8 @@ func exprName(e expr.Any) string {
 		return "fib"
 	case *expr.Exthdr:
 		return "exthdr"
+	case *expr.Socket:
+		return "socket"
 	}
 	return fmt.Sprintf("%T", e)
 }

@@ -382,6 +382,7 @@ func inputRules(stealth bool) [][]expr.Any {
 	}
 	if !stealth {
 		rules = append(rules, extHeaderRules()...)
+		rules = append(rules, openServiceRule())
 		rules = append(rules, probeShapeRules(notPublicDrop)...)
 	}
 	rules = append(rules, protectedRules(false, stealth)...)
@@ -509,6 +510,26 @@ func outputRules(stealth bool, fl flowLabels) [][]expr.Any {
 	return [][]expr.Any{flowLabelRule(fl)}
 }
 
+// openServiceRule lets a TCP segment to a port of the gateway that has a socket and is not
+// protected pass the probe-shape drops after it (probeShapeRules): an open service of the host
+// answers a SYN with a SYN-ACK whatever it says about the rest, so a probe learns nothing more
+// from it, and its clients keep the SYNs a network on the way gave a DSCP or an IPv4 option. It
+// decides nothing else: everything after it in the chain concerns protected ports or UDP.
+// The socket expression finds no socket (and ends the rule) for an unused port.
+//
+// meta l4proto tcp meta l4proto . th dport != @protected socket transparent & 0 == 0 accept
+func openServiceRule() []expr.Any {
+	return append(l4proto(protoTCP),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, false),
+		&expr.Lookup{SourceRegister: reg1, SetName: setProtected, Invert: true},
+		&expr.Socket{Key: expr.SocketKeyTransparent, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0}},
+		verdict(expr.VerdictAccept),
+	)
+}
+
 // notPublicDrop ends a rule of the input chain with: meta l4proto . th dport != @public counter drop
 func notPublicDrop() []expr.Any {
 	return []expr.Any{
@@ -530,8 +551,8 @@ func notPublicDrop() []expr.Any {
 //     nf_send_reset builds a bare header. A UDP datagram needs no rule: nf_send_unreach answers
 //     through icmp_send, which echoes the options as for an unused port.
 //   - A TCP segment with a DSCP: the kernel copies it into its RST (tcp_v4_send_reset: arg.tos,
-//     tcp_v6_send_reset: ipv6_get_dsfield), nf_send_reset sends 0. SYNs carry DSCP 0 from every
-//     common stack; a service of the host that is not public loses SYNs that carry one.
+//     tcp_v6_send_reset: ipv6_get_dsfield), nf_send_reset sends 0. An open TCP service of the host
+//     passed the rule before (openServiceRule), so only unused and protected ports drop them.
 //   - A UDP datagram conntrack marks invalid (length field past the packet, or below 8, or a
 //     checksum wrong over the whole datagram): the kernel drops the first two before it looks
 //     for a socket, and answers a datagram whose length field is shorter than what arrived after
