@@ -24,6 +24,19 @@
 //	    # answers by header, not by port (extHeaderRules):
 //	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto tcp meta l4proto . th dport != @public counter drop
 //	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto udp meta l4proto . th dport != @public counter drop
+//	    # without Config.Stealth: shapes the kernel answers otherwise than reject could, dropped
+//	    # at every port not public (probeShapeRules) but open TCP services (openServiceRule):
+//	    meta l4proto tcp meta l4proto . th dport != @protected socket transparent & 0 == 0 accept
+//	    meta nfproto ipv4 meta l4proto tcp ip hdrlength != 5 meta l4proto . th dport != @public counter drop
+//	    meta nfproto ipv4 meta l4proto tcp ip dscp != 0 meta l4proto . th dport != @public counter drop
+//	    meta nfproto ipv6 meta l4proto tcp ip6 dscp != 0 meta l4proto . th dport != @public counter drop
+//	    meta l4proto udp ct state invalid meta l4proto . th dport != @public counter drop
+//	    # without Config.Stealth: shapes the kernel drops before its socket lookup, dropped at
+//	    # protected ports (kernelDropRules):
+//	    meta l4proto tcp tcp doff < 5 meta l4proto . th dport @protected counter drop
+//	    meta l4proto tcp ct state invalid tcp flags & (fin|syn|rst|ack) == syn meta l4proto . th dport @protected counter drop
+//	    meta l4proto tcp tcp option md5sig exists meta l4proto . th dport @protected counter drop
+//	    meta nfproto ipv6 meta l4proto udp udp checksum 0 meta l4proto . th dport @protected counter drop
 //	    # without Config.Stealth, answered as an unused port (see protectedRules), in frames to
 //	    # our own MAC only:
 //	    meta l4proto tcp meta l4proto . th dport @protected meta pkttype host counter reject with tcp reset
@@ -46,8 +59,9 @@
 //	    ct status & dnat == 0 accept
 //	    meta nfproto ipv4 ip saddr . meta l4proto . ct original proto-dst @allow4 accept
 //	    meta nfproto ipv6 ip6 saddr . meta l4proto . ct original proto-dst @allow6 accept
-//	    # not with Config.Stealth: IPv6 with extension headers, then the same reject rules as
-//	    # input, by ct original proto-dst
+//	    # not with Config.Stealth: IPv6 with extension headers, the probe shapes of input's
+//	    # probeShapeRules and kernelDropRules at protected ports, then the same reject rules as
+//	    # input, all by ct original proto-dst
 //	    meta nfproto ipv6 ip6 nexthdr != { tcp, udp } meta l4proto . ct original proto-dst @protected counter drop
 //	    meta l4proto . ct original proto-dst @protected counter drop
 //	  }

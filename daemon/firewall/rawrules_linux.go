@@ -132,6 +132,10 @@ func exprName(e expr.Any) string {
 		return "byteorder"
 	case *expr.Fib:
 		return "fib"
+	case *expr.Exthdr:
+		return "exthdr"
+	case *expr.Socket:
+		return "socket"
 	}
 	return fmt.Sprintf("%T", e)
 }

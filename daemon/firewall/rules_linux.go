@@ -259,10 +259,16 @@ const maxKnockUDPLen = 8 + 16
 // RST and a UDP datagram with an ICMP port unreachable, and nftables' reject sends both through
 // the kernel's own code (nf_send_reset gives its RST the sequence numbers, flags, window, TTL or
 // hop limit, IP ID and DF of tcp_v4/v6_send_reset's; the ICMP errors are icmp_send/icmpv6_send's
-// own, under the same per-peer ICMP rate limit as the unused ports'). Checksum errors and RSTs draw nothing from either. Two differences
-// remain: nf_send_reset6 leaves the IPv6 flow label 0 (the output chain mends that, see
-// flowLabelRule), and the kernel copies a SYN's DSCP into its RST where reject sends 0 (nothing
-// in the RST's path still knows the SYN's; scanners send 0). One exception is ours to make:
+// own, under the same per-peer ICMP rate limit as the unused ports'). Checksum errors and RSTs
+// draw nothing from either. nf_send_reset6 leaves the IPv6 flow label 0 (the output chain mends
+// that, see flowLabelRule). The kernel checks more than reject before it answers: the shapes it
+// drops before its socket lookup are dropped at protected ports (kernelDropRules), and the shapes
+// it answers otherwise than reject can (IPv4 options and DSCP echoed into its RST, a UDP datagram
+// trimmed to its length field) are dropped at every port not public (probeShapeRules), so both
+// say nothing. Two remain, as nftables cannot compare one header field with another or with the
+// packet's length: a UDP datagram with a length field shorter than what arrived and a checksum
+// right over both (the kernel quotes it trimmed, reject whole), and a non-SYN TCP segment whose
+// data offset runs past the packet (the kernel drops it, reject answers). One exception is ours to make:
 // the XDP detector drops, unanswered, every knock-sized datagram (payload 0..16 bytes) to the
 // gateway's other ports, but lets those to a configured UDP service through to the stack; a
 // knock-sized datagram to a protected UDP port is dropped here so that it, too, draws nothing.
@@ -287,7 +293,12 @@ func protectedRules(original, stealth bool) [][]expr.Any {
 		&expr.Counter{},
 		&expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: unix.NFT_REJECT_ICMPX_PORT_UNREACH},
 	)
-	rules := [][]expr.Any{tcp, udp, drop}
+	rules := append(kernelDropRules(original), tcp, udp, drop)
+	if original {
+		rules = append(probeShapeRules(func() []expr.Any {
+			return serviceRule(setProtected, true, expr.VerdictDrop, true)
+		}), rules...)
+	}
 	if original {
 		// The host behind the gateway handles a forwarded packet's extension headers, the
 		// gateway's own unused ports drop such packets (extHeaderRules): a forwarded protected
@@ -371,6 +382,8 @@ func inputRules(stealth bool) [][]expr.Any {
 	}
 	if !stealth {
 		rules = append(rules, extHeaderRules()...)
+		rules = append(rules, openServiceRule())
+		rules = append(rules, probeShapeRules(notPublicDrop)...)
 	}
 	rules = append(rules, protectedRules(false, stealth)...)
 	if stealth {
@@ -496,3 +509,138 @@ func outputRules(stealth bool, fl flowLabels) [][]expr.Any {
 	}
 	return [][]expr.Any{flowLabelRule(fl)}
 }
+
+// openServiceRule lets a TCP segment to a port of the gateway that has a socket and is not
+// protected pass the probe-shape drops after it (probeShapeRules): an open service of the host
+// answers a SYN with a SYN-ACK whatever it says about the rest, so a probe learns nothing more
+// from it, and its clients keep the SYNs a network on the way gave a DSCP or an IPv4 option. It
+// decides nothing else: everything after it in the chain concerns protected ports or UDP.
+// The socket expression finds no socket (and ends the rule) for an unused port.
+//
+// meta l4proto tcp meta l4proto . th dport != @protected socket transparent & 0 == 0 accept
+func openServiceRule() []expr.Any {
+	return append(l4proto(protoTCP),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, false),
+		&expr.Lookup{SourceRegister: reg1, SetName: setProtected, Invert: true},
+		&expr.Socket{Key: expr.SocketKeyTransparent, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0}},
+		verdict(expr.VerdictAccept),
+	)
+}
+
+// notPublicDrop ends a rule of the input chain with: meta l4proto . th dport != @public counter drop
+func notPublicDrop() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		loadPort(reg32_0+1, false),
+		&expr.Lookup{SourceRegister: reg1, SetName: setPublic, Invert: true},
+		&expr.Counter{},
+		verdict(expr.VerdictDrop),
+	}
+}
+
+// probeShapeRules drop, without stealth, the probes the kernel answers differently from our
+// reject for a reason nftables cannot copy into the reject's answer, so they must draw silence
+// from protected and unused ports alike: end closes each rule on the ports it drops at (the
+// input chain: every port not public; the forward chain: the protected ones).
+//
+//   - A TCP segment with IPv4 options: the kernel's RST echoes them (ip_send_unicast_reply,
+//     __ip_options_echo: a Record Route comes back with the gateway's address in it),
+//     nf_send_reset builds a bare header. A UDP datagram needs no rule: nf_send_unreach answers
+//     through icmp_send, which echoes the options as for an unused port.
+//   - A TCP segment with a DSCP: the kernel copies it into its RST (tcp_v4_send_reset: arg.tos,
+//     tcp_v6_send_reset: ipv6_get_dsfield), nf_send_reset sends 0. An open TCP service of the host
+//     passed the rule before (openServiceRule), so only unused and protected ports drop them.
+//   - A UDP datagram conntrack marks invalid (length field past the packet, or below 8, or a
+//     checksum wrong over the whole datagram): the kernel drops the first two before it looks
+//     for a socket, and answers a datagram whose length field is shorter than what arrived after
+//     trimming it (pskb_trim_rcsum), quoting the trimmed datagram, where the reject checks the
+//     checksum over all of it. Where the checksum is wrong over both, both drop.
+//
+// meta nfproto ipv4 meta l4proto tcp ip hdrlength != 5 END
+// meta nfproto ipv4 meta l4proto tcp ip dscp != 0 END
+// meta nfproto ipv6 meta l4proto tcp ip6 dscp != 0 END
+// meta l4proto udp ct state invalid END
+func probeShapeRules(end func() []expr.Any) [][]expr.Any {
+	v4 := func(off uint32, mask, neq byte) []expr.Any {
+		e := append(nfproto(false), l4proto(protoTCP)...)
+		e = append(e,
+			&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{mask}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{neq}},
+		)
+		return append(e, end()...)
+	}
+	v6 := append(nfproto(true), l4proto(protoTCP)...)
+	v6 = append(v6,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 0, Len: 2},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 2, Mask: []byte{0x0f, 0xc0}, Xor: []byte{0, 0}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0, 0}},
+	)
+	v6 = append(v6, end()...)
+	udp := append(l4proto(protoUDP), ctStateIs(expr.CtStateBitINVALID)...)
+	udp = append(udp, end()...)
+	return [][]expr.Any{v4(0, 0x0f, 5), v4(1, 0xfc, 0), v6, udp}
+}
+
+// ct state S (one bit)
+func ctStateIs(bit uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: reg1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{
+			SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(bit),
+			Xor:  binaryutil.NativeEndian.PutUint32(0),
+		},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+}
+
+// kernelDropRules drop, on protected ports, the probes the kernel drops unanswered before it
+// looks for a socket (so an unused port says nothing) but nftables' reject would answer:
+//
+//   - a TCP header with a data offset below 5 words (tcp_v4_rcv, tcp_v6_rcv: bad_packet);
+//   - a SYN conntrack marks invalid: a plain SYN is new to conntrack unless its data offset runs
+//     past the packet or its checksum is wrong, and the kernel drops both; other flags are left
+//     to the reject, as conntrack marks well-formed FIN, NULL, Xmas and SYN-ACK probes invalid
+//     too and the kernel answers those with an RST;
+//   - a SYN with a TCP MD5 signature option: the kernel finds no key for a port with no socket
+//     and sends no RST (tcp_v4_send_reset: "don't send rst if it can't find key");
+//   - an IPv6 UDP datagram with a zero checksum (illegal in IPv6; __udp6_lib_rcv drops it), which
+//     conntrack lets pass.
+//
+// meta l4proto tcp @th,96,4 < 5 PROTECTED drop
+// meta l4proto tcp ct state invalid tcp flags & (fin|syn|rst|ack) == syn PROTECTED drop
+// meta l4proto tcp tcp option md5 exists PROTECTED drop
+// meta nfproto ipv6 meta l4proto udp udp checksum 0 PROTECTED drop
+func kernelDropRules(original bool) [][]expr.Any {
+	end := func(e []expr.Any) []expr.Any {
+		return append(e, serviceRule(setProtected, original, expr.VerdictDrop, true)...)
+	}
+	doff := append(l4proto(protoTCP),
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 12, Len: 1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0xf0}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpLt, Register: reg1, Data: []byte{5 << 4}},
+	)
+	syn := append(l4proto(protoTCP), ctStateIs(expr.CtStateBitINVALID)...)
+	syn = append(syn,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0x17}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0x02}},
+	)
+	md5 := append(l4proto(protoTCP),
+		&expr.Exthdr{Op: expr.ExthdrOpTcpopt, DestRegister: reg1, Type: tcpOptMD5, Offset: 0, Len: 1, Flags: unix.NFT_EXTHDR_F_PRESENT},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{1}},
+	)
+	zero := append(nfproto(true), l4proto(protoUDP)...)
+	zero = append(zero,
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 6, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0, 0}},
+	)
+	return [][]expr.Any{end(doff), end(syn), end(md5), end(zero)}
+}
+
+// tcpOptMD5 is the TCP MD5 signature option's kind (RFC 2385).
+const tcpOptMD5 = 19
