@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/hideyourports/hyp/internal/testkit/netlab"
 )
 
 // The fifth attacker review. Promise 1: no probe answer may depend on what is protected. Without
@@ -174,61 +172,8 @@ type ipv6Ext struct {
 }
 
 // sendIPv6 sends one IPv6 packet from src to dst carrying exts and then the transport header and
-// payload l4 of protocol proto (its checksum filled in here) in an Ethernet frame to dstMAC on the
-// lab interface of the calling thread's namespace.
+// payload l4 of protocol proto (its checksum filled in) in an Ethernet frame to dstMAC on the lab
+// interface of the calling thread's namespace.
 func sendIPv6(dstMAC, srcMAC string, src, dst netip.Addr, exts []ipv6Ext, proto byte, l4 []byte) error {
-	dm, err := net.ParseMAC(dstMAC)
-	if err != nil {
-		return err
-	}
-	sm, err := net.ParseMAC(srcMAC)
-	if err != nil {
-		return err
-	}
-	ifi, err := net.InterfaceByName(netlab.Iface)
-	if err != nil {
-		return err
-	}
-	s16, d16 := src.As16(), dst.As16()
-	var pseudo uint32
-	for i := 0; i < 16; i += 2 {
-		pseudo += uint32(binary.BigEndian.Uint16(s16[i:])) + uint32(binary.BigEndian.Uint16(d16[i:]))
-	}
-	pseudo += uint32(proto) + uint32(len(l4))
-	ck := 6 // the checksum's offset in a UDP header
-	if proto == unix.IPPROTO_TCP {
-		ck = 16
-	}
-	binary.BigEndian.PutUint16(l4[ck:], 0)
-	binary.BigEndian.PutUint16(l4[ck:], csum(l4, pseudo))
-	var payload []byte
-	for i, e := range exts {
-		b := append([]byte(nil), e.b...)
-		b[0] = proto
-		if i+1 < len(exts) {
-			b[0] = exts[i+1].typ
-		}
-		payload = append(payload, b...)
-	}
-	payload = append(payload, l4...)
-	f := make([]byte, 14+40, 14+40+len(payload))
-	copy(f[0:6], dm)
-	copy(f[6:12], sm)
-	binary.BigEndian.PutUint16(f[12:], unix.ETH_P_IPV6)
-	ip := f[14:]
-	ip[0] = 0x60
-	binary.BigEndian.PutUint16(ip[4:], uint16(len(payload)))
-	ip[6], ip[7] = proto, 64
-	if len(exts) > 0 {
-		ip[6] = exts[0].typ
-	}
-	copy(ip[8:24], s16[:])
-	copy(ip[24:40], d16[:])
-	f = append(f, payload...)
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	return unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Addr: [8]byte{dm[0], dm[1], dm[2], dm[3], dm[4], dm[5]}})
+	return sendRaw(dstMAC, srcMAC, src, dst, rawL4{proto: proto, b: l4, exts: exts})
 }

@@ -55,8 +55,8 @@ func TestAttack6DSCPSYNShowsProtectedTCPPorts(t *testing.T) {
 		binary.BigEndian.PutUint32(b[4:], 0x01020304)
 		b[12], b[13] = 5<<4, 0x02
 		binary.BigEndian.PutUint16(b[14:], 64240)
-		pkt := attack6L4{proto: unix.IPPROTO_TCP, b: b, tos: tos}
-		if err := l.Attacker.Do(func() error { return attack6SendRaw(gwMAC, atMAC, src, dst, pkt) }); err != nil {
+		pkt := rawL4{proto: unix.IPPROTO_TCP, b: b, tos: tos}
+		if err := l.Attacker.Do(func() error { return sendRaw(gwMAC, atMAC, src, dst, pkt) }); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(400 * time.Millisecond)

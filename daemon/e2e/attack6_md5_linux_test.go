@@ -30,7 +30,7 @@ func TestAttack6MD5OptionSYNShowsProtectedTCPPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	syn := func(port uint16, md5 bool) attack6L4 {
+	syn := func(port uint16, md5 bool) rawL4 {
 		b := make([]byte, 20)
 		if md5 {
 			// Kind 19, length 18, a 16-byte digest, then two no-operations: 20 bytes.
@@ -42,7 +42,7 @@ func TestAttack6MD5OptionSYNShowsProtectedTCPPorts(t *testing.T) {
 		binary.BigEndian.PutUint32(b[4:], 0x01020304)
 		b[12], b[13] = byte(len(b)/4)<<4, 0x02
 		binary.BigEndian.PutUint16(b[14:], 64240)
-		return attack6L4{proto: unix.IPPROTO_TCP, b: b}
+		return rawL4{proto: unix.IPPROTO_TCP, b: b}
 	}
 	answer := func(v6 bool, port uint16, md5 bool) string {
 		src, dst, family := l.AttackerIP(), l.GatewayIP(), "ip"
@@ -50,7 +50,7 @@ func TestAttack6MD5OptionSYNShowsProtectedTCPPorts(t *testing.T) {
 			src, dst, family = l.AttackerIP6(), l.GatewayIP6(), "ip6"
 		}
 		c := startCapture(t, l.Attacker, fmt.Sprintf("ether src %s and %s and tcp", gwMAC, family))
-		if err := l.Attacker.Do(func() error { return attack6SendRaw(gwMAC, atMAC, src, dst, syn(port, md5)) }); err != nil {
+		if err := l.Attacker.Do(func() error { return sendRaw(gwMAC, atMAC, src, dst, syn(port, md5)) }); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(400 * time.Millisecond)

@@ -45,7 +45,7 @@ func TestAttack6ShortUDPLengthShowsProtectedUDPPorts(t *testing.T) {
 		binary.BigEndian.PutUint16(b[0:], 40129)
 		binary.BigEndian.PutUint16(b[2:], port)
 		binary.BigEndian.PutUint16(b[4:], lenField)
-		pkt := attack6L4{proto: unix.IPPROTO_UDP, b: b, padBalanced: balanced}
+		pkt := rawL4{proto: unix.IPPROTO_UDP, b: b, padBalanced: balanced}
 		if lenField < uint16(len(b)) {
 			// The checksum covers what the length field says (the kernel checks it after the
 			// trim): fill it in over those bytes, leave the rest as sent.
@@ -84,9 +84,9 @@ func TestAttack6ShortUDPLengthShowsProtectedUDPPorts(t *testing.T) {
 	}
 }
 
-// attack6SendRawPadded is attack6SendRaw with pad zero bytes after pkt's, inside the IP packet but
+// attack6SendRawPadded is sendRaw with pad zero bytes after pkt's, inside the IP packet but
 // outside its checksum.
-func attack6SendRawPadded(dstMAC, srcMAC string, src, dst netip.Addr, pkt attack6L4, pad int) error {
+func attack6SendRawPadded(dstMAC, srcMAC string, src, dst netip.Addr, pkt rawL4, pad int) error {
 	pkt.padding = pad
-	return attack6SendRaw(dstMAC, srcMAC, src, dst, pkt)
+	return sendRaw(dstMAC, srcMAC, src, dst, pkt)
 }
