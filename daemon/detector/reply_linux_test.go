@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -18,21 +19,7 @@ import (
 // wire. An unsolicited datagram of the same size to the same port is still dropped. A prefilter
 // that knew only the gateway's ephemeral range would have dropped this reply.
 func TestReplyPrefilterNAT(t *testing.T) {
-	needRoot(t)
-	if !haveCtLookup(t) {
-		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+)")
-	}
-	gw, lan, wan := nsName("natgw"), nsName("natlan"), nsName("natwan")
-	gwFD, lanFD, wanFD := newNS(t, gw), newNS(t, lan), newNS(t, wan)
-	veth(t, gw, "hypl1", lan, "hypn1", 63)
-	veth(t, gw, "hypw1", wan, "hypv1", 64)
-	sysctl(t, gw, "net.ipv4.ip_forward=1")
-	ipIn(t, lan, "route", "add", "default", "via", "10.77.63.1")
-	nft := nsOf(gw).Command(context.Background(), "nft", "-f", "-")
-	nft.Stdin = strings.NewReader("table ip hyptestnat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \"hypw1\" masquerade\n }\n}\n")
-	if out, err := nft.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v: %s", err, out)
-	}
+	gwFD, lanFD, wanFD := natLab(t, "nat", 63, "hypl1", "hypw1")
 
 	d := openDetector(t, Config{Interfaces: []string{"hypw1"}, NetNS: gwFD, replyNow: true})
 	if err := d.SetSequences([]Sequence{seqA}); err != nil {
@@ -81,4 +68,28 @@ func TestReplyPrefilterNAT(t *testing.T) {
 	if after.Seen != before.Seen+1 {
 		t.Errorf("seen %d -> %d, want one more for the unsolicited datagram", before.Seen, after.Seen)
 	}
+}
+
+// natLab is a gateway namespace masquerading a LAN namespace's traffic out of its WAN veth, for
+// the reply prefilter's tests (they need bpf_xdp_ct_lookup: skipped, saying so, without it). The
+// LAN is 10.77.n.0/24 behind interface lanIf (hypn<suffix> on the host's side), the WAN
+// 10.77.(n+1).0/24 on wanIf; it returns the namespaces' fds.
+func natLab(t *testing.T, tag string, n int, lanIf, wanIf string) (gwFD, lanFD, wanFD int) {
+	t.Helper()
+	needRoot(t)
+	if !haveCtLookup(t) {
+		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+)")
+	}
+	gw, lan, wan := nsName(tag+"gw"), nsName(tag+"lan"), nsName(tag+"wan")
+	gwFD, lanFD, wanFD = newNS(t, gw), newNS(t, lan), newNS(t, wan)
+	veth(t, gw, lanIf, lan, lanIf+"p", n)
+	veth(t, gw, wanIf, wan, wanIf+"p", n+1)
+	sysctl(t, gw, "net.ipv4.ip_forward=1")
+	ipIn(t, lan, "route", "add", "default", "via", fmt.Sprintf("10.77.%d.1", n))
+	nft := nsOf(gw).Command(context.Background(), "nft", "-f", "-")
+	nft.Stdin = strings.NewReader("table ip hyptestnat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \"" + wanIf + "\" masquerade\n }\n}\n")
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	return gwFD, lanFD, wanFD
 }

@@ -17,21 +17,7 @@ import (
 // warm-up the egress program alone needs (the ports were stamped from conntrack's table at
 // attach). Before the seeding the prefilter stayed off for the whole window after every start.
 func TestReplyPrefilterSeededAtStart(t *testing.T) {
-	needRoot(t)
-	if !haveCtLookup(t) {
-		needs.Missing(t, "kernel has no bpf_xdp_ct_lookup kfunc (needs nf_conntrack with BTF, Linux 6.0+)")
-	}
-	gw, lan, wan := nsName("seedgw"), nsName("seedlan"), nsName("seedwan")
-	gwFD, lanFD, wanFD := newNS(t, gw), newNS(t, lan), newNS(t, wan)
-	veth(t, gw, "hypl2", lan, "hypn2", 68)
-	veth(t, gw, "hypw2", wan, "hypv2", 69)
-	sysctl(t, gw, "net.ipv4.ip_forward=1")
-	ipIn(t, lan, "route", "add", "default", "via", "10.77.68.1")
-	nft := nsOf(gw).Command(context.Background(), "nft", "-f", "-")
-	nft.Stdin = strings.NewReader("table ip hyptestseed {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \"hypw2\" masquerade\n }\n}\n")
-	if out, err := nft.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v: %s", err, out)
-	}
+	gwFD, lanFD, wanFD := natLab(t, "seed", 68, "hypl2", "hypw2")
 
 	server := netip.AddrPortFrom(netip.MustParseAddr("10.77.69.2"), 53)
 	srv := listenIn(t, wanFD, "udp4", server.String())

@@ -21,18 +21,8 @@ import (
 // chain's reject answers a protected port with an RST: every host on the uplink's segment (a
 // shared ISP segment, a hosting VLAN) can list the hidden ports.
 func TestAttack5BroadcastFramedSYNShowsProtectedTCPPorts(t *testing.T) {
-	g := newGateway(t, 161)
+	g, gwMAC, atMAC := probeLab(t, 161, fmt.Sprintf("tcp/%d", servicePort))
 	l := g.lab
-	g.newKey("laptop", l.GatewayIP())
-	g.start("--services", fmt.Sprintf("tcp/%d", servicePort))
-	gwMAC, err := l.Gateway.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	atMAC, err := l.Attacker.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, dst := l.AttackerIP(), l.GatewayIP()
 	answer := func(port uint16, dstMAC string) string {
 		c := startCapture(t, l.Attacker, fmt.Sprintf("ether src %s and ip and dst host %s", gwMAC, src))

@@ -21,18 +21,8 @@ import (
 // 0x0 from a protected one, over IPv4 and IPv6 alike. One SYN per port lists the protected ports.
 func TestAttack6DSCPSYNShowsProtectedTCPPorts(t *testing.T) {
 	const unused = 40009
-	g := newGateway(t, 174)
+	g, gwMAC, atMAC := probeLab(t, 174, fmt.Sprintf("tcp/%d", servicePort))
 	l := g.lab
-	g.newKey("laptop", l.GatewayIP())
-	g.start("--services", fmt.Sprintf("tcp/%d", servicePort))
-	gwMAC, err := l.Gateway.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	atMAC, err := l.Attacker.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// tcpdump -v: "tos 0x20" in an IPv4 header, "class 0x20" in an IPv6 one (none when 0).
 	tosRE := regexp.MustCompile(`(?:tos|class) (0x[0-9a-f]+)`)
 	answer := func(v6 bool, port uint16, tos byte) string {

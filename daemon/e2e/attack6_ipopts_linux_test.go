@@ -21,18 +21,8 @@ import (
 // which ports are hidden.
 func TestAttack6IPv4OptionsSYNShowsProtectedTCPPorts(t *testing.T) {
 	const unused = 40008
-	g := newGateway(t, 173)
+	g, gwMAC, atMAC := probeLab(t, 173, fmt.Sprintf("tcp/%d", servicePort))
 	l := g.lab
-	g.newKey("laptop", l.GatewayIP())
-	g.start("--services", fmt.Sprintf("tcp/%d", servicePort))
-	gwMAC, err := l.Gateway.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	atMAC, err := l.Attacker.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Record Route with room for one address, then end of options: 8 bytes.
 	rr := []byte{7 /* IPOPT_RR */, 7, 4, 0, 0, 0, 0, 0}
 	answer := func(port uint16, opts []byte) string {

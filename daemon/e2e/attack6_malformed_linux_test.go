@@ -24,18 +24,8 @@ import (
 // per port lists the protected ports to anyone on the internet.
 func TestAttack6MalformedHeadersShowProtectedPorts(t *testing.T) {
 	const wg, unusedTCP, unusedUDP = 51820, 40005, 40006
-	g := newGateway(t, 170)
+	g, gwMAC, atMAC := probeLab(t, 170, fmt.Sprintf("tcp/%d,udp/%d", servicePort, wg))
 	l := g.lab
-	g.newKey("laptop", l.GatewayIP())
-	g.start("--services", fmt.Sprintf("tcp/%d,udp/%d", servicePort, wg))
-	gwMAC, err := l.Gateway.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	atMAC, err := l.Attacker.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tcpSYN := func(doff byte) func(port uint16) rawL4 {
 		return func(port uint16) rawL4 {
 			b := make([]byte, 20)

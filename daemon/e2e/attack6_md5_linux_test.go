@@ -18,18 +18,8 @@ import (
 // RST. One such SYN per port lists the protected ports to anyone on the internet.
 func TestAttack6MD5OptionSYNShowsProtectedTCPPorts(t *testing.T) {
 	const unused = 40010
-	g := newGateway(t, 175)
+	g, gwMAC, atMAC := probeLab(t, 175, fmt.Sprintf("tcp/%d", servicePort))
 	l := g.lab
-	g.newKey("laptop", l.GatewayIP())
-	g.start("--services", fmt.Sprintf("tcp/%d", servicePort))
-	gwMAC, err := l.Gateway.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	atMAC, err := l.Attacker.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
 	syn := func(port uint16, md5 bool) rawL4 {
 		b := make([]byte, 20)
 		if md5 {

@@ -22,18 +22,8 @@ import (
 // error's length, tells a protected port from an unused one.
 func TestAttack6ShortUDPLengthShowsProtectedUDPPorts(t *testing.T) {
 	const wg, unused = 51820, 40011
-	g := newGateway(t, 176)
+	g, gwMAC, atMAC := probeLab(t, 176, fmt.Sprintf("tcp/%d,udp/%d", servicePort, wg))
 	l := g.lab
-	g.newKey("laptop", l.GatewayIP())
-	g.start("--services", fmt.Sprintf("tcp/%d,udp/%d", servicePort, wg))
-	gwMAC, err := l.Gateway.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
-	atMAC, err := l.Attacker.MAC()
-	if err != nil {
-		t.Fatal(err)
-	}
 	lenRE := regexp.MustCompile(`unreachable.*length (\d+)`)
 	answer := func(v6 bool, port, lenField uint16, balanced bool) string {
 		src, dst, family := l.AttackerIP(), l.GatewayIP(), "ip"

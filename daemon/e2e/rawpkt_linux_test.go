@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"testing"
 
 	"golang.org/x/sys/unix"
 
@@ -111,4 +112,22 @@ func sendRaw(dstMAC, srcMAC string, src, dst netip.Addr, pkt rawL4) error {
 	}
 	defer unix.Close(fd)
 	return unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6, Addr: [8]byte{dm[0], dm[1], dm[2], dm[3], dm[4], dm[5]}})
+}
+
+// probeLab starts hypd on a new lab (subnet n) protecting services, with one key, for the raw
+// probe tests, and returns the gateway's and the attacker's MAC addresses.
+func probeLab(t *testing.T, n int, services string) (g *gateway, gwMAC, atMAC string) {
+	t.Helper()
+	g = newGateway(t, n)
+	l := g.lab
+	g.newKey("laptop", l.GatewayIP())
+	g.start("--services", services)
+	var err error
+	if gwMAC, err = l.Gateway.MAC(); err != nil {
+		t.Fatal(err)
+	}
+	if atMAC, err = l.Attacker.MAC(); err != nil {
+		t.Fatal(err)
+	}
+	return g, gwMAC, atMAC
 }
