@@ -702,13 +702,10 @@ static __always_inline __u32 pend_find(struct pend_bucket *b, __u64 fp, __u64 *o
 	return own;
 }
 
-// pend_mark marks bucket bit of word wi in pend_seen's current generation.
-static __always_inline void pend_mark(const struct settings *cfg, __u32 wi, __u64 bit)
+// pend_mark marks bucket bit of word wi in sb, pend_seen's current generation
+// (already looked up by the caller).
+static __always_inline void pend_mark(struct pend_seen_bits *sb, __u32 wi, __u64 bit)
 {
-	__u32 gen = cfg ? cfg->pend_gen & 1 : 0;
-	struct pend_seen_bits *sb = bpf_map_lookup_elem(&pend_seen, &gen);
-	if (!sb)
-		return;
 	// Atomic: another CPU may be marking another bucket of this word.
 	if (!(READ_ONCE(sb->w[wi]) & bit))
 		__sync_fetch_and_or(&sb->w[wi], bit);
@@ -792,6 +789,7 @@ static __always_inline void knock(struct stats *cnt, const struct settings *cfg,
 	struct pend_seen_bits *s1 = bpf_map_lookup_elem(&pend_seen, &k1);
 	if (!s0 || !s1)
 		return;
+	struct pend_seen_bits *cur = (cfg && (cfg->pend_gen & 1)) ? s1 : s0;
 	struct pend_bucket *b = 0;
 	__u32 own = PEND_WAYS;
 	__u64 oe = 0;
@@ -822,7 +820,7 @@ static __always_inline void knock(struct stats *cnt, const struct settings *cfg,
 				}
 				if (r == 2) {
 					WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], PE(fp, PE_TICK(oe), 0, PEND_FOLLOWING));
-					pend_mark(cfg, wi, bit);
+					pend_mark(cur, wi, bit);
 					return;
 				}
 				cnt->resets++;
@@ -867,7 +865,7 @@ static __always_inline void knock(struct stats *cnt, const struct settings *cfg,
 	if (own >= PEND_WAYS)
 		own = pend_victim(b, tick, timeout);
 	WRITE_ONCE(b->e[own & (PEND_WAYS - 1)], ne);
-	pend_mark(cfg, wi, bit);
+	pend_mark(cur, wi, bit);
 }
 
 // tag_done emits the record of tagged sequence id if its slot still holds it.
