@@ -27,6 +27,12 @@ func FuzzParseHidesSecret(f *testing.F) {
 		f.Add(c[0], c[1], c[2])
 	}
 	f.Fuzz(func(t *testing.T, host, before, after string) {
+		if strings.Contains(host, "?") {
+			// The query then starts inside the host part, and the "secret=" written below is
+			// the end of another parameter's name ("?secret"): the URI's secret is whatever a
+			// later secret= says, so there is no single secret to look for (seed d9221ae8ea5cb59e).
+			return
+		}
 		if before != "" && !strings.HasSuffix(before, "&") {
 			before += "&" // else the secret would be part of the value before it
 		}
